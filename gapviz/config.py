@@ -343,7 +343,7 @@ def _validate(cfg: RunConfig) -> list[Problem]:
     need(0.0 < t.lr_scale <= 1.0, "temperature.lr_scale", "must be in (0, 1]")
     need(t.max_logit_scale >= 1.0, "temperature.max_logit_scale", "must be >= 1")
     need(
-        t.mode not in ("learnable", "slow_learnable", "scaled_exp", "softplus") or 1.0 / t.tau <= t.max_logit_scale,
+        t.mode not in ("learnable", "slow_learnable", "scaled_exp", "softplus") or t.tau <= 0 or 1.0 / t.tau <= t.max_logit_scale,
         "temperature.tau",
         f"1/tau must not exceed temperature.max_logit_scale ({t.max_logit_scale})",
     )

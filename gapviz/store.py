@@ -15,7 +15,6 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from gapviz.config import RunConfig
+from gapviz.fsio import atomic_write_bytes, atomic_write_json, json_default
 from gapviz.records import EpochRecord, RunState
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
@@ -38,33 +38,6 @@ def gapviz_home(override: str | Path | None = None) -> Path:
     """The data folder: ``override``, else $GAPVIZ_HOME, else ~/.gapviz."""
     raw = override or os.environ.get("GAPVIZ_HOME") or DEFAULT_HOME
     return Path(raw).expanduser().resolve()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write a file so readers see the old or the new content, never a partial one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, value: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True, default=_json_default) + "\n").encode())
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def new_run_id() -> str:
@@ -173,7 +146,7 @@ class RunStore:
         rows = [row for row in self.metrics(run_id) if row["epoch"] != record.epoch]
         rows.append(record.metrics_row())
         rows.sort(key=lambda row: row["epoch"])
-        body = "".join(json.dumps(row, default=_json_default) + "\n" for row in rows)
+        body = "".join(json.dumps(row, default=json_default) + "\n" for row in rows)
         atomic_write_bytes(path / "metrics.jsonl", body.encode())
 
     def truncate_epochs(self, run_id: str, after_epoch: int) -> None:
