@@ -128,7 +128,7 @@ def load_images(
     Decodes only on a cache miss. Without ``skip_broken`` an unreadable image raises DataError
     naming it; with it, unreadable images are left out of the array and of the kept indices.
     """
-    paths = [Path(p) for p in paths]
+    paths = [Path(p).resolve() for p in paths]  # ".." may leave the image root; the file must exist
     n = len(paths)
     folder = cache_dir(home)
     key = cache_key(paths, image_size)

@@ -1,0 +1,136 @@
+"""open_clip-style CSV pairs: dedupe of images, columns, separator, roots, splits, errors."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gapviz.config import DataConfig
+from gapviz.data import DataError
+from gapviz.data.csv_pairs import read_csv_pairs
+from gapviz.data.loader import load_pairs
+
+N_IMAGES = 10
+
+
+def colour_of(i: int) -> tuple[int, int, int]:
+    return (25 * i, 200 - 15 * i, 40 + 20 * i)
+
+
+def write_set(folder: Path, separator: str = ",", image_key: str = "filepath", caption_key: str = "caption") -> Path:
+    """N_IMAGES PNGs under folder/images; images 0-3 have two rows (captions), the rest one."""
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(N_IMAGES):
+        Image.new("RGB", (24 + 2 * i, 20), colour_of(i)).save(folder / "images" / f"{i}.png")
+        rows.append({image_key: f"images/{i}.png", caption_key: f"image {i}, first caption", "extra": "x"})
+        if i < 4:
+            rows.append({image_key: f"./images/{i}.png", caption_key: f"image {i}, second caption", "extra": "y"})
+    path = folder / "pairs.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["extra", caption_key, image_key], delimiter=separator)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def number(text: str) -> int:
+    return int(text.split(",")[0].split()[1])
+
+
+def check_mapping(data) -> None:
+    for j, text in enumerate(data.captions):
+        pixel = data.images[data.caption_image[j]].reshape(-1, 3).mean(axis=0)
+        assert np.abs(pixel - colour_of(number(text))).max() < 3, (text, pixel)
+
+
+def test_rows_sharing_an_image_are_one_image(tmp_path):
+    listing = read_csv_pairs(write_set(tmp_path))
+    assert len(listing) == N_IMAGES and len(listing.captions) == N_IMAGES + 4
+    assert np.bincount(listing.caption_image).tolist() == [2] * 4 + [1] * 6
+    assert listing.paths[0] == tmp_path.resolve() / "images" / "0.png"
+
+
+def test_load_splits_disjoint_deterministic_and_mapped(tmp_path):
+    path = write_set(tmp_path)
+    cfg = DataConfig(source="csv", path=str(path), train_size=0, eval_size=3)
+    train, evals = load_pairs(cfg, 12, "train", tmp_path / "home"), load_pairs(cfg, 12, "eval", tmp_path / "home")
+    assert evals.num_images == 3 and train.num_images == N_IMAGES - 3
+    assert len(train) + len(evals) == N_IMAGES + 4
+    train_ids, eval_ids = {number(t) for t in train.captions}, {number(t) for t in evals.captions}
+    assert not train_ids & eval_ids and train_ids | eval_ids == set(range(N_IMAGES))
+    check_mapping(train), check_mapping(evals)
+    again = load_pairs(cfg, 12, "eval", tmp_path / "home")
+    assert again.captions == evals.captions and np.array_equal(again.images, evals.images)
+    eval_sets = {
+        frozenset(number(t) for t in load_pairs(replace(cfg, seed=seed), 12, "eval", tmp_path / "home").captions)
+        for seed in range(5)
+    }
+    assert len(eval_sets) > 1
+    assert train.labels is None and train.images.shape == (7, 12, 12, 3)
+
+
+def test_custom_columns_separator_and_image_root(tmp_path):
+    data_dir = tmp_path / "data"
+    path = write_set(data_dir, separator="\t", image_key="path", caption_key="title")
+    moved = tmp_path / "csvs" / "pairs.tsv"
+    moved.parent.mkdir()
+    path.rename(moved)
+    cfg = DataConfig(
+        source="csv", path=str(moved), image_root=str(data_dir), csv_image_key="path",
+        csv_caption_key="title", csv_separator="\t", eval_size=2,
+    )
+    data = load_pairs(cfg, 8, "train", tmp_path / "home")
+    assert data.num_images == N_IMAGES - 2
+    check_mapping(data)
+
+
+def test_paths_outside_root_and_absolute_are_allowed_if_they_exist(tmp_path):
+    Image.new("RGB", (10, 10), (255, 0, 0)).save(tmp_path / "outside.png")
+    Image.new("RGB", (10, 10), (0, 0, 255)).save(tmp_path / "absolute.png")
+    (tmp_path / "set").mkdir()
+    path = tmp_path / "set" / "pairs.csv"
+    path.write_text(f"filepath,caption\n../outside.png,red\n{tmp_path / 'absolute.png'},blue\n../gone.png,missing\n")
+    listing = read_csv_pairs(path)
+    assert listing.paths[0].resolve() == tmp_path.resolve() / "outside.png"
+    assert listing.paths[1] == tmp_path / "absolute.png"
+    cfg = DataConfig(source="csv", path=str(path), eval_size=1, train_size=0, skip_broken=True)
+    train, evals = (load_pairs(cfg, 8, s, tmp_path / "home") for s in ("train", "eval"))
+    assert train.skipped + evals.skipped == 1 and sorted(train.captions + evals.captions) == ["blue", "red"]
+    with pytest.raises(DataError, match=r"gone\.png: image file not found"):
+        strict = DataConfig(source="csv", path=str(path), eval_size=1, train_size=0)
+        [load_pairs(strict, 8, s, tmp_path / "home") for s in ("train", "eval")]
+
+
+def test_errors_name_the_file_and_problem(tmp_path):
+    path = tmp_path / "pairs.csv"
+    path.write_text("image,text\na.png,hello\n")
+    with pytest.raises(DataError, match=r"pairs\.csv: missing column\(s\) 'filepath', 'caption'.*found 'image', 'text'"):
+        read_csv_pairs(path)
+    path.write_text("")
+    with pytest.raises(DataError, match=r"pairs\.csv: empty file"):
+        read_csv_pairs(path)
+    path.write_text("filepath,caption\n")
+    with pytest.raises(DataError, match=r"pairs\.csv: no rows"):
+        read_csv_pairs(path)
+    path.write_text("filepath,caption\na.png,ok\nb.png\n")
+    with pytest.raises(DataError, match=r"pairs\.csv: line 3 has 1 fields"):
+        read_csv_pairs(path)
+    path.write_text("filepath,caption\n ,empty path\n")
+    with pytest.raises(DataError, match=r"line 2 has an empty 'filepath'"):
+        read_csv_pairs(path)
+    path.write_bytes(b"filepath,caption\n\xff\xfe,bad\n")
+    with pytest.raises(DataError, match=r"pairs\.csv: cannot read"):
+        read_csv_pairs(path)
+    with pytest.raises(DataError, match=r"missing\.csv: file not found"):
+        read_csv_pairs(tmp_path / "missing.csv")
+    path.write_text("filepath,caption\na.png,ok\n")
+    with pytest.raises(DataError, match=r"no_root: image folder not found"):
+        read_csv_pairs(path, tmp_path / "no_root")
+    with pytest.raises(DataError, match="leaves none to train on"):
+        load_pairs(DataConfig(source="csv", path=str(path), eval_size=5), 8, "train", tmp_path / "home")
