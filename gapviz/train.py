@@ -187,7 +187,7 @@ def evaluate(
         image, text, index, linear_probe=cfg.eval.linear_probe, seed=cfg.seed, device=setup.device
     )
     progress = min(1.0, global_step / max(1, total_steps(setup)))
-    scale = float(setup.temperature(progress))
+    scale = float(setup.temperature(progress).detach())
     values["logit_scale"] = scale
     values["tau"] = 1.0 / scale
     values["loss"] = metrics.contrastive_loss(image, text, scale, index)
@@ -358,7 +358,7 @@ def train(
                     global_step=global_step,
                     total_steps=total,
                     loss=step_loss,
-                    tau=1.0 / float(scale),
+                    tau=1.0 / float(scale.detach()),
                     lr=lr,
                     samples_per_s=batch * accum / max(elapsed, 1e-9),
                 )
