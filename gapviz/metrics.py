@@ -361,6 +361,18 @@ def _contrastive_losses(x: np.ndarray, y: np.ndarray, scales: Sequence[float]) -
     ]
 
 
+def contrastive_losses(
+    image: Any, text: Any, logit_scales: Sequence[float], text_image_index: Any | None = None
+) -> list[float]:
+    """contrastive_loss at each of several logit scales, sharing one similarity matmul."""
+    x, y = l2_normalize(image), l2_normalize(text)
+    if text_image_index is not None:
+        y = y[first_caption_index(len(x), text_image_index)]
+    elif len(x) != len(y):
+        raise ValueError(f"{len(x)} images but {len(y)} captions: pass text_image_index")
+    return _contrastive_losses(x, y, [float(s) for s in logit_scales])
+
+
 def contrastive_loss(
     image: Any, text: Any, logit_scale: float, text_image_index: Any | None = None
 ) -> float:
@@ -368,12 +380,7 @@ def contrastive_loss(
 
     With ``text_image_index`` each image is paired with its first caption, so logits are N×N.
     """
-    x, y = l2_normalize(image), l2_normalize(text)
-    if text_image_index is not None:
-        y = y[first_caption_index(len(x), text_image_index)]
-    elif len(x) != len(y):
-        raise ValueError(f"{len(x)} images but {len(y)} captions: pass text_image_index")
-    return _contrastive_losses(x, y, [float(logit_scale)])[0]
+    return contrastive_losses(image, text, [logit_scale], text_image_index)[0]
 
 
 def compute_all(

@@ -233,6 +233,8 @@ def test_contrastive_loss_against_torch_reference(monkeypatch, scale):
     ) / 2
     assert M.contrastive_loss(image, text, scale, idx) == pytest.approx(float(ref), rel=1e-5)
     assert M.contrastive_loss(image, text[first], scale) == pytest.approx(float(ref), rel=1e-5)
+    both = M.contrastive_losses(image, text, [scale, 3.0], idx)
+    assert both == pytest.approx([float(ref), M.contrastive_loss(image, text, 3.0, idx)], rel=1e-6)
 
 
 def test_contrastive_loss_needs_a_caption_per_image():
