@@ -1,0 +1,159 @@
+import io
+
+import numpy as np
+import pytest
+
+from gapviz.embeddings_io import Embeddings, EmbeddingsError, load_embeddings
+
+
+def _pair(n=6, m=None, d=4, dtype=np.float32, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, d)).astype(dtype), rng.normal(size=(m or n, d)).astype(dtype)
+
+
+def test_npy_pairs_by_row(tmp_path):
+    image, text = _pair(dtype=np.float16)
+    path = tmp_path / "emb.npy"
+    np.save(path, np.stack([image, text]))
+    emb = load_embeddings(path)
+    assert isinstance(emb, Embeddings)
+    np.testing.assert_array_equal(emb.image, image)
+    np.testing.assert_array_equal(emb.text, text)
+    assert emb.image.dtype == np.float16 and emb.text_image_index is None
+    assert load_embeddings(str(path)).image.shape == (6, 4)
+
+
+def test_npz_with_index(tmp_path):
+    image, text = _pair(n=3, m=7)
+    index = np.array([0, 0, 1, 2, 2, 2, 1])
+    path = tmp_path / "emb.npz"
+    np.savez(path, image=image, text=text, text_image_index=index)
+    emb = load_embeddings(path)
+    np.testing.assert_array_equal(emb.text, text)
+    np.testing.assert_array_equal(emb.text_image_index, index)
+    assert emb.text_image_index.dtype == np.int64
+
+
+def test_npz_without_index_and_file_object(tmp_path):
+    image, text = _pair()
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, image=image, text=text)
+    buffer.name = "upload.npz"
+    buffer.seek(5)
+    emb = load_embeddings(buffer)
+    np.testing.assert_array_equal(emb.image, image)
+    assert emb.text_image_index is None
+
+
+def test_embeddings_are_frozen():
+    emb = Embeddings(*_pair())
+    with pytest.raises(AttributeError):
+        emb.image = None
+
+
+def _write_npz(tmp_path, **arrays):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+def _error(source):
+    with pytest.raises(EmbeddingsError) as info:
+        load_embeddings(source)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nope.npz"
+    message = _error(path)
+    assert str(path) in message and "not found" in message
+
+
+def test_not_npy_or_npz(tmp_path):
+    path = tmp_path / "emb.csv"
+    path.write_text("1,2,3\n")
+    message = _error(path)
+    assert "emb.csv" in message and "not a .npy or .npz" in message
+
+
+def test_corrupt_npz(tmp_path):
+    path = tmp_path / "emb.npz"
+    path.write_bytes(b"PK\x03\x04garbage")
+    assert "emb.npz" in _error(path)
+
+
+@pytest.mark.parametrize("shape", [(6, 4), (3, 6, 4), (2, 6, 4, 1)])
+def test_npy_wrong_shape(tmp_path, shape):
+    path = tmp_path / "emb.npy"
+    np.save(path, np.zeros(shape, dtype=np.float32))
+    message = _error(path)
+    assert "emb.npy" in message and "(2, N, D)" in message
+
+
+def test_npz_missing_text(tmp_path):
+    image, _ = _pair()
+    message = _error(_write_npz(tmp_path, image=image))
+    assert "bad.npz" in message and "text" in message
+
+
+def test_npz_wrong_rank(tmp_path):
+    image, text = _pair()
+    message = _error(_write_npz(tmp_path, image=image.ravel(), text=text))
+    assert "image must have shape (rows, dim)" in message
+
+
+def test_mismatched_dims(tmp_path):
+    image, _ = _pair(d=4)
+    _, text = _pair(d=5)
+    message = _error(_write_npz(tmp_path, image=image, text=text))
+    assert "bad.npz" in message and "dim 4" in message and "dim 5" in message
+
+
+def test_unpaired_row_counts_need_an_index(tmp_path):
+    image, text = _pair(n=3, m=5)
+    assert "text_image_index" in _error(_write_npz(tmp_path, image=image, text=text))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_or_inf(tmp_path, bad):
+    image, text = _pair()
+    text[2, 1] = bad
+    message = _error(_write_npz(tmp_path, image=image, text=text))
+    assert "text contains NaN or inf" in message
+
+
+@pytest.mark.parametrize("index", [[0, 1, 3], [0, -1, 2]])
+def test_index_out_of_range(tmp_path, index):
+    image, text = _pair(n=3)
+    message = _error(_write_npz(tmp_path, image=image, text=text, text_image_index=np.array(index)))
+    assert "bad.npz" in message and "out of range" in message
+
+
+def test_index_wrong_length_or_dtype(tmp_path):
+    image, text = _pair(n=3)
+    assert "shape (3,)" in _error(
+        _write_npz(tmp_path, image=image, text=text, text_image_index=np.array([0, 1]))
+    )
+    assert "integers" in _error(
+        _write_npz(tmp_path, image=image, text=text, text_image_index=np.array([0.0, 1.0, 2.0]))
+    )
+
+
+@pytest.mark.parametrize("image_rows,text_rows,dim", [(0, 0, 4), (3, 3, 0), (0, 3, 4)])
+def test_empty_arrays(tmp_path, image_rows, text_rows, dim):
+    image, text = np.zeros((image_rows, dim)), np.zeros((text_rows, dim))
+    assert "empty" in _error(_write_npz(tmp_path, image=image, text=text))
+
+
+def test_pickled_objects_are_refused(tmp_path):
+    path = tmp_path / "obj.npy"
+    np.save(path, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    assert "obj.npy" in _error(path)
+
+
+def test_non_numeric_arrays(tmp_path):
+    image, _ = _pair()
+    text = np.array([["a"] * 4] * 6)
+    assert "numeric" in _error(_write_npz(tmp_path, image=image, text=text))
