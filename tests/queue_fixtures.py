@@ -1,0 +1,131 @@
+"""Shared helpers for the queue tests: a real redis-server (the one `gapviz up` starts) on a free
+port in a temp folder, real worker processes, and waiting with a deadline.
+
+Import the fixtures into a test module with ``from tests.queue_fixtures import *`` style names
+(``redis_server``, ``conn``) or call the helpers directly.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from gapviz.config import RunConfig, preset
+from gapviz.redis_server import RedisServer
+
+REPO = Path(__file__).resolve().parent.parent
+WORKER_START_TIMEOUT_S = 180.0
+"""Hang guard only: a worker imports torch and open_clip before it registers (seconds, more when busy)."""
+
+FAST_RUN = {
+    "data.train_size": 128,
+    "data.eval_size": 32,
+    "train.batch_size": 32,
+    "train.epochs": 2,
+    "eval.linear_probe": False,
+}
+"""tiny-test made smaller still: 4 steps per epoch, a 32-pair evaluation."""
+
+
+def tiny_config(**overrides: Any) -> RunConfig:
+    """The tiny-test preset shrunk for queue tests; ``overrides`` use dotted keys with __ for dots."""
+    changes = dict(FAST_RUN)
+    changes.update({k.replace("__", "."): v for k, v in overrides.items()})
+    return preset("tiny-test").with_overrides(changes)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, message: str, interval: float = 0.1) -> Any:
+    """Poll ``predicate`` until truthy (returned) or fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {message}")
+        time.sleep(interval)
+
+
+def subprocess_env(home: Path, url: str, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        GAPVIZ_HOME=str(home), REDIS_URL=url, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
+        GAPVIZ_SKIP_UMAP_WARMUP="1", PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
+    )
+    env.update(extra)
+    return env
+
+
+def start_worker(home: Path, url: str, *args: str, log: Path | None = None, **env: str) -> subprocess.Popen:
+    """`python -m workers.worker ARGS` with GAPVIZ_HOME/REDIS_URL set; output to ``log``."""
+    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        [sys.executable, "-m", "workers.worker", *args], cwd=REPO, env=subprocess_env(home, url, **env),
+        stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def worker_names(conn: Any, queue: str | None = None) -> set[str]:
+    from rq import Worker
+
+    workers = Worker.all(connection=conn)
+    return {w.name for w in workers if queue is None or queue in w.queue_names()}
+
+
+def worker_pids(conn: Any) -> set[int]:
+    from rq import Worker
+
+    return {int(w.pid) for w in Worker.all(connection=conn) if w.pid}
+
+
+def wait_for_worker_pids(conn: Any, pids: set[int], timeout: float = WORKER_START_TIMEOUT_S) -> None:
+    wait_for(lambda: pids <= worker_pids(conn), timeout, f"workers {sorted(pids)} to register")
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 30.0) -> int:
+    """SIGTERM, wait, SIGKILL if needed; returns the exit code."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def log_tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real redis-server (gapviz's embedded starter) on a free port, for one test module."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def conn(redis_server: RedisServer) -> Iterator[Any]:
+    """A client of the module's server, flushed before the test (modules without shared workers)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    try:
+        yield client
+    finally:
+        client.close()
