@@ -1,0 +1,269 @@
+"""Shared helpers of the pages: the RunStore, the queue connection, cached reads, error display.
+
+Nothing here imports torch: Launch, Live and Compare run in the web process without it. The
+queue is reached through gapviz.queue (imported lazily); when Redis is away every helper says
+so and returns None, so pages that only need saved data keep working.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import streamlit as st
+
+from gapviz.store import RunStore, StoreError, gapviz_home
+
+QUEUE_UNAVAILABLE = "queue unavailable — start it with `gapviz up`"
+NO_WORKER = "no worker is running — start one with `gapviz worker` (or `gapviz up`, which starts the queue and workers)"
+APP_DIR = Path(__file__).resolve().parent
+PAGES = {name: str(APP_DIR / f"{name}.py") for name in ("explore", "launch", "live", "compare", "theory")}
+
+
+# ---- errors ----------------------------------------------------------------------------------
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Errors whose message is enough for the user (shown as one line, never a traceback)."""
+    from gapviz.config import ConfigError
+
+    errors: list[type[BaseException]] = [ConfigError, StoreError, FileNotFoundError, ValueError, OSError]
+    return tuple(errors)
+
+
+@contextlib.contextmanager
+def guard(action: str) -> Iterator[None]:
+    """Show any error raised inside as ``st.error("<action>: <message>")`` instead of a traceback.
+
+    Streamlit's own control flow (st.stop, st.rerun) derives from BaseException and passes through.
+    """
+    try:
+        yield
+    except user_errors() as error:
+        st.error(f"{action}: {error}")
+    except Exception as error:  # noqa: BLE001 - the page must not show a traceback
+        st.error(f"{action}: {type(error).__name__}: {error}")
+
+
+# ---- the store ---------------------------------------------------------------------------------
+def home() -> Path:
+    return gapviz_home()
+
+
+@st.cache_resource(show_spinner=False)
+def _store(home_path: str) -> RunStore:
+    return RunStore(home_path)
+
+
+def store() -> RunStore:
+    """The RunStore of $GAPVIZ_HOME (one object per home, shared by sessions: it holds no state)."""
+    return _store(str(home()))
+
+
+def run_version(run_id: str) -> float:
+    """Changes whenever the run's metrics or status change: the key of cached reads."""
+    folder = store().run_dir(run_id)
+    stamps = []
+    for name in ("metrics.jsonl", "status.json", "meta.json"):
+        try:
+            stamps.append((folder / name).stat().st_mtime_ns)
+        except OSError:
+            stamps.append(0)
+    return float(sum(stamps))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _metrics(home_path: str, run_id: str, version: float) -> list[dict[str, Any]]:
+    return RunStore(home_path).metrics(run_id)
+
+
+def metrics(run_id: str) -> list[dict[str, Any]]:
+    return _metrics(str(home()), run_id, run_version(run_id))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _epoch_arrays(home_path: str, run_id: str, epoch: int, version: float) -> dict[str, Any]:
+    return RunStore(home_path).epoch_arrays(run_id, epoch)
+
+
+def epoch_arrays(run_id: str, epoch: int) -> dict[str, Any]:
+    """Arrays saved for one epoch (cached; an epoch file is written once)."""
+    path = store().run_dir(run_id) / "epochs" / f"{epoch:03d}.npz"
+    try:
+        version = float(path.stat().st_mtime_ns)
+    except OSError:
+        version = 0.0
+    return _epoch_arrays(str(home()), run_id, int(epoch), version)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _captions(home_path: str, run_id: str) -> list[str]:
+    return RunStore(home_path).captions(run_id)
+
+
+def captions(run_id: str) -> list[str]:
+    return _captions(str(home()), run_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=4096)
+def _npz_member(path: str, key: str, version: int) -> Any:
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as data:
+        return data[key] if key in data.files else None
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def _npz_keys(path: str, version: int) -> list[str]:
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as data:
+        return list(data.files)
+
+
+def _epoch_file(run_id: str, epoch: int) -> tuple[str, int]:
+    path = store().run_dir(run_id) / "epochs" / f"{int(epoch):03d}.npz"
+    try:
+        return str(path), path.stat().st_mtime_ns
+    except OSError:
+        raise StoreError(f"run {run_id} has no saved epoch {epoch}") from None
+
+
+def epoch_member(run_id: str, epoch: int, key: str) -> Any:
+    """One array of an epoch file (read alone: projections without the embeddings)."""
+    path, version = _epoch_file(run_id, epoch)
+    return _npz_member(path, key, version)
+
+
+def projection_methods(run_id: str, epoch: int) -> list[str]:
+    path, version = _epoch_file(run_id, epoch)
+    return [k[len("proj_"):] for k in _npz_keys(path, version) if k.startswith("proj_")]
+
+
+def projection(run_id: str, epoch: int, method: str) -> Any:
+    """(N + M, 2) coordinates of ``method`` at ``epoch``, or None."""
+    return epoch_member(run_id, epoch, f"proj_{method}")
+
+
+def projection_domain(run_id: str, method: str) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Axis ranges covering every saved epoch of ``method``: axes that stay still across epochs."""
+    from gapviz.app import views
+
+    coords = []
+    for epoch in store().epochs(run_id):
+        try:
+            coords.append(projection(run_id, epoch, method))
+        except StoreError:
+            continue
+    return views.axis_domains(coords)
+
+
+def run_label(run_id: str, summaries: dict[str, Any] | None = None) -> str:
+    """``name · state · run_id`` for pickers."""
+    summary = (summaries or {}).get(run_id)
+    if summary is None:
+        return run_id
+    name = summary.name if summary.name and summary.name != run_id else ""
+    return f"{name + ' · ' if name else ''}{summary.state} · {run_id}"
+
+
+def summaries() -> dict[str, Any]:
+    """run id -> RunSummary, newest first."""
+    return {s.run_id: s for s in store().summaries()}
+
+
+# ---- the URL ----------------------------------------------------------------------------------
+def init_from_url(key: str, param: str, valid: list[str], *, multi: bool) -> None:
+    """Seed widget ``key`` from ``?param=...`` the first time the page draws it (URL -> widget).
+
+    Widgets keep raw run ids as values (labels come from format_func), so the URL stays stable.
+    """
+    if key in st.session_state:
+        return
+    if multi:
+        wanted = [v for v in st.query_params.get_all(param) if v in valid]
+        if wanted:
+            st.session_state[key] = list(dict.fromkeys(wanted))
+    else:
+        value = st.query_params.get(param)
+        if value in valid:
+            st.session_state[key] = value
+
+
+def sync_to_url(param: str, value: str | list[str] | None) -> None:
+    """Widget -> URL, so the address reopens the same view."""
+    if not value:
+        if param in st.query_params:
+            del st.query_params[param]
+    elif isinstance(value, list):
+        if st.query_params.get_all(param) != value:
+            st.query_params[param] = value
+    elif st.query_params.get(param) != value:
+        st.query_params[param] = value
+
+
+# ---- the queue ----------------------------------------------------------------------------------
+@st.cache_resource(show_spinner=False, ttl=600)
+def _connection(home_path: str, url: str) -> Any:
+    from gapviz import queue
+
+    return queue.connect(home=home_path)
+
+
+def connection() -> Any | None:
+    """A live Redis connection, or None when the queue is not running (or not installed)."""
+    url = os.environ.get("REDIS_URL", "")
+    try:
+        conn = _connection(str(home()), url)
+    except Exception:  # noqa: BLE001 - no server, no record, no redis module: no queue
+        return None
+    try:
+        conn.ping()
+    except Exception:  # noqa: BLE001 - it went away: forget it, try again next time
+        _connection.clear()
+        return None
+    return conn
+
+
+def queue_status(conn: Any) -> dict[str, Any] | None:
+    """Queue length and workers, as gapviz.queue reports them; None when it cannot say."""
+    try:
+        from gapviz import queue
+
+        return queue.queue_status(conn)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def show_queue_status(conn: Any | None, *, where: Any = None) -> None:
+    """One line about the queue and its workers; says how to start what is missing."""
+    box = where or st
+    if conn is None:
+        box.warning(QUEUE_UNAVAILABLE)
+        return
+    status = queue_status(conn)
+    if status is None:
+        box.info("queue connected")
+        return
+    workers = int(status.get("workers", 0) or 0)
+    queued = int(status.get("queued", 0) or 0)
+    running = int(status.get("running", 0) or 0)
+    text = f"queue: {queued} waiting · {running} running · {workers} worker{'s' if workers != 1 else ''}"
+    if workers == 0:
+        box.warning(f"{text} — {NO_WORKER}")
+    else:
+        box.success(text)
+
+
+def show_chart(chart: Any, key: str | None = None) -> None:
+    """An Altair chart with its own colours (Streamlit's theme would recolour the series)."""
+    st.altair_chart(chart, theme=None, key=key)
+
+
+def live_url(run_id: str) -> str:
+    return f"/live?run={run_id}"
+
+
+def now() -> float:
+    return time.time()

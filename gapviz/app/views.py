@@ -1,0 +1,304 @@
+"""Pure data preparation for the pages: arrays and records in, tidy data frames out.
+
+No Streamlit and no torch here, so the web process can import it on every page and tests can
+check it directly. Numbers come from gapviz's own functions upstream; these helpers only
+reshape them (sampling, flattening, binning) for the chart builders in gapviz.charts.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import statistics
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+MAX_SCATTER_PAIRS = 5000
+"""Pairs drawn in one scatter (10,000 points); bigger sets are sampled, with a note."""
+MAX_PAIR_LINES = 400
+"""Lines between pairs drawn at most (more is clutter, not information)."""
+MAX_THUMBNAILS = 400
+"""Images that get a hover thumbnail at most (each is a small PNG data URI)."""
+THUMBNAIL_SIZE = 48
+HISTOGRAM_MAX_ROWS = 1500
+"""Rows per modality used for the pairwise-cosine histogram (the rest is sampled away)."""
+CURVE_METRICS = ("gap_distance", "relative_gap", "tau", "loss", "i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10", "zero_shot")
+
+
+# ---- embedding scatter -----------------------------------------------------------------
+def pair_index(n_image: int, n_text: int, text_image_index: np.ndarray | None) -> np.ndarray:
+    """Caption j -> its image; identity when absent and counts match, else -1 (unknown)."""
+    if text_image_index is None:
+        return np.arange(n_text) if n_text == n_image else np.full(n_text, -1, dtype=np.int64)
+    return np.asarray(text_image_index, dtype=np.int64)
+
+
+def sample_images(n_image: int, max_pairs: int = MAX_SCATTER_PAIRS, seed: int = 0) -> np.ndarray:
+    """Sorted indices of the images kept in a scatter: all of them up to ``max_pairs``."""
+    if n_image <= max_pairs:
+        return np.arange(n_image)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n_image, size=max_pairs, replace=False))
+
+
+def thumbnail_uri(image: np.ndarray, size: int = THUMBNAIL_SIZE) -> str:
+    """A uint8 (H, W, 3) image as a small PNG data URI for a chart tooltip."""
+    from PIL import Image
+
+    picture = Image.fromarray(np.ascontiguousarray(image.astype(np.uint8)))
+    if max(picture.size) != size:
+        picture = picture.resize((size, size), Image.NEAREST if max(picture.size) < size else Image.BILINEAR)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def scatter_frames(
+    coords: np.ndarray,
+    n_image: int,
+    text_image_index: np.ndarray | None = None,
+    captions: Sequence[str] | None = None,
+    *,
+    images: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    class_names: Sequence[str] | None = None,
+    max_pairs: int = MAX_SCATTER_PAIRS,
+    max_lines: int = MAX_PAIR_LINES,
+    max_thumbnails: int = MAX_THUMBNAILS,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
+    """Points, pair lines and the gap arrow of one 2-D projection, plus a note on sampling.
+
+    ``coords`` is (N + M, 2), image rows first (the RunStore layout). Images beyond
+    ``max_pairs`` are sampled away together with their captions, so pairs stay whole.
+    The arrow runs from the text centroid to the image centroid of all points.
+    """
+    coords = np.asarray(coords, dtype=np.float64)
+    n_text = len(coords) - n_image
+    idx = pair_index(n_image, n_text, text_image_index)
+    kept = sample_images(n_image, max_pairs, seed)
+    keep_text = np.flatnonzero(np.isin(idx, kept) | (idx < 0))
+    notes = []
+    if len(kept) < n_image:
+        notes.append(f"showing {len(kept):,} of {n_image:,} images (random sample) and their {len(keep_text):,} captions")
+
+    first_caption: dict[int, str] = {}
+    if captions is not None:
+        for j in range(n_text - 1, -1, -1):
+            first_caption[int(idx[j])] = captions[j]
+    label_names = None
+    if labels is not None:
+        label_names = [class_names[int(v)] if class_names is not None and 0 <= int(v) < len(class_names) else str(int(v)) for v in labels]
+
+    image_rows = pd.DataFrame(
+        {
+            "x": coords[kept, 0],
+            "y": coords[kept, 1],
+            "modality": "image",
+            "pair": kept,
+            "caption": [first_caption.get(int(i), "") for i in kept],
+        }
+    )
+    text_rows = pd.DataFrame(
+        {
+            "x": coords[n_image + keep_text, 0],
+            "y": coords[n_image + keep_text, 1],
+            "modality": "text",
+            "pair": idx[keep_text],
+            "caption": [captions[j] for j in keep_text] if captions is not None else "",
+        }
+    )
+    if label_names is not None:
+        image_rows["label"] = [label_names[i] for i in kept]
+        text_rows["label"] = [label_names[i] if i >= 0 else "" for i in idx[keep_text]]
+    if images is not None and max_thumbnails > 0:
+        thumbs = [thumbnail_uri(images[i]) if rank < max_thumbnails else "" for rank, i in enumerate(kept)]
+        image_rows["image"] = thumbs
+        ranks = np.searchsorted(kept, idx[keep_text])
+        text_rows["image"] = [thumbs[r] if i >= 0 and r < max_thumbnails else "" for r, i in zip(ranks, idx[keep_text])]
+        if len(kept) > max_thumbnails:
+            notes.append(f"hover thumbnails for the first {max_thumbnails} images")
+    points = pd.concat([image_rows, text_rows], ignore_index=True)
+
+    line_captions = keep_text[idx[keep_text] >= 0][:max_lines]
+    lines = pd.DataFrame(
+        {
+            "x": coords[n_image + line_captions, 0],
+            "y": coords[n_image + line_captions, 1],
+            "x2": coords[idx[line_captions], 0],
+            "y2": coords[idx[line_captions], 1],
+        }
+    )
+    if len(keep_text) > max_lines:
+        notes.append(f"lines for {max_lines} of {len(keep_text):,} pairs")
+    return points, lines, gap_arrow_frame(coords, n_image), "; ".join(notes)
+
+
+def gap_arrow_frame(coords: np.ndarray, n_image: int) -> pd.DataFrame:
+    """One row: text centroid (x, y) -> image centroid (x2, y2), its 2-D length and heading."""
+    coords = np.asarray(coords, dtype=np.float64)
+    image_c = coords[:n_image].mean(axis=0)
+    text_c = coords[n_image:].mean(axis=0)
+    dx, dy = image_c - text_c
+    # Vega's angle is clockwise from "up" in screen space, where y grows downwards.
+    angle = (math.degrees(math.atan2(dx, dy)) + 360.0) % 360.0
+    return pd.DataFrame(
+        {"x": [text_c[0]], "y": [text_c[1]], "x2": [image_c[0]], "y2": [image_c[1]], "gap": [float(np.hypot(dx, dy))], "angle": [angle]}
+    )
+
+
+def axis_domains(coord_sets: Iterable[np.ndarray], pad: float = 0.05) -> tuple[tuple[float, float], tuple[float, float]]:
+    """x and y ranges covering every projection given (all epochs: axes that stay still)."""
+    stacked = [np.asarray(c, dtype=np.float64) for c in coord_sets if c is not None and len(c)]
+    if not stacked:
+        return (-1.0, 1.0), (-1.0, 1.0)
+    lo = np.min([c.min(axis=0) for c in stacked], axis=0)
+    hi = np.max([c.max(axis=0) for c in stacked], axis=0)
+    span = np.maximum(hi - lo, 1e-6)
+    lo, hi = lo - pad * span, hi + pad * span
+    return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
+
+
+# ---- cone histogram ----------------------------------------------------------------------
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)
+
+
+def cosine_histogram_frame(
+    image: np.ndarray, text: np.ndarray, bins: int = 60, max_rows: int = HISTOGRAM_MAX_ROWS, seed: int = 0
+) -> pd.DataFrame:
+    """Densities of cos(a_i, a_j), i ≠ j, within each modality (rows sampled above ``max_rows``)."""
+    rng = np.random.default_rng(seed)
+    edges = np.linspace(-1.0, 1.0, bins + 1)
+    frames = []
+    for name, arr in (("image", image), ("text", text)):
+        arr = _unit(arr)
+        if len(arr) > max_rows:
+            arr = arr[rng.choice(len(arr), max_rows, replace=False)]
+        if len(arr) < 2:
+            continue
+        sims = arr @ arr.T
+        values = sims[np.triu_indices(len(arr), k=1)]
+        density, _ = np.histogram(np.clip(values, -1.0, 1.0), bins=edges, density=True)
+        frames.append(pd.DataFrame({"modality": name, "lo": edges[:-1], "hi": edges[1:], "density": density}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["modality", "lo", "hi", "density"])
+
+
+# ---- per-epoch curves ----------------------------------------------------------------------
+def curves_frame(rows: Sequence[Mapping[str, Any]], series: str, metrics: Sequence[str] = CURVE_METRICS) -> pd.DataFrame:
+    """Long format (epoch, metric, value, series) of the per-epoch metric rows of one run."""
+    records = [
+        {"epoch": int(row["epoch"]), "metric": name, "value": float(row[name]), "series": series}
+        for row in rows
+        for name in metrics
+        if isinstance(row.get(name), (int, float)) and math.isfinite(float(row[name]))
+    ]
+    return pd.DataFrame.from_records(records, columns=["epoch", "metric", "value", "series"])
+
+
+def mean_std_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± std over the runs of each series, per (series, metric, epoch); adds lo/hi and n."""
+    if frame.empty:
+        return frame.assign(lo=[], hi=[], n=[])
+    grouped = frame.groupby(["series", "metric", "epoch"], sort=True)["value"]
+    out = grouped.agg(value="mean", std="std", n="count").reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    out["lo"] = out["value"] - out["std"]
+    out["hi"] = out["value"] + out["std"]
+    return out
+
+
+# ---- configs --------------------------------------------------------------------------
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"lr": 1e-3}}`` -> ``{"train.lr": 1e-3}``; lists become comma-joined text."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{path}."))
+        elif isinstance(value, (list, tuple)):
+            flat[path] = ", ".join(str(v) for v in value)
+        else:
+            flat[path] = value
+    return flat
+
+
+def config_diff(configs: Mapping[str, Mapping[str, Any]], ignore: Sequence[str] = ("name",)) -> pd.DataFrame:
+    """Rows: the settings whose values differ between runs; columns: the runs."""
+    flat = {run: flatten(cfg) for run, cfg in configs.items()}
+    keys = sorted({k for f in flat.values() for k in f} - set(ignore))
+    differing = [k for k in keys if len({repr(f.get(k)) for f in flat.values()}) > 1]
+    table = pd.DataFrame({run: [_cell(f.get(k)) for k in differing] for run, f in flat.items()}, index=differing)
+    table.index.name = "setting"
+    return table
+
+
+def _cell(value: Any) -> str:
+    return "—" if value is None else str(value)
+
+
+def series_labels(configs: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """A label per run from the settings that tell runs apart, seed ignored: runs with equal
+    labels are seeds of one series and are averaged."""
+    diff = config_diff(configs, ignore=("name", "seed"))
+    if diff.empty:
+        return {run: "same settings" for run in configs}
+    return {run: ", ".join(f"{k}={diff.at[k, run]}" for k in diff.index)[:160] for run in configs}
+
+
+# ---- progress ---------------------------------------------------------------------------
+def eta_seconds(global_step: int, total_steps: int, samples_per_s: float, batch_size: int) -> float | None:
+    """Seconds left at the current speed (None when unknown)."""
+    if samples_per_s <= 0 or batch_size <= 0 or total_steps <= 0:
+        return None
+    steps_left = max(0, total_steps - global_step)
+    return steps_left * batch_size / samples_per_s
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+# ---- sweeps -----------------------------------------------------------------------------
+def parse_list(text: str) -> list[str]:
+    """``"0.01, 0.03  0.1"`` -> ``["0.01", "0.03", "0.1"]`` (commas or spaces)."""
+    return [item for item in text.replace(",", " ").split() if item]
+
+
+def parse_seeds(text: str) -> list[int]:
+    """Seeds as ``"0, 1, 2"`` or a range ``"0-4"``; raises ValueError with a readable message."""
+    seeds: list[int] = []
+    for item in parse_list(text):
+        if "-" in item.strip("-"):
+            start, stop = item.split("-", 1)
+            first, last = int(start), int(stop)
+            if last < first:
+                raise ValueError(f"seed range {item!r} runs backwards")
+            seeds.extend(range(first, last + 1))
+        else:
+            seeds.append(int(item))
+    if any(s < 0 for s in seeds):
+        raise ValueError("seeds must be non-negative integers")
+    return list(dict.fromkeys(seeds))
+
+
+def summary_stats(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample std (0 for a single value)."""
+    values = [float(v) for v in values]
+    if not values:
+        return float("nan"), float("nan")
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0

@@ -1,0 +1,258 @@
+"""Altair chart builders: a data frame in, a chart out. No Streamlit, no torch.
+
+Every builder takes tidy (long) data frames whose columns are documented on the function, so
+the app, notebooks and tests build the same charts; tests inspect ``chart.to_dict()``. Charts
+ask vega-embed for the canvas renderer, which keeps 10,000-point scatters responsive.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import altair as alt
+import pandas as pd
+
+IMAGE_COLOR = "#4C78A8"
+TEXT_COLOR = "#F58518"
+MODALITY_DOMAIN = ["image", "text"]
+MODALITY_RANGE = [IMAGE_COLOR, TEXT_COLOR]
+SCATTER_SIZE = 420
+CURVE_WIDTH = 260
+CURVE_HEIGHT = 170
+EMBED_OPTIONS = {"renderer": "canvas", "actions": {"export": True, "source": False, "compiled": False, "editor": False}}
+
+METRIC_TITLES: dict[str, str] = {
+    "gap_distance": "gap distance",
+    "relative_gap": "relative gap",
+    "tau": "temperature τ",
+    "loss": "loss",
+    "i2t_r1": "recall@1 image→text",
+    "i2t_r5": "recall@5 image→text",
+    "i2t_r10": "recall@10 image→text",
+    "t2i_r1": "recall@1 text→image",
+    "t2i_r5": "recall@5 text→image",
+    "t2i_r10": "recall@10 text→image",
+    "zero_shot": "zero-shot accuracy",
+    "pair_cosine": "pair cosine",
+    "cone_image": "cone (image)",
+    "cone_text": "cone (text)",
+    "linear_separability": "linear separability",
+}
+
+
+def metric_title(name: str) -> str:
+    """A readable name for a metric column (the column name itself when unknown)."""
+    return METRIC_TITLES.get(name, name.replace("_", " "))
+
+
+def _modality_color(legend: bool = True) -> alt.Color:
+    return alt.Color(
+        "modality:N",
+        scale=alt.Scale(domain=MODALITY_DOMAIN, range=MODALITY_RANGE),
+        legend=alt.Legend(title=None, orient="top") if legend else None,
+    )
+
+
+def _finish(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    """Ask for the canvas renderer (vega-embed reads usermeta.embedOptions)."""
+    return chart.properties(usermeta={"embedOptions": EMBED_OPTIONS})
+
+
+def _axis_scale(domain: Sequence[float] | None) -> alt.Scale:
+    if domain is None:
+        return alt.Scale(zero=False, nice=False)
+    return alt.Scale(domain=[float(domain[0]), float(domain[1])], zero=False, nice=False)
+
+
+def embedding_scatter(
+    points: pd.DataFrame,
+    *,
+    pair_lines: pd.DataFrame | None = None,
+    arrow: pd.DataFrame | None = None,
+    x_domain: Sequence[float] | None = None,
+    y_domain: Sequence[float] | None = None,
+    title: str = "",
+    width: int | str = SCATTER_SIZE,
+    height: int = SCATTER_SIZE,
+    axis_titles: tuple[str, str] = ("component 1", "component 2"),
+    legend: bool = True,
+) -> alt.LayerChart:
+    """Joint 2-D scatter of both modalities.
+
+    ``points``: columns ``x``, ``y``, ``modality`` ("image" or "text"), ``caption`` (shown as
+    text in the tooltip; vega-tooltip escapes it) and optionally ``pair`` (image index),
+    ``label`` and ``image`` (a thumbnail data URI; the tooltip shows it as a picture).
+    ``pair_lines``: ``x``, ``y``, ``x2``, ``y2``, one thin line per pair. ``arrow``: one row
+    ``x``, ``y`` (text centroid) to ``x2``, ``y2`` (image centroid), drawn as the gap vector.
+    Fixed ``x_domain``/``y_domain`` keep the axes still across epochs.
+    """
+    x_title, y_title = axis_titles
+    x = alt.X("x:Q", title=x_title, scale=_axis_scale(x_domain))
+    y = alt.Y("y:Q", title=y_title, scale=_axis_scale(y_domain))
+    tooltip = [alt.Tooltip("modality:N")]
+    for column, kind in (("pair", "Q"), ("label", "N"), ("caption", "N"), ("image", "N")):
+        if column in points.columns:
+            tooltip.append(alt.Tooltip(f"{column}:{kind}", title=column))
+    layers: list[alt.Chart] = []
+    if pair_lines is not None and len(pair_lines):
+        layers.append(
+            alt.Chart(pair_lines)
+            .mark_rule(color="#999999", opacity=0.35, strokeWidth=0.7)
+            .encode(x=x, y=y, x2="x2:Q", y2="y2:Q")
+        )
+    layers.append(
+        alt.Chart(points)
+        .mark_circle(size=22, opacity=0.7)
+        .encode(x=x, y=y, color=_modality_color(legend), tooltip=tooltip)
+    )
+    if arrow is not None and len(arrow):
+        layers.append(
+            alt.Chart(arrow).mark_rule(color="#222222", strokeWidth=2.5).encode(x=x, y=y, x2="x2:Q", y2="y2:Q")
+        )
+        head = arrow.assign(angle=arrow["angle"] if "angle" in arrow.columns else 0.0)
+        layers.append(
+            alt.Chart(head)
+            .mark_point(shape="triangle-up", filled=True, size=160, color="#222222", opacity=1.0)
+            .encode(
+                x=alt.X("x2:Q", scale=_axis_scale(x_domain)),
+                y=alt.Y("y2:Q", scale=_axis_scale(y_domain)),
+                angle=alt.Angle("angle:Q", scale=None),
+                tooltip=[alt.Tooltip("gap:Q", title="gap (2-D)", format=".3f")] if "gap" in head.columns else [],
+            )
+        )
+    chart = alt.layer(*layers).properties(width=width, height=height)
+    if title:
+        chart = chart.properties(title=title)
+    return _finish(chart)
+
+
+def metric_curves(
+    data: pd.DataFrame,
+    *,
+    metrics: Sequence[str] | None = None,
+    x: str = "epoch",
+    x_title: str | None = None,
+    columns: int = 3,
+    width: int = CURVE_WIDTH,
+    height: int = CURVE_HEIGHT,
+    current: float | None = None,
+) -> alt.FacetChart:
+    """Small multiples, one panel per metric, one line per series, each with its own y axis.
+
+    ``data``: long format with columns ``x`` (default ``epoch``), ``metric``, ``value``,
+    ``series``; optional ``lo``/``hi`` draw a band (mean ± std over seeds) behind each line.
+    ``current`` marks an x position (e.g. the epoch on screen) with a vertical rule.
+    """
+    if metrics is not None:
+        data = data[data["metric"].isin(list(metrics))]
+    order = list(dict.fromkeys(metrics if metrics is not None else data["metric"]))
+    data = data.assign(title=data["metric"].map(metric_title))
+    titles = [metric_title(m) for m in order]
+    has_band = {"lo", "hi"} <= set(data.columns)
+    series_color = alt.Color("series:N", legend=alt.Legend(title=None, orient="bottom", labelLimit=360))
+    base = alt.Chart().encode(x=alt.X(f"{x}:Q", title=x_title or x, axis=alt.Axis(tickMinStep=1) if x == "epoch" else alt.Axis()))
+    tooltip = [alt.Tooltip("series:N"), alt.Tooltip(f"{x}:Q"), alt.Tooltip("value:Q", format=".4f")]
+    layers = []
+    if has_band:
+        layers.append(base.mark_area(opacity=0.18).encode(y=alt.Y("lo:Q", title=None, scale=alt.Scale(zero=False)), y2="hi:Q", color=series_color))
+    layers.append(
+        base.mark_line(point=alt.OverlayMarkDef(size=28)).encode(
+            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)), color=series_color, tooltip=tooltip
+        )
+    )
+    if current is not None:
+        layers.append(alt.Chart().mark_rule(color="#888888", strokeDash=[4, 3]).encode(x=alt.datum(float(current))))
+    chart = (
+        alt.layer(*layers, data=data)
+        .properties(width=width, height=height)
+        .facet(facet=alt.Facet("title:N", title=None, sort=titles, header=alt.Header(labelFontSize=13)), columns=columns)
+        .resolve_scale(y="independent")
+    )
+    return _finish(chart)
+
+
+def cosine_histogram(data: pd.DataFrame, *, width: int = 360, height: int = 180) -> alt.Chart:
+    """Intra-modality cosine distributions (the cone effect), pre-binned.
+
+    ``data``: columns ``modality``, ``lo``, ``hi`` (bin edges), ``density``.
+    """
+    chart = (
+        alt.Chart(data)
+        .mark_bar(opacity=0.55, binSpacing=0)
+        .encode(
+            x=alt.X("lo:Q", title="cosine similarity between two items of one modality", scale=alt.Scale(domain=[-1, 1])),
+            x2="hi:Q",
+            y=alt.Y("density:Q", title="density", stack=None),
+            color=_modality_color(),
+            tooltip=[alt.Tooltip("modality:N"), alt.Tooltip("lo:Q", format=".2f"), alt.Tooltip("density:Q", format=".2f")],
+        )
+        .properties(width=width, height=height)
+    )
+    return _finish(chart)
+
+
+def shift_curves(
+    data: pd.DataFrame, *, current: float | None = None, columns: int = 4, width: int = 210, height: int = 160
+) -> alt.FacetChart:
+    """Metrics of the embedding-shift experiment against the signed gap distance.
+
+    ``data``: columns ``gap`` (signed distance after the shift), ``metric``, ``value``;
+    ``current`` draws a rule at the gap the λ slider gives.
+    """
+    if "series" not in data.columns:
+        data = data.assign(series="shifted embeddings")
+    return metric_curves(data, x="gap", x_title="signed gap distance", columns=columns, width=width, height=height, current=current)
+
+
+def time_curves(
+    data: pd.DataFrame,
+    *,
+    fit: pd.DataFrame | None = None,
+    log_x: bool = True,
+    columns: int = 2,
+    width: int = 320,
+    height: int = 200,
+) -> alt.FacetChart:
+    """Quantities against time t (the theory sandbox), with an optional fitted curve dashed.
+
+    ``data``: ``t``, ``metric``, ``value``. ``fit``: ``t``, ``metric``, ``value`` and ``fit``
+    (its name, e.g. "a / log(t)² + c").
+    """
+    frames = [data.assign(kind="simulation", fit_name="")]
+    if fit is not None and len(fit):
+        frames.append(fit.assign(kind="fit", fit_name=fit["fit"]).drop(columns=["fit"]))
+    merged = pd.concat(frames, ignore_index=True)
+    merged = merged.assign(title=merged["metric"].map(metric_title))
+    x = alt.X("t:Q", title="t", scale=alt.Scale(type="log") if log_x else alt.Scale())
+    chart = (
+        alt.Chart()
+        .mark_line()
+        .encode(
+            x=x,
+            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
+            color=alt.Color("kind:N", scale=alt.Scale(domain=["simulation", "fit"], range=["#4C78A8", "#E45756"]), legend=alt.Legend(title=None, orient="bottom")),
+            strokeDash=alt.StrokeDash("kind:N", scale=alt.Scale(domain=["simulation", "fit"], range=[[1, 0], [6, 4]]), legend=None),
+            tooltip=[alt.Tooltip("kind:N"), alt.Tooltip("fit_name:N", title="fit"), alt.Tooltip("t:Q", format=".3g"), alt.Tooltip("value:Q", format=".4f")],
+        )
+        .properties(width=width, height=height)
+    )
+    faceted = (
+        alt.layer(chart, data=merged)
+        .facet(facet=alt.Facet("title:N", title=None, header=alt.Header(labelFontSize=13)), columns=columns)
+        .resolve_scale(y="independent")
+    )
+    return _finish(faceted)
+
+
+def chart_png(chart: alt.TopLevelMixin, scale: float = 2.0) -> bytes:
+    """The chart as a PNG image (rendered by vl-convert, no browser)."""
+    import vl_convert as vlc
+
+    return vlc.vegalite_to_png(chart.to_json(), scale=scale)
+
+
+def chart_svg(chart: alt.TopLevelMixin) -> str:
+    """The chart as SVG text (rendered by vl-convert, no browser)."""
+    import vl_convert as vlc
+
+    return vlc.vegalite_to_svg(chart.to_json())

@@ -1,0 +1,89 @@
+"""Synthetic runs for app tests: RunStore runs with made-up EpochRecords, no training, no torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from gapviz.config import RunConfig, preset
+from gapviz.records import EpochRecord, RunState
+from gapviz.store import RunStore
+
+APP_ROOT = Path(__file__).resolve().parents[1]
+APP_SCRIPT = str(APP_ROOT / "streamlit_app.py")
+
+
+def pca2(points: np.ndarray) -> np.ndarray:
+    centred = points - points.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    return (centred @ vt[:2].T).astype(np.float32)
+
+
+def synthetic_epoch(epoch: int, n: int = 48, dim: int = 16, seed: int = 0, gap: float = 1.0) -> EpochRecord:
+    """Paired unit embeddings whose modality gap shrinks with the epoch."""
+    rng = np.random.default_rng(seed * 1000 + epoch)
+    base = rng.normal(size=(n, dim))
+    offset = np.zeros(dim)
+    offset[0] = gap / (1 + epoch)
+    image = base + offset + 0.1 * rng.normal(size=(n, dim))
+    text = base - offset + 0.1 * rng.normal(size=(n, dim))
+    image /= np.linalg.norm(image, axis=1, keepdims=True)
+    text /= np.linalg.norm(text, axis=1, keepdims=True)
+    gap_distance = float(np.linalg.norm(image.mean(0) - text.mean(0)))
+    metrics = {
+        "gap_distance": gap_distance,
+        "relative_gap": gap_distance / 2,
+        "tau": 0.07 - 0.005 * epoch,
+        "logit_scale": 1 / (0.07 - 0.005 * epoch),
+        "loss": 3.0 / (1 + epoch) + 0.01 * seed,
+        "i2t_r1": min(1.0, 0.1 * (epoch + 1) + 0.01 * seed),
+        "i2t_r5": min(1.0, 0.3 + 0.1 * epoch),
+        "i2t_r10": min(1.0, 0.5 + 0.1 * epoch),
+        "t2i_r1": min(1.0, 0.12 * (epoch + 1)),
+        "t2i_r5": min(1.0, 0.35 + 0.1 * epoch),
+        "t2i_r10": min(1.0, 0.55 + 0.1 * epoch),
+        "zero_shot": min(1.0, 0.2 + 0.1 * epoch),
+        "pair_cosine": 0.2 + 0.05 * epoch,
+        "cone_image": 0.3,
+        "cone_text": 0.4,
+    }
+    captions = [f"caption <b>{i}</b> of a shape" for i in range(n)]
+    return EpochRecord(
+        epoch=epoch,
+        global_step=epoch * 4,
+        metrics=metrics,
+        image_embeddings=image.astype(np.float16),
+        text_embeddings=text.astype(np.float16),
+        text_image_index=np.arange(n, dtype=np.int32),
+        projections={"pca": pca2(np.vstack([image, text]))},
+        captions=captions,
+        labels=np.arange(n, dtype=np.int32) % 4,
+    )
+
+
+def make_run(
+    store: RunStore,
+    name: str = "synthetic",
+    *,
+    epochs: int = 3,
+    seed: int = 0,
+    state: RunState = RunState.FINISHED,
+    group: str = "",
+    overrides: dict | None = None,
+    n: int = 48,
+    error: str | None = None,
+) -> str:
+    """A stored run with ``epochs`` + 1 evaluations (epoch 0 = before training)."""
+    cfg: RunConfig = preset("tiny-test").replace(name=name, seed=seed)
+    if overrides:
+        cfg = cfg.with_overrides(overrides)
+    cfg = cfg.with_overrides({"train.epochs": epochs})
+    run_id = store.create(cfg, group=group)
+    for epoch in range(epochs + 1):
+        store.append_epoch(run_id, synthetic_epoch(epoch, n=n, seed=seed))
+    fields = {"state": state}
+    if error:
+        fields.update(error=error, traceback="Traceback (most recent call last):\n  ...\n" + error)
+    store.update_status(run_id, **fields)
+    return run_id
