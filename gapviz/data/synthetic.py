@@ -107,7 +107,13 @@ EVAL_POOL_DIVISOR = 8
 """The first 1/8 of each permuted sub-space is reserved for evaluation."""
 SINGLE_FRACTION = 0.25
 """Share of single-object scenes in a split (while the pool has them)."""
-CLASS_PROMPTS: list[str] = [f"a photo of {'an' if c[0][0] in 'aeiou' else 'a'} {c[0]} {s[0]}" for c in COLOURS for s in SHAPES]
+
+
+def _article(phrase: str) -> str:
+    return ("an " if phrase[:1] in "aeiou" else "a ") + phrase
+
+
+CLASS_PROMPTS: list[str] = [f"a photo of {_article(c[0])} {s[0]}" for c in COLOURS for s in SHAPES]
 """Zero-shot prompt of class ``colour * 8 + shape`` (the main object's colour and shape)."""
 
 # Rendering constants, as fractions of a grid cell (image_size / 3).
@@ -319,10 +325,6 @@ def render(
 
 
 # --- captions --------------------------------------------------------------------------------
-
-
-def _article(phrase: str) -> str:
-    return ("an " if phrase[:1] in "aeiou" else "a ") + phrase
 
 
 def captions(scenes: Scenes, seed: int = 0, stream: int = 0) -> list[str]:
