@@ -1,0 +1,243 @@
+"""The queue without workers: submit, sweep, position, cancel, resume, status, abandoned jobs, the CLI,
+and what lands in Redis (JSON only)."""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+
+import pytest
+import redis
+
+from gapviz import events, queue, queue_cli
+from gapviz.config import ConfigError
+from gapviz.records import RunState
+from gapviz.redis_server import ServerInfo, write_record
+from gapviz.store import RunStore
+from tests.queue_fixtures import conn, redis_server, tiny_config  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("GAPVIZ_HOME", str(home))
+    return RunStore(home)
+
+
+def rq_job_hash(conn, job_id: str) -> dict[bytes, bytes]:
+    return conn.hgetall(f"rq:job:{job_id}")
+
+
+def test_submit_queues_the_run_id_as_a_json_payload(conn, store):
+    first = queue.submit(conn, store, tiny_config(name="one"))
+    second = queue.submit(conn, store, tiny_config(name="two"))
+    assert (first.position, second.position) == (0, 1)
+    status = store.status(first.run_id)
+    assert status["state"] == "queued" and status["job_id"] == first.job_id and status["queue"] == "gapviz"
+    func, instance, args, kwargs = json.loads(zlib.decompress(rq_job_hash(conn, first.job_id)[b"data"]))
+    assert (func, instance, args, kwargs) == ("gapviz.jobs.train_run", None, [first.run_id], {"resume": False})
+    assert queue.position(conn, store, second.run_id) == 1
+    got, _ = events.read_events(conn, first.run_id)
+    assert [e.state for e in got] == ["queued"]
+
+
+def test_nothing_in_redis_is_pickled(conn, store):
+    sub = queue.submit(conn, store, tiny_config())
+    queue.submit_sweep(conn, store, tiny_config(), ["temperature.tau=0.05,0.1"])
+    queue.cancel(conn, store, sub.run_id)
+    queue.resume(conn, store, sub.run_id)
+    checked = 0
+    for key in conn.scan_iter("*"):
+        kind = conn.type(key)
+        values: list[bytes] = []
+        if kind == b"hash":
+            values = list(conn.hgetall(key).values())
+        elif kind == b"string":
+            values = [conn.get(key)]
+        elif kind == b"list":
+            values = conn.lrange(key, 0, -1)
+        elif kind == b"stream":
+            values = [v for _, fields in conn.xrange(key) for v in fields.values()]
+        for value in values:
+            if key.startswith(b"rq:job:") and value[:2] in (b"x\x9c", b"x\xda", b"x^", b"x\x01"):
+                value = zlib.decompress(value)  # RQ compresses job data: inside it is JSON
+                json.loads(value)
+            assert not value.startswith(b"\x80"), (key, value[:20])  # pickle's protocol marker
+            value.decode("utf-8")
+            checked += 1
+        if key.startswith(b"rq:job:"):
+            job = conn.hgetall(key)
+            json.loads(zlib.decompress(job[b"data"]))
+            assert json.loads(job[b"meta"])["run_id"]
+    assert checked > 20
+
+
+def test_a_sweep_queues_one_run_per_value_in_one_group(conn, store):
+    group, subs = queue.submit_sweep(conn, store, tiny_config(name="base"), ["temperature.tau=0.05,0.1,0.2"])
+    assert len(subs) == 3 and [s.position for s in subs] == [0, 1, 2]
+    taus = sorted(store.config(s.run_id).temperature.tau for s in subs)
+    assert taus == [0.05, 0.1, 0.2]
+    assert {store.meta(s.run_id)["group"] for s in subs} == {group}
+    assert store.meta(subs[0].run_id)["name"] == "base temperature.tau=0.05"
+    group2, grid = queue.submit_sweep(conn, store, tiny_config(), ["temperature.tau=0.05,0.1", "seed=1,2"])
+    assert len(grid) == 4
+
+
+def test_a_bad_sweep_value_queues_nothing(conn, store):
+    with pytest.raises(ConfigError, match="temperature.tau"):
+        queue.submit_sweep(conn, store, tiny_config(), ["temperature.tau=0.05,-1"])
+    with pytest.raises(queue.QueueError):
+        queue.sweep_configs(tiny_config(), ["temperature.tau="])
+    assert store.run_ids() == [] and queue.get_queue(conn).count == 0
+
+
+def test_cancel_a_queued_run(conn, store):
+    sub = queue.submit(conn, store, tiny_config())
+    other = queue.submit(conn, store, tiny_config())
+    assert queue.cancel(conn, store, sub.run_id) == "cancelled"
+    assert store.state(sub.run_id) == RunState.CANCELLED
+    assert queue.get_queue(conn).job_ids == [other.job_id]
+    assert queue.position(conn, store, other.run_id) == 0
+    assert sub.job_id in queue.get_queue(conn).canceled_job_registry.get_job_ids()
+    with pytest.raises(queue.QueueError, match="already cancelled"):
+        queue.cancel(conn, store, sub.run_id)
+    got, _ = events.read_events(conn, sub.run_id)
+    assert [e.state for e in got] == ["queued", "cancelled"]
+
+
+def test_cancel_a_running_run_sets_its_flag(conn, store):
+    sub = queue.submit(conn, store, tiny_config())
+    job = queue.get_queue(conn).dequeue_any([queue.get_queue(conn)], None, connection=conn, serializer=queue.get_queue(conn).serializer)
+    assert job is not None
+    job[0].set_status("started")
+    store.update_status(sub.run_id, state=RunState.RUNNING)
+    assert queue.cancel(conn, store, sub.run_id) == "stopping"
+    assert queue.cancel_requested(conn, sub.run_id)
+    assert store.status(sub.run_id)["cancel_requested"] is True
+    assert store.state(sub.run_id) == RunState.RUNNING  # the worker moves it to cancelled at a step
+
+
+def test_resume_requeues_with_resume_true_and_refuses_active_or_finished(conn, store):
+    sub = queue.submit(conn, store, tiny_config())
+    with pytest.raises(queue.QueueError, match="is queued"):
+        queue.resume(conn, store, sub.run_id)
+    queue.cancel(conn, store, sub.run_id)
+    again = queue.resume(conn, store, sub.run_id)
+    assert again.job_id != sub.job_id and store.status(sub.run_id)["resume"] is True
+    _, _, args, kwargs = json.loads(zlib.decompress(rq_job_hash(conn, again.job_id)[b"data"]))
+    assert args == [sub.run_id] and kwargs == {"resume": True}
+    store.update_status(sub.run_id, state=RunState.FINISHED)
+    with pytest.raises(queue.QueueError, match="already finished"):
+        queue.resume(conn, store, sub.run_id)
+
+
+def test_submit_that_cannot_reach_redis_leaves_no_run(store):
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5, retry=None)
+    with pytest.raises(queue.QueueUnavailable, match="^queue unavailable"):
+        queue.submit(dead, store, tiny_config())
+    assert store.run_ids() == []
+
+
+def test_connect_errors_say_queue_unavailable(tmp_path, monkeypatch, redis_server):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    with pytest.raises(queue.QueueUnavailable, match="gapviz up"):
+        queue.connect(tmp_path / "empty-home")
+    monkeypatch.setenv("REDIS_URL", "http://example.org")
+    with pytest.raises(queue.QueueUnavailable, match="redis://"):
+        queue.connect()
+    monkeypatch.setenv("REDIS_URL", f"redis://:wrong@127.0.0.1:{redis_server.port}/0")
+    with pytest.raises(queue.QueueUnavailable, match="^queue unavailable"):
+        queue.connect()
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    with pytest.raises(queue.QueueUnavailable, match="^queue unavailable"):
+        queue.connect()
+
+
+def test_the_embedded_record_is_found_without_redis_url(tmp_path, monkeypatch, redis_server):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    home = tmp_path / "home"
+    write_record(home, ServerInfo(host=redis_server.host, port=redis_server.port, password=redis_server.password))
+    assert queue.connect(home).ping()
+
+
+def test_status_lists_queues_and_runs_with_positions(conn, store):
+    subs = [queue.submit(conn, store, tiny_config()) for _ in range(2)]
+    report = queue.status(store, conn)
+    assert report["available"] and report["workers"] == []
+    (row,) = [q for q in report["queues"] if q["name"] == "gapviz"]
+    assert row["queued"] == 2
+    positions = {r["run_id"]: r["position"] for r in report["runs"]}
+    assert positions == {subs[0].run_id: 0, subs[1].run_id: 1}
+    summary = queue.queue_status(conn)
+    assert (summary["queued"], summary["running"], summary["workers"]) == (2, 0, 0)
+
+
+def test_abandoned_job_marks_its_run_failed(conn, store):
+    """What the worker-side heartbeat makes happen after a SIGKILL, without a worker: an expired entry."""
+    sub = queue.submit(conn, store, tiny_config())
+    q = queue.get_queue(conn)
+    q.remove(sub.job_id)
+    conn.zadd(f"rq:wip:{q.name}", {f"{sub.job_id}:deadbeef": time.time() - 5})
+    store.update_status(sub.run_id, state=RunState.RUNNING)
+    assert queue.reap_abandoned(conn) == [sub.job_id]
+    status = store.status(sub.run_id)
+    assert status["state"] == "failed" and status["abandoned"] is True
+    assert f"gapviz resume {sub.run_id}" in status["error"]
+    assert sub.job_id in q.failed_job_registry.get_job_ids()
+    assert queue.reap_abandoned(conn) == []
+
+
+# ---- CLI ---------------------------------------------------------------------------------------
+
+
+def cli(capsys, home, *argv: str) -> tuple[int, str, str]:
+    code = queue_cli.main(["--home", str(home), *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_submit_status_cancel_resume(conn, store, capsys, monkeypatch, redis_server):
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    code, out, _ = cli(capsys, store.home, "submit", "--preset", "tiny-test", "--set", "train.epochs=1", "--json")
+    assert code == 0
+    run_id = json.loads(out)["runs"][0]["run_id"]
+    assert store.config(run_id).train.epochs == 1
+    code, out, _ = cli(capsys, store.home, "submit", "--preset", "tiny-test", "--sweep", "seed=1,2")
+    assert code == 0 and "group sweep-" in out and out.count("queued on gapviz") == 2
+    code, out, _ = cli(capsys, store.home, "status", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["available"] and len(report["runs"]) == 3
+    code, out, _ = cli(capsys, store.home, "status")
+    assert code == 0 and "3 waiting" in out and "position 1" in out
+    code, out, _ = cli(capsys, store.home, "cancel", run_id)
+    assert code == 0 and "cancelled" in out
+    code, out, _ = cli(capsys, store.home, "resume", run_id)
+    assert code == 0 and "resume" in out and store.state(run_id) == RunState.QUEUED
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (("cancel", "no-such-run"), "no run"),
+        (("resume", "no-such-run"), "no run"),
+        (("submit", "--set", "train.epochs=-1"), "config error: train.epochs"),
+        (("submit", "--sweep", "nonsense.key=1,2"), "config error: nonsense.key"),
+    ],
+)
+def test_cli_errors_are_one_line(conn, store, capsys, monkeypatch, redis_server, argv, message):
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    code, out, err = cli(capsys, store.home, *argv)
+    assert code == 1 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_without_redis_says_queue_unavailable(store, capsys, monkeypatch):
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    store.create(tiny_config())
+    code, out, err = cli(capsys, store.home, "status")
+    assert code == 1 and "queue unavailable" in err and "runs (1)" in out
+    code, out, err = cli(capsys, store.home, "submit", "--preset", "tiny-test")
+    assert code == 1 and err.startswith("gapviz: error: queue unavailable") and len(err.strip().splitlines()) == 1
+    assert len(store.run_ids()) == 1
