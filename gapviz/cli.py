@@ -11,14 +11,11 @@ import sys
 from typing import Any, Callable, Sequence
 
 from gapviz.config import PRESETS, ConfigError, resolve_config
+from gapviz.errors import GapvizError
 from gapviz.records import EpochRecord, RunState, StepProgress
 from gapviz.store import RunStore, StoreError
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
-
-
-class UserError(Exception):
-    """An error to print as one line, never as a traceback."""
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -223,21 +220,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def known_errors() -> tuple[type[BaseException], ...]:
-    """Error types whose message is enough for the user (printed as one line)."""
-    from gapviz.data import DataError
-    from gapviz.model import ModelError
-
-    errors: list[type[BaseException]] = [UserError, ConfigError, StoreError, DataError, ModelError, FileNotFoundError]
-    try:
-        from gapviz.embeddings_io import EmbeddingsError
-
-        errors.append(EmbeddingsError)
-    except ImportError:
-        pass
-    return tuple(errors)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     parser = build_parser()
@@ -249,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in error.problems:
             print(f"gapviz: config error: {problem}", file=sys.stderr)
         return EXIT_ERROR
-    except known_errors() as error:
+    except (GapvizError, FileNotFoundError) as error:
         print(f"gapviz: error: {error}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

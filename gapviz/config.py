@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
+from gapviz.errors import GapvizError
+
 TemperatureMode = Literal["fixed", "learnable", "scheduled", "softplus", "scaled_exp", "slow_learnable"]
 SwapMode = Literal["none", "hard", "soft"]
 DataSource = Literal["synthetic", "coco", "csv"]
@@ -28,7 +30,7 @@ PROJECTION_METHODS: tuple[str, ...] = get_args(ProjectionMethod)
 TINY_MODEL = "gapviz-tiny"
 
 
-class ConfigError(ValueError):
+class ConfigError(GapvizError):
     """A config that cannot be used; ``problems`` lists each one with its field path."""
 
     def __init__(self, problems: list["Problem"]):

@@ -13,11 +13,12 @@ import torch
 from torch import nn
 
 from gapviz.config import ModelConfig
+from gapviz.errors import GapvizError
 
 MODEL_CONFIG_DIR = Path(__file__).parent / "model_configs"
 
 
-class ModelError(ValueError):
+class ModelError(GapvizError):
     """A model that cannot be built: unknown name, missing weights, unreadable checkpoint."""
 
 

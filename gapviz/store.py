@@ -23,6 +23,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from gapviz.config import RunConfig
+from gapviz.errors import GapvizError
 from gapviz.fsio import atomic_write_bytes, atomic_write_json, json_default
 from gapviz.records import EpochRecord, RunState
 
@@ -30,7 +31,7 @@ RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
 DEFAULT_HOME = Path("~/.gapviz")
 
 
-class StoreError(ValueError):
+class StoreError(GapvizError):
     """A run that does not exist, a bad run id, or an unreadable run directory."""
 
 

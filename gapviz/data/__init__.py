@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gapviz.errors import GapvizError
+
 
 @dataclass
 class PairData:
@@ -35,5 +37,5 @@ class PairData:
         return int(self.images.shape[0])
 
 
-class DataError(ValueError):
+class DataError(GapvizError):
     """Unusable data: a missing or malformed file, or a broken image; the message names the file."""
