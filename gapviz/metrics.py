@@ -62,6 +62,8 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
 LINEAR_PROBE_MAX_ROWS = 4000
 """The linear probe subsamples to at most this many rows (half per modality) to stay under ~1 s."""
 LINEAR_PROBE_MAX_ITER = 200
+LINEAR_PROBE_MIN_ROWS = 5
+"""Fewer rows per modality than this leave no stratified test split; the probe returns NaN."""
 UNIFORMITY_CHUNK = 1024
 LOSS_CHUNK = 1024
 
@@ -218,7 +220,10 @@ def linear_separability(image: Any, text: Any, seed: int = 0) -> float:
 
     Each modality is subsampled to LINEAR_PROBE_MAX_ROWS/2 rows and features are standardised,
     so the probe stays fast and its regularisation does not depend on the embedding scale.
+    NaN when a modality has fewer than LINEAR_PROBE_MIN_ROWS rows.
     """
+    if min(len(image), len(text)) < LINEAR_PROBE_MIN_ROWS:
+        return float("nan")
     rng = np.random.default_rng(seed)
     per_side = LINEAR_PROBE_MAX_ROWS // 2
     sides = []
@@ -248,7 +253,11 @@ def _recall_keys(ks: Sequence[int]) -> list[str]:
 
 
 def _to_device_unit(x: Any, device: torch.device) -> torch.Tensor:
-    t = x.detach() if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
+    if isinstance(x, torch.Tensor):
+        t = x.detach()
+    else:
+        arr = np.asarray(x)
+        t = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
     t = t.to(device=device, dtype=torch.float32)
     return torch.nn.functional.normalize(t, dim=1)
 

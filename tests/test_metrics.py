@@ -302,3 +302,18 @@ def test_compute_all_is_fast():
     start = time.perf_counter()
     M.linear_separability(image, text)
     assert time.perf_counter() - start < 3.0
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_compute_all_on_tiny_inputs(n):
+    image, text, _ = _data(n=n)
+    out = M.compute_all(image, text)
+    assert tuple(out) == M.METRIC_NAMES
+    assert math.isnan(out["linear_separability"])
+    assert out["i2t_r10"] == 1.0 and out["t2i_r10"] == 1.0
+
+
+def test_read_only_inputs_are_accepted():
+    image, text, _ = _data(n=20)
+    image.setflags(write=False)
+    assert M.retrieval_recall(image, text) == _retrieval_ref(image, text, None)
