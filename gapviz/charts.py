@@ -171,23 +171,20 @@ def metric_curves(
     return _finish(chart)
 
 
-def cosine_histogram(data: pd.DataFrame, *, width: int = 360, height: int = 180) -> alt.Chart:
+def cosine_histogram(data: pd.DataFrame, *, width: int | str = 360, height: int = 180) -> alt.LayerChart:
     """Intra-modality cosine distributions (the cone effect), pre-binned.
 
     ``data``: columns ``modality``, ``lo``, ``hi`` (bin edges), ``density``.
     """
-    chart = (
-        alt.Chart(data)
-        .mark_bar(opacity=0.55, binSpacing=0)
-        .encode(
-            x=alt.X("lo:Q", title="cosine similarity between two items of one modality", scale=alt.Scale(domain=[-1, 1])),
-            x2="hi:Q",
-            y=alt.Y("density:Q", title="density", stack=None),
-            color=_modality_color(),
-            tooltip=[alt.Tooltip("modality:N"), alt.Tooltip("lo:Q", format=".2f"), alt.Tooltip("density:Q", format=".2f")],
-        )
-        .properties(width=width, height=height)
+    base = alt.Chart(data).encode(
+        x=alt.X("lo:Q", title="cosine similarity between two items of one modality", scale=alt.Scale(domain=[-1, 1])),
+        y=alt.Y("density:Q", title="density", stack=None),
+        color=_modality_color(),
+        tooltip=[alt.Tooltip("modality:N"), alt.Tooltip("lo:Q", title="from", format=".2f"), alt.Tooltip("hi:Q", title="to", format=".2f"), alt.Tooltip("density:Q", format=".2f")],
     )
+    chart = alt.layer(
+        base.mark_area(interpolate="step-after", opacity=0.25), base.mark_line(interpolate="step-after", strokeWidth=1.5)
+    ).properties(width=width, height=height)
     return _finish(chart)
 
 
