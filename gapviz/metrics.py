@@ -275,8 +275,8 @@ def retrieval_recall(
     A rank is the number of candidates scoring strictly higher than the true partner, so ties
     resolve in the query's favour; a hit at k means rank < k. Image→text counts a hit when ANY of
     the image's captions ranks within k and averages over images that have a caption.
-    Similarities are float32 on ``device`` (default CPU); every comparison uses the scores of
-    the one matmul, which is computed once for both directions.
+    Similarities are float32 on ``device`` (default CPU), computed once for both directions;
+    every comparison uses those same scores (text→image keeps a running top-max(ks) per caption).
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
@@ -297,7 +297,7 @@ def retrieval_recall(
     k_top = min(max(ks), n)
 
     best_pos = torch.empty(n, device=dev)
-    i2t_rank = torch.empty(n, dtype=torch.long, device=dev)
+    i2t_rank = torch.empty(n, dtype=torch.int32, device=dev)
     caption_pos = torch.empty(m, device=dev)
     top_images: torch.Tensor | None = None
     for chunk, start in enumerate(range(0, n, chunk_size)):
@@ -310,7 +310,7 @@ def retrieval_recall(
         chunk_best = torch.full((stop - start,), float("-inf"), device=dev)
         chunk_best.scatter_reduce_(0, local, pos, reduce="amax")
         best_pos[start:stop] = chunk_best
-        i2t_rank[start:stop] = (sims > chunk_best[None, :]).sum(dim=0)
+        i2t_rank[start:stop] = (sims > chunk_best[None, :]).sum(dim=0, dtype=torch.int32)
         chunk_top = torch.topk(sims, min(k_top, stop - start), dim=1).values
         if top_images is not None:
             chunk_top = torch.topk(torch.cat([top_images, chunk_top], dim=1), min(k_top, stop), dim=1).values
