@@ -37,6 +37,7 @@ METRIC_TITLES: dict[str, str] = {
     "cone_image": "cone (image)",
     "cone_text": "cone (text)",
     "linear_separability": "linear separability",
+    "matched": "pairs matched to their caption",
 }
 
 
@@ -204,41 +205,94 @@ def shift_curves(
 def time_curves(
     data: pd.DataFrame,
     *,
-    fit: pd.DataFrame | None = None,
+    fits: pd.DataFrame | None = None,
     log_x: bool = True,
     columns: int = 2,
     width: int = 320,
     height: int = 200,
 ) -> alt.FacetChart:
-    """Quantities against time t (the theory sandbox), with an optional fitted curve dashed.
+    """Quantities against time t (the theory sandbox), fitted curves dashed on top.
 
-    ``data``: ``t``, ``metric``, ``value``. ``fit``: ``t``, ``metric``, ``value`` and ``fit``
-    (its name, e.g. "a / log(t)² + c").
+    ``data``: ``t``, ``metric``, ``value``. ``fits``: ``t``, ``metric``, ``value``, ``fit``
+    (the formula, e.g. "a / log(b·t + e)²"). With ``log_x`` rows at t ≤ 0 are left out.
     """
-    frames = [data.assign(kind="simulation", fit_name="")]
-    if fit is not None and len(fit):
-        frames.append(fit.assign(kind="fit", fit_name=fit["fit"]).drop(columns=["fit"]))
+    frames = [data.assign(curve="simulation")]
+    if fits is not None and len(fits):
+        frames.append(fits.assign(curve="fit: " + fits["fit"]).drop(columns=["fit"]))
     merged = pd.concat(frames, ignore_index=True)
-    merged = merged.assign(title=merged["metric"].map(metric_title))
-    x = alt.X("t:Q", title="t", scale=alt.Scale(type="log") if log_x else alt.Scale())
-    chart = (
+    if log_x:
+        merged = merged[merged["t"] > 0]
+    merged = merged.assign(title=merged["metric"].map(metric_title), dashed=merged["curve"] != "simulation")
+    curves = list(dict.fromkeys(merged["curve"]))
+    palette = ["#4C78A8", "#E45756", "#54A24B", "#B279A2"]
+    line = (
         alt.Chart()
-        .mark_line()
+        .mark_line(strokeWidth=2)
         .encode(
-            x=x,
+            x=alt.X("t:Q", title="t (gradient-flow time)", scale=alt.Scale(type="log") if log_x else alt.Scale(), axis=alt.Axis(format="~g", labelOverlap="greedy", tickCount=5)),
             y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
-            color=alt.Color("kind:N", scale=alt.Scale(domain=["simulation", "fit"], range=["#4C78A8", "#E45756"]), legend=alt.Legend(title=None, orient="bottom")),
-            strokeDash=alt.StrokeDash("kind:N", scale=alt.Scale(domain=["simulation", "fit"], range=[[1, 0], [6, 4]]), legend=None),
-            tooltip=[alt.Tooltip("kind:N"), alt.Tooltip("fit_name:N", title="fit"), alt.Tooltip("t:Q", format=".3g"), alt.Tooltip("value:Q", format=".4f")],
+            color=alt.Color("curve:N", scale=alt.Scale(domain=curves, range=palette[: len(curves)]), legend=alt.Legend(title=None, orient="bottom", labelLimit=400)),
+            strokeDash=alt.StrokeDash("dashed:N", scale=alt.Scale(domain=[False, True], range=[[1, 0], [6, 4]]), legend=None),
+            tooltip=[alt.Tooltip("curve:N"), alt.Tooltip("t:Q", format=".3g"), alt.Tooltip("value:Q", format=".4f")],
         )
         .properties(width=width, height=height)
     )
+    order = list(dict.fromkeys(merged["title"]))
     faceted = (
-        alt.layer(chart, data=merged)
-        .facet(facet=alt.Facet("title:N", title=None, header=alt.Header(labelFontSize=13)), columns=columns)
+        alt.layer(line, data=merged)
+        .facet(facet=alt.Facet("title:N", title=None, sort=order, header=alt.Header(labelFontSize=13)), columns=columns)
         .resolve_scale(y="independent")
     )
     return _finish(faceted)
+
+
+def snapshot_scatter(
+    points: pd.DataFrame, *, width: int = 380, height: int = 380, title: str = "features (pairs linked)"
+) -> alt.LayerChart:
+    """Features at several times with a slider under the chart choosing the time (in the browser).
+
+    ``points``: ``snapshot`` (0, 1, ...), ``t``, ``x``, ``y``, ``x2``, ``y2`` (the image's
+    caption slot, for the pair line), ``modality``, ``pair``, ``mismatched`` (bool). The slider
+    is a Vega-Lite parameter: moving it redraws in the browser, no round trip to the server.
+    Axes are fixed to the range of all snapshots.
+    """
+    last = int(points["snapshot"].max()) if len(points) else 0
+    step = alt.param(
+        name="snapshot", value=last, bind=alt.binding_range(min=0, max=last, step=1, name="snapshot (time →) ")
+    )
+    pad = 0.05
+    lo_x, hi_x = float(points[["x", "x2"]].min().min()), float(points[["x", "x2"]].max().max())
+    lo_y, hi_y = float(points[["y", "y2"]].min().min()), float(points[["y", "y2"]].max().max())
+    sx = alt.Scale(domain=[lo_x - pad, hi_x + pad], nice=False)
+    sy = alt.Scale(domain=[lo_y - pad, hi_y + pad], nice=False)
+    base = alt.Chart(points).transform_filter(alt.datum.snapshot == step)
+    images = points[points["modality"] == "image"]
+    lines = (
+        alt.Chart(images)
+        .transform_filter(alt.datum.snapshot == step)
+        .mark_rule(opacity=0.6)
+        .encode(
+            x=alt.X("x:Q", scale=sx, title="gap direction at t = 0"),
+            y=alt.Y("y:Q", scale=sy, title="main direction orthogonal to it"),
+            x2="x2:Q",
+            y2="y2:Q",
+            color=alt.Color("mismatched:N", scale=alt.Scale(domain=[False, True], range=["#aaaaaa", "#E45756"]), legend=alt.Legend(title="mismatched pair", orient="bottom")),
+        )
+    )
+    dots = base.mark_circle(size=70, opacity=0.9).encode(
+        x=alt.X("x:Q", scale=sx),
+        y=alt.Y("y:Q", scale=sy),
+        fill=alt.Fill("modality:N", scale=alt.Scale(domain=MODALITY_DOMAIN, range=MODALITY_RANGE), legend=alt.Legend(title=None, orient="top")),
+        tooltip=[alt.Tooltip("modality:N"), alt.Tooltip("pair:Q"), alt.Tooltip("t:Q", format=".3g"), alt.Tooltip("mismatched:N")],
+    )
+    label = (
+        base.transform_aggregate(t="max(t)")
+        .transform_calculate(label="'t = ' + format(datum.t, '.3g')")
+        .mark_text(align="left", baseline="top", x=6, y=6, fontSize=13)
+        .encode(text="label:N")
+    )
+    chart = alt.layer(lines, dots, label).add_params(step).properties(width=width, height=height, title=title)
+    return _finish(chart)
 
 
 def chart_png(chart: alt.TopLevelMixin, scale: float = 2.0) -> bytes:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import streamlit as st
 
@@ -171,6 +173,58 @@ def run_label(run_id: str, summaries: dict[str, Any] | None = None) -> str:
 def summaries() -> dict[str, Any]:
     """run id -> RunSummary, newest first."""
     return {s.run_id: s for s in store().summaries()}
+
+
+# ---- shared results ------------------------------------------------------------------------------
+RESULTS_KEPT = {"analysis": 6, "derived": 48, "point": 256}
+"""Newest results kept per kind: big analyses, derived tables, single slider points."""
+
+
+@st.cache_resource(show_spinner=False)
+def _results() -> tuple[dict[str, "OrderedDict[str, Any]"], threading.Lock]:
+    """Results shared by every session: a second tab (or user) reuses the first one's work."""
+    return {kind: OrderedDict() for kind in RESULTS_KEPT}, threading.Lock()
+
+
+def shared_has(key: str, kind: str = "analysis") -> bool:
+    results, lock = _results()
+    with lock:
+        return key in results[kind]
+
+
+def shared_compute(key: str, label: str, compute: Callable[[Callable[[str, float], None]], Any], kind: str = "analysis") -> Any:
+    """The result under ``key``, computed once under an st.status with a progress bar.
+
+    ``compute(progress)`` gets ``progress(stage, fraction)``. The status disappears once done;
+    a failure leaves the status in its error state and re-raises. ``kind`` picks the LRU
+    (see RESULTS_KEPT) so many small results do not push out a big one.
+    """
+    everything, lock = _results()
+    results = everything[kind]
+    with lock:
+        if key in results:
+            results.move_to_end(key)
+            return results[key]
+    slot = st.empty()
+    with slot.status(label, expanded=True) as status:
+        bar = st.progress(0.0, text="starting")
+
+        def progress(stage: str, fraction: float) -> None:
+            bar.progress(min(1.0, max(0.0, fraction)), text=stage)
+            status.update(label=f"{label}: {stage}")
+
+        try:
+            value = compute(progress)
+        except Exception:
+            status.update(label=f"{label}: failed", state="error", expanded=False)
+            raise
+        status.update(label=f"{label}: done", state="complete", expanded=False)
+    slot.empty()
+    with lock:
+        results[key] = value
+        while len(results) > RESULTS_KEPT[kind]:
+            results.popitem(last=False)
+    return value
 
 
 # ---- the URL ----------------------------------------------------------------------------------

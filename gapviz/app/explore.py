@@ -10,8 +10,6 @@ only here, under an st.status), and results are shared between sessions.
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
 from typing import Any, Callable
 
 import pandas as pd
@@ -29,46 +27,10 @@ SOURCES = {
     "local": "Local checkpoint file",
 }
 MODEL_SOURCES = ("tiny", "checkpoint", "openclip", "local")
-RESULTS_KEPT = 8
 METRIC_COLUMNS = (
     "gap_distance", "relative_gap", "pair_cosine", "mean_pair_distance", "cone_image", "cone_text", "linear_separability",
     "alignment", "uniformity_image", "uniformity_text", "uniformity_joint", "tau", "loss", "zero_shot",
 )
-
-
-@st.cache_resource(show_spinner=False)
-def _results() -> tuple[OrderedDict, threading.Lock]:
-    """Analyses shared by every session (newest RESULTS_KEPT): a second tab reuses the first's work."""
-    return OrderedDict(), threading.Lock()
-
-
-def cached_analysis(key: str, label: str, compute: Callable[[Callable[[str, float], None]], Any]) -> Any:
-    """The analysis under ``key``, computed once under an st.status with a progress bar."""
-    results, lock = _results()
-    with lock:
-        if key in results:
-            results.move_to_end(key)
-            return results[key]
-    slot = st.empty()
-    with slot.status(label, expanded=True) as status:
-        bar = st.progress(0.0, text="starting")
-
-        def progress(stage: str, fraction: float) -> None:
-            bar.progress(min(1.0, max(0.0, fraction)), text=stage)
-            status.update(label=f"{label}: {stage}")
-
-        try:
-            value = compute(progress)
-        except Exception:
-            status.update(label=f"{label}: failed", state="error", expanded=False)
-            raise
-        status.update(label=f"{label}: done", state="complete", expanded=False)
-    slot.empty()
-    with lock:
-        results[key] = value
-        while len(results) > RESULTS_KEPT:
-            results.popitem(last=False)
-    return value
 
 
 def _error_types() -> tuple[type[BaseException], ...]:
@@ -172,9 +134,7 @@ def choose(box: Any) -> tuple[str, Callable[[Callable[[str, float], None]], Any]
         box.error(f"settings: {error}")
         return None
     key = f"model:{cfg.to_json()}:{checkpoint}"
-    results, lock = _results()
-    with lock:
-        ready = key in results
+    ready = common.shared_has(key)
     if not (go or ready or st.session_state.get("explore_last_key") == key):
         box.caption("Encoding loads the model in this process (torch); progress shows while it runs.")
         return None
@@ -242,17 +202,18 @@ def shift_section(result: Any) -> None:
     tau = c2.number_input("τ for the loss", min_value=1e-4, max_value=10.0, value=float(round(default_tau, 4)), step=0.001, format="%g", key="explore_tau")
     class_text = result.class_text
     key = f"{result.key}:shift:{tau}"
-    rows = cached_analysis(key, "Shift experiment", lambda progress: analysis.shift_rows(sample, lambdas, 1.0 / tau, class_text))
-    here = cached_analysis(f"{key}:{lam}", f"λ = {lam:.3f}", lambda progress: analysis.shift_rows(sample, [lam], 1.0 / tau, class_text))[0]
+    rows = common.shared_compute(key, "Shift experiment", lambda progress: analysis.shift_rows(sample, lambdas, 1.0 / tau, class_text), kind="derived")
+    here = common.shared_compute(f"{key}:{lam}", f"λ = {lam:.3f}", lambda progress: analysis.shift_rows(sample, [lam], 1.0 / tau, class_text), kind="point")[0]
     left, right = st.columns([2, 3])
     with left:
-        reference = cached_analysis(f"{result.key}:shift:ref", "reference projection", lambda progress: analysis.reference_projection(sample))
+        reference = common.shared_compute(f"{result.key}:shift:ref", "reference projection", lambda progress: analysis.reference_projection(sample), kind="derived")
         coords = analysis.shifted_projection(sample, lam, reference)
         n_image = len(sample.image)
         points, lines, arrow, _ = views.scatter_frames(coords, n_image, sample.index, None, max_lines=200)
-        extremes = cached_analysis(
+        extremes = common.shared_compute(
             f"{result.key}:shift:domain", "axis range",
             lambda progress: views.axis_domains([reference] + [analysis.shifted_projection(sample, v, reference) for v in (lambdas[0], lambdas[-1])]),
+            kind="derived",
         )
         common.show_chart(
             charts.embedding_scatter(points.drop(columns=["caption"]), pair_lines=lines, arrow=arrow, x_domain=extremes[0], y_domain=extremes[1],
@@ -308,7 +269,7 @@ def render() -> None:
         return
     key, compute = choice
     try:
-        result = cached_analysis(key, "Analysing", compute)
+        result = common.shared_compute(key, "Analysing", compute)
     except _error_types() as error:
         st.error(f"Cannot analyse this: {error}")
         return
