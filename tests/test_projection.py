@@ -51,7 +51,7 @@ def test_align_to_rejects_wrong_shape():
         P.align_to(np.zeros((5, 2)), np.zeros((4, 2)))
 
 
-@pytest.mark.parametrize("n_image,n_text", [(0, 0), (0, 1), (1, 1), (2, 1), (3, 4)])
+@pytest.mark.parametrize("n_image,n_text", [(0, 0), (0, 1), (1, 1), (2, 1), (2, 2), (3, 4)])
 def test_tiny_inputs(n_image, n_text):
     rng = np.random.default_rng(0)
     image, text = rng.normal(size=(n_image, 6)), rng.normal(size=(n_text, 6))
@@ -99,3 +99,10 @@ def test_umap_rejects_init_of_wrong_shape():
 
 def test_warm_umap_returns_seconds():
     assert P.warm_umap() >= 0.0
+
+
+def test_identical_points_do_not_break_umap():
+    image = np.ones((10, 5))
+    layout = P.umap_project(image, image)
+    assert np.isfinite(layout).all()
+    assert np.isfinite(P.umap_project(image, image, init=layout)).all()
