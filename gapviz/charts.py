@@ -295,15 +295,22 @@ def snapshot_scatter(
     return _finish(chart)
 
 
+def to_spec(chart: alt.TopLevelMixin) -> dict:
+    """The Vega-Lite spec with its data inlined, without Altair's 5,000-row guard (scatters sample
+    to MAX_SCATTER_PAIRS pairs, i.e. up to 10,000 rows, on purpose)."""
+    with alt.data_transformers.enable("default", max_rows=None):
+        return chart.to_dict()
+
+
 def chart_png(chart: alt.TopLevelMixin, scale: float = 2.0) -> bytes:
     """The chart as a PNG image (rendered by vl-convert, no browser)."""
     import vl_convert as vlc
 
-    return vlc.vegalite_to_png(chart.to_json(), scale=scale)
+    return vlc.vegalite_to_png(to_spec(chart), scale=scale)
 
 
 def chart_svg(chart: alt.TopLevelMixin) -> str:
     """The chart as SVG text (rendered by vl-convert, no browser)."""
     import vl_convert as vlc
 
-    return vlc.vegalite_to_svg(chart.to_json())
+    return vlc.vegalite_to_svg(to_spec(chart))

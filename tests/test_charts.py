@@ -1,0 +1,165 @@
+"""Chart builders (gapviz.charts): data frames in, Vega-Lite specs out, checked via to_dict()."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gapviz import charts
+from gapviz.app import views
+
+
+def _layers(spec: dict) -> list[dict]:
+    return spec.get("layer") or spec["spec"]["layer"]
+
+
+def _marks(spec: dict) -> list[str]:
+    return [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in _layers(spec)]
+
+
+def _datasets(spec: dict) -> list[list[dict]]:
+    return list(spec["datasets"].values())
+
+
+@pytest.fixture
+def scatter_input():
+    rng = np.random.default_rng(0)
+    coords = np.vstack([rng.normal(size=(30, 2)) + [2, 0], rng.normal(size=(30, 2)) - [2, 0]])
+    captions = [f"a <b>bold</b> caption {i}" for i in range(30)]
+    images = rng.integers(0, 255, size=(30, 8, 8, 3), dtype=np.uint8)
+    return coords, captions, images
+
+
+def test_embedding_scatter_layers_colours_and_tooltips(scatter_input):
+    coords, captions, images = scatter_input
+    points, lines, arrow, note = views.scatter_frames(coords, 30, None, captions, images=images)
+    spec = charts.embedding_scatter(points, pair_lines=lines, arrow=arrow, x_domain=(-5, 5), y_domain=(-4, 4), title="t").to_dict()
+    assert _marks(spec) == ["rule", "circle", "rule", "point"]
+    circle = _layers(spec)[1]["encoding"]
+    assert circle["color"]["scale"] == {"domain": ["image", "text"], "range": [charts.IMAGE_COLOR, charts.TEXT_COLOR]}
+    assert circle["x"]["scale"]["domain"] == [-5.0, 5.0] and circle["y"]["scale"]["domain"] == [-4.0, 4.0]
+    titles = [t.get("title") for t in circle["tooltip"]]
+    assert "caption" in titles and "image" in titles  # vega-tooltip shows the "image" field as a picture
+    assert spec["usermeta"]["embedOptions"]["renderer"] == "canvas"
+    assert note == ""
+    # captions travel as data (vega-tooltip escapes them), never as markup in the spec itself
+    rows = [row for data in _datasets(spec) for row in data if "caption" in row]
+    assert any(row["caption"] == "a <b>bold</b> caption 3" for row in rows)
+    assert all(row["image"].startswith("data:image/png;base64,") for row in rows if row["modality"] == "image")
+
+
+def test_embedding_scatter_without_optional_layers(scatter_input):
+    coords, captions, _ = scatter_input
+    points, _, _, _ = views.scatter_frames(coords, 30, None, None)
+    spec = charts.embedding_scatter(points).to_dict()
+    assert _marks(spec) == ["circle"]
+    assert "domain" not in _layers(spec)[0]["encoding"]["x"]["scale"]
+
+
+def test_gap_arrow_points_from_text_to_image_centroid():
+    coords = np.array([[2.0, 0.0], [4.0, 0.0], [-1.0, 0.0], [-3.0, 0.0]])
+    arrow = views.gap_arrow_frame(coords, 2)
+    assert arrow.loc[0, ["x", "y", "x2", "y2"]].tolist() == [-2.0, 0.0, 3.0, 0.0]
+    assert arrow.loc[0, "gap"] == pytest.approx(5.0)
+    assert arrow.loc[0, "angle"] == pytest.approx(90.0)  # pointing right
+
+
+def test_large_scatter_is_sampled_with_a_note():
+    n = 12_000
+    rng = np.random.default_rng(1)
+    coords = rng.normal(size=(2 * n, 2))
+    captions = [str(i) for i in range(n)]
+    points, lines, _, note = views.scatter_frames(coords, n, None, captions)
+    assert len(points) == 2 * views.MAX_SCATTER_PAIRS
+    assert len(lines) == views.MAX_PAIR_LINES
+    assert "5,000 of 12,000 images" in note
+    # pairs stay whole: every kept caption's image is kept too
+    image_pairs = set(points.loc[points.modality == "image", "pair"])
+    assert set(points.loc[points.modality == "text", "pair"]) == image_pairs
+    spec = charts.to_spec(charts.embedding_scatter(points, pair_lines=lines))
+    assert len(json.dumps(spec)) < 3_000_000
+
+
+def test_scatter_with_several_captions_per_image():
+    coords = np.arange(2 * 7, dtype=float).reshape(7, 2)  # 3 images, 4 captions
+    index = np.array([0, 0, 1, 2])
+    captions = ["a", "b", "c", "d"]
+    points, lines, _, _ = views.scatter_frames(coords, 3, index, captions)
+    text = points[points.modality == "text"]
+    assert text["pair"].tolist() == [0, 0, 1, 2]
+    assert points[points.modality == "image"]["caption"].tolist() == ["a", "c", "d"]
+    assert len(lines) == 4 and lines.iloc[1][["x2", "y2"]].tolist() == [0.0, 1.0]
+
+
+def test_axis_domains_cover_every_epoch():
+    x_dom, y_dom = views.axis_domains([np.array([[0.0, 0.0], [1.0, 2.0]]), np.array([[-1.0, 5.0]])], pad=0.0)
+    assert x_dom == (-1.0, 1.0) and y_dom == (0.0, 5.0)
+    assert views.axis_domains([]) == ((-1.0, 1.0), (-1.0, 1.0))
+
+
+def test_metric_curves_facets_bands_and_marker():
+    rows = [{"epoch": e, "gap_distance": 1 / (e + 1), "tau": 0.07, "loss": 3.0 - e} for e in range(4)]
+    long = pd.concat([views.curves_frame(rows, "a"), views.curves_frame(rows, "a"), views.curves_frame(rows, "b")])
+    banded = views.mean_std_frame(long)
+    spec = charts.metric_curves(banded, metrics=["gap_distance", "loss"], current=2).to_dict()
+    assert spec["facet"]["field"] == "title"
+    assert spec["facet"]["sort"] == ["gap distance", "loss"]
+    assert spec["resolve"]["scale"]["y"] == "independent"
+    assert [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in spec["spec"]["layer"]] == ["area", "line", "rule"]
+    data = _datasets(spec)[0]
+    assert {row["metric"] for row in data} == {"gap_distance", "loss"}
+
+
+def test_cosine_histogram_is_prebinned_and_normalised():
+    rng = np.random.default_rng(2)
+    image, text = rng.normal(size=(200, 16)) + 2, rng.normal(size=(150, 16))
+    frame = views.cosine_histogram_frame(image, text, bins=40)
+    for _, part in frame.groupby("modality"):
+        assert ((part.hi - part.lo) * part.density).sum() == pytest.approx(1.0)
+    mean_image = (frame[frame.modality == "image"].eval("(lo + hi) / 2 * density * (hi - lo)")).sum()
+    mean_text = (frame[frame.modality == "text"].eval("(lo + hi) / 2 * density * (hi - lo)")).sum()
+    assert mean_image > mean_text + 0.3  # the shifted modality sits in a narrow cone
+    spec = charts.cosine_histogram(frame).to_dict()
+    assert _marks(spec) == ["area", "line"]
+    assert len(_datasets(spec)[0]) == 80
+
+
+def test_shift_and_time_curves():
+    shift = pd.DataFrame({"gap": [0.8, 0.4, 0.0, -0.4] * 2, "metric": ["loss"] * 4 + ["i2t_r1"] * 4, "value": [1, 2, 3, 4, 0.5, 0.6, 0.7, 0.2]})
+    spec = charts.shift_curves(shift, current=0.4).to_dict()
+    assert spec["spec"]["layer"][0]["encoding"]["x"]["title"] == "signed gap distance"
+    assert spec["spec"]["layer"][-1]["encoding"]["x"]["datum"] == 0.4
+
+    t = np.array([0.0, 0.1, 1.0, 10.0])
+    data = pd.DataFrame({"t": np.tile(t, 2), "metric": ["gap_distance"] * 4 + ["tau"] * 4, "value": [1, 0.9, 0.5, 0.2, 1, 1, 0.5, 0.1]})
+    fits = pd.DataFrame({"t": t[1:], "metric": "gap_distance", "value": [0.9, 0.5, 0.2], "fit": "a / log(b·t + e)²"})
+    spec = charts.time_curves(data, fits=fits).to_dict()
+    rows = _datasets(spec)[0]
+    assert all(row["t"] > 0 for row in rows)  # log axis: t = 0 left out
+    assert {row["curve"] for row in rows} == {"simulation", "fit: a / log(b·t + e)²"}
+
+
+def test_snapshot_scatter_slider_runs_in_the_browser():
+    points = pd.DataFrame(
+        {
+            "snapshot": [0, 0, 1, 1], "t": [0.0, 0.0, 1.0, 1.0], "x": [0, 1, 0.2, 0.8], "y": [0, 0, 0.1, 0.1],
+            "x2": [1, 0, 0.8, 0.2], "y2": [0, 0, 0.1, 0.1], "modality": ["image", "text"] * 2, "pair": [0, 0, 0, 0],
+            "mismatched": [False] * 4,
+        }
+    )
+    spec = charts.snapshot_scatter(points).to_dict()
+    param = spec["params"][0]
+    assert param["name"] == "snapshot" and param["bind"]["input"] == "range" and param["value"] == 1
+    assert any(t.get("filter") == "(datum.snapshot === snapshot)" for layer in spec["layer"] for t in layer.get("transform", []))
+
+
+def test_export_svg_and_png():
+    frame = pd.DataFrame({"x": [0.0, 1.0], "y": [0.0, 1.0], "modality": ["image", "text"], "caption": ["a", "b"]})
+    chart = charts.embedding_scatter(frame, width=100, height=100)
+    svg = charts.chart_svg(chart)
+    assert svg.lstrip().startswith("<svg")
+    png = charts.chart_png(chart, scale=1.0)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
