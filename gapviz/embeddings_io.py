@@ -17,11 +17,13 @@ from typing import IO, Any
 
 import numpy as np
 
+from gapviz.errors import GapvizError
+
 NPY_MAGIC = b"\x93NUMPY"
 NPZ_MAGIC = b"PK\x03\x04"
 
 
-class EmbeddingsError(ValueError):
+class EmbeddingsError(GapvizError):
     """Embeddings that cannot be used; the message names the file and the problem."""
 
 
