@@ -73,7 +73,7 @@ class DataConfig:
     """Folder the image paths are relative to (default: the file's folder)."""
     split: str = "train"
     """Karpathy split used for training (eval uses ``val``); ignored for other sources."""
-    train_size: int = 4096
+    train_size: int = 8192
     """Training pairs (synthetic: generated; real: a cap, 0 = all)."""
     eval_size: int = 512
     """Pairs in the fixed evaluation subset."""
@@ -120,7 +120,7 @@ class SwapConfig:
 class TrainConfig:
     """Optimisation settings."""
 
-    epochs: int = 6
+    epochs: int = 8
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.1
