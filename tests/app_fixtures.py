@@ -87,3 +87,24 @@ def make_run(
         fields.update(error=error, traceback="Traceback (most recent call last):\n  ...\n" + error)
     store.update_status(run_id, **fields)
     return run_id
+
+
+def open_page(page: str, query: dict | None = None, timeout: float = 60):
+    """An AppTest of the whole app (navigation included) showing ``page`` with ``query`` in its URL."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP_SCRIPT, default_timeout=timeout)
+    at.run()
+    at.switch_page(f"gapviz/app/{page}.py")
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def texts(at) -> str:
+    """Every text-like element of an AppTest page, one per line (for assertions)."""
+    parts = []
+    for kind in ("title", "header", "subheader", "markdown", "caption", "text", "info", "warning", "error", "success", "code"):
+        parts.extend(str(element.value) for element in getattr(at, kind))
+    parts.extend(f"{m.label}: {m.value}" for m in at.metric)
+    return "\n".join(parts)

@@ -39,16 +39,27 @@ def final_metrics_table(run_ids: list[str], labels: dict[str, str]) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-@st.dialog("Delete runs")
+CONFIRM_KEY = "compare_confirm_delete"
+
+
+def _forget_delete() -> None:
+    st.session_state.pop(CONFIRM_KEY, None)
+
+
+@st.dialog("Delete runs", on_dismiss=_forget_delete)
 def confirm_delete(run_ids: list[str]) -> None:
-    st.write(f"Delete {len(run_ids)} run(s) and all their files? This cannot be undone.")
+    st.markdown(f"Delete {len(run_ids)} run(s) and all their files? This cannot be undone.")
     st.text("\n".join(run_ids))
-    if st.button("Delete for good", type="primary", key="confirm_delete_button"):
+    left, right = st.columns(2)
+    if left.button("Delete for good", type="primary", key="confirm_delete_button"):
         with common.guard("could not delete"):
             for run_id in run_ids:
                 common.store().delete(run_id)
-            st.session_state["runs"] = [r for r in st.session_state.get("runs", []) if r not in run_ids]
-            st.rerun()
+        _forget_delete()
+        st.rerun()
+    if right.button("Keep them", key="keep_runs_button"):
+        _forget_delete()
+        st.rerun()
 
 
 def manage(run_ids: list[str], summaries: dict) -> None:
@@ -68,7 +79,9 @@ def manage(run_ids: list[str], summaries: dict) -> None:
                         st.toast(f"saved {run_id}")
                         st.rerun()
         if st.button(f"Delete {len(run_ids)} selected run(s)…", key="delete_runs"):
-            confirm_delete(run_ids)
+            st.session_state[CONFIRM_KEY] = list(run_ids)
+    if st.session_state.get(CONFIRM_KEY):
+        confirm_delete(st.session_state[CONFIRM_KEY])
 
 
 def render() -> None:
@@ -87,6 +100,8 @@ def render() -> None:
             "Sweep group", sorted(groups), index=None, key="compare_group", on_change=_select_group, args=(groups,),
             placeholder="select a group", help="selects every run of a sweep",
         )
+    if "runs" in st.session_state:  # runs deleted meanwhile (here or elsewhere) leave the selection
+        st.session_state["runs"] = [r for r in st.session_state["runs"] if r in summaries]
     common.init_from_url("runs", "runs", list(summaries), multi=True)
     run_ids = top[0].multiselect(
         "Runs", list(summaries), key="runs", format_func=lambda r: common.run_label(r, summaries),

@@ -218,10 +218,6 @@ def render() -> None:
     conn = common.connection()
     if conn is None:
         st.caption(f"{common.QUEUE_UNAVAILABLE}; showing what the RunStore has (refreshes while the run is active).")
-    message = st.session_state.pop("live_message", None)
-    if message:
-        getattr(st, message[0])(message[1])
-
     with common.guard(f"could not read run {run_id}"):
         cfg = common.store().config(run_id)
         known = st.session_state.get(f"live_run_state:{run_id}")
@@ -236,6 +232,11 @@ def render() -> None:
                 live.absorb(live.follower.poll())
             status = common.store().status(run_id)
             now_state = live.state or status.get("state", "unknown")
+            if refresh is not None and now_state not in ACTIVE and not st.session_state.get(f"live_play:{run_id}", False):
+                st.rerun()  # the run ended: redraw the whole page once, without the timer
+            message = st.session_state.pop("live_message", None)
+            if message:
+                getattr(st, message[0])(message[1])
             head = st.columns([4, 1, 1], vertical_alignment="center")
             head[0].markdown(f"**{summaries[run_id].name}** · `{run_id}` · state **{now_state}**")
             can_cancel, can_resume = now_state in ACTIVE, now_state in RESUMABLE
@@ -259,8 +260,6 @@ def render() -> None:
                     pass
             progress_block(live, status, cfg.train.batch_size, cfg.train.epochs)
             epoch_view(live, run_id, now_state in ACTIVE)
-            if refresh is not None and now_state not in ACTIVE and not st.session_state.get(f"live_play:{run_id}", False):
-                st.rerun()  # the run ended: redraw the page once, without the timer
 
         panel()
 

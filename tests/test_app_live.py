@@ -1,0 +1,93 @@
+"""Live page (AppTest): ?run= reopens a run, progress, scatter and curves, epoch slider and play,
+stream events, cancel and resume through a real Redis, failed runs show their error."""
+
+from __future__ import annotations
+
+from gapviz import events, queue
+from gapviz.records import RunState, StepProgress
+from gapviz.store import RunStore
+
+from app_fixtures import make_run, open_page, synthetic_epoch, texts
+from queue_fixtures import conn, redis_server, tiny_config  # noqa: F401 - fixtures
+
+
+def _charts(at) -> int:
+    return len(at.get("vega_lite_chart"))
+
+
+def test_url_reopens_a_finished_run(home):
+    store = RunStore()
+    first = make_run(store, "first", epochs=3)
+    make_run(store, "second", epochs=1)
+    at = open_page("live", {"run": first})
+    assert not at.exception
+    assert at.selectbox(key="live_run").value == first
+    page = texts(at)
+    assert "state **finished**" in page
+    assert "showing epoch 3 of 3" in page
+    assert "queue unavailable" in page
+    assert _charts(at) == 2  # scatter + curves
+    assert at.select_slider(key=f"live_epoch:{first}").options == ["0", "1", "2", "3"]
+    buttons = {b.label: b for b in at.button}
+    assert buttons["Cancel"].disabled and buttons["Resume"].disabled
+    assert at.progress[0].value == 1.0 or at.progress[0].value == 100
+
+
+def test_epoch_slider_and_play(home):
+    store = RunStore()
+    run_id = make_run(store, "slider", epochs=3)
+    at = open_page("live", {"run": run_id})
+    at.toggle(key=f"live_follow:{run_id}").set_value(False)
+    at.select_slider(key=f"live_epoch:{run_id}").set_value(0).run()
+    assert "showing epoch 0 of 3" in texts(at)
+    [play] = [b for b in at.button if "Play" in b.label]
+    play.click().run()
+    assert "showing epoch 1 of 3" in texts(at)
+    at.run()
+    assert "showing epoch 2 of 3" in texts(at)
+
+
+def test_a_failed_run_shows_its_error(home):
+    store = RunStore()
+    run_id = make_run(store, "broken", epochs=1, state=RunState.FAILED, error="DataError: images.csv: no such file")
+    at = open_page("live", {"run": run_id})
+    assert not at.exception
+    assert any("run failed: DataError: images.csv: no such file" in e.value for e in at.error)
+    assert any("Traceback" in c.value for c in at.code)
+
+
+def test_events_from_the_stream_show_without_the_store(home, conn, redis_server, monkeypatch):
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    store = RunStore()
+    run_id = make_run(store, "live one", epochs=0, state=RunState.RUNNING)
+    store.update_status(run_id, state=RunState.RUNNING)
+    record = synthetic_epoch(1)
+    conn.xadd(events.stream_key(run_id), events.epoch_fields(run_id, record))
+    step = StepProgress(epoch=2, step=2, steps_per_epoch=4, global_step=6, total_steps=12, loss=3.5, tau=0.07, lr=1e-3, samples_per_s=640.0)
+    conn.xadd(events.stream_key(run_id), events.step_fields(run_id, step))
+    at = open_page("live", {"run": run_id})
+    assert not at.exception
+    page = texts(at)
+    assert "showing epoch 1 of 1" in page  # epoch 1 came only through Redis
+    assert "step 2/4" in page or "step 2/4" in at.progress[0].proto.text
+    assert "640 samples/s" in at.progress[0].proto.text and "ETA" in at.progress[0].proto.text
+    cancel = [b for b in at.button if b.label == "Cancel"][0]
+    assert not cancel.disabled
+
+
+def test_cancel_and_resume_go_through_the_queue(home, conn, redis_server, monkeypatch):
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    store = RunStore()
+    submission = queue.submit(conn, store, tiny_config(name="waiting"))
+    run_id = submission.run_id
+    at = open_page("live", {"run": run_id})
+    assert "waiting in the queue (position 1)" in texts(at)
+    [b for b in at.button if b.label == "Cancel"][0].click().run()
+    assert store.state(run_id) == RunState.CANCELLED
+    assert any("cancelled" in i.value for i in at.info)
+    at.run()
+    resume = [b for b in at.button if b.label == "Resume"][0]
+    assert not resume.disabled
+    resume.click().run()
+    assert store.state(run_id) == RunState.QUEUED
+    assert store.status(run_id)["resume"] is True
