@@ -41,6 +41,8 @@ RESULT_TTL_S = 7 * 24 * 3600
 FAILURE_TTL_S = 30 * 24 * 3600
 CANCEL_KEY = "gapviz:cancel:{run_id}"
 CANCEL_TTL_S = 7 * 24 * 3600
+QUEUES_KEY = "gapviz:queues"
+"""Names of the queues gapviz has used (a Redis set), so status and the reaper skip other apps' queues."""
 WORKER_INFO_KEY = "gapviz:worker:{name}"
 """Per-worker extras (device, GPU) next to RQ's worker hash; refreshed by the worker."""
 HEARTBEAT_TTL_S = 20
@@ -231,6 +233,7 @@ def enqueue_run(
     try:
         with unavailable_on_error():
             conn.delete(cancel_key(run_id))
+            conn.sadd(QUEUES_KEY, queue)
             job = get_queue(conn, queue).enqueue(
                 JOB_FUNC,
                 args=(run_id,),
@@ -340,7 +343,8 @@ def cancel_requested(conn: "Redis", run_id: str) -> bool:
 
 def reap_abandoned(conn: "Redis", queue_names: list[str] | None = None) -> list[str]:
     """Move jobs whose worker stopped heart-beating to RQ's failed registry (RQ calls our failure
-    callback, which marks the run failed); returns their job ids. Safe from any thread or process."""
+    callback, which marks the run failed); returns their job ids. Safe from any thread or process.
+    ``queue_names``: default every gapviz queue (a worker reaps for all, not just its own queues)."""
     from rq.registry import StartedJobRegistry
     from rq.serializers import JSONSerializer
     from rq.utils import current_timestamp
@@ -358,11 +362,10 @@ def reap_abandoned(conn: "Redis", queue_names: list[str] | None = None) -> list[
 
 
 def queue_names_known(conn: "Redis") -> list[str]:
-    from rq import Queue
-
+    """Every queue gapviz submitted to or a gapviz worker listened on (plus the default one)."""
     with unavailable_on_error():
-        names = sorted({q.name for q in Queue.all(connection=conn)} | {DEFAULT_QUEUE})
-    return names
+        names = {_text(name) for name in conn.smembers(QUEUES_KEY)}
+    return sorted(names | {DEFAULT_QUEUE})
 
 
 # ---- status ------------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""The RQ worker process of gapviz: `python -m workers.worker` (or `gapviz worker`)."""
