@@ -303,8 +303,13 @@ def read_events(
 ) -> tuple[list[Event], str]:
     """Events after ``last_id`` (``0-0``: from the start) and the id to pass next time.
 
-    ``block_ms`` waits up to that long for the first new event. Raises redis errors as they are.
+    ``block_ms`` waits up to that long for the first new event (capped below the client's socket
+    timeout, which is 5 s by default in redis-py 8). Raises redis errors as they are.
     """
+    if block_ms:
+        timeout = conn.connection_pool.connection_kwargs.get("socket_timeout")
+        if timeout:
+            block_ms = max(1, min(block_ms, int(timeout * 1000) - 500))
     response = conn.xread({stream_key(run_id): last_id}, count=count, block=block_ms)
     events = [decode_entry(entry_id, fields) for entry_id, fields in _entries(response)]
     return events, (events[-1].id if events else last_id)

@@ -47,6 +47,9 @@ WORKER_INFO_KEY = "gapviz:worker:{name}"
 """Per-worker extras (device, GPU) next to RQ's worker hash; refreshed by the worker."""
 HEARTBEAT_TTL_S = 20
 """A running job's entry in RQ's StartedJobRegistry lives this long unless its worker renews it."""
+REAP_AFTER_START_S = HEARTBEAT_TTL_S + 10
+"""After Redis (re)starts, live workers get this long to renew heartbeats before anything is reaped:
+entries that expired while Redis was down belong to workers that are still training."""
 CONNECT_TIMEOUT_S = 5.0
 SOCKET_TIMEOUT_S = 30.0
 ACTIVE_STATES = (RunState.QUEUED.value, RunState.RUNNING.value)
@@ -341,7 +344,9 @@ def cancel_requested(conn: "Redis", run_id: str) -> bool:
 # ---- abandoned jobs ----------------------------------------------------------------------------
 
 
-def reap_abandoned(conn: "Redis", queue_names: list[str] | None = None) -> list[str]:
+def reap_abandoned(
+    conn: "Redis", queue_names: list[str] | None = None, *, min_uptime_s: float = REAP_AFTER_START_S
+) -> list[str]:
     """Move jobs whose worker stopped heart-beating to RQ's failed registry (RQ calls our failure
     callback, which marks the run failed); returns their job ids. Safe from any thread or process.
     ``queue_names``: default every gapviz queue (a worker reaps for all, not just its own queues)."""
@@ -349,9 +354,11 @@ def reap_abandoned(conn: "Redis", queue_names: list[str] | None = None) -> list[
     from rq.serializers import JSONSerializer
     from rq.utils import current_timestamp
 
-    names = queue_names if queue_names is not None else queue_names_known(conn)
     reaped: list[str] = []
     with unavailable_on_error():
+        if min_uptime_s > 0 and int(conn.info("server").get("uptime_in_seconds", 0)) < min_uptime_s:
+            return reaped
+        names = queue_names if queue_names is not None else queue_names_known(conn)
         for name in names:
             registry = StartedJobRegistry(name, connection=conn, serializer=JSONSerializer, death_penalty_class=NoTimeout)
             expired = registry.get_expired_job_ids(current_timestamp())

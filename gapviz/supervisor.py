@@ -112,6 +112,18 @@ class Child:
             self._log = None
 
 
+def _port_free(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def find_app() -> Path | None:
     """streamlit_app.py of this checkout (next to the gapviz package)."""
     import gapviz
@@ -173,6 +185,7 @@ class Supervisor:
                 signal.signal(sig, handler)
 
     def start(self) -> None:
+        app_path = self._check_app() if self.with_app else None
         self.redis_url = self._start_redis()
         env = dict(os.environ, GAPVIZ_HOME=str(self.home), REDIS_URL=self.redis_url, TOKENIZERS_PARALLELISM="false")
         if self.skip_umap_warmup:
@@ -185,10 +198,7 @@ class Supervisor:
             if self.devices:
                 argv += ["--device", self.devices[index % len(self.devices)]]
             self.children.append(Child(f"worker-{index + 1}", argv, env, logs / f"worker-{index + 1}.log"))
-        if self.with_app:
-            app_path = find_app()
-            if app_path is None:
-                raise FileNotFoundError("streamlit_app.py not found next to the gapviz package; use --no-app")
+        if app_path is not None:
             argv = [
                 sys.executable, "-m", "streamlit", "run", str(app_path), "--server.address", APP_HOST,
                 "--server.port", str(self.port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
@@ -200,6 +210,14 @@ class Supervisor:
         if self.with_app:
             self.say(f"app at http://{APP_HOST}:{self.port}")
         self.say("Ctrl-C stops everything")
+
+    def _check_app(self) -> Path:
+        app_path = find_app()
+        if app_path is None:
+            raise FileNotFoundError("streamlit_app.py not found next to the gapviz package; use --no-app")
+        if not _port_free(APP_HOST, self.port):
+            raise ValueError(f"port {self.port} on {APP_HOST} is in use; choose another with --port")
+        return app_path
 
     def _start_redis(self) -> str:
         url = os.environ.get("REDIS_URL", "").strip()
