@@ -108,3 +108,111 @@ def texts(at) -> str:
         parts.extend(str(element.value) for element in getattr(at, kind))
     parts.extend(f"{m.label}: {m.value}" for m in at.metric)
     return "\n".join(parts)
+
+
+# ---- a real `gapviz up` for browser tests and the benchmark --------------------------------------
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class GapvizUp:
+    """`gapviz up --port P --workers N` in its own process group, on a private GAPVIZ_HOME."""
+
+    def __init__(self, home: Path, workers: int = 1, log: Path | None = None):
+        self.home, self.workers = Path(home), workers
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log or (self.home.parent / "gapviz-up.log")
+        self.proc = None
+
+    def start(self, timeout: float = 240.0) -> "GapvizUp":
+        import os
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+
+        self.home.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, GAPVIZ_HOME=str(self.home), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+        env.pop("REDIS_URL", None)
+        env["PYTHONPATH"] = str(APP_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        out = open(self.log, "ab")  # noqa: SIM115 - closed in stop()
+        self._out = out
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gapviz.cli", "--home", str(self.home), "up", "--port", str(self.port),
+             "--workers", str(self.workers), "--skip-umap-warmup"],
+            cwd=APP_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gapviz up exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as response:
+                    app_ok = response.status == 200
+            except OSError:
+                app_ok = False
+            if app_ok and self.worker_count() >= self.workers:
+                return self
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"gapviz up did not come up in {timeout:.0f} s: {self.log.read_text()[-2000:]}")
+
+    def connection(self):
+        from gapviz import queue
+
+        return queue.connect(self.home)
+
+    def worker_count(self) -> int:
+        try:
+            from rq import Worker
+
+            return Worker.count(connection=self.connection())
+        except Exception:  # noqa: BLE001 - Redis not up yet
+            return 0
+
+    def stop(self, timeout: float = 30.0) -> None:
+        import os
+        import signal
+        import subprocess
+
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # the supervisor stops its app, workers and Redis
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # our own session: the supervisor and its children
+                self.proc.wait()
+        self._out.close()
+        self.proc = None
+
+
+def launch_browser(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def choose_option(page, label: str, option_prefix: str) -> None:
+    """Pick an option of the Streamlit selectbox labelled ``label``."""
+    import re
+
+    page.get_by_test_id("stSelectbox").filter(has_text=label).first.click()
+    page.get_by_role("option", name=re.compile("^" + re.escape(option_prefix))).first.click()
+
+
+def metric_value(page, label: str) -> str:
+    """The value of the st.metric labelled ``label`` as the browser shows it."""
+    box = page.get_by_test_id("stMetric").filter(has=page.get_by_test_id("stMetricLabel").get_by_text(label, exact=True))
+    return box.first.get_by_test_id("stMetricValue").inner_text().strip()

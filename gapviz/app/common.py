@@ -161,13 +161,13 @@ def projection_domain(run_id: str, method: str) -> tuple[tuple[float, float], tu
     return views.axis_domains(coords)
 
 
-def run_label(run_id: str, summaries: dict[str, Any] | None = None) -> str:
-    """``name · state · run_id`` for pickers."""
+def run_label(run_id: str, summaries: dict[str, Any] | None = None, state: str | None = None) -> str:
+    """``name · state · run_id`` for pickers (``state`` overrides the stored one, e.g. a live one)."""
     summary = (summaries or {}).get(run_id)
     if summary is None:
         return run_id
     name = summary.name if summary.name and summary.name != run_id else ""
-    return f"{name + ' · ' if name else ''}{summary.state} · {run_id}"
+    return f"{name + ' · ' if name else ''}{state or summary.state} · {run_id}"
 
 
 def summaries() -> dict[str, Any]:

@@ -211,7 +211,11 @@ def render() -> None:
     if "live_run" not in st.session_state:
         running = [r for r in options if summaries[r].state in ACTIVE]
         st.session_state["live_run"] = running[0] if running else options[0]
-    run_id = st.selectbox("Run", options, key="live_run", format_func=lambda r: common.run_label(r, summaries))
+    def label(run: str) -> str:
+        known = st.session_state.get(f"live_run_state:{run}")
+        return common.run_label(run, summaries, known.state if known is not None else None)
+
+    run_id = st.selectbox("Run", options, key="live_run", format_func=label)
     common.sync_to_url("run", run_id)
     if not run_id:
         return

@@ -37,21 +37,34 @@ def snapshot_frame(result) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def fit_frames(result) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Fitted gap curves on a fine log grid, and a table of their parameters and quality."""
+def fit_window(result) -> tuple[np.ndarray, str]:
+    """The records the gap is fitted on: the slow phase after every pair is matched, when the
+    run has one with enough points (TheoryResult.slow_phase), else the whole run."""
+    mask = result.slow_phase() if hasattr(result, "slow_phase") else np.zeros(len(result.t), dtype=bool)
+    if int(mask.sum()) >= 5:
+        return mask, f"fitted on the slow phase, t ≥ {result.t[mask][0]:.3g} (after every pair is matched)"
+    return result.t >= 0, "fitted on the whole run (the pairs never settled into a slow phase)"
+
+
+def fit_frames(result) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Fitted gap curves on a fine log grid, a table of their parameters and quality, and which
+    records were fitted."""
     from gapviz.theory import fit_exponential, fit_inverse_log_squared
 
+    mask, window = fit_window(result)
+    t, gap = result.t[mask], result.gap[mask]
     rows, curves = [], []
-    positive = result.t[result.t > 0]
-    grid = np.logspace(math.log10(positive.min()), math.log10(result.t.max()), 120) if len(positive) else result.t
+    positive = t[t > 0]
+    grid = np.logspace(math.log10(positive.min()), math.log10(t.max()), 120) if len(positive) else t
     for fit_fn in (fit_inverse_log_squared, fit_exponential):
         try:
-            fit = fit_fn(result.t, result.gap)
+            fit = fit_fn(t, gap)
         except ValueError:
             continue
         curves.append(pd.DataFrame({"t": grid, "metric": "gap_distance", "value": fit.predict(grid), "fit": fit.name}))
         rows.append({"fit of the gap": fit.name, **{k: round(v, 5) for k, v in fit.params.items()}, "R²": round(fit.r2, 4), "RMSE": fit.rmse})
-    return (pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=["t", "metric", "value", "fit"])), pd.DataFrame(rows)
+    frame = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=["t", "metric", "value", "fit"])
+    return frame, pd.DataFrame(rows), window
 
 
 def render() -> None:
@@ -98,8 +111,11 @@ def render() -> None:
         return
 
     with common.guard("could not draw the simulation"):
-        curves = pd.DataFrame(result.to_frame_dict())
-        fits, table = fit_frames(result)
+        columns = result.long_frame() if hasattr(result, "long_frame") else result.to_frame_dict()
+        curves = pd.DataFrame(columns)
+        fits, table, window = fit_frames(result)
+        for warning in getattr(result, "warnings", []) or []:
+            st.warning(warning)
         left, right = st.columns([2, 3])
         with left:
             common.show_chart(charts.snapshot_scatter(snapshot_frame(result)), key="theory_snapshots_chart")
@@ -113,6 +129,7 @@ def render() -> None:
         c[3].metric("pairs matched to their caption", f"{result.matched[-1]:.0%}")
         if not table.empty:
             st.dataframe(table, hide_index=True, width="stretch")
+            st.caption(window)
 
 
 if __name__ == "__main__":
