@@ -17,9 +17,9 @@ import numpy as np
 
 from gapviz.app import views
 
-SHIFT_MAX_PAIRS = 1000
-"""The shift experiment runs on at most this many pairs (an N x N loss per λ; 2 cores)."""
-SHIFT_LAMBDAS = 15
+SHIFT_MAX_PAIRS = 600
+"""The shift experiment runs on at most this many pairs (an N x N loss and recall per λ)."""
+SHIFT_LAMBDAS = 13
 Progress = Callable[[str, float], None]
 
 
@@ -261,6 +261,14 @@ def shifted_projection(sample: ShiftSample, lam: float, reference: np.ndarray | 
 
     xs, ys = shift.shift_embeddings(sample.image, sample.text, float(lam))
     return projection.pca_project(xs, ys, reference=reference)
+
+
+def shift_domain(reference: np.ndarray, gap: float, pad: float = 0.05) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Axis ranges for every λ without projecting the extremes: the unshifted layout widened by
+    the gap (a shift moves each point by about λ ≤ gap; unit vectors stay within ±1 of centre)."""
+    (x0, x1), (y0, y1) = views.axis_domains([reference], pad=pad)
+    grow = float(gap)
+    return (max(x0 - grow, -2.0), min(x1 + grow, 2.0)), (max(y0 - grow, -2.0), min(y1 + grow, 2.0))
 
 
 def reference_projection(sample: ShiftSample) -> np.ndarray:

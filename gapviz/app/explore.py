@@ -202,21 +202,15 @@ def shift_section(result: Any) -> None:
     tau = c2.number_input("τ for the loss", min_value=1e-4, max_value=10.0, value=float(round(default_tau, 4)), step=0.001, format="%g", key="explore_tau")
     class_text = result.class_text
     key = f"{result.key}:shift:{tau}"
-    rows = common.shared_compute(key, "Shift experiment", lambda progress: analysis.shift_rows(sample, lambdas, 1.0 / tau, class_text), kind="derived")
     here = common.shared_compute(f"{key}:{lam}", f"λ = {lam:.3f}", lambda progress: analysis.shift_rows(sample, [lam], 1.0 / tau, class_text), kind="point")[0]
     left, right = st.columns([2, 3])
     with left:
         reference = common.shared_compute(f"{result.key}:shift:ref", "reference projection", lambda progress: analysis.reference_projection(sample), kind="derived")
         coords = analysis.shifted_projection(sample, lam, reference)
-        n_image = len(sample.image)
-        points, lines, arrow, _ = views.scatter_frames(coords, n_image, sample.index, None, max_lines=200)
-        extremes = common.shared_compute(
-            f"{result.key}:shift:domain", "axis range",
-            lambda progress: views.axis_domains([reference] + [analysis.shifted_projection(sample, v, reference) for v in (lambdas[0], lambdas[-1])]),
-            kind="derived",
-        )
+        points, lines, arrow, _ = views.scatter_frames(coords, len(sample.image), sample.index, None, max_lines=200)
+        x_dom, y_dom = analysis.shift_domain(reference, result.metrics.get("gap_distance", 0.0))
         common.show_chart(
-            charts.embedding_scatter(points.drop(columns=["caption"]), pair_lines=lines, arrow=arrow, x_domain=extremes[0], y_domain=extremes[1],
+            charts.embedding_scatter(points.drop(columns=["caption"]), pair_lines=lines, arrow=arrow, x_domain=x_dom, y_domain=y_dom,
                                      title=f"shifted by λ = {lam:.3f}", width=360, height=360),
             key="explore_shift_scatter",
         )
@@ -231,6 +225,7 @@ def shift_section(result: Any) -> None:
         if sample.note:
             st.caption(sample.note)
     with right:
+        rows = common.shared_compute(key, "Shift experiment", lambda progress: analysis.shift_rows(sample, lambdas, 1.0 / tau, class_text), kind="derived")
         frame = analysis.shift_frame(rows)
         common.show_chart(charts.shift_curves(frame, current=here["signed_gap"], columns=2, width=230, height=150), key="explore_shift_curves")
 
