@@ -27,6 +27,7 @@ import contextlib
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -132,7 +133,11 @@ def train_run(run_id: str, resume: bool = False) -> dict[str, Any]:
     publisher = events.EventPublisher(conn, run_id)
     with contextlib.suppress(Exception):
         conn.persist(events.stream_key(run_id))
-    publisher.publish_state(RunState.RUNNING, job_id=job_id, host=socket.gethostname(), pid=os.getpid(), resume=resume)
+    torch = sys.modules.get("torch")  # loaded by the worker's warm-up; never imported here for callbacks
+    publisher.publish_state(
+        RunState.RUNNING, job_id=job_id, host=socket.gethostname(), pid=os.getpid(), resume=resume,
+        torch_threads=torch.get_num_threads() if torch is not None else None,
+    )
     store.update_status(run_id, job_id=job_id, worker=getattr(job, "worker_name", None) or "")
     watcher = StopWatcher(conn, run_id).start()
     try:

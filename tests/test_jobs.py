@@ -9,6 +9,7 @@ warm-up (UMAP included), the other skips UMAP for speed. Every job runs the real
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import zlib
 from pathlib import Path
@@ -19,7 +20,6 @@ import redis
 
 from gapviz import events, queue
 from gapviz.config import preset
-from gapviz.records import RunState
 from gapviz.store import RunStore
 from tests.queue_fixtures import (  # noqa: F401 - fixtures
     log_tail,
@@ -72,7 +72,7 @@ def cluster(redis_server, tmp_path_factory) -> Iterator[Cluster]:
         wait_for_worker_pids(cluster.conn, {w.pid for w in workers})
         yield cluster
     except BaseException:
-        print(cluster.diagnostics.__doc__ or "", *(log_tail(p) for p in logs), sep="\n")
+        print(*(f"--- {p.name}\n{log_tail(p)}" for p in logs), sep="\n")
         raise
     finally:
         for worker in workers:
@@ -133,7 +133,12 @@ def test_two_workers_three_runs_events_never_mixed(cluster):
         store_gap = [row["gap_distance"] for row in cluster.store.metrics(sub.run_id)]
         stream_gap = [e.data["metrics"]["gap_distance"] for e in got if e.kind == "epoch"]
         assert stream_gap == pytest.approx(store_gap)
-    assert pids == {w.pid for w in cluster.workers}  # both workers took runs, each in its own process
+    # Both workers took runs, and each ran them in the worker process itself (no fork), with
+    # multi-threaded torch, after the worker's own warm-up had run torch compute: the case in
+    # which a forked job hangs.
+    assert pids == {w.pid for w in cluster.workers}
+    threads = {e.data["torch_threads"] for sub in subs for e in stream(cluster, sub.run_id) if e.state == "running"}
+    assert min(threads) >= min(2, os.cpu_count() or 1)
 
 
 def test_cancel_stops_a_running_job_at_a_step_and_keeps_finished_epochs(cluster):
