@@ -33,6 +33,14 @@ def test_url_reopens_a_finished_run(home):
     assert at.progress[0].value == 1.0 or at.progress[0].value == 100
 
 
+def test_names_are_shown_as_typed_not_as_markup(home):
+    store = RunStore()
+    run_id = make_run(store, "*bold* <b>html</b> [link](http://example.com)", epochs=1)
+    at = open_page("live", {"run": run_id})
+    header = [m.value for m in at.markdown if run_id in m.value][0]
+    assert r"\*bold\* \<b\>html\</b\> \[link\]\(http://example\.com\)" in header
+
+
 def test_epoch_slider_and_play(home):
     store = RunStore()
     run_id = make_run(store, "slider", epochs=3)

@@ -48,6 +48,14 @@ def guard(action: str) -> Iterator[None]:
         st.error(f"{action}: {type(error).__name__}: {error}")
 
 
+_MARKDOWN_SPECIALS = "\\`*_{}[]()<>#+-.!|~$"
+
+
+def md_escape(text: str) -> str:
+    """User text (a run name, a file name) made safe to place inside markdown: shown as typed."""
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIALS else ch for ch in str(text))
+
+
 # ---- the store ---------------------------------------------------------------------------------
 def home() -> Path:
     return gapviz_home()

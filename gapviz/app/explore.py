@@ -231,7 +231,7 @@ def shift_section(result: Any) -> None:
 
 
 def show(result: Any) -> None:
-    st.subheader(result.title)
+    st.subheader(common.md_escape(result.title))
     st.caption(f"{result.n_image:,} images · {result.n_text:,} captions · dimension {result.image.shape[1]}")
     for note in result.notes:
         st.caption(note)

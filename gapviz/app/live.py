@@ -19,7 +19,7 @@ from gapviz import charts
 from gapviz.app import common, views
 
 # Seconds between polls of an active run: an epoch reaches the page within about this long.
-LIVE_REFRESH_S = 0.5
+LIVE_REFRESH_S = 0.75
 PLAY_STEP_S = 0.8
 ACTIVE = ("created", "queued", "running")
 RESUMABLE = ("failed", "cancelled", "interrupted")
@@ -36,6 +36,15 @@ class LiveRun:
     step: dict[str, Any] | None = None
     state: str | None = None
     received_at: dict[int, float] = field(default_factory=dict)
+    charts: dict[tuple, Any] = field(default_factory=dict)
+
+    def memo(self, key: tuple, build: Any) -> Any:
+        """Charts are rebuilt only when what they show changed (every poll redraws the fragment)."""
+        if key not in self.charts:
+            if len(self.charts) > 16:
+                self.charts.clear()
+            self.charts[key] = build()
+        return self.charts[key]
 
     def absorb(self, events: list[Any]) -> bool:
         changed = False
@@ -163,29 +172,12 @@ def epoch_view(live: LiveRun, run_id: str, active: bool) -> None:
 
     left, right = st.columns([5, 6])
     record = live.epochs[epoch]
-    coords = record["projections"].get(method)
     with left:
-        if coords is None:
+        scatter, note = live.memo(("scatter", epoch, method, tuple(epochs)), lambda: scatter_chart(live, run_id, epoch, method, epochs))
+        if scatter is None:
             st.caption(f"no {method} projection for epoch {epoch}")
         else:
-            n_image = record["n_image"] or len(coords) // 2
-            x_dom, y_dom = views.axis_domains([live.epochs[e]["projections"].get(method) for e in epochs])
-            caps = common.captions(run_id) or None
-            if caps is not None and len(caps) != len(coords) - n_image:
-                caps = None
-            index = None
-            if len(coords) - n_image != n_image:
-                try:
-                    index = common.epoch_member(run_id, epoch, "text_image_index")
-                except Exception:  # noqa: BLE001 - not on disk: draw without pair lines
-                    index = None
-            points, lines, arrow, note = views.scatter_frames(coords, n_image, index, caps)
-            gap = record["metrics"].get("gap_distance")
-            title = f"epoch {epoch}" + (f" · gap {gap:.3f}" if isinstance(gap, (int, float)) else "")
-            common.show_chart(
-                charts.embedding_scatter(points, pair_lines=lines, arrow=arrow, x_domain=x_dom, y_domain=y_dom, title=title, width=440, height=440),
-                key=f"live_scatter:{run_id}",
-            )
+            common.show_chart(scatter, key=f"live_scatter:{run_id}")
             if note:
                 st.caption(note)
         latency = live.received_at.get(epoch, 0) - record["ts"] if record.get("ts") else None
@@ -194,10 +186,41 @@ def epoch_view(live: LiveRun, run_id: str, active: bool) -> None:
             shown += f" · arrived {latency:.2f} s after the epoch ended"
         st.caption(shown)
     with right:
-        rows = [{"epoch": e, **live.epochs[e]["metrics"]} for e in epochs]
-        frame = views.curves_frame(rows, series=run_id)
-        if not frame.empty:
-            common.show_chart(charts.metric_curves(frame, columns=3, width=170, height=120, current=epoch), key=f"live_curves:{run_id}")
+        curves = live.memo(("curves", epoch, tuple(epochs)), lambda: curves_chart(live, run_id, epoch, epochs))
+        if curves is not None:
+            common.show_chart(curves, key=f"live_curves:{run_id}")
+
+
+def scatter_chart(live: LiveRun, run_id: str, epoch: int, method: str, epochs: list[int]) -> tuple[Any, str]:
+    """The scatter of one epoch on axes that cover every epoch so far (None when not projected)."""
+    record = live.epochs[epoch]
+    coords = record["projections"].get(method)
+    if coords is None:
+        return None, ""
+    n_image = record["n_image"] or len(coords) // 2
+    x_dom, y_dom = views.axis_domains([live.epochs[e]["projections"].get(method) for e in epochs])
+    caps = common.captions(run_id) or None
+    if caps is not None and len(caps) != len(coords) - n_image:
+        caps = None
+    index = None
+    if len(coords) - n_image != n_image:
+        try:
+            index = common.epoch_member(run_id, epoch, "text_image_index")
+        except Exception:  # noqa: BLE001 - not on disk: draw without pair lines
+            index = None
+    points, lines, arrow, note = views.scatter_frames(coords, n_image, index, caps)
+    gap = record["metrics"].get("gap_distance")
+    title = f"epoch {epoch}" + (f" · gap {gap:.3f}" if isinstance(gap, (int, float)) else "")
+    chart = charts.embedding_scatter(points, pair_lines=lines, arrow=arrow, x_domain=x_dom, y_domain=y_dom, title=title, width=440, height=440)
+    return chart, note
+
+
+def curves_chart(live: LiveRun, run_id: str, epoch: int, epochs: list[int]) -> Any:
+    rows = [{"epoch": e, **live.epochs[e]["metrics"]} for e in epochs]
+    frame = views.curves_frame(rows, series=run_id)
+    if frame.empty:
+        return None
+    return charts.metric_curves(frame, columns=3, width=170, height=120, current=epoch)
 
 
 def render() -> None:
@@ -231,6 +254,10 @@ def render() -> None:
 
         @st.fragment(run_every=refresh)
         def panel() -> None:
+            with common.guard("live view failed"):  # st.rerun passes through (not an Exception)
+                panel_body()
+
+        def panel_body() -> None:
             live = live_run(run_id, conn)
             with common.guard("live update failed"):
                 live.absorb(live.follower.poll())
@@ -242,7 +269,7 @@ def render() -> None:
             if message:
                 getattr(st, message[0])(message[1])
             head = st.columns([4, 1, 1], vertical_alignment="center")
-            head[0].markdown(f"**{summaries[run_id].name}** · `{run_id}` · state **{now_state}**")
+            head[0].markdown(f"**{common.md_escape(summaries[run_id].name)}** · `{run_id}` · state **{now_state}**")
             can_cancel, can_resume = now_state in ACTIVE, now_state in RESUMABLE
             head[1].button("Cancel", key=f"cancel:{run_id}", on_click=_cancel, args=(run_id,), disabled=not can_cancel or conn is None,
                            help=None if conn is not None else common.QUEUE_UNAVAILABLE)
