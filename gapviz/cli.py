@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 from gapviz.config import PRESETS, ConfigError, resolve_config
 from gapviz.errors import GapvizError
 from gapviz.records import EpochRecord, RunState, StepProgress
-from gapviz.store import RunStore, StoreError
+from gapviz.store import RunStore
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -224,7 +224,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     parser = build_parser()
     args = parser.parse_args(argv)
-    func: Callable[[argparse.Namespace], int] = args.func
+    return run_command(args.func, args)
+
+
+def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a subcommand; known errors become one line on stderr and exit code 1, never a traceback."""
     try:
         return func(args)
     except ConfigError as error:

@@ -25,6 +25,7 @@ from rq.timeouts import BaseDeathPenalty
 
 from gapviz import events
 from gapviz.config import RunConfig, parse_assignment
+from gapviz.errors import GapvizError
 from gapviz.records import RunState
 from gapviz.store import RunStore, StoreError, gapviz_home, new_run_id
 
@@ -55,11 +56,11 @@ SOCKET_TIMEOUT_S = 30.0
 ACTIVE_STATES = (RunState.QUEUED.value, RunState.RUNNING.value)
 
 
-class QueueUnavailable(RuntimeError):
+class QueueUnavailable(GapvizError, RuntimeError):
     """Redis cannot be reached (not started, wrong URL or password, restarting)."""
 
 
-class QueueError(ValueError):
+class QueueError(GapvizError):
     """A request the queue cannot honour (cancel a finished run, resume a running one, ...)."""
 
 

@@ -10,16 +10,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
-from gapviz.config import PRESETS, ConfigError, resolve_config
-from gapviz.store import RunStore, StoreError
+from gapviz.config import resolve_config
+from gapviz.store import RunStore
 
 EXIT_OK, EXIT_ERROR = 0, 1
 
 
 def add_queue_commands(subparsers: Any) -> None:
     """Register up, worker, submit, status, cancel and resume on an argparse subparsers object."""
+    from gapviz.cli import add_config_arguments
     from workers.worker import add_worker_arguments
 
     up = subparsers.add_parser("up", help="start Redis (if needed), workers and the app; Ctrl-C stops all")
@@ -30,58 +31,34 @@ def add_queue_commands(subparsers: Any) -> None:
     up.add_argument("--device", default="", help="device(s) for the workers, comma-separated, assigned in turn (e.g. cuda:0,cuda:1)")
     up.add_argument("--grace", type=float, default=30.0, help="seconds workers get to stop their run at a step (default 30)")
     up.add_argument("--skip-umap-warmup", action="store_true", help="workers do not compile UMAP at start")
-    up.set_defaults(func=_guard(cmd_up))
+    up.set_defaults(func=cmd_up)
 
     worker = subparsers.add_parser("worker", help="take runs from a queue and train them (one at a time)")
     add_worker_arguments(worker)
-    worker.set_defaults(func=_guard(cmd_worker))
+    worker.set_defaults(func=cmd_worker)
 
     submit = subparsers.add_parser("submit", help="queue runs for the workers")
-    submit.add_argument("--config", help="TOML or JSON RunConfig file")
-    submit.add_argument("--preset", choices=sorted(PRESETS), help="named preset (default: demo)")
-    submit.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a setting, e.g. --set train.epochs=3 (repeatable)")
+    add_config_arguments(submit)
     submit.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2,...",
                         help="queue one run per value, grouped (repeatable: every combination)")
     submit.add_argument("--queue", default=None, metavar="NAME", help="queue name (default: gapviz)")
     submit.add_argument("--tag", dest="tags", action="append", default=[], help="tag the runs (repeatable)")
     submit.add_argument("--json", action="store_true", help="print the queued runs as JSON")
-    submit.set_defaults(func=_guard(cmd_submit))
+    submit.set_defaults(func=cmd_submit)
 
     status = subparsers.add_parser("status", help="queues, workers and runs with their state")
     status.add_argument("--json", action="store_true")
     status.add_argument("--limit", type=int, default=20, help="finished runs to list besides the active ones")
-    status.set_defaults(func=_guard(cmd_status))
+    status.set_defaults(func=cmd_status)
 
     cancel = subparsers.add_parser("cancel", help="cancel a queued run, or stop a running one at its next step")
     cancel.add_argument("run_id")
-    cancel.set_defaults(func=_guard(cmd_cancel))
+    cancel.set_defaults(func=cmd_cancel)
 
     resume = subparsers.add_parser("resume", help="queue a failed, cancelled or interrupted run to continue from its last checkpoint")
     resume.add_argument("run_id")
     resume.add_argument("--queue", default=None, metavar="NAME", help="queue (default: the run's own)")
-    resume.set_defaults(func=_guard(cmd_resume))
-
-
-def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Known errors become one line on stderr and exit code 1, never a traceback."""
-    from gapviz.queue import QueueError, QueueUnavailable
-    from gapviz.redis_server import RedisServerError
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except ConfigError as error:
-            for problem in error.problems:
-                print(f"gapviz: config error: {problem}", file=sys.stderr)
-            return EXIT_ERROR
-        except (QueueUnavailable, QueueError, StoreError, RedisServerError, FileNotFoundError, ValueError) as error:
-            print(f"gapviz: error: {error}", file=sys.stderr)
-            return EXIT_ERROR
-
-    run.__name__ = func.__name__
-    run.__doc__ = func.__doc__
-    return run
+    resume.set_defaults(func=cmd_resume)
 
 
 def _home(args: argparse.Namespace) -> str | None:
@@ -219,12 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from gapviz.cli import run_command
+
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except KeyboardInterrupt:
-        print("gapviz: interrupted", file=sys.stderr)
-        return 130
+    return run_command(args.func, args)
 
 
 if __name__ == "__main__":

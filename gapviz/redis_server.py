@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from gapviz.errors import GapvizError
+
 DEFAULT_HOST = "127.0.0.1"
 REDIS_DIR = "redis"
 RECORD_FILE = "server.json"
@@ -36,7 +38,7 @@ APPENDFSYNC = "everysec"
 BINARY_ENV = "GAPVIZ_REDIS_SERVER"
 
 
-class RedisServerError(RuntimeError):
+class RedisServerError(GapvizError, RuntimeError):
     """No redis-server binary, or the server would not start."""
 
 

@@ -74,7 +74,7 @@ def execute_run(
         setup = prepare(cfg, store.home, init_checkpoint=init, progress=on_prepare)
         result: TrainResult = train(setup, StoreSink(store, run_id, sink), checkpoint_dir, should_stop, resume=resume_epoch is not None)
     except BaseException as error:
-        interrupted = isinstance(error, KeyboardInterrupt)
+        interrupted = isinstance(error, (KeyboardInterrupt, SystemExit))
         store.update_status(
             run_id,
             state=RunState.INTERRUPTED if interrupted else RunState.FAILED,
