@@ -404,18 +404,15 @@ def compute_all(
     """Every metric in METRIC_NAMES, in that order (linear_separability NaN without the probe)."""
     x, y = l2_normalize(image), l2_normalize(text)
     idx = _pair_index(len(x), len(y), text_image_index)
-    paired = x[idx]
-    diff = paired - y
-    sq_dist = (diff * diff).sum(axis=1)
     u_image, u_text, u_joint = _uniformities(x, y, 2.0)
     values = {
-        "gap_distance": float(np.linalg.norm(x.mean(axis=0) - y.mean(axis=0))),
-        "pair_cosine": float(np.einsum("ij,ij->i", paired, y).mean()),
-        "mean_pair_distance": float(np.sqrt(sq_dist).mean()),
+        "gap_distance": gap_distance(x, y),
+        "pair_cosine": pair_cosine(x, y, idx),
+        "mean_pair_distance": mean_pair_distance(x, y, idx),
         "cone_image": _cone_of_normalized(x),
         "cone_text": _cone_of_normalized(y),
         "relative_gap": _relative_gap(x, y, idx),
-        "alignment": float(sq_dist.mean()),
+        "alignment": alignment(x, y, idx),
         "uniformity_image": u_image,
         "uniformity_text": u_text,
         "uniformity_joint": u_joint,
