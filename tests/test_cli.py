@@ -109,3 +109,32 @@ def test_errors_are_one_line_without_traceback(tmp_path, argv, fragment):
     assert "Traceback" not in result.stderr
     assert fragment in result.stderr
     assert result.stderr.startswith("gapviz: ")
+
+
+def test_ctrl_c_stops_training_cleanly_keeping_finished_epochs(tmp_path):
+    import os
+    import signal
+    import time
+
+    command = [sys.executable, "-m", "gapviz.cli", "--home", str(tmp_path), "train", "--preset", "tiny-test",
+               *tiny_args(), "--set", "train.epochs=50"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    store = RunStore(tmp_path)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        ids = store.run_ids()
+        if ids and len(store.epochs(ids[0])) >= 2:
+            break
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    run_id = store.run_ids()[0]
+    assert store.state(run_id).value == "interrupted"
+    epochs = store.epochs(run_id)
+    assert len(epochs) >= 2 and epochs == list(range(len(epochs)))
+    assert (store.checkpoint_dir(run_id) / "last.pt").is_file()
+    assert f"run {run_id} interrupted" in out

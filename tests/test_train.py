@@ -161,3 +161,12 @@ def test_local_checkpoint_file_loads(finished):
     saved = torch.load(path, weights_only=True)["state_dict"]
     key = next(iter(saved))
     torch.testing.assert_close(bundle.model.state_dict()[key], saved[key])
+
+
+def test_bf16_autocast_and_grad_accumulation_run_on_cpu(tmp_path):
+    """The GPU precision path (bf16 autocast) and gradient accumulation, exercised on CPU."""
+    store = RunStore(tmp_path)
+    run_id = store.create(tiny_config(train__precision="bf16", train__grad_accum=2, train__epochs=1))
+    assert execute_run(store, run_id) == RunState.FINISHED
+    rows = store.metrics(run_id)
+    assert math.isfinite(rows[-1]["train_loss"]) and rows[-1]["step"] == 2
