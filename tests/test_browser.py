@@ -33,7 +33,12 @@ def shoot(page, name: str) -> None:
         Path(folder).mkdir(parents=True, exist_ok=True)
         size = page.viewport_size
         page.set_viewport_size({"width": 1400, "height": 1900})  # Streamlit scrolls inside the page
-        page.wait_for_timeout(1500)  # let Vega finish drawing
+        page.evaluate(
+            "() => { document.activeElement && document.activeElement.blur();"
+            " document.querySelectorAll('[data-testid=stMain], section, div').forEach(e => { if (e.scrollTop) e.scrollTop = 0; });"
+            " window.scrollTo(0, 0); }"
+        )
+        page.wait_for_timeout(3000)  # let Vega and the data grids finish drawing
         page.screenshot(path=str(Path(folder) / f"{name}.png"))
         page.set_viewport_size(size)
 

@@ -48,12 +48,14 @@ def guard(action: str) -> Iterator[None]:
         st.error(f"{action}: {type(error).__name__}: {error}")
 
 
-_MARKDOWN_SPECIALS = "\\`*_{}[]()<>#+-.!|~$"
+_MARKDOWN_SPECIALS = "\\`*_[]<>|~$"
 
 
 def md_escape(text: str) -> str:
-    """User text (a run name, a file name) made safe to place inside markdown: shown as typed."""
-    return "".join("\\" + ch if ch in _MARKDOWN_SPECIALS else ch for ch in str(text))
+    """User text (a run name, a file name) made safe to place inside markdown: shown as typed
+    (emphasis, code, links, HTML tags, tables, strikethrough and math are escaped)."""
+    text = "".join("\\" + ch if ch in _MARKDOWN_SPECIALS else ch for ch in str(text))
+    return "\\" + text if text[:1] in ("#", "-", "+") else text
 
 
 # ---- the store ---------------------------------------------------------------------------------
