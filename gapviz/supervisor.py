@@ -57,6 +57,8 @@ class Child:
     argv: list[str]
     env: dict[str, str]
     log_path: Path | None = None
+    cwd: Path | None = None
+    """Working folder; the app's is its own, so its .streamlit/config.toml applies."""
     restart: bool = True
     process: subprocess.Popen | None = None
     restarts: int = 0
@@ -70,7 +72,7 @@ class Child:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_path, "ab", buffering=0)  # noqa: SIM115 - kept open while the child runs
         self.process = subprocess.Popen(
-            self.argv, env=self.env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT if self._log else None,
+            self.argv, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT if self._log else None,
             start_new_session=True, preexec_fn=_pdeathsig(),
         )
         self.started_at = time.monotonic()
@@ -124,12 +126,12 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
-def find_app() -> Path | None:
-    """streamlit_app.py of this checkout (next to the gapviz package)."""
-    import gapviz
+def find_app() -> Path:
+    """streamlit_app.py of this checkout, else the packaged entry (gapviz/app/main.py) of an installed gapviz."""
+    import gapviz.app.main as entry
 
-    candidate = Path(gapviz.__file__).resolve().parent.parent / "streamlit_app.py"
-    return candidate if candidate.is_file() else None
+    checkout = Path(entry.__file__).resolve().parents[2] / "streamlit_app.py"
+    return checkout if checkout.is_file() else Path(entry.__file__).resolve()
 
 
 class Supervisor:
@@ -203,7 +205,7 @@ class Supervisor:
                 sys.executable, "-m", "streamlit", "run", str(app_path), "--server.address", APP_HOST,
                 "--server.port", str(self.port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
             ]
-            self.children.append(Child("app", argv, env, logs / "app.log"))
+            self.children.append(Child("app", argv, env, logs / "app.log", cwd=app_path.parent))
         for child in self.children:
             child.start()
         self.say(f"{self.n_workers} worker(s) starting (logs: {logs})")
@@ -213,8 +215,6 @@ class Supervisor:
 
     def _check_app(self) -> Path:
         app_path = find_app()
-        if app_path is None:
-            raise FileNotFoundError("streamlit_app.py not found next to the gapviz package; use --no-app")
         if not _port_free(APP_HOST, self.port):
             raise ValueError(f"port {self.port} on {APP_HOST} is in use; choose another with --port")
         return app_path

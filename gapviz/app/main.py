@@ -36,3 +36,7 @@ def run() -> None:
         navigation.run()
     except Exception as error:  # noqa: BLE001 - a message, never a traceback
         st.error(f"This page failed: {type(error).__name__}: {error}")
+
+
+if __name__ == "__main__":
+    run()
