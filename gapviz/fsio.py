@@ -12,7 +12,7 @@ import numpy as np
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write a file so readers see the old or the new content, never a partial one."""
+    """Write a file so readers see the old or the new content, never a partial one (created 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 from gapviz.errors import GapvizError
+from gapviz.fsio import atomic_write_bytes
 
 DEFAULT_HOST = "127.0.0.1"
 REDIS_DIR = "redis"
@@ -122,20 +123,10 @@ def record_path(home: str | Path) -> Path:
 
 
 def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` to a file only the owner can read, atomically."""
+    """Write ``text`` atomically to a file only the owner can read (mkstemp creates it 0600), in a 0700 folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, text.encode())
 
 
 def write_record(home: str | Path, info: ServerInfo) -> Path:
