@@ -62,9 +62,9 @@ class ProgressBarSink:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from gapviz.runner import execute_run
-
     cfg = config_from_args(args)
+    from gapviz.runner import execute_run  # torch loads only for a valid config
+
     store = RunStore(args.home)
     run_id = store.create(cfg)
     print(f"run {run_id} ({store.run_dir(run_id)})", flush=True)
