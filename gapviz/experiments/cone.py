@@ -72,10 +72,10 @@ def plan(scale: Scale, overrides: Mapping[str, Any] | None = None) -> list[Plann
     for arch, seeds in _ARCHITECTURES[scale]:
         for seed in range(seeds):
             key = f"{arch} seed={seed}"
-            cfg = variant(base, f"{NAME} {key}", {
-                "model.name": arch, "model.pretrained": "", "seed": seed, "train.epochs": 0,
-                "data.eval_size": _eval_pairs(scale, arch),
-            })
+            changes = {"model.name": arch, "model.pretrained": "", "seed": base.seed + seed, "train.epochs": 0}
+            if "data.eval_size" not in (overrides or {}):
+                changes["data.eval_size"] = _eval_pairs(scale, arch)
+            cfg = variant(base, f"{NAME} {key}", changes)
             runs.append(PlannedRun(key, cfg, params={"arch": arch, "seed": seed}))
     return runs
 
