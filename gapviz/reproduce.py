@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -168,20 +170,39 @@ def run_locally(
     for index, planned in enumerate(plan, start=1):
         run_id = run_ids[planned.key]
         prefix = f"[{index}/{total}] {planned.key}"
-        state = store.status(run_id).get("state")
+        status = store.status(run_id)
+        state = status.get("state")
         if state == RunState.FINISHED.value:
             log(f"{prefix}: finished earlier (run {run_id})")
             continue
+        if state == RunState.RUNNING.value and _orphaned(status):
+            state = RunState.INTERRUPTED.value  # its process on this machine is gone (killed): resume it
         if state in (RunState.QUEUED.value, RunState.RUNNING.value):
             raise ExperimentError(
-                f"run {run_id} ({planned.key}) is {state} on the queue; wait for it (add --queue --wait) or cancel it"
+                f"run {run_id} ({planned.key}) is {state} (on the queue or in another process); wait for it "
+                "(add --queue --wait) or cancel it with `gapviz cancel`"
             )
         resume = state in FAILED_STATES and (store.checkpoint_dir(run_id) / "last.pt").is_file()
         cfg = store.config(run_id)
-        log(f"{prefix}: {'resuming' if resume else 'training'} run {run_id}")
+        verb = "resuming" if resume else ("training" if cfg.train.epochs else "evaluating")
+        log(f"{prefix}: {verb} run {run_id}")
         final = execute_run(store, run_id, ProgressLine(log, prefix, cfg.train.epochs), resume=resume, device=device)
         if final != RunState.FINISHED:
             raise ExperimentError(f"run {run_id} ({planned.key}) ended {final.value}")
+
+
+def _orphaned(status: Mapping[str, Any]) -> bool:
+    """A "running" run whose process on this machine no longer exists (it was killed)."""
+    pid = status.get("pid")
+    if status.get("host") != socket.gethostname() or not isinstance(pid, int) or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 @dataclass

@@ -86,6 +86,8 @@ def test_mitigations_scheduled_tau_and_soft_swap_leave_a_smaller_gap_than_learna
     gap = {r["variant"]: r["gap_distance"] for r in measured["rows"]}
     assert gap["scheduled τ"] < gap["learnable"], gap
     assert gap["soft swap"] < gap["learnable"], gap
+    versus = {r["variant"]: r["versus_baseline"] for r in measured["rows"]}
+    assert versus["scheduled τ"] == "below" and versus["soft swap"] == "below", versus
     for row in measured["rows"]:
         for metric in ("uniformity_joint", "i2t_r1", "t2i_r1", "zero_shot", "linear_probe"):
             assert row[metric] == row[metric], (row["variant"], metric)  # measured, not NaN

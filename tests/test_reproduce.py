@@ -5,6 +5,9 @@ A real redis-server; the "worker" is this process (execute_run), so no worker pr
 
 from __future__ import annotations
 
+import socket
+import subprocess
+
 import pytest
 
 from gapviz.experiments.base import ExperimentError
@@ -94,3 +97,18 @@ def test_changed_settings_make_new_runs_not_reuse_old_ones(tmp_path):
     other = reproduce("cone", "tiny", tmp_path, overrides={**overrides, "data.eval_size": 16}, log=lambda line: None)
     assert not set(other.results["runs"].values()) & set(first.results["runs"].values())
     assert RunStore(tmp_path).config(other.results["runs"]["gapviz-tiny seed=0"]).data.eval_size == 16
+
+
+def test_a_run_left_running_by_a_killed_process_is_trained_again(tmp_path):
+    overrides = {**TINY, "train.epochs": 0}
+    first = reproduce("cone", "tiny", tmp_path, overrides=overrides, log=lambda line: None)
+    store = RunStore(tmp_path)
+    run_id = first.results["runs"]["gapviz-tiny seed=0"]
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    store.update_status(run_id, state=RunState.RUNNING, host=socket.gethostname(), pid=gone.pid)
+    again = reproduce("cone", "tiny", tmp_path, overrides=overrides, log=lambda line: None)
+    assert again.results["runs"] == first.results["runs"] and store.state(run_id) == RunState.FINISHED
+    store.update_status(run_id, state=RunState.RUNNING, host=socket.gethostname(), pid=1)
+    with pytest.raises(ExperimentError, match="is running"):
+        reproduce("cone", "tiny", tmp_path, overrides=overrides, log=lambda line: None)

@@ -33,12 +33,14 @@ def metric_vs_parameter(
     width: int = PANEL_WIDTH,
     height: int = PANEL_HEIGHT,
     reference: pd.DataFrame | None = None,
+    points: bool = True,
 ) -> alt.FacetChart:
     """One panel per metric, the metric against an experiment parameter (τ, mismatch fraction...).
 
     ``data``: long format, columns ``x`` (named by ``x``), ``metric``, ``value``, optional
     ``series`` (one line each) and ``lo``/``hi`` (error bars, e.g. mean ± std over seeds).
     ``reference``: same columns, drawn as dashed grey points (e.g. the paper's numbers).
+    ``points``: mark each measured value (off for dense curves).
     """
     if metrics is not None:
         data = data[data["metric"].isin(list(metrics))]
@@ -58,7 +60,7 @@ def metric_vs_parameter(
     tooltip = [alt.Tooltip("series:N"), alt.Tooltip(f"{x}:Q", format=".4g"), alt.Tooltip("value:Q", format=".4f")]
     measured = alt.Chart().transform_filter(alt.datum.source == "measured")
     layers = [
-        measured.mark_line(point=alt.OverlayMarkDef(size=40)).encode(
+        measured.mark_line(point=alt.OverlayMarkDef(size=40) if points else False).encode(
             x=x_enc, y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)), color=color, tooltip=tooltip
         )
     ]

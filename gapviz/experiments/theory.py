@@ -147,6 +147,7 @@ def charts(analysis: dict[str, Any]) -> dict[str, Any]:
     curves = pd.DataFrame(analysis["curves"])
     overview = report_charts.metric_vs_parameter(
         curves, x="t", x_title="t (gradient-flow time, log)", log_x=True, metrics=["gap_distance", "tau"], columns=2, width=320, height=220,
+        points=False,
     )
     fits = pd.DataFrame(analysis["fit_curves"])
     claim = pd.DataFrame(analysis["claim_curve"])
