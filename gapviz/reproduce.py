@@ -6,8 +6,8 @@ writes ``report.md``, ``results.json`` and the charts (PNG and SVG) to
 ``$GAPVIZ_HOME/reports/<name>/`` (``reports/<name>-paper/`` at paper scale).
 
 Runs are found again, not re-trained: a planned run is matched to a run of the experiment's
-group (``reproduce-<name>-<scale>``) with the same plan key and the same settings, or to any
-finished run an earlier reproduction made with exactly the same settings (the pretraining run
+group (``reproduce-<name>-<scale>``) with the same plan key and the same settings, or to a run
+another reproduction made with exactly the same settings that has not failed (the pretraining run
 several experiments share). So a reproduction interrupted with Ctrl-C continues where it stopped,
 and running it again only rewrites the report. ``fresh=True`` starts a new group instead.
 
@@ -105,8 +105,9 @@ def resolve_runs(
     create: bool = True,
     share: bool = True,
 ) -> dict[str, str]:
-    """Map each planned key to a run id: a matching run of ``group``, else (``share``) a finished run
-    with the same settings from any reproduction, else (``create``) a new run in ``group``."""
+    """Map each planned key to a run id: a matching run of ``group``, else (``share``) a run with the
+    same settings from any reproduction (finished preferred; failed ones are not shared), else
+    (``create``) a new run in ``group``."""
     stored = _reproduce_runs(store)
     run_ids: dict[str, str] = {}
     for planned in check_unique_keys(plan):
@@ -116,16 +117,13 @@ def resolve_runs(
             cfg = cfg.with_overrides({"model.init_run": parent, "model.init_epoch": store.config(parent).train.epochs})
         cfg = cfg.check()
         settings = comparable(cfg)
-        match = next(
-            (
-                run for run in stored
-                if run.meta.get("group") == group and run.meta.get("reproduce", {}).get("key") == planned.key
-                and run.settings == settings
-            ),
-            None,
-        )
-        if match is None and share:
-            match = next((run for run in stored if run.state == RunState.FINISHED.value and run.settings == settings), None)
+        mine = [
+            run for run in stored
+            if run.meta.get("group") == group and run.meta.get("reproduce", {}).get("key") == planned.key and run.settings == settings
+        ]
+        shared = [run for run in stored if share and run.settings == settings and run.state not in FAILED_STATES]
+        # Prefer a finished run; a queued or running one (another reproduction's) is waited for, not duplicated.
+        match = next(iter(sorted(mine or shared, key=lambda run: run.state != RunState.FINISHED.value)), None)
         if match is not None:
             run_ids[planned.key] = match.run_id
             continue

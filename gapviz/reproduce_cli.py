@@ -88,6 +88,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         raise ExperimentError(f"name an experiment ({', '.join(experiments.names())}, or {ALL}), or pass --list")
     if args.wait and not args.queue:
         raise ExperimentError("--wait goes with --queue")
+    if args.device and args.queue:
+        raise ExperimentError("--device picks the device for training here; with --queue the workers choose (or pass --set device=cuda)")
     names = experiments.names() if args.name == ALL else [args.name]
     for name in names:
         experiments.get(name)

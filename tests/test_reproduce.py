@@ -44,6 +44,9 @@ def test_queue_mode_queues_runs_as_they_become_ready_then_writes_the_report(conn
     assert finetune.model.init_run == runs["pretrain"] and finetune.model.init_epoch == 1
     assert finetune.train.epochs == 1 and finetune.temperature.mode == "fixed"
     assert any("--queue" in line for line in lines)
+    shifted = reproduce("shift", "tiny", tmp_path, overrides=TINY, queue=True, log=lines.append)
+    assert set(store.run_ids()) == set(runs.values())  # the queued pretraining run is shared, not duplicated
+    assert shifted.active == ["pretrain"] and shifted.blocked == ["trained"] and get_queue(conn).count == 1
 
     assert execute_run(store, runs["pretrain"]) == RunState.FINISHED  # what a worker would do
     second = reproduce("temperature-sweep", "tiny", tmp_path, overrides=TINY, queue=True, log=lines.append)
