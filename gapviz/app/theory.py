@@ -38,12 +38,13 @@ def snapshot_frame(result) -> pd.DataFrame:
 
 
 def fit_window(result) -> tuple[np.ndarray, str]:
-    """The records the gap is fitted on: the slow phase after every pair is matched, when the
-    run has one with enough points (TheoryResult.slow_phase), else the whole run."""
-    mask = result.slow_phase() if hasattr(result, "slow_phase") else np.zeros(len(result.t), dtype=bool)
-    if int(mask.sum()) >= 5:
+    """The records the gap is fitted on (the experiment's own choice), and a sentence saying which."""
+    from gapviz.experiments.theory import fit_window as experiment_fit_window
+
+    mask = experiment_fit_window(result)
+    if np.array_equal(mask, result.slow_phase()):
         return mask, f"fitted on the slow phase, t ≥ {result.t[mask][0]:.3g} (after every pair is matched)"
-    return result.t >= 0, "fitted on the whole run (the pairs never settled into a slow phase)"
+    return mask, "fitted on the whole run (the pairs never settled into a slow phase)"
 
 
 def fit_frames(result) -> tuple[pd.DataFrame, pd.DataFrame, str]:
