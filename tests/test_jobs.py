@@ -54,6 +54,16 @@ class Cluster:
             print(self.diagnostics(run_id))
             raise
 
+    def wait_done(self, run_id: str, timeout: float = RUN_TIMEOUT_S) -> str:
+        """The run's final state once its last event is in the stream too (the job publishes it after status.json)."""
+        state = self.wait_state(run_id, ("finished", "failed"), timeout)
+
+        def published() -> bool:
+            return any(e.kind == "state" and e.state == state for e in events.read_events(self.conn, run_id)[0])
+
+        wait_for(published, 30, f"the {state} event of run {run_id}")
+        return state
+
     def diagnostics(self, run_id: str) -> str:
         status = json.dumps(self.store.status(run_id), indent=1, default=str)[:3000]
         return f"status of {run_id}:\n{status}\n" + "\n".join(f"--- {p.name}\n{log_tail(p)}" for p in self.logs)
@@ -93,7 +103,7 @@ def test_workers_warm_up_once_at_start(cluster):
 def test_submit_run_complete_with_every_epoch_in_store_and_stream(cluster):
     cfg = preset("tiny-test")
     sub = queue.submit(cluster.conn, cluster.store, cfg)
-    assert cluster.wait_state(sub.run_id, ("finished", "failed")) == "finished", cluster.diagnostics(sub.run_id)
+    assert cluster.wait_done(sub.run_id) == "finished", cluster.diagnostics(sub.run_id)
     store_rows = cluster.store.metrics(sub.run_id)
     assert [row["epoch"] for row in store_rows] == [0, 1, 2]
     got = stream(cluster, sub.run_id)
@@ -121,7 +131,7 @@ def test_two_workers_three_runs_events_never_mixed(cluster):
         for seed in range(3)
     ]
     for sub in subs:
-        assert cluster.wait_state(sub.run_id, ("finished", "failed")) == "finished", cluster.diagnostics(sub.run_id)
+        assert cluster.wait_done(sub.run_id) == "finished", cluster.diagnostics(sub.run_id)
     pids = set()
     for sub in subs:
         got = stream(cluster, sub.run_id)
