@@ -103,14 +103,3 @@ def encoder_parameter_groups(model: nn.Module, weight_decay: float) -> list[dict
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-
-
-def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
-    """The model weights in a gapviz or open_clip checkpoint, loaded without unpickling code."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError) as error:
-        raise ModelError(f"cannot read checkpoint {path}: {error}") from None
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    return {key.removeprefix("module."): value for key, value in state.items()}
