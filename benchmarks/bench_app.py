@@ -42,9 +42,10 @@ setInterval(() => {
 
 
 def live_latency(server: GapvizUp, browser, epochs: int, eval_size: int) -> dict:
-    from gapviz import events, queue
+    from gapviz.queue import events
+    from gapviz.queue import client as queue
     from gapviz.config import preset
-    from gapviz.store import RunStore
+    from gapviz.runs.store import RunStore
 
     conn = server.connection()
     store = RunStore(server.home)
@@ -83,7 +84,7 @@ def _pairs_file(folder: Path, n: int, d: int, seed: int) -> tuple[Path, float]:
     image, text = base + offset, base - offset + 0.3 * rng.normal(size=(n, d)).astype(np.float32)
     path = folder / f"pairs-{n}-{seed}.npy"
     np.save(path, np.stack([image, text]))
-    from gapviz.metrics import gap_distance
+    from gapviz.science.metrics import gap_distance
 
     return path, gap_distance(image, text)
 

@@ -3,7 +3,7 @@ and the cost of event publishing on step time.
 
     HF_HUB_OFFLINE=1 python benchmarks/bench_queue.py [--runs 5] [--json out.json]
 
-Starts a private redis-server (the embedded one) and one real worker (`python -m workers.worker`,
+Starts a private redis-server (the embedded one) and one real worker (`python -m gapviz.queue.worker`,
 full warm-up), submits tiny-test runs one after another and follows each run's stream from this
 process:
 - submit -> running: the worker has the job (RQ pickup);
@@ -46,10 +46,12 @@ def summary(values: list[float]) -> dict[str, float]:
 def queue_latency(runs: int, skip_umap: bool) -> dict[str, Any]:
     import redis
 
-    from gapviz import events, queue
+    from gapviz.queue import events
+
+    from gapviz.queue import client as queue
     from gapviz.config import preset
-    from gapviz.redis_server import RedisServer
-    from gapviz.store import RunStore
+    from gapviz.queue.redis_server import RedisServer
+    from gapviz.runs.store import RunStore
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-queue-"))
     home = tmp / "home"
@@ -59,7 +61,7 @@ def queue_latency(runs: int, skip_umap: bool) -> dict[str, Any]:
     env["GAPVIZ_SKIP_UMAP_WARMUP"] = "1" if skip_umap else "0"
     log = open(tmp / "worker.log", "wb")  # noqa: SIM115
     started = time.perf_counter()
-    worker = subprocess.Popen([sys.executable, "-m", "workers.worker"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    worker = subprocess.Popen([sys.executable, "-m", "gapviz.queue.worker"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     conn = redis.Redis.from_url(server.url)
     store = RunStore(home)
     try:
@@ -136,11 +138,11 @@ class TimedSink:
 def publish_overhead(repeats: int) -> dict[str, Any]:
     import redis
 
-    from gapviz import events
+    from gapviz.queue import events
     from gapviz.config import preset
-    from gapviz.redis_server import RedisServer
-    from gapviz.runner import execute_run
-    from gapviz.store import RunStore
+    from gapviz.queue.redis_server import RedisServer
+    from gapviz.training.runner import execute_run
+    from gapviz.runs.store import RunStore
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-overhead-"))
     store = RunStore(tmp / "home")

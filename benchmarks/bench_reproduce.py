@@ -35,9 +35,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from gapviz import experiments
-    from gapviz.reproduce import reproduce
-    from gapviz.store import RunStore
+    from gapviz.reproduce import experiments
+    from gapviz.reproduce.runner import reproduce
+    from gapviz.runs.store import RunStore
 
     if args.threads:
         torch.set_num_threads(args.threads)

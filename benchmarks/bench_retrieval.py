@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import torch
 
-from gapviz.metrics import retrieval_recall
+from gapviz.science.metrics import retrieval_recall
 
 
 def _best_time(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) -> float:

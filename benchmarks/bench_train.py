@@ -22,9 +22,9 @@ import torch  # noqa: E402
 from open_clip.loss import ClipLoss  # noqa: E402
 
 from gapviz.config import preset  # noqa: E402
-from gapviz.projection import warm_umap  # noqa: E402
-from gapviz.records import NullSink  # noqa: E402
-from gapviz.train import images_to_tensor, make_optimizer, prepare, train  # noqa: E402
+from gapviz.science.projection import warm_umap  # noqa: E402
+from gapviz.runs.records import NullSink  # noqa: E402
+from gapviz.training.loop import images_to_tensor, make_optimizer, prepare, train  # noqa: E402
 
 
 def bare_loop_samples_per_s(setup, steps: int) -> float:

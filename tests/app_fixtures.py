@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from gapviz.config import RunConfig, preset
-from gapviz.records import EpochRecord, RunState
-from gapviz.store import RunStore
+from gapviz.runs.records import EpochRecord, RunState
+from gapviz.runs.store import RunStore
 
 APP_ROOT = Path(__file__).resolve().parents[1]
 APP_SCRIPT = str(APP_ROOT / "streamlit_app.py")
@@ -95,7 +95,7 @@ def open_page(page: str, query: dict | None = None, timeout: float = 60):
 
     at = AppTest.from_file(APP_SCRIPT, default_timeout=timeout)
     at.run()
-    at.switch_page(f"gapviz/app/{page}.py")
+    at.switch_page(f"gapviz/app/pages/{page}.py")
     for key, value in (query or {}).items():
         at.query_params[key] = value
     return at.run()
@@ -150,7 +150,7 @@ class GapvizUp:
         out = open(self.log, "ab")  # noqa: SIM115 - closed in stop()
         self._out = out
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gapviz.cli", "--home", str(self.home), "up", "--port", str(self.port),
+            [sys.executable, "-m", "gapviz.cli.main", "--home", str(self.home), "up", "--port", str(self.port),
              "--workers", str(self.workers), "--skip-umap-warmup"],
             cwd=APP_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
@@ -170,7 +170,7 @@ class GapvizUp:
         raise RuntimeError(f"gapviz up did not come up in {timeout:.0f} s: {self.log.read_text()[-2000:]}")
 
     def connection(self):
-        from gapviz import queue
+        from gapviz.queue import client as queue
 
         return queue.connect(self.home)
 

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from gapviz.config import RunConfig, preset
-from gapviz.redis_server import RedisServer
+from gapviz.queue.redis_server import RedisServer
 
 REPO = Path(__file__).resolve().parent.parent
 WORKER_START_TIMEOUT_S = 180.0
@@ -63,10 +63,10 @@ def subprocess_env(home: Path, url: str, **extra: str) -> dict[str, str]:
 
 
 def start_worker(home: Path, url: str, *args: str, log: Path | None = None, **env: str) -> subprocess.Popen:
-    """`python -m workers.worker ARGS` with GAPVIZ_HOME/REDIS_URL set; output to ``log``."""
+    """`python -m gapviz.queue.worker ARGS` with GAPVIZ_HOME/REDIS_URL set; output to ``log``."""
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
-        [sys.executable, "-m", "workers.worker", *args], cwd=REPO, env=subprocess_env(home, url, **env),
+        [sys.executable, "-m", "gapviz.queue.worker", *args], cwd=REPO, env=subprocess_env(home, url, **env),
         stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
     )
 

@@ -3,7 +3,7 @@ table with CSV, rename / tag, delete with confirmation. Works on saved runs alon
 
 from __future__ import annotations
 
-from gapviz.store import RunStore
+from gapviz.runs.store import RunStore
 
 from app_fixtures import make_run, open_page, texts
 

@@ -8,8 +8,8 @@ import io
 import numpy as np
 import pytest
 
-from gapviz.metrics import compute_all
-from gapviz.store import RunStore
+from gapviz.science.metrics import compute_all
+from gapviz.runs.store import RunStore
 
 from app_fixtures import make_run, open_page, texts
 

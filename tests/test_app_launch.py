@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from gapviz.app import form
-from gapviz.queue import get_queue
-from gapviz.records import RunState
-from gapviz.store import RunStore
+from gapviz.queue.client import get_queue
+from gapviz.runs.records import RunState
+from gapviz.runs.store import RunStore
 
 from app_fixtures import open_page, texts
 from queue_fixtures import conn, redis_server  # noqa: F401 - fixtures

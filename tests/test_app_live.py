@@ -3,9 +3,11 @@ stream events, cancel and resume through a real Redis, failed runs show their er
 
 from __future__ import annotations
 
-from gapviz import events, queue
-from gapviz.records import RunState, StepProgress
-from gapviz.store import RunStore
+from gapviz.queue import events
+
+from gapviz.queue import client as queue
+from gapviz.runs.records import RunState, StepProgress
+from gapviz.runs.store import RunStore
 
 from app_fixtures import make_run, open_page, synthetic_epoch, texts
 from queue_fixtures import conn, redis_server, tiny_config  # noqa: F401 - fixtures

@@ -8,7 +8,9 @@ import sys
 import pandas as pd
 import pytest
 
-from gapviz.app import form, views
+from gapviz.app import form
+
+from gapviz.app import frames as views
 from gapviz.config import PRESETS, RunConfig, preset
 
 from app_fixtures import APP_ROOT
@@ -87,9 +89,9 @@ def test_launch_live_compare_pages_do_not_import_torch(home):
         "import sys\n"
         "from streamlit.testing.v1 import AppTest\n"
         "for page in ('launch', 'live', 'compare', 'theory'):\n"
-        "    at = AppTest.from_string(f'from gapviz.app import {page}\\n{page}.render()', default_timeout=60).run()\n"
+        "    at = AppTest.from_string(f'from gapviz.app.pages import {page}\\n{page}.render()', default_timeout=60).run()\n"
         "    assert not at.exception, (page, at.exception)\n"
-        "import gapviz.app.main, gapviz.app.explore\n"
+        "import gapviz.app.main, gapviz.app.pages.explore\n"
         "print('torch' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=APP_ROOT, capture_output=True, text=True, timeout=120)

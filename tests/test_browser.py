@@ -114,7 +114,7 @@ def test_launch_watch_compare_explore(gapviz_up, tmp_path, monkeypatch):
             shoot(page, "live")
 
             # Compare: the trained run and a second (stored) run, selected by the URL
-            from gapviz.store import RunStore
+            from gapviz.runs.store import RunStore
 
             second = make_run(RunStore(gapviz_up.home), "second run", epochs=2, seed=1)
             page.goto(f"{base}/compare?runs={run_id}&runs={second}")
@@ -135,7 +135,7 @@ def test_launch_watch_compare_explore(gapviz_up, tmp_path, monkeypatch):
             page.goto(base + "/")
             page.locator("input[type=file]").set_input_files(str(path))
             page.get_by_text("Embedding shift", exact=True).wait_for(timeout=180_000)
-            from gapviz.metrics import gap_distance
+            from gapviz.science.metrics import gap_distance
 
             assert metric_value(page, "gap distance") == f"{gap_distance(image, text):.4f}"
             page.wait_for_function("() => document.querySelectorAll('canvas').length >= 4", timeout=30_000)

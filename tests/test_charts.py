@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from gapviz import charts
-from gapviz.app import views
+from gapviz.app import frames as views
 
 
 def _layers(spec: dict) -> list[dict]:

@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from gapviz.cli import main
-from gapviz.store import RunStore
+from gapviz.cli.main import main
+from gapviz.runs.store import RunStore
 from train_fixtures import TINY_OVERRIDES
 
 ANALYZE_KEYS = {
@@ -67,7 +67,7 @@ def write_embeddings(path, n=40, d=8, seed=0):
 
 
 def test_analyze_json_has_exactly_the_documented_keys(tmp_path, capsys):
-    from gapviz.metrics import gap_distance
+    from gapviz.science.metrics import gap_distance
 
     image, text = write_embeddings(tmp_path / "emb.npy")
     assert main(["analyze", str(tmp_path / "emb.npy"), "--json"]) == 0
@@ -102,7 +102,7 @@ def test_analyze_npz_with_several_captions_per_image(tmp_path, capsys):
 )
 def test_errors_are_one_line_without_traceback(tmp_path, argv, fragment):
     result = subprocess.run(
-        [sys.executable, "-m", "gapviz.cli", "--home", str(tmp_path), *argv],
+        [sys.executable, "-m", "gapviz.cli.main", "--home", str(tmp_path), *argv],
         capture_output=True, text=True, timeout=120, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 1
@@ -116,7 +116,7 @@ def test_ctrl_c_stops_training_cleanly_keeping_finished_epochs(tmp_path):
     import signal
     import time
 
-    command = [sys.executable, "-m", "gapviz.cli", "--home", str(tmp_path), "train", "--preset", "tiny-test",
+    command = [sys.executable, "-m", "gapviz.cli.main", "--home", str(tmp_path), "train", "--preset", "tiny-test",
                *tiny_args(), "--set", "train.epochs=50"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "HF_HUB_OFFLINE": "1"})

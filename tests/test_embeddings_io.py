@@ -3,7 +3,7 @@ import io
 import numpy as np
 import pytest
 
-from gapviz.embeddings_io import Embeddings, EmbeddingsError, load_embeddings
+from gapviz.data.embeddings_io import Embeddings, EmbeddingsError, load_embeddings
 
 
 def _pair(n=6, m=None, d=4, dtype=np.float32, seed=0):

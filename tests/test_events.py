@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import redis
 
-from gapviz import events
-from gapviz.records import EpochRecord, RunState, StepProgress
-from gapviz.redis_server import RedisServer
-from gapviz.store import RunStore
+from gapviz.queue import events
+from gapviz.runs.records import EpochRecord, RunState, StepProgress
+from gapviz.queue.redis_server import RedisServer
+from gapviz.runs.store import RunStore
 from tests.queue_fixtures import conn, redis_server, tiny_config  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.timeout(60)

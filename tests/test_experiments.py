@@ -11,12 +11,12 @@ import json
 import pytest
 from scipy.stats import spearmanr
 
-from gapviz import experiments
-from gapviz.cli import main
-from gapviz.experiments import cone, mitigations, procrustes, shift, temperature_sweep, theory
-from gapviz.experiments.base import PlannedRun
-from gapviz.reproduce import plan_for, reproduce
-from gapviz.store import RunStore
+from gapviz.reproduce import experiments
+from gapviz.cli.main import main
+from gapviz.reproduce.experiments import cone, mitigations, procrustes, shift, temperature_sweep, theory
+from gapviz.reproduce.experiments.base import PlannedRun
+from gapviz.reproduce.runner import plan_for, reproduce
+from gapviz.runs.store import RunStore
 
 pytestmark = pytest.mark.slow
 

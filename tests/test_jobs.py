@@ -1,9 +1,9 @@
 """Jobs on real worker processes: submit -> run -> complete (store and stream), two workers with
 three runs, cancel at a step, a job that raises, and what lands in Redis.
 
-Two workers (``python -m workers.worker``) serve the whole module; one of them does the full
+Two workers (``python -m gapviz.queue.worker``) serve the whole module; one of them does the full
 warm-up (UMAP included), the other skips UMAP for speed. Every job runs the real
-``gapviz.runner.execute_run``.
+``gapviz.training.runner.execute_run``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from typing import Any, Iterator
 import pytest
 import redis
 
-from gapviz import events, queue
+from gapviz.queue import events
+
+from gapviz.queue import client as queue
 from gapviz.config import preset
-from gapviz.store import RunStore
+from gapviz.runs.store import RunStore
 from tests.queue_fixtures import (  # noqa: F401 - fixtures
     log_tail,
     redis_server,
@@ -189,7 +191,7 @@ def test_only_json_lands_in_redis_after_real_jobs(cluster):
             continue
         job = cluster.conn.hgetall(key)
         func, _, args, kwargs = json.loads(zlib.decompress(job[b"data"]))
-        assert func == "gapviz.jobs.train_run" and isinstance(args[0], str) and set(kwargs) == {"resume"}
+        assert func == "gapviz.queue.jobs.train_run" and isinstance(args[0], str) and set(kwargs) == {"resume"}
         jobs += 1
     assert jobs >= 5
     for key in cluster.conn.scan_iter("*"):

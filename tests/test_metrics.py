@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from gapviz import metrics as M
+from gapviz.science import metrics as M
 
 
 def _unit(v):

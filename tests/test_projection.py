@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from gapviz import projection as P
+from gapviz.science import projection as P
 
 
 def _clustered(n=150, d=16, seed=0):

@@ -10,11 +10,15 @@ import zlib
 import pytest
 import redis
 
-from gapviz import events, queue, queue_cli
+from gapviz.queue import events
+
+from gapviz.queue import client as queue
+
+from gapviz.cli import queue as queue_cli
 from gapviz.config import ConfigError
-from gapviz.records import RunState
-from gapviz.redis_server import ServerInfo, write_record
-from gapviz.store import RunStore
+from gapviz.runs.records import RunState
+from gapviz.queue.redis_server import ServerInfo, write_record
+from gapviz.runs.store import RunStore
 from tests.queue_fixtures import conn, redis_server, tiny_config  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.timeout(60)
@@ -38,7 +42,7 @@ def test_submit_queues_the_run_id_as_a_json_payload(conn, store):
     status = store.status(first.run_id)
     assert status["state"] == "queued" and status["job_id"] == first.job_id and status["queue"] == "gapviz"
     func, instance, args, kwargs = json.loads(zlib.decompress(rq_job_hash(conn, first.job_id)[b"data"]))
-    assert (func, instance, args, kwargs) == ("gapviz.jobs.train_run", None, [first.run_id], {"resume": False})
+    assert (func, instance, args, kwargs) == ("gapviz.queue.jobs.train_run", None, [first.run_id], {"resume": False})
     assert queue.position(conn, store, second.run_id) == 1
     got, _ = events.read_events(conn, first.run_id)
     assert [e.state for e in got] == ["queued"]

@@ -8,7 +8,7 @@ import stat
 import pytest
 import redis
 
-from gapviz import redis_server as rs
+from gapviz.queue import redis_server as rs
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -1,4 +1,4 @@
-"""gapviz.reproduce with the queue: a plan is queued as it becomes ready, and reported once finished.
+"""gapviz.reproduce.runner with the queue: a plan is queued as it becomes ready, and reported once finished.
 
 A real redis-server; the "worker" is this process (execute_run), so no worker processes start.
 """
@@ -10,11 +10,11 @@ import subprocess
 
 import pytest
 
-from gapviz.experiments.base import ExperimentError
-from gapviz.records import RunState
-from gapviz.reproduce import QueueProgress, Report, group_name, plan_for, reproduce
-from gapviz.runner import execute_run
-from gapviz.store import RunStore
+from gapviz.reproduce.experiments.base import ExperimentError
+from gapviz.runs.records import RunState
+from gapviz.reproduce.runner import QueueProgress, Report, group_name, plan_for, reproduce
+from gapviz.training.runner import execute_run
+from gapviz.runs.store import RunStore
 from tests.queue_fixtures import conn, redis_server  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow
@@ -28,7 +28,7 @@ def keyed(store):
 
 
 def test_queue_mode_queues_runs_as_they_become_ready_then_writes_the_report(conn, redis_server, tmp_path, monkeypatch):
-    from gapviz.queue import get_queue
+    from gapviz.queue.client import get_queue
 
     monkeypatch.setenv("REDIS_URL", redis_server.url)
     lines = []

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from gapviz import metrics as M
-from gapviz import shift as S
+from gapviz.science import metrics as M
+from gapviz.science import shift as S
 
 
 def _aligned_with_gap(n=300, d=32, k=10, seed=0, gap=1.5):

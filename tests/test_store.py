@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from gapviz.config import RunConfig
-from gapviz.records import EpochRecord, RunState
-from gapviz.store import RunStore, StoreError, gapviz_home
+from gapviz.runs.records import EpochRecord, RunState
+from gapviz.runs.store import RunStore, StoreError, gapviz_home
 
 
 def record(epoch, n=6, d=4, seed=0):

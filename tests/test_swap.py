@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from gapviz.config import SwapConfig
-from gapviz.swap import swap_modalities
+from gapviz.science.swap import swap_modalities
 
 
 def features(n=256, d=16, seed=0):

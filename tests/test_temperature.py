@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from gapviz.config import TemperatureConfig
-from gapviz.temperature import Temperature, inverse_softplus, scheduled_tau
+from gapviz.science.temperature import Temperature, inverse_softplus, scheduled_tau
 
 
 @pytest.mark.parametrize("mode", ["fixed", "learnable", "slow_learnable", "softplus", "scaled_exp", "scheduled"])

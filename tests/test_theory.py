@@ -1,4 +1,4 @@
-"""The gradient-flow sandbox (gapviz.theory): mechanics, then Yaras et al.'s claims on the defaults."""
+"""The gradient-flow sandbox (gapviz.science.theory): mechanics, then Yaras et al.'s claims on the defaults."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from gapviz import theory
-from gapviz.theory import (
+from gapviz.science import theory
+from gapviz.science.theory import (
     TheoryConfig,
     caption_assignment,
     contrastive_loss_and_grads,
@@ -140,7 +140,7 @@ def test_a_too_large_step_is_flagged():
 
 
 def test_theory_imports_nothing_from_the_app():
-    code = "import sys, gapviz.theory; print(any(m.startswith(('streamlit', 'gapviz.app', 'torch')) for m in sys.modules))"
+    code = "import sys, gapviz.science.theory; print(any(m.startswith(('streamlit', 'gapviz.app', 'torch')) for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

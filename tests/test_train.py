@@ -5,13 +5,13 @@ import pytest
 import torch
 
 from gapviz.config import TemperatureConfig
-from gapviz.metrics import METRIC_NAMES
-from gapviz.model import ModelError, build_model
+from gapviz.science.metrics import METRIC_NAMES
+from gapviz.training.model import ModelError, build_model
 from gapviz.config import ModelConfig
-from gapviz.records import RunState
-from gapviz.runner import execute_run
-from gapviz.store import RunStore
-from gapviz.train import lr_at
+from gapviz.runs.records import RunState
+from gapviz.training.runner import execute_run
+from gapviz.runs.store import RunStore
+from gapviz.training.loop import lr_at
 from train_fixtures import tiny_config
 
 

@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from gapviz import queue, queue_cli
-from gapviz.redis_server import free_port, read_record, running_server, start_embedded
-from gapviz.store import RunStore
+from gapviz.queue import client as queue
+
+from gapviz.cli import queue as queue_cli
+from gapviz.queue.redis_server import free_port, read_record, running_server, start_embedded
+from gapviz.runs.store import RunStore
 from tests.queue_fixtures import (  # noqa: F401 - fixtures
     REPO,
     WORKER_START_TIMEOUT_S,
@@ -150,7 +152,7 @@ def start_up(home: Path, *args: str) -> tuple[subprocess.Popen, Path]:
     env = subprocess_env(home, "")
     env.pop("REDIS_URL")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gapviz.queue_cli", "--home", str(home), "up", *args], cwd=REPO, env=env,
+        [sys.executable, "-m", "gapviz.cli.queue", "--home", str(home), "up", *args], cwd=REPO, env=env,
         stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,  # noqa: SIM115
     )
     return proc, log

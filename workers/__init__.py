@@ -1,1 +1,1 @@
-"""The RQ worker process of gapviz: `python -m workers.worker` (or `gapviz worker`)."""
+"""The RQ worker process of gapviz: `python -m gapviz.queue.worker` (or `gapviz worker`)."""

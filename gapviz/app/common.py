@@ -1,7 +1,7 @@
 """Shared helpers of the pages: the RunStore, the queue connection, cached reads, error display.
 
 Nothing here imports torch: Launch, Live and Compare run in the web process without it. The
-queue is reached through gapviz.queue (imported lazily); when Redis is away every helper says
+queue is reached through gapviz.queue.client (imported lazily); when Redis is away every helper says
 so and returns None, so pages that only need saved data keep working.
 """
 
@@ -17,12 +17,12 @@ from typing import Any, Callable, Iterator
 
 import streamlit as st
 
-from gapviz.store import RunStore, StoreError, gapviz_home
+from gapviz.runs.store import RunStore, StoreError, gapviz_home
 
 QUEUE_UNAVAILABLE = "queue unavailable — start it with `gapviz up`"
 NO_WORKER = "no worker is running — start one with `gapviz worker` (or `gapviz up`, which starts the queue and workers)"
 APP_DIR = Path(__file__).resolve().parent
-PAGES = {name: str(APP_DIR / f"{name}.py") for name in ("explore", "launch", "live", "compare", "theory")}
+PAGES = {name: str(APP_DIR / "pages" / f"{name}.py") for name in ("explore", "launch", "live", "compare", "theory")}
 
 
 # ---- errors ----------------------------------------------------------------------------------
@@ -160,7 +160,7 @@ def projection(run_id: str, epoch: int, method: str) -> Any:
 
 def projection_domain(run_id: str, method: str) -> tuple[tuple[float, float], tuple[float, float]]:
     """Axis ranges covering every saved epoch of ``method``: axes that stay still across epochs."""
-    from gapviz.app import views
+    from gapviz.app import frames as views
 
     coords = []
     for epoch in store().epochs(run_id):
@@ -270,7 +270,7 @@ def sync_to_url(param: str, value: str | list[str] | None) -> None:
 # ---- the queue ----------------------------------------------------------------------------------
 @st.cache_resource(show_spinner=False, ttl=600)
 def _connection(home_path: str, url: str) -> Any:
-    from gapviz import queue
+    from gapviz.queue import client as queue
 
     return queue.connect(home=home_path)
 
@@ -291,9 +291,9 @@ def connection() -> Any | None:
 
 
 def queue_status(conn: Any) -> dict[str, Any] | None:
-    """Queue length and workers, as gapviz.queue reports them; None when it cannot say."""
+    """Queue length and workers, as gapviz.queue.client reports them; None when it cannot say."""
     try:
-        from gapviz import queue
+        from gapviz.queue import client as queue
 
         return queue.queue_status(conn)
     except Exception:  # noqa: BLE001

@@ -1,4 +1,4 @@
-"""App entry: page config and `st.navigation` over the five pages (files in this folder).
+"""App entry: page config and `st.navigation` over the five pages (files in pages/).
 
 `streamlit_app.py` at the repository root calls :func:`run`; so can any other entry script,
 since page paths are taken from this package, not from the working directory.
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-APP_DIR = Path(__file__).resolve().parent
+PAGES_DIR = Path(__file__).resolve().parent / "pages"
 PAGES = (
     ("explore.py", "Explore", ":material/scatter_plot:", "explore"),
     ("launch.py", "Launch", ":material/rocket_launch:", "launch"),
@@ -22,7 +22,7 @@ PAGES = (
 
 def pages() -> list:
     return [
-        st.Page(APP_DIR / filename, title=title, icon=icon, url_path=url, default=(url == "explore"))
+        st.Page(PAGES_DIR / filename, title=title, icon=icon, url_path=url, default=(url == "explore"))
         for filename, title, icon, url in PAGES
     ]
 

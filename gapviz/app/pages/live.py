@@ -1,0 +1,300 @@
+"""Live page: follow one run (``?run=ID`` reopens it) while it trains, or replay a finished one.
+
+A fragment polls the run's event stream (gapviz.queue.events.RunFollower: the RunStore first, then
+Redis, the store alone when Redis is away) every LIVE_REFRESH_S and redraws only itself:
+progress, the embedding scatter of the chosen epoch (stable axes, epoch slider, play), and the
+per-epoch curves. Cancel and resume go through gapviz.queue.client. No torch in this process.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from gapviz import charts
+from gapviz.app import common
+from gapviz.app import frames as views
+
+# Seconds between polls of an active run: an epoch reaches the page within about this long.
+LIVE_REFRESH_S = 0.75
+PLAY_STEP_S = 0.8
+ACTIVE = ("created", "queued", "running")
+RESUMABLE = ("failed", "cancelled", "interrupted")
+
+
+@dataclass
+class LiveRun:
+    """What one browser session knows of one run: the follower and what it has delivered."""
+
+    run_id: str
+    follower: Any
+    with_redis: bool
+    epochs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    step: dict[str, Any] | None = None
+    state: str | None = None
+    received_at: dict[int, float] = field(default_factory=dict)
+    charts: dict[tuple, Any] = field(default_factory=dict)
+
+    def memo(self, key: tuple, build: Any) -> Any:
+        """Charts are rebuilt only when what they show changed (every poll redraws the fragment)."""
+        if key not in self.charts:
+            if len(self.charts) > 16:
+                self.charts.clear()
+            self.charts[key] = build()
+        return self.charts[key]
+
+    def absorb(self, events: list[Any]) -> bool:
+        changed = False
+        for event in events:
+            if event.kind == "epoch" and event.epoch is not None:
+                self.epochs[event.epoch] = {
+                    "metrics": dict(event.data.get("metrics", {})),
+                    "projections": event.projections,
+                    "n_image": int(event.data.get("n_image", 0)),
+                    "ts": event.ts,
+                }
+                self.received_at[event.epoch] = time.time()
+                changed = True
+            elif event.kind == "step":
+                self.step = dict(event.data)
+                changed = True
+            elif event.kind == "state":
+                self.state = event.state
+                changed = True
+        return changed
+
+
+def live_run(run_id: str, conn: Any) -> LiveRun:
+    """This session's LiveRun of ``run_id``; rebuilt when Redis comes (back)."""
+    from gapviz.queue.events import RunFollower
+
+    key = f"live_run_state:{run_id}"
+    current: LiveRun | None = st.session_state.get(key)
+    if current is None or (conn is not None and not current.with_redis):
+        follower = RunFollower(common.store(), run_id, conn)
+        current = LiveRun(run_id=run_id, follower=follower, with_redis=conn is not None, epochs=current.epochs if current else {})
+        st.session_state[key] = current
+    return current
+
+
+def _cancel(run_id: str) -> None:
+    from gapviz.queue import client as queue
+
+    conn = common.connection()
+    if conn is None:
+        st.session_state["live_message"] = ("warning", common.QUEUE_UNAVAILABLE)
+        return
+    try:
+        outcome = queue.cancel(conn, common.store(), run_id)
+        st.session_state["live_message"] = ("info", f"run {run_id}: {outcome}")
+    except Exception as error:  # noqa: BLE001
+        st.session_state["live_message"] = ("error", f"could not cancel: {error}")
+
+
+def _resume(run_id: str) -> None:
+    from gapviz.queue import client as queue
+
+    conn = common.connection()
+    if conn is None:
+        st.session_state["live_message"] = ("warning", common.QUEUE_UNAVAILABLE)
+        return
+    try:
+        queue.resume(conn, common.store(), run_id)
+        st.session_state.pop(f"live_run_state:{run_id}", None)
+        st.session_state["live_message"] = ("info", f"run {run_id} queued to resume from its last checkpoint")
+    except Exception as error:  # noqa: BLE001
+        st.session_state["live_message"] = ("error", f"could not resume: {error}")
+
+
+def _toggle_play(key: str) -> None:
+    st.session_state[key] = not st.session_state.get(key, False)
+
+
+def progress_block(live: LiveRun, status: dict[str, Any], batch_size: int, epochs_total: int) -> None:
+    step = live.step or status.get("progress")
+    state = live.state or status.get("state", "unknown")
+    done = max(live.epochs) if live.epochs else None
+    if step:
+        total = int(step.get("total_steps") or 0)
+        global_step = int(step.get("global_step") or 0)
+        fraction = min(1.0, global_step / total) if total else 0.0
+        sps = float(step.get("samples_per_s") or 0.0)
+        eta = views.eta_seconds(global_step, total, sps, batch_size) if state == "running" else None
+        text = (
+            f"epoch {step.get('epoch')}/{epochs_total} · step {step.get('step')}/{step.get('steps_per_epoch')} "
+            f"· {sps:,.0f} samples/s · ETA {views.format_duration(eta)}"
+        )
+        if state in ("finished",):
+            fraction, text = 1.0, f"finished {epochs_total} epochs"
+    else:
+        fraction = (done or 0) / epochs_total if epochs_total and done is not None else 0.0
+        text = f"{state} · {done if done is not None else 0}/{epochs_total} epochs evaluated"
+    st.progress(min(1.0, max(0.0, fraction)), text=text)
+    if step and live.step:
+        cols = st.columns(4)
+        cols[0].metric("loss (last step)", f"{float(step.get('loss', float('nan'))):.4f}")
+        cols[1].metric("τ (last step)", f"{float(step.get('tau', float('nan'))):.4f}")
+        cols[2].metric("samples/s", f"{float(step.get('samples_per_s') or 0):,.0f}")
+        cols[3].metric("learning rate", f"{float(step.get('lr', 0.0)):.2e}")
+
+
+def epoch_view(live: LiveRun, run_id: str, active: bool) -> None:
+    epochs = sorted(live.epochs)
+    if not epochs:
+        st.info("No epoch evaluated yet — the first scatter appears when epoch 0 (the untrained model) is evaluated.")
+        return
+    slider_key, play_key, follow_key = f"live_epoch:{run_id}", f"live_play:{run_id}", f"live_follow:{run_id}"
+    latest = epochs[-1]
+    playing = st.session_state.get(play_key, False)
+    if playing:
+        current = st.session_state.get(slider_key, epochs[0])
+        later = [e for e in epochs if e > current]
+        if later:
+            st.session_state[slider_key] = later[0]
+        else:
+            st.session_state[play_key] = playing = False
+    elif st.session_state.get(follow_key, True) or st.session_state.get(slider_key) not in epochs:
+        st.session_state[slider_key] = latest
+
+    methods = sorted({m for e in epochs for m in live.epochs[e]["projections"]})
+    controls = st.columns([6, 1, 1, 2], vertical_alignment="bottom")
+    if len(epochs) > 1:
+        epoch = controls[0].select_slider("Epoch", options=epochs, key=slider_key)
+    else:
+        epoch = epochs[0]
+        controls[0].caption(f"epoch {epoch}")
+    controls[1].button("⏸ Pause" if playing else "▶ Play", key=f"play_button:{run_id}", on_click=_toggle_play, args=(play_key,), disabled=len(epochs) < 2)
+    controls[2].toggle("follow", value=True, key=follow_key, help="jump to each new epoch as it arrives")
+    method = controls[3].selectbox("Projection", methods or ["pca"], key=f"live_method:{run_id}") if len(methods) > 1 else (methods[0] if methods else "pca")
+
+    left, right = st.columns([5, 6])
+    record = live.epochs[epoch]
+    with left:
+        scatter, note = live.memo(("scatter", epoch, method, tuple(epochs)), lambda: scatter_chart(live, run_id, epoch, method, epochs))
+        if scatter is None:
+            st.caption(f"no {method} projection for epoch {epoch}")
+        else:
+            common.show_chart(scatter, key=f"live_scatter:{run_id}")
+            if note:
+                st.caption(note)
+        latency = live.received_at.get(epoch, 0) - record["ts"] if record.get("ts") else None
+        shown = f"showing epoch {epoch} of {latest}"
+        if latency is not None and latency >= 0 and active:
+            shown += f" · arrived {latency:.2f} s after the epoch ended"
+        st.caption(shown)
+    with right:
+        curves = live.memo(("curves", epoch, tuple(epochs)), lambda: curves_chart(live, run_id, epoch, epochs))
+        if curves is not None:
+            common.show_chart(curves, key=f"live_curves:{run_id}")
+
+
+def scatter_chart(live: LiveRun, run_id: str, epoch: int, method: str, epochs: list[int]) -> tuple[Any, str]:
+    """The scatter of one epoch on axes that cover every epoch so far (None when not projected)."""
+    record = live.epochs[epoch]
+    coords = record["projections"].get(method)
+    if coords is None:
+        return None, ""
+    n_image = record["n_image"] or len(coords) // 2
+    x_dom, y_dom = views.axis_domains([live.epochs[e]["projections"].get(method) for e in epochs])
+    caps = common.captions(run_id) or None
+    if caps is not None and len(caps) != len(coords) - n_image:
+        caps = None
+    index = None
+    if len(coords) - n_image != n_image:
+        try:
+            index = common.epoch_member(run_id, epoch, "text_image_index")
+        except Exception:  # noqa: BLE001 - not on disk: draw without pair lines
+            index = None
+    points, lines, arrow, note = views.scatter_frames(coords, n_image, index, caps)
+    gap = record["metrics"].get("gap_distance")
+    title = f"epoch {epoch}" + (f" · gap {gap:.3f}" if isinstance(gap, (int, float)) else "")
+    chart = charts.embedding_scatter(points, pair_lines=lines, arrow=arrow, x_domain=x_dom, y_domain=y_dom, title=title, width=440, height=440)
+    return chart, note
+
+
+def curves_chart(live: LiveRun, run_id: str, epoch: int, epochs: list[int]) -> Any:
+    rows = [{"epoch": e, **live.epochs[e]["metrics"]} for e in epochs]
+    frame = views.curves_frame(rows, series=run_id)
+    if frame.empty:
+        return None
+    return charts.metric_curves(frame, columns=3, width=170, height=120, current=epoch)
+
+
+def render() -> None:
+    st.title("Live")
+    summaries = common.summaries()
+    if not summaries:
+        st.info("No runs yet — launch one on the Launch page.")
+        return
+    options = list(summaries)
+    common.init_from_url("live_run", "run", options, multi=False)
+    if "live_run" not in st.session_state:
+        running = [r for r in options if summaries[r].state in ACTIVE]
+        st.session_state["live_run"] = running[0] if running else options[0]
+    def label(run: str) -> str:
+        known = st.session_state.get(f"live_run_state:{run}")
+        return common.run_label(run, summaries, known.state if known is not None else None)
+
+    run_id = st.selectbox("Run", options, key="live_run", format_func=label)
+    common.sync_to_url("run", run_id)
+    if not run_id:
+        return
+    conn = common.connection()
+    if conn is None:
+        st.caption(f"{common.QUEUE_UNAVAILABLE}; showing what the RunStore has (refreshes while the run is active).")
+    with common.guard(f"could not read run {run_id}"):
+        cfg = common.store().config(run_id)
+        known = st.session_state.get(f"live_run_state:{run_id}")
+        state = (known.state if known is not None else None) or common.store().status(run_id).get("state", "unknown")
+        playing = st.session_state.get(f"live_play:{run_id}", False)
+        refresh = LIVE_REFRESH_S if state in ACTIVE else (PLAY_STEP_S if playing else None)
+
+        @st.fragment(run_every=refresh)
+        def panel() -> None:
+            with common.guard("live view failed"):  # st.rerun passes through (not an Exception)
+                panel_body()
+
+        def panel_body() -> None:
+            live = live_run(run_id, conn)
+            with common.guard("live update failed"):
+                live.absorb(live.follower.poll())
+            status = common.store().status(run_id)
+            now_state = live.state or status.get("state", "unknown")
+            if refresh is not None and now_state not in ACTIVE and not st.session_state.get(f"live_play:{run_id}", False):
+                st.rerun()  # the run ended: redraw the whole page once, without the timer
+            message = st.session_state.pop("live_message", None)
+            if message:
+                getattr(st, message[0])(message[1])
+            head = st.columns([4, 1, 1], vertical_alignment="center")
+            head[0].markdown(f"**{common.md_escape(summaries[run_id].name)}** · `{run_id}` · state **{now_state}**")
+            can_cancel, can_resume = now_state in ACTIVE, now_state in RESUMABLE
+            head[1].button("Cancel", key=f"cancel:{run_id}", on_click=_cancel, args=(run_id,), disabled=not can_cancel or conn is None,
+                           help=None if conn is not None else common.QUEUE_UNAVAILABLE)
+            head[2].button("Resume", key=f"resume:{run_id}", on_click=_resume, args=(run_id,), disabled=not can_resume or conn is None,
+                           help="continue from the last checkpoint" if conn is not None else common.QUEUE_UNAVAILABLE)
+            if now_state == "failed":
+                st.error(f"run failed: {status.get('error') or 'no error message recorded'}")
+                if status.get("traceback"):
+                    with st.expander("traceback"):
+                        st.code(status["traceback"], language=None)
+            elif now_state == "queued" and conn is not None:
+                try:
+                    from gapviz.queue import client as queue
+
+                    position = queue.position(conn, common.store(), run_id)
+                    st.info(f"waiting in the queue{'' if position is None else f' (position {position + 1})'}")
+                    common.show_queue_status(conn)
+                except Exception:  # noqa: BLE001
+                    pass
+            progress_block(live, status, cfg.train.batch_size, cfg.train.epochs)
+            epoch_view(live, run_id, now_state in ACTIVE)
+
+        panel()
+
+
+if __name__ == "__main__":
+    render()

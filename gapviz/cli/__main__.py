@@ -1,0 +1,7 @@
+"""`python -m gapviz.cli.main`."""
+
+import sys
+
+from gapviz.cli.main import main
+
+sys.exit(main())

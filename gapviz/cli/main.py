@@ -1,0 +1,211 @@
+"""The `gapviz` command: train, runs, analyze, plus the queue commands (up, worker, submit, ...)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import sys
+from typing import Any, Sequence
+
+from gapviz.cli import queue as queue_commands
+from gapviz.cli import reproduce as reproduce_commands
+from gapviz.cli.common import EXIT_INTERRUPTED, EXIT_OK, add_config_arguments, config_from_args, run_command
+from gapviz.runs.records import EpochRecord, RunState, StepProgress
+from gapviz.runs.store import RunStore
+
+class ProgressBarSink:
+    """Terminal progress: a tqdm bar over all steps and one line per epoch."""
+
+    def __init__(self) -> None:
+        from tqdm import tqdm
+
+        self._tqdm = tqdm
+        self.bar = None
+
+    def on_step(self, progress: StepProgress) -> None:
+        if self.bar is None:
+            self.bar = self._tqdm(total=progress.total_steps, unit="step", dynamic_ncols=True, initial=progress.global_step - 1)
+        self.bar.set_description(f"epoch {progress.epoch}")
+        self.bar.set_postfix(loss=f"{progress.loss:.3f}", tau=f"{progress.tau:.4f}", sps=f"{progress.samples_per_s:.0f}")
+        self.bar.update(1)
+
+    def on_epoch(self, record: EpochRecord) -> None:
+        m = record.metrics
+        line = (
+            f"epoch {record.epoch}: gap {m['gap_distance']:.3f}  rel.gap {m['relative_gap']:.3f}  "
+            f"tau {m['tau']:.4f}  loss {m['loss']:.3f}  R@1 i2t {m['i2t_r1']:.3f} t2i {m['t2i_r1']:.3f}"
+        )
+        if "zero_shot" in m:
+            line += f"  zero-shot {m['zero_shot']:.3f}"
+        (self.bar.write if self.bar else print)(line)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    from gapviz.training.runner import execute_run  # torch loads only for a valid config
+
+    store = RunStore(args.home)
+    run_id = store.create(cfg)
+    print(f"run {run_id} ({store.run_dir(run_id)})", flush=True)
+    stop_requested = {"flag": False}
+
+    def request_stop(signum, frame):
+        if stop_requested["flag"]:
+            raise KeyboardInterrupt
+        stop_requested["flag"] = True
+        print("\nstopping after this step (press Ctrl-C again to abort now)...", file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, request_stop)
+    sink = ProgressBarSink()
+    try:
+        state = execute_run(
+            store, run_id, sink, lambda: stop_requested["flag"], stopped_state=RunState.INTERRUPTED,
+            on_prepare=lambda stage, done, total: None,
+        )
+    except KeyboardInterrupt:
+        print(f"run {run_id} interrupted; finished epochs are saved", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        sink.close()
+    print(f"run {run_id} {state.value}")
+    return EXIT_OK if state == RunState.FINISHED else EXIT_INTERRUPTED
+
+
+def cmd_runs_list(args: argparse.Namespace) -> int:
+    store = RunStore(args.home)
+    summaries = list(store.summaries())
+    if args.json:
+        print(json.dumps([_summary_dict(s) for s in summaries], indent=2))
+        return EXIT_OK
+    if not summaries:
+        print(f"no runs in {store.runs_dir}")
+        return EXIT_OK
+    print(f"{'run id':<24} {'state':<11} {'epochs':>7}  {'gap':>6} {'R@1 i2t':>8}  name")
+    for s in summaries:
+        gap, r1 = s.last_metrics.get("gap_distance", math.nan), s.last_metrics.get("i2t_r1", math.nan)
+        print(f"{s.run_id:<24} {s.state:<11} {max(s.epochs_done, 0):>3}/{s.epochs_total:<3}  {gap:>6.3f} {r1:>8.3f}  {s.name}")
+    return EXIT_OK
+
+
+def _summary_dict(summary) -> dict[str, Any]:
+    return {**summary.__dict__, "tags": list(summary.tags)}
+
+
+def cmd_runs_show(args: argparse.Namespace) -> int:
+    store = RunStore(args.home)
+    info = store.describe(args.run_id)
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return EXIT_OK
+    print(f"run {args.run_id}  state {info['state']}  name {info['meta'].get('name')}")
+    if info["status"].get("error"):
+        print(f"error: {info['status']['error']}")
+    for row in info["epochs"]:
+        print(
+            f"  epoch {row['epoch']:>3}: gap {row['gap_distance']:.3f}  tau {row['tau']:.4f}  "
+            f"loss {row['loss']:.3f}  R@1 {row['i2t_r1']:.3f}/{row['t2i_r1']:.3f}"
+        )
+    return EXIT_OK
+
+
+def cmd_runs_export(args: argparse.Namespace) -> int:
+    for path in RunStore(args.home).export(args.run_id, args.dest):
+        print(path)
+    return EXIT_OK
+
+
+def cmd_runs_delete(args: argparse.Namespace) -> int:
+    store = RunStore(args.home)
+    store.existing_run_dir(args.run_id)
+    if not args.yes and sys.stdin.isatty():
+        if input(f"delete run {args.run_id}? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("kept")
+            return EXIT_OK
+    store.delete(args.run_id)
+    print(f"deleted {args.run_id}")
+    return EXIT_OK
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from gapviz.data.embeddings_io import load_embeddings
+    from gapviz.science.metrics import compute_all
+
+    emb = load_embeddings(args.file)
+    values = compute_all(emb.image, emb.text, emb.text_image_index, linear_probe=True)
+    if args.json:
+        print(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()}))
+        return EXIT_OK
+    print(f"{args.file}: {emb.image.shape[0]} images, {emb.text.shape[0]} texts, dimension {emb.image.shape[1]}")
+    for key, value in values.items():
+        print(f"  {key:<22} {value:.4f}")
+    return EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    import open_clip
+
+    from gapviz.training.model import available_models
+
+    for name in available_models():
+        tags = ", ".join(open_clip.list_pretrained_tags_by_model(name))
+        print(f"{name}{'  [' + tags + ']' if tags else ''}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gapviz", description="Study the modality gap of CLIP-style models.")
+    parser.add_argument("--home", help="data folder (default: $GAPVIZ_HOME or ~/.gapviz)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a run in the foreground (default preset: demo)")
+    add_config_arguments(train)
+    train.set_defaults(func=cmd_train)
+
+    runs = sub.add_parser("runs", help="list, show, export or delete saved runs")
+    runs_sub = runs.add_subparsers(dest="runs_command", required=True)
+    listing = runs_sub.add_parser("list", help="every saved run")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_runs_list)
+    show = runs_sub.add_parser("show", help="state, config and per-epoch metrics of a run")
+    show.add_argument("run_id")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=cmd_runs_show)
+    export = runs_sub.add_parser("export", help="write metrics CSV, embeddings NPZ and config")
+    export.add_argument("run_id")
+    export.add_argument("--dest", default=".", help="output folder (default: current folder)")
+    export.set_defaults(func=cmd_runs_export)
+    delete = runs_sub.add_parser("delete", help="delete a run and its files")
+    delete.add_argument("run_id")
+    delete.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    delete.set_defaults(func=cmd_runs_delete)
+
+    analyze = sub.add_parser("analyze", help="gap metrics of your own embeddings (.npy (2,N,D) or .npz image/text)")
+    analyze.add_argument("file")
+    analyze.add_argument("--json", action="store_true")
+    analyze.set_defaults(func=cmd_analyze)
+
+    models = sub.add_parser("models", help="open_clip architectures and their pretrained tags")
+    models.set_defaults(func=cmd_models)
+
+    queue_commands.add_queue_commands(sub)
+    reproduce_commands.add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return run_command(args.func, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The job queue: Redis connection, submission, jobs, live events, workers, the embedded server and `gapviz up`."""

@@ -1,0 +1,249 @@
+"""The RQ job ``gapviz.queue.jobs.train_run``: train one stored run inside the worker process.
+
+Payload: the run id (and ``resume``); the RunConfig is read from the RunStore. The job wires
+:func:`gapviz.training.runner.execute_run` to an :class:`~gapviz.queue.events.EventPublisher` (live events) and
+to a stop check fed by a watcher thread:
+
+- **cancel**: `gapviz cancel` sets the Redis key ``gapviz:cancel:<run_id>``; the watcher polls it
+  every ``CANCEL_POLL_S`` and the loop stops at its next step boundary (state cancelled, finished
+  epochs kept). RQ's own stop-job command kills the work horse, which a SimpleWorker does not
+  have, and would stop mid-step anyway.
+- **interrupt**: the worker calls :func:`request_interrupt` on SIGTERM/SIGINT (``gapviz up``
+  shutting down); the run stops at its next step boundary, is marked interrupted and queued
+  again at the front (``resume=True``), so it continues from its last checkpoint next time a
+  worker is up.
+- **failure**: execute_run records the error and traceback in status.json and re-raises; the
+  job re-raises too, so RQ records the failure. :func:`on_job_failure` is the RQ failure
+  callback; it handles the case no job code sees: a worker that died (SIGKILL, lost machine),
+  found by RQ's abandoned-job check (see :func:`gapviz.queue.client.reap_abandoned`).
+
+Only this module's functions run in the worker; torch is imported by the runner when a job starts
+(the worker has already imported it at start-up).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from gapviz.queue import events
+from gapviz.queue.client import cancel_key, connect, enqueue_run
+from gapviz.runs.records import RunState
+from gapviz.runs.store import RunStore, StoreError
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+log = logging.getLogger("gapviz.queue.jobs")
+
+CANCEL_POLL_S = 0.5
+FLUSH_TIMEOUT_S = 10.0
+DEVICE_ENV = "GAPVIZ_DEVICE"
+"""Set by `gapviz worker --device`: the device this worker's runs use (see :func:`run_device`)."""
+REQUEUE_INTERRUPTED = True
+
+_interrupt = threading.Event()
+
+
+def request_interrupt() -> None:
+    """Ask the job running in this process to stop at its next step and be queued again."""
+    _interrupt.set()
+
+
+def interrupt_requested() -> bool:
+    return _interrupt.is_set()
+
+
+class StopWatcher:
+    """Watches the run's cancel key from a thread, so the training loop's check is a flag read."""
+
+    def __init__(self, conn: "Redis", run_id: str, poll_s: float = CANCEL_POLL_S):
+        self.conn, self.key, self.poll_s = conn, cancel_key(run_id), poll_s
+        self.cancelled = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"cancel-{run_id}", daemon=True)
+
+    def start(self) -> "StopWatcher":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join(timeout=2.0)
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            try:
+                if self.conn.exists(self.key):
+                    self.cancelled.set()
+                    return
+            except Exception:  # noqa: BLE001 - Redis away: keep training, look again later
+                pass
+            self._done.wait(self.poll_s)
+
+    def should_stop(self) -> bool:
+        return self.cancelled.is_set() or _interrupt.is_set()
+
+    @property
+    def reason(self) -> str | None:
+        if self.cancelled.is_set():
+            return "cancel"
+        if _interrupt.is_set():
+            return "interrupt"
+        return None
+
+
+def run_device(configured: str) -> str | None:
+    """The device to run on: the worker's ``--device`` when the run says ``auto`` (or says CUDA and the
+    worker names a GPU); otherwise None, keeping the run's own device."""
+    worker_device = os.environ.get(DEVICE_ENV, "").strip()
+    if not worker_device:
+        return None
+    if configured == "auto":
+        return worker_device
+    if configured.startswith("cuda") and worker_device.startswith("cuda"):
+        return worker_device
+    return None
+
+
+def _current_job() -> Any:
+    from rq import get_current_job
+
+    return get_current_job()
+
+
+def train_run(run_id: str, resume: bool = False) -> dict[str, Any]:
+    """Train ``run_id`` (``resume``: from its last checkpoint); returns ``{"run_id", "state"}``."""
+    job = _current_job()
+    conn = job.connection if job is not None else connect()
+    job_id = job.id if job is not None else None
+    store = RunStore()
+    store.existing_run_dir(run_id)
+
+    if _cancelled_before_start(conn, store, run_id):
+        return {"run_id": run_id, "state": RunState.CANCELLED.value}
+
+    publisher = events.EventPublisher(conn, run_id)
+    with contextlib.suppress(Exception):
+        conn.persist(events.stream_key(run_id))
+    torch = sys.modules.get("torch")  # loaded by the worker's warm-up; never imported here for callbacks
+    publisher.publish_state(
+        RunState.RUNNING, job_id=job_id, host=socket.gethostname(), pid=os.getpid(), resume=resume,
+        torch_threads=torch.get_num_threads() if torch is not None else None,
+    )
+    store.update_status(run_id, job_id=job_id, worker=getattr(job, "worker_name", None) or "")
+    watcher = StopWatcher(conn, run_id).start()
+    try:
+        from gapviz.training.runner import execute_run
+
+        device = run_device(store.config(run_id).device)
+        state = execute_run(store, run_id, publisher, watcher.should_stop, resume=resume, device=device)
+    except BaseException as error:
+        watcher.stop()
+        final = _record_failure(store, run_id, error)
+        publisher.publish_state(final, error=store.status(run_id).get("error"))
+        publisher.close(FLUSH_TIMEOUT_S)
+        raise
+    watcher.stop()
+    with contextlib.suppress(Exception):
+        conn.delete(cancel_key(run_id))
+
+    requeued = False
+    if state == RunState.CANCELLED and watcher.reason == "interrupt":
+        state = RunState.INTERRUPTED
+        store.update_status(run_id, state=state, note="interrupted by a worker shutdown")
+        publisher.publish_state(state)
+        publisher.flush(FLUSH_TIMEOUT_S)
+        requeued = REQUEUE_INTERRUPTED and _requeue(conn, store, run_id)
+    else:
+        publisher.publish_state(state)
+    publisher.close(FLUSH_TIMEOUT_S, expire=not requeued)
+    return {"run_id": run_id, "state": RunState.QUEUED.value if requeued else state.value}
+
+
+def _cancelled_before_start(conn: "Redis", store: RunStore, run_id: str) -> bool:
+    """A run cancelled while its job was being picked up ends here, untouched."""
+    try:
+        flagged = bool(conn.exists(cancel_key(run_id)))
+    except Exception:  # noqa: BLE001
+        flagged = False
+    if not flagged and store.state(run_id) != RunState.CANCELLED:
+        return False
+    store.update_status(run_id, state=RunState.CANCELLED, finished_at=time.time())
+    with contextlib.suppress(Exception):
+        events.publish_state(conn, run_id, RunState.CANCELLED, expire=True)
+        conn.delete(cancel_key(run_id))
+    return True
+
+
+def _record_failure(store: RunStore, run_id: str, error: BaseException) -> RunState:
+    """Make status.json say what happened, whether or not execute_run got to record it."""
+    if isinstance(error, (KeyboardInterrupt, SystemExit)):
+        # A cold shutdown of the worker (second Ctrl-C / SIGTERM): not the run's fault.
+        store.update_status(run_id, state=RunState.INTERRUPTED, error=None, traceback=None, finished_at=time.time())
+        return RunState.INTERRUPTED
+    try:
+        status = store.status(run_id)
+    except StoreError:
+        return RunState.FAILED
+    if status.get("state") != RunState.FAILED.value or not status.get("traceback"):
+        store.update_status(
+            run_id, state=RunState.FAILED, finished_at=time.time(), error=f"{type(error).__name__}: {error}",
+            traceback="".join(traceback.format_exception(error)),
+        )
+    return RunState.FAILED
+
+
+def _requeue(conn: "Redis", store: RunStore, run_id: str) -> bool:
+    status = store.status(run_id)
+    try:
+        enqueue_run(conn, store, run_id, resume=True, queue=status.get("queue") or "gapviz", at_front=True)
+    except Exception as error:  # noqa: BLE001 - Redis away: the run stays interrupted; `gapviz resume` later
+        log.warning("run %s interrupted and not requeued (%s); `gapviz resume %s` continues it", run_id, error, run_id)
+        store.update_status(run_id, state=RunState.INTERRUPTED)
+        return False
+    store.update_status(run_id, note="interrupted by a worker shutdown; queued again to resume from its last checkpoint")
+    return True
+
+
+ABANDONED_MESSAGE = (
+    "worker stopped responding (killed, crashed or lost its machine) - "
+    "`gapviz resume {run_id}` continues from the last checkpoint"
+)
+
+
+def on_job_failure(job: Any, connection: "Redis", exc_type: Any = None, exc_value: Any = None, tb: Any = None) -> None:
+    """RQ failure callback. For a job whose worker died (AbandonedJobError, found by whoever cleans RQ's
+    started-job registry) it marks the run failed/abandoned; a job that raised was recorded by train_run."""
+    try:
+        from rq.exceptions import AbandonedJobError
+
+        if exc_type is not AbandonedJobError and not isinstance(exc_value, AbandonedJobError):
+            return
+        run_id = (job.meta or {}).get("run_id") or (job.args[0] if job.args else None)
+        if not run_id:
+            return
+        store = RunStore()
+        status = store.status(run_id)
+        if status.get("state") not in (RunState.RUNNING.value, RunState.QUEUED.value):
+            return  # it ended (or was resumed as another job) before the heartbeat ran out
+        if status.get("job_id") not in (None, job.id):
+            return
+        message = ABANDONED_MESSAGE.format(run_id=run_id)
+        store.update_status(
+            run_id, state=RunState.FAILED, abandoned=True, finished_at=time.time(),
+            error=f"AbandonedJobError: {message}", traceback=None,
+        )
+        with contextlib.suppress(Exception):
+            events.publish_state(connection, run_id, RunState.FAILED, expire=True, error=message, abandoned=True)
+    except StoreError:
+        pass  # the run's store is not mounted where this cleanup ran
+    except Exception:  # noqa: BLE001 - a raising callback would stop RQ's registry cleanup
+        log.exception("failure callback for job %s", getattr(job, "id", "?"))

@@ -1,0 +1,302 @@
+"""`gapviz up`: start Redis (unless REDIS_URL is given), N workers and the Streamlit app; keep them
+running; stop them all on Ctrl-C or SIGTERM.
+
+Each child runs in its own session, so a Ctrl-C in the terminal reaches only the supervisor,
+which then stops the children in order: the app, the workers (SIGTERM: a running job stops at
+its next step and is queued again to resume; SIGKILL after ``grace_s``), then the Redis server
+it started (SIGTERM: it flushes its append-only file). On Linux each child also gets SIGTERM
+if the supervisor itself dies (PR_SET_PDEATHSIG), so nothing is orphaned. A child that dies
+while the supervisor runs is restarted, with a back-off when it keeps dying.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+from gapviz.runs.store import gapviz_home
+
+DEFAULT_PORT = 8501
+APP_HOST = "127.0.0.1"
+POLL_S = 0.5
+REAP_INTERVAL_S = 10.0
+STOP_GRACE_S = 30.0
+"""How long workers get to stop their job at a step boundary before they are killed."""
+BACKOFF_MAX_S = 30.0
+STABLE_S = 60.0
+"""A child that ran this long before dying is restarted at once (its back-off resets)."""
+
+
+def _pdeathsig() -> Callable[[], None] | None:
+    """preexec_fn: SIGTERM this child when its parent dies (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        return None
+
+    def set_pdeathsig() -> None:
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+    return set_pdeathsig
+
+
+@dataclass
+class Child:
+    """One supervised process."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path | None = None
+    cwd: Path | None = None
+    """Working folder; the app's is its own, so its .streamlit/config.toml applies."""
+    restart: bool = True
+    process: subprocess.Popen | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    next_start: float = 0.0
+    backoff: float = 1.0
+    _log: TextIO | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = open(self.log_path, "ab", buffering=0)  # noqa: SIM115 - kept open while the child runs
+        self.process = subprocess.Popen(
+            self.argv, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT if self._log else None,
+            start_new_session=True, preexec_fn=_pdeathsig(),
+        )
+        self.started_at = time.monotonic()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid if self.process else 0
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def signal(self, signum: int) -> None:
+        if self.alive():
+            assert self.process is not None
+            try:
+                self.process.send_signal(signum)
+            except ProcessLookupError:
+                pass
+
+    def wait(self, timeout: float) -> bool:
+        if self.process is None:
+            return True
+        try:
+            self.process.wait(timeout=max(0.0, timeout))
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
+    def kill(self) -> None:
+        if self.alive():
+            assert self.process is not None
+            self.process.kill()
+            self.process.wait()
+        self.close_log()
+
+    def close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def _port_free(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def find_app() -> Path:
+    """streamlit_app.py of this checkout, else the packaged entry (gapviz/app/main.py) of an installed gapviz."""
+    package = Path(__file__).resolve().parents[1]
+    checkout = package.parent / "streamlit_app.py"
+    return checkout if checkout.is_file() else package / "app" / "main.py"
+
+
+class Supervisor:
+    """Runs Redis, workers and the app until told to stop; see the module docstring."""
+
+    def __init__(
+        self,
+        home: str | Path | None = None,
+        *,
+        workers: int = 1,
+        queues: list[str] | None = None,
+        devices: list[str] | None = None,
+        port: int = DEFAULT_PORT,
+        app: bool = True,
+        grace_s: float = STOP_GRACE_S,
+        skip_umap_warmup: bool = False,
+        out: TextIO | None = None,
+    ):
+        if workers < 0:
+            raise ValueError("--workers must be 0 or more")
+        if not 1 <= port <= 65535:
+            raise ValueError("--port must be in 1..65535")
+        self.home = gapviz_home(home)
+        self.n_workers, self.queues, self.devices = workers, list(queues or []), list(devices or [])
+        self.port, self.with_app, self.grace_s = port, app, grace_s
+        self.skip_umap_warmup = skip_umap_warmup
+        self.out = out or sys.stdout
+        self.redis: Any = None  # RedisServer we own, if any
+        self.redis_url = ""
+        self.children: list[Child] = []
+        self._stopping = False
+        self._last_reap = 0.0
+
+    # ---- life cycle ----------------------------------------------------------------------------
+    def say(self, message: str) -> None:
+        print(f"gapviz up: {message}", file=self.out, flush=True)
+
+    def request_stop(self, signum: int = signal.SIGTERM, frame: Any = None) -> None:
+        self._stopping = True
+
+    def run(self) -> int:
+        """Start everything, supervise until SIGINT/SIGTERM, stop everything; returns an exit code."""
+        previous = {sig: signal.signal(sig, self.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self.start()
+            while not self._stopping:
+                self.tick()
+                time.sleep(POLL_S)
+            return 0
+        finally:
+            self.shutdown()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def start(self) -> None:
+        app_path = self._check_app() if self.with_app else None
+        self.redis_url = self._start_redis()
+        env = dict(os.environ, GAPVIZ_HOME=str(self.home), REDIS_URL=self.redis_url, TOKENIZERS_PARALLELISM="false")
+        if self.skip_umap_warmup:
+            env["GAPVIZ_SKIP_UMAP_WARMUP"] = "1"
+        logs = self.home / "logs"
+        for index in range(self.n_workers):
+            argv = [sys.executable, "-m", "workers.worker"]
+            for queue in self.queues:
+                argv += ["--queue", queue]
+            if self.devices:
+                argv += ["--device", self.devices[index % len(self.devices)]]
+            self.children.append(Child(f"worker-{index + 1}", argv, env, logs / f"worker-{index + 1}.log"))
+        if app_path is not None:
+            argv = [
+                sys.executable, "-m", "streamlit", "run", str(app_path), "--server.address", APP_HOST,
+                "--server.port", str(self.port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            ]
+            self.children.append(Child("app", argv, env, logs / "app.log", cwd=app_path.parent))
+        for child in self.children:
+            child.start()
+        self.say(f"{self.n_workers} worker(s) starting (logs: {logs})")
+        if self.with_app:
+            self.say(f"app at http://{APP_HOST}:{self.port}")
+        self.say("Ctrl-C stops everything")
+
+    def _check_app(self) -> Path:
+        app_path = find_app()
+        if not _port_free(APP_HOST, self.port):
+            raise ValueError(f"port {self.port} on {APP_HOST} is in use; choose another with --port")
+        return app_path
+
+    def _start_redis(self) -> str:
+        url = os.environ.get("REDIS_URL", "").strip()
+        if url:
+            self.say("using the Redis at $REDIS_URL")
+            return url
+        from gapviz.queue.redis_server import running_server, start_embedded
+
+        info = running_server(self.home)
+        if info is not None:
+            self.say(f"using the embedded Redis already running at {info.host}:{info.port} (pid {info.pid})")
+            return info.url
+        self.redis = start_embedded(self.home, preexec_fn=_pdeathsig())
+        self.say(f"embedded Redis on {self.redis.host}:{self.redis.port} (password in {self.home / 'redis' / 'server.json'})")
+        return self.redis.url
+
+    def tick(self) -> None:
+        """Restart whatever died; mark runs of dead workers failed."""
+        now = time.monotonic()
+        if self.redis is not None and not self.redis.running() and not self._stopping:
+            self.say("Redis stopped; restarting it")
+            try:
+                from gapviz.queue.redis_server import write_record
+
+                self.redis.restart()
+                write_record(self.home, self.redis.info)
+            except Exception as error:  # noqa: BLE001 - try again next tick
+                self.say(f"Redis would not restart: {error}")
+        for child in self.children:
+            if child.alive() or not child.restart or self._stopping:
+                continue
+            if child.next_start == 0.0:
+                code = child.process.returncode if child.process else None
+                ran = now - child.started_at
+                child.backoff = 1.0 if ran >= STABLE_S else min(BACKOFF_MAX_S, child.backoff * 2)
+                child.next_start = now + (0.0 if ran >= STABLE_S else child.backoff)
+                child.close_log()
+                self.say(f"{child.name} (pid {child.pid}) exited with {code}; restarting")
+            if now >= child.next_start:
+                child.next_start = 0.0
+                child.restarts += 1
+                child.start()
+        if now - self._last_reap >= REAP_INTERVAL_S:
+            self._last_reap = now
+            self._reap()
+
+    def _reap(self) -> None:
+        try:
+            from gapviz.queue.client import connect, reap_abandoned
+
+            conn = connect(url=self.redis_url)
+            try:
+                reap_abandoned(conn)
+            finally:
+                conn.close()
+        except Exception:  # noqa: BLE001 - Redis restarting: next time
+            pass
+
+    def shutdown(self) -> None:
+        """App first, then workers (their jobs stop at a step and are requeued), then our Redis."""
+        self._stopping = True
+        apps = [c for c in self.children if c.name == "app"]
+        workers = [c for c in self.children if c.name != "app"]
+        if any(c.alive() for c in self.children):
+            self.say("stopping")
+        self._stop_group(apps, 10.0)
+        self._stop_group(workers, self.grace_s)
+        if workers:
+            self._reap()
+        if self.redis is not None:
+            self.redis.stop()
+            self.redis = None
+        self.children = []
+
+    def _stop_group(self, children: list[Child], grace: float) -> None:
+        for child in children:
+            child.signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for child in children:
+            if not child.wait(deadline - time.monotonic()):
+                self.say(f"{child.name} (pid {child.pid}) did not stop in {grace:.0f} s; killing it")
+                child.kill()
+            child.close_log()

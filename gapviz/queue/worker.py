@@ -1,0 +1,312 @@
+"""The gapviz worker: `python -m gapviz.queue.worker [--queue NAME] [--device cuda:0|cpu] [--burst]`.
+
+Why a SimpleWorker (jobs run in the worker process, no fork per job):
+- a forked job whose parent has run multi-threaded torch compute hangs forever (OpenMP is not
+  fork-safe; measured), and CUDA cannot be used after a fork;
+- torch, open_clip and UMAP's numba code are loaded once at start-up (:func:`warm_up`) and every
+  job reuses them, so a warm worker picks a job up in milliseconds.
+The price: a job that crashes the interpreter takes the worker with it, so `gapviz up` restarts
+worker processes that die; a job that merely raises is recorded and the worker goes on.
+
+Additions to RQ's SimpleWorker:
+- a monitor thread renews the running job's heartbeat every ``BEAT_INTERVAL_S`` with a short TTL
+  (``HEARTBEAT_TTL_S``; RQ's SimpleWorker would set job timeout + 60 s and never renew it), and
+  every ``REAP_INTERVAL_S`` moves jobs of dead workers to the failed registry, so a SIGKILLed
+  worker's run is marked failed within a minute;
+- SIGTERM/SIGINT interrupt the running job at its next step (it is queued again to resume);
+- lost Redis connections are retried, and the worker re-registers once Redis is back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+from typing import Any, Sequence
+
+log = logging.getLogger("gapviz.worker")
+
+BEAT_INTERVAL_S = 5.0
+REAP_INTERVAL_S = 10.0
+WORKER_TTL_S = 30
+"""RQ worker-key TTL basis: an idle worker renews every ~15 s; a dead one leaves `status` within ~90 s."""
+RECONNECT_MAX_S = 5.0
+SKIP_UMAP_ENV = "GAPVIZ_SKIP_UMAP_WARMUP"
+
+
+def warm_up(skip_umap: bool = False) -> dict[str, float]:
+    """Import torch, open_clip and gapviz's training code; compile UMAP's numba code (disk-cached)."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    import open_clip  # noqa: F401
+    import torch
+
+    # Multi-threaded torch compute in this process before any job: jobs run here too (no fork), and
+    # the first job does not pay for starting torch's thread pool.
+    (torch.randn(256, 256) @ torch.randn(256, 256)).sum().item()
+    timings["torch_open_clip_s"] = time.perf_counter() - started
+    mark = time.perf_counter()
+    import gapviz.training.runner  # noqa: F401  (gapviz.training.loop, data, model, metrics, projection)
+
+    timings["gapviz_s"] = time.perf_counter() - mark
+    if not skip_umap:
+        mark = time.perf_counter()
+        warm = getattr(gapviz.training.runner, "warm_up", None)
+        if warm is not None:
+            warm()
+        else:  # pragma: no cover - older runner
+            import umap  # noqa: F401
+        timings["umap_s"] = time.perf_counter() - mark
+    timings["total_s"] = time.perf_counter() - started
+    return timings
+
+
+def _worker_class():
+    from rq.worker import SimpleWorker
+
+    from gapviz.queue import jobs
+    from gapviz.queue.client import HEARTBEAT_TTL_S, QUEUES_KEY, WORKER_INFO_KEY, reap_abandoned
+
+    class GapvizWorker(SimpleWorker):
+        """SimpleWorker + heartbeat/reaper thread + interrupt on shutdown (see module docstring)."""
+
+        max_connection_wait_time = RECONNECT_MAX_S
+
+        def __init__(self, *args: Any, device: str = "", **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            self.device = device
+            self.shutdown_requested = False
+            self._job: Any = None
+            self._job_lock = threading.Lock()
+            self._monitor_stop = threading.Event()
+            self._monitor: threading.Thread | None = None
+
+        # -- heartbeats: short TTL, renewed by the monitor thread while a job runs
+        def get_heartbeat_ttl(self, job: Any) -> int:
+            return HEARTBEAT_TTL_S
+
+        def execute_job(self, job: Any, queue: Any) -> None:
+            with self._job_lock:
+                self._job = job
+            self._write_info(job)
+            try:
+                super().execute_job(job, queue)
+            finally:
+                with self._job_lock:
+                    self._job = None
+                self._write_info(None)
+
+        def handle_execution_ended(self, job: Any, queue: Any, heartbeat_ttl: int) -> None:
+            with self._job_lock:  # no heartbeat may race RQ's success/failure bookkeeping
+                self._job = None
+            super().handle_execution_ended(job, queue, heartbeat_ttl)
+
+        def bootstrap(self, *args: Any, **kwargs: Any) -> None:
+            super().bootstrap(*args, **kwargs)
+            self.connection.sadd(QUEUES_KEY, *self.queue_names())
+            self._write_info(None)
+            self._monitor_stop.clear()
+            self._monitor = threading.Thread(target=self._monitor_loop, name="gapviz-monitor", daemon=True)
+            self._monitor.start()
+
+        def teardown(self) -> None:
+            self._monitor_stop.set()
+            if self._monitor is not None:
+                self._monitor.join(timeout=2.0)
+            try:
+                self.connection.delete(WORKER_INFO_KEY.format(name=self.name))
+            except Exception:  # noqa: BLE001
+                pass
+            super().teardown()
+
+        def _monitor_loop(self) -> None:
+            last_beat = last_reap = time.monotonic()
+            while not self._monitor_stop.wait(1.0):
+                now = time.monotonic()
+                try:
+                    if now - last_beat >= BEAT_INTERVAL_S:
+                        last_beat = now
+                        with self._job_lock:
+                            if self._job is not None and self.execution is not None:
+                                self.maintain_heartbeats(self._job)
+                        self._write_info(self._job, refresh_only=True)
+                    if now - last_reap >= REAP_INTERVAL_S:
+                        last_reap = now
+                        reaped = reap_abandoned(self.connection)
+                        if reaped:
+                            self.log.warning("Worker %s: jobs of dead workers marked failed: %s", self.name, reaped)
+                except Exception as error:  # noqa: BLE001 - Redis restarting: try again next tick
+                    self.log.debug("Worker %s: monitor: %s", self.name, error)
+
+        def _write_info(self, job: Any, refresh_only: bool = False) -> None:
+            key = WORKER_INFO_KEY.format(name=self.name)
+            try:
+                pipe = self.connection.pipeline(transaction=False)
+                if not refresh_only:
+                    run_id = (job.meta or {}).get("run_id", "") if job is not None else ""
+                    pipe.hset(key, mapping={"device": self.device or "auto", "run_id": run_id, "pid": os.getpid()})
+                pipe.expire(key, WORKER_TTL_S + 60)
+                pipe.execute()
+            except Exception:  # noqa: BLE001
+                pass
+
+        # -- shutdown: interrupt the running job at its next step
+        def request_stop(self, signum: Any, frame: Any) -> None:
+            self.shutdown_requested = True
+            jobs.request_interrupt()
+            super().request_stop(signum, frame)
+
+    return GapvizWorker
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gapviz worker", description="Run gapviz training jobs from a Redis queue.")
+    add_worker_arguments(parser)
+    parser.add_argument("--home", help="data folder (default: $GAPVIZ_HOME or ~/.gapviz)")
+    return parser
+
+
+def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--queue", action="append", default=None, metavar="NAME",
+                        help="queue to take runs from (repeatable; default: gapviz)")
+    parser.add_argument("--device", default="", help="device for runs whose config says auto: cpu, cuda, cuda:N, mps")
+    parser.add_argument("--burst", action="store_true", help="quit when the queue is empty")
+    parser.add_argument("--name", default="", help="worker name (default: host.pid.random)")
+    parser.add_argument("--max-jobs", type=int, default=None, help="quit after this many jobs")
+    parser.add_argument("--skip-umap-warmup", action="store_true",
+                        help=f"do not compile UMAP at start (also ${SKIP_UMAP_ENV}=1); the first UMAP run pays it")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
+class _Stop:
+    """SIGTERM/SIGINT outside RQ's work loop (while reconnecting)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+
+
+def check_device(device: str) -> str | None:
+    """An error message when ``device`` is not usable here, else None (imports torch)."""
+    if not device:
+        return None
+    import torch
+
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            return f"--device {device}: CUDA is not available on this machine"
+        index = int(device.split(":", 1)[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            return f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+    elif device == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            return "--device mps: MPS is not available on this machine"
+    elif device != "cpu":
+        return f"--device {device}: use cpu, cuda, cuda:N or mps"
+    return None
+
+
+def run_worker(
+    queues: Sequence[str] | None = None,
+    *,
+    device: str = "",
+    burst: bool = False,
+    name: str = "",
+    max_jobs: int | None = None,
+    home: str | None = None,
+    url: str | None = None,
+    skip_umap: bool | None = None,
+    log_level: str = "INFO",
+) -> int:
+    """Warm up, then work the queues until stopped; reconnects whenever Redis goes away. Returns an exit code."""
+    logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if home:
+        os.environ["GAPVIZ_HOME"] = str(home)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from gapviz.queue.client import DEFAULT_QUEUE, QueueUnavailable, connect, redis_url
+    from gapviz.runs.store import gapviz_home
+
+    os.environ["GAPVIZ_HOME"] = str(gapviz_home(home))
+    queue_names = list(queues or [DEFAULT_QUEUE])
+    try:
+        url = url or redis_url()
+    except QueueUnavailable as error:
+        print(f"gapviz worker: {error}", file=sys.stderr)
+        return 1
+    stop = _Stop()
+    stop.install()
+    if skip_umap is None:
+        skip_umap = os.environ.get(SKIP_UMAP_ENV, "") not in ("", "0")
+    timings = warm_up(skip_umap=skip_umap)
+    log.info("warm-up done in %.1f s (%s)", timings["total_s"], ", ".join(f"{k}={v:.2f}" for k, v in timings.items()))
+    problem = check_device(device)
+    if problem:
+        print(f"gapviz worker: {problem}", file=sys.stderr)
+        return 1
+    if device:
+        os.environ["GAPVIZ_DEVICE"] = device
+
+    import redis
+    from rq.serializers import JSONSerializer
+
+    worker_class = _worker_class()
+    base_name = name or f"{socket.gethostname()}.{os.getpid()}"
+    wait = 0.5
+    while not stop.requested:
+        try:
+            conn = connect(url=url)
+        except QueueUnavailable as error:
+            if burst:
+                print(f"gapviz worker: {error}", file=sys.stderr)
+                return 1
+            log.warning("%s; retrying in %.1f s", error, wait)
+            _sleep(stop, wait)
+            wait = min(RECONNECT_MAX_S, wait * 2)
+            continue
+        wait = 0.5
+        worker = worker_class(
+            queue_names, connection=conn, serializer=JSONSerializer, name=f"{base_name}.{secrets.token_hex(2)}",
+            worker_ttl=WORKER_TTL_S, job_monitoring_interval=int(BEAT_INTERVAL_S), device=device,
+        )
+        try:
+            worker.work(burst=burst, logging_level=log_level, max_jobs=max_jobs)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as error:
+            log.warning("lost Redis (%s); reconnecting", error)
+        finally:
+            stop.install()  # RQ's handlers expect a live worker object
+        if worker.shutdown_requested or burst or (max_jobs is not None and worker.successful_job_count + worker.failed_job_count >= max_jobs):
+            break
+        if stop.requested:
+            break
+        _sleep(stop, 1.0)
+    return 0
+
+
+def _sleep(stop: _Stop, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not stop.requested and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_worker(
+        args.queue, device=args.device, burst=args.burst, name=args.name, max_jobs=args.max_jobs, home=args.home,
+        skip_umap=True if args.skip_umap_warmup else None, log_level=args.log_level,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

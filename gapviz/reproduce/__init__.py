@@ -1,0 +1,1 @@
+"""The papers' experiments: plans, runs, analyses and reports."""

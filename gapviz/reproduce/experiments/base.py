@@ -1,0 +1,177 @@
+"""What every reproducible experiment shares: scales, planned runs, and read access to their results.
+
+An experiment module (``gapviz/experiments/<name>.py``) exposes::
+
+    NAME, TITLE, CLAIM, PAPER            # strings; PAPER is Markdown with the papers' numbers
+    plan(scale, overrides) -> list[PlannedRun]
+    analyze(results: RunResults, scale) -> dict   # JSON-able numbers, always with "claim_holds"
+    table(analysis) -> pandas.DataFrame           # the report's Markdown table
+    charts(analysis) -> dict[str, altair chart]   # the report's charts, by file stem
+    NOTE (optional)                               # what differs from the paper at small scale
+
+``gapviz.reproduce.runner`` runs (or queues) a plan, then hands the finished runs to ``analyze``.
+Scales: ``small`` (2 CPU cores, built-in data, minutes), ``paper`` (the papers' settings: COCO,
+open_clip architectures, a GPU) and ``tiny`` (seconds; used by the tests only).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from gapviz.config import RunConfig, preset
+from gapviz.errors import GapvizError
+
+Scale = Literal["tiny", "small", "paper"]
+SCALES: tuple[str, ...] = ("tiny", "small", "paper")
+USER_SCALES: tuple[str, ...] = ("small", "paper")
+"""Scales offered on the command line; ``tiny`` exists for the tests."""
+
+COCO_EVAL_PAIRS = 5000
+"""Images of the usual COCO 5k evaluation split (paper scale)."""
+
+SMALL_TRAIN: dict[str, Any] = {
+    "data.train_size": 4096,
+    "data.eval_size": 512,
+    "train.epochs": 6,
+    "train.batch_size": 128,
+    "train.lr": 1e-3,
+    "eval.projections": ["pca"],
+}
+"""From-scratch training at small scale: the demo preset without UMAP (≈30 s on 2 cores). The tiny
+model sits at chance for ~100 steps, then learns: R@1 ≈ 0.04-0.08 on 512 eval pairs, gap ≈ 0.3.
+It is also the pretraining run the fine-tuning experiments (temperature sweep, shift, Procrustes)
+start from, at the tiny scale too: a model trained less than this is not at a loss minimum of
+its own gap (the shift experiment needs one), and nothing cheaper gets past the plateau."""
+
+TINY_TRAIN: dict[str, Any] = {
+    "data.train_size": 512,
+    "data.eval_size": 128,
+    "train.epochs": 12,
+    "train.batch_size": 32,
+    "train.lr": 1e-3,
+    "train.warmup_steps": 10,
+    "eval.projections": ["pca"],
+    "eval.linear_probe": False,
+}
+"""From-scratch training for the tests (mismatch, mitigations): seconds, past the initial plateau
+(batch 32 gets there in fewer samples than batch 128)."""
+
+
+class ExperimentError(GapvizError):
+    """An unknown experiment or scale, or runs that cannot be analysed (missing, unfinished)."""
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run an experiment needs.
+
+    ``key`` names it within the plan (e.g. ``finetune tau=0.01``); ``init_from`` is the key of an
+    earlier planned run whose final checkpoint this run starts from (a fine-tune); ``params``
+    holds the values the analysis groups by (τ, seed, variant...).
+    """
+
+    key: str
+    cfg: RunConfig
+    init_from: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+def check_scale(scale: str) -> str:
+    if scale not in SCALES:
+        raise ExperimentError(f"unknown scale {scale!r}; choose one of {', '.join(USER_SCALES)}")
+    return scale
+
+
+def base_config(
+    changes: Mapping[str, Any], overrides: Mapping[str, Any] | Sequence[str] | None = None, preset_name: str = "demo"
+) -> RunConfig:
+    """A preset with an experiment's base ``changes``, then the user's ``overrides`` on top."""
+    cfg = preset(preset_name).with_overrides(dict(changes))
+    if overrides:
+        cfg = cfg.with_overrides(list(overrides) if not isinstance(overrides, Mapping) else dict(overrides))
+    return cfg
+
+
+def variant(cfg: RunConfig, name: str, changes: Mapping[str, Any]) -> RunConfig:
+    """``cfg`` with an experiment variable set, named ``name``."""
+    return cfg.with_overrides(dict(changes)).replace(name=name)
+
+
+def check_unique_keys(runs: Sequence[PlannedRun]) -> list[PlannedRun]:
+    """Validate a plan's shape: unique keys, and every ``init_from`` naming an earlier run."""
+    seen: set[str] = set()
+    for run in runs:
+        if run.key in seen:
+            raise ValueError(f"duplicate planned run key {run.key!r}")
+        if run.init_from and run.init_from not in seen:
+            raise ValueError(f"planned run {run.key!r} starts from {run.init_from!r}, which is not planned before it")
+        seen.add(run.key)
+    return list(runs)
+
+
+class RunResults:
+    """Read access to a plan's finished runs, by planned key."""
+
+    def __init__(self, store: Any, plan: Sequence[PlannedRun], run_ids: Mapping[str, str]):
+        self.store = store
+        self.plan = {run.key: run for run in plan}
+        self.run_ids = dict(run_ids)
+        missing = [key for key in self.plan if key not in self.run_ids]
+        if missing:
+            raise ExperimentError(f"no run for {', '.join(missing)}")
+        self._rows: dict[str, list[dict[str, Any]]] = {}
+
+    def keys(self) -> list[str]:
+        return list(self.plan)
+
+    def params(self, key: str) -> Mapping[str, Any]:
+        return self.plan[key].params
+
+    def config(self, key: str) -> RunConfig:
+        return self.store.config(self.run_ids[key])
+
+    def rows(self, key: str) -> list[dict[str, Any]]:
+        """Per-epoch metric rows (epoch 0 = before training)."""
+        if key not in self._rows:
+            self._rows[key] = self.store.metrics(self.run_ids[key])
+            if not self._rows[key]:
+                raise ExperimentError(f"run {self.run_ids[key]} ({key}) has no evaluated epoch yet")
+        return self._rows[key]
+
+    def first(self, key: str) -> dict[str, Any]:
+        return self.rows(key)[0]
+
+    def final(self, key: str) -> dict[str, Any]:
+        return self.rows(key)[-1]
+
+    def arrays(self, key: str, epoch: int = -1) -> dict[str, np.ndarray]:
+        """Saved eval embeddings (image, text, text_image_index, labels, proj_*) of an epoch (-1: last)."""
+        if epoch < 0:
+            epoch = int(self.final(key)["epoch"])
+        return self.store.epoch_arrays(self.run_ids[key], epoch)
+
+
+def finite(value: Any) -> float | None:
+    """A float for JSON, None for NaN/inf/missing."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value), ignoring NaN."""
+    arr = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
+    if arr.size == 0:
+        return float("nan"), float("nan")
+    return float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else 0.0
+
+
+def strictly_increasing(values: Sequence[float]) -> bool:
+    return all(b > a for a, b in zip(values, values[1:]))

@@ -1,0 +1,447 @@
+"""Reproduce a paper experiment: run (or queue) its planned runs, then write its report.
+
+``reproduce(name, scale, home)`` resolves the experiment's plan against the RunStore, trains every
+run that is not finished yet in this process (``execute_run``, one progress line per epoch), and
+writes ``report.md``, ``results.json`` and the charts (PNG and SVG) to
+``$GAPVIZ_HOME/reports/<name>/`` (``reports/<name>-paper/`` at paper scale).
+
+Runs are found again, not re-trained: a planned run is matched to a run of the experiment's
+group (``reproduce-<name>-<scale>``) with the same plan key and the same settings, or to a run
+another reproduction made with exactly the same settings that has not failed (the pretraining run
+several experiments share). So a reproduction interrupted with Ctrl-C continues where it stopped,
+and running it again only rewrites the report. ``fresh=True`` starts a new group instead.
+
+With ``queue=True`` the runs go to the RQ workers (``gapviz.queue.client``) instead; a fine-tune is
+queued only once the run it starts from has finished. Run the same command again (or pass
+``wait=True``) to queue what has become ready and, once every run has finished, write the report;
+``report_only=True`` writes the report from finished runs without training anything.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pandas as pd
+
+from gapviz.reproduce import experiments
+from gapviz.config import RunConfig
+from gapviz.reproduce.experiments.base import ExperimentError, PlannedRun, RunResults, check_scale, check_unique_keys
+from gapviz.fsio import atomic_write_bytes, atomic_write_json
+from gapviz.runs.records import EpochRecord, RunState, StepProgress
+from gapviz.runs.store import RunStore
+
+REPORTS_FOLDER = "reports"
+GROUP_PREFIX = "reproduce"
+REPRODUCE_TAG = "reproduce"
+POLL_INTERVAL_S = 10.0
+"""How often ``wait=True`` looks at the queued runs."""
+COMPARE_URL = "http://127.0.0.1:8501/compare"
+"""Where `gapviz up` serves the Compare page (its default port)."""
+CHART_SCALE = 2.0
+FAILED_STATES = (RunState.FAILED.value, RunState.CANCELLED.value, RunState.INTERRUPTED.value)
+
+Log = Callable[[str], None]
+
+
+def group_name(name: str, scale: str) -> str:
+    """The sweep group of an experiment's runs, as the Compare page lists it."""
+    return f"{GROUP_PREFIX}-{name}-{scale}"
+
+
+def report_dir(home: Path, name: str, scale: str) -> Path:
+    return Path(home) / REPORTS_FOLDER / (name if scale == "small" else f"{name}-{scale}")
+
+
+# ---- matching a plan to stored runs ------------------------------------------------------------
+
+
+def comparable(cfg: RunConfig | Mapping[str, Any]) -> dict[str, Any]:
+    """Settings that decide a run's result: everything but its name and device."""
+    data = dict(cfg.to_dict() if isinstance(cfg, RunConfig) else cfg)
+    data.pop("name", None)
+    data.pop("device", None)
+    return data
+
+
+@dataclass
+class _StoredRun:
+    run_id: str
+    meta: dict[str, Any]
+    settings: dict[str, Any]
+    state: str
+
+
+def _reproduce_runs(store: RunStore) -> list[_StoredRun]:
+    """Every run an earlier reproduction created (oldest first)."""
+    found = []
+    for run_id in reversed(store.run_ids()):
+        try:
+            meta = store.meta(run_id)
+            if REPRODUCE_TAG not in meta.get("tags", ()):
+                continue
+            settings = comparable(json.loads((store.run_dir(run_id) / "config.json").read_text()))
+            found.append(_StoredRun(run_id, meta, settings, store.status(run_id).get("state", "")))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def resolve_runs(
+    store: RunStore,
+    name: str,
+    scale: str,
+    plan: Sequence[PlannedRun],
+    group: str,
+    *,
+    create: bool = True,
+    share: bool = True,
+) -> dict[str, str]:
+    """Map each planned key to a run id: a matching run of ``group``, else (``share``) a run with the
+    same settings from any reproduction (finished preferred; failed ones are not shared), else
+    (``create``) a new run in ``group``."""
+    stored = _reproduce_runs(store)
+    run_ids: dict[str, str] = {}
+    for planned in check_unique_keys(plan):
+        cfg = planned.cfg
+        if planned.init_from:
+            parent = run_ids[planned.init_from]
+            cfg = cfg.with_overrides({"model.init_run": parent, "model.init_epoch": store.config(parent).train.epochs})
+        cfg = cfg.check()
+        settings = comparable(cfg)
+        mine = [
+            run for run in stored
+            if run.meta.get("group") == group and run.meta.get("reproduce", {}).get("key") == planned.key and run.settings == settings
+        ]
+        shared = [run for run in stored if share and run.settings == settings and run.state not in FAILED_STATES]
+        # Prefer a finished run; a queued or running one (another reproduction's) is waited for, not duplicated.
+        match = next(iter(sorted(mine or shared, key=lambda run: run.state != RunState.FINISHED.value)), None)
+        if match is not None:
+            run_ids[planned.key] = match.run_id
+            continue
+        if not create:
+            raise ExperimentError(f"{name}: no run for {planned.key!r} yet; run `gapviz reproduce {name} --scale {scale}` first")
+        run_id = store.create(cfg, group=group, tags=(REPRODUCE_TAG, name, scale))
+        meta = {"experiment": name, "scale": scale, "key": planned.key}
+        store.update_meta(run_id, reproduce=meta)
+        stored.append(_StoredRun(run_id, {"group": group, "tags": [REPRODUCE_TAG], "reproduce": meta}, settings, RunState.CREATED.value))
+        run_ids[planned.key] = run_id
+    return run_ids
+
+
+# ---- running -----------------------------------------------------------------------------------
+
+
+class ProgressLine:
+    """A training sink that logs one line per evaluated epoch."""
+
+    def __init__(self, log: Log, prefix: str, epochs: int):
+        self.log, self.prefix, self.epochs = log, prefix, epochs
+        self.started = time.perf_counter()
+
+    def on_step(self, progress: StepProgress) -> None:
+        pass
+
+    def on_epoch(self, record: EpochRecord) -> None:
+        m = record.metrics
+        self.log(
+            f"{self.prefix} epoch {record.epoch}/{self.epochs}  gap {m['gap_distance']:.3f}  tau {m['tau']:.4f}  "
+            f"R@1 {m['i2t_r1']:.3f}/{m['t2i_r1']:.3f}  ({time.perf_counter() - self.started:.0f} s)"
+        )
+
+
+def run_locally(
+    store: RunStore, plan: Sequence[PlannedRun], run_ids: Mapping[str, str], *, log: Log = print, device: str | None = None
+) -> None:
+    """Train every planned run that has not finished, in plan order (fine-tunes after their parents)."""
+    from gapviz.training.runner import execute_run
+
+    total = len(plan)
+    for index, planned in enumerate(plan, start=1):
+        run_id = run_ids[planned.key]
+        prefix = f"[{index}/{total}] {planned.key}"
+        status = store.status(run_id)
+        state = status.get("state")
+        if state == RunState.FINISHED.value:
+            log(f"{prefix}: finished earlier (run {run_id})")
+            continue
+        if state == RunState.RUNNING.value and _orphaned(status):
+            state = RunState.INTERRUPTED.value  # its process on this machine is gone (killed): resume it
+        if state in (RunState.QUEUED.value, RunState.RUNNING.value):
+            raise ExperimentError(
+                f"run {run_id} ({planned.key}) is {state} (on the queue or in another process); wait for it "
+                "(add --queue --wait) or cancel it with `gapviz cancel`"
+            )
+        resume = state in FAILED_STATES and (store.checkpoint_dir(run_id) / "last.pt").is_file()
+        cfg = store.config(run_id)
+        verb = "resuming" if resume else ("training" if cfg.train.epochs else "evaluating")
+        log(f"{prefix}: {verb} run {run_id}")
+        final = execute_run(store, run_id, ProgressLine(log, prefix, cfg.train.epochs), resume=resume, device=device)
+        if final != RunState.FINISHED:
+            raise ExperimentError(f"run {run_id} ({planned.key}) ended {final.value}")
+
+
+def _orphaned(status: Mapping[str, Any]) -> bool:
+    """A "running" run whose process on this machine no longer exists (it was killed)."""
+    pid = status.get("pid")
+    if status.get("host") != socket.gethostname() or not isinstance(pid, int) or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+@dataclass
+class QueueProgress:
+    """Where a queued plan stands."""
+
+    finished: list[str] = field(default_factory=list)
+    active: list[str] = field(default_factory=list)
+    submitted: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return not (self.active or self.submitted or self.blocked or self.failed)
+
+
+def queue_ready(
+    store: RunStore, conn: Any, plan: Sequence[PlannedRun], run_ids: Mapping[str, str], *, queue_name: str | None = None
+) -> QueueProgress:
+    """Queue every planned run that can start (created, parent finished); report the others."""
+    from gapviz.queue import client as queue
+
+    progress = QueueProgress()
+    states = {key: store.status(run_id).get("state") for key, run_id in run_ids.items()}
+    for planned in plan:
+        key, run_id, state = planned.key, run_ids[planned.key], states[planned.key]
+        if state == RunState.FINISHED.value:
+            progress.finished.append(key)
+        elif state in (RunState.QUEUED.value, RunState.RUNNING.value):
+            progress.active.append(key)
+        elif state in FAILED_STATES:
+            progress.failed[key] = store.status(run_id).get("error") or state
+        elif planned.init_from and states[planned.init_from] != RunState.FINISHED.value:
+            progress.blocked.append(key)
+        else:
+            queue.enqueue_run(conn, store, run_id, queue=queue_name or queue.DEFAULT_QUEUE)
+            states[key] = RunState.QUEUED.value
+            progress.submitted.append(key)
+    return progress
+
+
+# ---- reports -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    name: str
+    scale: str
+    folder: Path
+    results: dict[str, Any]
+
+    @property
+    def claim_holds(self) -> bool:
+        return bool(self.results["claim_holds"])
+
+
+def json_clean(value: Any) -> Any:
+    """``value`` with numpy scalars as Python numbers and NaN/inf as None (strict JSON)."""
+    if isinstance(value, Mapping):
+        return {str(k): json_clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item() if getattr(value, "ndim", 0) == 0 else value.tolist()
+        return json_clean(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def format_number(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "" if value is None else str(value)
+    if isinstance(value, int):
+        return str(value)
+    if not math.isfinite(value):
+        return "–"
+    if value != 0 and abs(value) < 1e-3:
+        return f"{value:.2e}"
+    return f"{value:.3f}"
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub Markdown table; floats with 3 decimals, NaN as an en dash."""
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
+    rows = ["| " + " | ".join(format_number(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])
+
+
+def run_seconds(store: RunStore, run_ids: Mapping[str, str]) -> float:
+    """Training time of the runs (started to finished, as their status records it), each run once."""
+    total = 0.0
+    for run_id in set(run_ids.values()):
+        status = store.status(run_id)
+        if status.get("started_at") and status.get("finished_at"):
+            total += float(status["finished_at"]) - float(status["started_at"])
+    return total
+
+
+def write_report(
+    store: RunStore,
+    module: ModuleType,
+    scale: str,
+    plan: Sequence[PlannedRun],
+    run_ids: Mapping[str, str],
+    folder: Path,
+    *,
+    group: str = "",
+    chart_formats: Sequence[str] = ("png", "svg"),
+) -> Report:
+    """Analyse the finished runs and write report.md, results.json and the charts to ``folder``."""
+    from gapviz.charts import chart_png, chart_svg
+
+    unfinished = [f"{k} ({store.status(r).get('state')})" for k, r in run_ids.items() if store.status(r).get("state") != RunState.FINISHED.value]
+    if unfinished:
+        raise ExperimentError(f"{module.NAME}: runs not finished yet: {', '.join(unfinished)}")
+    started = time.perf_counter()
+    analysis = module.analyze(RunResults(store, plan, run_ids), scale)
+    table = module.table(analysis)
+    charts = module.charts(analysis)
+    folder.mkdir(parents=True, exist_ok=True)
+    chart_files = []
+    for stem, chart in charts.items():
+        if "png" in chart_formats:
+            atomic_write_bytes(folder / f"{stem}.png", chart_png(chart, scale=CHART_SCALE))
+            chart_files.append(f"{stem}.png")
+        if "svg" in chart_formats:
+            atomic_write_bytes(folder / f"{stem}.svg", chart_svg(chart).encode())
+    results = {
+        "experiment": module.NAME,
+        "title": module.TITLE,
+        "scale": scale,
+        "claim": module.CLAIM,
+        "claim_holds": bool(analysis["claim_holds"]),
+        "measured": analysis,
+        "runs": dict(run_ids),
+        "group": group,
+        "train_seconds": round(run_seconds(store, run_ids), 1),
+        "analysis_seconds": round(time.perf_counter() - started, 1),
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    atomic_write_json(folder / "results.json", json_clean(results))
+    atomic_write_bytes(folder / "report.md", render_markdown(module, scale, results, table, chart_files).encode())
+    return Report(module.NAME, scale, folder, results)
+
+
+def render_markdown(module: ModuleType, scale: str, results: Mapping[str, Any], table: pd.DataFrame, chart_files: Sequence[str]) -> str:
+    verdict = "holds" if results["claim_holds"] else "does NOT hold"
+    lines = [
+        f"# {module.TITLE} — {scale} scale",
+        "",
+        f"**Claim.** {module.CLAIM}",
+        "",
+        f"**Paper.** {module.PAPER}",
+        "",
+        f"**Result.** The paper's direction {verdict} here. {results['measured'].get('summary', '')}".rstrip(),
+        "",
+        markdown_table(table),
+        "",
+    ]
+    lines += [f"![{Path(f).stem}]({f})" for f in chart_files]
+    note = getattr(module, "NOTE", "")
+    if note and scale != "paper":
+        lines += ["", f"**Small scale vs paper.** {note}"]
+    runs = results["runs"]
+    if runs:
+        link = COMPARE_URL + "?" + "&".join(f"runs={r}" for r in dict.fromkeys(runs.values()))
+        lines += [
+            "",
+            f"**Runs** (sweep group `{results['group']}` on the Compare page, or [all of them]({link})):",
+            "",
+            *[f"- `{key}`: {run_id}" for key, run_id in runs.items()],
+        ]
+    lines += ["", f"Training time {results['train_seconds']:.0f} s; generated {results['generated_at']} by `gapviz reproduce {module.NAME} --scale {scale}`.", ""]
+    return "\n".join(lines)
+
+
+# ---- the whole thing ----------------------------------------------------------------------------
+
+
+def plan_for(name: str, scale: str, overrides: Mapping[str, Any] | None = None) -> list[PlannedRun]:
+    """The experiment's planned runs at ``scale`` with the user's base-setting overrides."""
+    module = experiments.get(name)
+    return check_unique_keys(module.plan(check_scale(scale), dict(overrides or {})))
+
+
+def reproduce(
+    name: str,
+    scale: str = "small",
+    home: str | Path | None = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    queue: bool = False,
+    wait: bool = False,
+    report_only: bool = False,
+    fresh: bool = False,
+    device: str | None = None,
+    queue_name: str | None = None,
+    out: str | Path | None = None,
+    log: Log = print,
+    poll_interval_s: float = POLL_INTERVAL_S,
+) -> Report | QueueProgress:
+    """Run (or queue) experiment ``name`` and write its report; returns the Report, or the
+    QueueProgress when queued runs are still to finish."""
+    module = experiments.get(name)
+    check_scale(scale)
+    store = RunStore(home)
+    plan = plan_for(name, scale, overrides)
+    group = group_name(name, scale) + (f"-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}" if fresh else "")
+    run_ids = resolve_runs(store, name, scale, plan, group, create=not report_only, share=not fresh)
+    folder = Path(out) if out else report_dir(store.home, name, scale)
+    if report_only or not plan:
+        return write_report(store, module, scale, plan, run_ids, folder, group=group)
+    if not queue:
+        run_locally(store, plan, run_ids, log=log, device=device)
+        return write_report(store, module, scale, plan, run_ids, folder, group=group)
+    from gapviz.queue import client as rq_queue
+
+    try:
+        conn = rq_queue.connect(store.home)
+    except rq_queue.QueueUnavailable as error:
+        raise ExperimentError(f"{error} (or run without --queue to train here)") from None
+    while True:
+        try:
+            progress = queue_ready(store, conn, plan, run_ids, queue_name=queue_name)
+        except (rq_queue.QueueUnavailable, rq_queue.QueueError) as error:
+            raise ExperimentError(str(error)) from None
+        if progress.failed:
+            failed = "; ".join(f"{k} (run {run_ids[k]}): {why}" for k, why in progress.failed.items())
+            raise ExperimentError(f"{name}: runs did not finish: {failed}; `gapviz resume RUN_ID` them, then run this command again")
+        if progress.done:
+            return write_report(store, module, scale, plan, run_ids, folder, group=group)
+        if progress.submitted or not wait:
+            log(
+                f"{name}: {len(progress.finished)} finished, {len(progress.active) + len(progress.submitted)} queued or running "
+                f"({len(progress.submitted)} just queued), {len(progress.blocked)} waiting for the run they start from"
+                + ("" if wait else f"; group {group}")
+            )
+        if not wait:
+            log(f"run `gapviz reproduce {name} --scale {scale} --queue` again to queue the rest and write the report, or add --wait")
+            return progress
+        time.sleep(poll_interval_s)

@@ -1,0 +1,379 @@
+"""The training loop: RunConfig in, one EpochRecord per epoch out (to a sink); knows no Redis or UI.
+
+Determinism: every random choice of epoch e (shuffle, swap) comes from a generator seeded by
+(seed, e), so a run resumed from the checkpoint of epoch e ends in the same state as one that
+never stopped.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from open_clip.loss import ClipLoss
+from scipy.linalg import orthogonal_procrustes
+
+from gapviz.science import metrics
+
+from gapviz.science import projection
+from gapviz.config import RunConfig
+from gapviz.data import PairData
+from gapviz.data.loader import load_pairs
+from gapviz.fsio import atomic_write_bytes
+from gapviz.training.model import ModelBundle, build_model, encoder_parameter_groups
+from gapviz.runs.records import EpochRecord, StepProgress, TrainSink
+from gapviz.science.swap import swap_modalities
+from gapviz.science.temperature import Temperature
+
+LAST_CHECKPOINT = "last.pt"
+PROCRUSTES_PAIRS = 2048
+
+
+def never() -> bool:
+    return False
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA, then MPS, then CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def lr_at(step: int, total_steps: int, warmup_steps: int, base_lr: float) -> float:
+    """Linear warmup, then cosine decay to zero (open_clip's default schedule)."""
+    if step < warmup_steps:
+        return base_lr * (step + 1) / warmup_steps
+    span = max(1, total_steps - warmup_steps)
+    return 0.5 * base_lr * (1.0 + math.cos(math.pi * min(1.0, (step - warmup_steps) / span)))
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+def images_to_tensor(images: np.ndarray, bundle: ModelBundle, device: torch.device) -> torch.Tensor:
+    """uint8 (B, H, W, 3) -> normalised float (B, 3, H, W) on ``device``."""
+    batch = torch.from_numpy(np.ascontiguousarray(images)).to(device, non_blocking=True)
+    batch = batch.permute(0, 3, 1, 2).float().div_(255.0)
+    mean = torch.tensor(bundle.mean, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(bundle.std, device=device).view(1, 3, 1, 1)
+    return (batch - mean) / std
+
+
+@dataclass
+class TrainingSetup:
+    """Everything built once per run: model, temperature, data and its tokens."""
+
+    cfg: RunConfig
+    device: torch.device
+    bundle: ModelBundle
+    temperature: Temperature
+    train_data: PairData
+    eval_data: PairData
+    train_tokens: torch.Tensor
+    eval_tokens: torch.Tensor
+    class_tokens: torch.Tensor | None
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.bundle.model
+
+
+@dataclass
+class TrainResult:
+    epochs_done: int
+    global_step: int
+    stopped: bool
+    final_metrics: dict[str, float] = field(default_factory=dict)
+
+
+def prepare(
+    cfg: RunConfig, home: Path, init_checkpoint: Path | None = None, progress: Callable[[str, int, int], None] | None = None
+) -> TrainingSetup:
+    """Build the model, temperature and data of ``cfg`` (the slow part before step 1)."""
+    torch.manual_seed(cfg.seed)
+    device = resolve_device(cfg.device)
+    bundle = build_model(cfg.model, device, checkpoint=init_checkpoint)
+    image_size = cfg.data.image_size or bundle.image_size
+    report = (lambda stage: (lambda done, total: progress(stage, done, total))) if progress else (lambda stage: None)
+    train_data = load_pairs(cfg.data, image_size, "train", home, progress=report("train data"))
+    eval_data = load_pairs(cfg.data, image_size, "eval", home, progress=report("eval data"))
+    temperature = Temperature(cfg.temperature).to(device)
+    class_tokens = bundle.tokenizer(eval_data.class_prompts) if eval_data.class_prompts else None
+    return TrainingSetup(
+        cfg=cfg,
+        device=device,
+        bundle=bundle,
+        temperature=temperature,
+        train_data=train_data,
+        eval_data=eval_data,
+        train_tokens=bundle.tokenizer(train_data.captions),
+        eval_tokens=bundle.tokenizer(eval_data.captions),
+        class_tokens=class_tokens,
+    )
+
+
+def make_optimizer(setup: TrainingSetup) -> torch.optim.Optimizer:
+    """AdamW over the encoders (open_clip's decay groups) and, when trained, the temperature's nu."""
+    cfg = setup.cfg.train
+    model = setup.model
+    if hasattr(model, "logit_scale"):
+        model.logit_scale.requires_grad_(False)
+    groups = encoder_parameter_groups(model, cfg.weight_decay)
+    for group in groups:
+        group["lr_scale"] = 1.0
+    if setup.temperature.trainable:
+        groups.append({"params": [setup.temperature.nu], "weight_decay": 0.0, "lr_scale": setup.temperature.lr_scale})
+    fused = setup.device.type == "cuda"
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6, fused=fused)
+
+
+def autocast_context(setup: TrainingSetup):
+    precision = setup.cfg.train.precision
+    if precision == "auto":
+        precision = "bf16" if setup.device.type == "cuda" else "fp32"
+    if precision == "fp32":
+        return nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=setup.device.type, dtype=dtype)
+
+
+@torch.no_grad()
+def encode(setup: TrainingSetup, data: PairData, tokens: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """L2-normalised float32 embeddings of every image and every caption of ``data``."""
+    model, batch_size, device = setup.model, setup.cfg.eval.batch_size, setup.device
+    model.eval()
+    images, texts = [], []
+    with autocast_context(setup):
+        for start in range(0, data.num_images, batch_size):
+            batch = images_to_tensor(data.images[start : start + batch_size], setup.bundle, device)
+            images.append(F.normalize(model.encode_image(batch).float(), dim=-1).cpu())
+        for start in range(0, len(tokens), batch_size):
+            batch = tokens[start : start + batch_size].to(device)
+            texts.append(F.normalize(model.encode_text(batch).float(), dim=-1).cpu())
+    model.train()
+    return torch.cat(images).numpy(), torch.cat(texts).numpy()
+
+
+@torch.no_grad()
+def encode_texts(setup: TrainingSetup, tokens: torch.Tensor) -> np.ndarray:
+    setup.model.eval()
+    with autocast_context(setup):
+        features = setup.model.encode_text(tokens.to(setup.device)).float()
+    setup.model.train()
+    return F.normalize(features, dim=-1).cpu().numpy()
+
+
+def evaluate(
+    setup: TrainingSetup, epoch: int, global_step: int, previous: dict[str, np.ndarray], extra: dict[str, float]
+) -> EpochRecord:
+    """Every SCIENCE.md metric, zero-shot accuracy, loss at the current tau and 2-D projections."""
+    started = time.perf_counter()
+    cfg, data = setup.cfg, setup.eval_data
+    image, text = encode(setup, data, setup.eval_tokens)
+    index = data.caption_image
+    values = metrics.compute_all(
+        image, text, index, linear_probe=cfg.eval.linear_probe, seed=cfg.seed, device=setup.device
+    )
+    progress = min(1.0, global_step / max(1, total_steps(setup)))
+    scale = float(setup.temperature(progress).detach())
+    values["logit_scale"] = scale
+    values["tau"] = 1.0 / scale
+    values["loss"] = metrics.contrastive_loss(image, text, scale, index)
+    if setup.class_tokens is not None and data.labels is not None:
+        values["zero_shot"] = metrics.zero_shot_accuracy(image, encode_texts(setup, setup.class_tokens), data.labels)
+    projections = {}
+    for method in cfg.eval.projections:
+        if method == "pca":
+            projections[method] = projection.pca_project(image, text, reference=previous.get(method))
+        else:
+            projections[method] = projection.umap_project(
+                image, text, init=previous.get(method), n_neighbors=cfg.eval.umap_neighbors, seed=cfg.seed
+            )
+    values.update(extra)
+    values["eval_time_s"] = time.perf_counter() - started
+    return EpochRecord(
+        epoch=epoch,
+        global_step=global_step,
+        metrics={k: float(v) for k, v in values.items()},
+        image_embeddings=image.astype(np.float16),
+        text_embeddings=text.astype(np.float16),
+        text_image_index=index,
+        projections={k: v.astype(np.float32) for k, v in projections.items()},
+        captions=list(data.captions),
+        labels=data.labels,
+    )
+
+
+def steps_per_epoch(setup: TrainingSetup) -> int:
+    pairs, cfg = len(setup.train_data), setup.cfg.train
+    steps = max(1, pairs // cfg.batch_size) // cfg.grad_accum or 1
+    return min(steps, cfg.max_steps_per_epoch) if cfg.max_steps_per_epoch else steps
+
+
+def total_steps(setup: TrainingSetup) -> int:
+    return steps_per_epoch(setup) * setup.cfg.train.epochs
+
+
+@torch.no_grad()
+def procrustes_align(setup: TrainingSetup) -> None:
+    """Rotate the text projection so text embeddings land on their images (Liang et al. §4.4)."""
+    data = setup.train_data
+    keep = np.flatnonzero(~data.mismatched)[:PROCRUSTES_PAIRS] if data.mismatched is not None else np.arange(min(len(data), PROCRUSTES_PAIRS))
+    subset = PairData(data.images[data.caption_image[keep]], [data.captions[i] for i in keep], np.arange(len(keep)))
+    image, text = encode(setup, subset, setup.train_tokens[keep])
+    rotation = torch.from_numpy(orthogonal_procrustes(text, image)[0]).float().to(setup.device)
+    model = setup.model
+    projection_param = getattr(model, "text_projection", None)
+    if projection_param is None and hasattr(model, "text"):
+        projection_param = getattr(model.text, "text_projection", None)
+    if isinstance(projection_param, torch.nn.Parameter):
+        projection_param.copy_(projection_param @ rotation)
+    elif isinstance(projection_param, torch.nn.Linear):
+        projection_param.weight.copy_(rotation.T @ projection_param.weight)
+        if projection_param.bias is not None:
+            projection_param.bias.copy_(projection_param.bias @ rotation)
+    else:
+        raise ValueError(f"model.procrustes_init: {setup.cfg.model.name} has no text projection to rotate")
+
+
+def save_checkpoint(folder: Path, setup: TrainingSetup, optimizer, epoch: int, global_step: int, previous: dict, keep: int) -> None:
+    """last.pt (everything needed to resume) and epoch_NNN.pt (model weights, open_clip-loadable)."""
+    weights = {"state_dict": setup.model.state_dict(), "epoch": epoch, "model_name": setup.cfg.model.name}
+    atomic_write_bytes(folder / f"epoch_{epoch:03d}.pt", _torch_bytes(weights))
+    full = {
+        "state_dict": setup.model.state_dict(),
+        "temperature": setup.temperature.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "epoch": epoch,
+        "global_step": global_step,
+        "projections": {k: torch.from_numpy(v) for k, v in previous.items()},
+    }
+    atomic_write_bytes(folder / LAST_CHECKPOINT, _torch_bytes(full))
+    if keep >= 0:
+        for old in sorted(folder.glob("epoch_*.pt"))[:-keep or None]:
+            old.unlink(missing_ok=True)
+
+
+def _torch_bytes(value: Any) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    return buffer.getvalue()
+
+
+def load_checkpoint(folder: Path, setup: TrainingSetup, optimizer) -> tuple[int, int, dict[str, np.ndarray]]:
+    state = torch.load(folder / LAST_CHECKPOINT, map_location=setup.device, weights_only=True)
+    setup.model.load_state_dict(state["state_dict"])
+    setup.temperature.load_state_dict(state["temperature"])
+    optimizer.load_state_dict(state["optimizer"])
+    previous = {k: v.cpu().numpy() for k, v in state["projections"].items()}
+    return int(state["epoch"]), int(state["global_step"]), previous
+
+
+def checkpoint_epoch(folder: Path) -> int | None:
+    """The epoch of the resumable checkpoint in ``folder``, if any."""
+    path = folder / LAST_CHECKPOINT
+    if not path.is_file():
+        return None
+    return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
+
+
+def train(
+    setup: TrainingSetup,
+    sink: TrainSink,
+    checkpoint_dir: Path,
+    should_stop: Callable[[], bool] = never,
+    resume: bool = False,
+) -> TrainResult:
+    """Train ``setup.cfg.train.epochs`` epochs; each epoch (and epoch 0) is evaluated and sent to ``sink``."""
+    cfg = setup.cfg
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    optimizer = make_optimizer(setup)
+    model, temperature, device = setup.model, setup.temperature, setup.device
+    loss_fn = ClipLoss()
+    forward = torch.compile(model) if cfg.train.compile else model
+    per_epoch, total = steps_per_epoch(setup), total_steps(setup)
+    keep = cfg.train.keep_epoch_checkpoints
+    if resume and (checkpoint_dir / LAST_CHECKPOINT).is_file():
+        start_epoch, global_step, previous = load_checkpoint(checkpoint_dir, setup, optimizer)
+    else:
+        if cfg.model.procrustes_init:
+            procrustes_align(setup)
+        record = evaluate(setup, 0, 0, {}, {})
+        previous, start_epoch, global_step = record.projections, 0, 0
+        sink.on_epoch(record)
+        save_checkpoint(checkpoint_dir, setup, optimizer, 0, 0, previous, keep)
+    model.train()
+    data, tokens = setup.train_data, setup.train_tokens
+    batch, accum = cfg.train.batch_size, cfg.train.grad_accum
+    final: dict[str, float] = {}
+    for epoch in range(start_epoch + 1, cfg.train.epochs + 1):
+        generator = epoch_generator(cfg.seed, epoch)
+        order = torch.randperm(len(data), generator=generator).numpy()
+        epoch_started, losses = time.perf_counter(), []
+        for step in range(per_epoch):
+            if should_stop():
+                return TrainResult(epoch - 1, global_step, stopped=True, final_metrics=final)
+            step_started = time.perf_counter()
+            lr = lr_at(global_step, total, cfg.train.warmup_steps, cfg.train.lr)
+            for group in optimizer.param_groups:
+                group["lr"] = lr * group["lr_scale"]
+            progress = global_step / max(1, total)
+            optimizer.zero_grad(set_to_none=True)
+            step_loss = 0.0
+            for micro in range(accum):
+                chosen = order[(step * accum + micro) * batch : (step * accum + micro + 1) * batch]
+                chosen = np.sort(chosen)
+                images = images_to_tensor(data.images[data.caption_image[chosen]], setup.bundle, device)
+                with autocast_context(setup):
+                    image_features, text_features, _ = forward(images, tokens[chosen].to(device))
+                image_features, text_features = swap_modalities(
+                    image_features.float(), text_features.float(), cfg.swap, generator
+                )
+                scale = temperature(progress)
+                loss = loss_fn(image_features, text_features, scale.to(device)) / accum
+                loss.backward()
+                step_loss += float(loss.detach())
+            optimizer.step()
+            temperature.clamp_()
+            global_step += 1
+            losses.append(step_loss)
+            elapsed = time.perf_counter() - step_started
+            sink.on_step(
+                StepProgress(
+                    epoch=epoch,
+                    step=step + 1,
+                    steps_per_epoch=per_epoch,
+                    global_step=global_step,
+                    total_steps=total,
+                    loss=step_loss,
+                    tau=1.0 / float(scale.detach()),
+                    lr=lr,
+                    samples_per_s=batch * accum / max(elapsed, 1e-9),
+                )
+            )
+        train_time = time.perf_counter() - epoch_started
+        extra = {
+            "train_loss": float(np.mean(losses)) if losses else float("nan"),
+            "lr": lr_at(global_step, total, cfg.train.warmup_steps, cfg.train.lr),
+            "train_time_s": train_time,
+            "samples_per_s": per_epoch * batch * accum / max(train_time, 1e-9),
+        }
+        record = evaluate(setup, epoch, global_step, previous, extra)
+        previous, final = record.projections, record.metrics
+        sink.on_epoch(record)
+        save_checkpoint(checkpoint_dir, setup, optimizer, epoch, global_step, previous, keep)
+    return TrainResult(cfg.train.epochs, global_step, stopped=False, final_metrics=final)
