@@ -248,6 +248,69 @@ def _shape_distance(shape: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     raise ValueError(f"unknown shape {name}")
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """Per-image draws of one render call: background, gradient and each object's place, size and colour."""
+
+    base: np.ndarray
+    gx: np.ndarray
+    gy: np.ndarray
+    cx: np.ndarray
+    cy: np.ndarray
+    radius: np.ndarray
+    rgb: np.ndarray
+
+
+def _layout(scenes: Scenes, s: int, seed: int) -> _Layout:
+    """Draw every per-image quantity up front, one stream each, so an image does not depend on how many
+    images are rendered (a split of n is a prefix of a split of m > n) or on chunking."""
+    n, cell_px = len(scenes), s / 3.0
+
+    def draw(tag: int) -> np.random.Generator:
+        return np.random.default_rng([seed, _RENDER, s, tag])
+
+    grey = draw(0).uniform(70.0, 175.0, size=n)
+    base = (grey[:, None] + draw(1).normal(0.0, 7.0, size=(n, 3)) + 0.5).astype(np.float32)  # +0.5: round on cast
+    angle = draw(2).uniform(0.0, 2 * np.pi, size=n)
+    slope = draw(3).uniform(0.0, 35.0, size=n) / s
+    gx, gy = (np.cos(angle) * slope).astype(np.float32), (np.sin(angle) * slope).astype(np.float32)
+    jitter = draw(4).uniform(-POSITION_JITTER, POSITION_JITTER, size=(n, 2, 2)) * cell_px
+    scale = 1.0 + draw(5).uniform(-SIZE_JITTER, SIZE_JITTER, size=(n, 2))
+    palette = np.array([c[2] for c in COLOURS], dtype=np.float32)
+    rgb = palette[np.maximum(scenes.colour, 0)] + draw(6).normal(0.0, COLOUR_JITTER, size=(n, 2, 3))
+    rgb = np.clip(rgb, 0.0, 255.0).astype(np.float32)
+    cx = ((scenes.cell % 3) + 0.5) * cell_px + jitter[..., 0]
+    cy = ((scenes.cell // 3) + 0.5) * cell_px + jitter[..., 1]
+    radius = np.where(scenes.size == LARGE, RADIUS[LARGE], RADIUS[SMALL]) * cell_px * scale
+    return _Layout(base=base, gx=gx, gy=gy, cx=cx, cy=cy, radius=radius, rgb=rgb)
+
+
+def _paint_shapes(img: np.ndarray, start: int, scenes: Scenes, lay: _Layout, size: int, w: int) -> None:
+    """Blend every object of one size class into the chunk ``img`` (images start..start+len(img))."""
+    s = img.shape[1]
+    grid = np.arange(s, dtype=np.float32) + 0.5  # pixel centres
+    stop = start + img.shape[0]
+    here = (scenes.size[start:stop] == size) & (scenes.colour[start:stop] >= 0)
+    offs = np.arange(w)
+    for shape in range(N_SHAPES):
+        local, slot = np.nonzero(here & (scenes.shape[start:stop] == shape))
+        if local.size == 0:
+            continue
+        obj = (local + start, slot)
+        ox = np.clip(np.round(lay.cx[obj] - w / 2), 0, s - w).astype(np.int64)
+        oy = np.clip(np.round(lay.cy[obj] - w / 2), 0, s - w).astype(np.int64)
+        r = lay.radius[obj].astype(np.float32)[:, None, None]
+        u = (grid[ox[:, None] + offs][:, None, :] - lay.cx[obj].astype(np.float32)[:, None, None]) / r
+        v = (grid[oy[:, None] + offs][:, :, None] - lay.cy[obj].astype(np.float32)[:, None, None]) / r
+        u, v = np.broadcast_arrays(u, v)
+        alpha = np.clip(0.5 - _shape_distance(shape, u, v) * r, 0.0, 1.0)[..., None]
+        rows = (oy[:, None] + offs)[:, :, None]
+        cols = (ox[:, None] + offs)[:, None, :]
+        patch = img[local[:, None, None], rows, cols]
+        patch += (lay.rgb[obj][:, None, None, :] - patch) * alpha
+        img[local[:, None, None], rows, cols] = patch
+
+
 def render(
     scenes: Scenes,
     image_size: int,
@@ -266,57 +329,19 @@ def render(
     out = np.empty((n, s, s, 3), dtype=np.uint8)
     cell_px = s / 3.0
     grid = np.arange(s, dtype=np.float32) + 0.5  # pixel centres
-
-    # Per-image draws come up front, one stream per quantity, so an image does not depend on
-    # how many images are rendered (a split of n is a prefix of a split of m > n) or on chunking.
-    def draw(tag: int) -> np.random.Generator:
-        return np.random.default_rng([seed, _RENDER, s, tag])
-
-    grey = draw(0).uniform(70.0, 175.0, size=n)
-    base = (grey[:, None] + draw(1).normal(0.0, 7.0, size=(n, 3)) + 0.5).astype(np.float32)  # +0.5: round on cast
-    angle = draw(2).uniform(0.0, 2 * np.pi, size=n)
-    slope = draw(3).uniform(0.0, 35.0, size=n) / s
-    gx, gy = (np.cos(angle) * slope).astype(np.float32), (np.sin(angle) * slope).astype(np.float32)
-    jitter = draw(4).uniform(-POSITION_JITTER, POSITION_JITTER, size=(n, 2, 2)) * cell_px
-    scale = 1.0 + draw(5).uniform(-SIZE_JITTER, SIZE_JITTER, size=(n, 2))
-    palette = np.array([c[2] for c in COLOURS], dtype=np.float32)
-    rgb = palette[np.maximum(scenes.colour, 0)] + draw(6).normal(0.0, COLOUR_JITTER, size=(n, 2, 3))
-    rgb = np.clip(rgb, 0.0, 255.0).astype(np.float32)
-    cx = ((scenes.cell % 3) + 0.5) * cell_px + jitter[..., 0]
-    cy = ((scenes.cell // 3) + 0.5) * cell_px + jitter[..., 1]
-    radius = np.where(scenes.size == LARGE, RADIUS[LARGE], RADIUS[SMALL]) * cell_px * scale
+    lay = _layout(scenes, s, seed)
     # Window per size: covers the farthest shape point (1.05 radii) plus the anti-aliased edge.
     window = {size: min(s, int(np.ceil(2 * (1.05 * RADIUS[size] * (1 + SIZE_JITTER) * cell_px + 1)))) for size in RADIUS}
-
     chunk = max(1, _CHUNK_PIXELS // (s * s))
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
-        k = stop - start
-        noise = np.random.default_rng([seed, _RENDER, s, 7, start]).standard_normal((k, s, s), dtype=np.float32)
+        noise = np.random.default_rng([seed, _RENDER, s, 7, start]).standard_normal((stop - start, s, s), dtype=np.float32)
         lum = noise * PIXEL_NOISE
-        lum += gx[start:stop, None, None] * (grid[None, None, :] - s / 2)
-        lum += gy[start:stop, None, None] * (grid[None, :, None] - s / 2)
-        img = lum[..., None] + base[start:stop, None, None, :]
+        lum += lay.gx[start:stop, None, None] * (grid[None, None, :] - s / 2)
+        lum += lay.gy[start:stop, None, None] * (grid[None, :, None] - s / 2)
+        img = lum[..., None] + lay.base[start:stop, None, None, :]
         for size, w in window.items():
-            here = (scenes.size[start:stop] == size) & (scenes.colour[start:stop] >= 0)
-            for shape in range(N_SHAPES):
-                local, slot = np.nonzero(here & (scenes.shape[start:stop] == shape))
-                if local.size == 0:
-                    continue
-                obj = (local + start, slot)
-                ox = np.clip(np.round(cx[obj] - w / 2), 0, s - w).astype(np.int64)
-                oy = np.clip(np.round(cy[obj] - w / 2), 0, s - w).astype(np.int64)
-                r = radius[obj].astype(np.float32)[:, None, None]
-                offs = np.arange(w)
-                u = (grid[ox[:, None] + offs][:, None, :] - cx[obj].astype(np.float32)[:, None, None]) / r
-                v = (grid[oy[:, None] + offs][:, :, None] - cy[obj].astype(np.float32)[:, None, None]) / r
-                u, v = np.broadcast_arrays(u, v)
-                alpha = np.clip(0.5 - _shape_distance(shape, u, v) * r, 0.0, 1.0)[..., None]
-                rows = (oy[:, None] + offs)[:, :, None]
-                cols = (ox[:, None] + offs)[:, None, :]
-                patch = img[local[:, None, None], rows, cols]
-                patch += (rgb[obj][:, None, None, :] - patch) * alpha
-                img[local[:, None, None], rows, cols] = patch
+            _paint_shapes(img, start, scenes, lay, size, w)
         np.clip(img, 0.0, 255.0, out=img)
         out[start:stop] = img  # truncation after the +0.5 above rounds
         if progress is not None:
