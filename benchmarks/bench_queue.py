@@ -94,7 +94,7 @@ def queue_latency(runs: int, skip_umap: bool) -> dict[str, Any]:
                             first_epoch.append(now - t0)
                     elif event.state in ("finished", "failed", "cancelled"):
                         if event.state != "finished":
-                            raise RuntimeError(f"run {sub.run_id} {event.state}: {store.status(sub.run_id).get('error')}")
+                            raise RuntimeError(f"run {sub.run_id} {event.state}: {store.status(sub.run_id).error}")
                         total.append(now - t0)
                         done = True
         warmup_line = next((line for line in (tmp / "worker.log").read_text().splitlines() if "warm-up done" in line), "")

@@ -24,6 +24,7 @@ from open_clip.loss import ClipLoss  # noqa: E402
 from gapviz.config import preset  # noqa: E402
 from gapviz.science.projection import warm_umap  # noqa: E402
 from gapviz.runs.records import NullSink  # noqa: E402
+from gapviz.runs.store import CheckpointFiles  # noqa: E402
 from gapviz.training.loop import images_to_tensor, make_optimizer, prepare, train  # noqa: E402
 
 
@@ -55,7 +56,7 @@ def gapviz_loop_samples_per_s(setup, steps: int, home: Path) -> float:
         def on_epoch(self, record):
             rows.append(record.metrics)
 
-    train(setup, Capture(), Path(tempfile.mkdtemp(dir=home)))
+    train(setup, Capture(), CheckpointFiles(Path(tempfile.mkdtemp(dir=home))))
     return rows[-1]["samples_per_s"]
 
 
@@ -79,7 +80,7 @@ def bench_eval_fraction(epochs: int, home: Path) -> dict[str, float]:
         def on_epoch(self, record):
             rows.append(record.metrics)
 
-    train(setup, Capture(), Path(tempfile.mkdtemp(dir=home)))
+    train(setup, Capture(), CheckpointFiles(Path(tempfile.mkdtemp(dir=home))))
     trained = rows[1:]
     eval_s = [row["eval_time_s"] for row in trained]
     train_s = [row["train_time_s"] for row in trained]

@@ -143,6 +143,9 @@ class EvalConfig:
     umap_neighbors: int = 15
     batch_size: int = 256
     linear_probe: bool = True
+    trace_every_steps: int = 50
+    """Record beta = 1/tau and the gap on a fixed 64-pair eval subset every this many steps (0: never);
+    costs about 1% of training at batch 32 and less at larger batches (docs/benchmarks.md)."""
 
 
 @dataclass(frozen=True)
@@ -368,6 +371,7 @@ def _validate(cfg: RunConfig) -> list[Problem]:
     )
     need(2 <= ev.umap_neighbors <= 200, "eval.umap_neighbors", "must be in 2..200")
     need(ev.batch_size >= 1, "eval.batch_size", "must be >= 1")
+    need(ev.trace_every_steps >= 0, "eval.trace_every_steps", "must be >= 0 (0: no gap trace)")
     return problems
 
 

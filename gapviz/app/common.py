@@ -75,11 +75,10 @@ def store() -> RunStore:
 
 def run_version(run_id: str) -> float:
     """Changes whenever the run's metrics or status change: the key of cached reads."""
-    folder = store().run_dir(run_id)
     stamps = []
-    for name in ("metrics.jsonl", "status.json", "meta.json"):
+    for path in store().record_files(run_id):
         try:
-            stamps.append((folder / name).stat().st_mtime_ns)
+            stamps.append(path.stat().st_mtime_ns)
         except OSError:
             stamps.append(0)
     return float(sum(stamps))
@@ -101,7 +100,7 @@ def _epoch_arrays(home_path: str, run_id: str, epoch: int, version: float) -> di
 
 def epoch_arrays(run_id: str, epoch: int) -> dict[str, Any]:
     """Arrays saved for one epoch (cached; an epoch file is written once)."""
-    path = store().run_dir(run_id) / "epochs" / f"{epoch:03d}.npz"
+    path = store().epoch_file(run_id, epoch)
     try:
         version = float(path.stat().st_mtime_ns)
     except OSError:
@@ -135,7 +134,7 @@ def _npz_keys(path: str, version: int) -> list[str]:
 
 
 def _epoch_file(run_id: str, epoch: int) -> tuple[str, int]:
-    path = store().run_dir(run_id) / "epochs" / f"{int(epoch):03d}.npz"
+    path = store().epoch_file(run_id, epoch)
     try:
         return str(path), path.stat().st_mtime_ns
     except OSError:
@@ -150,12 +149,12 @@ def epoch_member(run_id: str, epoch: int, key: str) -> Any:
 
 def projection_methods(run_id: str, epoch: int) -> list[str]:
     path, version = _epoch_file(run_id, epoch)
-    return [k[len("proj_"):] for k in _npz_keys(path, version) if k.startswith("proj_")]
+    return list(RunStore.projections(_npz_keys(path, version)))
 
 
 def projection(run_id: str, epoch: int, method: str) -> Any:
     """(N + M, 2) coordinates of ``method`` at ``epoch``, or None."""
-    return epoch_member(run_id, epoch, f"proj_{method}")
+    return epoch_member(run_id, epoch, RunStore.projection_key(method))
 
 
 def projection_domain(run_id: str, method: str) -> tuple[tuple[float, float], tuple[float, float]]:

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from gapviz.config import resolve_config
 from gapviz.cli.common import EXIT_ERROR, EXIT_OK, add_config_arguments, run_command
+from gapviz.queue import APP_HOST, DEFAULT_APP_PORT, DEFAULT_QUEUE
 from gapviz.runs.store import RunStore
 
 
@@ -24,7 +25,8 @@ def add_queue_commands(subparsers: Any) -> None:
 
     up = subparsers.add_parser("up", help="start Redis (if needed), workers and the app; Ctrl-C stops all")
     up.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    up.add_argument("--port", type=int, default=8501, help="port of the app on 127.0.0.1 (default 8501)")
+    up.add_argument("--port", type=int, default=DEFAULT_APP_PORT,
+                    help=f"port of the app on {APP_HOST} (default {DEFAULT_APP_PORT})")
     up.add_argument("--no-app", action="store_true", help="do not start the Streamlit app")
     up.add_argument("--queue", action="append", default=None, metavar="NAME", help="queue the workers take runs from")
     up.add_argument("--device", default="", help="device(s) for the workers, comma-separated, assigned in turn (e.g. cuda:0,cuda:1)")
@@ -40,7 +42,7 @@ def add_queue_commands(subparsers: Any) -> None:
     add_config_arguments(submit)
     submit.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2,...",
                         help="queue one run per value, grouped (repeatable: every combination)")
-    submit.add_argument("--queue", default=None, metavar="NAME", help="queue name (default: gapviz)")
+    submit.add_argument("--queue", default=None, metavar="NAME", help=f"queue name (default: {DEFAULT_QUEUE})")
     submit.add_argument("--tag", dest="tags", action="append", default=[], help="tag the runs (repeatable)")
     submit.add_argument("--json", action="store_true", help="print the queued runs as JSON")
     submit.set_defaults(func=cmd_submit)
@@ -95,12 +97,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if args.sweep:
         queue.sweep_configs(cfg, args.sweep)  # every value is checked before Redis is touched
     conn = queue.connect(_home(args))
-    queue_name = args.queue or queue.DEFAULT_QUEUE
+    queue_name = args.queue or DEFAULT_QUEUE
     group = ""
     if args.sweep:
-        group, submissions = queue.submit_sweep(conn, store, cfg, args.sweep, queue=queue_name, tags=tuple(args.tags))
+        group, submissions = queue.submit_sweep(conn, store, cfg, args.sweep, queue_name=queue_name, tags=tuple(args.tags))
     else:
-        submissions = [queue.submit(conn, store, cfg, queue=queue_name, tags=tuple(args.tags))]
+        submissions = [queue.submit(conn, store, cfg, queue_name=queue_name, tags=tuple(args.tags))]
     if args.json:
         print(json.dumps({"group": group, "runs": [s.to_dict() for s in submissions]}, indent=2))
         return EXIT_OK
@@ -145,7 +147,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     store = RunStore(_home(args))
     store.existing_run_dir(args.run_id)
-    sub = queue.resume(queue.connect(_home(args)), store, args.run_id, queue=args.queue)
+    sub = queue.resume(queue.connect(_home(args)), store, args.run_id, queue_name=args.queue)
     where = f"position {sub.position + 1}" if sub.position is not None else "queued"
     print(f"{sub.run_id} queued on {sub.queue} to resume from its last checkpoint ({where})")
     return EXIT_OK

@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from gapviz.data import DataError, PairData
+from gapviz.fsio import atomic_write_text
 
 CACHE_VERSION = 1
 """Bump when decoding changes, so old entries are not reused."""
@@ -161,7 +162,7 @@ def load_images(
         if broken:
             _compact(full, compact, broken)
             ready = compact
-        _write_text_atomic(meta_path, json.dumps({"n": n, "image_size": image_size, "broken": broken}))
+        atomic_write_text(meta_path, json.dumps({"n": n, "image_size": image_size, "broken": broken}))
         os.replace(ready, array_path)
     finally:
         for tmp in (full, compact):
@@ -273,16 +274,3 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

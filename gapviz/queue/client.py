@@ -23,17 +23,16 @@ from uuid import uuid4
 
 from rq.timeouts import BaseDeathPenalty
 
-from gapviz.queue import events
+from gapviz.queue import DEFAULT_QUEUE, events
 from gapviz.config import RunConfig, parse_assignment
 from gapviz.errors import GapvizError
-from gapviz.runs.records import RunState
+from gapviz.runs.records import RunState, RunStatus
 from gapviz.runs.store import RunStore, StoreError, gapviz_home, new_run_id
 
 if TYPE_CHECKING:
     from redis import Redis
     from rq import Queue
 
-DEFAULT_QUEUE = "gapviz"
 JOB_FUNC = "gapviz.queue.jobs.train_run"
 FAILURE_CALLBACK = "gapviz.queue.jobs.on_job_failure"
 DEFAULT_JOB_TIMEOUT_S = 7 * 24 * 3600
@@ -53,7 +52,6 @@ REAP_AFTER_START_S = HEARTBEAT_TTL_S + 10
 entries that expired while Redis was down belong to workers that are still training."""
 CONNECT_TIMEOUT_S = 5.0
 SOCKET_TIMEOUT_S = 30.0
-ACTIVE_STATES = (RunState.QUEUED.value, RunState.RUNNING.value)
 
 
 class QueueUnavailable(GapvizError, RuntimeError):
@@ -175,7 +173,7 @@ def submit(
     store: RunStore,
     cfg: RunConfig,
     *,
-    queue: str = DEFAULT_QUEUE,
+    queue_name: str = DEFAULT_QUEUE,
     group: str = "",
     tags: tuple[str, ...] = (),
 ) -> Submission:
@@ -183,7 +181,7 @@ def submit(
     cfg.check()
     run_id = store.create(cfg, group=group, tags=tags)
     try:
-        return enqueue_run(conn, store, run_id, queue=queue)
+        return enqueue_run(conn, store, run_id, queue_name=queue_name)
     except BaseException:
         with contextlib.suppress(Exception):
             store.delete(run_id)
@@ -210,79 +208,97 @@ def sweep_configs(cfg: RunConfig, sweeps: list[str]) -> list[tuple[str, RunConfi
 
 
 def submit_sweep(
-    conn: "Redis", store: RunStore, cfg: RunConfig, sweeps: list[str], *, queue: str = DEFAULT_QUEUE, tags: tuple[str, ...] = ()
+    conn: "Redis",
+    store: RunStore,
+    cfg: RunConfig,
+    sweeps: list[str],
+    *,
+    queue_name: str = DEFAULT_QUEUE,
+    tags: tuple[str, ...] = (),
 ) -> tuple[str, list[Submission]]:
     """Queue one run per sweep value (all validated before any is queued), grouped; returns (group, submissions)."""
     combos = sweep_configs(cfg, sweeps)
     group = f"sweep-{new_run_id()}"
     submissions = []
     for _, swept in combos:
-        submissions.append(submit(conn, store, swept, queue=queue, group=group, tags=tags))
+        submissions.append(submit(conn, store, swept, queue_name=queue_name, group=group, tags=tags))
     return group, submissions
 
 
 def enqueue_run(
-    conn: "Redis", store: RunStore, run_id: str, *, resume: bool = False, queue: str = DEFAULT_QUEUE, at_front: bool = False
+    conn: "Redis",
+    store: RunStore,
+    run_id: str,
+    *,
+    resume: bool = False,
+    queue_name: str = DEFAULT_QUEUE,
+    at_front: bool = False,
+    note: str = "",
 ) -> Submission:
     """Queue an existing run (``resume``: continue from its last checkpoint). status.json says queued first,
     so the worker's "running" can never be overwritten by it; on failure the old status comes back."""
-    from rq import Callback
-
     previous = store.status(run_id)
+    device = store.config(run_id).device
     job_id = uuid4().hex
-    store.update_status(
-        run_id, state=RunState.QUEUED, job_id=job_id, queue=queue, queued_at=time.time(), resume=resume,
-        cancel_requested=False,
-    )
+    store.queued(run_id, job_id=job_id, queue_name=queue_name, resume=resume, note=note)
     try:
         with unavailable_on_error():
             conn.delete(cancel_key(run_id))
-            conn.sadd(QUEUES_KEY, queue)
-            job = get_queue(conn, queue).enqueue(
-                JOB_FUNC,
-                args=(run_id,),
-                kwargs={"resume": resume},
-                job_id=job_id,
-                job_timeout=job_timeout(),
-                result_ttl=RESULT_TTL_S,
-                failure_ttl=FAILURE_TTL_S,
-                description=f"train run {run_id}" + (" (resume)" if resume else ""),
-                meta={"run_id": run_id, "resume": resume},
-                at_front=at_front,
-                on_failure=Callback(FAILURE_CALLBACK),
-            )
+            conn.sadd(QUEUES_KEY, queue_name)
+            job = _enqueue_job(conn, run_id, job_id, queue_name, resume=resume, device=device, at_front=at_front)
             with contextlib.suppress(Exception):
                 conn.persist(events.stream_key(run_id))
-                events.publish_state(conn, run_id, RunState.QUEUED, job_id=job_id, queue=queue, resume=resume)
-            position = job.get_position()
+                events.publish_state(conn, run_id, RunState.QUEUED, job_id=job_id, queue=queue_name, resume=resume)
+            place = job.get_position()
     except BaseException:
-        restore = {k: previous.get(k) for k in ("state", "job_id", "queue", "queued_at", "resume", "cancel_requested")}
         with contextlib.suppress(Exception):
-            store.update_status(run_id, **restore)
+            store.reverted(run_id, previous)
         raise
-    return Submission(run_id=run_id, job_id=job_id, queue=queue, position=position)
+    return Submission(run_id=run_id, job_id=job_id, queue=queue_name, position=place)
 
 
-def resume(conn: "Redis", store: RunStore, run_id: str, *, queue: str | None = None) -> Submission:
+def _enqueue_job(
+    conn: "Redis", run_id: str, job_id: str, queue_name: str, *, resume: bool, device: str, at_front: bool
+) -> Any:
+    """The RQ job: JSON payload (run id, resume, the run's device), failure callback, time limits."""
+    from rq import Callback
+
+    return get_queue(conn, queue_name).enqueue(
+        JOB_FUNC,
+        args=(run_id,),
+        kwargs={"resume": resume, "device": device},
+        job_id=job_id,
+        job_timeout=job_timeout(),
+        result_ttl=RESULT_TTL_S,
+        failure_ttl=FAILURE_TTL_S,
+        description=f"train run {run_id}" + (" (resume)" if resume else ""),
+        meta={"run_id": run_id, "resume": resume},
+        at_front=at_front,
+        on_failure=Callback(FAILURE_CALLBACK),
+    )
+
+
+def resume(conn: "Redis", store: RunStore, run_id: str, *, queue_name: str | None = None) -> Submission:
     """Queue a failed, cancelled or interrupted run again, to continue from its last checkpoint."""
-    status = store.status(run_id)
-    state = status.get("state")
-    if state in ACTIVE_STATES and _job_alive(conn, status):
-        raise QueueError(f"run {run_id} is {state}; cancel it first or wait for it to end")
-    if state == RunState.FINISHED.value:
+    status = store.status(run_id)  # a dead foreground run reads as abandoned (failed) here
+    if status.state in RunState.ACTIVE and (not status.job_id or _job_alive(conn, status)):
+        where = "" if status.job_id else f" in process {status.pid} on {status.host}"
+        raise QueueError(f"run {run_id} is {status.state.value}{where}; cancel it first or wait for it to end")
+    if status.state == RunState.FINISHED:
         raise QueueError(f"run {run_id} already finished all its epochs")
-    return enqueue_run(conn, store, run_id, resume=True, queue=queue or status.get("queue") or DEFAULT_QUEUE)
+    return enqueue_run(conn, store, run_id, resume=True, queue_name=queue_name or status.queue or DEFAULT_QUEUE)
 
 
-def _job_alive(conn: "Redis", status: dict[str, Any]) -> bool:
+def _job_alive(conn: "Redis", status: RunStatus) -> bool:
     """Whether the run's RQ job is still queued or running (False if Redis forgot it)."""
-    job = fetch_job(conn, status.get("job_id"))
+    job = fetch_job(conn, status.job_id)
     if job is None:
         return False
     return job.get_status(refresh=False) in ("queued", "started", "deferred", "scheduled")
 
 
-def fetch_job(conn: "Redis", job_id: str | None):
+def fetch_job(conn: "Redis", job_id: str | None) -> Any:
+    """The RQ job ``job_id`` (None when Redis does not know it)."""
     from rq.exceptions import NoSuchJobError
     from rq.job import Job
     from rq.serializers import JSONSerializer
@@ -299,10 +315,10 @@ def fetch_job(conn: "Redis", job_id: str | None):
 def position(conn: "Redis", store: RunStore, run_id: str) -> int | None:
     """0-based place of a queued run in its queue (0: next), or None when it is not waiting."""
     status = store.status(run_id)
-    if status.get("state") != RunState.QUEUED.value or not status.get("job_id"):
+    if status.state != RunState.QUEUED or not status.job_id:
         return None
     with unavailable_on_error():
-        return get_queue(conn, status.get("queue") or DEFAULT_QUEUE).get_job_position(status["job_id"])
+        return get_queue(conn, status.queue or DEFAULT_QUEUE).get_job_position(status.job_id)
 
 
 # ---- cancelling --------------------------------------------------------------------------------
@@ -310,32 +326,38 @@ def position(conn: "Redis", store: RunStore, run_id: str) -> int | None:
 
 def cancel(conn: "Redis", store: RunStore, run_id: str) -> str:
     """Cancel a run: a queued one leaves the queue at once (returns "cancelled"); a running one stops at
-    its next step boundary, keeping its finished epochs (returns "stopping")."""
-    from rq.exceptions import InvalidJobOperation
-
-    status = store.status(run_id)
-    state = status.get("state")
-    if state not in (RunState.CREATED.value, *ACTIVE_STATES):
-        raise QueueError(f"run {run_id} is already {state}")
+    its next step boundary, keeping its finished epochs (returns "stopping"); a dead one ends at once."""
+    status = store.status(run_id)  # a foreground run whose process died reads as abandoned
+    if status.abandoned and status.state == RunState.FAILED:
+        store.cancelled(run_id)
+        return "cancelled"
+    if status.state.is_terminal:
+        raise QueueError(f"run {run_id} is already {status.state.value}")
     with unavailable_on_error():
         # The key first: a worker that picks the job up right now sees it before training.
         conn.set(cancel_key(run_id), "1", ex=CANCEL_TTL_S)
-        job = fetch_job(conn, status.get("job_id"))
-        job_state = job.get_status(refresh=False) if job is not None else None
-        if job is not None and job_state in ("queued", "deferred", "scheduled", "created"):
-            with contextlib.suppress(InvalidJobOperation):
-                job.cancel()
-            job_state = "canceled"
-        if job is None or job_state in ("canceled", "stopped", "failed", "finished") or state == RunState.CREATED.value:
-            # Nothing runs it (any more): it is cancelled now, unless a worker already moved it on.
-            if store.state(run_id).value in (RunState.CREATED.value, RunState.QUEUED.value):
-                store.update_status(run_id, state=RunState.CANCELLED, finished_at=time.time(), cancel_requested=True)
-                with contextlib.suppress(Exception):
-                    events.publish_state(conn, run_id, RunState.CANCELLED, expire=True)
-                conn.delete(cancel_key(run_id))
-                return "cancelled"
-    store.update_status(run_id, cancel_requested=True)
+        if _nothing_runs(conn, status) and store.state(run_id) in (RunState.CREATED, RunState.QUEUED):
+            # Nothing runs it (any more), and no worker moved it on: it is cancelled now.
+            store.cancelled(run_id)
+            with contextlib.suppress(Exception):
+                events.publish_state(conn, run_id, RunState.CANCELLED, expire=True)
+            conn.delete(cancel_key(run_id))
+            return "cancelled"
+    store.request_cancel(run_id)  # a foreground run reads it from status.json, a queued one from the key
     return "stopping"
+
+
+def _nothing_runs(conn: "Redis", status: RunStatus) -> bool:
+    """Take the run's job off its queue if it waits there; True when no worker has (or will have) it."""
+    from rq.exceptions import InvalidJobOperation
+
+    job = fetch_job(conn, status.job_id)
+    job_state = job.get_status(refresh=False) if job is not None else None
+    if job is not None and job_state in ("queued", "deferred", "scheduled", "created"):
+        with contextlib.suppress(InvalidJobOperation):
+            job.cancel()
+        job_state = "canceled"
+    return job is None or job_state in ("canceled", "stopped", "failed", "finished") or status.state == RunState.CREATED
 
 
 def cancel_requested(conn: "Redis", run_id: str) -> bool:
@@ -455,25 +477,25 @@ def run_rows(store: RunStore, conn: "Redis | None" = None, *, limit: int = 20) -
             summary = store.summary(run_id)
         except (StoreError, ValueError):
             continue
-        state = status.get("state")
-        if state not in ACTIVE_STATES and index >= limit:
+        if status.state not in RunState.ACTIVE and index >= limit:
             continue
         row = {
             "run_id": run_id,
             "name": summary.name,
-            "state": state,
+            "state": status.state.value,
             "group": summary.group,
             "epochs_done": summary.epochs_done,
             "epochs_total": summary.epochs_total,
-            "queue": status.get("queue"),
-            "job_id": status.get("job_id"),
+            "queue": status.queue,
+            "job_id": status.job_id,
             "position": None,
-            "error": status.get("error"),
-            "progress": status.get("progress"),
-            "host": status.get("host"),
-            "cancel_requested": bool(status.get("cancel_requested")),
+            "error": status.error,
+            "progress": status.progress,
+            "host": status.host,
+            "cancel_requested": status.cancel_requested,
+            "abandoned": status.abandoned,
         }
-        if conn is not None and state == RunState.QUEUED.value and row["job_id"]:
+        if conn is not None and status.state == RunState.QUEUED and row["job_id"]:
             with contextlib.suppress(Exception):
                 row["position"] = get_queue(conn, row["queue"] or DEFAULT_QUEUE).get_job_position(row["job_id"])
         rows.append(row)

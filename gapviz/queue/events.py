@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gapviz.fsio import json_clean
 from gapviz.runs.records import EpochRecord, RunState, StepProgress
 
 if TYPE_CHECKING:
@@ -82,22 +83,6 @@ class Event:
 # ---- encoding ----------------------------------------------------------------------------------
 
 
-def _finite(value: Any) -> Any:
-    """Plain JSON: NaN/inf become null, numpy scalars become Python numbers."""
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
 def encode_array(array: np.ndarray, dtype: str = "<f2") -> dict[str, Any]:
     """A small array as JSON: shape, little-endian dtype and base64 bytes."""
     packed = np.ascontiguousarray(np.asarray(array).astype(dtype))
@@ -113,15 +98,25 @@ def step_fields(run_id: str, progress: StepProgress, ts: float | None = None) ->
     return _fields(KIND_STEP, run_id, progress.to_dict(), ts)
 
 
-def epoch_fields(run_id: str, record: EpochRecord, ts: float | None = None) -> dict[str, str]:
-    data = {
-        "epoch": record.epoch,
-        "global_step": record.global_step,
-        "metrics": record.metrics,
-        "n_image": int(len(record.image_embeddings)),
-        "n_text": int(len(record.text_embeddings)),
-        "projections": {method: encode_array(coords) for method, coords in record.projections.items()},
+def epoch_payload(
+    epoch: int, global_step: int, metrics: dict[str, Any], n_image: int, n_text: int, projections: dict[str, Any]
+) -> dict[str, Any]:
+    """The data of an epoch event, live (from an EpochRecord) or replayed (from the RunStore): one shape."""
+    return {
+        "epoch": int(epoch),
+        "global_step": int(global_step),
+        "metrics": metrics,
+        "n_image": int(n_image),
+        "n_text": int(n_text),
+        "projections": projections,
     }
+
+
+def epoch_fields(run_id: str, record: EpochRecord, ts: float | None = None) -> dict[str, str]:
+    data = epoch_payload(
+        record.epoch, record.global_step, record.metrics, len(record.image_embeddings), len(record.text_embeddings),
+        {method: encode_array(coords) for method, coords in record.projections.items()},
+    )
     return _fields(KIND_EPOCH, run_id, data, ts)
 
 
@@ -135,7 +130,7 @@ def _fields(kind: str, run_id: str, data: dict[str, Any], ts: float | None) -> d
         "kind": kind,
         "run": run_id,
         "ts": repr(time.time() if ts is None else ts),
-        "data": json.dumps(_finite(data), separators=(",", ":"), allow_nan=False),
+        "data": json.dumps(json_clean(data), separators=(",", ":"), allow_nan=False),
     }
 
 
@@ -342,14 +337,10 @@ def store_epoch_event(store: "RunStore", run_id: str, row: dict[str, Any]) -> Ev
     except Exception:  # noqa: BLE001 - metrics without arrays still show
         arrays = {}
     metrics = {k: v for k, v in row.items() if k not in ("epoch", "step")}
-    data = {
-        "epoch": epoch,
-        "global_step": int(row.get("step", 0)),
-        "metrics": metrics,
-        "n_image": int(len(arrays["image"])) if "image" in arrays else 0,
-        "n_text": int(len(arrays["text"])) if "text" in arrays else 0,
-        "projections": {k[len("proj_"):]: v.astype(np.float32) for k, v in arrays.items() if k.startswith("proj_")},
-    }
+    projections = {method: coords.astype(np.float32) for method, coords in store.projections(arrays).items()}
+    data = epoch_payload(
+        epoch, int(row.get("step", 0)), metrics, len(arrays.get("image", ())), len(arrays.get("text", ())), projections
+    )
     return Event(id=f"store:{epoch}", kind=KIND_EPOCH, run_id=run_id, ts=0.0, data=data)
 
 
@@ -436,7 +427,7 @@ class RunFollower:
 
     def _refresh_state_from_store(self, events: list[Event]) -> None:
         try:
-            state = self.store.status(self.run_id).get("state")
+            state = self.store.status(self.run_id).state.value
         except Exception:  # noqa: BLE001
             return
         if state and state != self.state:

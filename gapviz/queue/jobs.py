@@ -1,6 +1,8 @@
 """The RQ job ``gapviz.queue.jobs.train_run``: train one stored run inside the worker process.
 
-Payload: the run id (and ``resume``); the RunConfig is read from the RunStore. The job wires
+Payload: the run id, ``resume`` and the run's configured device (resolved against the worker's
+``--device``, which the worker sets with :func:`set_worker_device`); the RunConfig is read from the
+RunStore once, by the runner. The job wires
 :func:`gapviz.training.runner.execute_run` to an :class:`~gapviz.queue.events.EventPublisher` (live events) and
 to a stop check fed by a watcher thread:
 
@@ -29,11 +31,10 @@ import os
 import socket
 import sys
 import threading
-import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
-from gapviz.queue import events
+from gapviz.queue import DEFAULT_QUEUE, events
 from gapviz.queue.client import cancel_key, connect, enqueue_run
 from gapviz.runs.records import RunState
 from gapviz.runs.store import RunStore, StoreError
@@ -45,11 +46,12 @@ log = logging.getLogger("gapviz.queue.jobs")
 
 CANCEL_POLL_S = 0.5
 FLUSH_TIMEOUT_S = 10.0
-DEVICE_ENV = "GAPVIZ_DEVICE"
-"""Set by `gapviz worker --device`: the device this worker's runs use (see :func:`run_device`)."""
 REQUEUE_INTERRUPTED = True
+INTERRUPT_NOTE = "interrupted by a worker shutdown"
 
 _interrupt = threading.Event()
+_worker_device = {"device": ""}
+"""The device of this worker process (`gapviz worker --device`), set once at start by the worker."""
 
 
 def request_interrupt() -> None:
@@ -57,8 +59,9 @@ def request_interrupt() -> None:
     _interrupt.set()
 
 
-def interrupt_requested() -> bool:
-    return _interrupt.is_set()
+def set_worker_device(device: str) -> None:
+    """The device this worker's runs use when theirs says ``auto`` (see :func:`run_device`)."""
+    _worker_device["device"] = device.strip()
 
 
 class StopWatcher:
@@ -103,7 +106,7 @@ class StopWatcher:
 def run_device(configured: str) -> str | None:
     """The device to run on: the worker's ``--device`` when the run says ``auto`` (or says CUDA and the
     worker names a GPU); otherwise None, keeping the run's own device."""
-    worker_device = os.environ.get(DEVICE_ENV, "").strip()
+    worker_device = _worker_device["device"]
     if not worker_device:
         return None
     if configured == "auto":
@@ -119,46 +122,51 @@ def _current_job() -> Any:
     return get_current_job()
 
 
-def train_run(run_id: str, resume: bool = False) -> dict[str, Any]:
-    """Train ``run_id`` (``resume``: from its last checkpoint); returns ``{"run_id", "state"}``."""
+def train_run(run_id: str, resume: bool = False, device: str = "auto") -> dict[str, Any]:
+    """Train ``run_id`` (``resume``: from its last checkpoint; ``device``: the run's configured device, from
+    the payload); returns ``{"run_id", "state"}``."""
     job = _current_job()
     conn = job.connection if job is not None else connect()
-    job_id = job.id if job is not None else None
     store = RunStore()
     store.existing_run_dir(run_id)
-
     if _cancelled_before_start(conn, store, run_id):
         return {"run_id": run_id, "state": RunState.CANCELLED.value}
-
     publisher = events.EventPublisher(conn, run_id)
     with contextlib.suppress(Exception):
         conn.persist(events.stream_key(run_id))
     torch = sys.modules.get("torch")  # loaded by the worker's warm-up; never imported here for callbacks
     publisher.publish_state(
-        RunState.RUNNING, job_id=job_id, host=socket.gethostname(), pid=os.getpid(), resume=resume,
-        torch_threads=torch.get_num_threads() if torch is not None else None,
+        RunState.RUNNING, job_id=job.id if job is not None else None, host=socket.gethostname(), pid=os.getpid(),
+        resume=resume, torch_threads=torch.get_num_threads() if torch is not None else None,
     )
-    store.update_status(run_id, job_id=job_id, worker=getattr(job, "worker_name", None) or "")
     watcher = StopWatcher(conn, run_id).start()
     try:
         from gapviz.training.runner import execute_run
 
-        device = run_device(store.config(run_id).device)
-        state = execute_run(store, run_id, publisher, watcher.should_stop, resume=resume, device=device)
+        state = execute_run(
+            store, run_id, publisher, watcher.should_stop, resume=resume, device=run_device(device),
+            worker=getattr(job, "worker_name", None) or "",
+        )
     except BaseException as error:
         watcher.stop()
         final = _record_failure(store, run_id, error)
-        publisher.publish_state(final, error=store.status(run_id).get("error"))
+        publisher.publish_state(final, error=store.status(run_id).error)
         publisher.close(FLUSH_TIMEOUT_S)
         raise
     watcher.stop()
     with contextlib.suppress(Exception):
         conn.delete(cancel_key(run_id))
+    return _after_run(conn, store, run_id, state, watcher, publisher)
 
+
+def _after_run(
+    conn: "Redis", store: RunStore, run_id: str, state: RunState, watcher: StopWatcher, publisher: Any
+) -> dict[str, Any]:
+    """Publish the final state; a run stopped by a worker shutdown is interrupted and queued again."""
     requeued = False
     if state == RunState.CANCELLED and watcher.reason == "interrupt":
         state = RunState.INTERRUPTED
-        store.update_status(run_id, state=state, note="interrupted by a worker shutdown")
+        store.interrupted(run_id, note=INTERRUPT_NOTE)
         publisher.publish_state(state)
         publisher.flush(FLUSH_TIMEOUT_S)
         requeued = REQUEUE_INTERRUPTED and _requeue(conn, store, run_id)
@@ -176,7 +184,7 @@ def _cancelled_before_start(conn: "Redis", store: RunStore, run_id: str) -> bool
         flagged = False
     if not flagged and store.state(run_id) != RunState.CANCELLED:
         return False
-    store.update_status(run_id, state=RunState.CANCELLED, finished_at=time.time())
+    store.cancelled(run_id)
     with contextlib.suppress(Exception):
         events.publish_state(conn, run_id, RunState.CANCELLED, expire=True)
         conn.delete(cancel_key(run_id))
@@ -187,29 +195,27 @@ def _record_failure(store: RunStore, run_id: str, error: BaseException) -> RunSt
     """Make status.json say what happened, whether or not execute_run got to record it."""
     if isinstance(error, (KeyboardInterrupt, SystemExit)):
         # A cold shutdown of the worker (second Ctrl-C / SIGTERM): not the run's fault.
-        store.update_status(run_id, state=RunState.INTERRUPTED, error=None, traceback=None, finished_at=time.time())
+        store.interrupted(run_id)
         return RunState.INTERRUPTED
     try:
         status = store.status(run_id)
     except StoreError:
         return RunState.FAILED
-    if status.get("state") != RunState.FAILED.value or not status.get("traceback"):
-        store.update_status(
-            run_id, state=RunState.FAILED, finished_at=time.time(), error=f"{type(error).__name__}: {error}",
-            traceback="".join(traceback.format_exception(error)),
-        )
+    if status.state != RunState.FAILED or not status.traceback:
+        store.failed(run_id, f"{type(error).__name__}: {error}", "".join(traceback.format_exception(error)))
     return RunState.FAILED
 
 
 def _requeue(conn: "Redis", store: RunStore, run_id: str) -> bool:
-    status = store.status(run_id)
+    """Queue an interrupted run again at the front, to resume; False (it stays interrupted) without Redis."""
+    queue_name = store.status(run_id).queue or DEFAULT_QUEUE
+    note = f"{INTERRUPT_NOTE}; queued again to resume from its last checkpoint"
     try:
-        enqueue_run(conn, store, run_id, resume=True, queue=status.get("queue") or "gapviz", at_front=True)
+        enqueue_run(conn, store, run_id, resume=True, queue_name=queue_name, at_front=True, note=note)
     except Exception as error:  # noqa: BLE001 - Redis away: the run stays interrupted; `gapviz resume` later
         log.warning("run %s interrupted and not requeued (%s); `gapviz resume %s` continues it", run_id, error, run_id)
-        store.update_status(run_id, state=RunState.INTERRUPTED)
+        store.interrupted(run_id, note=INTERRUPT_NOTE)
         return False
-    store.update_status(run_id, note="interrupted by a worker shutdown; queued again to resume from its last checkpoint")
     return True
 
 
@@ -232,15 +238,12 @@ def on_job_failure(job: Any, connection: "Redis", exc_type: Any = None, exc_valu
             return
         store = RunStore()
         status = store.status(run_id)
-        if status.get("state") not in (RunState.RUNNING.value, RunState.QUEUED.value):
+        if status.state not in RunState.ACTIVE:
             return  # it ended (or was resumed as another job) before the heartbeat ran out
-        if status.get("job_id") not in (None, job.id):
+        if status.job_id not in (None, job.id):
             return
         message = ABANDONED_MESSAGE.format(run_id=run_id)
-        store.update_status(
-            run_id, state=RunState.FAILED, abandoned=True, finished_at=time.time(),
-            error=f"AbandonedJobError: {message}", traceback=None,
-        )
+        store.abandoned(run_id, f"AbandonedJobError: {message}")
         with contextlib.suppress(Exception):
             events.publish_state(connection, run_id, RunState.FAILED, expire=True, error=message, abandoned=True)
     except StoreError:

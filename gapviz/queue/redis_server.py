@@ -144,18 +144,6 @@ def read_record(home: str | Path) -> ServerInfo | None:
         return None
 
 
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def ping(info: ServerInfo, timeout: float = 1.0) -> bool:
     """True when the server answers PING with this password."""
     import redis
@@ -337,12 +325,13 @@ class RedisServer:
 def embedded_server(home: str | Path, *, port: int | None = None) -> RedisServer:
     """The embedded server object of ``home``: same port and password as last time when recorded."""
     previous = read_record(home)
-    chosen_port = port or (previous.port if previous and _port_free(previous.host, previous.port) else None)
+    chosen_port = port or (previous.port if previous and port_free(previous.host, previous.port) else None)
     password = previous.password if previous else None
     return RedisServer(server_dir(home) / "data", port=chosen_port, password=password)
 
 
-def _port_free(host: str, port: int) -> bool:
+def port_free(host: str, port: int) -> bool:
+    """Whether ``port`` on ``host`` can be bound now (a port in TIME_WAIT counts as free, as servers reuse it)."""
     if not port:
         return False
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
+from gapviz.queue import APP_HOST, DEFAULT_APP_PORT
 from gapviz.runs.store import gapviz_home
 
-DEFAULT_PORT = 8501
-APP_HOST = "127.0.0.1"
+DEFAULT_PORT = DEFAULT_APP_PORT
 POLL_S = 0.5
 REAP_INTERVAL_S = 10.0
 STOP_GRACE_S = 30.0
@@ -114,18 +114,6 @@ class Child:
             self._log = None
 
 
-def _port_free(host: str, port: int) -> bool:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 def find_app() -> Path:
     """streamlit_app.py of this checkout, else the packaged entry (gapviz/app/main.py) of an installed gapviz."""
     package = Path(__file__).resolve().parents[1]
@@ -213,8 +201,10 @@ class Supervisor:
         self.say("Ctrl-C stops everything")
 
     def _check_app(self) -> Path:
+        from gapviz.queue.redis_server import port_free
+
         app_path = find_app()
-        if not _port_free(APP_HOST, self.port):
+        if not port_free(APP_HOST, self.port):
             raise ValueError(f"port {self.port} on {APP_HOST} is in use; choose another with --port")
         return app_path
 

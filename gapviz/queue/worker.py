@@ -30,6 +30,8 @@ import threading
 import time
 from typing import Any, Sequence
 
+from gapviz.queue import DEFAULT_QUEUE
+
 log = logging.getLogger("gapviz.worker")
 
 BEAT_INTERVAL_S = 5.0
@@ -41,7 +43,8 @@ SKIP_UMAP_ENV = "GAPVIZ_SKIP_UMAP_WARMUP"
 
 
 def warm_up(skip_umap: bool = False) -> dict[str, float]:
-    """Import torch, open_clip and gapviz's training code; compile UMAP's numba code (disk-cached)."""
+    """Import torch, open_clip and gapviz's training code; compile UMAP's numba code (disk-cached).
+    Returns the seconds each part took."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
     import open_clip  # noqa: F401
@@ -56,113 +59,131 @@ def warm_up(skip_umap: bool = False) -> dict[str, float]:
 
     timings["gapviz_s"] = time.perf_counter() - mark
     if not skip_umap:
+        from gapviz.science import projection
+
         mark = time.perf_counter()
-        warm = getattr(gapviz.training.runner, "warm_up", None)
-        if warm is not None:
-            warm()
-        else:  # pragma: no cover - older runner
-            import umap  # noqa: F401
+        projection.warm_umap()
         timings["umap_s"] = time.perf_counter() - mark
     timings["total_s"] = time.perf_counter() - started
     return timings
 
 
-def _worker_class():
+class _GapvizWorkerMixin:
+    """What gapviz adds to RQ's SimpleWorker (see the module docstring); mixed in by :func:`_worker_class`
+    so this module imports RQ only when a worker starts."""
+
+    max_connection_wait_time = RECONNECT_MAX_S
+
+    def __init__(self, *args: Any, device: str = "", **kwargs: Any):
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        self.device = device
+        self.shutdown_requested = False
+        self._job: Any = None
+        self._job_lock = threading.Lock()
+        self._monitor_stop = threading.Event()
+        self._monitor: threading.Thread | None = None
+
+    # -- heartbeats: short TTL, renewed by the monitor thread while a job runs
+    def get_heartbeat_ttl(self, job: Any) -> int:
+        from gapviz.queue.client import HEARTBEAT_TTL_S
+
+        return HEARTBEAT_TTL_S
+
+    def execute_job(self, job: Any, queue: Any) -> None:
+        with self._job_lock:
+            self._job = job
+        self._write_info(job)
+        try:
+            super().execute_job(job, queue)  # type: ignore[misc]
+        finally:
+            with self._job_lock:
+                self._job = None
+            self._write_info(None)
+
+    def handle_execution_ended(self, job: Any, queue: Any, heartbeat_ttl: int) -> None:
+        with self._job_lock:  # no heartbeat may race RQ's success/failure bookkeeping
+            self._job = None
+        super().handle_execution_ended(job, queue, heartbeat_ttl)  # type: ignore[misc]
+
+    def bootstrap(self, *args: Any, **kwargs: Any) -> None:
+        from gapviz.queue.client import QUEUES_KEY
+
+        super().bootstrap(*args, **kwargs)  # type: ignore[misc]
+        self.connection.sadd(QUEUES_KEY, *self.queue_names())
+        self._write_info(None)
+        self._monitor_stop.clear()
+        self._monitor = threading.Thread(target=self._monitor_loop, name="gapviz-monitor", daemon=True)
+        self._monitor.start()
+
+    def teardown(self) -> None:
+        from gapviz.queue.client import WORKER_INFO_KEY
+
+        self._monitor_stop.set()
+        if self._monitor is not None:
+            self._monitor.join(timeout=2.0)
+        try:
+            self.connection.delete(WORKER_INFO_KEY.format(name=self.name))
+        except Exception:  # noqa: BLE001
+            pass
+        super().teardown()  # type: ignore[misc]
+
+    def _monitor_loop(self) -> None:
+        """Every BEAT_INTERVAL_S renew the running job's heartbeat; every REAP_INTERVAL_S reap dead workers' jobs."""
+        last_beat = last_reap = time.monotonic()
+        while not self._monitor_stop.wait(1.0):
+            now = time.monotonic()
+            try:
+                if now - last_beat >= BEAT_INTERVAL_S:
+                    last_beat = now
+                    self._beat()
+                if now - last_reap >= REAP_INTERVAL_S:
+                    last_reap = now
+                    self._reap()
+            except Exception as error:  # noqa: BLE001 - Redis restarting: try again next tick
+                self.log.debug("Worker %s: monitor: %s", self.name, error)
+
+    def _beat(self) -> None:
+        with self._job_lock:
+            if self._job is not None and self.execution is not None:
+                self.maintain_heartbeats(self._job)
+        self._write_info(self._job, refresh_only=True)
+
+    def _reap(self) -> None:
+        from gapviz.queue.client import reap_abandoned
+
+        reaped = reap_abandoned(self.connection)
+        if reaped:
+            self.log.warning("Worker %s: jobs of dead workers marked failed: %s", self.name, reaped)
+
+    def _write_info(self, job: Any, refresh_only: bool = False) -> None:
+        """Device, run id and pid next to RQ's worker hash (what `gapviz status` shows)."""
+        from gapviz.queue.client import WORKER_INFO_KEY
+
+        key = WORKER_INFO_KEY.format(name=self.name)
+        try:
+            pipe = self.connection.pipeline(transaction=False)
+            if not refresh_only:
+                run_id = (job.meta or {}).get("run_id", "") if job is not None else ""
+                pipe.hset(key, mapping={"device": self.device or "auto", "run_id": run_id, "pid": os.getpid()})
+            pipe.expire(key, WORKER_TTL_S + 60)
+            pipe.execute()
+        except Exception:  # noqa: BLE001
+            pass
+
+    # -- shutdown: interrupt the running job at its next step
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        from gapviz.queue import jobs
+
+        self.shutdown_requested = True
+        jobs.request_interrupt()
+        super().request_stop(signum, frame)  # type: ignore[misc]
+
+
+def _worker_class() -> type:
+    """RQ's SimpleWorker with gapviz's additions (imports RQ)."""
     from rq.worker import SimpleWorker
 
-    from gapviz.queue import jobs
-    from gapviz.queue.client import HEARTBEAT_TTL_S, QUEUES_KEY, WORKER_INFO_KEY, reap_abandoned
-
-    class GapvizWorker(SimpleWorker):
-        """SimpleWorker + heartbeat/reaper thread + interrupt on shutdown (see module docstring)."""
-
-        max_connection_wait_time = RECONNECT_MAX_S
-
-        def __init__(self, *args: Any, device: str = "", **kwargs: Any):
-            super().__init__(*args, **kwargs)
-            self.device = device
-            self.shutdown_requested = False
-            self._job: Any = None
-            self._job_lock = threading.Lock()
-            self._monitor_stop = threading.Event()
-            self._monitor: threading.Thread | None = None
-
-        # -- heartbeats: short TTL, renewed by the monitor thread while a job runs
-        def get_heartbeat_ttl(self, job: Any) -> int:
-            return HEARTBEAT_TTL_S
-
-        def execute_job(self, job: Any, queue: Any) -> None:
-            with self._job_lock:
-                self._job = job
-            self._write_info(job)
-            try:
-                super().execute_job(job, queue)
-            finally:
-                with self._job_lock:
-                    self._job = None
-                self._write_info(None)
-
-        def handle_execution_ended(self, job: Any, queue: Any, heartbeat_ttl: int) -> None:
-            with self._job_lock:  # no heartbeat may race RQ's success/failure bookkeeping
-                self._job = None
-            super().handle_execution_ended(job, queue, heartbeat_ttl)
-
-        def bootstrap(self, *args: Any, **kwargs: Any) -> None:
-            super().bootstrap(*args, **kwargs)
-            self.connection.sadd(QUEUES_KEY, *self.queue_names())
-            self._write_info(None)
-            self._monitor_stop.clear()
-            self._monitor = threading.Thread(target=self._monitor_loop, name="gapviz-monitor", daemon=True)
-            self._monitor.start()
-
-        def teardown(self) -> None:
-            self._monitor_stop.set()
-            if self._monitor is not None:
-                self._monitor.join(timeout=2.0)
-            try:
-                self.connection.delete(WORKER_INFO_KEY.format(name=self.name))
-            except Exception:  # noqa: BLE001
-                pass
-            super().teardown()
-
-        def _monitor_loop(self) -> None:
-            last_beat = last_reap = time.monotonic()
-            while not self._monitor_stop.wait(1.0):
-                now = time.monotonic()
-                try:
-                    if now - last_beat >= BEAT_INTERVAL_S:
-                        last_beat = now
-                        with self._job_lock:
-                            if self._job is not None and self.execution is not None:
-                                self.maintain_heartbeats(self._job)
-                        self._write_info(self._job, refresh_only=True)
-                    if now - last_reap >= REAP_INTERVAL_S:
-                        last_reap = now
-                        reaped = reap_abandoned(self.connection)
-                        if reaped:
-                            self.log.warning("Worker %s: jobs of dead workers marked failed: %s", self.name, reaped)
-                except Exception as error:  # noqa: BLE001 - Redis restarting: try again next tick
-                    self.log.debug("Worker %s: monitor: %s", self.name, error)
-
-        def _write_info(self, job: Any, refresh_only: bool = False) -> None:
-            key = WORKER_INFO_KEY.format(name=self.name)
-            try:
-                pipe = self.connection.pipeline(transaction=False)
-                if not refresh_only:
-                    run_id = (job.meta or {}).get("run_id", "") if job is not None else ""
-                    pipe.hset(key, mapping={"device": self.device or "auto", "run_id": run_id, "pid": os.getpid()})
-                pipe.expire(key, WORKER_TTL_S + 60)
-                pipe.execute()
-            except Exception:  # noqa: BLE001
-                pass
-
-        # -- shutdown: interrupt the running job at its next step
-        def request_stop(self, signum: Any, frame: Any) -> None:
-            self.shutdown_requested = True
-            jobs.request_interrupt()
-            super().request_stop(signum, frame)
-
-    return GapvizWorker
+    return type("GapvizWorker", (_GapvizWorkerMixin, SimpleWorker), {})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -174,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queue", action="append", default=None, metavar="NAME",
-                        help="queue to take runs from (repeatable; default: gapviz)")
+                        help=f"queue to take runs from (repeatable; default: {DEFAULT_QUEUE})")
     parser.add_argument("--device", default="", help="device for runs whose config says auto: cpu, cuda, cuda:N, mps")
     parser.add_argument("--burst", action="store_true", help="quit when the queue is empty")
     parser.add_argument("--name", default="", help="worker name (default: host.pid.random)")
@@ -219,7 +240,7 @@ def check_device(device: str) -> str | None:
 
 
 def run_worker(
-    queues: Sequence[str] | None = None,
+    queue_names: Sequence[str] | None = None,
     *,
     device: str = "",
     burst: bool = False,
@@ -231,15 +252,10 @@ def run_worker(
     log_level: str = "INFO",
 ) -> int:
     """Warm up, then work the queues until stopped; reconnects whenever Redis goes away. Returns an exit code."""
-    logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    if home:
-        os.environ["GAPVIZ_HOME"] = str(home)
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from gapviz.queue.client import DEFAULT_QUEUE, QueueUnavailable, connect, redis_url
-    from gapviz.runs.store import gapviz_home
+    from gapviz.queue.client import QueueUnavailable, redis_url
 
-    os.environ["GAPVIZ_HOME"] = str(gapviz_home(home))
-    queue_names = list(queues or [DEFAULT_QUEUE])
+    logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    _set_home(home)
     try:
         url = url or redis_url()
     except QueueUnavailable as error:
@@ -255,11 +271,37 @@ def run_worker(
     if problem:
         print(f"gapviz worker: {problem}", file=sys.stderr)
         return 1
-    if device:
-        os.environ["GAPVIZ_DEVICE"] = device
+    from gapviz.queue import jobs
 
+    jobs.set_worker_device(device)
+    names = list(queue_names or [DEFAULT_QUEUE])
+    return _work(stop, url, names, device=device, burst=burst, name=name, max_jobs=max_jobs, log_level=log_level)
+
+
+def _set_home(home: str | None) -> None:
+    """$GAPVIZ_HOME for this process and its jobs (RunStore() reads it)."""
+    from gapviz.runs.store import gapviz_home
+
+    os.environ["GAPVIZ_HOME"] = str(gapviz_home(home))
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _work(
+    stop: _Stop,
+    url: str,
+    names: list[str],
+    *,
+    device: str,
+    burst: bool,
+    name: str,
+    max_jobs: int | None,
+    log_level: str,
+) -> int:
+    """Connect, work until RQ returns, and again after a lost connection, until stopped."""
     import redis
     from rq.serializers import JSONSerializer
+
+    from gapviz.queue.client import QueueUnavailable, connect
 
     worker_class = _worker_class()
     base_name = name or f"{socket.gethostname()}.{os.getpid()}"
@@ -277,7 +319,7 @@ def run_worker(
             continue
         wait = 0.5
         worker = worker_class(
-            queue_names, connection=conn, serializer=JSONSerializer, name=f"{base_name}.{secrets.token_hex(2)}",
+            names, connection=conn, serializer=JSONSerializer, name=f"{base_name}.{secrets.token_hex(2)}",
             worker_ttl=WORKER_TTL_S, job_monitoring_interval=int(BEAT_INTERVAL_S), device=device,
         )
         try:
@@ -286,9 +328,8 @@ def run_worker(
             log.warning("lost Redis (%s); reconnecting", error)
         finally:
             stop.install()  # RQ's handlers expect a live worker object
-        if worker.shutdown_requested or burst or (max_jobs is not None and worker.successful_job_count + worker.failed_job_count >= max_jobs):
-            break
-        if stop.requested:
+        done = max_jobs is not None and worker.successful_job_count + worker.failed_job_count >= max_jobs
+        if worker.shutdown_requested or burst or done or stop.requested:
             break
         _sleep(stop, 1.0)
     return 0

@@ -19,10 +19,7 @@ queued only once the run it starts from has finished. Run the same command again
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,8 +32,10 @@ import pandas as pd
 from gapviz.reproduce import experiments
 from gapviz.config import RunConfig
 from gapviz.reproduce.experiments.base import ExperimentError, PlannedRun, RunResults, check_scale, check_unique_keys
-from gapviz.fsio import atomic_write_bytes, atomic_write_json
+from gapviz.fsio import atomic_write_bytes, atomic_write_json, json_clean
 from gapviz.runs.records import EpochRecord, RunState, StepProgress
+from gapviz.errors import GapvizError
+from gapviz.queue import APP_HOST, DEFAULT_APP_PORT, DEFAULT_QUEUE
 from gapviz.runs.store import RunStore
 
 REPORTS_FOLDER = "reports"
@@ -44,10 +43,9 @@ GROUP_PREFIX = "reproduce"
 REPRODUCE_TAG = "reproduce"
 POLL_INTERVAL_S = 10.0
 """How often ``wait=True`` looks at the queued runs."""
-COMPARE_URL = "http://127.0.0.1:8501/compare"
+COMPARE_URL = f"http://{APP_HOST}:{DEFAULT_APP_PORT}/compare"
 """Where `gapviz up` serves the Compare page (its default port)."""
 CHART_SCALE = 2.0
-FAILED_STATES = (RunState.FAILED.value, RunState.CANCELLED.value, RunState.INTERRUPTED.value)
 
 Log = Callable[[str], None]
 
@@ -88,9 +86,9 @@ def _reproduce_runs(store: RunStore) -> list[_StoredRun]:
             meta = store.meta(run_id)
             if REPRODUCE_TAG not in meta.get("tags", ()):
                 continue
-            settings = comparable(json.loads((store.run_dir(run_id) / "config.json").read_text()))
-            found.append(_StoredRun(run_id, meta, settings, store.status(run_id).get("state", "")))
-        except (OSError, ValueError):
+            settings = comparable(store.config(run_id))
+            found.append(_StoredRun(run_id, meta, settings, store.status(run_id).state.value))
+        except (OSError, ValueError, GapvizError):
             continue
     return found
 
@@ -121,7 +119,7 @@ def resolve_runs(
             run for run in stored
             if run.meta.get("group") == group and run.meta.get("reproduce", {}).get("key") == planned.key and run.settings == settings
         ]
-        shared = [run for run in stored if share and run.settings == settings and run.state not in FAILED_STATES]
+        shared = [run for run in stored if share and run.settings == settings and run.state not in RunState.RESUMABLE]
         # Prefer a finished run; a queued or running one (another reproduction's) is waited for, not duplicated.
         match = next(iter(sorted(mine or shared, key=lambda run: run.state != RunState.FINISHED.value)), None)
         if match is not None:
@@ -168,39 +166,22 @@ def run_locally(
     for index, planned in enumerate(plan, start=1):
         run_id = run_ids[planned.key]
         prefix = f"[{index}/{total}] {planned.key}"
-        status = store.status(run_id)
-        state = status.get("state")
-        if state == RunState.FINISHED.value:
+        state = store.status(run_id).state  # a run whose process here was killed reads as abandoned: resumed
+        if state == RunState.FINISHED:
             log(f"{prefix}: finished earlier (run {run_id})")
             continue
-        if state == RunState.RUNNING.value and _orphaned(status):
-            state = RunState.INTERRUPTED.value  # its process on this machine is gone (killed): resume it
-        if state in (RunState.QUEUED.value, RunState.RUNNING.value):
+        if state in RunState.ACTIVE:
             raise ExperimentError(
-                f"run {run_id} ({planned.key}) is {state} (on the queue or in another process); wait for it "
+                f"run {run_id} ({planned.key}) is {state.value} (on the queue or in another process); wait for it "
                 "(add --queue --wait) or cancel it with `gapviz cancel`"
             )
-        resume = state in FAILED_STATES and (store.checkpoint_dir(run_id) / "last.pt").is_file()
+        resume = state in RunState.RESUMABLE and store.resume_checkpoint(run_id) is not None
         cfg = store.config(run_id)
         verb = "resuming" if resume else ("training" if cfg.train.epochs else "evaluating")
         log(f"{prefix}: {verb} run {run_id}")
         final = execute_run(store, run_id, ProgressLine(log, prefix, cfg.train.epochs), resume=resume, device=device)
         if final != RunState.FINISHED:
             raise ExperimentError(f"run {run_id} ({planned.key}) ended {final.value}")
-
-
-def _orphaned(status: Mapping[str, Any]) -> bool:
-    """A "running" run whose process on this machine no longer exists (it was killed)."""
-    pid = status.get("pid")
-    if status.get("host") != socket.gethostname() or not isinstance(pid, int) or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 @dataclass
@@ -225,20 +206,20 @@ def queue_ready(
     from gapviz.queue import client as queue
 
     progress = QueueProgress()
-    states = {key: store.status(run_id).get("state") for key, run_id in run_ids.items()}
+    states = {key: store.status(run_id).state for key, run_id in run_ids.items()}
     for planned in plan:
         key, run_id, state = planned.key, run_ids[planned.key], states[planned.key]
-        if state == RunState.FINISHED.value:
+        if state == RunState.FINISHED:
             progress.finished.append(key)
-        elif state in (RunState.QUEUED.value, RunState.RUNNING.value):
+        elif state in RunState.ACTIVE:
             progress.active.append(key)
-        elif state in FAILED_STATES:
-            progress.failed[key] = store.status(run_id).get("error") or state
-        elif planned.init_from and states[planned.init_from] != RunState.FINISHED.value:
+        elif state in RunState.RESUMABLE:
+            progress.failed[key] = store.status(run_id).error or state.value
+        elif planned.init_from and states[planned.init_from] != RunState.FINISHED:
             progress.blocked.append(key)
         else:
-            queue.enqueue_run(conn, store, run_id, queue=queue_name or queue.DEFAULT_QUEUE)
-            states[key] = RunState.QUEUED.value
+            queue.enqueue_run(conn, store, run_id, queue_name=queue_name or DEFAULT_QUEUE)
+            states[key] = RunState.QUEUED
             progress.submitted.append(key)
     return progress
 
@@ -256,20 +237,6 @@ class Report:
     @property
     def claim_holds(self) -> bool:
         return bool(self.results["claim_holds"])
-
-
-def json_clean(value: Any) -> Any:
-    """``value`` with numpy scalars as Python numbers and NaN/inf as None (strict JSON)."""
-    if isinstance(value, Mapping):
-        return {str(k): json_clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item() if getattr(value, "ndim", 0) == 0 else value.tolist()
-        return json_clean(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def format_number(value: Any) -> str:
@@ -297,8 +264,8 @@ def run_seconds(store: RunStore, run_ids: Mapping[str, str]) -> float:
     total = 0.0
     for run_id in set(run_ids.values()):
         status = store.status(run_id)
-        if status.get("started_at") and status.get("finished_at"):
-            total += float(status["finished_at"]) - float(status["started_at"])
+        if status.started_at and status.finished_at:
+            total += float(status.finished_at) - float(status.started_at)
     return total
 
 
@@ -316,7 +283,8 @@ def write_report(
     """Analyse the finished runs and write report.md, results.json and the charts to ``folder``."""
     from gapviz.charts import chart_png, chart_svg
 
-    unfinished = [f"{k} ({store.status(r).get('state')})" for k, r in run_ids.items() if store.status(r).get("state") != RunState.FINISHED.value]
+    states = {key: store.status(run_id).state for key, run_id in run_ids.items()}
+    unfinished = [f"{key} ({state.value})" for key, state in states.items() if state != RunState.FINISHED]
     if unfinished:
         raise ExperimentError(f"{module.NAME}: runs not finished yet: {', '.join(unfinished)}")
     started = time.perf_counter()

@@ -1,10 +1,12 @@
-"""What a training run emits: step progress and one EpochRecord per epoch, and the sink that takes them."""
+"""A run's life cycle (RunState, RunStatus) and what training emits: step progress, one EpochRecord per epoch,
+gap-trace points, and the sinks that take them."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -20,9 +22,66 @@ class RunState(str, Enum):
     CANCELLED = "cancelled"
     INTERRUPTED = "interrupted"
 
+    ACTIVE: ClassVar[frozenset[RunState]]
+    """Waiting in a queue or training: what cancel stops and what resume refuses."""
+    RESUMABLE: ClassVar[frozenset[RunState]]
+    """Ended before its last epoch: resume continues it from its last checkpoint."""
+
     @property
     def is_terminal(self) -> bool:
+        """The run has ended (no more events will come)."""
         return self in (RunState.FINISHED, RunState.FAILED, RunState.CANCELLED, RunState.INTERRUPTED)
+
+
+RunState.ACTIVE = frozenset({RunState.QUEUED, RunState.RUNNING})
+RunState.RESUMABLE = frozenset({RunState.FAILED, RunState.CANCELLED, RunState.INTERRUPTED})
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """status.json, typed: the state and the bookkeeping around it. Written only by RunStore's transitions."""
+
+    state: RunState = RunState.CREATED
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    queued_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    job_id: str | None = None
+    """The RQ job of a queued run; None for a run trained in the foreground (`gapviz train`, reproduce)."""
+    queue: str | None = None
+    """Name of the queue the run was submitted to."""
+    resume: bool = False
+    cancel_requested: bool = False
+    worker: str = ""
+    host: str = ""
+    pid: int | None = None
+    epoch: int | None = None
+    """The newest epoch recorded (0: the untrained model's evaluation)."""
+    global_step: int | None = None
+    progress: dict[str, Any] | None = None
+    """The newest StepProgress as a dict (written at most every few seconds)."""
+    error: str | None = None
+    traceback: str | None = None
+    abandoned: bool = False
+    """The process training the run stopped responding (killed, crashed, machine lost)."""
+    note: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunStatus:
+        """Parse status.json; keys this version does not know are ignored."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["state"] = RunState(values.get("state", RunState.CREATED.value))
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state.value
+        return data
+
+    def replace(self, **changes: Any) -> RunStatus:
+        return dataclasses.replace(self, **changes)
 
 
 @dataclass(frozen=True)
@@ -62,12 +121,33 @@ class EpochRecord:
         return {"epoch": self.epoch, "step": self.global_step, **self.metrics}
 
 
+@dataclass(frozen=True)
+class GapTracePoint:
+    """beta = 1/tau and the plug-in gap on a fixed small eval subset, recorded every few optimiser steps."""
+
+    step: int
+    epoch: int
+    tau: float
+    beta: float
+    gap_distance: float
+
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
 class TrainSink(Protocol):
     """Receives what the training loop emits; the CLI, the worker and tests each wire their own."""
 
     def on_step(self, progress: StepProgress) -> None: ...
 
     def on_epoch(self, record: EpochRecord) -> None: ...
+
+
+@runtime_checkable
+class TraceSink(Protocol):
+    """A sink that also takes gap-trace points (the loop sends them only to sinks that have ``on_trace``)."""
+
+    def on_trace(self, point: GapTracePoint) -> None: ...
 
 
 class NullSink:

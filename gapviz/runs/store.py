@@ -1,9 +1,12 @@
 """RunStore: the record of every run, one directory each under ``$GAPVIZ_HOME/runs/<run_id>/``.
 
-Layout: config.json, status.json, meta.json (name, tags, group), metrics.jsonl (one row per
-epoch), epochs/NNN.npz (fp16 embeddings of both modalities + 2-D projections), checkpoints/
-(last.pt for resuming, epoch_NNN.pt model weights). Every write is atomic (temp file, fsync,
-rename), so a killed worker leaves every finished epoch readable.
+Layout (every name is this module's; nothing outside it builds a path inside a run folder):
+config.json, status.json (a RunStatus, written only by the transition methods below), meta.json
+(name, tags, group), metrics.jsonl (one row per epoch), gap_trace.jsonl (beta and the gap every few
+steps), heartbeat (touched while the run trains), epochs/NNN.npz (fp16 embeddings of both
+modalities + 2-D projections), captions.json, checkpoints/ (last.pt for resuming, epoch_NNN.pt
+model weights). Every write is atomic (temp file, fsync, rename), so a killed worker leaves every
+finished epoch readable.
 """
 
 from __future__ import annotations
@@ -15,20 +18,33 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
 from gapviz.config import RunConfig
 from gapviz.errors import GapvizError
 from gapviz.fsio import atomic_write_bytes, atomic_write_json, json_default
-from gapviz.runs.records import EpochRecord, RunState
+from gapviz.runs.records import EpochRecord, GapTracePoint, RunState, RunStatus
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
 DEFAULT_HOME = Path("~/.gapviz")
+HEARTBEAT_INTERVAL_S = 5.0
+"""A run in training touches its heartbeat file this often (queued or foreground alike)."""
+STALE_AFTER_S = 30.0
+"""A foreground run whose heartbeat is older than this is abandoned: the same bound as a queued run's
+(RQ heartbeat TTL 20 s + reaper interval 10 s, gapviz.queue.client)."""
+FOREGROUND_ABANDONED = (
+    "process {pid} on {host} stopped responding (killed or crashed) - "
+    "`gapviz resume {run_id}` continues from the last checkpoint"
+)
+GAP_TRACE_KEYS = ("step", "epoch", "tau", "beta", "gap_distance")
+PROJECTION_PREFIX = "proj_"
+TEMP_SUFFIX = ".tmp"
 
 
 class StoreError(GapvizError):
@@ -46,6 +62,17 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
+def _process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (one we may not signal counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """One line of `gapviz runs list`."""
@@ -59,6 +86,36 @@ class RunSummary:
     group: str
     tags: tuple[str, ...]
     last_metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
+class CheckpointFiles:
+    """The checkpoint files of one run: what the training loop writes and resume reads (no torch here)."""
+
+    folder: Path
+
+    @property
+    def last(self) -> Path:
+        """Everything resume needs (model, temperature, optimiser, step, projections)."""
+        return self.folder / "last.pt"
+
+    def epoch(self, epoch: int) -> Path:
+        """Model weights after ``epoch``, loadable by open_clip as a local checkpoint."""
+        return self.folder / f"epoch_{epoch:03d}.pt"
+
+    def kept_epochs(self) -> list[int]:
+        """Epochs whose weights are kept, oldest first."""
+        if not self.folder.is_dir():
+            return []
+        return sorted(int(p.stem.split("_")[1]) for p in self.folder.glob("epoch_[0-9]*.pt"))
+
+    def prune(self, keep: int) -> None:
+        """Keep the newest ``keep`` epoch files (-1: all)."""
+        if keep < 0:
+            return
+        kept = self.kept_epochs()
+        for epoch in kept[: len(kept) - keep]:
+            self.epoch(epoch).unlink(missing_ok=True)
 
 
 class RunStore:
@@ -82,21 +139,60 @@ class RunStore:
         return path
 
     def checkpoint_dir(self, run_id: str) -> Path:
-        return self.run_dir(run_id) / "checkpoints"
+        return self.checkpoint_files(run_id).folder
+
+    def checkpoint_files(self, run_id: str) -> CheckpointFiles:
+        """Names of the run's checkpoints (for the training loop and gapviz.training.checkpoint)."""
+        return CheckpointFiles(self.run_dir(run_id) / "checkpoints")
+
+    def resume_checkpoint(self, run_id: str) -> Path | None:
+        """The checkpoint a resume continues from, or None when the run saved none yet."""
+        path = self.checkpoint_files(self.existing_run_dir(run_id).name).last
+        return path if path.is_file() else None
+
+    def checkpoint_epochs(self, run_id: str) -> list[int]:
+        """Epochs whose model weights are kept (``train.keep_epoch_checkpoints``), oldest first."""
+        return self.checkpoint_files(self.existing_run_dir(run_id).name).kept_epochs()
 
     def epoch_checkpoint(self, run_id: str, epoch: int = -1) -> Path:
         """The model weights saved after ``epoch`` (-1: the newest one kept)."""
-        folder = self.existing_run_dir(run_id) / "checkpoints"
-        kept = sorted(folder.glob("epoch_*.pt"))
+        files = self.checkpoint_files(self.existing_run_dir(run_id).name)
+        kept = files.kept_epochs()
         if not kept:
             raise StoreError(f"run {run_id} has no saved checkpoint")
         if epoch < 0:
-            return kept[-1]
-        path = folder / f"epoch_{epoch:03d}.pt"
-        if not path.is_file():
-            available = ", ".join(str(int(p.stem.split("_")[1])) for p in kept)
+            return files.epoch(kept[-1])
+        if epoch not in kept:
+            available = ", ".join(str(e) for e in kept)
             raise StoreError(f"run {run_id} has no checkpoint for epoch {epoch}; kept epochs: {available}")
-        return path
+        return files.epoch(epoch)
+
+    def epoch_file(self, run_id: str, epoch: int) -> Path:
+        """The .npz of one evaluated epoch (it may not exist yet)."""
+        return self.run_dir(run_id) / "epochs" / f"{int(epoch):03d}.npz"
+
+    def record_files(self, run_id: str) -> list[Path]:
+        """The files whose change means the run changed (metrics, status, meta): cache keys of the app."""
+        folder = self.run_dir(run_id)
+        return [folder / "metrics.jsonl", folder / "status.json", folder / "meta.json"]
+
+    @staticmethod
+    def projection_key(method: str) -> str:
+        """The key of a 2-D projection in an epoch's arrays."""
+        return PROJECTION_PREFIX + method
+
+    @staticmethod
+    def projections(arrays: dict[str, np.ndarray] | Iterable[str]) -> dict[str, Any]:
+        """Method -> coordinates of an epoch's arrays (given only keys: method -> key)."""
+        if isinstance(arrays, dict):
+            return {k[len(PROJECTION_PREFIX) :]: v for k, v in arrays.items() if k.startswith(PROJECTION_PREFIX)}
+        return {k[len(PROJECTION_PREFIX) :]: k for k in arrays if k.startswith(PROJECTION_PREFIX)}
+
+    def _heartbeat_file(self, run_id: str) -> Path:
+        return self.run_dir(run_id) / "heartbeat"
+
+    def _gap_trace_file(self, run_id: str) -> Path:
+        return self.run_dir(run_id) / "gap_trace.jsonl"
 
     # ---- writing -----------------------------------------------------------------------
     def create(self, cfg: RunConfig, *, group: str = "", tags: tuple[str, ...] = (), run_id: str | None = None) -> str:
@@ -108,17 +204,99 @@ class RunStore:
         atomic_write_bytes(path / "config.json", (cfg.to_json() + "\n").encode())
         atomic_write_json(path / "meta.json", {"name": cfg.name or run_id, "group": group, "tags": list(tags)})
         now = time.time()
-        atomic_write_json(path / "status.json", {"state": RunState.CREATED.value, "created_at": now, "updated_at": now})
+        self._write_status(run_id, RunStatus(state=RunState.CREATED, created_at=now, updated_at=now))
         return run_id
 
-    def update_status(self, run_id: str, **fields: Any) -> dict[str, Any]:
-        """Merge ``fields`` into status.json (state may be a RunState)."""
-        status = self.status(run_id)
-        for key, value in fields.items():
-            status[key] = value.value if isinstance(value, RunState) else value
-        status["updated_at"] = time.time()
-        atomic_write_json(self.run_dir(run_id) / "status.json", status)
+    # ---- status transitions: the only writers of status.json ---------------------------
+    def queued(self, run_id: str, *, job_id: str, queue_name: str, resume: bool = False, note: str = "") -> RunStatus:
+        """Submitted to ``queue_name`` as RQ job ``job_id``."""
+        return self._change(
+            run_id, state=RunState.QUEUED, job_id=job_id, queue=queue_name, queued_at=time.time(), resume=resume,
+            cancel_requested=False, note=note,
+        )
+
+    def running(self, run_id: str, *, worker: str = "") -> RunStatus:
+        """Training starts in this process (a resume clears the error and ``abandoned`` of the last try)."""
+        self.beat(run_id)
+        return self._change(
+            run_id, state=RunState.RUNNING, started_at=time.time(), finished_at=None, host=socket.gethostname(),
+            pid=os.getpid(), worker=worker, error=None, traceback=None, abandoned=False, cancel_requested=False,
+        )
+
+    def finished(self, run_id: str, epochs_done: int) -> RunStatus:
+        """Every epoch trained and recorded."""
+        return self._change(
+            run_id, state=RunState.FINISHED, finished_at=time.time(), epoch=epochs_done, error=None, traceback=None,
+            abandoned=False,
+        )
+
+    def failed(self, run_id: str, error: str, traceback: str | None = None) -> RunStatus:
+        """Training raised ``error`` (a one-line message; ``traceback`` for the curious)."""
+        return self._change(run_id, state=RunState.FAILED, finished_at=time.time(), error=error, traceback=traceback)
+
+    def interrupted(self, run_id: str, note: str = "") -> RunStatus:
+        """Stopped by a shutdown (Ctrl-C, a worker stopping); resumable from its last checkpoint."""
+        return self._change(
+            run_id, state=RunState.INTERRUPTED, finished_at=time.time(), error=None, traceback=None, note=note
+        )
+
+    def cancelled(self, run_id: str) -> RunStatus:
+        """Cancelled by the user (a running run stops at a step boundary; its finished epochs stay)."""
+        return self._change(run_id, state=RunState.CANCELLED, finished_at=time.time(), cancel_requested=True)
+
+    def abandoned(self, run_id: str, message: str) -> RunStatus:
+        """The process training the run stopped responding: failed, ``abandoned``, resumable."""
+        return self._change(
+            run_id, state=RunState.FAILED, abandoned=True, finished_at=time.time(), error=message, traceback=None
+        )
+
+    def reverted(self, run_id: str, previous: RunStatus) -> RunStatus:
+        """Back to ``previous`` (a submission that could not reach the queue)."""
+        return self._change(
+            run_id, state=previous.state, job_id=previous.job_id, queue=previous.queue, queued_at=previous.queued_at,
+            resume=previous.resume, cancel_requested=previous.cancel_requested, note=previous.note,
+        )
+
+    def request_cancel(self, run_id: str) -> RunStatus:
+        """Ask a running run to stop at its next step (a foreground run reads this from status.json)."""
+        return self._change(run_id, cancel_requested=True)
+
+    def record_progress(self, run_id: str, progress: dict[str, Any]) -> RunStatus:
+        """The newest step (written every few seconds by the runner)."""
+        return self._change(run_id, progress=progress)
+
+    def _change(self, run_id: str, **changes: Any) -> RunStatus:
+        status = self._read_status(run_id).replace(**changes)
+        return self._write_status(run_id, status)
+
+    def _write_status(self, run_id: str, status: RunStatus) -> RunStatus:
+        status = status.replace(updated_at=time.time())
+        atomic_write_json(self.run_dir(run_id) / "status.json", status.to_dict())
         return status
+
+    # ---- heartbeat ----------------------------------------------------------------------
+    def beat(self, run_id: str) -> None:
+        """Say the run's process is alive (the runner calls this every HEARTBEAT_INTERVAL_S)."""
+        path = self._heartbeat_file(run_id)
+        try:
+            os.utime(path)
+        except FileNotFoundError:
+            path.touch()
+
+    def last_beat(self, run_id: str, status: RunStatus) -> float:
+        """When the run's process last said it was alive (its start when it never beat)."""
+        try:
+            return self._heartbeat_file(run_id).stat().st_mtime
+        except OSError:
+            return float(status.started_at or status.updated_at)
+
+    def _foreground_dead(self, run_id: str, status: RunStatus) -> bool:
+        """A running run without a queue job (`gapviz train`, reproduce) whose process is gone or silent."""
+        if status.state != RunState.RUNNING or status.job_id:
+            return False
+        if status.host == socket.gethostname() and status.pid and not _process_alive(status.pid):
+            return True
+        return time.time() - self.last_beat(run_id, status) > STALE_AFTER_S
 
     def update_meta(self, run_id: str, **fields: Any) -> dict[str, Any]:
         """Rename, tag or group a run."""
@@ -136,12 +314,12 @@ class RunStore:
             "text_image_index": record.text_image_index.astype(np.int32),
         }
         for method, coords in record.projections.items():
-            arrays[f"proj_{method}"] = coords.astype(np.float32)
+            arrays[self.projection_key(method)] = coords.astype(np.float32)
         if record.labels is not None:
             arrays["labels"] = record.labels.astype(np.int32)
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
-        atomic_write_bytes(path / "epochs" / f"{record.epoch:03d}.npz", buffer.getvalue())
+        atomic_write_bytes(self.epoch_file(run_id, record.epoch), buffer.getvalue())
         if record.captions is not None and not (path / "captions.json").exists():
             atomic_write_json(path / "captions.json", record.captions)
         rows = [row for row in self.metrics(run_id) if row["epoch"] != record.epoch]
@@ -149,25 +327,67 @@ class RunStore:
         rows.sort(key=lambda row: row["epoch"])
         body = "".join(json.dumps(row, default=json_default) + "\n" for row in rows)
         atomic_write_bytes(path / "metrics.jsonl", body.encode())
+        self._change(run_id, epoch=record.epoch, global_step=record.global_step)
 
     def truncate_epochs(self, run_id: str, after_epoch: int) -> None:
-        """Forget epochs after ``after_epoch`` (a resumed run re-does them)."""
+        """Forget epochs (and gap-trace points) after ``after_epoch``: a resumed run re-does them."""
         path = self.existing_run_dir(run_id)
         rows = [row for row in self.metrics(run_id) if row["epoch"] <= after_epoch]
         atomic_write_bytes(path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
         for npz in (path / "epochs").glob("*.npz"):
             if int(npz.stem) > after_epoch:
                 npz.unlink()
+        trace = [row for row in self.gap_trace(run_id) if row["epoch"] <= after_epoch]
+        atomic_write_bytes(self._gap_trace_file(run_id), "".join(json.dumps(r) + "\n" for r in trace).encode())
+
+    def append_gap_trace(self, run_id: str, rows: Iterable[dict[str, Any] | GapTracePoint]) -> None:
+        """Append points (keys: step, epoch, tau, beta, gap_distance) to the run's gap trace."""
+        lines = []
+        for row in rows:
+            data = row.to_dict() if isinstance(row, GapTracePoint) else dict(row)
+            missing = [key for key in GAP_TRACE_KEYS if key not in data]
+            if missing:
+                raise StoreError(f"gap-trace row without {', '.join(missing)}")
+            lines.append(json.dumps({key: data[key] for key in GAP_TRACE_KEYS}, default=json_default) + "\n")
+        if not lines:
+            return
+        # One append of whole lines: a reader sees complete rows (a torn last line after a kill is skipped).
+        with open(self._gap_trace_file(self.existing_run_dir(run_id).name), "a", encoding="utf-8") as handle:
+            handle.write("".join(lines))
+
+    def remove_temp_files(self, run_id: str) -> list[Path]:
+        """Delete temporary files a killed writer left in checkpoints/ and epochs/ (only the trainer writes
+        there, so call it when no process trains the run: on start or resume)."""
+        folder = self.existing_run_dir(run_id)
+        stale = [p for sub in ("checkpoints", "epochs") for p in (folder / sub).glob(f".*{TEMP_SUFFIX}")]
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return stale
 
     # ---- reading -----------------------------------------------------------------------
     def config(self, run_id: str) -> RunConfig:
         return RunConfig.from_json((self.existing_run_dir(run_id) / "config.json").read_text())
 
-    def status(self, run_id: str) -> dict[str, Any]:
-        return self._read_json(self.existing_run_dir(run_id) / "status.json")
+    def status(self, run_id: str) -> RunStatus:
+        """The run's status; a foreground run whose process died (or went silent) is marked abandoned first."""
+        status = self._read_status(run_id)
+        if self._foreground_dead(run_id, status):
+            message = FOREGROUND_ABANDONED.format(pid=status.pid, host=status.host or "?", run_id=run_id)
+            try:
+                return self.abandoned(run_id, message)
+            except OSError:  # a read-only store: say so without recording it
+                return status.replace(state=RunState.FAILED, abandoned=True, error=message)
+        return status
+
+    def _read_status(self, run_id: str) -> RunStatus:
+        path = self.existing_run_dir(run_id) / "status.json"
+        try:
+            return RunStatus.from_dict(self._read_json(path))
+        except (TypeError, ValueError) as error:
+            raise StoreError(f"cannot read {path}: {error}") from None
 
     def state(self, run_id: str) -> RunState:
-        return RunState(self.status(run_id)["state"])
+        return self.status(run_id).state
 
     def meta(self, run_id: str) -> dict[str, Any]:
         return self._read_json(self.existing_run_dir(run_id) / "meta.json")
@@ -183,11 +403,26 @@ class RunStore:
 
     def epoch_arrays(self, run_id: str, epoch: int) -> dict[str, np.ndarray]:
         """Embeddings and projections saved for ``epoch`` (keys: image, text, text_image_index, proj_*)."""
-        path = self.existing_run_dir(run_id) / "epochs" / f"{epoch:03d}.npz"
+        path = self.epoch_file(self.existing_run_dir(run_id).name, epoch)
         if not path.is_file():
             raise StoreError(f"run {run_id} has no saved epoch {epoch}")
         with np.load(path, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
+
+    def gap_trace(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's gap-trace points in step order: dicts with step, epoch, tau, beta, gap_distance."""
+        path = self._gap_trace_file(self.existing_run_dir(run_id).name)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        rows = []
+        for line in lines:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # the torn last line of a killed run
+        return rows
 
     def captions(self, run_id: str) -> list[str]:
         path = self.existing_run_dir(run_id) / "captions.json"
@@ -217,10 +452,10 @@ class RunStore:
         return RunSummary(
             run_id=run_id,
             name=meta.get("name", run_id),
-            state=status.get("state", "unknown"),
+            state=status.state.value,
             epochs_done=max((int(r["epoch"]) for r in rows), default=-1),
             epochs_total=cfg.train.epochs,
-            created_at=float(status.get("created_at", 0.0)),
+            created_at=float(status.created_at),
             group=meta.get("group", ""),
             tags=tuple(meta.get("tags", ())),
             last_metrics=last,
@@ -231,8 +466,8 @@ class RunStore:
         status = self.status(run_id)
         return {
             "run_id": run_id,
-            "state": status.get("state"),
-            "status": status,
+            "state": status.state.value,
+            "status": status.to_dict(),
             "meta": self.meta(run_id),
             "config": self.config(run_id).to_dict(),
             "epochs": self.metrics(run_id),
@@ -240,6 +475,7 @@ class RunStore:
 
     # ---- removing and exporting -------------------------------------------------------
     def delete(self, run_id: str) -> None:
+        """Remove the run's folder and everything in it (stale temporary files included)."""
         shutil.rmtree(self.existing_run_dir(run_id))
 
     def export(self, run_id: str, dest: str | Path) -> list[Path]:
@@ -255,7 +491,9 @@ class RunStore:
         written = [dest / f"{run_id}_metrics.csv", dest / f"{run_id}_embeddings.npz", dest / f"{run_id}_config.json"]
         atomic_write_bytes(written[0], text.getvalue().encode())
         arrays = {
-            f"e{epoch:03d}_{key}": value for epoch in self.epochs(run_id) for key, value in self.epoch_arrays(run_id, epoch).items()
+            f"e{epoch:03d}_{key}": value
+            for epoch in self.epochs(run_id)
+            for key, value in self.epoch_arrays(run_id, epoch).items()
         }
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)

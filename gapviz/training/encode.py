@@ -117,7 +117,7 @@ def from_saved_epoch(store: Any, run_id: str, epoch: int, *, thumbnails: bool = 
     arrays = store.epoch_arrays(run_id, epoch)
     rows = [row for row in store.metrics(run_id) if int(row["epoch"]) == epoch]
     values = {k: float(v) for k, v in (rows[0] if rows else {}).items() if isinstance(v, (int, float)) and k not in ("epoch", "step")}
-    projections = {k[len("proj_"):]: v for k, v in arrays.items() if k.startswith("proj_")}
+    projections = store.projections(arrays)
     cfg = store.config(run_id)
     captions = store.captions(run_id) or None
     labels = arrays.get("labels")

@@ -7,7 +7,6 @@ never stopped.
 
 from __future__ import annotations
 
-import io
 import math
 import time
 from contextlib import nullcontext
@@ -21,20 +20,22 @@ import torch.nn.functional as F
 from open_clip.loss import ClipLoss
 from scipy.linalg import orthogonal_procrustes
 
-from gapviz.science import metrics
-
-from gapviz.science import projection
 from gapviz.config import RunConfig
 from gapviz.data import PairData
 from gapviz.data.loader import load_pairs
-from gapviz.fsio import atomic_write_bytes
-from gapviz.training.model import ModelBundle, build_model, encoder_parameter_groups
-from gapviz.runs.records import EpochRecord, StepProgress, TrainSink
+from gapviz.errors import GapvizError
+from gapviz.runs.records import EpochRecord, GapTracePoint, StepProgress, TraceSink, TrainSink
+from gapviz.runs.store import CheckpointFiles
+from gapviz.science import metrics, projection
 from gapviz.science.swap import swap_modalities
 from gapviz.science.temperature import Temperature
+from gapviz.training.checkpoint import load_checkpoint, save_checkpoint
+from gapviz.training.model import ModelBundle, build_model, encoder_parameter_groups
 
-LAST_CHECKPOINT = "last.pt"
 PROCRUSTES_PAIRS = 2048
+TRACE_PAIRS = 64
+"""Eval pairs the gap trace measures (the first ones: the same pairs at every step)."""
+CLIP_LOSS = ClipLoss()
 
 
 def never() -> bool:
@@ -101,7 +102,10 @@ class TrainResult:
 
 
 def prepare(
-    cfg: RunConfig, home: Path, init_checkpoint: Path | None = None, progress: Callable[[str, int, int], None] | None = None
+    cfg: RunConfig,
+    home: Path,
+    init_checkpoint: Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> TrainingSetup:
     """Build the model, temperature and data of ``cfg`` (the slow part before step 1)."""
     torch.manual_seed(cfg.seed)
@@ -232,7 +236,10 @@ def total_steps(setup: TrainingSetup) -> int:
 def procrustes_align(setup: TrainingSetup) -> None:
     """Rotate the text projection so text embeddings land on their images (Liang et al. §4.4)."""
     data = setup.train_data
-    keep = np.flatnonzero(~data.mismatched)[:PROCRUSTES_PAIRS] if data.mismatched is not None else np.arange(min(len(data), PROCRUSTES_PAIRS))
+    if data.mismatched is not None:
+        keep = np.flatnonzero(~data.mismatched)[:PROCRUSTES_PAIRS]
+    else:
+        keep = np.arange(min(len(data), PROCRUSTES_PAIRS))
     subset = PairData(data.images[data.caption_image[keep]], [data.captions[i] for i in keep], np.arange(len(keep)))
     image, text = encode(setup, subset, setup.train_tokens[keep])
     rotation = torch.from_numpy(orthogonal_procrustes(text, image)[0]).float().to(setup.device)
@@ -250,130 +257,161 @@ def procrustes_align(setup: TrainingSetup) -> None:
         raise ValueError(f"model.procrustes_init: {setup.cfg.model.name} has no text projection to rotate")
 
 
-def save_checkpoint(folder: Path, setup: TrainingSetup, optimizer, epoch: int, global_step: int, previous: dict, keep: int) -> None:
-    """last.pt (everything needed to resume) and epoch_NNN.pt (model weights, open_clip-loadable)."""
-    weights = {"state_dict": setup.model.state_dict(), "epoch": epoch, "model_name": setup.cfg.model.name}
-    atomic_write_bytes(folder / f"epoch_{epoch:03d}.pt", _torch_bytes(weights))
-    full = {
-        "state_dict": setup.model.state_dict(),
-        "temperature": setup.temperature.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "epoch": epoch,
-        "global_step": global_step,
-        "projections": {k: torch.from_numpy(v) for k, v in previous.items()},
-    }
-    atomic_write_bytes(folder / LAST_CHECKPOINT, _torch_bytes(full))
-    if keep >= 0:
-        for old in sorted(folder.glob("epoch_*.pt"))[:-keep or None]:
-            old.unlink(missing_ok=True)
+class NonFiniteLoss(GapvizError):
+    """The loss became NaN or infinite (a diverging run: learning rate too high, or bad data)."""
 
 
-def _torch_bytes(value: Any) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(value, buffer)
-    return buffer.getvalue()
+@dataclass
+class LoopState:
+    """Where the loop stands: the last finished epoch, the step count and the last evaluation."""
+
+    epoch: int
+    global_step: int
+    previous: dict[str, np.ndarray]
+    """Projections of the last evaluation (the next one starts from them: stable axes)."""
+    final: dict[str, float] = field(default_factory=dict)
 
 
-def load_checkpoint(folder: Path, setup: TrainingSetup, optimizer) -> tuple[int, int, dict[str, np.ndarray]]:
-    state = torch.load(folder / LAST_CHECKPOINT, map_location=setup.device, weights_only=True)
-    setup.model.load_state_dict(state["state_dict"])
-    setup.temperature.load_state_dict(state["temperature"])
-    optimizer.load_state_dict(state["optimizer"])
-    previous = {k: v.cpu().numpy() for k, v in state["projections"].items()}
-    return int(state["epoch"]), int(state["global_step"]), previous
+class GapTracer:
+    """beta = 1/tau and the plug-in gap on the first TRACE_PAIRS eval pairs, every ``eval.trace_every_steps``
+    steps, sent to sinks that take them (TraceSink); a forward pass over 64 pairs, so it costs little."""
 
+    def __init__(self, setup: TrainingSetup, sink: TrainSink):
+        self.every = setup.cfg.eval.trace_every_steps
+        self.sink = sink if isinstance(sink, TraceSink) and self.every > 0 else None
+        data, count = setup.eval_data, min(TRACE_PAIRS, len(setup.eval_data))
+        chosen = data.caption_image[:count]
+        self.subset = PairData(data.images[chosen], list(data.captions[:count]), np.arange(count))
+        self.tokens = setup.eval_tokens[:count]
 
-def checkpoint_epoch(folder: Path) -> int | None:
-    """The epoch of the resumable checkpoint in ``folder``, if any."""
-    path = folder / LAST_CHECKPOINT
-    if not path.is_file():
-        return None
-    return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
+    def __call__(self, setup: TrainingSetup, global_step: int, epoch: int) -> None:
+        if self.sink is None or global_step % self.every:
+            return
+        image, text = encode(setup, self.subset, self.tokens)
+        progress = min(1.0, global_step / max(1, total_steps(setup)))
+        beta = float(setup.temperature(progress).detach())
+        gap = metrics.gap_distance(image, text)
+        self.sink.on_trace(GapTracePoint(step=global_step, epoch=epoch, tau=1.0 / beta, beta=beta, gap_distance=gap))
 
 
 def train(
     setup: TrainingSetup,
     sink: TrainSink,
-    checkpoint_dir: Path,
+    checkpoints: CheckpointFiles,
     should_stop: Callable[[], bool] = never,
     resume: bool = False,
 ) -> TrainResult:
     """Train ``setup.cfg.train.epochs`` epochs; each epoch (and epoch 0) is evaluated and sent to ``sink``."""
     cfg = setup.cfg
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    checkpoints.folder.mkdir(parents=True, exist_ok=True)
     optimizer = make_optimizer(setup)
-    model, temperature, device = setup.model, setup.temperature, setup.device
-    loss_fn = ClipLoss()
-    forward = torch.compile(model) if cfg.train.compile else model
+    forward = torch.compile(setup.model) if cfg.train.compile else setup.model
+    tracer = GapTracer(setup, sink)
+    state = _start_or_resume(setup, sink, optimizer, checkpoints, tracer, resume)
+    setup.model.train()
+    for epoch in range(state.epoch + 1, cfg.train.epochs + 1):
+        extra = _train_epoch(setup, forward, optimizer, state, epoch, sink, tracer, should_stop)
+        if extra is None:
+            return TrainResult(epoch - 1, state.global_step, stopped=True, final_metrics=state.final)
+        record = evaluate(setup, epoch, state.global_step, state.previous, extra)
+        state.previous, state.final, state.epoch = record.projections, record.metrics, epoch
+        sink.on_epoch(record)
+        save_checkpoint(checkpoints, setup, optimizer, epoch, state.global_step, state.previous)
+    return TrainResult(cfg.train.epochs, state.global_step, stopped=False, final_metrics=state.final)
+
+
+def _start_or_resume(
+    setup: TrainingSetup,
+    sink: TrainSink,
+    optimizer: torch.optim.Optimizer,
+    checkpoints: CheckpointFiles,
+    tracer: GapTracer,
+    resume: bool,
+) -> LoopState:
+    """Continue from last.pt (``resume``), or evaluate the untrained model as epoch 0 and checkpoint it."""
+    if resume and checkpoints.last.is_file():
+        epoch, global_step, previous = load_checkpoint(checkpoints, setup, optimizer)
+        return LoopState(epoch, global_step, previous)
+    if setup.cfg.model.procrustes_init:
+        procrustes_align(setup)
+    tracer(setup, 0, 0)
+    record = evaluate(setup, 0, 0, {}, {})
+    sink.on_epoch(record)
+    save_checkpoint(checkpoints, setup, optimizer, 0, 0, record.projections)
+    return LoopState(0, 0, record.projections)
+
+
+def _train_epoch(
+    setup: TrainingSetup,
+    forward: Callable[..., Any],
+    optimizer: torch.optim.Optimizer,
+    state: LoopState,
+    epoch: int,
+    sink: TrainSink,
+    tracer: GapTracer,
+    should_stop: Callable[[], bool],
+) -> dict[str, float] | None:
+    """Every step of ``epoch``; returns its training figures, or None when ``should_stop`` said stop."""
+    cfg = setup.cfg.train
     per_epoch, total = steps_per_epoch(setup), total_steps(setup)
-    keep = cfg.train.keep_epoch_checkpoints
-    if resume and (checkpoint_dir / LAST_CHECKPOINT).is_file():
-        start_epoch, global_step, previous = load_checkpoint(checkpoint_dir, setup, optimizer)
-    else:
-        if cfg.model.procrustes_init:
-            procrustes_align(setup)
-        record = evaluate(setup, 0, 0, {}, {})
-        previous, start_epoch, global_step = record.projections, 0, 0
-        sink.on_epoch(record)
-        save_checkpoint(checkpoint_dir, setup, optimizer, 0, 0, previous, keep)
-    model.train()
-    data, tokens = setup.train_data, setup.train_tokens
-    batch, accum = cfg.train.batch_size, cfg.train.grad_accum
-    final: dict[str, float] = {}
-    for epoch in range(start_epoch + 1, cfg.train.epochs + 1):
-        generator = epoch_generator(cfg.seed, epoch)
-        order = torch.randperm(len(data), generator=generator).numpy()
-        epoch_started, losses = time.perf_counter(), []
-        for step in range(per_epoch):
-            if should_stop():
-                return TrainResult(epoch - 1, global_step, stopped=True, final_metrics=final)
-            step_started = time.perf_counter()
-            lr = lr_at(global_step, total, cfg.train.warmup_steps, cfg.train.lr)
-            for group in optimizer.param_groups:
-                group["lr"] = lr * group["lr_scale"]
-            progress = global_step / max(1, total)
-            optimizer.zero_grad(set_to_none=True)
-            step_loss = 0.0
-            for micro in range(accum):
-                chosen = order[(step * accum + micro) * batch : (step * accum + micro + 1) * batch]
-                chosen = np.sort(chosen)
-                images = images_to_tensor(data.images[data.caption_image[chosen]], setup.bundle, device)
-                with autocast_context(setup):
-                    image_features, text_features, _ = forward(images, tokens[chosen].to(device))
-                image_features, text_features = swap_modalities(
-                    image_features.float(), text_features.float(), cfg.swap, generator
-                )
-                scale = temperature(progress)
-                loss = loss_fn(image_features, text_features, scale.to(device)) / accum
-                loss.backward()
-                step_loss += float(loss.detach())
-            optimizer.step()
-            temperature.clamp_()
-            global_step += 1
-            losses.append(step_loss)
-            elapsed = time.perf_counter() - step_started
-            sink.on_step(
-                StepProgress(
-                    epoch=epoch,
-                    step=step + 1,
-                    steps_per_epoch=per_epoch,
-                    global_step=global_step,
-                    total_steps=total,
-                    loss=step_loss,
-                    tau=1.0 / float(scale.detach()),
-                    lr=lr,
-                    samples_per_s=batch * accum / max(elapsed, 1e-9),
-                )
-            )
-        train_time = time.perf_counter() - epoch_started
-        extra = {
-            "train_loss": float(np.mean(losses)) if losses else float("nan"),
-            "lr": lr_at(global_step, total, cfg.train.warmup_steps, cfg.train.lr),
-            "train_time_s": train_time,
-            "samples_per_s": per_epoch * batch * accum / max(train_time, 1e-9),
-        }
-        record = evaluate(setup, epoch, global_step, previous, extra)
-        previous, final = record.projections, record.metrics
-        sink.on_epoch(record)
-        save_checkpoint(checkpoint_dir, setup, optimizer, epoch, global_step, previous, keep)
-    return TrainResult(cfg.train.epochs, global_step, stopped=False, final_metrics=final)
+    generator = epoch_generator(setup.cfg.seed, epoch)
+    order = torch.randperm(len(setup.train_data), generator=generator).numpy()
+    samples = cfg.batch_size * cfg.grad_accum
+    epoch_started, losses = time.perf_counter(), []
+    for step in range(per_epoch):
+        if should_stop():
+            return None
+        step_started = time.perf_counter()
+        lr = lr_at(state.global_step, total, cfg.warmup_steps, cfg.lr)
+        chosen = order[step * samples : (step + 1) * samples]
+        loss, tau = _train_step(setup, forward, optimizer, chosen, generator, lr, state.global_step)
+        state.global_step += 1
+        losses.append(loss)
+        speed = samples / max(time.perf_counter() - step_started, 1e-9)
+        sink.on_step(
+            StepProgress(epoch, step + 1, per_epoch, state.global_step, total, loss, tau, lr, samples_per_s=speed)
+        )
+        tracer(setup, state.global_step, epoch)
+    train_time = time.perf_counter() - epoch_started
+    return {
+        "train_loss": float(np.mean(losses)) if losses else float("nan"),
+        "lr": lr_at(state.global_step, total, cfg.warmup_steps, cfg.lr),
+        "train_time_s": train_time,
+        "samples_per_s": per_epoch * samples / max(train_time, 1e-9),
+    }
+
+
+def _train_step(
+    setup: TrainingSetup,
+    forward: Callable[..., Any],
+    optimizer: torch.optim.Optimizer,
+    chosen: np.ndarray,
+    generator: torch.Generator,
+    lr: float,
+    global_step: int,
+) -> tuple[float, float]:
+    """One optimiser step over ``train.grad_accum`` micro-batches of ``chosen``; returns (loss, tau).
+
+    Raises NonFiniteLoss before the step is applied, so the weights of the last checkpoint stay good."""
+    cfg, data, device = setup.cfg, setup.train_data, setup.device
+    for group in optimizer.param_groups:
+        group["lr"] = lr * group["lr_scale"]
+    scale = setup.temperature(global_step / max(1, total_steps(setup)))
+    optimizer.zero_grad(set_to_none=True)
+    step_loss, batch = 0.0, cfg.train.batch_size
+    for micro in range(cfg.train.grad_accum):
+        rows = np.sort(chosen[micro * batch : (micro + 1) * batch])
+        images = images_to_tensor(data.images[data.caption_image[rows]], setup.bundle, device)
+        with autocast_context(setup):
+            image_features, text_features, _ = forward(images, setup.train_tokens[rows].to(device))
+        image_features, text_features = swap_modalities(
+            image_features.float(), text_features.float(), cfg.swap, generator
+        )
+        loss = CLIP_LOSS(image_features, text_features, scale.to(device)) / cfg.train.grad_accum
+        loss.backward()
+        step_loss += float(loss.detach())
+    if not math.isfinite(step_loss):
+        raise NonFiniteLoss(f"loss became non-finite at step {global_step + 1} (lr {lr:.3g})")
+    optimizer.step()
+    setup.temperature.clamp_()
+    return step_loss, 1.0 / float(scale.detach())

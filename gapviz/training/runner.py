@@ -1,27 +1,31 @@
 """Execute a stored run in this process: status bookkeeping around the training loop.
 
-Used by `gapviz train` (foreground) and by the RQ job (`gapviz.queue.jobs.train_run`), so both keep
-the RunStore the same way: state, progress, error and traceback in status.json, every finished
-epoch in the store before its checkpoint.
+Used by `gapviz train` (foreground), by `gapviz reproduce` and by the RQ job (`gapviz.queue.jobs.train_run`),
+so all keep the RunStore the same way: the state through the store's transitions, progress, error and
+traceback in status.json, every finished epoch in the store before its checkpoint, a heartbeat while the
+run trains (a run whose heartbeat stops is abandoned, see RunStore.status) and a cancel request read
+from status.json (`gapviz cancel` of a foreground run).
 """
 
 from __future__ import annotations
 
-import os
-import socket
+import threading
 import time
 import traceback
-from typing import Callable
+from typing import Any, Callable
 
-from gapviz.runs.records import EpochRecord, RunState, StepProgress, TrainSink
-from gapviz.runs.store import RunStore
-from gapviz.training.loop import TrainResult, checkpoint_epoch, never, prepare, train
+from gapviz.errors import GapvizError
+from gapviz.runs.records import EpochRecord, GapTracePoint, RunState, StepProgress, TraceSink, TrainSink
+from gapviz.runs.store import HEARTBEAT_INTERVAL_S, RunStore, StoreError
+from gapviz.training.checkpoint import checkpoint_epoch
+from gapviz.training.loop import TrainResult, never, prepare, train
 
 STATUS_WRITE_INTERVAL_S = 2.0
+CANCEL_POLL_S = 1.0
 
 
 class StoreSink:
-    """Writes each EpochRecord to the RunStore and keeps status.json's progress fresh."""
+    """Writes each EpochRecord and gap-trace point to the RunStore and keeps status.json's progress fresh."""
 
     def __init__(self, store: RunStore, run_id: str, forward: TrainSink | None = None):
         self.store, self.run_id, self.forward = store, run_id, forward
@@ -31,15 +35,50 @@ class StoreSink:
         now = time.monotonic()
         if now - self._last_status >= STATUS_WRITE_INTERVAL_S:
             self._last_status = now
-            self.store.update_status(self.run_id, progress=progress.to_dict())
+            self.store.record_progress(self.run_id, progress.to_dict())
         if self.forward:
             self.forward.on_step(progress)
 
     def on_epoch(self, record: EpochRecord) -> None:
         self.store.append_epoch(self.run_id, record)
-        self.store.update_status(self.run_id, epoch=record.epoch, global_step=record.global_step)
         if self.forward:
             self.forward.on_epoch(record)
+
+    def on_trace(self, point: GapTracePoint) -> None:
+        self.store.append_gap_trace(self.run_id, [point])
+        if isinstance(self.forward, TraceSink):
+            self.forward.on_trace(point)
+
+
+class Heartbeat:
+    """While the run trains: touch its heartbeat file every HEARTBEAT_INTERVAL_S and notice a cancel request
+    in status.json (how `gapviz cancel` reaches a run trained in the foreground), from a daemon thread."""
+
+    def __init__(self, store: RunStore, run_id: str, interval_s: float = HEARTBEAT_INTERVAL_S):
+        self.store, self.run_id, self.interval_s = store, run_id, interval_s
+        self.cancel_requested = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{run_id}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._done.set()
+        self._thread.join(timeout=2.0)
+
+    def _run(self) -> None:
+        last_beat = time.monotonic()
+        while not self._done.wait(min(CANCEL_POLL_S, self.interval_s)):
+            try:
+                if time.monotonic() - last_beat >= self.interval_s:
+                    last_beat = time.monotonic()
+                    self.store.beat(self.run_id)
+                if self.store.status(self.run_id).cancel_requested:
+                    self.cancel_requested.set()
+            except (OSError, StoreError):  # a store being moved or deleted: try again next tick
+                continue
 
 
 def execute_run(
@@ -51,50 +90,63 @@ def execute_run(
     resume: bool = False,
     stopped_state: RunState = RunState.CANCELLED,
     device: str | None = None,
+    worker: str = "",
     on_prepare: Callable[[str, int, int], None] | None = None,
 ) -> RunState:
     """Run ``run_id`` to its end (or until ``should_stop``); returns the final state.
 
-    An exception is recorded (error, traceback, state failed) and re-raised. ``resume`` continues
-    from the last checkpoint and forgets epochs recorded after it.
+    The config is read once, here (``device`` overrides its device). An exception is recorded (error,
+    traceback, state failed; a Ctrl-C or SystemExit: interrupted) and re-raised. ``resume`` continues from
+    the last checkpoint and forgets epochs recorded after it; a stop asked for by `gapviz cancel` ends
+    cancelled, any other stop ``stopped_state``.
     """
     cfg = store.config(run_id)
     if device:
         cfg = cfg.replace(device=device)
-    checkpoint_dir = store.checkpoint_dir(run_id)
-    store.update_status(
-        run_id, state=RunState.RUNNING, started_at=time.time(), host=socket.gethostname(), pid=os.getpid(),
-        error=None, traceback=None,
-    )
-    try:
-        resume_epoch = checkpoint_epoch(checkpoint_dir) if resume else None
-        if resume_epoch is not None:
-            store.truncate_epochs(run_id, resume_epoch)
-        init = store.epoch_checkpoint(cfg.model.init_run, cfg.model.init_epoch) if cfg.model.init_run else None
-        setup = prepare(cfg, store.home, init_checkpoint=init, progress=on_prepare)
-        result: TrainResult = train(setup, StoreSink(store, run_id, sink), checkpoint_dir, should_stop, resume=resume_epoch is not None)
-    except BaseException as error:
-        interrupted = isinstance(error, (KeyboardInterrupt, SystemExit))
-        store.update_status(
-            run_id,
-            state=RunState.INTERRUPTED if interrupted else RunState.FAILED,
-            finished_at=time.time(),
-            error=None if interrupted else f"{type(error).__name__}: {error}",
-            traceback=None if interrupted else traceback.format_exc(),
-        )
-        raise
-    state = stopped_state if result.stopped else RunState.FINISHED
-    store.update_status(run_id, state=state, finished_at=time.time(), epoch=result.epochs_done)
+    store.running(run_id, worker=worker)
+    with Heartbeat(store, run_id) as heartbeat:
+        stop = lambda: should_stop() or heartbeat.cancel_requested.is_set()  # noqa: E731
+        try:
+            result = _train_stored(store, run_id, cfg, sink, stop, resume, on_prepare)
+        except BaseException as error:
+            _record_error(store, run_id, error)
+            raise
+    if not result.stopped:
+        store.finished(run_id, result.epochs_done)
+        return RunState.FINISHED
+    state = RunState.CANCELLED if heartbeat.cancel_requested.is_set() else stopped_state
+    if state == RunState.CANCELLED:
+        store.cancelled(run_id)
+    else:
+        store.interrupted(run_id)
     return state
 
 
-def warm_up() -> float:
-    """Import torch/open_clip and compile UMAP's numba code once, so jobs start fast; returns seconds."""
-    started = time.perf_counter()
-    import open_clip  # noqa: F401
-    import torch  # noqa: F401
+def _train_stored(
+    store: RunStore,
+    run_id: str,
+    cfg: Any,
+    sink: TrainSink | None,
+    should_stop: Callable[[], bool],
+    resume: bool,
+    on_prepare: Callable[[str, int, int], None] | None,
+) -> TrainResult:
+    """Clean up after a killed predecessor, rewind to the last checkpoint when resuming, build, train."""
+    store.remove_temp_files(run_id)  # nothing else trains this run now: every temp file is a dead writer's
+    checkpoints = store.checkpoint_files(run_id)
+    resume_epoch = checkpoint_epoch(checkpoints) if resume else None
+    if resume_epoch is not None:
+        store.truncate_epochs(run_id, resume_epoch)
+    init = store.epoch_checkpoint(cfg.model.init_run, cfg.model.init_epoch) if cfg.model.init_run else None
+    setup = prepare(cfg, store.home, init_checkpoint=init, progress=on_prepare)
+    store_sink = StoreSink(store, run_id, sink)
+    return train(setup, store_sink, checkpoints, should_stop, resume=resume_epoch is not None)
 
-    from gapviz.science import projection
 
-    projection.warm_umap()
-    return time.perf_counter() - started
+def _record_error(store: RunStore, run_id: str, error: BaseException) -> None:
+    """Failed with a one-line message (a GapvizError's own words) and the traceback; Ctrl-C: interrupted."""
+    if isinstance(error, (KeyboardInterrupt, SystemExit)):
+        store.interrupted(run_id)
+        return
+    message = str(error) if isinstance(error, GapvizError) else f"{type(error).__name__}: {error}"
+    store.failed(run_id, message, traceback.format_exc())

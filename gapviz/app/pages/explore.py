@@ -99,8 +99,7 @@ def choose(box: Any) -> tuple[str, Callable[[Callable[[str, float], None]], Any]
             epoch = c2.selectbox("Epoch", epochs, index=len(epochs) - 1, key="explore_run_epoch")
             key = f"run:{run_id}:{epoch}:{common.run_version(run_id)}"
             return key, lambda progress: analysis.from_saved_epoch(store, run_id, int(epoch), progress=progress)
-        folder = store.checkpoint_dir(run_id)
-        kept = sorted(int(p.stem.split("_")[1]) for p in folder.glob("epoch_*.pt")) if folder.is_dir() else []
+        kept = store.checkpoint_epochs(run_id)
         if not kept:
             box.info("This run kept no checkpoint (train.keep_epoch_checkpoints) — use its stored evaluation instead.")
             return None

@@ -14,6 +14,7 @@ from gapviz.app import common, form
 
 from gapviz.app import frames as views
 from gapviz.config import PRESETS, ConfigError, Problem, preset
+from gapviz.queue import DEFAULT_QUEUE
 
 COLUMNS = 3
 SWEEP_NONE = "(no sweep)"
@@ -65,9 +66,9 @@ def _submit(cfg: Any, sweeps: list[str], queue_name: str, tags: tuple[str, ...])
     store = common.store()
     with st.status("Queueing…", expanded=False) as status:
         if sweeps:
-            group, submissions = queue.submit_sweep(conn, store, cfg, sweeps, queue=queue_name, tags=tags)
+            group, submissions = queue.submit_sweep(conn, store, cfg, sweeps, queue_name=queue_name, tags=tags)
         else:
-            group, submissions = "", [queue.submit(conn, store, cfg, queue=queue_name, tags=tags)]
+            group, submissions = "", [queue.submit(conn, store, cfg, queue_name=queue_name, tags=tags)]
         status.update(label=f"Queued {len(submissions)} run(s)" + (f" in group {group}" if group else ""), state="complete")
     st.session_state["launch_submitted"] = {"group": group, "runs": [s.run_id for s in submissions]}
 
@@ -119,7 +120,7 @@ def render() -> None:
                                   help="several seeds: one run per seed (empty: the seed field above)")
             slots["sweep.seeds"] = st.empty()
         c1, c2, _ = st.columns(COLUMNS)
-        queue_name = c1.text_input("queue", value="gapviz", key=prefix + "queue", help="the RQ queue whose workers take the run")
+        queue_name = c1.text_input("queue", value=DEFAULT_QUEUE, key=prefix + "queue", help="the RQ queue whose workers take the run")
         tags = c2.text_input("tags", key=prefix + "tags", placeholder="comma separated")
         summary = st.empty()
         submitted = st.form_submit_button("Queue run(s)", type="primary")
@@ -156,7 +157,7 @@ def render() -> None:
         summary.error("Not queued — fix these settings:\n\n" + "\n".join(f"- `{p.path}`: {p.message}" for p in problems))
         return
     with common.guard("could not queue the run"):
-        _submit(cfg, sweeps, queue_name.strip() or "gapviz", tuple(t.strip() for t in tags.split(",") if t.strip()))
+        _submit(cfg, sweeps, queue_name.strip() or DEFAULT_QUEUE, tuple(t.strip() for t in tags.split(",") if t.strip()))
     _show_submitted()
 
 

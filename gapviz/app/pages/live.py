@@ -12,18 +12,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
 from gapviz import charts
 from gapviz.app import common
 from gapviz.app import frames as views
+from gapviz.runs.records import RunState, RunStatus
 
 # Seconds between polls of an active run: an epoch reaches the page within about this long.
 LIVE_REFRESH_S = 0.75
 PLAY_STEP_S = 0.8
-ACTIVE = ("created", "queued", "running")
-RESUMABLE = ("failed", "cancelled", "interrupted")
 
 
 @dataclass
@@ -51,12 +49,7 @@ class LiveRun:
         changed = False
         for event in events:
             if event.kind == "epoch" and event.epoch is not None:
-                self.epochs[event.epoch] = {
-                    "metrics": dict(event.data.get("metrics", {})),
-                    "projections": event.projections,
-                    "n_image": int(event.data.get("n_image", 0)),
-                    "ts": event.ts,
-                }
+                self.epochs[event.epoch] = {**event.data, "ts": event.ts}  # events.epoch_payload's keys
                 self.received_at[event.epoch] = time.time()
                 changed = True
             elif event.kind == "step":
@@ -66,6 +59,11 @@ class LiveRun:
                 self.state = event.state
                 changed = True
         return changed
+
+
+def _ongoing(state: str | None) -> bool:
+    """Created, queued or running: the page keeps polling it and offers Cancel."""
+    return state in RunState.ACTIVE or state == RunState.CREATED
 
 
 def live_run(run_id: str, conn: Any) -> LiveRun:
@@ -114,9 +112,9 @@ def _toggle_play(key: str) -> None:
     st.session_state[key] = not st.session_state.get(key, False)
 
 
-def progress_block(live: LiveRun, status: dict[str, Any], batch_size: int, epochs_total: int) -> None:
-    step = live.step or status.get("progress")
-    state = live.state or status.get("state", "unknown")
+def progress_block(live: LiveRun, status: RunStatus, batch_size: int, epochs_total: int) -> None:
+    step = live.step or status.progress
+    state = live.state or status.state.value
     done = max(live.epochs) if live.epochs else None
     if step:
         total = int(step.get("total_steps") or 0)
@@ -233,7 +231,7 @@ def render() -> None:
     options = list(summaries)
     common.init_from_url("live_run", "run", options, multi=False)
     if "live_run" not in st.session_state:
-        running = [r for r in options if summaries[r].state in ACTIVE]
+        running = [r for r in options if _ongoing(summaries[r].state)]
         st.session_state["live_run"] = running[0] if running else options[0]
     def label(run: str) -> str:
         known = st.session_state.get(f"live_run_state:{run}")
@@ -249,9 +247,9 @@ def render() -> None:
     with common.guard(f"could not read run {run_id}"):
         cfg = common.store().config(run_id)
         known = st.session_state.get(f"live_run_state:{run_id}")
-        state = (known.state if known is not None else None) or common.store().status(run_id).get("state", "unknown")
+        state = (known.state if known is not None else None) or common.store().status(run_id).state.value
         playing = st.session_state.get(f"live_play:{run_id}", False)
-        refresh = LIVE_REFRESH_S if state in ACTIVE else (PLAY_STEP_S if playing else None)
+        refresh = LIVE_REFRESH_S if _ongoing(state) else (PLAY_STEP_S if playing else None)
 
         @st.fragment(run_every=refresh)
         def panel() -> None:
@@ -263,24 +261,24 @@ def render() -> None:
             with common.guard("live update failed"):
                 live.absorb(live.follower.poll())
             status = common.store().status(run_id)
-            now_state = live.state or status.get("state", "unknown")
-            if refresh is not None and now_state not in ACTIVE and not st.session_state.get(f"live_play:{run_id}", False):
+            now_state = live.state or status.state.value
+            if refresh is not None and not _ongoing(now_state) and not st.session_state.get(f"live_play:{run_id}", False):
                 st.rerun()  # the run ended: redraw the whole page once, without the timer
             message = st.session_state.pop("live_message", None)
             if message:
                 getattr(st, message[0])(message[1])
             head = st.columns([4, 1, 1], vertical_alignment="center")
             head[0].markdown(f"**{common.md_escape(summaries[run_id].name)}** · `{run_id}` · state **{now_state}**")
-            can_cancel, can_resume = now_state in ACTIVE, now_state in RESUMABLE
+            can_cancel, can_resume = _ongoing(now_state), now_state in RunState.RESUMABLE
             head[1].button("Cancel", key=f"cancel:{run_id}", on_click=_cancel, args=(run_id,), disabled=not can_cancel or conn is None,
                            help=None if conn is not None else common.QUEUE_UNAVAILABLE)
             head[2].button("Resume", key=f"resume:{run_id}", on_click=_resume, args=(run_id,), disabled=not can_resume or conn is None,
                            help="continue from the last checkpoint" if conn is not None else common.QUEUE_UNAVAILABLE)
             if now_state == "failed":
-                st.error(f"run failed: {status.get('error') or 'no error message recorded'}")
-                if status.get("traceback"):
+                st.error(f"run failed: {status.error or 'no error message recorded'}")
+                if status.traceback:
                     with st.expander("traceback"):
-                        st.code(status["traceback"], language=None)
+                        st.code(status.traceback, language=None)
             elif now_state == "queued" and conn is not None:
                 try:
                     from gapviz.queue import client as queue
@@ -291,7 +289,7 @@ def render() -> None:
                 except Exception:  # noqa: BLE001
                     pass
             progress_block(live, status, cfg.train.batch_size, cfg.train.epochs)
-            epoch_view(live, run_id, now_state in ACTIVE)
+            epoch_view(live, run_id, _ongoing(now_state))
 
         panel()
 

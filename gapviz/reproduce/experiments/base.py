@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from gapviz.fsio import json_clean
 from gapviz.config import RunConfig, preset
 from gapviz.errors import GapvizError
 
@@ -162,7 +163,7 @@ def finite(value: Any) -> float | None:
         number = float(value)
     except (TypeError, ValueError):
         return None
-    return number if math.isfinite(number) else None
+    return json_clean(number)
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:

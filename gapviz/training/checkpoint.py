@@ -1,0 +1,68 @@
+"""Checkpoint save and load: the only code that writes or reads a run's .pt files.
+
+File names come from :class:`gapviz.runs.store.CheckpointFiles` (the RunStore's). ``last.pt`` holds
+everything resume needs; ``epoch_NNN.pt`` the model weights alone, loadable by open_clip as a local
+checkpoint. Writes are atomic (gapviz.fsio), loads use ``weights_only=True`` (no pickle runs).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from gapviz.fsio import atomic_write_bytes
+from gapviz.runs.store import CheckpointFiles
+
+if TYPE_CHECKING:
+    from gapviz.training.loop import TrainingSetup
+
+
+def save_checkpoint(
+    files: CheckpointFiles,
+    setup: TrainingSetup,
+    optimizer: torch.optim.Optimizer,
+    epoch: int,
+    global_step: int,
+    previous: dict[str, np.ndarray],
+) -> None:
+    """Write epoch_NNN.pt, then last.pt, then drop epoch files beyond ``train.keep_epoch_checkpoints``."""
+    weights = {"state_dict": setup.model.state_dict(), "epoch": epoch, "model_name": setup.cfg.model.name}
+    atomic_write_bytes(files.epoch(epoch), _torch_bytes(weights))
+    full = {
+        "state_dict": setup.model.state_dict(),
+        "temperature": setup.temperature.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "epoch": epoch,
+        "global_step": global_step,
+        "projections": {k: torch.from_numpy(v) for k, v in previous.items()},
+    }
+    atomic_write_bytes(files.last, _torch_bytes(full))
+    files.prune(setup.cfg.train.keep_epoch_checkpoints)
+
+
+def _torch_bytes(value: Any) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    return buffer.getvalue()
+
+
+def load_checkpoint(
+    files: CheckpointFiles, setup: TrainingSetup, optimizer: torch.optim.Optimizer
+) -> tuple[int, int, dict[str, np.ndarray]]:
+    """Restore model, temperature and optimiser from last.pt; returns (epoch, global step, projections)."""
+    state = torch.load(files.last, map_location=setup.device, weights_only=True)
+    setup.model.load_state_dict(state["state_dict"])
+    setup.temperature.load_state_dict(state["temperature"])
+    optimizer.load_state_dict(state["optimizer"])
+    previous = {k: v.cpu().numpy() for k, v in state["projections"].items()}
+    return int(state["epoch"]), int(state["global_step"]), previous
+
+
+def checkpoint_epoch(files: CheckpointFiles) -> int | None:
+    """The epoch of the resumable checkpoint, if there is one."""
+    if not files.last.is_file():
+        return None
+    return int(torch.load(files.last, map_location="cpu", weights_only=True)["epoch"])
