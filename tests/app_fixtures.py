@@ -82,11 +82,25 @@ def make_run(
     run_id = store.create(cfg, group=group)
     for epoch in range(epochs + 1):
         store.append_epoch(run_id, synthetic_epoch(epoch, n=n, seed=seed))
-    fields = {"state": state}
-    if error:
-        fields.update(error=error, traceback="Traceback (most recent call last):\n  ...\n" + error)
-    store.update_status(run_id, **fields)
+    set_state(store, run_id, RunState(state), error=error, epochs=epochs)
     return run_id
+
+
+def set_state(store: RunStore, run_id: str, state: RunState, *, error: str | None = None, epochs: int = 0) -> None:
+    """Move a stored run to ``state`` through the store's own transition (as training would)."""
+    if state == RunState.QUEUED:
+        store.queued(run_id, job_id="test-job", queue_name="gapviz")
+    elif state == RunState.RUNNING:
+        store.running(run_id)  # in this (live) process
+    elif state == RunState.FINISHED:
+        store.finished(run_id, epochs)
+    elif state == RunState.FAILED:
+        message = error or "RuntimeError: failed"
+        store.failed(run_id, message, "Traceback (most recent call last):\n  ...\n" + message)
+    elif state == RunState.CANCELLED:
+        store.cancelled(run_id)
+    elif state == RunState.INTERRUPTED:
+        store.interrupted(run_id)
 
 
 def open_page(page: str, query: dict | None = None, timeout: float = 60):

@@ -70,7 +70,7 @@ def test_events_from_the_stream_show_without_the_store(home, conn, redis_server,
     monkeypatch.setenv("REDIS_URL", redis_server.url)
     store = RunStore()
     run_id = make_run(store, "live one", epochs=0, state=RunState.RUNNING)
-    store.update_status(run_id, state=RunState.RUNNING)
+    store.running(run_id)
     record = synthetic_epoch(1)
     conn.xadd(events.stream_key(run_id), events.epoch_fields(run_id, record))
     step = StepProgress(epoch=2, step=2, steps_per_epoch=4, global_step=6, total_steps=12, loss=3.5, tau=0.07, lr=1e-3, samples_per_s=640.0)
@@ -100,4 +100,4 @@ def test_cancel_and_resume_go_through_the_queue(home, conn, redis_server, monkey
     assert not resume.disabled
     resume.click().run()
     assert store.state(run_id) == RunState.QUEUED
-    assert store.status(run_id)["resume"] is True
+    assert store.status(run_id).resume is True

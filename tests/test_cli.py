@@ -136,5 +136,5 @@ def test_ctrl_c_stops_training_cleanly_keeping_finished_epochs(tmp_path):
     assert store.state(run_id).value == "interrupted"
     epochs = store.epochs(run_id)
     assert len(epochs) >= 2 and epochs == list(range(len(epochs)))
-    assert (store.checkpoint_dir(run_id) / "last.pt").is_file()
+    assert store.resume_checkpoint(run_id) is not None
     assert f"run {run_id} interrupted" in out

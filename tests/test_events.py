@@ -177,7 +177,7 @@ def test_follower_replays_disk_then_stream_then_follows_live(conn, store):
 
 def test_follower_reads_the_store_when_the_stream_expired(conn, store):
     run_id = make_run(store, 3)
-    store.update_status(run_id, state=RunState.FINISHED)
+    store.finished(run_id, 1)
     follower = events.RunFollower(store, run_id, conn)
     got = follower.poll()
     assert [e.epoch for e in got if e.kind == "epoch"] == [0, 1, 2]

@@ -47,7 +47,7 @@ class Cluster:
 
     def wait_state(self, run_id: str, states: tuple[str, ...], timeout: float = RUN_TIMEOUT_S) -> str:
         def reached() -> str | None:
-            state = self.store.status(run_id)["state"]
+            state = self.store.status(run_id).state.value
             return state if state in states else None
 
         try:
@@ -67,7 +67,7 @@ class Cluster:
         return state
 
     def diagnostics(self, run_id: str) -> str:
-        status = json.dumps(self.store.status(run_id), indent=1, default=str)[:3000]
+        status = json.dumps(self.store.status(run_id).to_dict(), indent=1, default=str)[:3000]
         return f"status of {run_id}:\n{status}\n" + "\n".join(f"--- {p.name}\n{log_tail(p)}" for p in self.logs)
 
 
@@ -173,7 +173,7 @@ def test_a_job_that_raises_records_its_error_and_the_worker_goes_on(cluster, tmp
     bad = queue.submit(cluster.conn, cluster.store, cfg)
     assert cluster.wait_state(bad.run_id, ("failed", "finished")) == "failed"
     status = cluster.store.status(bad.run_id)
-    assert "missing.csv" in status["error"] and "Traceback" in status["traceback"]
+    assert "missing.csv" in status.error and "Traceback" in status.traceback
     job = queue.fetch_job(cluster.conn, bad.job_id)
     wait_for(lambda: job.get_status() == "failed", 30, "RQ to record the failure")
     assert bad.job_id in queue.get_queue(cluster.conn).failed_job_registry.get_job_ids()

@@ -40,7 +40,7 @@ def test_submit_queues_the_run_id_as_a_json_payload(conn, store):
     second = queue.submit(conn, store, tiny_config(name="two"))
     assert (first.position, second.position) == (0, 1)
     status = store.status(first.run_id)
-    assert status["state"] == "queued" and status["job_id"] == first.job_id and status["queue"] == "gapviz"
+    assert status.state == RunState.QUEUED and status.job_id == first.job_id and status.queue == "gapviz"
     func, instance, args, kwargs = json.loads(zlib.decompress(rq_job_hash(conn, first.job_id)[b"data"]))
     assert (func, instance, args, kwargs) == ("gapviz.queue.jobs.train_run", None, [first.run_id], {"resume": False})
     assert queue.position(conn, store, second.run_id) == 1
@@ -117,10 +117,10 @@ def test_cancel_a_running_run_sets_its_flag(conn, store):
     job = queue.get_queue(conn).dequeue_any([queue.get_queue(conn)], None, connection=conn, serializer=queue.get_queue(conn).serializer)
     assert job is not None
     job[0].set_status("started")
-    store.update_status(sub.run_id, state=RunState.RUNNING)
+    store.running(sub.run_id)
     assert queue.cancel(conn, store, sub.run_id) == "stopping"
     assert queue.cancel_requested(conn, sub.run_id)
-    assert store.status(sub.run_id)["cancel_requested"] is True
+    assert store.status(sub.run_id).cancel_requested is True
     assert store.state(sub.run_id) == RunState.RUNNING  # the worker moves it to cancelled at a step
 
 
@@ -130,10 +130,10 @@ def test_resume_requeues_with_resume_true_and_refuses_active_or_finished(conn, s
         queue.resume(conn, store, sub.run_id)
     queue.cancel(conn, store, sub.run_id)
     again = queue.resume(conn, store, sub.run_id)
-    assert again.job_id != sub.job_id and store.status(sub.run_id)["resume"] is True
+    assert again.job_id != sub.job_id and store.status(sub.run_id).resume is True
     _, _, args, kwargs = json.loads(zlib.decompress(rq_job_hash(conn, again.job_id)[b"data"]))
-    assert args == [sub.run_id] and kwargs == {"resume": True}
-    store.update_status(sub.run_id, state=RunState.FINISHED)
+    assert args == [sub.run_id] and kwargs == {"resume": True, "device": "auto"}
+    store.finished(sub.run_id, 2)
     with pytest.raises(queue.QueueError, match="already finished"):
         queue.resume(conn, store, sub.run_id)
 
@@ -185,12 +185,12 @@ def test_abandoned_job_marks_its_run_failed(conn, store):
     q = queue.get_queue(conn)
     q.remove(sub.job_id)
     conn.zadd(f"rq:wip:{q.name}", {f"{sub.job_id}:deadbeef": time.time() - 5})
-    store.update_status(sub.run_id, state=RunState.RUNNING)
+    store.running(sub.run_id)
     assert queue.reap_abandoned(conn, min_uptime_s=10**6) == []  # Redis just (re)started: workers may be alive
     assert queue.reap_abandoned(conn, min_uptime_s=0) == [sub.job_id]
     status = store.status(sub.run_id)
-    assert status["state"] == "failed" and status["abandoned"] is True
-    assert f"gapviz resume {sub.run_id}" in status["error"]
+    assert status.state == RunState.FAILED and status.abandoned is True
+    assert f"gapviz resume {sub.run_id}" in status.error
     assert sub.job_id in q.failed_job_registry.get_job_ids()
     assert queue.reap_abandoned(conn, min_uptime_s=0) == []
 

@@ -5,8 +5,8 @@ A real redis-server; the "worker" is this process (execute_run), so no worker pr
 
 from __future__ import annotations
 
-import socket
 import subprocess
+import sys
 
 import pytest
 
@@ -21,6 +21,20 @@ pytestmark = pytest.mark.slow
 
 TINY = {"data.train_size": 64, "data.eval_size": 32, "train.epochs": 1, "train.batch_size": 32, "eval.linear_probe": False}
 """Shrinks every run of the temperature sweep (overrides apply after the experiment's settings)."""
+
+
+def running_elsewhere(store: RunStore, run_id: str, *, stay: bool) -> subprocess.Popen:
+    """Another process on this machine marks the run running (as its `gapviz reproduce` would), then exits
+    at once (killed-like: its heartbeat never comes) or ``stay``s alive."""
+    code = (
+        "import sys, time; from gapviz.runs.store import RunStore; "
+        f"RunStore({str(store.home)!r}).running({run_id!r}); print('ok', flush=True); time.sleep(600 if {stay} else 0)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ok"
+    if not stay:
+        proc.wait()
+    return proc
 
 
 def keyed(store):
@@ -66,7 +80,7 @@ def test_a_failed_run_stops_the_queued_reproduction_with_a_hint(conn, redis_serv
     reproduce("mismatch", "tiny", tmp_path, overrides=TINY, queue=True, log=lambda line: None)
     store = RunStore(tmp_path)
     run_id = keyed(store)["mismatch=0.1 seed=0"]
-    store.update_status(run_id, state=RunState.FAILED, error="RuntimeError: out of memory")
+    store.failed(run_id, "RuntimeError: out of memory")
     with pytest.raises(ExperimentError, match="out of memory.*gapviz resume"):
         reproduce("mismatch", "tiny", tmp_path, overrides=TINY, queue=True, log=lambda line: None)
 
@@ -107,11 +121,13 @@ def test_a_run_left_running_by_a_killed_process_is_trained_again(tmp_path):
     first = reproduce("cone", "tiny", tmp_path, overrides=overrides, log=lambda line: None)
     store = RunStore(tmp_path)
     run_id = first.results["runs"]["gapviz-tiny seed=0"]
-    gone = subprocess.Popen(["true"])
-    gone.wait()
-    store.update_status(run_id, state=RunState.RUNNING, host=socket.gethostname(), pid=gone.pid)
+    running_elsewhere(store, run_id, stay=False)
     again = reproduce("cone", "tiny", tmp_path, overrides=overrides, log=lambda line: None)
     assert again.results["runs"] == first.results["runs"] and store.state(run_id) == RunState.FINISHED
-    store.update_status(run_id, state=RunState.RUNNING, host=socket.gethostname(), pid=1)
-    with pytest.raises(ExperimentError, match="is running"):
-        reproduce("cone", "tiny", tmp_path, overrides=overrides, log=lambda line: None)
+    alive = running_elsewhere(store, run_id, stay=True)
+    try:
+        with pytest.raises(ExperimentError, match="is running"):
+            reproduce("cone", "tiny", tmp_path, overrides=overrides, log=lambda line: None)
+    finally:
+        alive.kill()
+        alive.wait()

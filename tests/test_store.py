@@ -1,12 +1,16 @@
 import csv
 import json
+import os
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
 from gapviz.config import RunConfig
-from gapviz.runs.records import EpochRecord, RunState
-from gapviz.runs.store import RunStore, StoreError, gapviz_home
+from gapviz.runs.records import EpochRecord, GapTracePoint, RunState
+from gapviz.runs.store import STALE_AFTER_S, RunStore, StoreError, gapviz_home
 
 
 def record(epoch, n=6, d=4, seed=0):
@@ -37,8 +41,9 @@ def test_create_read_and_status(home):
     assert store.config(run_id) == cfg
     assert store.state(run_id) == RunState.CREATED
     assert store.meta(run_id) == {"name": "first", "group": "g1", "tags": ["a"]}
-    store.update_status(run_id, state=RunState.RUNNING, epoch=1)
-    assert store.status(run_id)["state"] == "running" and store.status(run_id)["epoch"] == 1
+    store.running(run_id)
+    store.append_epoch(run_id, record(1))
+    assert store.status(run_id).state == RunState.RUNNING and store.status(run_id).epoch == 1
     store.update_meta(run_id, name="renamed", tags=("a", "b"))
     assert store.summary(run_id).name == "renamed" and store.summary(run_id).tags == ("a", "b")
 
@@ -100,3 +105,89 @@ def test_writes_are_atomic_leaving_no_temp_files(home):
         store.append_epoch(run_id, record(epoch))
     leftovers = [p for p in store.run_dir(run_id).rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == []
+
+
+def test_transitions_are_typed_and_a_resumed_run_that_finishes_clears_abandoned(home):
+    store = RunStore()
+    run_id = store.create(RunConfig())
+    store.queued(run_id, job_id="j1", queue_name="q")
+    status = store.status(run_id)
+    assert status.state == RunState.QUEUED and status.job_id == "j1" and status.queue == "q" and status.queued_at
+    store.running(run_id)
+    store.abandoned(run_id, "AbandonedJobError: worker stopped responding")
+    assert store.status(run_id).abandoned and store.state(run_id) in RunState.RESUMABLE
+    store.running(run_id)
+    assert not store.status(run_id).abandoned and store.status(run_id).error is None
+    store.abandoned(run_id, "again")
+    final = store.finished(run_id, 3)
+    assert store.status(run_id) == final
+    assert final.state == RunState.FINISHED and final.abandoned is False and final.error is None and final.epoch == 3
+    assert RunState.FINISHED not in RunState.ACTIVE | RunState.RESUMABLE
+
+
+def _run_in_other_process(store: RunStore, run_id: str) -> None:
+    """A process that marks the run running and then dies without a word (as a SIGKILLed `gapviz train`)."""
+    code = f"from gapviz.runs.store import RunStore; RunStore({str(store.home)!r}).running({run_id!r})"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_foreground_run_whose_process_died_reads_as_abandoned(home):
+    store = RunStore()
+    run_id = store.create(RunConfig())
+    _run_in_other_process(store, run_id)
+    status = store.status(run_id)
+    assert status.state == RunState.FAILED and status.abandoned
+    assert "stopped responding" in status.error and f"gapviz resume {run_id}" in status.error
+    assert json.loads((store.run_dir(run_id) / "status.json").read_text())["abandoned"] is True  # recorded
+
+
+def test_a_silent_foreground_run_is_abandoned_after_the_queue_bound(home):
+    store = RunStore()
+    run_id = store.create(RunConfig())
+    store.running(run_id)  # this process: alive, so only its heartbeat can tell
+    assert store.state(run_id) == RunState.RUNNING
+    silent_since = time.time() - STALE_AFTER_S - 1
+    os.utime(store.run_dir(run_id) / "heartbeat", (silent_since, silent_since))
+    assert store.status(run_id).abandoned
+    queued = store.create(RunConfig())  # a queue worker's run: RQ's heartbeat decides, not this file
+    store.queued(queued, job_id="j", queue_name="gapviz")
+    store.running(queued)
+    os.utime(store.run_dir(queued) / "heartbeat", (silent_since, silent_since))
+    assert store.state(queued) == RunState.RUNNING
+
+
+def test_gap_trace_round_trip_and_truncation(home):
+    store = RunStore()
+    run_id = store.create(RunConfig())
+    rows = [{"step": s, "epoch": (s + 3) // 4, "tau": 0.07, "beta": 1 / 0.07, "gap_distance": 1.0 - s / 100} for s in range(9)]
+    store.append_gap_trace(run_id, rows[:5])
+    store.append_gap_trace(run_id, [GapTracePoint(**row) for row in rows[5:]])
+    assert store.gap_trace(run_id) == rows
+    with (store.run_dir(run_id) / "gap_trace.jsonl").open("a") as handle:
+        handle.write('{"step": 9, "epo')  # a writer killed mid-line
+    assert store.gap_trace(run_id) == rows
+    store.truncate_epochs(run_id, 1)
+    assert [row["step"] for row in store.gap_trace(run_id)] == [0, 1, 2, 3, 4]
+    with pytest.raises(StoreError, match="without beta"):
+        store.append_gap_trace(run_id, [{"step": 1, "epoch": 1, "tau": 0.1, "gap_distance": 1.0}])
+
+
+def test_stale_temp_files_are_removed_and_checkpoint_names_come_from_the_store(home):
+    store = RunStore()
+    run_id = store.create(RunConfig())
+    files = store.checkpoint_files(run_id)
+    files.folder.mkdir()
+    for epoch in (0, 1, 2, 3):
+        files.epoch(epoch).write_bytes(b"w")
+    files.prune(2)
+    assert store.checkpoint_epochs(run_id) == [2, 3] and store.epoch_checkpoint(run_id) == files.epoch(3)
+    assert store.resume_checkpoint(run_id) is None
+    stale = [files.folder / ".epoch_002.pt.x1y2.tmp", store.epoch_file(run_id, 1).with_name(".001.npz.abc.tmp")]
+    for path in stale:
+        path.write_bytes(b"partial")
+    (store.run_dir(run_id) / ".status.json.keep.tmp").write_bytes(b"another writer's")
+    assert sorted(store.remove_temp_files(run_id)) == sorted(stale)
+    assert not any(path.exists() for path in stale) and (store.run_dir(run_id) / ".status.json.keep.tmp").exists()
+    stale[0].write_bytes(b"partial")
+    store.delete(run_id)
+    assert not store.run_dir(run_id).exists()

@@ -1,4 +1,6 @@
 import math
+import os
+import time
 
 import numpy as np
 import pytest
@@ -9,9 +11,10 @@ from gapviz.science.metrics import METRIC_NAMES
 from gapviz.training.model import ModelError, build_model
 from gapviz.config import ModelConfig
 from gapviz.runs.records import RunState
+from gapviz.training import runner
 from gapviz.training.runner import execute_run
 from gapviz.runs.store import RunStore
-from gapviz.training.loop import lr_at
+from gapviz.training.loop import NonFiniteLoss, lr_at
 from train_fixtures import tiny_config
 
 
@@ -29,7 +32,7 @@ class StopAfterEpoch:
 
 
 def weights(store, run_id):
-    state = torch.load(store.checkpoint_dir(run_id) / "last.pt", weights_only=True)
+    state = torch.load(store.resume_checkpoint(run_id), weights_only=True)
     return state["state_dict"], state["temperature"]
 
 
@@ -54,7 +57,7 @@ def test_run_directory_is_complete(finished):
     assert "train_loss" in rows[-1] and "train_loss" not in rows[0]
     arrays = store.epoch_arrays(run_id, 2)
     assert arrays["image"].shape == (48, 64) and arrays["proj_pca"].shape == (96, 2)
-    assert store.status(run_id)["state"] == "finished"
+    assert store.status(run_id).state == RunState.FINISHED
 
 
 def test_loss_fell(finished):
@@ -103,7 +106,7 @@ def test_failed_run_records_error_and_traceback(tmp_path):
     with pytest.raises(Exception):
         execute_run(store, run_id)
     status = store.status(run_id)
-    assert status["state"] == "failed" and "no-such-run" in status["error"] and "Traceback" in status["traceback"]
+    assert status.state == RunState.FAILED and "no-such-run" in status.error and "Traceback" in status.traceback
 
 
 def test_procrustes_init_shrinks_the_initial_gap(tmp_path):
@@ -170,3 +173,82 @@ def test_bf16_autocast_and_grad_accumulation_run_on_cpu(tmp_path):
     assert execute_run(store, run_id) == RunState.FINISHED
     rows = store.metrics(run_id)
     assert math.isfinite(rows[-1]["train_loss"]) and rows[-1]["step"] == 2
+
+
+def test_a_diverging_run_fails_at_the_first_non_finite_loss_keeping_its_epochs(tmp_path):
+    store = RunStore(tmp_path)
+    run_id = store.create(tiny_config(train__lr=1e30))
+    with pytest.raises(NonFiniteLoss, match=r"loss became non-finite at step \d+ \(lr 1e\+30\)"):
+        execute_run(store, run_id)
+    status = store.status(run_id)
+    assert status.state == RunState.FAILED and status.error.startswith("loss became non-finite at step ")
+    assert store.epochs(run_id) == [0] and store.resume_checkpoint(run_id) is not None
+
+
+def test_every_run_records_beta_and_the_gap_every_few_steps(tmp_path):
+    store = RunStore(tmp_path)
+    run_id = store.create(tiny_config(eval__trace_every_steps=2))
+    execute_run(store, run_id)
+    trace, rows = store.gap_trace(run_id), store.metrics(run_id)
+    per_epoch, last = rows[1]["step"], rows[-1]
+    assert [point["step"] for point in trace] == list(range(0, last["step"] + 1, 2))
+    for point in trace:
+        assert set(point) == {"step", "epoch", "tau", "beta", "gap_distance"}
+        assert point["epoch"] == -(-point["step"] // per_epoch) and point["beta"] == pytest.approx(1 / point["tau"])
+    # 48 eval pairs < TRACE_PAIRS: at the last step the trace measures what the last epoch's evaluation measured
+    assert trace[-1]["step"] == last["step"]
+    assert trace[-1]["tau"] == pytest.approx(last["tau"]) and trace[-1]["gap_distance"] == pytest.approx(last["gap_distance"])
+    assert trace[0]["gap_distance"] == pytest.approx(rows[0]["gap_distance"])
+
+
+def test_trace_every_steps_zero_records_no_trace(tmp_path):
+    store = RunStore(tmp_path)
+    run_id = store.create(tiny_config(eval__trace_every_steps=0, train__epochs=1))
+    execute_run(store, run_id)
+    assert store.gap_trace(run_id) == [] and store.epochs(run_id) == [0, 1]
+
+
+def test_a_resumed_run_cleans_up_after_a_killed_writer_and_clears_abandoned(finished):
+    store, reference = finished
+    run_id = store.create(store.config(reference).with_overrides({"eval.trace_every_steps": 2}))
+    stopper = StopAfterEpoch(1)
+    execute_run(store, run_id, stopper, lambda: stopper.stop)
+    store.running(run_id)
+    store.abandoned(run_id, "process 1 on elsewhere stopped responding")  # as a SIGKILL mid-write leaves it
+    stale = store.checkpoint_dir(run_id) / ".epoch_002.pt.k1ll3d.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    assert execute_run(store, run_id, resume=True) == RunState.FINISHED
+    status = store.status(run_id)
+    assert not stale.exists() and status.abandoned is False and status.error is None
+    assert [point["step"] for point in store.gap_trace(run_id)] == [0, 2, 4, 6, 8]  # no step traced twice
+
+
+def test_a_foreground_run_stops_when_status_json_asks(tmp_path, monkeypatch):
+    """`gapviz cancel` of a `gapviz train` run: the runner's heartbeat thread reads the request."""
+    monkeypatch.setattr(runner, "CANCEL_POLL_S", 0.02)
+    store = RunStore(tmp_path)
+    run_id = store.create(tiny_config(train__epochs=50))
+
+    class CancelAfterEpoch1(StopAfterEpoch):
+        def on_epoch(self, record):
+            if record.epoch == 1:
+                store.request_cancel(run_id)
+
+        def on_step(self, progress):
+            time.sleep(0.01)  # give the heartbeat thread its turn on a busy machine
+
+    assert execute_run(store, run_id, CancelAfterEpoch1(1)) == RunState.CANCELLED
+    assert 1 <= max(store.epochs(run_id)) < 50 and store.state(run_id) == RunState.CANCELLED
+
+
+def test_the_heartbeat_renews_while_a_run_trains(tmp_path):
+    store = RunStore(tmp_path)
+    run_id = store.create(tiny_config())
+    store.running(run_id)
+    beat = store.run_dir(run_id) / "heartbeat"
+    os.utime(beat, (0, 0))
+    with runner.Heartbeat(store, run_id, interval_s=0.05):
+        deadline = time.monotonic() + 10
+        while beat.stat().st_mtime == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert beat.stat().st_mtime > time.time() - 60

@@ -57,7 +57,7 @@ def survivor(redis_server, home):
 
 
 def state_of(store: RunStore, run_id: str) -> str:
-    return store.status(run_id)["state"]
+    return store.status(run_id).state.value
 
 
 def test_sigkill_of_a_worker_marks_its_run_failed_and_resume_continues(redis_server, home, survivor, capsys, monkeypatch):
@@ -68,7 +68,7 @@ def test_sigkill_of_a_worker_marks_its_run_failed_and_resume_continues(redis_ser
     t0 = time.monotonic()
     wait_for_worker_pids(conn, {victim.pid, survivor[0].pid})
     print(f"workers up after {time.monotonic() - t0:.1f} s")
-    sub = queue.submit(conn, store, tiny_config(train__epochs=6), queue="doomed")
+    sub = queue.submit(conn, store, tiny_config(train__epochs=6), queue_name="doomed")
     wait_for(lambda: len(store.epochs(sub.run_id)) >= 2, RUN_TIMEOUT_S, "two finished epochs")
     print(f"two epochs after {time.monotonic() - t0:.1f} s")
     os.kill(victim.pid, signal.SIGKILL)
@@ -81,7 +81,7 @@ def test_sigkill_of_a_worker_marks_its_run_failed_and_resume_continues(redis_ser
     took = time.monotonic() - killed_at
     print(f"SIGKILLed worker's run marked failed after {took:.1f} s")
     status = store.status(sub.run_id)
-    assert status["abandoned"] is True and f"gapviz resume {sub.run_id}" in status["error"]
+    assert status.abandoned is True and f"gapviz resume {sub.run_id}" in status.error
     assert took <= ABANDON_LIMIT_S, took
     assert store.epochs(sub.run_id)[: len(kept)] == kept  # no finished epoch lost
     for epoch in kept:
@@ -94,7 +94,7 @@ def test_sigkill_of_a_worker_marks_its_run_failed_and_resume_continues(redis_ser
     assert state_of(store, sub.run_id) == "finished", log_tail(survivor[1])
     print(f"resumed run finished after {time.monotonic() - t0:.1f} s")
     assert store.epochs(sub.run_id) == list(range(7))
-    assert store.status(sub.run_id)["resume"] is True
+    assert store.status(sub.run_id).resume is True
     assert survivor[0].poll() is None
 
 
@@ -102,7 +102,7 @@ def test_redis_restart_keeps_queued_runs_and_workers_reconnect(redis_server, hom
     conn = redis.Redis.from_url(redis_server.url)
     store = RunStore(home)
     wait_for_worker_pids(conn, {survivor[0].pid})
-    held = queue.submit(conn, store, tiny_config(), queue="held")  # no worker listens on `held`
+    held = queue.submit(conn, store, tiny_config(), queue_name="held")  # no worker listens on `held`
     redis_server.kill()
     with pytest.raises(queue.QueueUnavailable, match="^queue unavailable"):
         queue.connect(url=redis_server.url)
@@ -115,7 +115,7 @@ def test_redis_restart_keeps_queued_runs_and_workers_reconnect(redis_server, hom
     assert state_of(store, held.run_id) == "queued"
     # The worker found Redis again by itself and takes new runs.
     wait_for_worker_pids(conn, {survivor[0].pid}, timeout=60)
-    fresh = queue.submit(conn, store, tiny_config(train__epochs=1), queue="faults")
+    fresh = queue.submit(conn, store, tiny_config(train__epochs=1), queue_name="faults")
     wait_for(lambda: state_of(store, fresh.run_id) in ("finished", "failed"), RUN_TIMEOUT_S, "a run after the restart")
     assert state_of(store, fresh.run_id) == "finished", log_tail(survivor[1])
     assert survivor[0].poll() is None
@@ -183,7 +183,7 @@ def test_up_restarts_a_dead_worker_and_stops_everything_on_sigterm(tmp_path, mon
     assert not any(alive(pid) for pid in children), [p for p in children if alive(p)]
     # The running run stopped at a step and was queued again, to resume; the queue outlives the restart.
     status = store.status(sub.run_id)
-    assert status["state"] == "queued" and status["resume"] is True, status
+    assert status.state == RunState.QUEUED and status.resume is True, status
     assert store.epochs(sub.run_id)[:2] == [0, 1]
     server = start_embedded(home)
     try:

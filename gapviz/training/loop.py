@@ -396,7 +396,7 @@ def _train_step(
     cfg, data, device = setup.cfg, setup.train_data, setup.device
     for group in optimizer.param_groups:
         group["lr"] = lr * group["lr_scale"]
-    scale = setup.temperature(global_step / max(1, total_steps(setup)))
+    progress = global_step / max(1, total_steps(setup))
     optimizer.zero_grad(set_to_none=True)
     step_loss, batch = 0.0, cfg.train.batch_size
     for micro in range(cfg.train.grad_accum):
@@ -407,6 +407,7 @@ def _train_step(
         image_features, text_features = swap_modalities(
             image_features.float(), text_features.float(), cfg.swap, generator
         )
+        scale = setup.temperature(progress)  # per micro-batch: each backward frees its graph
         loss = CLIP_LOSS(image_features, text_features, scale.to(device)) / cfg.train.grad_accum
         loss.backward()
         step_loss += float(loss.detach())
