@@ -206,3 +206,18 @@ def test_only_json_lands_in_redis_after_real_jobs(cluster):
         for value in values:
             assert not value.startswith(b"\x80"), key  # pickle's protocol marker
             value.decode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("worker", "configured", "used"),
+    [("", "auto", None), ("cpu", "auto", "cpu"), ("cuda:1", "cuda", "cuda:1"), ("cuda:1", "cpu", None)],
+)
+def test_the_payload_device_meets_the_worker_device(worker, configured, used):
+    """The job's payload carries the run's device; the worker's --device fills in "auto" (no env var)."""
+    from gapviz.queue import jobs
+
+    jobs.set_worker_device(worker)
+    try:
+        assert jobs.run_device(configured) == used
+    finally:
+        jobs.set_worker_device("")

@@ -4,6 +4,8 @@ and what lands in Redis (JSON only)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import zlib
 
@@ -42,7 +44,7 @@ def test_submit_queues_the_run_id_as_a_json_payload(conn, store):
     status = store.status(first.run_id)
     assert status.state == RunState.QUEUED and status.job_id == first.job_id and status.queue == "gapviz"
     func, instance, args, kwargs = json.loads(zlib.decompress(rq_job_hash(conn, first.job_id)[b"data"]))
-    assert (func, instance, args, kwargs) == ("gapviz.queue.jobs.train_run", None, [first.run_id], {"resume": False})
+    assert (func, instance, args, kwargs) == ("gapviz.queue.jobs.train_run", None, [first.run_id], {"resume": False, "device": "auto"})
     assert queue.position(conn, store, second.run_id) == 1
     got, _ = events.read_events(conn, first.run_id)
     assert [e.state for e in got] == ["queued"]
@@ -246,3 +248,38 @@ def test_cli_without_redis_says_queue_unavailable(store, capsys, monkeypatch):
     code, out, err = cli(capsys, store.home, "submit", "--preset", "tiny-test")
     assert code == 1 and err.startswith("gapviz: error: queue unavailable") and len(err.strip().splitlines()) == 1
     assert len(store.run_ids()) == 1
+
+
+def _foreground(store: RunStore, *, alive: bool) -> tuple[str, subprocess.Popen]:
+    """A run trained "in the foreground" by another process on this machine (as `gapviz train` does)."""
+    run_id = store.create(tiny_config())
+    code = (
+        "import time; from gapviz.runs.store import RunStore; "
+        f"RunStore({str(store.home)!r}).running({run_id!r}); print('ok', flush=True); time.sleep(600 if {alive} else 0)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ok"
+    if not alive:
+        proc.wait()
+    return run_id, proc
+
+
+def test_cancelling_a_dead_foreground_run_ends_it_at_once_and_it_is_resumable(conn, store):
+    run_id, _ = _foreground(store, alive=False)
+    assert queue.cancel(conn, store, run_id) == "cancelled"
+    assert store.state(run_id) == RunState.CANCELLED
+    again = queue.resume(conn, store, run_id)
+    assert store.status(run_id).state == RunState.QUEUED and store.status(run_id).job_id == again.job_id
+
+
+def test_a_live_foreground_run_is_not_resumed_twice_and_cancel_reaches_it_through_status(conn, store):
+    run_id, proc = _foreground(store, alive=True)
+    try:
+        with pytest.raises(queue.QueueError, match=f"is running in process {proc.pid}"):
+            queue.resume(conn, store, run_id)
+        assert queue.cancel(conn, store, run_id) == "stopping"
+        assert store.status(run_id).cancel_requested and store.state(run_id) == RunState.RUNNING
+    finally:
+        proc.kill()
+        proc.wait()
+    assert store.status(run_id).abandoned  # its process is gone now
