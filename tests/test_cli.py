@@ -138,3 +138,37 @@ def test_ctrl_c_stops_training_cleanly_keeping_finished_epochs(tmp_path):
     assert len(epochs) >= 2 and epochs == list(range(len(epochs)))
     assert store.resume_checkpoint(run_id) is not None
     assert f"run {run_id} interrupted" in out
+
+
+def test_a_sigkilled_foreground_train_shows_as_abandoned_and_stale_temp_files_go_on_resume(tmp_path):
+    """Issue 10 items 15 and 17: a `gapviz train` killed mid-run is no longer "running" forever."""
+    import os
+    import signal
+    import time
+
+    from gapviz.training.runner import execute_run
+
+    command = [sys.executable, "-m", "gapviz.cli.main", "--home", str(tmp_path), "train", "--preset", "tiny-test",
+               *tiny_args(), "--set", "train.epochs=50"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    store = RunStore(tmp_path)
+    deadline = time.monotonic() + 240
+    while not (store.run_ids() and store.epochs(store.run_ids()[0])):
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    run_id = store.run_ids()[0]
+    assert store.state(run_id).value == "running"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    leftover = store.checkpoint_dir(run_id) / ".epoch_002.pt.killed.tmp"  # what a kill mid-write leaves
+    leftover.write_bytes(b"partial")
+    listing = subprocess.run([sys.executable, "-m", "gapviz.cli.main", "--home", str(tmp_path), "runs", "list"],
+                             capture_output=True, text=True, timeout=120)
+    words = listing.stdout.split()
+    assert words[words.index(run_id) + 1] == "failed"
+    status = store.status(run_id)
+    assert status.abandoned and f"gapviz resume {run_id}" in status.error
+    stopper = {"after": max(store.epochs(run_id)) + 1}
+    execute_run(store, run_id, resume=True, should_stop=lambda: max(store.epochs(run_id)) >= stopper["after"])
+    assert not leftover.exists() and store.status(run_id).abandoned is False
