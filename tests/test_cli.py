@@ -6,10 +6,10 @@ import sys
 
 import numpy as np
 import pytest
+from train_fixtures import TINY_OVERRIDES
 
 from gapviz.cli.main import main
 from gapviz.runs.store import RunStore
-from train_fixtures import TINY_OVERRIDES
 
 ANALYZE_KEYS = {
     "gap_distance", "pair_cosine", "mean_pair_distance", "cone_image", "cone_text", "relative_gap", "alignment",

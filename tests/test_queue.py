@@ -12,14 +12,12 @@ import zlib
 import pytest
 import redis
 
-from gapviz.queue import events
-
-from gapviz.queue import client as queue
-
 from gapviz.cli import queue as queue_cli
 from gapviz.config import ConfigError
-from gapviz.runs.records import RunState
+from gapviz.queue import client as queue
+from gapviz.queue import events
 from gapviz.queue.redis_server import ServerInfo, write_record
+from gapviz.runs.records import RunState
 from gapviz.runs.store import RunStore
 from tests.queue_fixtures import conn, redis_server, tiny_config  # noqa: F401 - fixtures
 

@@ -2,20 +2,18 @@ import math
 import os
 import time
 
-import numpy as np
 import pytest
 import torch
+from train_fixtures import tiny_config
 
-from gapviz.config import TemperatureConfig
-from gapviz.science.metrics import METRIC_NAMES
-from gapviz.training.model import ModelError, build_model
 from gapviz.config import ModelConfig
 from gapviz.runs.records import RunState
-from gapviz.training import runner
-from gapviz.training.runner import execute_run
 from gapviz.runs.store import RunStore
+from gapviz.science.metrics import METRIC_NAMES
+from gapviz.training import runner
 from gapviz.training.loop import NonFiniteLoss, lr_at
-from train_fixtures import tiny_config
+from gapviz.training.model import ModelError, build_model
+from gapviz.training.runner import execute_run
 
 
 class StopAfterEpoch:

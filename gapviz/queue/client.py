@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -23,9 +22,9 @@ from uuid import uuid4
 
 from rq.timeouts import BaseDeathPenalty
 
-from gapviz.queue import DEFAULT_QUEUE, events
 from gapviz.config import RunConfig, parse_assignment
 from gapviz.errors import GapvizError
+from gapviz.queue import DEFAULT_QUEUE, events
 from gapviz.runs.records import RunState, RunStatus
 from gapviz.runs.store import RunStore, StoreError, gapviz_home, new_run_id
 
@@ -114,7 +113,9 @@ def unavailable_on_error() -> Iterator[None]:
         yield
     except redis.exceptions.AuthenticationError as error:
         raise QueueUnavailable(f"queue unavailable: Redis refused the password ({error})") from None
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.BusyLoadingError, OSError) as error:
+    except (
+        redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.BusyLoadingError, OSError
+    ) as error:
         raise QueueUnavailable(f"queue unavailable: {error}") from None
 
 
@@ -199,7 +200,7 @@ def sweep_configs(cfg: RunConfig, sweeps: list[str]) -> list[tuple[str, RunConfi
         axes.append((key, values))
     combos = []
     for values in itertools.product(*(v for _, v in axes)):
-        assignment = {key: value for (key, _), value in zip(axes, values)}
+        assignment = {key: value for (key, _), value in zip(axes, values, strict=True)}
         label = " ".join(f"{k}={v}" for k, v in assignment.items())
         swept = cfg.with_overrides(assignment)
         name = f"{cfg.name} {label}".strip() if cfg.name else label
@@ -383,7 +384,9 @@ def reap_abandoned(
             return reaped
         names = queue_names if queue_names is not None else queue_names_known(conn)
         for name in names:
-            registry = StartedJobRegistry(name, connection=conn, serializer=JSONSerializer, death_penalty_class=NoTimeout)
+            registry = StartedJobRegistry(
+                name, connection=conn, serializer=JSONSerializer, death_penalty_class=NoTimeout
+            )
             expired = registry.get_expired_job_ids(current_timestamp())
             if expired:
                 registry.cleanup()
@@ -439,11 +442,12 @@ def queues(conn: "Redis") -> list[dict[str, Any]]:
         for name in queue_names_known(conn):
             q = get_queue(conn, name)
             kw = {"connection": conn, "serializer": JSONSerializer}
+            started = StartedJobRegistry(name, death_penalty_class=NoTimeout, **kw)
             rows.append(
                 {
                     "name": name,
                     "queued": q.count,
-                    "running": StartedJobRegistry(name, death_penalty_class=NoTimeout, **kw).get_job_count(cleanup=False),
+                    "running": started.get_job_count(cleanup=False),
                     "failed": FailedJobRegistry(name, **kw).get_job_count(cleanup=False),
                     "finished": FinishedJobRegistry(name, **kw).get_job_count(cleanup=False),
                     "cancelled": CanceledJobRegistry(name, **kw).get_job_count(cleanup=False),

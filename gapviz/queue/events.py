@@ -139,7 +139,8 @@ def decode_entry(entry_id: Any, fields: dict[Any, Any]) -> Event:
     data = json.loads(text.get("data", "{}"))
     if text.get("kind") == KIND_EPOCH:
         data["projections"] = {m: decode_array(blob) for m, blob in data.get("projections", {}).items()}
-    return Event(id=_text(entry_id), kind=text.get("kind", ""), run_id=text.get("run", ""), ts=float(text.get("ts", 0)), data=data)
+    kind, run_id, ts = text.get("kind", ""), text.get("run", ""), float(text.get("ts", 0))
+    return Event(id=_text(entry_id), kind=kind, run_id=run_id, ts=ts, data=data)
 
 
 def _text(value: Any) -> str:
@@ -268,7 +269,8 @@ class EventPublisher:
         """Wait until everything queued so far reached Redis; False on timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout=max(0.0, deadline - time.monotonic()))
+            idle = lambda: not self._pending and not self._busy  # noqa: E731
+            return self._cond.wait_for(idle, timeout=max(0.0, deadline - time.monotonic()))
 
     def close(self, timeout: float = 5.0, *, expire: bool = True) -> bool:
         """Flush (up to ``timeout``), stop the sender and let the stream expire; False if events were lost."""
@@ -432,7 +434,8 @@ class RunFollower:
             return
         if state and state != self.state:
             self.state = state
-            events.append(Event(id=f"store:state:{state}", kind=KIND_STATE, run_id=self.run_id, ts=time.time(), data={"state": state}))
+            event_id, data = f"store:state:{state}", {"state": state}
+            events.append(Event(id=event_id, kind=KIND_STATE, run_id=self.run_id, ts=time.time(), data=data))
 
     @property
     def finished(self) -> bool:

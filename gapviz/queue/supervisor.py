@@ -72,7 +72,8 @@ class Child:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_path, "ab", buffering=0)  # noqa: SIM115 - kept open while the child runs
         self.process = subprocess.Popen(
-            self.argv, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT if self._log else None,
+            self.argv, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=self._log,
+            stderr=subprocess.STDOUT if self._log else None,
             start_new_session=True, preexec_fn=_pdeathsig(),
         )
         self.started_at = time.monotonic()
@@ -213,14 +214,14 @@ class Supervisor:
         if url:
             self.say("using the Redis at $REDIS_URL")
             return url
-        from gapviz.queue.redis_server import running_server, start_embedded
+        from gapviz.queue.redis_server import record_path, running_server, start_embedded
 
         info = running_server(self.home)
         if info is not None:
             self.say(f"using the embedded Redis already running at {info.host}:{info.port} (pid {info.pid})")
             return info.url
         self.redis = start_embedded(self.home, preexec_fn=_pdeathsig())
-        self.say(f"embedded Redis on {self.redis.host}:{self.redis.port} (password in {self.home / 'redis' / 'server.json'})")
+        self.say(f"embedded Redis on {self.redis.host}:{self.redis.port} (password in {record_path(self.home)})")
         return self.redis.url
 
     def tick(self) -> None:
