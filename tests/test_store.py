@@ -159,7 +159,8 @@ def test_a_silent_foreground_run_is_abandoned_after_the_queue_bound(home):
 def test_gap_trace_round_trip_and_truncation(home):
     store = RunStore()
     run_id = store.create(RunConfig())
-    rows = [{"step": s, "epoch": (s + 3) // 4, "tau": 0.07, "beta": 1 / 0.07, "gap_distance": 1 - s / 100} for s in range(9)]
+    tau = 0.07
+    rows = [{"step": s, "epoch": (s + 3) // 4, "tau": tau, "beta": 1 / tau, "gap_distance": 1 - s / 100} for s in range(9)]
     store.append_gap_trace(run_id, rows[:5])
     store.append_gap_trace(run_id, [GapTracePoint(**row) for row in rows[5:]])
     assert store.gap_trace(run_id) == rows
