@@ -160,7 +160,7 @@ def test_gap_trace_round_trip_and_truncation(home):
     store = RunStore()
     run_id = store.create(RunConfig())
     tau = 0.07
-    rows = [{"step": s, "epoch": (s + 3) // 4, "tau": tau, "beta": 1 / tau, "gap_distance": 1 - s / 100} for s in range(9)]
+    rows = [dict(step=s, epoch=(s + 3) // 4, tau=tau, beta=1 / tau, gap_distance=1 - s / 9) for s in range(9)]
     store.append_gap_trace(run_id, rows[:5])
     store.append_gap_trace(run_id, [GapTracePoint(**row) for row in rows[5:]])
     assert store.gap_trace(run_id) == rows
