@@ -4,6 +4,8 @@
     memory), measured alternately in one process; reported as a ratio (target >= 0.95 on CPU).
 (b) per-epoch evaluation + projection time as a fraction of the epoch for the demo preset
     (target <= 10% on CPU), with UMAP's one-time compile kept out of every epoch.
+(c) the gap trace (beta and the gap on 64 eval pairs every ``eval.trace_every_steps`` steps) as a
+    fraction of training time at the default interval (target < 2%), per batch size.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from gapviz.config import preset  # noqa: E402
 from gapviz.science.projection import warm_umap  # noqa: E402
 from gapviz.runs.records import NullSink  # noqa: E402
 from gapviz.runs.store import CheckpointFiles  # noqa: E402
-from gapviz.training.loop import images_to_tensor, make_optimizer, prepare, train  # noqa: E402
+from gapviz.training.loop import GapTracer, images_to_tensor, make_optimizer, prepare, train  # noqa: E402
 
 
 def bare_loop_samples_per_s(setup, steps: int) -> float:
@@ -91,16 +93,46 @@ def bench_eval_fraction(epochs: int, home: Path) -> dict[str, float]:
     }
 
 
+def bench_trace_cost(batch_sizes: list[int], steps: int, home: Path) -> list[dict[str, float]]:
+    """Seconds of one gap-trace point against seconds of one optimiser step, at the default interval."""
+    results = []
+    for batch in batch_sizes:
+        cfg = preset("demo").with_overrides(
+            {"data.train_size": steps * batch, "data.eval_size": 64, "train.batch_size": batch, "eval.projections": []}
+        )
+        setup = prepare(cfg, home)
+        step_s = batch / bare_loop_samples_per_s(setup, steps)
+
+        class Points(NullSink):
+            def on_trace(self, point):
+                pass
+
+        tracer = GapTracer(setup, Points())
+        timings = []
+        for index in range(10):
+            started = time.perf_counter()
+            tracer(setup, index * tracer.every, 1)
+            timings.append(time.perf_counter() - started)
+        trace_s = statistics.median(timings)
+        results.append({"batch": batch, "step_s": step_s, "trace_s": trace_s, "every": tracer.every,
+                        "fraction": trace_s / (tracer.every * step_s)})
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--trace-only", action="store_true", help="only (c), the gap-trace cost")
     args = parser.parse_args()
     torch.manual_seed(0)
     np.random.seed(0)
     home = Path(tempfile.mkdtemp(prefix="gapviz-bench-"))
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device cpu")
+    if args.trace_only:
+        print_trace_cost(bench_trace_cost([32, 128], args.steps, home))
+        return
     throughput = bench_throughput(args.steps, args.repeats, home)
     ratio = throughput["gapviz"] / throughput["bare"]
     print("\n| loop | samples/s |\n|---|---|")
@@ -111,6 +143,15 @@ def main() -> None:
         f"(b) demo preset: train {fraction['train_s']:.2f} s/epoch, eval+projection {fraction['eval_s']:.2f} s/epoch, "
         f"eval fraction {fraction['fraction']:.1%} (target <= 10%)"
     )
+    print_trace_cost(bench_trace_cost([32, 128], args.steps, home))
+
+
+def print_trace_cost(rows: list[dict[str, float]]) -> None:
+    for row in rows:
+        print(
+            f"(c) batch {row['batch']:.0f}: step {row['step_s'] * 1000:.1f} ms, "
+            f"trace point {row['trace_s'] * 1000:.1f} ms every {row['every']:.0f} steps -> {row['fraction']:.2%} of training (target < 2%)"
+        )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from gapviz.runs.records import RunState
 from gapviz.queue import client as queue
 
 from gapviz.cli import queue as queue_cli
