@@ -143,9 +143,9 @@ class EvalConfig:
     umap_neighbors: int = 15
     batch_size: int = 256
     linear_probe: bool = True
-    trace_every_steps: int = 50
+    trace_every_steps: int = 20
     """Record beta = 1/tau and the gap on a fixed 64-pair eval subset every this many steps (0: never);
-    costs about 1% of training at batch 32 and less at larger batches (docs/benchmarks.md)."""
+    about 1% of training time at batch 32, less at larger batches (docs/benchmarks.md)."""
 
 
 @dataclass(frozen=True)

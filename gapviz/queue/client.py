@@ -328,6 +328,8 @@ def position(conn: "Redis", store: RunStore, run_id: str) -> int | None:
 def cancel(conn: "Redis", store: RunStore, run_id: str) -> str:
     """Cancel a run: a queued one leaves the queue at once (returns "cancelled"); a running one stops at
     its next step boundary, keeping its finished epochs (returns "stopping"); a dead one ends at once."""
+    with contextlib.suppress(QueueUnavailable):
+        reap_abandoned(conn)  # a queued run whose worker died is marked abandoned now, not at the next reap
     status = store.status(run_id)  # a foreground run whose process died reads as abandoned
     if status.abandoned and status.state == RunState.FAILED:
         store.cancelled(run_id)

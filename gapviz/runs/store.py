@@ -1,7 +1,8 @@
 """RunStore: the record of every run, one directory each under ``$GAPVIZ_HOME/runs/<run_id>/``.
 
 Layout (every name is this module's; nothing outside it builds a path inside a run folder):
-config.json, status.json (a RunStatus, written only by the transition methods below), meta.json
+config.json, status.json (a RunStatus, written only by the transition methods below, under the lock
+file .status.lock), meta.json
 (name, tags, group), metrics.jsonl (one row per epoch), gap_trace.jsonl (beta and the gap every few
 steps), heartbeat (touched while the run trains), epochs/NNN.npz (fp16 embeddings of both
 modalities + 2-D projections), captions.json, checkpoints/ (last.pt for resuming, epoch_NNN.pt
@@ -11,6 +12,7 @@ finished epoch readable.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -25,6 +27,11 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no lock (one writer per run in practice)
+    fcntl = None  # type: ignore[assignment]
 
 from gapviz.config import RunConfig
 from gapviz.errors import GapvizError
@@ -266,8 +273,18 @@ class RunStore:
         return self._change(run_id, progress=progress)
 
     def _change(self, run_id: str, **changes: Any) -> RunStatus:
-        status = self._read_status(run_id).replace(**changes)
-        return self._write_status(run_id, status)
+        """Read, change, write status.json under the run's lock (a worker's progress write and a client's
+        cancel request never lose each other's fields)."""
+        with self._status_lock(run_id):
+            status = self._read_status(run_id).replace(**changes)
+            return self._write_status(run_id, status)
+
+    @contextlib.contextmanager
+    def _status_lock(self, run_id: str) -> Iterator[None]:
+        with open(self.existing_run_dir(run_id) / ".status.lock", "a+b") as handle:
+            if fcntl is not None:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            yield
 
     def _write_status(self, run_id: str, status: RunStatus) -> RunStatus:
         status = status.replace(updated_at=time.time())
