@@ -443,7 +443,7 @@ def queues(conn: "Redis") -> list[dict[str, Any]]:
     with unavailable_on_error():
         for name in queue_names_known(conn):
             q = get_queue(conn, name)
-            kw = {"connection": conn, "serializer": JSONSerializer}
+            kw: dict[str, Any] = {"connection": conn, "serializer": JSONSerializer}
             started = StartedJobRegistry(name, death_penalty_class=NoTimeout, **kw)
             rows.append(
                 {

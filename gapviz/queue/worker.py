@@ -28,7 +28,7 @@ import socket
 import sys
 import threading
 import time
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from gapviz.queue import DEFAULT_QUEUE
 
@@ -73,6 +73,15 @@ class _GapvizWorkerMixin:
     so this module imports RQ only when a worker starts."""
 
     max_connection_wait_time = RECONNECT_MAX_S
+    if TYPE_CHECKING:  # what SimpleWorker provides
+        connection: Any
+        name: str
+        log: Any
+        execution: Any
+
+        def queue_names(self) -> list[str]: ...
+
+        def maintain_heartbeats(self, job: Any) -> None: ...
 
     def __init__(self, *args: Any, device: str = "", **kwargs: Any):
         super().__init__(*args, **kwargs)  # type: ignore[call-arg]
