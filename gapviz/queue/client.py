@@ -199,8 +199,8 @@ def sweep_configs(cfg: RunConfig, sweeps: list[str]) -> list[tuple[str, RunConfi
             raise QueueError(f"--sweep {item!r}: give values, e.g. --sweep temperature.tau=0.01,0.07")
         axes.append((key, values))
     combos = []
-    for values in itertools.product(*(v for _, v in axes)):
-        assignment = {key: value for (key, _), value in zip(axes, values, strict=True)}
+    for combo in itertools.product(*(v for _, v in axes)):
+        assignment = {key: value for (key, _), value in zip(axes, combo, strict=True)}
         label = " ".join(f"{k}={v}" for k, v in assignment.items())
         swept = cfg.with_overrides(assignment)
         name = f"{cfg.name} {label}".strip() if cfg.name else label

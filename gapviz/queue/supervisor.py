@@ -19,7 +19,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, BinaryIO, Callable, TextIO
 
 from gapviz.queue import APP_HOST, DEFAULT_APP_PORT
 from gapviz.runs.store import gapviz_home
@@ -65,7 +65,7 @@ class Child:
     started_at: float = 0.0
     next_start: float = 0.0
     backoff: float = 1.0
-    _log: TextIO | None = field(default=None, repr=False)
+    _log: BinaryIO | None = field(default=None, repr=False)
 
     def start(self) -> None:
         if self.log_path is not None:

@@ -84,7 +84,7 @@ class _GapvizWorkerMixin:
         def maintain_heartbeats(self, job: Any) -> None: ...
 
     def __init__(self, *args: Any, device: str = "", **kwargs: Any):
-        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        super().__init__(*args, **kwargs)
         self.device = device
         self.shutdown_requested = False
         self._job: Any = None

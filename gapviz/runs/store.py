@@ -325,7 +325,7 @@ class RunStore:
     def append_epoch(self, run_id: str, record: EpochRecord) -> None:
         """Save one epoch's arrays, then its metrics row (the row is what marks the epoch done)."""
         path = self.existing_run_dir(run_id)
-        arrays: dict[str, np.ndarray] = {
+        arrays: dict[str, Any] = {
             "image": record.image_embeddings.astype(np.float16),
             "text": record.text_embeddings.astype(np.float16),
             "text_image_index": record.text_image_index.astype(np.int32),
@@ -507,7 +507,7 @@ class RunStore:
         writer.writerows(rows)
         written = [dest / f"{run_id}_metrics.csv", dest / f"{run_id}_embeddings.npz", dest / f"{run_id}_config.json"]
         atomic_write_bytes(written[0], text.getvalue().encode())
-        arrays = {
+        arrays: dict[str, Any] = {
             f"e{epoch:03d}_{key}": value
             for epoch in self.epochs(run_id)
             for key, value in self.epoch_arrays(run_id, epoch).items()

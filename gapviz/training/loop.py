@@ -199,7 +199,7 @@ def evaluate(
     values["loss"] = metrics.contrastive_loss(image, text, scale, index)
     if setup.class_tokens is not None and data.labels is not None:
         values["zero_shot"] = metrics.zero_shot_accuracy(image, encode_texts(setup, setup.class_tokens), data.labels)
-    projections = {}
+    projections: dict[str, np.ndarray] = {}
     for method in cfg.eval.projections:
         if method == "pca":
             projections[method] = projection.pca_project(image, text, reference=previous.get(method))
