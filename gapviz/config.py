@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tomllib
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
+
+import tomllib
 
 from gapviz.errors import GapvizError
 
@@ -28,6 +30,11 @@ SWAP_MODES: tuple[str, ...] = get_args(SwapMode)
 DATA_SOURCES: tuple[str, ...] = get_args(DataSource)
 PROJECTION_METHODS: tuple[str, ...] = get_args(ProjectionMethod)
 TINY_MODEL = "gapviz-tiny"
+SEPARATOR_NAMES = {"\\t": "\t", "tab": "\t", "TAB": "\t"}
+"""Spellings of a tab separator that survive shells and forms (``--set data.csv_separator=\\t``)."""
+FORBIDDEN_SEPARATORS = ('"', "\n", "\r", "\x00")
+MAX_INT = 2**31 - 1
+"""Largest integer setting (seeds, sizes, counts): beyond it numpy and torch overflow."""
 
 
 class ConfigError(GapvizError):
@@ -88,6 +95,11 @@ class DataConfig:
     csv_image_key: str = "filepath"
     csv_caption_key: str = "caption"
     csv_separator: str = ","
+    """One character; a tab (open_clip's default) may be written as the two characters ``\\t`` or as ``tab``."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.csv_separator, str):
+            object.__setattr__(self, "csv_separator", SEPARATOR_NAMES.get(self.csv_separator, self.csv_separator))
 
 
 @dataclass(frozen=True)
@@ -208,11 +220,12 @@ class RunConfig:
 
 
 def parse_assignment(text: str) -> tuple[str, str]:
-    """Split ``section.key=value`` into its path and raw value."""
+    """Split ``section.key=value`` into its path and raw value (stripped, unless it is only whitespace,
+    such as a tab separator)."""
     if "=" not in text:
         raise ConfigError([Problem(text, "expected section.key=value, e.g. train.epochs=3")])
     key, value = text.split("=", 1)
-    return key.strip(), value.strip()
+    return key.strip(), value.strip() or value
 
 
 def _assign(tree: dict[str, Any], dotted: str, value: Any) -> None:
@@ -303,7 +316,8 @@ def _coerce(value: Any, hint: Any, path: str) -> Any:
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if hint in (int, float, str, bool) and not (isinstance(value, hint) and not (hint is int and isinstance(value, bool))):
+    is_bool_for_int = hint is int and isinstance(value, bool)
+    if hint in (int, float, str, bool) and not (isinstance(value, hint) and not is_bool_for_int):
         raise ConfigError([Problem(path, f"expected {hint.__name__}, got {value!r}")])
     return value
 
@@ -316,54 +330,52 @@ def _to_jsonable(value: Any) -> Any:
     return value
 
 
-def _validate(cfg: RunConfig) -> list[Problem]:
-    problems: list[Problem] = []
+class _Checks:
+    """Collects the problems of a config: ``need(ok, path, message)`` records one when ``ok`` is false."""
 
-    def need(ok: bool, path: str, message: str) -> None:
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def need(self, ok: bool, path: str, message: str) -> None:
         if not ok:
-            problems.append(Problem(path, message))
+            self.problems.append(Problem(path, message))
 
+
+def _validate(cfg: RunConfig) -> list[Problem]:
+    checks = _Checks()
+    bad_numbers = _check_numbers(checks, cfg, "")
+    for section in (_check_top, _check_data, _check_temperature, _check_train):
+        section(checks, cfg, bad_numbers)
+    return checks.problems
+
+
+def _check_numbers(checks: _Checks, node: Any, prefix: str) -> set[str]:
+    """Every float finite, every int within MAX_INT (else numpy/torch fail later); returns the bad paths."""
+    bad: set[str] = set()
+    for item in dataclasses.fields(node):
+        value, path = getattr(node, item.name), f"{prefix}{item.name}"
+        if dataclasses.is_dataclass(value):
+            bad |= _check_numbers(checks, value, f"{path}.")
+        elif isinstance(value, float) and not math.isfinite(value):
+            checks.need(False, path, f"must be a finite number, not {value}")
+            bad.add(path)
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+            checks.need(False, path, f"must be at most {MAX_INT} in size")
+            bad.add(path)
+    return bad
+
+
+def _check_top(checks: _Checks, cfg: RunConfig, bad: set[str]) -> None:
+    need, m, ev = checks.need, cfg.model, cfg.eval
     need(cfg.seed >= 0, "seed", "must be a non-negative integer")
     need(
-        cfg.device == "auto" or cfg.device in ("cpu", "mps") or cfg.device.startswith("cuda"),
+        cfg.device == "auto" or cfg.device in ("cpu", "mps") or _is_cuda_name(cfg.device),
         "device",
         "must be auto, cpu, cuda, cuda:N or mps",
     )
-    m, d, t, s, tr, ev = cfg.model, cfg.data, cfg.temperature, cfg.swap, cfg.train, cfg.eval
     need(bool(m.name.strip()), "model.name", "must name an open_clip architecture, e.g. gapviz-tiny or ViT-B-32")
-    need(not (m.pretrained and m.init_run), "model.init_run", "give either model.pretrained or model.init_run, not both")
+    need(not (m.pretrained and m.init_run), "model.init_run", "give model.pretrained or model.init_run, not both")
     need(m.init_epoch >= -1, "model.init_epoch", "must be -1 (last epoch) or an epoch number >= 0")
-    need(d.source in DATA_SOURCES, "data.source", f"must be one of {', '.join(DATA_SOURCES)}")
-    need(d.source == "synthetic" or bool(d.path), "data.path", f"is required for data.source={d.source}")
-    need(d.train_size >= 0, "data.train_size", "must be >= 0 (0 = all, for real data)")
-    need(d.source != "synthetic" or d.train_size >= 2, "data.train_size", "must be at least 2 for synthetic data")
-    need(d.eval_size >= 2, "data.eval_size", "must be at least 2 pairs")
-    need(0.0 <= d.mismatch < 1.0, "data.mismatch", "must be a fraction in [0, 1)")
-    need(d.image_size == 0 or 8 <= d.image_size <= 1024, "data.image_size", "must be 0 (model's size) or 8..1024")
-    need(len(d.csv_separator) == 1, "data.csv_separator", "must be a single character")
-    need(t.mode in TEMPERATURE_MODES, "temperature.mode", f"must be one of {', '.join(TEMPERATURE_MODES)}")
-    need(0.0 < t.tau <= 10.0, "temperature.tau", "must be in (0, 10]; CLIP starts at 0.07")
-    need(0.0 < t.tau_end <= 10.0, "temperature.tau_end", "must be in (0, 10]")
-    need(t.k > 1.0, "temperature.k", "must be > 1 (s = exp(nu / k))")
-    need(0.0 < t.lr_scale <= 1.0, "temperature.lr_scale", "must be in (0, 1]")
-    need(t.max_logit_scale >= 1.0, "temperature.max_logit_scale", "must be >= 1")
-    need(
-        t.mode not in ("learnable", "slow_learnable", "scaled_exp", "softplus") or t.tau <= 0 or 1.0 / t.tau <= t.max_logit_scale,
-        "temperature.tau",
-        f"1/tau must not exceed temperature.max_logit_scale ({t.max_logit_scale})",
-    )
-    need(s.mode in SWAP_MODES, "swap.mode", f"must be one of {', '.join(SWAP_MODES)}")
-    need(0.0 <= s.fraction <= 1.0, "swap.fraction", "must be a fraction in [0, 1]")
-    need(s.mode == "none" or s.fraction > 0.0, "swap.fraction", "must be > 0 when swap.mode is hard or soft")
-    need(tr.epochs >= 0, "train.epochs", "must be >= 0 (0 only evaluates the initial model)")
-    need(tr.batch_size >= 2, "train.batch_size", "must be at least 2 (contrastive loss needs negatives)")
-    need(d.source != "synthetic" or tr.batch_size <= d.train_size, "train.batch_size", "must not exceed data.train_size")
-    need(tr.lr > 0.0, "train.lr", "must be > 0")
-    need(tr.weight_decay >= 0.0, "train.weight_decay", "must be >= 0")
-    need(tr.warmup_steps >= 0, "train.warmup_steps", "must be >= 0")
-    need(tr.grad_accum >= 1, "train.grad_accum", "must be >= 1")
-    need(tr.keep_epoch_checkpoints >= -1, "train.keep_epoch_checkpoints", "must be -1 (all), 0 or more")
-    need(tr.max_steps_per_epoch >= 0, "train.max_steps_per_epoch", "must be >= 0 (0 = no cap)")
     need(
         all(p in PROJECTION_METHODS for p in ev.projections),
         "eval.projections",
@@ -372,7 +384,70 @@ def _validate(cfg: RunConfig) -> list[Problem]:
     need(2 <= ev.umap_neighbors <= 200, "eval.umap_neighbors", "must be in 2..200")
     need(ev.batch_size >= 1, "eval.batch_size", "must be >= 1")
     need(ev.trace_every_steps >= 0, "eval.trace_every_steps", "must be >= 0 (0: no gap trace)")
-    return problems
+
+
+def _is_cuda_name(device: str) -> bool:
+    """``cuda`` or ``cuda:N`` with N a small non-negative integer."""
+    if device == "cuda":
+        return True
+    head, _, index = device.partition(":")
+    return head == "cuda" and index.isascii() and index.isdigit() and len(index) <= 3
+
+
+def _check_data(checks: _Checks, cfg: RunConfig, bad: set[str]) -> None:
+    need, d = checks.need, cfg.data
+    need(d.source in DATA_SOURCES, "data.source", f"must be one of {', '.join(DATA_SOURCES)}")
+    need(d.source == "synthetic" or bool(d.path), "data.path", f"is required for data.source={d.source}")
+    need(d.train_size >= 0, "data.train_size", "must be >= 0 (0 = all, for real data)")
+    need(d.source != "synthetic" or d.train_size >= 2, "data.train_size", "must be at least 2 for synthetic data")
+    need(d.eval_size >= 2, "data.eval_size", "must be at least 2 pairs")
+    need("data.mismatch" in bad or 0.0 <= d.mismatch < 1.0, "data.mismatch", "must be a fraction in [0, 1)")
+    need(d.image_size == 0 or 8 <= d.image_size <= 1024, "data.image_size", "must be 0 (model's size) or 8..1024")
+    need(d.seed >= 0, "data.seed", "must be a non-negative integer")
+    need(
+        len(d.csv_separator) == 1 and d.csv_separator not in FORBIDDEN_SEPARATORS,
+        "data.csv_separator",
+        "must be a single character other than a quote or a line break (a tab: \\t)",
+    )
+    need(bool(d.csv_image_key.strip()), "data.csv_image_key", "must name the CSV column of image paths")
+    need(bool(d.csv_caption_key.strip()), "data.csv_caption_key", "must name the CSV column of captions")
+
+
+def _check_temperature(checks: _Checks, cfg: RunConfig, bad: set[str]) -> None:
+    need, t, s = checks.need, cfg.temperature, cfg.swap
+    need(t.mode in TEMPERATURE_MODES, "temperature.mode", f"must be one of {', '.join(TEMPERATURE_MODES)}")
+    need("temperature.tau" in bad or 0.0 < t.tau <= 10.0, "temperature.tau", "must be in (0, 10]; CLIP starts at 0.07")
+    need("temperature.tau_end" in bad or 0.0 < t.tau_end <= 10.0, "temperature.tau_end", "must be in (0, 10]")
+    need("temperature.k" in bad or 1.0 < t.k <= 1e6, "temperature.k", "must be in (1, 1e6] (s = exp(nu / k))")
+    need("temperature.lr_scale" in bad or 0.0 < t.lr_scale <= 1.0, "temperature.lr_scale", "must be in (0, 1]")
+    need(
+        "temperature.max_logit_scale" in bad or 1.0 <= t.max_logit_scale <= 1e6,
+        "temperature.max_logit_scale",
+        "must be in [1, 1e6]",
+    )
+    need(
+        t.mode not in ("learnable", "slow_learnable", "scaled_exp", "softplus")
+        or not 0 < t.tau <= 10.0
+        or 1.0 / t.tau <= t.max_logit_scale,
+        "temperature.tau",
+        f"1/tau must not exceed temperature.max_logit_scale ({t.max_logit_scale})",
+    )
+    need(s.mode in SWAP_MODES, "swap.mode", f"must be one of {', '.join(SWAP_MODES)}")
+    need("swap.fraction" in bad or 0.0 <= s.fraction <= 1.0, "swap.fraction", "must be a fraction in [0, 1]")
+    need(s.mode == "none" or s.fraction > 0.0, "swap.fraction", "must be > 0 when swap.mode is hard or soft")
+
+
+def _check_train(checks: _Checks, cfg: RunConfig, bad: set[str]) -> None:
+    need, tr, d = checks.need, cfg.train, cfg.data
+    need(tr.epochs >= 0, "train.epochs", "must be >= 0 (0 only evaluates the initial model)")
+    need(tr.batch_size >= 2, "train.batch_size", "must be at least 2 (contrastive loss needs negatives)")
+    need(d.source != "synthetic" or tr.batch_size <= d.train_size, "train.batch_size", "must be <= data.train_size")
+    need("train.lr" in bad or tr.lr > 0.0, "train.lr", "must be > 0")
+    need("train.weight_decay" in bad or tr.weight_decay >= 0.0, "train.weight_decay", "must be >= 0")
+    need(tr.warmup_steps >= 0, "train.warmup_steps", "must be >= 0")
+    need(tr.grad_accum >= 1, "train.grad_accum", "must be >= 1")
+    need(tr.keep_epoch_checkpoints >= -1, "train.keep_epoch_checkpoints", "must be -1 (all), 0 or more")
+    need(tr.max_steps_per_epoch >= 0, "train.max_steps_per_epoch", "must be >= 0 (0 = no cap)")
 
 
 def load_config_file(path: str | Path) -> RunConfig:
@@ -381,10 +456,16 @@ def load_config_file(path: str | Path) -> RunConfig:
     if not path.is_file():
         raise ConfigError([Problem(str(path), "config file not found")])
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")
         data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as error:
         raise ConfigError([Problem(str(path), f"cannot parse: {error}")]) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError([Problem(str(path), f"not UTF-8 text (byte {error.start})")]) from None
+    except RecursionError:
+        raise ConfigError([Problem(str(path), "cannot parse: nested too deeply")]) from None
+    except OSError as error:
+        raise ConfigError([Problem(str(path), f"cannot read ({error.strerror or error})")]) from None
     return RunConfig.from_dict(data)
 
 

@@ -229,23 +229,13 @@ class _Stop:
 
 
 def check_device(device: str) -> str | None:
-    """An error message when ``device`` is not usable here, else None (imports torch)."""
+    """An error message when ``device`` is not usable here (naming the ones that are), else None (imports torch)."""
     if not device:
         return None
-    import torch
+    from gapviz.training.model import device_problem
 
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            return f"--device {device}: CUDA is not available on this machine"
-        index = int(device.split(":", 1)[1]) if ":" in device else 0
-        if index >= torch.cuda.device_count():
-            return f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)"
-    elif device == "mps":
-        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            return "--device mps: MPS is not available on this machine"
-    elif device != "cpu":
-        return f"--device {device}: use cpu, cuda, cuda:N or mps"
-    return None
+    problem = device_problem(device)
+    return f"--device {problem}" if problem else None
 
 
 def run_worker(

@@ -48,8 +48,40 @@ def _quiet_open_clip() -> None:
     logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))
 
 
+def available_devices() -> list[str]:
+    """The devices this machine can train on: cpu, then each CUDA device, then mps."""
+    cuda_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    devices = ["cpu"] + [f"cuda:{index}" for index in range(cuda_count)]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def device_problem(device: str | torch.device) -> str | None:
+    """Why ``device`` (cpu, cuda, cuda:N, mps) cannot be used here, naming the ones that can; None if it can."""
+    try:
+        wanted = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        return f"device {str(device)!r} is not a device name; use cpu, cuda, cuda:N or mps"
+    name = f"cuda:{wanted.index or 0}" if wanted.type == "cuda" else wanted.type
+    available = available_devices()
+    if name in available:
+        return None
+    return f"device {device} is not available on this machine; available: {', '.join(available)}"
+
+
+def require_device(device: str | torch.device) -> torch.device:
+    """``device`` as a torch.device, or ModelError saying it is not available and which ones are."""
+    problem = device_problem(device)
+    if problem:
+        raise ModelError(problem)
+    return torch.device(device)
+
+
 def build_model(cfg: ModelConfig, device: str | torch.device = "cpu", checkpoint: Path | None = None) -> ModelBundle:
     """Create the model of ``cfg`` on ``device``; ``checkpoint`` (a gapviz run's) overrides cfg.pretrained."""
+    device = require_device(device)
     register_builtin_models()
     _quiet_open_clip()
     if cfg.name not in open_clip.list_models():
@@ -78,7 +110,8 @@ def build_model(cfg: ModelConfig, device: str | torch.device = "cpu", checkpoint
 
 def _resolve_pretrained(name: str, pretrained: str) -> str:
     """A local checkpoint path (checked) or a known open_clip pretrained tag for ``name``."""
-    looks_like_path = any(sep in pretrained for sep in ("/", "\\")) or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors"))
+    suffixes = (".pt", ".pth", ".bin", ".safetensors")
+    looks_like_path = any(sep in pretrained for sep in ("/", "\\")) or pretrained.endswith(suffixes)
     if looks_like_path:
         path = Path(pretrained).expanduser().resolve()
         if not path.is_file():
@@ -87,7 +120,9 @@ def _resolve_pretrained(name: str, pretrained: str) -> str:
     tags = open_clip.list_pretrained_tags_by_model(name)
     if pretrained not in tags:
         known = ", ".join(tags) or "none"
-        raise ModelError(f"unknown pretrained tag {pretrained!r} for {name}; known tags: {known}, or give a checkpoint file")
+        raise ModelError(
+            f"unknown pretrained tag {pretrained!r} for {name}; known tags: {known}, or give a checkpoint file"
+        )
     return pretrained
 
 
@@ -97,7 +132,8 @@ def encoder_parameter_groups(model: nn.Module, weight_decay: float) -> list[dict
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        exclude = param.ndim < 2 or any(key in name for key in ("bn", "ln", "bias", "logit_scale", "positional_embedding"))
+        no_decay_keys = ("bn", "ln", "bias", "logit_scale", "positional_embedding")
+        exclude = param.ndim < 2 or any(key in name for key in no_decay_keys)
         (no_decay if exclude else decay).append(param)
     return [
         {"params": decay, "weight_decay": weight_decay},
