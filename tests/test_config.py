@@ -87,3 +87,66 @@ def test_paper_presets_follow_science_md():
     assert preset("yaras-soft-swap").swap.fraction == 5e-2
     with pytest.raises(ConfigError, match="unknown preset"):
         preset("nope")
+
+
+@pytest.mark.parametrize(
+    "override, path",
+    [
+        ("train.lr=inf", "train.lr"),
+        ("train.lr=nan", "train.lr"),
+        ("train.weight_decay=inf", "train.weight_decay"),
+        ("temperature.tau=-inf", "temperature.tau"),
+        ("temperature.k=inf", "temperature.k"),
+        ("swap.fraction=nan", "swap.fraction"),
+        ("data.mismatch=nan", "data.mismatch"),
+        ("data.seed=-1", "data.seed"),
+        ("seed=99999999999999999999", "seed"),
+        ("train.epochs=99999999999999999999", "train.epochs"),
+        ("device=cuda:x", "device"),
+        ("data.csv_separator=ab", "data.csv_separator"),
+        ('data.csv_separator="', "data.csv_separator"),
+    ],
+)
+def test_non_finite_and_out_of_range_values_are_refused_with_their_path(override, path):
+    """issue 10.7: these passed validation and failed later with a traceback."""
+    with pytest.raises(ConfigError) as caught:
+        resolve_config(None, "tiny-test", [override])
+    assert [p.path for p in caught.value.problems] == [path]
+
+
+def test_config_files_with_non_finite_numbers_are_refused(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text('{"train": {"lr": Infinity, "weight_decay": NaN}}')
+    with pytest.raises(ConfigError) as caught:
+        resolve_config(path)
+    assert {p.path for p in caught.value.problems} == {"train.lr", "train.weight_decay"}
+    toml = tmp_path / "run.toml"
+    toml.write_text("[train]\nlr = inf\n")
+    with pytest.raises(ConfigError, match="train.lr: must be a finite number"):
+        resolve_config(toml)
+
+
+@pytest.mark.parametrize("spelling", ["\t", "\\t", "tab"])
+def test_tab_separator(spelling, tmp_path):
+    """issue 10.11: a tab (open_clip's default) was stripped to nothing and refused."""
+    assert resolve_config(None, "tiny-test", [f"data.csv_separator={spelling}"]).data.csv_separator == "\t"
+    path = tmp_path / "run.toml"
+    path.write_text(f'[data]\ncsv_separator = "{spelling.encode("unicode_escape").decode()}"\n')
+    assert resolve_config(path).data.csv_separator == "\t"
+
+
+def test_values_are_stripped_unless_they_are_only_whitespace():
+    cfg = resolve_config(None, "tiny-test", ["train.epochs= 3 ", "model.name= gapviz-tiny", "data.csv_separator= "])
+    assert cfg.train.epochs == 3 and cfg.model.name == "gapviz-tiny" and cfg.data.csv_separator == " "
+
+
+def test_config_file_with_a_byte_order_mark_and_unreadable_files(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_bytes(b"\xef\xbb\xbf" + b'{"train": {"epochs": 2}}')
+    assert resolve_config(path).train.epochs == 2
+    path.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        resolve_config(path)
+    path.write_text("[" * 100_000)
+    with pytest.raises(ConfigError, match="nested too deeply|cannot parse"):
+        resolve_config(path)

@@ -167,10 +167,10 @@ def test_errors_name_the_file(tmp_path):
     with pytest.raises(DataError, match=r"bad\.json: expected a COCO"):
         read_coco(bad)
     bad.write_text(json.dumps({"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [{"image_id": 2, "caption": "x"}]}))
-    with pytest.raises(DataError, match=r"bad\.json: annotations\[0\] refers to image_id 2"):
+    with pytest.raises(DataError, match=r"bad\.json: annotations\[0\] refers to an image_id that no entry"):
         read_coco(bad)
     bad.write_text(json.dumps({"images": [{"id": 1}], "annotations": []}))
-    with pytest.raises(DataError, match=r"images\[0\] needs 'id' and 'file_name'"):
+    with pytest.raises(DataError, match=r"images\[0\] needs an integer 'id' and a text 'file_name'"):
         read_coco(bad)
     with pytest.raises(DataError, match=r"nope\.json: file not found"):
         read_coco(tmp_path / "nope.json")
@@ -189,3 +189,43 @@ def test_missing_image_file_is_named(standard, tmp_path):
     assert train.skipped + evals.skipped == 1
     assert 5 not in numbers(train) | numbers(evals)
     assert train.num_images + evals.num_images == N_IMAGES - 1
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"images": [{"id": [1, 2], "file_name": "a.jpg"}], "annotations": []}, r"images\[0\] needs an integer 'id'"),
+        ({"images": [{"id": {"a": 1}, "file_name": "a.jpg"}], "annotations": []}, r"images\[0\] needs an integer"),
+        ({"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [{"image_id": [1], "caption": "x"}]},
+         r"annotations\[0\] needs an integer 'image_id'"),
+        ({"images": [{"id": 1, "file_name": "a.jpg"}, {"id": 1, "file_name": "b.jpg"}], "annotations": []},
+         r"images\[1\] repeats the id of images\[0\]"),
+        ({"images": [{"filename": "a.jpg", "filepath": ["x"], "sentences": []}]}, r"images\[0\] has a 'filepath'"),
+    ],
+)
+def test_ids_and_paths_of_the_wrong_type_are_one_line_errors(tmp_path, data, message):
+    """issue 10.9: an unhashable id raised TypeError."""
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(DataError, match=message):
+        read_coco(bad)
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"")
+    data = {"images": [{"id": 7, "file_name": "a.jpg"}], "annotations": [{"image_id": 7, "caption": " a cat "}]}
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(data).encode())
+    listing = read_coco(path)
+    assert listing.captions == ["a cat"] and listing.keys == ["7"]
+
+
+def test_errors_never_echo_the_file_contents(tmp_path):
+    path = tmp_path / "passwd"
+    path.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    with pytest.raises(DataError) as caught:
+        read_coco(path)
+    assert "root" not in str(caught.value).replace(str(path), "")
+    path.write_bytes(b"[" * 100_000)
+    with pytest.raises(DataError, match="nested too deeply|not valid JSON"):
+        read_coco(path)

@@ -110,7 +110,7 @@ def test_paths_outside_root_and_absolute_are_allowed_if_they_exist(tmp_path):
 def test_errors_name_the_file_and_problem(tmp_path):
     path = tmp_path / "pairs.csv"
     path.write_text("image,text\na.png,hello\n")
-    with pytest.raises(DataError, match=r"pairs\.csv: missing column\(s\) 'filepath', 'caption'.*found 'image', 'text'"):
+    with pytest.raises(DataError, match=r"pairs\.csv: the first line has no column 'filepath' or 'caption' among its 2"):
         read_csv_pairs(path)
     path.write_text("")
     with pytest.raises(DataError, match=r"pairs\.csv: empty file"):
@@ -125,7 +125,7 @@ def test_errors_name_the_file_and_problem(tmp_path):
     with pytest.raises(DataError, match=r"line 2 has an empty 'filepath'"):
         read_csv_pairs(path)
     path.write_bytes(b"filepath,caption\n\xff\xfe,bad\n")
-    with pytest.raises(DataError, match=r"pairs\.csv: cannot read"):
+    with pytest.raises(DataError, match=r"pairs\.csv: not UTF-8 text"):
         read_csv_pairs(path)
     with pytest.raises(DataError, match=r"missing\.csv: file not found"):
         read_csv_pairs(tmp_path / "missing.csv")
@@ -134,3 +134,36 @@ def test_errors_name_the_file_and_problem(tmp_path):
         read_csv_pairs(path, tmp_path / "no_root")
     with pytest.raises(DataError, match="leaves none to train on"):
         load_pairs(DataConfig(source="csv", path=str(path), eval_size=5), 8, "train", tmp_path / "home")
+
+
+SECRET_LINES = "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [SECRET_LINES, "filepath,caption\nroot:x:0:0:root\n", "filepath;caption\nsecret-a;secret-b\n", "\"root:x\n"],
+)
+def test_errors_never_echo_the_file_contents(tmp_path, content):
+    """A path field pointed at any readable file (issue 10.2): the message names the file, not its text."""
+    path = tmp_path / "passwd"
+    path.write_text(content)
+    with pytest.raises(DataError) as caught:
+        read_csv_pairs(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ")
+    for word in ("root:x", "daemon", "secret-a", "secret-b", "/bin/bash"):
+        assert word not in message
+
+
+def test_separator_hint_when_the_header_is_one_field(tmp_path):
+    path = tmp_path / "pairs.tsv"
+    path.write_text("filepath\tcaption\na.png\thello\n")
+    with pytest.raises(DataError, match=r"among its 1 field\(s\).*data\.csv_separator.*\\t"):
+        read_csv_pairs(path)
+    assert read_csv_pairs(path, separator="\t").captions == ["hello"]
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "pairs.csv"
+    path.write_bytes("\ufefffilepath,caption\na.png,hello\n".encode())
+    assert read_csv_pairs(path).captions == ["hello"]

@@ -46,15 +46,25 @@ def read_coco(path: str | Path, image_root: str | Path = "") -> ImageListing:
 
 
 def read_json(path: Path) -> Any:
+    """The JSON value of ``path`` (a byte-order mark is allowed); errors say where, never what the text is."""
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:
             return json.load(handle)
     except json.JSONDecodeError as error:
         raise DataError(f"{path}: not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: cannot read ({error})") from None
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not UTF-8 text (byte {error.start}); expected a JSON file") from None
+    except RecursionError:
+        raise DataError(f"{path}: JSON nested too deeply; {FORMAT_HINT}") from None
+    except OSError as error:
+        raise DataError(f"{path}: cannot read ({error.strerror or type(error).__name__})") from None
+
+
+def _is_id(value: Any) -> bool:
+    """COCO ids are integers (some exports use strings); lists, objects, floats and booleans are not."""
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
 
 
 def resolve_root(image_root: str | Path, data_file: Path) -> Path:
@@ -70,20 +80,20 @@ def _standard(path: Path, root: Path, images: list, annotations: list) -> ImageL
     paths: list[Path] = []
     keys: list[str] = []
     for n, entry in enumerate(images):
-        if not isinstance(entry, dict) or "id" not in entry or not isinstance(entry.get("file_name"), str):
-            raise DataError(f"{path}: images[{n}] needs 'id' and 'file_name'")
+        if not isinstance(entry, dict) or not _is_id(entry.get("id")) or not isinstance(entry.get("file_name"), str):
+            raise DataError(f"{path}: images[{n}] needs an integer 'id' and a text 'file_name'")
         if entry["id"] in index:
-            raise DataError(f"{path}: images[{n}] repeats image id {entry['id']!r}")
+            raise DataError(f"{path}: images[{n}] repeats the id of images[{index[entry['id']]}]")
         index[entry["id"]] = len(paths)
         paths.append(root / entry["file_name"])
         keys.append(str(entry["id"]))
     captions: list[str] = []
     owner: list[int] = []
     for n, entry in enumerate(annotations):
-        if not isinstance(entry, dict) or "image_id" not in entry or not isinstance(entry.get("caption"), str):
-            raise DataError(f"{path}: annotations[{n}] needs 'image_id' and a text 'caption'")
+        if not (isinstance(entry, dict) and _is_id(entry.get("image_id")) and isinstance(entry.get("caption"), str)):
+            raise DataError(f"{path}: annotations[{n}] needs an integer 'image_id' and a text 'caption'")
         if entry["image_id"] not in index:
-            raise DataError(f"{path}: annotations[{n}] refers to image_id {entry['image_id']!r}, which is not in 'images'")
+            raise DataError(f"{path}: annotations[{n}] refers to an image_id that no entry of 'images' has")
         captions.append(entry["caption"].strip())
         owner.append(index[entry["image_id"]])
     listing = ImageListing(paths, keys, captions, np.asarray(owner, dtype=np.int64), source=path)
@@ -98,7 +108,9 @@ def _karpathy(path: Path, root: Path, images: list) -> ImageListing:
     owner: list[int] = []
     for n, entry in enumerate(images):
         if not isinstance(entry, dict) or not isinstance(entry.get("filename"), str):
-            raise DataError(f"{path}: images[{n}] needs a 'filename'")
+            raise DataError(f"{path}: images[{n}] needs a text 'filename'")
+        if not isinstance(entry.get("filepath") or "", str):
+            raise DataError(f"{path}: images[{n}] has a 'filepath' that is not text")
         sentences = entry.get("sentences")
         if not isinstance(sentences, list):
             raise DataError(f"{path}: images[{n}] needs a 'sentences' list")
