@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -22,40 +21,55 @@ from gapviz.runs.store import RunStore, StoreError, gapviz_home
 QUEUE_UNAVAILABLE = "queue unavailable — start it with `gapviz up`"
 NO_WORKER = "no worker is running — start one with `gapviz worker` (or `gapviz up`, which starts the queue and workers)"
 APP_DIR = Path(__file__).resolve().parent
-PAGES = {name: str(APP_DIR / "pages" / f"{name}.py") for name in ("explore", "launch", "live", "compare", "theory")}
+FAVICON = APP_DIR / "static" / "favicon.png"
+"""Shipped with the package: a material-icon favicon would be fetched from fonts.gstatic.com."""
+PAGE_TABLE = (
+    ("explore", "Explore", ":material/scatter_plot:"),
+    ("launch", "Launch", ":material/rocket_launch:"),
+    ("live", "Live", ":material/monitoring:"),
+    ("compare", "Compare", ":material/compare_arrows:"),
+    ("theory", "Theory", ":material/functions:"),
+)
+"""The pages, in menu order: (url path and file name in pages/, title, icon); the first is the default."""
+PAGES = {name: str(APP_DIR / "pages" / f"{name}.py") for name, _, _ in PAGE_TABLE}
+"""url path -> page file, for st.page_link and st.switch_page."""
 
 
-# ---- errors ----------------------------------------------------------------------------------
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Errors whose message is enough for the user (shown as one line, never a traceback)."""
-    from gapviz.config import ConfigError
+# ---- user text and errors ----------------------------------------------------------------------
+def md_escape(text: object) -> str:
+    """User text (run name, tag, model name, path, caption, error) made inert inside Markdown: shown as typed.
 
-    errors: list[type[BaseException]] = [ConfigError, StoreError, FileNotFoundError, ValueError, OSError]
-    return tuple(errors)
+    Every ASCII punctuation character gets a backslash (CommonMark allows escaping any of them), so no
+    link, image, autolink (``https://``, ``www.``, e-mail), HTML tag, emphasis, heading, list, table,
+    math, Streamlit directive (``:red[...]``) or entity can form from it; newlines become spaces.
+    """
+    flat = " ".join(str(text).splitlines())
+    return "".join("\\" + ch if ch.isascii() and not ch.isalnum() and ch.isprintable() and ch != " " else ch
+                   for ch in flat)
+
+
+def error_text(action: str, error: BaseException) -> str:
+    """``"<action>: <one-line message>"`` with the message escaped (it may quote user input)."""
+    from gapviz.errors import describe
+
+    return f"{action}: {md_escape(describe(error))}"
+
+
+def show_error(action: str, error: BaseException, where: Any = None) -> None:
+    """The one way a page reports an error: one escaped line in an st.error box, never a traceback."""
+    (where or st).error(error_text(action, error))
 
 
 @contextlib.contextmanager
-def guard(action: str) -> Iterator[None]:
+def guard(action: str, where: Any = None) -> Iterator[None]:
     """Show any error raised inside as ``st.error("<action>: <message>")`` instead of a traceback.
 
     Streamlit's own control flow (st.stop, st.rerun) derives from BaseException and passes through.
     """
     try:
         yield
-    except user_errors() as error:
-        st.error(f"{action}: {error}")
     except Exception as error:  # noqa: BLE001 - the page must not show a traceback
-        st.error(f"{action}: {type(error).__name__}: {error}")
-
-
-_MARKDOWN_SPECIALS = "\\`*_[]<>|~$"
-
-
-def md_escape(text: str) -> str:
-    """User text (a run name, a file name) made safe to place inside markdown: shown as typed
-    (emphasis, code, links, HTML tags, tables, strikethrough and math are escaped)."""
-    text = "".join("\\" + ch if ch in _MARKDOWN_SPECIALS else ch for ch in str(text))
-    return "\\" + text if text[:1] in ("#", "-", "+") else text
+        show_error(action, error, where)
 
 
 # ---- the store ---------------------------------------------------------------------------------
@@ -201,7 +215,9 @@ def shared_has(key: str, kind: str = "analysis") -> bool:
         return key in results[kind]
 
 
-def shared_compute(key: str, label: str, compute: Callable[[Callable[[str, float], None]], Any], kind: str = "analysis") -> Any:
+def shared_compute(
+    key: str, label: str, compute: Callable[[Callable[[str, float], None]], Any], kind: str = "analysis"
+) -> Any:
     """The result under ``key``, computed once under an st.status with a progress bar.
 
     ``compute(progress)`` gets ``progress(stage, fraction)``. The status disappears once done;
@@ -323,10 +339,3 @@ def show_chart(chart: Any, key: str | None = None) -> None:
     """An Altair chart with its own colours (Streamlit's theme would recolour the series)."""
     st.altair_chart(chart, theme=None, key=key)
 
-
-def live_url(run_id: str) -> str:
-    return f"/live?run={run_id}"
-
-
-def now() -> float:
-    return time.time()

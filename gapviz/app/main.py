@@ -1,4 +1,4 @@
-"""App entry: page config and `st.navigation` over the five pages (files in pages/).
+"""App entry: page config, the access token, and `st.navigation` over the pages (files in pages/).
 
 `streamlit_app.py` at the repository root calls :func:`run`; so can any other entry script,
 since page paths are taken from this package, not from the working directory.
@@ -6,36 +6,29 @@ since page paths are taken from this package, not from the working directory.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
-PAGES_DIR = Path(__file__).resolve().parent / "pages"
-PAGES = (
-    ("explore.py", "Explore", ":material/scatter_plot:", "explore"),
-    ("launch.py", "Launch", ":material/rocket_launch:", "launch"),
-    ("live.py", "Live", ":material/monitoring:", "live"),
-    ("compare.py", "Compare", ":material/compare_arrows:", "compare"),
-    ("theory.py", "Theory", ":material/functions:", "theory"),
-)
+from gapviz.app import access, common
 
 
 def pages() -> list:
+    """st.Page objects of common.PAGE_TABLE (the first is the default page)."""
     return [
-        st.Page(PAGES_DIR / filename, title=title, icon=icon, url_path=url, default=(url == "explore"))
-        for filename, title, icon, url in PAGES
+        st.Page(common.PAGES[url], title=title, icon=icon, url_path=url, default=(index == 0))
+        for index, (url, title, icon) in enumerate(common.PAGE_TABLE)
     ]
 
 
 def run() -> None:
-    st.set_page_config(page_title="gapviz — modality gap", page_icon=":material/scatter_plot:", layout="wide")
+    """Draw the page the URL names, after the access check; a failure is one line, never a traceback."""
+    st.set_page_config(page_title="gapviz — modality gap", page_icon=str(common.FAVICON), layout="wide")
     # Also in .streamlit/config.toml; set here too in case the app starts from another folder.
     st.set_option("client.showErrorDetails", "none")
+    if not access.require_access():
+        return
     navigation = st.navigation(pages(), position="top")
-    try:
+    with common.guard("This page failed"):
         navigation.run()
-    except Exception as error:  # noqa: BLE001 - a message, never a traceback
-        st.error(f"This page failed: {type(error).__name__}: {error}")
 
 
 if __name__ == "__main__":

@@ -1,15 +1,21 @@
-"""What every `gapviz` subcommand shares: exit codes, the config arguments, one-line error handling."""
+"""What every `gapviz` subcommand shares: the config arguments and one-line error handling.
+
+Exit codes and the wording of errors come from gapviz.errors (the CLI, the app and the worker share them).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable
 
 from gapviz.config import PRESETS, ConfigError, RunConfig, resolve_config
-from gapviz.errors import GapvizError
+from gapviz.errors import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, describe, is_user_error
 
-EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
+__all__ = ["EXIT_OK", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE", "add_config_arguments", "run_command"]
+DEBUG_ENV = "GAPVIZ_DEBUG"
+"""Set to 1 to see the traceback of an unexpected error instead of its one-line summary."""
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,7 +23,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="TOML or JSON RunConfig file")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="named preset (default: demo)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a setting, e.g. --set train.epochs=3 (repeatable)")
+                        help="override a setting, e.g. --set train.epochs=3 (repeatable; a tab separator: \\t)")
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -25,16 +31,36 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    """Run a subcommand; known errors become one line on stderr and exit code 1, never a traceback."""
+    """Run a subcommand; errors become one line on stderr and exit code 1, never a traceback.
+
+    A closed stdout (``gapviz runs list | head``) ends the command quietly, as Unix tools do.
+    """
     try:
-        return func(args)
+        code = func(args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except ConfigError as error:
         for problem in error.problems:
             print(f"gapviz: config error: {problem}", file=sys.stderr)
         return EXIT_ERROR
-    except (GapvizError, FileNotFoundError) as error:
-        print(f"gapviz: error: {error}", file=sys.stderr)
-        return EXIT_ERROR
     except KeyboardInterrupt:
         print("gapviz: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as error:
+        if not is_user_error(error) and os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        kind = "error" if is_user_error(error) else f"unexpected error (set {DEBUG_ENV}=1 for the traceback)"
+        print(f"gapviz: {kind}: {describe(error)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _quiet_broken_pipe() -> int:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again; exit 141 like `yes | head`."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return EXIT_BROKEN_PIPE

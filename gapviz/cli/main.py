@@ -8,13 +8,16 @@ import math
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 from gapviz.cli import queue as queue_commands
 from gapviz.cli import reproduce as reproduce_commands
 from gapviz.cli.common import EXIT_INTERRUPTED, EXIT_OK, add_config_arguments, config_from_args, run_command
+from gapviz.errors import GapvizError
 from gapviz.runs.records import EpochRecord, RunState, StepProgress
 from gapviz.runs.store import RunStore
+
 
 class ProgressBarSink:
     """Terminal progress: a tqdm bar over all steps and one line per epoch."""
@@ -27,9 +30,12 @@ class ProgressBarSink:
 
     def on_step(self, progress: StepProgress) -> None:
         if self.bar is None:
-            self.bar = self._tqdm(total=progress.total_steps, unit="step", dynamic_ncols=True, initial=progress.global_step - 1)
+            self.bar = self._tqdm(
+                total=progress.total_steps, unit="step", dynamic_ncols=True, initial=progress.global_step - 1
+            )
         self.bar.set_description(f"epoch {progress.epoch}")
-        self.bar.set_postfix(loss=f"{progress.loss:.3f}", tau=f"{progress.tau:.4f}", sps=f"{progress.samples_per_s:.0f}")
+        sps = f"{progress.samples_per_s:.0f}"
+        self.bar.set_postfix(loss=f"{progress.loss:.3f}", tau=f"{progress.tau:.4f}", sps=sps)
         self.bar.update(1)
 
     def on_epoch(self, record: EpochRecord) -> None:
@@ -91,7 +97,8 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
     print(f"{'run id':<24} {'state':<11} {'epochs':>7}  {'gap':>6} {'R@1 i2t':>8}  name")
     for s in summaries:
         gap, r1 = s.last_metrics.get("gap_distance", math.nan), s.last_metrics.get("i2t_r1", math.nan)
-        print(f"{s.run_id:<24} {s.state:<11} {max(s.epochs_done, 0):>3}/{s.epochs_total:<3}  {gap:>6.3f} {r1:>8.3f}  {s.name}")
+        epochs = f"{max(s.epochs_done, 0):>3}/{s.epochs_total:<3}"
+        print(f"{s.run_id:<24} {s.state:<11} {epochs}  {gap:>6.3f} {r1:>8.3f}  {s.name}")
     return EXIT_OK
 
 
@@ -117,7 +124,12 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_export(args: argparse.Namespace) -> int:
-    for path in RunStore(args.home).export(args.run_id, args.dest):
+    store = RunStore(args.home)
+    store.existing_run_dir(args.run_id)
+    dest = Path(args.dest).expanduser()
+    if dest.exists() and not dest.is_dir():
+        raise GapvizError(f"--dest {dest} is a file; give a folder to write the run's files into")
+    for path in store.export(args.run_id, dest):
         print(path)
     return EXIT_OK
 

@@ -12,11 +12,11 @@ import json
 import sys
 from typing import Any, Sequence
 
-from gapviz.config import resolve_config
 from gapviz.cli.common import EXIT_ERROR, EXIT_OK, add_config_arguments, run_command
+from gapviz.config import resolve_config
 from gapviz.queue import APP_HOST, DEFAULT_APP_PORT, DEFAULT_QUEUE
+from gapviz.queue.supervisor import TOKEN_ENV
 from gapviz.runs.store import RunStore
-
 
 
 def add_queue_commands(subparsers: Any) -> None:
@@ -25,12 +25,17 @@ def add_queue_commands(subparsers: Any) -> None:
 
     up = subparsers.add_parser("up", help="start Redis (if needed), workers and the app; Ctrl-C stops all")
     up.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    up.add_argument("--port", type=int, default=DEFAULT_APP_PORT,
-                    help=f"port of the app on {APP_HOST} (default {DEFAULT_APP_PORT})")
+    up.add_argument("--port", type=int, default=DEFAULT_APP_PORT, help=f"port of the app (default {DEFAULT_APP_PORT})")
+    up.add_argument("--host", default=APP_HOST,
+                    help=f"address the app listens on (default {APP_HOST}; any other needs the access token)")
+    up.add_argument("--no-token", action="store_true",
+                    help=f"open the app without its access token (${TOKEN_ENV}, else generated); loopback only")
     up.add_argument("--no-app", action="store_true", help="do not start the Streamlit app")
     up.add_argument("--queue", action="append", default=None, metavar="NAME", help="queue the workers take runs from")
-    up.add_argument("--device", default="", help="device(s) for the workers, comma-separated, assigned in turn (e.g. cuda:0,cuda:1)")
-    up.add_argument("--grace", type=float, default=30.0, help="seconds workers get to stop their run at a step (default 30)")
+    up.add_argument("--device", default="",
+                    help="device(s) for the workers, comma-separated, assigned in turn (e.g. cuda:0,cuda:1)")
+    up.add_argument("--grace", type=float, default=30.0,
+                    help="seconds workers get to stop their run at a step (default 30)")
     up.add_argument("--skip-umap-warmup", action="store_true", help="workers do not compile UMAP at start")
     up.set_defaults(func=cmd_up)
 
@@ -56,7 +61,9 @@ def add_queue_commands(subparsers: Any) -> None:
     cancel.add_argument("run_id")
     cancel.set_defaults(func=cmd_cancel)
 
-    resume = subparsers.add_parser("resume", help="queue a failed, cancelled or interrupted run to continue from its last checkpoint")
+    resume = subparsers.add_parser(
+        "resume", help="queue a failed, cancelled or interrupted run to continue from its last checkpoint"
+    )
     resume.add_argument("run_id")
     resume.add_argument("--queue", default=None, metavar="NAME", help="queue (default: the run's own)")
     resume.set_defaults(func=cmd_resume)
@@ -75,7 +82,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     devices = [d.strip() for d in (args.device or "").split(",") if d.strip()]
     supervisor = Supervisor(
         _home(args), workers=args.workers, queues=args.queue, devices=devices, port=args.port, app=not args.no_app,
-        grace_s=args.grace, skip_umap_warmup=args.skip_umap_warmup,
+        grace_s=args.grace, skip_umap_warmup=args.skip_umap_warmup, host=args.host, token=not args.no_token,
     )
     return supervisor.run()
 
@@ -100,7 +107,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     queue_name = args.queue or DEFAULT_QUEUE
     group = ""
     if args.sweep:
-        group, submissions = queue.submit_sweep(conn, store, cfg, args.sweep, queue_name=queue_name, tags=tuple(args.tags))
+        tags = tuple(args.tags)
+        group, submissions = queue.submit_sweep(conn, store, cfg, args.sweep, queue_name=queue_name, tags=tags)
     else:
         submissions = [queue.submit(conn, store, cfg, queue_name=queue_name, tags=tuple(args.tags))]
     if args.json:
@@ -168,7 +176,8 @@ def format_status(report: dict[str, Any]) -> str:
         lines.append(f"workers: {len(report['workers'])}")
         for w in report["workers"]:
             job = f" run {w['run_id']}" if w.get("run_id") else ""
-            lines.append(f"  {w['name']}  {w['state']}  {w['hostname']} pid {w['pid']}  device {w['device'] or 'auto'}  queues {','.join(w['queues'])}{job}")
+            where = f"{w['hostname']} pid {w['pid']}  device {w['device'] or 'auto'}"
+            lines.append(f"  {w['name']}  {w['state']}  {where}  queues {','.join(w['queues'])}{job}")
     else:
         lines.append(report["error"])
     lines.append(f"runs ({len(report['runs'])}):")

@@ -21,10 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, TextIO
 
+from gapviz.errors import EXIT_OK, GapvizError
 from gapviz.queue import APP_HOST, DEFAULT_APP_PORT
 from gapviz.runs.store import gapviz_home
 
 DEFAULT_PORT = DEFAULT_APP_PORT
+TOKEN_ENV = "GAPVIZ_TOKEN"
+"""The app's access token: read by `gapviz up` (else generated) and passed to the app (gapviz.app.access)."""
+TOKEN_FILE = "app_token"
+"""Beside the Redis record ($GAPVIZ_HOME/redis/), readable by the owner only."""
 POLL_S = 0.5
 REAP_INTERVAL_S = 10.0
 STOP_GRACE_S = 30.0
@@ -115,6 +120,65 @@ class Child:
             self._log = None
 
 
+class SupervisorError(GapvizError):
+    """`gapviz up` cannot start as asked (a bad argument, a busy port, an unsafe host)."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def token_path(home: str | Path) -> Path:
+    from gapviz.queue.redis_server import server_dir
+
+    return server_dir(home) / TOKEN_FILE
+
+
+def app_token(home: str | Path, *, enabled: bool = True) -> str:
+    """The access token of the app: $GAPVIZ_TOKEN, else a new random one; stored 0600 under $GAPVIZ_HOME/redis.
+
+    ``enabled=False`` (--no-token) removes a stored token and returns "" (every page open).
+    """
+    import secrets
+
+    from gapviz.fsio import atomic_write_bytes
+
+    path = token_path(home)
+    if not enabled:
+        path.unlink(missing_ok=True)
+        return ""
+    token = os.environ.get(TOKEN_ENV, "").strip() or secrets.token_urlsafe(24)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    atomic_write_bytes(path, (token + "\n").encode())  # created 0600
+    return token
+
+
+def app_url(host: str, port: int, token: str) -> str:
+    """The address `gapviz up` prints: opening it grants access (the token is in its query)."""
+    from urllib.parse import quote
+
+    shown = socket_host(host)
+    return f"http://{shown}:{port}/" + (f"?token={quote(token, safe='')}" if token else "")
+
+
+def socket_host(host: str) -> str:
+    """A host name a browser can open for a bind address (0.0.0.0 and :: name this machine)."""
+    import socket
+
+    if host in ("0.0.0.0", "::", ""):
+        return socket.gethostname()
+    return f"[{host}]" if ":" in host else host
+
+
 def find_app() -> Path:
     """streamlit_app.py of this checkout, else the packaged entry (gapviz/app/main.py) of an installed gapviz."""
     package = Path(__file__).resolve().parents[1]
@@ -137,12 +201,19 @@ class Supervisor:
         grace_s: float = STOP_GRACE_S,
         skip_umap_warmup: bool = False,
         out: TextIO | None = None,
+        host: str = APP_HOST,
+        token: bool = True,
     ):
         if workers < 0:
-            raise ValueError("--workers must be 0 or more")
+            raise SupervisorError("--workers must be 0 or more")
         if not 1 <= port <= 65535:
-            raise ValueError("--port must be in 1..65535")
+            raise SupervisorError("--port must be in 1..65535")
+        if app and not token and not is_loopback(host):
+            raise SupervisorError(
+                f"--host {host} lets other machines reach the app: it needs the access token (drop --no-token)"
+            )
         self.home = gapviz_home(home)
+        self.host, self.use_token, self.token = host, token, ""
         self.n_workers, self.queues, self.devices = workers, list(queues or []), list(devices or [])
         self.port, self.with_app, self.grace_s = port, app, grace_s
         self.skip_umap_warmup = skip_umap_warmup
@@ -168,7 +239,7 @@ class Supervisor:
             while not self._stopping:
                 self.tick()
                 time.sleep(POLL_S)
-            return 0
+            return EXIT_OK
         finally:
             self.shutdown()
             for sig, handler in previous.items():
@@ -178,6 +249,7 @@ class Supervisor:
         app_path = self._check_app() if self.with_app else None
         self.redis_url = self._start_redis()
         env = dict(os.environ, GAPVIZ_HOME=str(self.home), REDIS_URL=self.redis_url, TOKENIZERS_PARALLELISM="false")
+        env.pop(TOKEN_ENV, None)  # only the app gets the token
         if self.skip_umap_warmup:
             env["GAPVIZ_SKIP_UMAP_WARMUP"] = "1"
         logs = self.home / "logs"
@@ -189,24 +261,31 @@ class Supervisor:
                 argv += ["--device", self.devices[index % len(self.devices)]]
             self.children.append(Child(f"worker-{index + 1}", argv, env, logs / f"worker-{index + 1}.log"))
         if app_path is not None:
-            argv = [
-                sys.executable, "-m", "streamlit", "run", str(app_path), "--server.address", APP_HOST,
-                "--server.port", str(self.port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            ]
-            self.children.append(Child("app", argv, env, logs / "app.log", cwd=app_path.parent))
+            self.children.append(self._app_child(app_path, env, logs))
         for child in self.children:
             child.start()
         self.say(f"{self.n_workers} worker(s) starting (logs: {logs})")
         if self.with_app:
-            self.say(f"app at http://{APP_HOST}:{self.port}")
+            self.say(f"app at {app_url(self.host, self.port, self.token)}")
+            if not self.token:
+                self.say("no access token (--no-token): any local user can open the app")
         self.say("Ctrl-C stops everything")
+
+    def _app_child(self, app_path: Path, env: dict[str, str], logs: Path) -> Child:
+        """The Streamlit app on host:port, given the access token ("" = open) in its environment only."""
+        self.token = app_token(self.home, enabled=self.use_token)
+        argv = [
+            sys.executable, "-m", "streamlit", "run", str(app_path), "--server.address", self.host,
+            "--server.port", str(self.port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        ]
+        return Child("app", argv, dict(env, **{TOKEN_ENV: self.token}), logs / "app.log", cwd=app_path.parent)
 
     def _check_app(self) -> Path:
         from gapviz.queue.redis_server import port_free
 
         app_path = find_app()
-        if not port_free(APP_HOST, self.port):
-            raise ValueError(f"port {self.port} on {APP_HOST} is in use; choose another with --port")
+        if not port_free(self.host, self.port):
+            raise SupervisorError(f"port {self.port} on {self.host} is in use; choose another with --port")
         return app_path
 
     def _start_redis(self) -> str:

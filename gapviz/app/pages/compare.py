@@ -89,7 +89,7 @@ def render() -> None:
     st.title("Compare runs")
     summaries = common.summaries()
     if not summaries:
-        st.info(f"No saved runs in {common.store().runs_dir} yet — start one on the Launch page or with `gapviz train`.")
+        st.info(f"No saved runs in {common.md_escape(common.store().runs_dir)} yet — start one on the Launch page or with `gapviz train`.")
         return
     groups: dict[str, list[str]] = {}
     for run_id, summary in summaries.items():
@@ -169,11 +169,11 @@ def scatters(run_ids: list[str], names: dict[str, str]) -> None:
         box = columns[position % len(columns)]
         shown = max([e for e in epochs[run_id] if e <= epoch], default=None)
         if shown is None:
-            box.caption(f"{names[run_id]}: no epoch ≤ {epoch}")
+            box.caption(f"{common.md_escape(names[run_id])}: no epoch ≤ {epoch}")
             continue
         coords = common.projection(run_id, shown, method)
         if coords is None:
-            box.caption(f"{names[run_id]}: no {method} projection saved")
+            box.caption(f"{common.md_escape(names[run_id])}: no {method} projection saved")
             continue
         index = common.epoch_member(run_id, shown, "text_image_index")
         n_image = len(coords) - len(index)

@@ -34,19 +34,6 @@ METRIC_COLUMNS = (
 )
 
 
-def _error_types() -> tuple[type[BaseException], ...]:
-    from gapviz.config import ConfigError
-    from gapviz.runs.store import StoreError
-
-    kinds: list[type[BaseException]] = [ConfigError, StoreError, FileNotFoundError, ValueError, OSError, RuntimeError]
-    for module, name in (("gapviz.data.embeddings_io", "EmbeddingsError"), ("gapviz.training.model", "ModelError"), ("gapviz.data", "DataError")):
-        try:
-            kinds.append(getattr(__import__(module, fromlist=[name]), name))
-        except (ImportError, AttributeError):
-            pass
-    return tuple(kinds)
-
-
 # ---- choosing -----------------------------------------------------------------------------------
 def data_inputs(box: Any) -> dict[str, Any]:
     """Data settings (a DataConfig subset) for model sources."""
@@ -131,7 +118,7 @@ def choose(box: Any) -> tuple[str, Callable[[Callable[[str, float], None]], Any]
     try:
         cfg = analysis.model_config(model_name.strip(), pretrained.strip(), data, umap=umap)
     except Exception as error:  # noqa: BLE001 - a ConfigError: say which field
-        box.error(f"settings: {error}")
+        common.show_error("settings", error, box)
         return None
     key = f"model:{cfg.to_json()}:{checkpoint}"
     ready = common.shared_has(key)
@@ -265,11 +252,8 @@ def render() -> None:
     key, compute = choice
     try:
         result = common.shared_compute(key, "Analysing", compute)
-    except _error_types() as error:
-        st.error(f"Cannot analyse this: {error}")
-        return
     except Exception as error:  # noqa: BLE001 - never a traceback
-        st.error(f"Cannot analyse this: {type(error).__name__}: {error}")
+        common.show_error("Cannot analyse this", error)
         return
     st.session_state["explore_last_key"] = key
     with common.guard("could not draw the analysis"):

@@ -78,7 +78,7 @@ def _show_submitted() -> None:
     if not done:
         return
     runs = done["runs"]
-    st.success(f"Queued {len(runs)} run(s)" + (f" as sweep group `{done['group']}`" if done["group"] else "") + ".")
+    st.success(f"Queued {len(runs)} run(s)" + (f" as sweep group {common.md_escape(done['group'])}" if done["group"] else "") + ".")
     for run_id in runs[:20]:
         st.page_link(common.PAGES["live"], label=f"Watch {run_id} live", query_params={"run": run_id}, icon=":material/monitoring:")
     if len(runs) > 1:
@@ -148,13 +148,13 @@ def render() -> None:
         except QueueError as error:
             problems.append(Problem("sweep.values", str(error)))
         else:
-            st.caption(f"{len(combos)} runs: " + "; ".join(label for label, _ in combos[:12]) + (" …" if len(combos) > 12 else ""))
+            st.caption(f"{len(combos)} runs: " + "; ".join(common.md_escape(label) for label, _ in combos[:12]) + (" …" if len(combos) > 12 else ""))
     if problems:
         for problem in problems:
             slot = slots.get(problem.path)
             if slot is not None:
                 slot.error(problem.message)
-        summary.error("Not queued — fix these settings:\n\n" + "\n".join(f"- `{p.path}`: {p.message}" for p in problems))
+        summary.error("Not queued — fix these settings:\n\n" + "\n".join(f"- {common.md_escape(p.path)}: {common.md_escape(p.message)}" for p in problems))
         return
     with common.guard("could not queue the run"):
         _submit(cfg, sweeps, queue_name.strip() or DEFAULT_QUEUE, tuple(t.strip() for t in tags.split(",") if t.strip()))

@@ -275,7 +275,7 @@ def render() -> None:
             head[2].button("Resume", key=f"resume:{run_id}", on_click=_resume, args=(run_id,), disabled=not can_resume or conn is None,
                            help="continue from the last checkpoint" if conn is not None else common.QUEUE_UNAVAILABLE)
             if now_state == "failed":
-                st.error(f"run failed: {status.error or 'no error message recorded'}")
+                st.error(f"run failed: {common.md_escape(status.error or 'no error message recorded')}")
                 if status.traceback:
                     with st.expander("traceback"):
                         st.code(status.traceback, language=None)

@@ -108,7 +108,7 @@ def render() -> None:
     try:
         result = common.shared_compute(key, "Simulating", compute, kind="derived")
     except Exception as error:  # noqa: BLE001 - never a traceback
-        st.error(f"simulation failed: {type(error).__name__}: {error}")
+        common.show_error("simulation failed", error)
         return
 
     with common.guard("could not draw the simulation"):
