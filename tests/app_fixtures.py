@@ -115,13 +115,20 @@ def open_page(page: str, query: dict | None = None, timeout: float = 60):
     return at.run()
 
 
+def plain(markdown: str) -> str:
+    """Markdown text with its backslash escapes removed: what the browser shows (user text is escaped)."""
+    import re
+
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", str(markdown))
+
+
 def texts(at) -> str:
-    """Every text-like element of an AppTest page, one per line (for assertions)."""
+    """Every text-like element of an AppTest page, one per line, escapes removed (for assertions)."""
     parts = []
     for kind in ("title", "header", "subheader", "markdown", "caption", "text", "info", "warning", "error", "success", "code"):
         parts.extend(str(element.value) for element in getattr(at, kind))
     parts.extend(f"{m.label}: {m.value}" for m in at.metric)
-    return "\n".join(parts)
+    return plain("\n".join(parts))
 
 
 # ---- a real `gapviz up` for browser tests and the benchmark --------------------------------------

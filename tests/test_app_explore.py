@@ -11,7 +11,7 @@ import pytest
 from gapviz.science.metrics import compute_all
 from gapviz.runs.store import RunStore
 
-from app_fixtures import make_run, open_page, texts
+from app_fixtures import make_run, open_page, plain, texts
 
 
 def _npz(n: int = 120, d: int = 16, seed: int = 0) -> tuple[bytes, np.ndarray, np.ndarray]:
@@ -60,7 +60,7 @@ def test_a_bad_upload_is_a_message_not_a_traceback(home):
     at.file_uploader(key="explore_upload").set_value(("broken.npy", b"not an array at all", "application/octet-stream"))
     at.run()
     assert not at.exception
-    assert any("Cannot analyse this" in e.value and "not a .npy or .npz file" in e.value for e in at.error)
+    assert any("Cannot analyse this" in plain(e.value) and "not a .npy or .npz file" in plain(e.value) for e in at.error)
 
 
 def test_a_saved_run_evaluation_shows_its_stored_metrics(home):
@@ -97,4 +97,4 @@ def test_an_unknown_pretrained_tag_is_a_clear_message(home):
     at.number_input(key="explore_eval_size").set_value(16).run()
     at.button(key="explore_go").click().run()
     assert not at.exception
-    assert any("unknown pretrained tag 'no-such-weights'" in e.value for e in at.error)
+    assert any("unknown pretrained tag 'no-such-weights'" in plain(e.value) for e in at.error)

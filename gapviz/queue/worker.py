@@ -30,6 +30,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Sequence
 
+from gapviz.errors import EXIT_ERROR, EXIT_OK
 from gapviz.queue import DEFAULT_QUEUE
 
 log = logging.getLogger("gapviz.worker")
@@ -83,6 +84,10 @@ class _GapvizWorkerMixin:
 
         def maintain_heartbeats(self, job: Any) -> None: ...
 
+        def prepare_job_execution(self, job: Any) -> None: ...
+
+        def handle_job_failure(self, job: Any, queue: Any, started_job_registry: Any, exc_string: str) -> None: ...
+
     def __init__(self, *args: Any, device: str = "", **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.device = device
@@ -108,6 +113,19 @@ class _GapvizWorkerMixin:
             with self._job_lock:
                 self._job = None
             self._write_info(None)
+
+    def perform_job(self, job: Any, queue: Any) -> bool:
+        """Run only gapviz's own jobs (gapviz.queue.allowlist); fail any other with the reason, running nothing."""
+        from gapviz.queue import allowlist
+
+        problem = allowlist.job_problem(job)
+        if problem is None:
+            return super().perform_job(job, queue)  # type: ignore[misc]
+        self.log.error("Worker %s: refused %s", self.name, problem)
+        allowlist.disarm(job)
+        self.prepare_job_execution(job)
+        self.handle_job_failure(job, queue, queue.started_job_registry, exc_string=f"JobRefused: {problem}")
+        return False
 
     def handle_execution_ended(self, job: Any, queue: Any, heartbeat_ttl: int) -> None:
         with self._job_lock:  # no heartbeat may race RQ's success/failure bookkeeping
@@ -259,7 +277,7 @@ def run_worker(
         url = url or redis_url()
     except QueueUnavailable as error:
         print(f"gapviz worker: {error}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     stop = _Stop()
     stop.install()
     if skip_umap is None:
@@ -269,7 +287,7 @@ def run_worker(
     problem = check_device(device)
     if problem:
         print(f"gapviz worker: {problem}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     from gapviz.queue import jobs
 
     jobs.set_worker_device(device)
@@ -311,7 +329,7 @@ def _work(
         except QueueUnavailable as error:
             if burst:
                 print(f"gapviz worker: {error}", file=sys.stderr)
-                return 1
+                return EXIT_ERROR
             log.warning("%s; retrying in %.1f s", error, wait)
             _sleep(stop, wait)
             wait = min(RECONNECT_MAX_S, wait * 2)
@@ -331,7 +349,7 @@ def _work(
         if worker.shutdown_requested or burst or done or stop.requested:
             break
         _sleep(stop, 1.0)
-    return 0
+    return EXIT_OK
 
 
 def _sleep(stop: _Stop, seconds: float) -> None:

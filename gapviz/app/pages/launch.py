@@ -154,7 +154,7 @@ def render() -> None:
             slot = slots.get(problem.path)
             if slot is not None:
                 slot.error(problem.message)
-        summary.error("Not queued — fix these settings:\n\n" + "\n".join(f"- {common.md_escape(p.path)}: {common.md_escape(p.message)}" for p in problems))
+        summary.error("Not queued — fix these settings:\n\n" + "\n".join(f"- `{p.path.replace('`', '')}`: {common.md_escape(p.message)}" for p in problems))
         return
     with common.guard("could not queue the run"):
         _submit(cfg, sweeps, queue_name.strip() or DEFAULT_QUEUE, tuple(t.strip() for t in tags.split(",") if t.strip()))
