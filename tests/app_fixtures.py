@@ -147,11 +147,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class GapvizUp:
-    """`gapviz up --port P --workers N` in its own process group, on a private GAPVIZ_HOME."""
+TEST_TOKEN = "gapviz-test-token"
+"""$GAPVIZ_TOKEN of the `gapviz up` that browser tests start (pages need it, as users' do)."""
 
-    def __init__(self, home: Path, workers: int = 1, log: Path | None = None):
-        self.home, self.workers = Path(home), workers
+
+class GapvizUp:
+    """`gapviz up --port P --workers N` in its own process group, on a private GAPVIZ_HOME, with GAPVIZ_TOKEN."""
+
+    def __init__(self, home: Path, workers: int = 1, log: Path | None = None, token: str = TEST_TOKEN):
+        self.home, self.workers, self.token = Path(home), workers, token
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log or (self.home.parent / "gapviz-up.log")
@@ -166,6 +170,7 @@ class GapvizUp:
 
         self.home.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, GAPVIZ_HOME=str(self.home), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+        env["GAPVIZ_TOKEN"] = self.token
         env.pop("REDIS_URL", None)
         env["PYTHONPATH"] = str(APP_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
         out = open(self.log, "ab")  # noqa: SIM115 - closed in stop()
@@ -189,6 +194,15 @@ class GapvizUp:
             time.sleep(0.5)
         self.stop()
         raise RuntimeError(f"gapviz up did not come up in {timeout:.0f} s: {self.log.read_text()[-2000:]}")
+
+    def new_context(self, browser, **kwargs):
+        """A browser context that has opened the URL `gapviz up` printed (?token=), so its pages open."""
+        context = browser.new_context(**kwargs)
+        page = context.new_page()
+        page.goto(f"{self.url}/?token={self.token}")
+        page.wait_for_function("() => document.cookie.includes('gapviz_access_')", timeout=60_000)
+        page.close()
+        return context
 
     def connection(self):
         from gapviz.queue import client as queue
