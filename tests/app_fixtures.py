@@ -20,8 +20,10 @@ def pca2(points: np.ndarray) -> np.ndarray:
     return (centred @ vt[:2].T).astype(np.float32)
 
 
-def synthetic_epoch(epoch: int, n: int = 48, dim: int = 16, seed: int = 0, gap: float = 1.0) -> EpochRecord:
-    """Paired unit embeddings whose modality gap shrinks with the epoch."""
+def synthetic_epoch(
+    epoch: int, n: int = 48, dim: int = 16, seed: int = 0, gap: float = 1.0, caption: str = "caption <b>{i}</b> of a shape"
+) -> EpochRecord:
+    """Paired unit embeddings whose modality gap shrinks with the epoch; caption i is ``caption.format(i=i)``."""
     rng = np.random.default_rng(seed * 1000 + epoch)
     base = rng.normal(size=(n, dim))
     offset = np.zeros(dim)
@@ -48,7 +50,7 @@ def synthetic_epoch(epoch: int, n: int = 48, dim: int = 16, seed: int = 0, gap: 
         "cone_image": 0.3,
         "cone_text": 0.4,
     }
-    captions = [f"caption <b>{i}</b> of a shape" for i in range(n)]
+    captions = [caption.replace("{i}", str(i)) for i in range(n)]
     return EpochRecord(
         epoch=epoch,
         global_step=epoch * 4,
@@ -73,15 +75,17 @@ def make_run(
     overrides: dict | None = None,
     n: int = 48,
     error: str | None = None,
+    tags: tuple[str, ...] = (),
+    caption: str = "caption <b>{i}</b> of a shape",
 ) -> str:
     """A stored run with ``epochs`` + 1 evaluations (epoch 0 = before training)."""
     cfg: RunConfig = preset("tiny-test").replace(name=name, seed=seed)
     if overrides:
         cfg = cfg.with_overrides(overrides)
     cfg = cfg.with_overrides({"train.epochs": epochs})
-    run_id = store.create(cfg, group=group)
+    run_id = store.create(cfg, group=group, tags=tags)
     for epoch in range(epochs + 1):
-        store.append_epoch(run_id, synthetic_epoch(epoch, n=n, seed=seed))
+        store.append_epoch(run_id, synthetic_epoch(epoch, n=n, seed=seed, caption=caption))
     set_state(store, run_id, RunState(state), error=error, epochs=epochs)
     return run_id
 

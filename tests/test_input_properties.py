@@ -194,3 +194,59 @@ def test_coco_json_with_any_bytes(tmp_path_factory, content):
         read_coco(Path(path))
     except GapvizError:
         return
+
+
+dtypes = st.sampled_from(["<f4", ">f8", "<f2", "<i4", "|u1", "|b1", "<c8", "<M8[s]", "<U3", "|S2"])
+shapes = st.lists(st.integers(0, 4), min_size=0, max_size=4).map(tuple)
+
+
+@st.composite
+def small_arrays(draw) -> np.ndarray:
+    dtype, shape = np.dtype(draw(dtypes)), draw(shapes)
+    size = int(np.prod(shape)) if shape else 1
+    raw = draw(st.binary(min_size=size * dtype.itemsize, max_size=size * dtype.itemsize))
+    return np.frombuffer(raw, dtype=dtype).reshape(shape) if size else np.zeros(shape, dtype=dtype)
+
+
+@SETTINGS
+@given(small_arrays())
+def test_npy_with_any_small_array(tmp_path_factory, array):
+    from gapviz.data.embeddings_io import load_embeddings
+
+    path = tmp_path_factory.mktemp("emb") / "e.npy"
+    np.save(path, array)
+    try:
+        emb = load_embeddings(path)
+    except GapvizError:
+        return
+    assert np.isfinite(emb.image).all() and np.isfinite(emb.text).all()
+    assert emb.image.shape[1] == emb.text.shape[1] and len(emb.image) == len(emb.text) > 0
+
+
+@SETTINGS
+@given(st.dictionaries(st.sampled_from(["image", "text", "text_image_index", "other"]), small_arrays(), max_size=4))
+def test_npz_with_any_small_members(tmp_path_factory, members):
+    from gapviz.data.embeddings_io import load_embeddings
+
+    path = tmp_path_factory.mktemp("emb") / "e.npz"
+    np.savez(path, **members)
+    try:
+        emb = load_embeddings(path)
+    except GapvizError:
+        return
+    assert np.isfinite(emb.image).all() and np.isfinite(emb.text).all()
+    if emb.text_image_index is not None:
+        assert emb.text_image_index.min() >= 0 and emb.text_image_index.max() < len(emb.image)
+
+
+@SETTINGS
+@given(st.binary(max_size=400), st.sampled_from([b"", b"\x93NUMPY", b"PK\x03\x04"]))
+def test_embeddings_file_with_any_bytes(tmp_path_factory, content, magic):
+    from gapviz.data.embeddings_io import load_embeddings
+
+    path = tmp_path_factory.mktemp("emb") / "e.bin"
+    path.write_bytes(magic + content)
+    try:
+        load_embeddings(path)
+    except GapvizError:
+        return
