@@ -20,8 +20,11 @@ def pca2(points: np.ndarray) -> np.ndarray:
     return (centred @ vt[:2].T).astype(np.float32)
 
 
+CAPTION = "caption <b>{i}</b> of a shape"
+
+
 def synthetic_epoch(
-    epoch: int, n: int = 48, dim: int = 16, seed: int = 0, gap: float = 1.0, caption: str = "caption <b>{i}</b> of a shape"
+    epoch: int, n: int = 48, dim: int = 16, seed: int = 0, gap: float = 1.0, caption: str = CAPTION
 ) -> EpochRecord:
     """Paired unit embeddings whose modality gap shrinks with the epoch; caption i is ``caption.format(i=i)``."""
     rng = np.random.default_rng(seed * 1000 + epoch)
@@ -76,7 +79,7 @@ def make_run(
     n: int = 48,
     error: str | None = None,
     tags: tuple[str, ...] = (),
-    caption: str = "caption <b>{i}</b> of a shape",
+    caption: str = CAPTION,
 ) -> str:
     """A stored run with ``epochs`` + 1 evaluations (epoch 0 = before training)."""
     cfg: RunConfig = preset("tiny-test").replace(name=name, seed=seed)
@@ -120,10 +123,11 @@ def open_page(page: str, query: dict | None = None, timeout: float = 60):
 
 
 def plain(markdown: str) -> str:
-    """Markdown text with its backslash escapes removed: what the browser shows (user text is escaped)."""
+    """Markdown text with its backslash escapes and word joiners removed: what the browser shows (user text is
+    escaped, see gapviz.app.common.md_escape)."""
     import re
 
-    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", str(markdown))
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", str(markdown)).replace("\u2060", "")
 
 
 def texts(at) -> str:

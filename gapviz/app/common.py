@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -36,14 +37,21 @@ PAGES = {name: str(APP_DIR / "pages" / f"{name}.py") for name, _, _ in PAGE_TABL
 
 
 # ---- user text and errors ----------------------------------------------------------------------
+WORD_JOINER = "\u2060"
+"""Invisible, and not part of a URL: breaks GFM autolink literals, which Streamlit finds in the rendered text."""
+_AUTOLINK_PARTS = re.compile(r"(?i)(?<=www)(?=\.)|(?<=:)(?=//)|(?=@)")
+
+
 def md_escape(text: object) -> str:
     """User text (run name, tag, model name, path, caption, error) made inert inside Markdown: shown as typed.
 
     Every ASCII punctuation character gets a backslash (CommonMark allows escaping any of them), so no
-    link, image, autolink (``https://``, ``www.``, e-mail), HTML tag, emphasis, heading, list, table,
-    math, Streamlit directive (``:red[...]``) or entity can form from it; newlines become spaces.
+    link, image, HTML tag, emphasis, heading, list, table, math, Streamlit directive (``:red[...]``) or
+    entity can form from it. Autolinks (``https://``, ``www.``, e-mail) are found after escapes are
+    resolved, so a word joiner (invisible) goes before ``//`` after a colon, between ``www`` and ``.``,
+    and before ``@``. Newlines become spaces.
     """
-    flat = " ".join(str(text).splitlines())
+    flat = _AUTOLINK_PARTS.sub(WORD_JOINER, " ".join(str(text).splitlines()))
     return "".join("\\" + ch if ch.isascii() and not ch.isalnum() and ch.isprintable() and ch != " " else ch
                    for ch in flat)
 

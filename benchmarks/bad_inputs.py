@@ -1,0 +1,195 @@
+"""Bad inputs, tried as a hostile or careless user would: every one must end in a clean one-line error.
+
+Each case runs the real `gapviz` command (in this process through ``gapviz.cli.main.main``, or as a
+subprocess where a pipe or a closed reader matters) on a private GAPVIZ_HOME and is classified:
+
+- clean:      exit code 1 (141 for a closed pipe), at most one line per config problem on stderr,
+              no traceback, no "unexpected error";
+- traceback:  an exception escaped, or stderr holds a traceback;
+- unexpected: gapviz caught an error it did not expect ("unexpected error": a bug, one line);
+- wrong:      exit code 0 where the input is bad (a silently wrong result);
+- leak:       the message quotes the contents of the file it was given.
+
+Run: HF_HUB_OFFLINE=1 python benchmarks/bad_inputs.py [--json out.json]   (about a minute on 2 cores)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SECRET = "root:x:0:0:root:/root:/bin/bash"
+TRAIN = ["train", "--preset", "tiny-test", "--set", "train.epochs=1"]
+
+
+def files(folder: Path) -> dict[str, Path]:
+    """The bad files the cases point at."""
+    out = {"passwd": folder / "passwd", "dir": folder / "a-folder"}
+    out["passwd"].write_text(SECRET + "\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n")
+    out["dir"].mkdir()
+    texts = {
+        "bad.json": '{"images": [', "list.json": "[1, 2]", "unhashable.json": json.dumps(
+            {"images": [{"id": [1, 2], "file_name": "a.jpg"}], "annotations": []}),
+        "karpathy.json": json.dumps({"images": [{"filename": "a.jpg", "filepath": ["x"], "sentences": []}]}),
+        "noann.json": '{"images": []}', "missing_cols.csv": "image,text\na.png,hi\n", "empty.csv": "",
+        "short_row.csv": "filepath,caption\na.png,ok\nb.png\n", "cfg_inf.toml": "[train]\nlr = inf\n",
+        "cfg_unknown.json": '{"train": {"epoch": 3}}', "cfg_list.json": "[1]", "cfg_bad.json": "{",
+        "cfg_deep.json": "[" * 100_000, "not_emb.npy": "hello",
+    }
+    for name, text in texts.items():
+        out[name] = folder / name
+        out[name].write_text(text)
+    out["binary.csv"] = folder / "binary.csv"
+    out["binary.csv"].write_bytes(b"filepath,caption\n\xff\xfe\x00,bad\n")
+    out["cfg_utf16.json"] = folder / "cfg_utf16.json"
+    out["cfg_utf16.json"].write_bytes('{"train": {}}'.encode("utf-16"))
+    np.save(folder / "shape.npy", np.zeros((3, 4, 2)))
+    np.savez(folder / "noimage.npz", text=np.zeros((4, 2)))
+    np.savez(folder / "nan.npz", image=np.full((4, 2), np.nan), text=np.zeros((4, 2)))
+    np.savez(folder / "dims.npz", image=np.zeros((4, 2)), text=np.zeros((4, 3)))
+    np.savez(folder / "index.npz", image=np.ones((4, 2)), text=np.ones((4, 2)), text_image_index=np.array([0, 1, 2, 9]))
+    forged = folder / "forged.npy"  # a header declaring 1.6 TB, with no data behind it
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 100000000, 1000), }"
+    forged.write_bytes(b"\x93NUMPY\x01\x00" + len(header.ljust(118) + "\n").to_bytes(2, "little")
+                       + (header.ljust(118) + "\n").encode())
+    for name in ("shape.npy", "noimage.npz", "nan.npz", "dims.npz", "index.npz", "forged.npy"):
+        out[name] = folder / name
+    return out
+
+
+def cases(f: dict[str, Path]) -> list[tuple[str, list[str]]]:
+    """(label, argv) of every in-process case; each must fail cleanly."""
+    sets = [
+        "train.lr=inf", "train.lr=nan", "train.lr=-1", "train.lr=0", "train.weight_decay=inf", "train.weight_decay=-1",
+        "data.seed=-1", "seed=-5", "seed=99999999999999999999", "train.epochs=-1", "train.epochs=1.5",
+        "train.epochs=abc", "train.batch_size=1", "data.eval_size=1", "data.mismatch=1.0", "data.mismatch=nan",
+        "temperature.tau=0", "temperature.tau=inf", "temperature.tau=11", "temperature.mode=bogus",
+        "swap.mode=hard", "swap.fraction=2", "temperature.k=inf", "device=tpu", "device=cuda:x", "device=cuda:7",
+        "model.name=nope", "model.name= ", "model.pretrained=/nonexistent/w.pt", "model.pretrained=no-such-tag",
+        "eval.projections=tsne", "eval.umap_neighbors=1", "data.csv_separator=ab", 'data.csv_separator="',
+        "data.image_size=5", "nonsense.key=1", "train=3", "noequals", "data.source=coco", "data.source=bogus",
+        "train.max_steps_per_epoch=-1", "train.grad_accum=0", "eval.batch_size=0", "model.init_epoch=-2",
+        "model.init_run=no-such-run",
+    ]
+    out = [(f"--set {item}", [*TRAIN, "--set", item]) for item in sets]
+    data = [
+        ("csv", "passwd"), ("csv", "dir"), ("csv", "missing_cols.csv"), ("csv", "empty.csv"), ("csv", "short_row.csv"),
+        ("csv", "binary.csv"), ("coco", "passwd"), ("coco", "bad.json"), ("coco", "list.json"),
+        ("coco", "unhashable.json"), ("coco", "karpathy.json"), ("coco", "noann.json"), ("coco", "dir"),
+    ]
+    for source, name in data:
+        out.append((f"data.source={source} data.path={name}",
+                    [*TRAIN, "--set", f"data.source={source}", "--set", f"data.path={f[name]}"]))
+    out.append(("data.path missing file", [*TRAIN, "--set", "data.source=csv", "--set", "data.path=/nonexistent.csv"]))
+    for name in ("cfg_inf.toml", "cfg_unknown.json", "cfg_list.json", "cfg_bad.json", "cfg_deep.json", "cfg_utf16.json"):
+        out.append((f"--config {name}", ["train", "--config", str(f[name])]))
+    out += [
+        ("--config missing", ["train", "--config", "/nonexistent.toml"]),
+        ("--config a folder", ["train", "--config", str(f["dir"])]),
+        ("--config and --preset", ["train", "--config", str(f["cfg_inf.toml"]), "--preset", "demo"]),
+        ("runs show unknown", ["runs", "show", "no-such-run"]),
+        ("runs export unknown", ["runs", "export", "no-such-run"]),
+        ("runs delete unknown", ["runs", "delete", "no-such-run", "--yes"]),
+        ("analyze missing", ["analyze", "/nonexistent.npz"]),
+        ("analyze passwd", ["analyze", str(f["passwd"])]),
+        ("analyze a folder", ["analyze", str(f["dir"])]),
+    ]
+    for name in ("not_emb.npy", "shape.npy", "noimage.npz", "nan.npz", "dims.npz", "index.npz", "forged.npy"):
+        out.append((f"analyze {name}", ["analyze", str(f[name])]))
+    out += [
+        ("submit without a queue", ["submit", "--preset", "tiny-test"]),
+        ("submit bad sweep", ["submit", "--sweep", "nonsense.key=1,2"]),
+        ("submit bad sweep value", ["submit", "--sweep", "train.lr=0.1,-1"]),
+        ("cancel unknown", ["cancel", "no-such-run"]),
+        ("resume unknown", ["resume", "no-such-run"]),
+        ("status without a queue", ["status"]),
+        ("up --host 0.0.0.0 --no-token", ["up", "--host", "0.0.0.0", "--no-token"]),
+        ("up --workers -1", ["up", "--workers", "-1"]),
+        ("up --port 0", ["up", "--port", "0"]),
+        ("reproduce unknown", ["reproduce", "nope"]),
+        ("reproduce --wait alone", ["reproduce", "cone", "--wait"]),
+        ("reproduce paper without data", ["reproduce", "shift", "--scale", "paper", "--report-only"]),
+    ]
+    return out
+
+
+def run_in_process(argv: list[str]) -> tuple[int | None, str]:
+    from gapviz.cli.main import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = main(argv)
+        except SystemExit as exit_:  # argparse
+            code = int(exit_.code or 0)
+        except BaseException as error:  # noqa: BLE001 - an escaped exception is what we count
+            return None, f"Traceback: {type(error).__name__}: {error}"
+    return code, err.getvalue()
+
+
+def run_piped(argv: list[str]) -> tuple[int | None, str]:
+    """The command with its stdout closed before it writes (as `| head` does when it exits)."""
+    process = subprocess.Popen([sys.executable, "-m", "gapviz.cli.main", *argv], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=dict(os.environ))
+    process.stdout.close()
+    _, err = process.communicate(timeout=120)
+    return process.returncode, err.decode(errors="replace")
+
+
+def classify(code: int | None, err: str, *, pipe: bool = False) -> str:
+    if code is None or "Traceback" in err:
+        return "traceback"
+    if SECRET in err or "daemon:x" in err:
+        return "leak"
+    if "unexpected error" in err:
+        return "unexpected"
+    if pipe:
+        return "clean" if code != 0 and err.strip() == "" else "wrong"
+    if code == 0:
+        return "wrong"
+    lines = [line for line in err.strip().splitlines() if line]
+    one_line = len(lines) == 1 or all(line.startswith("gapviz: config error:") for line in lines)
+    return "clean" if code == 1 and one_line else "traceback"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.update(GAPVIZ_HOME=str(Path(tmp) / "home"), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+        os.environ.pop("REDIS_URL", None)
+        f = files(Path(tmp))
+        rows = []
+        started = time.perf_counter()
+        for label, argv in cases(f):
+            code, err = run_in_process(argv)
+            rows.append({"case": label, "exit": code, "outcome": classify(code, err), "stderr": err.strip()[:200]})
+        for argv in (["runs", "list"], ["runs", "list", "--json"], ["reproduce", "--list"]):
+            code, err = run_piped(argv)
+            rows.append({"case": f"{' '.join(argv)} | head", "exit": code, "outcome": classify(code, err, pipe=True),
+                         "stderr": err.strip()[:200]})
+        elapsed = time.perf_counter() - started
+    totals = {kind: sum(r["outcome"] == kind for r in rows) for kind in ("clean", "traceback", "unexpected", "wrong", "leak")}
+    for row in rows:
+        if row["outcome"] != "clean":
+            print(f"{row['outcome']:<10} {row['case']}: exit {row['exit']}: {row['stderr']}")
+    print(json.dumps({"tried": len(rows), **totals, "seconds": round(elapsed, 1)}))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"tried": len(rows), **totals, "rows": rows}, indent=2))
+    return 0 if totals["clean"] == len(rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
