@@ -273,7 +273,7 @@ def _parse_value(raw: str, hint: Any, path: str) -> Any:
 
 def _build(cls: Any, data: Any, prefix: str) -> Any:
     if not isinstance(data, dict):
-        raise ConfigError([Problem(prefix or "config", "expected a table/object of settings")])
+        raise ConfigError([Problem(prefix.rstrip(".") or "config", "expected a table/object of settings")])
     hints = typing.get_type_hints(cls)
     names = set(_field_names(cls))
     problems = [
@@ -454,7 +454,8 @@ def load_config_file(path: str | Path) -> RunConfig:
     """Read a RunConfig from a .toml or .json file; errors name the file."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError([Problem(str(path), "config file not found")])
+        problem = "is a folder, not a config file" if path.is_dir() else "config file not found"
+        raise ConfigError([Problem(str(path), problem)])
     try:
         text = path.read_text(encoding="utf-8-sig")
         data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)

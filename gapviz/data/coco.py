@@ -48,7 +48,7 @@ def read_coco(path: str | Path, image_root: str | Path = "") -> ImageListing:
 def read_json(path: Path) -> Any:
     """The JSON value of ``path`` (a byte-order mark is allowed); errors say where, never what the text is."""
     if not path.is_file():
-        raise DataError(f"{path}: file not found")
+        raise DataError(f"{path}: {'is a folder; expected a JSON file' if path.is_dir() else 'file not found'}")
     try:
         with open(path, encoding="utf-8-sig") as handle:
             return json.load(handle)

@@ -32,7 +32,7 @@ def read_csv_pairs(
     """
     path = Path(path).expanduser().resolve()
     if not path.is_file():
-        raise DataError(f"{path}: file not found")
+        raise DataError(f"{path}: {'is a folder; expected a CSV file' if path.is_dir() else 'file not found'}")
     if not (isinstance(separator, str) and len(separator) == 1):
         raise DataError(f"{path}: the separator must be a single character (data.csv_separator)")
     root = resolve_root(image_root, path)
