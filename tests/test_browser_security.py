@@ -5,7 +5,8 @@
 - user text is never markup: a Markdown/HTML payload in every user field (run name, tags, group,
   model name, data path, error message, captions, an uploaded file's name) yields no <a> or <img>
   on any page;
-- nothing leaves 127.0.0.1: every request of every page is recorded, and any other host fails.
+- nothing leaves 127.0.0.1: every request of every page is recorded, and so is every resource a page
+  names (favicon, scripts, images, frames); any other host fails.
 """
 
 from __future__ import annotations
@@ -121,6 +122,18 @@ def _markup_from_payload(page, tracker: Tracker) -> list[str]:
     )
 
 
+def _foreign_resources(page) -> list[str]:
+    """URLs the page would load from elsewhere: links (the favicon), scripts, images, frames, sources.
+
+    Headless Chromium does not fetch favicons, so the request log alone would miss one on a CDN.
+    """
+    return page.evaluate(
+        """() => [...document.querySelectorAll('link[href], script[src], img[src], iframe[src], source[src]')]
+            .map(e => e.href || e.src)
+            .filter(u => !/^(data|blob):/.test(u) && new URL(u).hostname !== '127.0.0.1')"""
+    )
+
+
 def _opened(page) -> None:
     """A page of the app drew (its title), not the locked message."""
     page.locator("[data-testid=stMain] h1").first.wait_for(timeout=60_000)
@@ -166,6 +179,7 @@ def test_user_text_is_never_markup_and_nothing_leaves_loopback(hostile, tracker,
     ]
     requests: list[str] = []
     found: dict[str, list[str]] = {}
+    foreign: dict[str, list[str]] = {}
     with sync_api.sync_playwright() as playwright:
         browser = launch_browser(playwright)
         try:
@@ -177,6 +191,7 @@ def test_user_text_is_never_markup_and_nothing_leaves_loopback(hostile, tracker,
                 _opened(page)
                 _settle(page)
                 found[path] = _markup_from_payload(page, tracker)
+                foreign[path] = _foreign_resources(page)
             page.goto(server.url + "/")
             _opened(page)
             page.locator("input[type=file]").first.set_input_files(str(upload))
@@ -188,4 +203,5 @@ def test_user_text_is_never_markup_and_nothing_leaves_loopback(hostile, tracker,
     assert {path: links for path, links in found.items() if links} == {}
     assert tracker.hits == [], "the browser fetched an image from user text"
     assert _outside(requests) == [], "requests left 127.0.0.1"
+    assert {path: urls for path, urls in foreign.items() if urls} == {}, "pages name resources outside 127.0.0.1"
     assert any(urlsplit(url).port == server.port for url in requests)
