@@ -26,7 +26,7 @@ class ProgressBarSink:
         from tqdm import tqdm
 
         self._tqdm = tqdm
-        self.bar = None
+        self.bar: Any = None
 
     def on_step(self, progress: StepProgress) -> None:
         if self.bar is None:

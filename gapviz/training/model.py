@@ -128,7 +128,8 @@ def _resolve_pretrained(name: str, pretrained: str) -> str:
 
 def encoder_parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """AdamW groups as open_clip's trainer makes them: no decay on gains, biases, norms, logit scale."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
