@@ -82,6 +82,7 @@ def test_launch_watch_compare_explore(gapviz_up, tmp_path, monkeypatch):
         browser = launch_browser(playwright)
         try:
             user = gapviz_up.new_context(browser, viewport={"width": 1400, "height": 1100})
+            second_user = gapviz_up.new_context(browser, viewport={"width": 1400, "height": 1100})  # token given now
             page = user.new_page()
 
             # Launch: the tiny-test preset from the form, a few more epochs to watch
@@ -101,7 +102,7 @@ def test_launch_watch_compare_explore(gapviz_up, tmp_path, monkeypatch):
             # Live: this tab and a second user's tab follow the same run
             link.click()
             page.wait_for_url(re.compile(rf"/live\?run={run_id}"))
-            other = gapviz_up.new_context(browser, viewport={"width": 1400, "height": 1100}).new_page()
+            other = second_user.new_page()
             other.goto(f"{base}/live?run={run_id}")
             seen, seen_other = watch_epochs([page, other])
             assert len(seen) >= 2, f"fewer than two epochs appeared while the run went on: {seen}"
