@@ -24,7 +24,8 @@ CAPTION = "caption <b>{i}</b> of a shape"
 
 
 def synthetic_epoch(
-    epoch: int, n: int = 48, dim: int = 16, seed: int = 0, gap: float = 1.0, caption: str = CAPTION
+    epoch: int, n: int = 48, dim: int = 16, seed: int = 0, gap: float = 1.0, caption: str = CAPTION,
+    methods: tuple[str, ...] = ("pca",),
 ) -> EpochRecord:
     """Paired unit embeddings whose modality gap shrinks with the epoch; caption i is ``caption.format(i=i)``."""
     rng = np.random.default_rng(seed * 1000 + epoch)
@@ -61,7 +62,7 @@ def synthetic_epoch(
         image_embeddings=image.astype(np.float16),
         text_embeddings=text.astype(np.float16),
         text_image_index=np.arange(n, dtype=np.int32),
-        projections={"pca": pca2(np.vstack([image, text]))},
+        projections={method: pca2(np.vstack([image, text])) for method in methods},
         captions=captions,
         labels=np.arange(n, dtype=np.int32) % 4,
     )
@@ -80,6 +81,7 @@ def make_run(
     error: str | None = None,
     tags: tuple[str, ...] = (),
     caption: str = CAPTION,
+    methods: tuple[str, ...] = ("pca",),
 ) -> str:
     """A stored run with ``epochs`` + 1 evaluations (epoch 0 = before training)."""
     cfg: RunConfig = preset("tiny-test").replace(name=name, seed=seed)
@@ -88,7 +90,7 @@ def make_run(
     cfg = cfg.with_overrides({"train.epochs": epochs})
     run_id = store.create(cfg, group=group, tags=tags)
     for epoch in range(epochs + 1):
-        store.append_epoch(run_id, synthetic_epoch(epoch, n=n, seed=seed, caption=caption))
+        store.append_epoch(run_id, synthetic_epoch(epoch, n=n, seed=seed, caption=caption, methods=methods))
     set_state(store, run_id, RunState(state), error=error, epochs=epochs)
     return run_id
 

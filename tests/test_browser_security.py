@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
-from app_fixtures import CHROMIUM, GapvizUp, launch_browser, make_run
+from app_fixtures import CHROMIUM, GapvizUp, choose_option, launch_browser, make_run
 
 from gapviz.app.access import LOCKED_MESSAGE
 from gapviz.runs.records import RunState
@@ -89,9 +89,10 @@ def hostile(tmp_path_factory, tracker):
     )
     other = payload(tracker, "other")
     finished = make_run(store, other, seed=1, caption=payload(tracker, "caption2") + " {i}", **common)
+    umap_run = make_run(store, "with umap", seed=2, n=24, methods=("pca", "umap"))
     server = GapvizUp(home, workers=0).start()
     try:
-        yield server, failed, finished
+        yield server, failed, finished, umap_run
     finally:
         server.stop()
 
@@ -141,7 +142,7 @@ def _opened(page) -> None:
 
 
 def test_without_the_token_pages_show_one_line_and_the_printed_url_opens_them(hostile):
-    server, failed, _ = hostile
+    server, failed, _, _ = hostile
     printed = re.search(r"app at (\S+)", server.log.read_text()).group(1)
     assert printed == f"{server.url}/?token={server.token}"
     with sync_api.sync_playwright() as playwright:
@@ -168,14 +169,13 @@ def test_without_the_token_pages_show_one_line_and_the_printed_url_opens_them(ho
 
 
 def test_user_text_is_never_markup_and_nothing_leaves_loopback(hostile, tracker, tmp_path):
-    server, failed, finished = hostile
+    server, failed, finished, umap_run = hostile
     upload = tmp_path / f"[file-link](https:{EVIL}) ![file-img](file.png) <img src=x>.npz"
     rng = np.random.default_rng(0)
     np.savez(upload, image=rng.normal(size=(40, 8)), text=rng.normal(size=(40, 8)))
     pages = [
         "/", "/launch", f"/launch?from={failed}", f"/live?run={failed}", f"/live?run={finished}",
-        f"/compare?runs={failed}&runs={finished}", f"/compare?runs={finished}&runs={failed}&projection=umap",
-        "/theory",
+        f"/compare?runs={failed}&runs={finished}", "/theory",
     ]
     requests: list[str] = []
     found: dict[str, list[str]] = {}
@@ -192,6 +192,12 @@ def test_user_text_is_never_markup_and_nothing_leaves_loopback(hostile, tracker,
                 _settle(page)
                 found[path] = _markup_from_payload(page, tracker)
                 foreign[path] = _foreign_resources(page)
+            page.goto(f"{server.url}/compare?runs={umap_run}&runs={failed}")  # "<name>: no umap projection saved"
+            _opened(page)
+            choose_option(page, "Projection", "umap")
+            page.get_by_text("no umap projection saved", exact=False).first.wait_for(timeout=60_000)
+            _settle(page)
+            found["/compare (umap)"] = _markup_from_payload(page, tracker)
             page.goto(server.url + "/")
             _opened(page)
             page.locator("input[type=file]").first.set_input_files(str(upload))
