@@ -153,7 +153,7 @@ def render() -> None:
         for problem in problems:
             slot = slots.get(problem.path)
             if slot is not None:
-                slot.error(problem.message)
+                slot.error(common.md_escape(problem.message))
         summary.error("Not queued — fix these settings:\n\n" + "\n".join(f"- `{p.path.replace('`', '')}`: {common.md_escape(p.message)}" for p in problems))
         return
     with common.guard("could not queue the run"):

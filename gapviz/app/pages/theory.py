@@ -98,7 +98,7 @@ def render() -> None:
     problems = cfg.validate()
     if problems:
         for problem in problems:
-            st.error(problem)
+            st.error(common.md_escape(problem))
         return
     key = "theory:" + repr(sorted(asdict(cfg).items()))
 
