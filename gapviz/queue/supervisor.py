@@ -267,7 +267,9 @@ class Supervisor:
         self.say(f"{self.n_workers} worker(s) starting (logs: {logs})")
         if self.with_app:
             self.say(f"app at {app_url(self.host, self.port, self.token)}")
-            if not self.token:
+            if self.token:
+                self.say(f"(the access token is also in {token_path(self.home)}, readable by you only)")
+            else:
                 self.say("no access token (--no-token): any local user can open the app")
         self.say("Ctrl-C stops everything")
 
