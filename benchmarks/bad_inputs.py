@@ -58,7 +58,8 @@ def files(folder: Path) -> dict[str, Path]:
     np.savez(folder / "noimage.npz", text=np.zeros((4, 2)))
     np.savez(folder / "nan.npz", image=np.full((4, 2), np.nan), text=np.zeros((4, 2)))
     np.savez(folder / "dims.npz", image=np.zeros((4, 2)), text=np.zeros((4, 3)))
-    np.savez(folder / "index.npz", image=np.ones((4, 2)), text=np.ones((4, 2)), text_image_index=np.array([0, 1, 2, 9]))
+    index = np.array([0, 1, 2, 9])
+    np.savez(folder / "index.npz", image=np.ones((4, 2)), text=np.ones((4, 2)), text_image_index=index)
     forged = folder / "forged.npy"  # a header declaring 1.6 TB, with no data behind it
     header = "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 100000000, 1000), }"
     forged.write_bytes(b"\x93NUMPY\x01\x00" + len(header.ljust(118) + "\n").to_bytes(2, "little")
@@ -92,7 +93,8 @@ def cases(f: dict[str, Path]) -> list[tuple[str, list[str]]]:
         out.append((f"data.source={source} data.path={name}",
                     [*TRAIN, "--set", f"data.source={source}", "--set", f"data.path={f[name]}"]))
     out.append(("data.path missing file", [*TRAIN, "--set", "data.source=csv", "--set", "data.path=/nonexistent.csv"]))
-    for name in ("cfg_inf.toml", "cfg_unknown.json", "cfg_list.json", "cfg_bad.json", "cfg_deep.json", "cfg_utf16.json"):
+    configs = ("cfg_inf.toml", "cfg_unknown.json", "cfg_list.json", "cfg_bad.json", "cfg_deep.json", "cfg_utf16.json")
+    for name in configs:
         out.append((f"--config {name}", ["train", "--config", str(f[name])]))
     out += [
         ("--config missing", ["train", "--config", "/nonexistent.toml"]),
@@ -181,7 +183,8 @@ def main() -> int:
             rows.append({"case": f"{' '.join(argv)} | head", "exit": code, "outcome": classify(code, err, pipe=True),
                          "stderr": err.strip()[:200]})
         elapsed = time.perf_counter() - started
-    totals = {kind: sum(r["outcome"] == kind for r in rows) for kind in ("clean", "traceback", "unexpected", "wrong", "leak")}
+    kinds = ("clean", "traceback", "unexpected", "wrong", "leak")
+    totals = {kind: sum(r["outcome"] == kind for r in rows) for kind in kinds}
     for row in rows:
         if row["outcome"] != "clean":
             print(f"{row['outcome']:<10} {row['case']}: exit {row['exit']}: {row['stderr']}")

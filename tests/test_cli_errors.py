@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-
 from app_fixtures import make_run
+
 from gapviz.errors import EXIT_BROKEN_PIPE, EXIT_ERROR
 from gapviz.runs.store import RunStore
 

@@ -259,6 +259,7 @@ def test_escaped_user_text_reads_as_typed_and_has_no_live_markup(text):
     import re
 
     from app_fixtures import plain
+
     from gapviz.app.common import md_escape
 
     escaped = md_escape(text)

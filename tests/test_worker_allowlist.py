@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import subprocess
 
+from queue_fixtures import conn, log_tail, redis_server, start_worker  # noqa: F401 - fixtures
 from rq import Callback, Queue
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from gapviz.queue import allowlist
 from gapviz.queue.client import DEFAULT_QUEUE, FAILURE_CALLBACK, JOB_FUNC
-from queue_fixtures import conn, log_tail, redis_server, start_worker  # noqa: F401 - fixtures
 
 
-def _queue(conn) -> Queue:
-    return Queue(DEFAULT_QUEUE, connection=conn, serializer=JSONSerializer)
+def _queue(connection) -> Queue:
+    return Queue(DEFAULT_QUEUE, connection=connection, serializer=JSONSerializer)
 
 
-def test_the_allow_list_names_what_is_wrong(conn):
+def test_the_allow_list_names_what_is_wrong(conn):  # noqa: F811 - the fixture
     foreign = Job.create("os.makedirs", args=("/tmp/x",), connection=conn, serializer=JSONSerializer)
     assert "'os.makedirs' is not a gapviz job" in allowlist.job_problem(foreign)
     own = Job.create(JOB_FUNC, args=("run-1",), connection=conn, serializer=JSONSerializer,
@@ -28,7 +28,7 @@ def test_the_allow_list_names_what_is_wrong(conn):
     assert "on_failure callback 'os.makedirs' is not gapviz's" in allowlist.job_problem(sneaky)
 
 
-def test_a_worker_refuses_a_job_naming_os_makedirs(conn, redis_server, tmp_path):
+def test_a_worker_refuses_a_job_naming_os_makedirs(conn, redis_server, tmp_path):  # noqa: F811 - fixtures
     """issue 10.4: a JSON job naming os.makedirs was executed by the worker."""
     target, via_callback = tmp_path / "made-by-a-job", tmp_path / "made-by-a-callback"
     queue = _queue(conn)
