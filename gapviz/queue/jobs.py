@@ -34,6 +34,7 @@ import threading
 import traceback
 from typing import TYPE_CHECKING, Any
 
+from gapviz.errors import describe
 from gapviz.queue import DEFAULT_QUEUE, events
 from gapviz.queue.client import cancel_key, connect, enqueue_run
 from gapviz.runs.records import RunState
@@ -202,7 +203,7 @@ def _record_failure(store: RunStore, run_id: str, error: BaseException) -> RunSt
     except StoreError:
         return RunState.FAILED
     if status.state != RunState.FAILED or not status.traceback:
-        store.failed(run_id, f"{type(error).__name__}: {error}", "".join(traceback.format_exception(error)))
+        store.failed(run_id, describe(error), "".join(traceback.format_exception(error)))
     return RunState.FAILED
 
 

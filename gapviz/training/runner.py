@@ -14,7 +14,7 @@ import time
 import traceback
 from typing import Any, Callable
 
-from gapviz.errors import GapvizError
+from gapviz.errors import describe
 from gapviz.runs.records import EpochRecord, GapTracePoint, RunState, StepProgress, TraceSink, TrainSink
 from gapviz.runs.store import HEARTBEAT_INTERVAL_S, RunStore, StoreError
 from gapviz.training.checkpoint import checkpoint_epoch
@@ -144,9 +144,8 @@ def _train_stored(
 
 
 def _record_error(store: RunStore, run_id: str, error: BaseException) -> None:
-    """Failed with a one-line message (a GapvizError's own words) and the traceback; Ctrl-C: interrupted."""
+    """Failed with a one-line message (gapviz.errors.describe) and the traceback; Ctrl-C: interrupted."""
     if isinstance(error, (KeyboardInterrupt, SystemExit)):
         store.interrupted(run_id)
         return
-    message = str(error) if isinstance(error, GapvizError) else f"{type(error).__name__}: {error}"
-    store.failed(run_id, message, traceback.format_exc())
+    store.failed(run_id, describe(error), traceback.format_exc())
