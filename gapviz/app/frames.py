@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import math
-import statistics
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -56,6 +55,53 @@ def thumbnail_uri(image: np.ndarray, size: int = THUMBNAIL_SIZE) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def first_captions(n_image: int, idx: np.ndarray, captions: Sequence[str] | None) -> list[str]:
+    """The first caption of every image ("" for an image without one, or without captions)."""
+    out = [""] * n_image
+    if captions is None:
+        return out
+    paired = np.flatnonzero(idx >= 0)
+    images, first = np.unique(idx[paired], return_index=True)
+    for image, j in zip(images.tolist(), paired[first].tolist()):
+        out[image] = captions[j]
+    return out
+
+
+def pair_subset(idx: np.ndarray, kept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Captions whose image is in sorted ``kept``, and their image as a position in ``kept``."""
+    captions = np.flatnonzero(np.isin(idx, kept))
+    return captions, np.searchsorted(kept, idx[captions]).astype(np.int64)
+
+
+def class_names_of(labels: np.ndarray | None, class_names: Sequence[str] | None) -> list[str] | None:
+    """Readable class of every label (the number itself when no name is known)."""
+    if labels is None:
+        return None
+    names = list(class_names or [])
+    return [names[v] if 0 <= v < len(names) else str(v) for v in np.asarray(labels, dtype=np.int64).tolist()]
+
+
+def _modality_rows(coords: np.ndarray, rows: np.ndarray, modality: str, pair: np.ndarray, captions: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"x": coords[rows, 0], "y": coords[rows, 1], "modality": modality, "pair": pair, "row": rows, "caption": captions}
+    )
+
+
+def _thumbnail_columns(images: np.ndarray, kept: np.ndarray, text_pairs: np.ndarray, limit: int) -> tuple[list[str], list[str]]:
+    """Data-URI thumbnails of the first ``limit`` kept images, for image rows and for caption rows."""
+    thumbs = [thumbnail_uri(images[i]) if rank < limit else "" for rank, i in enumerate(kept)]
+    ranks = np.searchsorted(kept, text_pairs)
+    return thumbs, [thumbs[r] if i >= 0 and r < limit else "" for r, i in zip(ranks, text_pairs)]
+
+
+def pair_line_frame(coords: np.ndarray, n_image: int, idx: np.ndarray, captions: np.ndarray, max_lines: int) -> pd.DataFrame:
+    """One line per (caption, image) pair of the given caption rows, the first ``max_lines`` of them."""
+    drawn = captions[idx[captions] >= 0][:max_lines]
+    ends = coords[idx[drawn]]
+    starts = coords[n_image + drawn]
+    return pd.DataFrame({"x": starts[:, 0], "y": starts[:, 1], "x2": ends[:, 0], "y2": ends[:, 1]})
+
+
 def scatter_frames(
     coords: np.ndarray,
     n_image: int,
@@ -72,9 +118,9 @@ def scatter_frames(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
     """Points, pair lines and the gap arrow of one 2-D projection, plus a note on sampling.
 
-    ``coords`` is (N + M, 2), image rows first (the RunStore layout). Images beyond
-    ``max_pairs`` are sampled away together with their captions, so pairs stay whole.
-    The arrow runs from the text centroid to the image centroid of all points.
+    ``coords`` is (N + M, 2), image rows first (the RunStore layout); ``row`` in the points is
+    that row. Images beyond ``max_pairs`` are sampled away together with their captions, so
+    pairs stay whole. The arrow runs from the text centroid to the image centroid of all points.
     """
     coords = np.asarray(coords, dtype=np.float64)
     n_text = len(coords) - n_image
@@ -84,56 +130,22 @@ def scatter_frames(
     notes = []
     if len(kept) < n_image:
         notes.append(f"showing {len(kept):,} of {n_image:,} images (random sample) and their {len(keep_text):,} captions")
-
-    first_caption: dict[int, str] = {}
-    if captions is not None:
-        for j in range(n_text - 1, -1, -1):
-            first_caption[int(idx[j])] = captions[j]
-    label_names = None
-    if labels is not None:
-        label_names = [class_names[int(v)] if class_names is not None and 0 <= int(v) < len(class_names) else str(int(v)) for v in labels]
-
-    image_rows = pd.DataFrame(
-        {
-            "x": coords[kept, 0],
-            "y": coords[kept, 1],
-            "modality": "image",
-            "pair": kept,
-            "caption": [first_caption.get(int(i), "") for i in kept],
-        }
-    )
-    text_rows = pd.DataFrame(
-        {
-            "x": coords[n_image + keep_text, 0],
-            "y": coords[n_image + keep_text, 1],
-            "modality": "text",
-            "pair": idx[keep_text],
-            "caption": [captions[j] for j in keep_text] if captions is not None else "",
-        }
-    )
-    if label_names is not None:
-        image_rows["label"] = [label_names[i] for i in kept]
-        text_rows["label"] = [label_names[i] if i >= 0 else "" for i in idx[keep_text]]
+    firsts = first_captions(n_image, idx, captions)
+    image_rows = _modality_rows(coords, kept, "image", kept, [firsts[i] for i in kept])
+    text_captions = [captions[j] for j in keep_text] if captions is not None else [""] * len(keep_text)
+    text_rows = _modality_rows(coords, n_image + keep_text, "text", idx[keep_text], text_captions)
+    names = class_names_of(labels, class_names)
+    if names is not None:
+        image_rows["label"] = [names[i] for i in kept]
+        text_rows["label"] = [names[i] if i >= 0 else "" for i in idx[keep_text]]
     if images is not None and max_thumbnails > 0:
-        thumbs = [thumbnail_uri(images[i]) if rank < max_thumbnails else "" for rank, i in enumerate(kept)]
-        image_rows["image"] = thumbs
-        ranks = np.searchsorted(kept, idx[keep_text])
-        text_rows["image"] = [thumbs[r] if i >= 0 and r < max_thumbnails else "" for r, i in zip(ranks, idx[keep_text])]
+        image_rows["image"], text_rows["image"] = _thumbnail_columns(images, kept, idx[keep_text], max_thumbnails)
         if len(kept) > max_thumbnails:
             notes.append(f"hover thumbnails for the first {max_thumbnails} images")
-    points = pd.concat([image_rows, text_rows], ignore_index=True)
-
-    line_captions = keep_text[idx[keep_text] >= 0][:max_lines]
-    lines = pd.DataFrame(
-        {
-            "x": coords[n_image + line_captions, 0],
-            "y": coords[n_image + line_captions, 1],
-            "x2": coords[idx[line_captions], 0],
-            "y2": coords[idx[line_captions], 1],
-        }
-    )
     if len(keep_text) > max_lines:
         notes.append(f"lines for {max_lines} of {len(keep_text):,} pairs")
+    points = pd.concat([image_rows, text_rows], ignore_index=True)
+    lines = pair_line_frame(coords, n_image, idx, keep_text, max_lines)
     return points, lines, gap_arrow_frame(coords, n_image), "; ".join(notes)
 
 
@@ -294,11 +306,3 @@ def parse_seeds(text: str) -> list[int]:
     if any(s < 0 for s in seeds):
         raise ValueError("seeds must be non-negative integers")
     return list(dict.fromkeys(seeds))
-
-
-def summary_stats(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample std (0 for a single value)."""
-    values = [float(v) for v in values]
-    if not values:
-        return float("nan"), float("nan")
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
