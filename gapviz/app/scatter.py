@@ -193,3 +193,40 @@ def is_click(event: Any) -> bool:
     """A selection made by clicking one point (no box, no lasso)."""
     selection = (event or {}).get("selection") or {}
     return not selection.get("box") and not selection.get("lasso") and len(selected_rows(event)) == 1
+
+
+def epoch_animation(
+    coords_by_epoch: dict[int, np.ndarray], n_image: int, rows: np.ndarray, *, height: int = 520
+) -> go.Figure:
+    """The same points at every epoch with a play button and an epoch slider (fixed axes).
+
+    ``coords_by_epoch``: (N + M, 2) layouts already aligned to one another; ``rows``: the joint rows
+    drawn (a sample). SVG traces, not WebGL: Plotly animates those smoothly.
+    """
+    epochs = sorted(coords_by_epoch)
+    stacked = np.vstack([coords_by_epoch[e][rows] for e in epochs])
+    pad = 0.05 * (stacked.max(axis=0) - stacked.min(axis=0) + 1e-9)
+    lo, hi = stacked.min(axis=0) - pad, stacked.max(axis=0) + pad
+    is_image = rows < n_image
+
+    def traces(epoch: int) -> list[go.Scatter]:
+        xy = coords_by_epoch[epoch][rows]
+        return [go.Scatter(x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=m, hoverinfo="skip",
+                           marker={"size": 6, "opacity": 0.75, "color": MODALITY_COLORS[m], "symbol": MODALITY_SYMBOLS[m]})
+                for m, mask in (("image", is_image), ("text", ~is_image))]
+
+    figure = go.Figure(traces(epochs[-1]), frames=[go.Frame(data=traces(e), name=str(e)) for e in epochs])
+    step = {"frame": {"duration": 600, "redraw": True}, "transition": {"duration": 300}, "fromcurrent": True}
+    figure.update_layout(
+        height=height, template="plotly_white", xaxis={"range": [lo[0], hi[0]], "title": "component 1"},
+        yaxis={"range": [lo[1], hi[1]], "title": "component 2"}, margin={"l": 40, "r": 10, "t": 30, "b": 40},
+        updatemenus=[{"type": "buttons", "x": 0, "y": -0.12, "xanchor": "left", "buttons": [
+            {"label": "▶ play", "method": "animate", "args": [None, step]},
+            {"label": "❚❚ pause", "method": "animate", "args": [[None], {"frame": {"duration": 0}, "mode": "immediate"}]},
+        ]}],
+        sliders=[{"active": len(epochs) - 1, "x": 0.2, "len": 0.8, "currentvalue": {"prefix": "epoch "}, "steps": [
+            {"label": str(e), "method": "animate", "args": [[str(e)], {"mode": "immediate", "frame": {"redraw": True}}]}
+            for e in epochs
+        ]}],
+    )
+    return figure

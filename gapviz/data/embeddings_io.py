@@ -1,7 +1,8 @@
 """Load user-provided embeddings for ``gapviz analyze`` and the app's upload.
 
 Two formats: a .npy array of shape (2, N, D) (image rows, text rows, paired by index), or a
-.npz with arrays ``image`` (N, D) and ``text`` (M, D) and optionally ``text_image_index`` (M,).
+.npz with arrays ``image`` (N, D) and ``text`` (M, D) and optionally ``text_image_index`` (M,),
+``captions`` (M strings), ``images`` (uint8 N x H x W x 3) and other 1-D per-image columns.
 Files are recognised by their content, never unpickled, and every problem is one line naming
 the file.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import io
 import os
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -34,6 +35,12 @@ class Embeddings:
     image: np.ndarray
     text: np.ndarray
     text_image_index: np.ndarray | None = None
+    captions: list[str] | None = None
+    """One string per text row (optional ``captions`` member of a .npz)."""
+    images: np.ndarray | None = None
+    """uint8 (N, H, W, 3) pictures of the image rows (optional ``images`` member)."""
+    metadata: dict[str, np.ndarray] = field(default_factory=dict)
+    """Any other 1-D member of length N: one value per image (a class, a score) to colour by."""
 
 
 def _read_bytes(source: str | os.PathLike | IO[bytes]) -> tuple[bytes, str]:
@@ -113,7 +120,25 @@ def _from_npz(data: bytes, name: str) -> Embeddings:
             )
         image, text = archive["image"], archive["text"]
         index = archive["text_image_index"] if "text_image_index" in archive.files else None
-    return _validate(image, text, index, name)
+        extras = {key: archive[key] for key in archive.files if key not in ("image", "text", "text_image_index")}
+    emb = _validate(image, text, index, name)
+    return _with_extras(emb, extras, name)
+
+
+def _with_extras(emb: Embeddings, extras: dict[str, np.ndarray], name: str) -> Embeddings:
+    """Attach the optional captions, images and per-image metadata members, checking their shapes."""
+    n, m = len(emb.image), len(emb.text)
+    captions = extras.pop("captions", None)
+    if captions is not None and (captions.shape != (m,) or captions.dtype.kind not in "US"):
+        raise EmbeddingsError(f"{name}: captions must be {m} strings (one per text row), got {captions.dtype} {captions.shape}")
+    images = extras.pop("images", None)
+    if images is not None and (images.dtype != np.uint8 or images.ndim != 4 or images.shape[0] != n or images.shape[3] != 3):
+        raise EmbeddingsError(f"{name}: images must be uint8 of shape ({n}, H, W, 3), got {images.dtype} {images.shape}")
+    metadata = {key: value for key, value in extras.items() if value.shape == (n,) and value.dtype.kind in "biufUS"}
+    return Embeddings(
+        emb.image, emb.text, emb.text_image_index, captions=None if captions is None else [str(c) for c in captions],
+        images=images, metadata=metadata,
+    )
 
 
 def load_embeddings(path_or_fileobj: str | os.PathLike | IO[bytes] | Any) -> Embeddings:

@@ -1,246 +1,143 @@
 """Explore page: the modality gap of one model on one data set, or of uploaded embeddings.
 
-Pick a model (a saved run's evaluation or checkpoint, the tiny random-init model, an open_clip
-architecture + pretrained tag, a local checkpoint) and data (built-in, COCO, CSV), or upload
-embeddings. Shows the joint scatter with the gap arrow, every gap metric, recall@K both ways,
-the cone histograms and the embedding-shift experiment. Models load lazily (torch is imported
-only here, under an st.status), and results are shared between sessions.
+Opens on a plot without any click: the newest finished run's last stored evaluation, else the
+built-in shapes through the tiny model at random init. Pick a source (a saved run's evaluation or
+checkpoint, the tiny model, an open_clip architecture + pretrained tag, a local checkpoint, an
+upload); the choice lives in the URL (?source=&run=&epoch=&method=). The sections (WebGL scatter
+with selection and neighbours, metrics, comparison, epochs, cone, shift) are in
+gapviz.app.explore_views. torch is imported only when a model must encode.
 """
 
 from __future__ import annotations
 
-import math
+import hashlib
 from typing import Any, Callable
 
-import pandas as pd
 import streamlit as st
 
-from gapviz import charts
 from gapviz.app import common
-from gapviz.app import frames as views
+from gapviz.app import explore_views as sections
 
 SOURCES = {
-    "upload": "Upload embeddings (.npy / .npz)",
-    "tiny": "Tiny random-init model (gapviz-tiny)",
     "run": "Saved run · stored evaluation",
+    "tiny": "Tiny random-init model (gapviz-tiny)",
+    "upload": "Upload embeddings (.npy / .npz)",
     "checkpoint": "Saved run · checkpoint on chosen data",
     "openclip": "open_clip architecture + pretrained tag",
     "local": "Local checkpoint file",
 }
-MODEL_SOURCES = ("tiny", "checkpoint", "openclip", "local")
-METRIC_COLUMNS = (
-    "gap_distance", "relative_gap", "pair_cosine", "mean_pair_distance", "cone_image", "cone_text", "linear_separability",
-    "alignment", "uniformity_image", "uniformity_text", "uniformity_joint", "tau", "loss", "zero_shot",
-)
+DEFAULT_DATA = {"source": "synthetic", "eval_size": 512, "seed": 0}
+"""The built-in view: computed without a click (a few seconds on 2 cores)."""
+Choice = tuple[str, Callable[[Callable[[str, float], None]], Any]]
 
 
-# ---- choosing -----------------------------------------------------------------------------------
 def data_inputs(box: Any) -> dict[str, Any]:
-    """Data settings (a DataConfig subset) for model sources."""
+    """Data settings (DataConfig fields) for model sources."""
     c1, c2, c3 = box.columns(3)
-    source = c1.selectbox("Data", ["synthetic", "coco", "csv"], key="explore_data_source",
-                          format_func=lambda s: {"synthetic": "built-in synthetic shapes", "coco": "COCO captions", "csv": "CSV (filepath, caption)"}[s])
-    eval_size = int(c2.number_input("pairs (evaluation images)", min_value=2, max_value=50_000, value=512, step=256, key="explore_eval_size"))
-    seed = int(c3.number_input("data seed", min_value=0, value=0, step=1, key="explore_data_seed"))
-    data: dict[str, Any] = {"source": source, "eval_size": eval_size, "seed": seed}
+    names = {"synthetic": "built-in synthetic shapes", "coco": "COCO captions", "csv": "CSV (filepath, caption)"}
+    source = c1.selectbox("Data", list(names), key="explore_data_source", format_func=names.get)
+    eval_size = c2.number_input("pairs (evaluation images)", 2, 50_000, 512, 256, key="explore_eval_size")
+    seed = c3.number_input("data seed", min_value=0, value=0, step=1, key="explore_data_seed")
+    data: dict[str, Any] = {"source": source, "eval_size": int(eval_size), "seed": int(seed)}
     if source != "synthetic":
         c1, c2 = box.columns(2)
-        data["path"] = c1.text_input("captions JSON / CSV file", key="explore_data_path", placeholder="/data/coco/annotations/captions_val2017.json")
+        data["path"] = c1.text_input("captions JSON / CSV file", key="explore_data_path")
         data["image_root"] = c2.text_input("image folder (default: next to the file)", key="explore_image_root")
     return data
 
 
-def choose(box: Any) -> tuple[str, Callable[[Callable[[str, float], None]], Any]] | None:
-    """Inputs for the chosen source; returns (cache key, compute) once there is something to compute."""
-    from gapviz.training import encode as analysis
+def default_source() -> str:
+    """"run" when a finished run with an evaluation exists, else the tiny model."""
+    return "run" if sections.newest_finished_run() else "tiny"
 
+
+def pick_source(box: Any) -> str:
+    """The source radio, seeded from ?source= (else the default view) and mirrored to the URL."""
+    common.init_from_url("explore_source", "source", list(SOURCES), multi=False)
+    st.session_state.setdefault("explore_source", default_source())
     source = box.radio("Source", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="explore_source")
-    umap = False
-    if source == "upload":
-        c1, c2 = box.columns([4, 1], vertical_alignment="bottom")
-        upload = c1.file_uploader("Embeddings: .npy of shape (2, N, D), or .npz with image, text[, text_image_index]", type=["npy", "npz"], key="explore_upload")
-        umap = c2.toggle("UMAP too", key="explore_umap_upload", help="slower; the first UMAP in this process compiles numba")
-        if upload is None:
-            box.caption("The same files `gapviz analyze` reads. Everything stays on this machine.")
-            return None
-        data = upload.getvalue()
-        name = upload.name
-        import hashlib
+    common.sync_to_url("source", source)
+    return source
 
-        key = f"upload:{hashlib.sha1(data).hexdigest()}:{umap}"
-        return key, lambda progress: analysis.from_upload(data, name, umap=umap, progress=progress)
 
-    if source in ("run", "checkpoint"):
-        summaries = common.summaries()
-        if not summaries:
-            box.info("No saved runs yet — train one on the Launch page or with `gapviz train`.")
-            return None
-        c1, c2 = box.columns([3, 1])
-        run_id = c1.selectbox("Run", list(summaries), key="explore_run", format_func=lambda r: common.run_label(r, summaries))
-        store = common.store()
-        if source == "run":
-            epochs = store.epochs(run_id)
-            if not epochs:
-                box.info("This run has no evaluated epoch yet.")
-                return None
-            epoch = c2.selectbox("Epoch", epochs, index=len(epochs) - 1, key="explore_run_epoch")
-            key = f"run:{run_id}:{epoch}:{common.run_version(run_id)}"
-            return key, lambda progress: analysis.from_saved_epoch(store, run_id, int(epoch), progress=progress)
-        kept = store.checkpoint_epochs(run_id)
-        if not kept:
-            box.info("This run kept no checkpoint (train.keep_epoch_checkpoints) — use its stored evaluation instead.")
-            return None
-        epoch = c2.selectbox("Checkpoint epoch", kept, index=len(kept) - 1, key="explore_ckpt_epoch")
-        run_cfg = store.config(run_id)
-        data = data_inputs(box)
-        model_name, pretrained = run_cfg.model.name, ""
-        checkpoint = store.epoch_checkpoint(run_id, int(epoch))
-        title = f"run {run_id} · checkpoint of epoch {epoch} on {data['source']}"
-    else:
-        checkpoint, title = None, ""
-        if source == "tiny":
-            model_name, pretrained = "gapviz-tiny", ""
-        elif source == "openclip":
-            c1, c2 = box.columns(2)
-            model_name = c1.text_input("Architecture", value="ViT-B-32", key="explore_arch", help="`gapviz models` lists them with their tags")
-            pretrained = c2.text_input("Pretrained tag", value="openai", key="explore_tag", help="weights must be in the local cache (offline)")
-        else:
-            c1, c2 = box.columns(2)
-            model_name = c1.text_input("Architecture", value="gapviz-tiny", key="explore_local_arch")
-            pretrained = c2.text_input("Checkpoint file", key="explore_local_path", placeholder="/path/to/checkpoint.pt")
-            if not pretrained.strip():
-                box.caption("Give the checkpoint file (.pt, .pth, .bin or .safetensors) to evaluate.")
-                return None
-        data = data_inputs(box)
-    c1, c2 = box.columns([1, 4], vertical_alignment="bottom")
-    umap = c1.toggle("UMAP too", key="explore_umap_model")
-    go = c2.button("Encode and analyse", type="primary", key="explore_go")
+def upload_choice(box: Any) -> Choice | None:
+    from gapviz.app import analysis
+
+    upload = box.file_uploader(
+        "Embeddings: .npy (2, N, D), or .npz with image, text[, text_image_index, captions, images, more columns]",
+        type=["npy", "npz"], key="explore_upload",
+    )
+    if upload is None:
+        box.caption("The same files `gapviz analyze` reads. Everything stays on this machine.")
+        return None
+    data, name = upload.getvalue(), upload.name
+    return f"upload:{hashlib.sha1(data).hexdigest()}", lambda progress: analysis.from_upload(data, name, progress=progress)
+
+
+def run_choice(box: Any) -> Choice | None:
+    from gapviz.app import analysis
+
+    picked = sections.pick_run_epoch(box, "explore", url=True)
+    if picked is None:
+        return None
+    run_id, epoch = picked
+    key = f"run:{run_id}:{epoch}:{common.run_version(run_id)}"
+    return key, lambda progress: analysis.from_saved_epoch(common.store(), run_id, epoch, progress=progress)
+
+
+def model_fields(box: Any, source: str) -> tuple[str, str, Any] | None:
+    """(architecture, pretrained, checkpoint path or None) of a model source, or None until complete."""
+    if source == "tiny":
+        return "gapviz-tiny", "", None
+    if source == "checkpoint":
+        return sections.pick_checkpoint(box)
+    c1, c2 = box.columns(2)
+    if source == "openclip":
+        arch = c1.text_input("Architecture", value="ViT-B-32", key="explore_arch", help="`gapviz models` lists them")
+        tag = c2.text_input("Pretrained tag", value="openai", key="explore_tag", help="weights must be cached (offline)")
+        return arch, tag, None
+    arch = c1.text_input("Architecture", value="gapviz-tiny", key="explore_local_arch")
+    path = c2.text_input("Checkpoint file", key="explore_local_path", placeholder="/path/to/checkpoint.pt")
+    if not path.strip():
+        box.caption("Give the checkpoint file (.pt, .pth, .bin or .safetensors) to evaluate.")
+        return None
+    return arch, path, None
+
+
+def model_choice(box: Any, source: str) -> Choice | None:
+    """Model + data inputs; computes at once for the built-in default, else after "Encode"."""
+    from gapviz.app import analysis
+
+    fields = model_fields(box, source)
+    if fields is None:
+        return None
+    name, pretrained, checkpoint = fields
+    data = data_inputs(box)
+    go = box.button("Encode and analyse", type="primary", key="explore_go")
     try:
-        cfg = analysis.model_config(model_name.strip(), pretrained.strip(), data, umap=umap)
+        model_cfg, data_cfg = analysis.model_configs(name.strip(), pretrained.strip(), data)
     except Exception as error:  # noqa: BLE001 - a ConfigError: say which field
         common.show_error("settings", error, box)
         return None
-    key = f"model:{cfg.to_json()}:{checkpoint}"
-    ready = common.shared_has(key)
-    if not (go or ready or st.session_state.get("explore_last_key") == key):
+    key = f"model:{model_cfg}:{data_cfg}:{checkpoint}"
+    automatic = source == "tiny" and data == DEFAULT_DATA
+    if not (go or automatic or common.shared_has(key) or st.session_state.get("explore_last_key") == key):
         box.caption("Encoding loads the model in this process (torch); progress shows while it runs.")
         return None
-    return key, lambda progress: analysis.from_model(cfg, common.home(), checkpoint=checkpoint, title=title, progress=progress)
-
-
-# ---- showing --------------------------------------------------------------------------------------
-def _fmt(value: Any) -> str:
-    if not isinstance(value, (int, float)) or not math.isfinite(float(value)):
-        return "—"
-    return f"{float(value):.4f}"
-
-
-def metrics_panel(result: Any) -> None:
-    from gapviz.science.metrics import METRIC_DESCRIPTIONS
-
-    descriptions = {**METRIC_DESCRIPTIONS, "tau": "Temperature τ = 1/logit scale of the model.", "loss": "Symmetric InfoNCE loss at the model's τ.", "zero_shot": "Zero-shot accuracy with the class prompts."}
-    shown = [m for m in METRIC_COLUMNS if m in result.metrics]
-    for start in range(0, len(shown), 2):
-        cols = st.columns(2)
-        for col, name in zip(cols, shown[start : start + 2]):
-            col.metric(charts.metric_title(name), _fmt(result.metrics[name]), help=descriptions.get(name))
-
-
-def recall_table(values: dict[str, float]) -> pd.DataFrame:
-    rows = []
-    for direction, label in (("i2t", "image → text"), ("t2i", "text → image")):
-        rows.append({"direction": label, **{f"R@{k}": values.get(f"{direction}_r{k}") for k in (1, 5, 10)}})
-    return pd.DataFrame(rows)
-
-
-def scatter_section(result: Any) -> None:
-    methods = sorted(result.projections)
-    c1, c2, c3 = st.columns(3)
-    method = c1.selectbox("Projection", methods, key="explore_method") if len(methods) > 1 else methods[0]
-    lines = c2.toggle("lines between pairs", value=result.n_image <= 2000, key="explore_lines")
-    arrow = c3.toggle("gap vector", value=True, key="explore_arrow", help="from the text centroid to the image centroid")
-    coords = result.projections[method]
-    points, pair_lines, gap_arrow, note = views.scatter_frames(
-        coords, result.n_image, result.text_image_index, result.captions, labels=result.labels, class_names=result.class_names,
-        max_thumbnails=0,
+    title = f"checkpoint {checkpoint.name} on {data_cfg.source}" if checkpoint else ""
+    return key, lambda progress: analysis.from_model(
+        model_cfg, data_cfg, common.home(), checkpoint=checkpoint, title=title, progress=progress
     )
-    if result.thumbnails:
-        points["image"] = [result.thumbnails.get(int(p), "") for p in points["pair"]]
-    chart = charts.embedding_scatter(
-        points, pair_lines=pair_lines if lines else None, arrow=gap_arrow if arrow else None,
-        title=f"{method.upper()} of both modalities", width="container", height=520,
-    )
-    common.show_chart(chart, key="explore_scatter")
-    if note:
-        st.caption(note)
 
 
-def shift_section(result: Any) -> None:
-    from gapviz.training import encode as analysis
-
-    st.subheader("Embedding shift")
-    st.caption("Move both modalities along the gap direction: image − λg, text + λg (renormalised). λ > 0 closes the gap; "
-               "past about gap/2 the modalities cross.")
-    sample = analysis.shift_sample(result)
-    lambdas = analysis.shift_lambdas(sample)
-    default_tau = 1.0 / result.logit_scale if result.logit_scale else 0.01
-    c1, c2 = st.columns([3, 1])
-    lam = c1.slider("λ", float(lambdas[0]), float(lambdas[-1]), 0.0, step=float((lambdas[-1] - lambdas[0]) / 100) or 0.01, format="%.3f", key="explore_lambda")
-    tau = c2.number_input("τ for the loss", min_value=1e-4, max_value=10.0, value=float(round(default_tau, 4)), step=0.001, format="%g", key="explore_tau")
-    class_text = result.class_text
-    key = f"{result.key}:shift:{tau}"
-    here = common.shared_compute(f"{key}:{lam}", f"λ = {lam:.3f}", lambda progress: analysis.shift_rows(sample, [lam], 1.0 / tau, class_text), kind="point")[0]
-    left, right = st.columns([2, 3])
-    with left:
-        reference = common.shared_compute(f"{result.key}:shift:ref", "reference projection", lambda progress: analysis.reference_projection(sample), kind="derived")
-        coords = analysis.shifted_projection(sample, lam, reference)
-        points, lines, arrow, _ = views.scatter_frames(coords, len(sample.image), sample.index, None, max_lines=200)
-        x_dom, y_dom = analysis.shift_domain(reference, result.metrics.get("gap_distance", 0.0))
-        common.show_chart(
-            charts.embedding_scatter(points.drop(columns=["caption"]), pair_lines=lines, arrow=arrow, x_domain=x_dom, y_domain=y_dom,
-                                     title=f"shifted by λ = {lam:.3f}", width=360, height=360),
-            key="explore_shift_scatter",
-        )
-        cols = st.columns(2)
-        cols[0].metric("signed gap", _fmt(here["signed_gap"]))
-        cols[1].metric(f"loss at τ = {tau:g}", _fmt(here["loss"]))
-        cols = st.columns(2)
-        cols[0].metric("recall@1 image→text", _fmt(here.get("i2t_r1")))
-        cols[1].metric("recall@1 text→image", _fmt(here.get("t2i_r1")))
-        if "zero_shot" in here:
-            st.metric("zero-shot accuracy", _fmt(here["zero_shot"]))
-        if sample.note:
-            st.caption(sample.note)
-    with right:
-        rows = common.shared_compute(key, "Shift experiment", lambda progress: analysis.shift_rows(sample, lambdas, 1.0 / tau, class_text), kind="derived")
-        frame = analysis.shift_frame(rows)
-        common.show_chart(charts.shift_curves(frame, current=here["signed_gap"], columns=2, width=230, height=150), key="explore_shift_curves")
-
-
-def show(result: Any) -> None:
-    st.subheader(common.md_escape(result.title))
-    st.caption(f"{result.n_image:,} images · {result.n_text:,} captions · dimension {result.image.shape[1]}")
-    for note in result.notes:
-        st.caption(note)
-    left, right = st.columns([3, 2])
-    with left:
-        scatter_section(result)
-    with right:
-        st.markdown("**Gap metrics**")
-        metrics_panel(result)
-        st.markdown("**Recall@K**")
-        st.dataframe(recall_table(result.metrics), hide_index=True, width="stretch")
-    st.subheader("Cone effect")
-    st.caption("Cosine similarity between two items of the same modality: narrow cones sit far from 0.")
-    hist = views.cosine_histogram_frame(result.image, result.text)
-    common.show_chart(charts.cosine_histogram(hist, width="container"), key="explore_cone")
-    shift_fragment(result)
-
-
-@st.fragment
-def shift_fragment(result: Any) -> None:
-    with common.guard("shift experiment failed"):
-        shift_section(result)
+def choose(box: Any) -> Choice | None:
+    """Inputs for the chosen source; returns (cache key, compute) once there is something to compute."""
+    source = pick_source(box)
+    if source == "upload":
+        return upload_choice(box)
+    if source == "run":
+        return run_choice(box)
+    return model_choice(box, source)
 
 
 def render() -> None:
@@ -252,12 +149,14 @@ def render() -> None:
     key, compute = choice
     try:
         result = common.shared_compute(key, "Analysing", compute)
-    except Exception as error:  # noqa: BLE001 - never a traceback
+    except Exception as error:  # noqa: BLE001 - a message, never a traceback
         common.show_error("Cannot analyse this", error)
         return
     st.session_state["explore_last_key"] = key
+    if st.session_state.get("explore_source") == "tiny" and key.startswith("model:"):
+        st.caption(sections.BUILT_IN_CAPTION)
     with common.guard("could not draw the analysis"):
-        show(result)
+        sections.show(result)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,299 @@
+"""What the Explore page shows, computed by gapviz's own functions (metrics, projection, shift).
+
+One :class:`Analysis` holds both modalities' embeddings and everything derived from them. It is
+built from an upload, from a saved run's stored evaluation, or by encoding an evaluation set with
+a model (gapviz.training.encode.encode_eval_set, imported only then: torch stays out of the web
+process until a model is asked for). Large sets get their whole-set metrics on a seeded sample
+of pairs (the uniformity terms are N x N), said in a note.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from gapviz.app import frames
+
+Progress = Callable[[str, float], None]
+METRICS_MAX_PAIRS = 10_000
+"""Whole-set metrics of bigger sets are computed on a seeded sample of this many pairs."""
+THUMBNAIL_PIXELS = 64
+"""Images are kept at most this big for hover panels and tables (100k images: ~1.2 GB otherwise)."""
+
+
+def _noop(stage: str, fraction: float) -> None:
+    pass
+
+
+@dataclass
+class Analysis:
+    """Embeddings of one (model, data) choice and what the page derives from them."""
+
+    key: str
+    title: str
+    image: np.ndarray
+    text: np.ndarray
+    text_image_index: np.ndarray | None
+    metrics: dict[str, float]
+    projections: dict[str, np.ndarray]
+    captions: list[str] | None = None
+    labels: np.ndarray | None = None
+    class_names: list[str] | None = None
+    class_text: np.ndarray | None = None
+    images: np.ndarray | None = None
+    """uint8 (N, h, w, 3) thumbnails of the images, when known."""
+    metadata: dict[str, np.ndarray] = field(default_factory=dict)
+    """Extra per-image columns (from an upload) to colour by."""
+    logit_scale: float | None = None
+    notes: list[str] = field(default_factory=list)
+    run_id: str = ""
+    """The saved run this evaluation comes from ("" for other sources)."""
+
+    @property
+    def n_image(self) -> int:
+        return int(len(self.image))
+
+    @property
+    def n_text(self) -> int:
+        return int(len(self.text))
+
+    @cached_property
+    def index(self) -> np.ndarray:
+        """Caption -> image for every caption (identity when the pairs are one to one)."""
+        return frames.pair_index(self.n_image, self.n_text, self.text_image_index)
+
+    @cached_property
+    def first_captions(self) -> list[str]:
+        return frames.first_captions(self.n_image, self.index, self.captions)
+
+
+def small_images(images: np.ndarray | None, size: int = THUMBNAIL_PIXELS) -> np.ndarray | None:
+    """Images shrunk to at most ``size`` pixels a side (kept as they are when already small)."""
+    if images is None or images.shape[1] <= size:
+        return None if images is None else np.asarray(images, dtype=np.uint8)
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.fromarray(np.asarray(im, dtype=np.uint8)).resize((size, size))) for im in images])
+
+
+def pair_metrics(image: np.ndarray, text: np.ndarray, index: np.ndarray | None, seed: int = 0) -> tuple[dict, str]:
+    """gapviz.science.metrics.compute_all, on a seeded sample of METRICS_MAX_PAIRS pairs above that."""
+    from gapviz.science import metrics as gap_metrics
+
+    idx = frames.pair_index(len(image), len(text), index)
+    kept = frames.sample_images(len(image), METRICS_MAX_PAIRS, seed)
+    note = ""
+    if len(kept) < len(image):
+        captions, sub_index = frames.pair_subset(idx, kept)
+        image, text, index = image[kept], text[captions], sub_index
+        note = f"whole-set metrics on a random sample of {len(kept):,} of {len(idx):,} pairs"
+    values = gap_metrics.compute_all(image, text, index, linear_probe=True)
+    return values, note
+
+
+def analyse(
+    key: str, title: str, image: np.ndarray, text: np.ndarray, index: np.ndarray | None, *,
+    metrics: dict[str, float] | None = None, projections: dict[str, np.ndarray] | None = None,
+    progress: Progress = _noop, **extra: Any,
+) -> Analysis:
+    """Fill in what is missing: every gap metric (metrics.compute_all) and the PCA projection."""
+    from gapviz.science import metrics as gap_metrics
+    from gapviz.science import projection
+
+    values, notes = dict(metrics or {}), list(extra.pop("notes", []))
+    if not all(name in values for name in gap_metrics.METRIC_NAMES):
+        progress("computing gap metrics", 0.6)
+        computed, note = pair_metrics(image, text, index)
+        values.update(computed)
+        notes += [note] if note else []
+    coords = dict(projections or {})
+    if "pca" not in coords:
+        progress("PCA projection", 0.8)
+        coords["pca"] = projection.pca_project(image, text)
+    if extra.get("logit_scale") and "loss" not in values and len(image) <= METRICS_MAX_PAIRS:
+        values["loss"] = gap_metrics.contrastive_loss(image, text, extra["logit_scale"], index)
+    progress("done", 1.0)
+    return Analysis(key, title, image, text, index, values, coords, notes=notes, **extra)
+
+
+def from_upload(data: bytes, name: str, *, progress: Progress = _noop) -> Analysis:
+    """Embeddings from a .npy/.npz the way `gapviz analyze` reads them (EmbeddingsError if unusable).
+
+    A .npz may carry ``images`` (uint8 N x H x W x 3), ``captions`` (M strings) and more per-image
+    columns (1-D, length N) to colour by.
+    """
+    import io
+
+    from gapviz.data.embeddings_io import load_embeddings
+
+    progress(f"reading {name}", 0.1)
+    buffer = io.BytesIO(data)
+    buffer.name = name
+    emb = load_embeddings(buffer)
+    digest = hashlib.sha1(data).hexdigest()[:16]
+    image, text = np.asarray(emb.image, dtype=np.float32), np.asarray(emb.text, dtype=np.float32)
+    return analyse(
+        f"upload:{digest}", f"uploaded {name}", image, text, emb.text_image_index, progress=progress,
+        captions=emb.captions, images=small_images(emb.images), metadata=dict(emb.metadata),
+    )
+
+
+def from_saved_epoch(store: Any, run_id: str, epoch: int, *, progress: Progress = _noop) -> Analysis:
+    """A saved run's stored evaluation at ``epoch``: its embeddings, metrics and projections."""
+    progress(f"reading run {run_id}, epoch {epoch}", 0.1)
+    arrays = store.epoch_arrays(run_id, epoch)
+    rows = [row for row in store.metrics(run_id) if int(row["epoch"]) == epoch]
+    values = {k: float(v) for k, v in (rows[0] if rows else {}).items() if isinstance(v, (int, float))}
+    values = {k: v for k, v in values.items() if k not in ("epoch", "step")}
+    projections = store.projections(arrays)
+    extra = _eval_images(store.config(run_id), store.home, len(arrays["image"]), progress)
+    return analyse(
+        f"run:{run_id}:{epoch}", f"run {run_id} · epoch {epoch} (stored evaluation)",
+        arrays["image"].astype(np.float32), arrays["text"].astype(np.float32), arrays.get("text_image_index"),
+        metrics=values, projections=projections, progress=progress, captions=store.captions(run_id) or None,
+        labels=arrays.get("labels"), logit_scale=values.get("logit_scale"), run_id=run_id, **extra,
+    )
+
+
+def _eval_images(cfg: Any, home: Path, n_image: int, progress: Progress) -> dict[str, Any]:
+    """Thumbnails and class names of a synthetic run's evaluation images (re-rendered: the store keeps
+    none); other sources would decode every image again, so they go without."""
+    if cfg.data.source != "synthetic":
+        return {}
+    from gapviz.data.loader import load_pairs
+
+    progress("rendering the evaluation images for thumbnails", 0.3)
+    data = load_pairs(cfg.data, THUMBNAIL_PIXELS, "eval", Path(home))
+    if data.num_images != n_image:
+        return {}
+    return {"images": np.asarray(data.images), "class_names": data.class_prompts}
+
+
+def model_configs(model_name: str, pretrained: str, data: dict[str, Any]) -> tuple[Any, Any]:
+    """(ModelConfig, DataConfig) from the page's fields, parsed like `--set` and checked as a run
+    would check them (ConfigError naming the field); the other sections play no part."""
+    from gapviz.config import ConfigError, RunConfig
+
+    overrides = {"model.name": model_name, "model.pretrained": pretrained, **{f"data.{k}": v for k, v in data.items()}}
+    cfg = RunConfig().with_overrides(overrides)
+    problems = [p for p in cfg.validate() if p.path.startswith(("model.", "data."))]
+    if problems:
+        raise ConfigError(problems)
+    return cfg.model, cfg.data
+
+
+def from_model(
+    model_cfg: Any, data_cfg: Any, home: Path, *, checkpoint: Path | None = None, title: str = "",
+    seed: int = 0, progress: Progress = _noop,
+) -> Analysis:
+    """Encode the evaluation set of ``data_cfg`` with ``model_cfg`` (or a run's checkpoint) and analyse it.
+
+    Raises ModelError / DataError with readable messages.
+    """
+    progress("loading torch and open_clip", 0.05)
+    from gapviz.science import metrics as gap_metrics
+    from gapviz.training.encode import encode_eval_set
+
+    enc = encode_eval_set(model_cfg, data_cfg, Path(home), checkpoint=checkpoint, seed=seed, progress=progress)
+    key = "model:" + hashlib.sha1(f"{model_cfg}{data_cfg}{checkpoint}{seed}".encode()).hexdigest()[:16]
+    tag = f" · {model_cfg.pretrained}" if model_cfg.pretrained else ""
+    values = {}
+    if enc.logit_scale:
+        values.update(logit_scale=enc.logit_scale, tau=1.0 / enc.logit_scale)
+    if enc.class_text is not None and enc.labels is not None:
+        values["zero_shot"] = gap_metrics.zero_shot_accuracy(enc.image, enc.class_text, enc.labels)
+    computed, note = pair_metrics(enc.image, enc.text, enc.text_image_index)
+    return analyse(
+        key, title or f"{model_cfg.name}{tag} on {data_cfg.source} ({len(enc.image)} images)",
+        enc.image, enc.text, enc.text_image_index, metrics={**computed, **values}, progress=progress,
+        captions=enc.captions, labels=enc.labels, class_names=enc.class_names, class_text=enc.class_text,
+        images=small_images(enc.images), logit_scale=enc.logit_scale, notes=[note] if note else [],
+    )
+
+
+# ---- the embedding-shift experiment ----------------------------------------------------------
+SHIFT_MAX_PAIRS = 600
+"""The shift experiment runs on at most this many pairs (an N x N loss and recall per λ)."""
+SHIFT_LAMBDAS = 13
+
+
+@dataclass
+class ShiftSample:
+    """The pairs the shift experiment runs on, with a note when they are a sample."""
+
+    image: np.ndarray
+    text: np.ndarray
+    index: np.ndarray | None
+    labels: np.ndarray | None
+    note: str
+
+
+def shift_sample(analysis: Analysis, max_pairs: int = SHIFT_MAX_PAIRS) -> ShiftSample:
+    """The pairs the shift experiment uses: all, or a seeded sample of images with their captions."""
+    kept = frames.sample_images(analysis.n_image, max_pairs, seed=1)
+    if len(kept) == analysis.n_image:
+        return ShiftSample(analysis.image, analysis.text, analysis.text_image_index, analysis.labels, "")
+    captions, sub_index = frames.pair_subset(analysis.index, kept)
+    index = sub_index if analysis.text_image_index is not None else None
+    labels = analysis.labels[kept] if analysis.labels is not None else None
+    note = f"computed on a random sample of {len(kept):,} of {analysis.n_image:,} images (an N×N loss per λ)"
+    return ShiftSample(analysis.image[kept], analysis.text[captions], index, labels, note)
+
+
+def shift_rows(sample: ShiftSample, lambdas: Any, logit_scale: float, class_text: np.ndarray | None) -> list[dict[str, float]]:
+    """gapviz.science.shift.shift_sweep on the sample, at one logit scale (loss column renamed ``loss``)."""
+    from gapviz.science import shift
+
+    rows = shift.shift_sweep(
+        sample.image, sample.text, [float(v) for v in lambdas], logit_scales=(float(logit_scale),), text_image_index=sample.index,
+        class_text=class_text if sample.labels is not None else None, labels=sample.labels,
+    )
+    key = shift.loss_key(float(logit_scale))
+    return [{**{k: v for k, v in row.items() if k != key}, "loss": row[key]} for row in rows]
+
+
+def shift_lambdas(sample: ShiftSample, n: int = SHIFT_LAMBDAS) -> np.ndarray:
+    from gapviz.science import shift
+
+    return shift.default_lambdas(sample.image, sample.text, n)
+
+
+def shifted_projection(sample: ShiftSample, lam: float, reference: np.ndarray | None) -> np.ndarray:
+    """PCA of the shifted sample, aligned to ``reference`` (the unshifted layout) so the frame stays."""
+    from gapviz.science import projection
+    from gapviz.science import shift
+
+    xs, ys = shift.shift_embeddings(sample.image, sample.text, float(lam))
+    return projection.pca_project(xs, ys, reference=reference)
+
+
+def shift_domain(reference: np.ndarray, gap: float, pad: float = 0.05) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Axis ranges for every λ without projecting the extremes: the unshifted layout widened by
+    the gap (a shift moves each point by about λ ≤ gap; unit vectors stay within ±1 of centre)."""
+    (x0, x1), (y0, y1) = frames.axis_domains([reference], pad=pad)
+    grow = float(gap)
+    return (max(x0 - grow, -2.0), min(x1 + grow, 2.0)), (max(y0 - grow, -2.0), min(y1 + grow, 2.0))
+
+
+def reference_projection(sample: ShiftSample) -> np.ndarray:
+    from gapviz.science import projection
+
+    return projection.pca_project(sample.image, sample.text)
+
+
+def shift_frame(rows: list[dict[str, float]], metrics: tuple[str, ...] = ("loss", "i2t_r1", "t2i_r1", "zero_shot")) -> Any:
+    """Long frame (gap, metric, value) for charts.shift_curves."""
+    import pandas as pd
+
+    records = [
+        {"gap": row["signed_gap"], "lam": row["lam"], "metric": name, "value": row[name]}
+        for row in rows
+        for name in metrics
+        if name in row and row[name] is not None and np.isfinite(row[name])
+    ]
+    return pd.DataFrame.from_records(records, columns=["gap", "lam", "metric", "value"])

@@ -1,0 +1,150 @@
+"""Explore: a second source beside the first on the same axes, and a run's epochs as an animation.
+
+Two embeddings of the same points (two checkpoints of a run, two models on one data set, two
+random inits) are drawn on Procrustes-aligned PCA layouts: the second layout is rotated or
+reflected onto the first (gapviz.science.projection.align_to), so what differs is the embedding,
+not the arbitrary orientation of its PCA. Different point sets keep their own axes, said in a note.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from gapviz.app import common, frames, scatter
+from gapviz.app import explore_views as views
+from gapviz.app.analysis import Analysis
+from gapviz.charts import metric_title
+
+COMPARE_SOURCES = {
+    "run": "Saved run · stored evaluation",
+    "tiny": "Tiny model, another random init",
+    "upload": "Upload embeddings",
+}
+COMPARE_METRICS = (
+    "gap_distance", "relative_gap", "pair_cosine", "cone_image", "cone_text", "linear_separability",
+    "uniformity_joint", "i2t_r1", "t2i_r1", "tau", "loss", "zero_shot",
+)
+
+
+def aligned_layouts(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, str]:
+    """``b`` rotated onto ``a`` when both place the same points; else ``b`` as it is, with a note."""
+    from gapviz.science.projection import align_to
+
+    if a.shape != b.shape:
+        return b, "different point sets: each on its own PCA axes (no alignment)"
+    return align_to(a, b), "second layout aligned to the first (orthogonal Procrustes on the same points)"
+
+
+def comparison_table(a: Analysis, b: Analysis) -> pd.DataFrame:
+    """Rows: metrics both sources have; columns: each source and their difference."""
+    shown = [n for n in COMPARE_METRICS if n in a.metrics and n in b.metrics]
+    table = pd.DataFrame({
+        "metric": [metric_title(n) for n in shown], "first": [a.metrics[n] for n in shown],
+        "second": [b.metrics[n] for n in shown],
+    })
+    table["second − first"] = table["second"] - table["first"]
+    return table
+
+
+def second_choice(box: Any, first: Analysis) -> tuple[str, Any] | None:
+    """(cache key, compute) of the second source."""
+    from gapviz.app import analysis
+
+    kind = box.radio("Second source", list(COMPARE_SOURCES), format_func=COMPARE_SOURCES.get, horizontal=True,
+                     key="explore_cmp_source")
+    if kind == "run":
+        picked = views.pick_run_epoch(box, "explore_cmp", url=False)
+        if picked is None:
+            return None
+        run_id, epoch = picked
+        return f"run:{run_id}:{epoch}:{common.run_version(run_id)}", lambda p: analysis.from_saved_epoch(
+            common.store(), run_id, epoch, progress=p)
+    if kind == "upload":
+        upload = box.file_uploader("Second embeddings file", type=["npy", "npz"], key="explore_cmp_upload")
+        if upload is None:
+            return None
+        data, name = upload.getvalue(), upload.name
+        return f"upload:{hashlib.sha1(data).hexdigest()}", lambda p: analysis.from_upload(data, name, progress=p)
+    seed = int(box.number_input("init seed", min_value=0, value=1, step=1, key="explore_cmp_seed"))
+    n = first.n_image if first.key.startswith("model:") else 512
+    model_cfg, data_cfg = analysis.model_configs("gapviz-tiny", "", {"source": "synthetic", "eval_size": n, "seed": 0})
+    return f"model:{model_cfg}:{data_cfg}:seed{seed}", lambda p: analysis.from_model(
+        model_cfg, data_cfg, common.home(), seed=seed, title=f"gapviz-tiny at random init (seed {seed})", progress=p)
+
+
+def side_by_side(first: Analysis, second: Analysis) -> None:
+    """Both PCA layouts on shared, aligned axes, then the metric table."""
+    b_coords, note = aligned_layouts(first.projections["pca"], second.projections["pca"])
+    aligned = Analysis(**{**second.__dict__, "projections": {"pca": b_coords}})
+    ranges = frames.axis_domains([first.projections["pca"], b_coords])
+    for column, result, name in zip(st.columns(2), (first, aligned), ("first", "second"), strict=True):
+        points, lines, arrow, sample_note = frames.scatter_frames(
+            result.projections["pca"], result.n_image, result.text_image_index, result.captions,
+            max_pairs=views.COMPARE_PAIRS, max_lines=300,
+        )
+        figure = scatter.scatter_figure(points, lines=lines, arrow=arrow, first_caption=result.first_captions,
+                                        title=f"{name}: {result.title}", height=420, ranges=ranges)
+        column.plotly_chart(figure, key=f"explore_cmp_{name}", config=scatter.PLOTLY_CONFIG, theme=None)
+        if sample_note:
+            column.caption(sample_note)
+    st.caption(note)
+    table = comparison_table(first, second)
+    st.dataframe(table, hide_index=True, key="explore_cmp_table",
+                 column_config={c: views.NUMBER for c in table.columns if c != "metric"})
+    st.download_button("Comparison table (CSV)", table.to_csv(index=False), "gapviz-comparison.csv", "text/csv",
+                       key="explore_cmp_csv", on_click="ignore")
+
+
+def compare_section(first: Analysis) -> None:
+    """An expander: pick a second source and see both side by side."""
+    with st.expander("Compare with a second source", expanded=bool(st.session_state.get("explore_cmp_open"))):
+        st.toggle("show the comparison", key="explore_cmp_open")
+        if not st.session_state.get("explore_cmp_open"):
+            return
+        choice = second_choice(st.container(), first)
+        if choice is None:
+            return
+        key, compute = choice
+        try:
+            second = common.shared_compute(key, "Analysing the second source", compute)
+        except Exception as error:  # noqa: BLE001 - a message, never a traceback
+            st.error(f"Cannot analyse the second source: {views.error_message(error)}")
+            return
+        side_by_side(first, second)
+
+
+def epoch_layouts(run_id: str) -> dict[int, np.ndarray]:
+    """Stored PCA layouts of every epoch, each aligned to the last one (one frame of reference)."""
+    from gapviz.science.projection import align_to
+
+    layouts = {e: common.projection(run_id, e, "pca") for e in common.store().epochs(run_id)}
+    layouts = {e: np.asarray(c, dtype=np.float64) for e, c in layouts.items() if c is not None}
+    if not layouts:
+        return {}
+    last = layouts[max(layouts)]
+    return {e: align_to(last, c) if c.shape == last.shape else c for e, c in layouts.items()}
+
+
+def epochs_section(result: Analysis) -> None:
+    """For a saved run: its epochs as an aligned PCA animation with a play control."""
+    if not result.run_id:
+        return
+    with st.expander("Epochs of this run, aligned (play)"):
+        layouts = common.shared_compute(f"{result.key}:epochs", "Aligning epochs", lambda p: epoch_layouts(result.run_id),
+                                        kind="derived")
+        if len(layouts) < 2:
+            st.info("This run has a single stored evaluation.")
+            return
+        n_image = result.n_image
+        kept = frames.sample_images(n_image, views.ANIMATION_PAIRS)
+        captions, _ = frames.pair_subset(result.index, kept)
+        rows = np.concatenate([kept, n_image + captions])
+        st.plotly_chart(scatter.epoch_animation(layouts, n_image, rows), key="explore_epochs", theme=None,
+                        config=scatter.PLOTLY_CONFIG)
+        st.caption(f"PCA of each epoch, rotated onto the last epoch's; {len(kept):,} pairs drawn. UMAP layouts are "
+                   "warm-started from the previous epoch during training and are not re-aligned here.")

@@ -1,0 +1,340 @@
+"""The sections of the Explore page, each drawn from one Analysis (gapviz.app.analysis).
+
+The scatter is a Plotly WebGL figure whose selection comes back to Python: box or lasso ->
+metrics of the selected pairs beside the whole set, and the pairs listed; a click -> the point,
+its partner and its nearest neighbours in the full space. Then the whole-set metrics, the
+comparison with a second source on Procrustes-aligned axes, the epochs of a run as an aligned
+animation, the cone histograms and the embedding-shift experiment.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from gapviz import charts
+from gapviz.app import common, frames, scatter, selection
+from gapviz.app.analysis import Analysis
+
+BUILT_IN_CAPTION = (
+    "Shown: the built-in shapes through gapviz-tiny at random init. Even an untrained CLIP shows a modality gap "
+    "(Liang et al.'s cone effect). Train a run on Launch, pick another source above, or upload your own .npz "
+    "(image, text, optional captions and images)."
+)
+MAX_WEBGL_PAIRS = 100_000
+"""Pairs drawn in the WebGL scatter (200,000 points); bigger sets are sampled, with a note."""
+LINES_DEFAULT_PAIRS = 2_000
+"""Pair lines are on by default up to this many pairs, and drawn for at most MAX_LINES pairs."""
+MAX_LINES = 2_000
+SVG_PAIRS = 5_000
+"""The SVG export (Altair, vl-convert) draws at most this many pairs."""
+COMPARE_PAIRS = 5_000
+ANIMATION_PAIRS = 1_000
+METRIC_COLUMNS = (
+    "gap_distance", "relative_gap", "pair_cosine", "mean_pair_distance", "cone_image", "cone_text",
+    "linear_separability", "alignment", "uniformity_image", "uniformity_text", "uniformity_joint", "tau", "loss",
+    "zero_shot",
+)
+NUMBER = st.column_config.NumberColumn(format="%.4f")
+THUMB = st.column_config.ImageColumn("image", width="small")
+
+
+def error_message(error: BaseException) -> str:
+    """One line for the user: the message of a user error, else its type and message."""
+    return str(error) if isinstance(error, common.user_errors()) else f"{type(error).__name__}: {error}"
+
+
+def fmt(value: Any) -> str:
+    if not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+        return "—"
+    return f"{float(value):.4f}"
+
+
+# ---- picking runs ------------------------------------------------------------------------------
+def newest_finished_run() -> str | None:
+    """The newest finished run that has a stored evaluation (the default view)."""
+    for run_id, summary in common.summaries().items():
+        if summary.state == "finished" and summary.epochs_done >= 0:
+            return run_id
+    return None
+
+
+def _seed_epoch(key: str, epochs: list[int]) -> None:
+    raw = st.query_params.get("epoch")
+    if key not in st.session_state and raw is not None and raw.isdigit() and int(raw) in epochs:
+        st.session_state[key] = int(raw)
+
+
+def pick_run_epoch(box: Any, prefix: str, *, url: bool) -> tuple[str, int] | None:
+    """A run and one of its evaluated epochs (default: the newest finished run, its last epoch)."""
+    summaries = common.summaries()
+    if not summaries:
+        box.info("No saved runs yet — train one on the Launch page or with `gapviz train`.")
+        return None
+    run_key, epoch_key = f"{prefix}_run", f"{prefix}_run_epoch"
+    if url:
+        common.init_from_url(run_key, "run", list(summaries), multi=False)
+    st.session_state.setdefault(run_key, newest_finished_run() or next(iter(summaries)))
+    c1, c2 = box.columns([3, 1])
+    run_id = c1.selectbox("Run", list(summaries), key=run_key, format_func=lambda r: common.run_label(r, summaries))
+    epochs = common.store().epochs(run_id)
+    if not epochs:
+        box.info("This run has no evaluated epoch yet.")
+        return None
+    if url:
+        _seed_epoch(epoch_key, epochs)
+    if st.session_state.get(epoch_key) not in epochs:
+        st.session_state[epoch_key] = epochs[-1]
+    epoch = int(c2.selectbox("Epoch", epochs, key=epoch_key))
+    if url:
+        common.sync_to_url("run", run_id)
+        common.sync_to_url("epoch", str(epoch))
+    return run_id, epoch
+
+
+def pick_checkpoint(box: Any) -> tuple[str, str, Any] | None:
+    """(architecture, "", checkpoint file) of a run's kept checkpoint, or None."""
+    summaries = common.summaries()
+    if not summaries:
+        box.info("No saved runs yet — train one on the Launch page or with `gapviz train`.")
+        return None
+    c1, c2 = box.columns([3, 1])
+    run_id = c1.selectbox("Run", list(summaries), key="explore_ckpt_run", format_func=lambda r: common.run_label(r, summaries))
+    store = common.store()
+    kept = store.checkpoint_epochs(run_id)
+    if not kept:
+        box.info("This run kept no checkpoint (train.keep_epoch_checkpoints) — use its stored evaluation instead.")
+        return None
+    epoch = c2.selectbox("Checkpoint epoch", kept, index=len(kept) - 1, key="explore_ckpt_epoch")
+    return store.config(run_id).model.name, "", store.epoch_checkpoint(run_id, int(epoch))
+
+
+# ---- the scatter ---------------------------------------------------------------------------------
+def color_options(result: Analysis) -> list[str]:
+    return ["modality"] + (["label"] if result.labels is not None else []) + list(result.metadata)
+
+
+def scatter_points(result: Analysis, method: str, lines: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
+    """Scatter frames of ``method`` with every metadata column attached to each point's pair."""
+    points, pair_lines, arrow, note = frames.scatter_frames(
+        result.projections[method], result.n_image, result.text_image_index, result.captions, labels=result.labels,
+        class_names=result.class_names, max_pairs=MAX_WEBGL_PAIRS, max_lines=MAX_LINES if lines else 0,
+        max_thumbnails=0,
+    )
+    pairs = points["pair"].to_numpy()
+    for name, values in result.metadata.items():
+        column = pd.Series(values[np.clip(pairs, 0, None)])
+        points[name] = column.where(pairs >= 0)
+    return points, pair_lines, arrow, note
+
+
+def scatter_controls(result: Analysis) -> tuple[str, str, bool, bool]:
+    methods = sorted(result.projections)
+    common.init_from_url("explore_method", "method", methods, multi=False)
+    c1, c2, c3, c4 = st.columns([1, 1, 1, 1], vertical_alignment="bottom")
+    method = c1.selectbox("Projection", methods, key="explore_method")
+    common.sync_to_url("method", method)
+    color = c2.selectbox("Colour by", color_options(result), key="explore_color", format_func=lambda c: "class" if c == "label" else c)
+    lines = c3.toggle("lines between pairs", value=result.n_image <= LINES_DEFAULT_PAIRS, key="explore_lines")
+    arrow = c4.toggle("gap vector", value=True, key="explore_arrow", help="from the text centroid to the image centroid")
+    return method, color, lines, arrow
+
+
+def scatter_section(result: Analysis) -> Any:
+    """The WebGL scatter; returns its selection event (box, lasso or clicked points)."""
+    method, color, lines, arrow = scatter_controls(result)
+    points, pair_lines, gap_arrow, note = scatter_points(result, method, lines)
+
+    def build(progress: Any) -> Any:
+        return scatter.scatter_figure(
+            points, color_by=color, lines=pair_lines, arrow=gap_arrow if arrow else None,
+            first_caption=result.first_captions, title=f"{method.upper()} of both modalities",
+        )
+
+    figure = common.shared_compute(f"{result.key}:fig:{method}:{color}:{lines}:{arrow}", "Drawing", build, kind="derived")
+    event = st.plotly_chart(
+        figure, key="explore_scatter", on_select="rerun", selection_mode=scatter.SELECTION_MODES,
+        config=scatter.PLOTLY_CONFIG, theme=None,
+    )
+    st.caption("Drag to box-select (lasso in the toolbar), click a point for its neighbours, double-click to clear. "
+               + (note + "." if note else ""))
+    svg_button(result, method, points, pair_lines, gap_arrow if arrow else None)
+    return event
+
+
+def svg_button(result: Analysis, method: str, points: pd.DataFrame, lines: pd.DataFrame, arrow: Any) -> None:
+    """An SVG of the scatter (Altair through vl-convert; sampled to SVG_PAIRS pairs), made when clicked."""
+    def render() -> str:
+        kept = set(frames.sample_images(result.n_image, SVG_PAIRS).tolist())
+        small = points[points["pair"].isin(kept)].drop(columns=[c for c in ("label",) if c not in points])
+        chart = charts.embedding_scatter(small, pair_lines=lines.head(400), arrow=arrow, title=f"{method.upper()}")
+        return charts.chart_svg(chart)
+
+    st.download_button("Scatter as SVG", data=render, file_name=f"gapviz-{method}.svg", mime="image/svg+xml",
+                       key="explore_svg", on_click="ignore")
+
+
+# ---- selection and neighbours ------------------------------------------------------------------
+def point_section(result: Analysis, row: int) -> None:
+    """The clicked point, its partner, and its nearest images and captions in the full space."""
+    card = selection.point_card(result, row)
+    st.markdown(f"**Point {row}** · {card['modality']} of pair {card['pair']}")
+    left, right = st.columns([1, 4])
+    if result.images is not None and card["pair"] >= 0:
+        left.image(result.images[card["pair"]], width=96)
+    if card["caption"]:
+        right.text(f"caption: {card['caption']}")
+    right.text(f"{'its caption' if card['modality'] == 'image' else 'its image’s first caption'}: {card['partner'] or '—'}")
+    images, texts = selection.neighbour_frames(result, row)
+    c1, c2 = st.columns(2)
+    c1.markdown("**Nearest images** (cosine, full space)")
+    c1.dataframe(images, hide_index=True, column_config={"image": THUMB, "cosine": NUMBER}, key="explore_nn_images")
+    c2.markdown("**Nearest captions** (cosine, full space)")
+    c2.dataframe(texts, hide_index=True, column_config={"cosine": NUMBER}, key="explore_nn_texts")
+
+
+def selection_metrics(result: Analysis, rows: np.ndarray) -> None:
+    """Metrics of the selected pairs beside the whole set, the pairs listed, both as CSV."""
+    pairs = selection.selected_pairs(result, rows)
+    if len(pairs) < selection.MIN_SELECTED_PAIRS:
+        st.info("Select at least two pairs to measure them.")
+        return
+    key = f"{result.key}:selection:{hash(pairs.tobytes())}"
+    values, note = common.shared_compute(key, "Metrics of the selection", lambda p: selection.subset_metrics(result, pairs),
+                                         kind="derived")
+    st.markdown(f"**Selection: {len(pairs):,} pairs** of {result.n_image:,}")
+    table = selection.metric_table(result.metrics, values)
+    st.dataframe(table, hide_index=True, key="explore_selection_metrics",
+                 column_config={c: NUMBER for c in table.columns if c != "metric"})
+    listing = selection.pairs_frame(result, pairs)
+    st.dataframe(listing, hide_index=True, column_config={"image": THUMB}, key="explore_selection_pairs")
+    row = st.container(horizontal=True)
+    row.download_button("Metric table (CSV)", table.to_csv(index=False), "gapviz-selection-metrics.csv", "text/csv",
+                        key="explore_metrics_csv", on_click="ignore")
+    everything = selection.pairs_frame(result, pairs, limit=len(pairs)).drop(columns=["image"])
+    row.download_button("Selected pairs (CSV)", everything.to_csv(index=False), "gapviz-selection.csv", "text/csv",
+                        key="explore_selection_csv", on_click="ignore")
+    if note or len(pairs) > selection.TABLE_ROWS:
+        st.caption("; ".join(filter(None, [note, f"table lists the first {selection.TABLE_ROWS}"])))
+
+
+def selection_section(result: Analysis, event: Any) -> None:
+    """A click inspects one point; a box or lasso measures the selected pairs."""
+    rows = scatter.selected_rows(event)
+    total = result.n_image + result.n_text
+    typed = st.number_input("Inspect point (row: images first, then captions)", min_value=0, max_value=total - 1,
+                            value=None, step=1, key="explore_point", help="or click a point in the scatter")
+    if scatter.is_click(event):
+        point_section(result, int(rows[0]))
+    elif len(rows) > 1:
+        selection_metrics(result, rows)
+    elif typed is not None:
+        point_section(result, int(typed))
+
+
+# ---- whole-set metrics ------------------------------------------------------------------------------
+def metrics_panel(result: Analysis) -> None:
+    from gapviz.science.metrics import METRIC_DESCRIPTIONS
+
+    descriptions = {**METRIC_DESCRIPTIONS, "tau": "Temperature τ = 1/logit scale of the model.",
+                    "loss": "Symmetric InfoNCE loss at the model's τ.", "zero_shot": "Zero-shot accuracy with the class prompts."}
+    shown = [m for m in METRIC_COLUMNS if m in result.metrics]
+    for start in range(0, len(shown), 2):
+        for col, name in zip(st.columns(2), shown[start : start + 2], strict=False):
+            col.metric(charts.metric_title(name), fmt(result.metrics[name]), help=descriptions.get(name))
+
+
+def recall_table(values: dict[str, float]) -> pd.DataFrame:
+    rows = []
+    for direction, label in (("i2t", "image → text"), ("t2i", "text → image")):
+        rows.append({"direction": label, **{f"R@{k}": values.get(f"{direction}_r{k}") for k in (1, 5, 10)}})
+    return pd.DataFrame(rows)
+
+
+def show(result: Analysis) -> None:
+    st.subheader(common.md_escape(result.title))
+    st.caption(f"{result.n_image:,} images · {result.n_text:,} captions · dimension {result.image.shape[1]}")
+    for note in result.notes:
+        st.caption(note)
+    left, right = st.columns([3, 2])
+    with left:
+        event = scatter_section(result)
+    with right:
+        st.markdown("**Gap metrics**")
+        metrics_panel(result)
+        st.markdown("**Recall@K**")
+        st.dataframe(recall_table(result.metrics), hide_index=True, width="stretch")
+    selection_section(result, event)
+    from gapviz.app import explore_compare
+
+    explore_compare.compare_section(result)
+    explore_compare.epochs_section(result)
+    st.subheader("Cone effect")
+    st.caption("Cosine similarity between two items of the same modality: narrow cones sit far from 0.")
+    hist = frames.cosine_histogram_frame(result.image, result.text)
+    common.show_chart(charts.cosine_histogram(hist, width="container"), key="explore_cone")
+    shift_fragment(result)
+
+
+@st.fragment
+def shift_fragment(result: Analysis) -> None:
+    with common.guard("shift experiment failed"):
+        shift_section(result)
+
+
+# ---- the embedding shift ------------------------------------------------------------------------
+def shift_controls(result: Analysis, sample: Any, lambdas: np.ndarray) -> tuple[float, float]:
+    default_tau = 1.0 / result.logit_scale if result.logit_scale else 0.01
+    c1, c2 = st.columns([3, 1])
+    step = float((lambdas[-1] - lambdas[0]) / 100) or 0.01
+    lam = c1.slider("λ", float(lambdas[0]), float(lambdas[-1]), 0.0, step=step, format="%.3f", key="explore_lambda")
+    tau = c2.number_input("τ for the loss", min_value=1e-4, max_value=10.0, value=float(round(default_tau, 4)),
+                          step=0.001, format="%g", key="explore_tau")
+    return lam, tau
+
+
+def shifted_view(result: Analysis, sample: Any, lam: float, here: dict[str, float], tau: float) -> None:
+    """The shifted sample on fixed axes, and the numbers at the slider's λ."""
+    from gapviz.app import analysis
+
+    reference = common.shared_compute(f"{result.key}:shift:ref", "reference projection",
+                                      lambda progress: analysis.reference_projection(sample), kind="derived")
+    coords = analysis.shifted_projection(sample, lam, reference)
+    points, lines, arrow, _ = frames.scatter_frames(coords, len(sample.image), sample.index, None, max_lines=200)
+    x_dom, y_dom = analysis.shift_domain(reference, result.metrics.get("gap_distance", 0.0))
+    chart = charts.embedding_scatter(points.drop(columns=["caption"]), pair_lines=lines, arrow=arrow, x_domain=x_dom,
+                                     y_domain=y_dom, title=f"shifted by λ = {lam:.3f}", width=360, height=360)
+    common.show_chart(chart, key="explore_shift_scatter")
+    shown = [("signed gap", "signed_gap"), (f"loss at τ = {tau:g}", "loss"), ("recall@1 image→text", "i2t_r1"),
+             ("recall@1 text→image", "t2i_r1")] + ([("zero-shot accuracy", "zero_shot")] if "zero_shot" in here else [])
+    for start in range(0, len(shown), 2):
+        for col, (label, name) in zip(st.columns(2), shown[start : start + 2], strict=False):
+            col.metric(label, fmt(here.get(name)))
+    if sample.note:
+        st.caption(sample.note)
+
+
+def shift_section(result: Analysis) -> None:
+    from gapviz.app import analysis
+
+    st.subheader("Embedding shift")
+    st.caption("Move both modalities along the gap direction: image − λg, text + λg (renormalised). λ > 0 closes the "
+               "gap; past about gap/2 the modalities cross.")
+    sample = analysis.shift_sample(result)
+    lambdas = analysis.shift_lambdas(sample)
+    lam, tau = shift_controls(result, sample, lambdas)
+    class_text, key = result.class_text, f"{result.key}:shift:{tau}"
+    here = common.shared_compute(f"{key}:{lam}", f"λ = {lam:.3f}",
+                                 lambda progress: analysis.shift_rows(sample, [lam], 1.0 / tau, class_text), kind="point")[0]
+    left, right = st.columns([2, 3])
+    with left:
+        shifted_view(result, sample, lam, here, tau)
+    with right:
+        rows = common.shared_compute(key, "Shift experiment",
+                                     lambda progress: analysis.shift_rows(sample, lambdas, 1.0 / tau, class_text), kind="derived")
+        chart = charts.shift_curves(analysis.shift_frame(rows), current=here["signed_gap"], columns=2, width=230, height=150)
+        common.show_chart(chart, key="explore_shift_curves")

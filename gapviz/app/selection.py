@@ -1,0 +1,102 @@
+"""Points picked in the Explore scatter, turned into pairs, metrics, tables and neighbours.
+
+No Streamlit here: the page hands in the joint rows of a selection (image rows first, then
+captions, as the projections store them) and shows the frames these functions return. Tables
+carry thumbnails as PNG data URIs (st.column_config.ImageColumn shows them) and captions as
+plain text cells, never markup.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gapviz.app import frames
+from gapviz.app.analysis import Analysis, pair_metrics
+from gapviz.science.neighbours import point_neighbours
+
+MIN_SELECTED_PAIRS = 2
+"""Fewer pairs have no spread: the metrics need two at least."""
+TABLE_ROWS = 200
+"""Selected pairs listed at most (with thumbnails)."""
+TABLE_METRICS = (
+    "gap_distance", "relative_gap", "pair_cosine", "mean_pair_distance", "cone_image", "cone_text",
+    "linear_separability", "alignment", "uniformity_joint", "i2t_r1", "i2t_r5", "t2i_r1", "t2i_r5",
+)
+
+
+def selected_pairs(analysis: Analysis, rows: np.ndarray) -> np.ndarray:
+    """Sorted image indices of the pairs touched by the selection (an image, or any of its captions)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    images = rows[rows < analysis.n_image]
+    captions = rows[(rows >= analysis.n_image) & (rows < analysis.n_image + analysis.n_text)] - analysis.n_image
+    partners = analysis.index[captions]
+    return np.unique(np.concatenate([images, partners[partners >= 0]]))
+
+
+def subset_metrics(analysis: Analysis, pairs: np.ndarray) -> tuple[dict[str, float], str]:
+    """compute_all on the given pairs (each image with all its captions); a note when sampled."""
+    if len(pairs) < MIN_SELECTED_PAIRS:
+        raise ValueError(f"select at least {MIN_SELECTED_PAIRS} pairs (got {len(pairs)})")
+    captions, index = frames.pair_subset(analysis.index, pairs)
+    return pair_metrics(analysis.image[pairs], analysis.text[captions], index)
+
+
+def metric_table(whole: dict[str, float], selection: dict[str, float] | None, names: tuple[str, ...] = TABLE_METRICS) -> pd.DataFrame:
+    """Rows: metrics; columns: the whole set and (when given) the selection, and their difference."""
+    from gapviz.charts import metric_title
+
+    shown = [n for n in names if n in whole]
+    table = pd.DataFrame({"metric": [metric_title(n) for n in shown], "whole set": [whole[n] for n in shown]})
+    if selection is not None:
+        table["selection"] = [selection.get(n, float("nan")) for n in shown]
+        table["selection − whole"] = table["selection"] - table["whole set"]
+    return table
+
+
+def _thumb(analysis: Analysis, image: int) -> str:
+    return frames.thumbnail_uri(analysis.images[image]) if analysis.images is not None and image >= 0 else ""
+
+
+def pairs_frame(analysis: Analysis, pairs: np.ndarray, limit: int = TABLE_ROWS) -> pd.DataFrame:
+    """The first ``limit`` selected pairs: thumbnail, image index, class and its captions."""
+    shown = np.asarray(pairs, dtype=np.int64)[:limit]
+    names = frames.class_names_of(analysis.labels, analysis.class_names)
+    captions: dict[int, list[str]] = {int(i): [] for i in shown}
+    if analysis.captions is not None:
+        for j in np.flatnonzero(np.isin(analysis.index, shown)).tolist():
+            captions[int(analysis.index[j])].append(analysis.captions[j])
+    frame = pd.DataFrame({"image": [_thumb(analysis, int(i)) for i in shown], "pair": shown})
+    if names is not None:
+        frame["class"] = [names[int(i)] for i in shown]
+    frame["captions"] = [" | ".join(captions[int(i)]) for i in shown]
+    return frame
+
+
+def point_card(analysis: Analysis, row: int) -> dict[str, Any]:
+    """What to show for one point: its modality, pair, thumbnail, own caption and partner caption."""
+    if row < analysis.n_image:
+        caption = analysis.first_captions[row]
+        return {"modality": "image", "pair": row, "image": _thumb(analysis, row), "caption": "", "partner": caption}
+    j = row - analysis.n_image
+    pair = int(analysis.index[j])
+    caption = analysis.captions[j] if analysis.captions is not None else ""
+    partner = analysis.first_captions[pair] if pair >= 0 else ""
+    return {"modality": "text", "pair": pair, "image": _thumb(analysis, pair), "caption": caption, "partner": partner}
+
+
+def neighbour_frames(analysis: Analysis, row: int, k: int = 8) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The point's k nearest images and k nearest captions in the full space, with cosine similarity."""
+    images, texts = point_neighbours(analysis.image, analysis.text, int(row), k)
+    image_frame = pd.DataFrame({
+        "image": [_thumb(analysis, int(i)) for i in images.indices], "pair": images.indices,
+        "caption": [analysis.first_captions[int(i)] for i in images.indices], "cosine": images.similarities,
+    })
+    captions = analysis.captions or [""] * analysis.n_text
+    text_frame = pd.DataFrame({
+        "caption": [captions[int(j)] for j in texts.indices], "its image": analysis.index[texts.indices],
+        "cosine": texts.similarities,
+    })
+    return image_frame, text_frame
