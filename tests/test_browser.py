@@ -133,7 +133,7 @@ def test_launch_watch_compare_explore(gapviz_up, tmp_path, monkeypatch):
             image, text = base_rows + shift, base_rows - shift
             path = tmp_path / "pairs.npz"
             np.savez(path, image=image, text=text)
-            page.goto(base + "/")
+            page.goto(base + "/?source=upload")
             page.locator("input[type=file]").set_input_files(str(path))
             page.get_by_text("Embedding shift", exact=True).wait_for(timeout=180_000)
             from gapviz.science.metrics import gap_distance

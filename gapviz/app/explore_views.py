@@ -160,8 +160,8 @@ def scatter_section(result: Analysis) -> Any:
         figure, key="explore_scatter", on_select="rerun", selection_mode=scatter.SELECTION_MODES,
         config=scatter.PLOTLY_CONFIG, theme=None,
     )
-    st.caption("Drag to box-select (lasso in the toolbar), click a point for its neighbours, double-click to clear. "
-               + (note + "." if note else ""))
+    st.caption("Click a point for its neighbours; Box or Lasso Select in the toolbar measures a region; double-click "
+               "clears. " + (note + "." if note else ""))
     svg_button(result, method, points, pair_lines, gap_arrow if arrow else None)
     return event
 

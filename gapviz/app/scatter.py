@@ -164,7 +164,7 @@ def scatter_figure(
     traces += point_traces(points, color_by, first_caption)
     figure = go.Figure(traces)
     figure.update_layout(
-        title={"text": html.escape(title, quote=False)} if title else None, height=height, dragmode="select",
+        title={"text": html.escape(title, quote=False)} if title else None, height=height,
         uirevision="keep", hovermode="closest", legend={"orientation": "h", "y": 1.02, "x": 0, "yanchor": "bottom"},
         margin={"l": 40, "r": 10, "t": 60 if title else 30, "b": 40}, template="plotly_white",
         coloraxis={"colorscale": "Viridis", "colorbar": {"title": {"text": color_by}, "thickness": 12}},

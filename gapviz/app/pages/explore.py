@@ -26,8 +26,7 @@ SOURCES = {
     "openclip": "open_clip architecture + pretrained tag",
     "local": "Local checkpoint file",
 }
-DEFAULT_DATA = {"source": "synthetic", "eval_size": 512, "seed": 0}
-"""The built-in view: computed without a click (a few seconds on 2 cores)."""
+DEFAULT_DATA = {"source": "synthetic", "eval_size": 512, "seed": 0}  # the built-in view, computed without a click
 Choice = tuple[str, Callable[[Callable[[str, float], None]], Any]]
 
 
