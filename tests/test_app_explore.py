@@ -1,27 +1,32 @@
-"""Explore page (AppTest): uploads read as `gapviz analyze` reads them, saved runs, the tiny model,
-metrics beside the plot, recall both ways, the cone histogram and the shift experiment."""
+"""Explore page (AppTest): the front door's default view, URL state, uploads read as `gapviz analyze`
+reads them, saved runs, the tiny model, neighbours of a point, the comparison with a second source,
+a run's epochs, the cone histogram and the shift experiment."""
 
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
 
-from gapviz.science.metrics import compute_all
+from gapviz.app import explore_views
+from gapviz.runs.records import RunState
 from gapviz.runs.store import RunStore
+from gapviz.science.metrics import compute_all
+from gapviz.science.neighbours import nearest
 
-from app_fixtures import make_run, open_page, plain, texts
+from app_fixtures import APP_SCRIPT, make_run, open_page, texts
 
 
-def _npz(n: int = 120, d: int = 16, seed: int = 0) -> tuple[bytes, np.ndarray, np.ndarray]:
+def _npz(n: int = 120, d: int = 16, seed: int = 0, **extra) -> tuple[bytes, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     base = rng.normal(size=(n, d))
     offset = np.zeros(d)
     offset[0] = 1.2
     image, text = base + offset, base - offset + 0.3 * rng.normal(size=(n, d))
     buffer = io.BytesIO()
-    np.savez(buffer, image=image.astype(np.float32), text=text.astype(np.float32))
+    np.savez(buffer, image=image.astype(np.float32), text=text.astype(np.float32), **extra)
     return buffer.getvalue(), image, text
 
 
@@ -29,56 +34,106 @@ def _metric(at, label: str) -> str:
     return [m.value for m in at.metric if m.label == label][0]
 
 
-def test_upload_shows_every_metric_recall_cone_and_shift(home):
-    data, image, text = _npz()
+def _scatter_spec(at) -> dict:
+    return json.loads(at.get("plotly_chart")[0].proto.spec)
+
+
+def _upload(at, data: bytes, name: str = "pairs.npz"):
+    at.radio(key="explore_source").set_value("upload").run()
+    at.file_uploader(key="explore_upload").set_value((name, data, "application/octet-stream"))
+    return at.run()
+
+
+def test_an_empty_home_opens_on_the_tiny_model_without_a_click(home):
+    at = open_page("explore", timeout=180)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.radio(key="explore_source").value == "tiny"
+    page = texts(at)
+    assert explore_views.BUILT_IN_CAPTION in page and "gapviz-tiny on synthetic (512 images)" in page
+    assert float(_metric(at, "gap distance")) > 0.1  # a random-init model has a modality gap
+    spec = _scatter_spec(at)
+    assert [t["name"] for t in spec["data"]] == ["pairs", "image", "text"]  # lines at 512 pairs, then the points
+    assert at.query_params["source"] == "tiny" and at.query_params["method"] == "pca"
+
+
+def test_a_finished_run_is_the_default_view_and_the_url_reopens_it(home):
+    store = RunStore()
+    finished = make_run(store, "done", epochs=2)
+    make_run(store, "newer but failed", epochs=1, state=RunState.FAILED)
     at = open_page("explore", timeout=120)
-    assert not at.exception
-    assert at.radio(key="explore_source").value == "upload"
-    at.file_uploader(key="explore_upload").set_value(("pairs.npz", data, "application/octet-stream"))
-    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.radio(key="explore_source").value == "run" and at.selectbox(key="explore_run").value == finished
+    assert at.selectbox(key="explore_run_epoch").value == 2
+    row = store.metrics(finished)[-1]
+    assert _metric(at, "gap distance") == f"{row['gap_distance']:.4f}"
+    assert at.query_params["run"] == finished and at.query_params["epoch"] == "2"
+    # a link with an older epoch reopens that view in a new session
+    from streamlit.testing.v1 import AppTest
+
+    again = AppTest.from_file(APP_SCRIPT, default_timeout=120)
+    again.query_params.update({"source": "run", "run": finished, "epoch": "1", "method": "pca"})
+    again.run()
+    assert again.selectbox(key="explore_run_epoch").value == 1
+    first = [r for r in store.metrics(finished) if r["epoch"] == 1][0]
+    assert _metric(again, "gap distance") == f"{first['gap_distance']:.4f}"
+    assert f"run {finished} · epoch 1" in texts(again)
+
+
+def test_upload_shows_every_metric_recall_cone_and_shift(home):
+    captions = np.array([f"pair <i>{i}</i>" for i in range(120)])
+    data, image, text = _npz(captions=captions, score=np.linspace(0, 1, 120))
+    at = _upload(open_page("explore", timeout=120), data)
     assert not at.exception and not at.error, [e.value for e in at.error]
     expected = compute_all(image.astype(np.float32), text.astype(np.float32))
-    assert _metric(at, "gap distance") == f"{expected['gap_distance']:.4f}"
-    assert _metric(at, "relative gap") == f"{expected['relative_gap']:.4f}"
-    assert _metric(at, "linear separability") == f"{expected['linear_separability']:.4f}"
-    recall = at.dataframe[0].value
+    for label, name in (("gap distance", "gap_distance"), ("relative gap", "relative_gap"),
+                        ("linear separability", "linear_separability")):
+        assert _metric(at, label) == f"{expected[name]:.4f}"
+    recall = [d.value for d in at.dataframe if "direction" in d.value.columns][0]
     assert recall["direction"].tolist() == ["image → text", "text → image"]
     assert recall.loc[0, "R@1"] == pytest.approx(expected["i2t_r1"]) and recall.loc[1, "R@5"] == pytest.approx(expected["t2i_r5"])
+    spec = _scatter_spec(at)
+    hover = " ".join(t for trace in spec["data"][1:] for t in trace["text"])
+    assert "pair &lt;i&gt;7&lt;/i&gt;" in hover and "<i>7</i>" not in hover  # captions are text, not markup
+    assert at.selectbox(key="explore_color").options == ["modality", "score"]
     page = texts(at)
     assert "Cone effect" in page and "Embedding shift" in page
-    assert len(at.get("vega_lite_chart")) == 4  # scatter, cone histogram, shifted scatter, shift curves
-    # the λ slider moves both modalities: at λ = gap the modalities have crossed
     gap = expected["gap_distance"]
     at.slider(key="explore_lambda").set_value(round(gap, 3)).run()
-    assert float(_metric(at, "signed gap")) < 0
+    assert float(_metric(at, "signed gap")) < 0  # at λ = gap the modalities have crossed
     at.slider(key="explore_lambda").set_value(0.0).run()
     assert _metric(at, "signed gap") == f"{gap:.4f}"
 
 
-def test_a_bad_upload_is_a_message_not_a_traceback(home):
-    at = open_page("explore", timeout=120)
-    at.file_uploader(key="explore_upload").set_value(("broken.npy", b"not an array at all", "application/octet-stream"))
-    at.run()
+def test_colour_by_an_uploaded_column(home):
+    data, _, _ = _npz(n=40, group=np.array(["a", "b"] * 20))
+    at = _upload(open_page("explore", timeout=120), data)
+    at.selectbox(key="explore_color").set_value("group").run()
     assert not at.exception
-    assert any("Cannot analyse this" in plain(e.value) and "not a .npy or .npz file" in plain(e.value) for e in at.error)
+    assert [t["name"] for t in _scatter_spec(at)["data"][1:]] == ["a · image", "a · text", "b · image", "b · text"]
 
 
-def test_a_saved_run_evaluation_shows_its_stored_metrics(home):
-    store = RunStore()
-    run_id = make_run(store, "stored", epochs=2)
-    at = open_page("explore", timeout=120)
-    at.radio(key="explore_source").set_value("run").run()
-    at.selectbox(key="explore_run").set_value(run_id)
-    at.selectbox(key="explore_run_epoch").set_value(1).run()
+def test_inspecting_a_point_lists_its_neighbours_in_the_full_space(home):
+    data, image, text = _npz(n=50)
+    at = _upload(open_page("explore", timeout=120), data)
+    at.number_input(key="explore_point").set_value(3).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    row = [r for r in store.metrics(run_id) if r["epoch"] == 1][0]
-    assert _metric(at, "gap distance") == f"{row['gap_distance']:.4f}"
-    assert f"run {run_id} · epoch 1" in texts(at)
+    tables = [d.value for d in at.dataframe]
+    near_images = [v for v in tables if "pair" in v.columns and "cosine" in v.columns][0]
+    near_texts = [v for v in tables if "its image" in v.columns][0]
+    assert near_images["pair"].tolist() == nearest(image[3], image, 8, exclude=3)[0].tolist()
+    assert near_texts["its image"].tolist() == nearest(image[3], text, 8)[0].tolist()
+    assert near_texts["cosine"].tolist() == pytest.approx(nearest(image[3], text, 8)[1].tolist(), abs=1e-5)
+    assert "Point 3" in texts(at)
 
 
-def test_the_tiny_model_encodes_built_in_data(home):
+def test_a_bad_upload_is_a_message_not_a_traceback(home):
+    at = _upload(open_page("explore", timeout=120), b"not an array at all", "broken.npy")
+    assert not at.exception
+    assert any("Cannot analyse this" in e.value and "not a .npy or .npz file" in e.value for e in at.error)
+
+
+def test_the_tiny_model_encodes_other_data_after_a_click(home):
     at = open_page("explore", timeout=180)
-    at.radio(key="explore_source").set_value("tiny").run()
     at.number_input(key="explore_eval_size").set_value(64).run()
     assert "Encoding loads the model" in texts(at)
     at.button(key="explore_go").click().run()
@@ -86,7 +141,6 @@ def test_the_tiny_model_encodes_built_in_data(home):
     page = texts(at)
     assert "gapviz-tiny on synthetic (64 images)" in page
     assert "zero-shot accuracy" in page and "temperature τ" in page
-    assert float(_metric(at, "gap distance")) > 0.1  # a random-init model has a modality gap
 
 
 def test_an_unknown_pretrained_tag_is_a_clear_message(home):
@@ -97,4 +151,22 @@ def test_an_unknown_pretrained_tag_is_a_clear_message(home):
     at.number_input(key="explore_eval_size").set_value(16).run()
     at.button(key="explore_go").click().run()
     assert not at.exception
-    assert any("unknown pretrained tag 'no-such-weights'" in plain(e.value) for e in at.error)
+    assert any("unknown pretrained tag 'no-such-weights'" in e.value for e in at.error)
+
+
+def test_compare_two_epochs_of_a_run_and_play_its_epochs(home):
+    store = RunStore()
+    run_id = make_run(store, "run", epochs=3)
+    at = open_page("explore", timeout=120)
+    at.toggle(key="explore_cmp_open").set_value(True).run()
+    at.selectbox(key="explore_cmp_run_epoch").set_value(0).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    table = [d.value for d in at.dataframe if "second − first" in d.value.columns][0]
+    rows = {r["epoch"]: r for r in store.metrics(run_id)}
+    gap = table[table["metric"] == "gap distance"].iloc[0]
+    assert gap["first"] == pytest.approx(rows[3]["gap_distance"]) and gap["second"] == pytest.approx(rows[0]["gap_distance"])
+    assert "orthogonal Procrustes" in texts(at)
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    animated = [c for c in charts if c.get("frames")]
+    assert len(animated) == 1 and [f["name"] for f in animated[0]["frames"]] == ["0", "1", "2", "3"]
+    assert len(charts) == 4  # the scatter, the two compared layouts, the epochs

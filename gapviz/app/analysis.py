@@ -109,7 +109,7 @@ def analyse(
     if not all(name in values for name in gap_metrics.METRIC_NAMES):
         progress("computing gap metrics", 0.6)
         computed, note = pair_metrics(image, text, index)
-        values.update(computed)
+        values = {**computed, **values}  # stored values (a run's own evaluation) win
         notes += [note] if note else []
     coords = dict(projections or {})
     if "pca" not in coords:
