@@ -12,7 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gapviz.science.metrics import l2_normalize
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (zero rows stay zero). Not metrics.l2_normalize: that module loads torch,
+    and the web process imports this one for every click."""
+    x = np.asarray(x, dtype=np.float64)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)
 
 
 @dataclass(frozen=True)
@@ -31,8 +38,7 @@ def nearest(query: np.ndarray, pool: np.ndarray, k: int, exclude: int | None = N
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    q = l2_normalize(np.asarray(query, dtype=np.float64).reshape(1, -1))[0]
-    sims = l2_normalize(pool) @ q
+    sims = _unit(pool) @ _unit(query)
     if exclude is not None:
         sims[int(exclude)] = -np.inf
     k = min(k, int(np.isfinite(sims).sum()))
