@@ -23,8 +23,10 @@ def result() -> analysis.Analysis:
     text = image[index] + rng.normal(size=(len(index), d)) - 2.0
     captions = [f"caption {j} of image {i}" for j, i in enumerate(index)]
     images = rng.integers(0, 255, size=(n, 8, 8, 3), dtype=np.uint8)
-    return analysis.analyse("test", "test", image.astype(np.float32), text.astype(np.float32), index, captions=captions,
-                            images=images, labels=np.arange(n) % 3, class_names=["red", "green", "blue"])
+    result = analysis.analyse("test", "test", image.astype(np.float32), text.astype(np.float32), index,
+                              captions=captions, images=images, labels=np.arange(n) % 3, class_names=["red", "green", "blue"])
+    result.metrics, _ = analysis.complete_metrics(result)
+    return result
 
 
 def test_first_captions_and_pair_subsets():

@@ -101,24 +101,30 @@ def analyse(
     metrics: dict[str, float] | None = None, projections: dict[str, np.ndarray] | None = None,
     progress: Progress = _noop, **extra: Any,
 ) -> Analysis:
-    """Fill in what is missing: every gap metric (metrics.compute_all) and the PCA projection."""
-    from gapviz.science import metrics as gap_metrics
+    """An Analysis with its PCA layout; the gap metrics follow in :func:`complete_metrics`, after the
+    page has drawn the scatter (they cost seconds on large sets, the layout a fraction of one)."""
     from gapviz.science import projection
 
-    values, notes = dict(metrics or {}), list(extra.pop("notes", []))
-    if not all(name in values for name in gap_metrics.METRIC_NAMES):
-        progress("computing gap metrics", 0.6)
-        computed, note = pair_metrics(image, text, index)
-        values = {**computed, **values}  # stored values (a run's own evaluation) win
-        notes += [note] if note else []
     coords = dict(projections or {})
     if "pca" not in coords:
         progress("PCA projection", 0.8)
         coords["pca"] = projection.pca_project(image, text)
-    if extra.get("logit_scale") and "loss" not in values and len(image) <= METRICS_MAX_PAIRS:
-        values["loss"] = gap_metrics.contrastive_loss(image, text, extra["logit_scale"], index)
     progress("done", 1.0)
-    return Analysis(key, title, image, text, index, values, coords, notes=notes, **extra)
+    return Analysis(key, title, image, text, index, dict(metrics or {}), coords, **extra)
+
+
+def complete_metrics(result: Analysis) -> tuple[dict[str, float], str]:
+    """Every gap metric (metrics.compute_all, on a sample for large sets) and the loss at the model's
+    logit scale, merged under what the source already knew (a run's own evaluation wins)."""
+    from gapviz.science import metrics as gap_metrics
+
+    values, note = dict(result.metrics), ""
+    if not all(name in values for name in gap_metrics.METRIC_NAMES):
+        computed, note = pair_metrics(result.image, result.text, result.text_image_index)
+        values = {**computed, **values}
+    if result.logit_scale and "loss" not in values and result.n_image <= METRICS_MAX_PAIRS:
+        values["loss"] = gap_metrics.contrastive_loss(result.image, result.text, result.logit_scale, result.text_image_index)
+    return values, note
 
 
 def from_upload(data: bytes, name: str, *, progress: Progress = _noop) -> Analysis:
@@ -207,12 +213,11 @@ def from_model(
         values.update(logit_scale=enc.logit_scale, tau=1.0 / enc.logit_scale)
     if enc.class_text is not None and enc.labels is not None:
         values["zero_shot"] = gap_metrics.zero_shot_accuracy(enc.image, enc.class_text, enc.labels)
-    computed, note = pair_metrics(enc.image, enc.text, enc.text_image_index)
     return analyse(
         key, title or f"{model_cfg.name}{tag} on {data_cfg.source} ({len(enc.image)} images)",
-        enc.image, enc.text, enc.text_image_index, metrics={**computed, **values}, progress=progress,
+        enc.image, enc.text, enc.text_image_index, metrics=values, progress=progress,
         captions=enc.captions, labels=enc.labels, class_names=enc.class_names, class_text=enc.class_text,
-        images=small_images(enc.images), logit_scale=enc.logit_scale, notes=[note] if note else [],
+        images=small_images(enc.images), logit_scale=enc.logit_scale,
     )
 
 

@@ -115,6 +115,7 @@ def compare_section(first: Analysis) -> None:
         except Exception as error:  # noqa: BLE001 - a message, never a traceback
             st.error(f"Cannot analyse the second source: {views.error_message(error)}")
             return
+        views.ensure_metrics(second)
         side_by_side(first, second)
 
 

@@ -237,6 +237,16 @@ def selection_section(result: Analysis, event: Any) -> None:
 
 
 # ---- whole-set metrics ------------------------------------------------------------------------------
+def ensure_metrics(result: Analysis) -> str:
+    """Fill in the whole-set metrics once (shared by sessions); returns the note on sampling."""
+    from gapviz.app import analysis
+
+    values, note = common.shared_compute(f"{result.key}:metrics", "Gap metrics",
+                                         lambda progress: analysis.complete_metrics(result), kind="derived")
+    result.metrics = values
+    return note
+
+
 def metrics_panel(result: Analysis) -> None:
     from gapviz.science.metrics import METRIC_DESCRIPTIONS
 
@@ -265,7 +275,10 @@ def show(result: Analysis) -> None:
         event = scatter_section(result)
     with right:
         st.markdown("**Gap metrics**")
+        note = ensure_metrics(result)  # after the scatter: large sets see their points first
         metrics_panel(result)
+        if note:
+            st.caption(note)
         st.markdown("**Recall@K**")
         st.dataframe(recall_table(result.metrics), hide_index=True, width="stretch")
     selection_section(result, event)
