@@ -26,7 +26,8 @@ import numpy as np
 
 DIM = 16
 POINTS_DRAWN = """(n) => { const g = document.querySelector('.js-plotly-plot');
-  return !!(g && g._fullData && g._fullData.filter(t => t.mode === 'markers').reduce((s, t) => s + t.x.length, 0) >= n); }"""
+  if (!g || !g._fullData) return false;
+  return g._fullData.filter(t => t.mode === 'markers').reduce((s, t) => s + t.x.length, 0) >= n; }"""
 POINT_XY = """() => { const g = document.querySelector('.js-plotly-plot'); const r = g.getBoundingClientRect();
   const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis; const d = g._fullData.find(t => t.name === 'text');
   return [r.left + xa._offset + xa.d2p(d.x[7]), r.top + ya._offset + ya.d2p(d.y[7])]; }"""
@@ -58,8 +59,9 @@ def server_side(n: int) -> dict:
     result = analysis.from_upload(data, "bench.npz")
     stages["read_and_pca_s"] = time.perf_counter() - start
     mark = time.perf_counter()
-    points, lines, arrow, _ = frames.scatter_frames(result.projections["pca"], n, None, result.captions,
-                                                    max_pairs=MAX_WEBGL_PAIRS, max_lines=MAX_LINES)
+    points, lines, arrow, _ = frames.scatter_frames(
+        result.projections["pca"], n, None, result.captions, max_pairs=MAX_WEBGL_PAIRS, max_lines=MAX_LINES
+    )
     stages["frames_s"] = time.perf_counter() - mark
     mark = time.perf_counter()
     figure = scatter.scatter_figure(points, lines=lines, arrow=arrow, first_caption=result.first_captions)

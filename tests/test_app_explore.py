@@ -9,14 +9,13 @@ import json
 
 import numpy as np
 import pytest
+from app_fixtures import APP_SCRIPT, make_run, open_page, texts
 
 from gapviz.app import explore_views
 from gapviz.runs.records import RunState
 from gapviz.runs.store import RunStore
 from gapviz.science.metrics import compute_all
 from gapviz.science.neighbours import nearest
-
-from app_fixtures import APP_SCRIPT, make_run, open_page, texts
 
 
 def _npz(n: int = 120, d: int = 16, seed: int = 0, **extra) -> tuple[bytes, np.ndarray, np.ndarray]:
@@ -85,12 +84,17 @@ def test_upload_shows_every_metric_recall_cone_and_shift(home):
     at = _upload(open_page("explore", timeout=120), data)
     assert not at.exception and not at.error, [e.value for e in at.error]
     expected = compute_all(image.astype(np.float32), text.astype(np.float32))
-    for label, name in (("gap distance", "gap_distance"), ("relative gap", "relative_gap"),
-                        ("linear separability", "linear_separability")):
+    for label, name in (
+        ("gap distance", "gap_distance"),
+        ("relative gap", "relative_gap"),
+        ("linear separability", "linear_separability"),
+    ):
         assert _metric(at, label) == f"{expected[name]:.4f}"
     recall = [d.value for d in at.dataframe if "direction" in d.value.columns][0]
     assert recall["direction"].tolist() == ["image → text", "text → image"]
-    assert recall.loc[0, "R@1"] == pytest.approx(expected["i2t_r1"]) and recall.loc[1, "R@5"] == pytest.approx(expected["t2i_r5"])
+    assert recall.loc[0, "R@1"] == pytest.approx(expected["i2t_r1"]) and recall.loc[1, "R@5"] == pytest.approx(
+        expected["t2i_r5"]
+    )
     spec = _scatter_spec(at)
     hover = " ".join(t for trace in spec["data"][1:] for t in trace["text"])
     assert "pair &lt;i&gt;7&lt;/i&gt;" in hover and "<i>7</i>" not in hover  # captions are text, not markup
@@ -164,7 +168,9 @@ def test_compare_two_epochs_of_a_run_and_play_its_epochs(home):
     table = [d.value for d in at.dataframe if "second − first" in d.value.columns][0]
     rows = {r["epoch"]: r for r in store.metrics(run_id)}
     gap = table[table["metric"] == "gap distance"].iloc[0]
-    assert gap["first"] == pytest.approx(rows[3]["gap_distance"]) and gap["second"] == pytest.approx(rows[0]["gap_distance"])
+    assert gap["first"] == pytest.approx(rows[3]["gap_distance"]) and gap["second"] == pytest.approx(
+        rows[0]["gap_distance"]
+    )
     assert "orthogonal Procrustes" in texts(at)
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     animated = [c for c in charts if c.get("frames")]

@@ -31,13 +31,21 @@ def _points(layout, **kwargs):
 def test_every_point_carries_its_joint_row(layout):
     coords, n, index, captions = layout
     points, lines, arrow, _ = _points(layout)
-    figure = scatter.scatter_figure(points, lines=lines, arrow=arrow, first_caption=frames.first_captions(n, index, captions))
+    figure = scatter.scatter_figure(
+        points, lines=lines, arrow=arrow, first_caption=frames.first_captions(n, index, captions)
+    )
     kinds = [(t.type, t.mode, t.name) for t in figure.data]
-    assert kinds == [("scattergl", "lines", "pairs"), ("scattergl", "markers", "image"), ("scattergl", "markers", "text")]
+    assert kinds == [
+        ("scattergl", "lines", "pairs"),
+        ("scattergl", "markers", "image"),
+        ("scattergl", "markers", "text"),
+    ]
     for trace in figure.data[1:]:
         rows = np.asarray(trace.customdata)
         assert np.allclose(np.column_stack([trace.x, trace.y]), coords[rows])  # the row is where the point is drawn
-    assert sorted(np.concatenate([np.asarray(t.customdata) for t in figure.data[1:]]).tolist()) == list(range(len(coords)))
+    assert sorted(np.concatenate([np.asarray(t.customdata) for t in figure.data[1:]]).tolist()) == list(
+        range(len(coords))
+    )
     (annotation,) = figure.layout.annotations
     centroids = coords[:n].mean(axis=0), coords[n:].mean(axis=0)
     assert (annotation.x, annotation.y) == pytest.approx(tuple(centroids[0]))  # the head at the image centroid
@@ -82,15 +90,29 @@ def test_colour_by_category_and_by_number(layout):
 
 
 def test_many_categories_fold_into_other():
-    frame = pd.DataFrame({"x": np.arange(30.0), "y": 0.0, "modality": "image", "pair": np.arange(30), "row": np.arange(30),
-                          "caption": "", "tag": [f"t{i}" for i in range(30)]})
+    frame = pd.DataFrame(
+        {
+            "x": np.arange(30.0),
+            "y": 0.0,
+            "modality": "image",
+            "pair": np.arange(30),
+            "row": np.arange(30),
+            "caption": "",
+            "tag": [f"t{i}" for i in range(30)],
+        }
+    )
     names = [t.name for t in scatter.scatter_figure(frame, color_by="tag").data]
     assert len(names) == scatter.MAX_CATEGORIES and names[-1] == "other · image"
 
 
 def test_selection_events_map_to_rows():
-    event = {"selection": {"points": [{"customdata": 5}, {"customdata": [3]}, {"x": 1.0}, {"customdata": 5}],
-                           "box": [{"x": [0, 1]}], "lasso": []}}
+    event = {
+        "selection": {
+            "points": [{"customdata": 5}, {"customdata": [3]}, {"x": 1.0}, {"customdata": 5}],
+            "box": [{"x": [0, 1]}],
+            "lasso": [],
+        }
+    }
     assert scatter.selected_rows(event).tolist() == [3, 5]
     assert not scatter.is_click(event)
     click = {"selection": {"points": [{"customdata": 7, "curve_number": 1}], "box": [], "lasso": []}}

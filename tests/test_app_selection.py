@@ -23,8 +23,17 @@ def result() -> analysis.Analysis:
     text = image[index] + rng.normal(size=(len(index), d)) - 2.0
     captions = [f"caption {j} of image {i}" for j, i in enumerate(index)]
     images = rng.integers(0, 255, size=(n, 8, 8, 3), dtype=np.uint8)
-    result = analysis.analyse("test", "test", image.astype(np.float32), text.astype(np.float32), index,
-                              captions=captions, images=images, labels=np.arange(n) % 3, class_names=["red", "green", "blue"])
+    result = analysis.analyse(
+        "test",
+        "test",
+        image.astype(np.float32),
+        text.astype(np.float32),
+        index,
+        captions=captions,
+        images=images,
+        labels=np.arange(n) % 3,
+        class_names=["red", "green", "blue"],
+    )
     result.metrics, _ = analysis.complete_metrics(result)
     return result
 
@@ -80,7 +89,13 @@ def test_pairs_table_has_thumbnails_classes_and_every_caption(result):
 def test_point_card_and_neighbours(result):
     n = result.n_image
     card = selection.point_card(result, n + 61)  # the second caption of image 3
-    assert card == {**card, "modality": "text", "pair": 3, "caption": "caption 61 of image 3", "partner": "caption 3 of image 3"}
+    assert card == {
+        **card,
+        "modality": "text",
+        "pair": 3,
+        "caption": "caption 61 of image 3",
+        "partner": "caption 3 of image 3",
+    }
     images, texts = selection.neighbour_frames(result, n + 61, k=4)
     assert images["pair"].tolist() == nearest(result.text[61], result.image, 4)[0].tolist()
     assert texts["cosine"].tolist() == pytest.approx(nearest(result.text[61], result.text, 4, exclude=61)[1].tolist())
@@ -99,8 +114,17 @@ def test_uploads_carry_captions_images_and_metadata():
     rng = np.random.default_rng(2)
     image, text = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
     pictures = rng.integers(0, 255, size=(5, 6, 6, 3), dtype=np.uint8)
-    emb = load_embeddings(_npz(image=image, text=text, captions=np.array(list("abcde")), images=pictures,
-                               score=np.arange(5.0), source=np.array(["x", "y", "x", "y", "x"]), grid=np.zeros((5, 2))))
+    emb = load_embeddings(
+        _npz(
+            image=image,
+            text=text,
+            captions=np.array(list("abcde")),
+            images=pictures,
+            score=np.arange(5.0),
+            source=np.array(["x", "y", "x", "y", "x"]),
+            grid=np.zeros((5, 2)),
+        )
+    )
     assert emb.captions == list("abcde") and emb.images.shape == (5, 6, 6, 3)
     assert sorted(emb.metadata) == ["score", "source"]  # a 2-D extra is no per-image column
     with pytest.raises(EmbeddingsError, match="captions must be 5 strings"):

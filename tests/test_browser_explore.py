@@ -16,7 +16,6 @@ from urllib.parse import urlparse
 
 import numpy as np
 import pytest
-
 from app_fixtures import CHROMIUM, GapvizUp, launch_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -35,9 +34,11 @@ POINT_XY = """([index, trace, i]) => { const g = document.querySelectorAll('.js-
   const d = g._fullData.find(t => t.name === trace);
   return [r.left + xa._offset + xa.d2p(d.x[i]), r.top + ya._offset + ya.d2p(d.y[i]), d.customdata[i]]; }"""
 PLOT_BOX = """() => { const g = document.querySelector('.js-plotly-plot'); const r = g.getBoundingClientRect();
-  const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis; return [r.left + xa._offset, r.top + ya._offset, xa._length, ya._length]; }"""
+  const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis;
+  return [r.left + xa._offset, r.top + ya._offset, xa._length, ya._length]; }"""
 POINTS_DRAWN = """(n) => { const g = document.querySelector('.js-plotly-plot');
-  return !!(g && g._fullData && g._fullData.filter(t => t.mode === 'markers').reduce((s, t) => s + t.x.length, 0) >= n); }"""
+  if (!g || !g._fullData) return false;
+  return g._fullData.filter(t => t.mode === 'markers').reduce((s, t) => s + t.x.length, 0) >= n; }"""
 
 
 def shoot(page, name: str) -> None:
@@ -139,8 +140,12 @@ def test_a_hundred_thousand_pairs_draw(gapviz_up, browser_page, tmp_path):
     shift = np.zeros(16, dtype=np.float32)
     shift[0] = 1.5
     path = tmp_path / "large.npz"
-    np.savez(path, image=base + shift, text=base - shift + 0.3 * rng.normal(size=(n, 16)).astype(np.float32),
-             captions=np.array([f"caption of pair {i}" for i in range(n)]))
+    np.savez(
+        path,
+        image=base + shift,
+        text=base - shift + 0.3 * rng.normal(size=(n, 16)).astype(np.float32),
+        captions=np.array([f"caption of pair {i}" for i in range(n)]),
+    )
     page.goto(gapviz_up.url + "/?source=upload")
     page.locator("input[type=file]").wait_for(state="attached", timeout=120_000)
     started = time.perf_counter()
@@ -156,5 +161,7 @@ def test_a_hundred_thousand_pairs_draw(gapviz_up, browser_page, tmp_path):
     page.locator(".hoverlayer .hovertext").first.wait_for(timeout=20_000)
     print(f"100,000 pairs: hover label after {time.perf_counter() - hovered:.2f} s")
     # 200,000 points overlap: the label is the nearest point's, whichever it is, with its own partner
-    match = re.search(r"caption of pair (\d+).*its partner: image (\d+)", page.locator(".hoverlayer .hovertext").first.text_content())
+    match = re.search(
+        r"caption of pair (\d+).*its partner: image (\d+)", page.locator(".hoverlayer .hovertext").first.text_content()
+    )
     assert match and match.group(1) == match.group(2)

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from train_fixtures import tiny_config
 
 from gapviz.config import DataConfig, ModelConfig
 from gapviz.training.encode import encode_eval_set
-
-from train_fixtures import tiny_config
 
 
 def test_encode_eval_set_matches_a_runs_epoch_zero(tmp_path):

@@ -97,9 +97,16 @@ def pair_metrics(image: np.ndarray, text: np.ndarray, index: np.ndarray | None, 
 
 
 def analyse(
-    key: str, title: str, image: np.ndarray, text: np.ndarray, index: np.ndarray | None, *,
-    metrics: dict[str, float] | None = None, projections: dict[str, np.ndarray] | None = None,
-    progress: Progress = _noop, **extra: Any,
+    key: str,
+    title: str,
+    image: np.ndarray,
+    text: np.ndarray,
+    index: np.ndarray | None,
+    *,
+    metrics: dict[str, float] | None = None,
+    projections: dict[str, np.ndarray] | None = None,
+    progress: Progress = _noop,
+    **extra: Any,
 ) -> Analysis:
     """An Analysis with its PCA layout; the gap metrics follow in :func:`complete_metrics`, after the
     page has drawn the scatter (they cost seconds on large sets, the layout a fraction of one)."""
@@ -123,7 +130,9 @@ def complete_metrics(result: Analysis) -> tuple[dict[str, float], str]:
         computed, note = pair_metrics(result.image, result.text, result.text_image_index)
         values = {**computed, **values}
     if result.logit_scale and "loss" not in values and result.n_image <= METRICS_MAX_PAIRS:
-        values["loss"] = gap_metrics.contrastive_loss(result.image, result.text, result.logit_scale, result.text_image_index)
+        values["loss"] = gap_metrics.contrastive_loss(
+            result.image, result.text, result.logit_scale, result.text_image_index
+        )
     return values, note
 
 
@@ -144,8 +153,15 @@ def from_upload(data: bytes, name: str, *, progress: Progress = _noop) -> Analys
     digest = hashlib.sha1(data).hexdigest()[:16]
     image, text = np.asarray(emb.image, dtype=np.float32), np.asarray(emb.text, dtype=np.float32)
     return analyse(
-        f"upload:{digest}", f"uploaded {name}", image, text, emb.text_image_index, progress=progress,
-        captions=emb.captions, images=small_images(emb.images), metadata=dict(emb.metadata),
+        f"upload:{digest}",
+        f"uploaded {name}",
+        image,
+        text,
+        emb.text_image_index,
+        progress=progress,
+        captions=emb.captions,
+        images=small_images(emb.images),
+        metadata=dict(emb.metadata),
     )
 
 
@@ -159,10 +175,19 @@ def from_saved_epoch(store: Any, run_id: str, epoch: int, *, progress: Progress 
     projections = store.projections(arrays)
     extra = _eval_images(store.config(run_id), store.home, len(arrays["image"]), progress)
     return analyse(
-        f"run:{run_id}:{epoch}", f"run {run_id} · epoch {epoch} (stored evaluation)",
-        arrays["image"].astype(np.float32), arrays["text"].astype(np.float32), arrays.get("text_image_index"),
-        metrics=values, projections=projections, progress=progress, captions=store.captions(run_id) or None,
-        labels=arrays.get("labels"), logit_scale=values.get("logit_scale"), run_id=run_id, **extra,
+        f"run:{run_id}:{epoch}",
+        f"run {run_id} · epoch {epoch} (stored evaluation)",
+        arrays["image"].astype(np.float32),
+        arrays["text"].astype(np.float32),
+        arrays.get("text_image_index"),
+        metrics=values,
+        projections=projections,
+        progress=progress,
+        captions=store.captions(run_id) or None,
+        labels=arrays.get("labels"),
+        logit_scale=values.get("logit_scale"),
+        run_id=run_id,
+        **extra,
     )
 
 
@@ -194,8 +219,14 @@ def model_configs(model_name: str, pretrained: str, data: dict[str, Any]) -> tup
 
 
 def from_model(
-    model_cfg: Any, data_cfg: Any, home: Path, *, checkpoint: Path | None = None, title: str = "",
-    seed: int = 0, progress: Progress = _noop,
+    model_cfg: Any,
+    data_cfg: Any,
+    home: Path,
+    *,
+    checkpoint: Path | None = None,
+    title: str = "",
+    seed: int = 0,
+    progress: Progress = _noop,
 ) -> Analysis:
     """Encode the evaluation set of ``data_cfg`` with ``model_cfg`` (or a run's checkpoint) and analyse it.
 
@@ -208,16 +239,25 @@ def from_model(
     enc = encode_eval_set(model_cfg, data_cfg, Path(home), checkpoint=checkpoint, seed=seed, progress=progress)
     key = "model:" + hashlib.sha1(f"{model_cfg}{data_cfg}{checkpoint}{seed}".encode()).hexdigest()[:16]
     tag = f" · {model_cfg.pretrained}" if model_cfg.pretrained else ""
-    values = {}
+    values: dict[str, float] = {}
     if enc.logit_scale:
         values.update(logit_scale=enc.logit_scale, tau=1.0 / enc.logit_scale)
     if enc.class_text is not None and enc.labels is not None:
         values["zero_shot"] = gap_metrics.zero_shot_accuracy(enc.image, enc.class_text, enc.labels)
     return analyse(
-        key, title or f"{model_cfg.name}{tag} on {data_cfg.source} ({len(enc.image)} images)",
-        enc.image, enc.text, enc.text_image_index, metrics=values, progress=progress,
-        captions=enc.captions, labels=enc.labels, class_names=enc.class_names, class_text=enc.class_text,
-        images=small_images(enc.images), logit_scale=enc.logit_scale,
+        key,
+        title or f"{model_cfg.name}{tag} on {data_cfg.source} ({len(enc.image)} images)",
+        enc.image,
+        enc.text,
+        enc.text_image_index,
+        metrics=values,
+        progress=progress,
+        captions=enc.captions,
+        labels=enc.labels,
+        class_names=enc.class_names,
+        class_text=enc.class_text,
+        images=small_images(enc.images),
+        logit_scale=enc.logit_scale,
     )
 
 
@@ -250,13 +290,20 @@ def shift_sample(analysis: Analysis, max_pairs: int = SHIFT_MAX_PAIRS) -> ShiftS
     return ShiftSample(analysis.image[kept], analysis.text[captions], index, labels, note)
 
 
-def shift_rows(sample: ShiftSample, lambdas: Any, logit_scale: float, class_text: np.ndarray | None) -> list[dict[str, float]]:
+def shift_rows(
+    sample: ShiftSample, lambdas: Any, logit_scale: float, class_text: np.ndarray | None
+) -> list[dict[str, float]]:
     """gapviz.science.shift.shift_sweep on the sample, at one logit scale (loss column renamed ``loss``)."""
     from gapviz.science import shift
 
     rows = shift.shift_sweep(
-        sample.image, sample.text, [float(v) for v in lambdas], logit_scales=(float(logit_scale),), text_image_index=sample.index,
-        class_text=class_text if sample.labels is not None else None, labels=sample.labels,
+        sample.image,
+        sample.text,
+        [float(v) for v in lambdas],
+        logit_scales=(float(logit_scale),),
+        text_image_index=sample.index,
+        class_text=class_text if sample.labels is not None else None,
+        labels=sample.labels,
     )
     key = shift.loss_key(float(logit_scale))
     return [{**{k: v for k, v in row.items() if k != key}, "loss": row[key]} for row in rows]
@@ -270,14 +317,15 @@ def shift_lambdas(sample: ShiftSample, n: int = SHIFT_LAMBDAS) -> np.ndarray:
 
 def shifted_projection(sample: ShiftSample, lam: float, reference: np.ndarray | None) -> np.ndarray:
     """PCA of the shifted sample, aligned to ``reference`` (the unshifted layout) so the frame stays."""
-    from gapviz.science import projection
-    from gapviz.science import shift
+    from gapviz.science import projection, shift
 
     xs, ys = shift.shift_embeddings(sample.image, sample.text, float(lam))
     return projection.pca_project(xs, ys, reference=reference)
 
 
-def shift_domain(reference: np.ndarray, gap: float, pad: float = 0.05) -> tuple[tuple[float, float], tuple[float, float]]:
+def shift_domain(
+    reference: np.ndarray, gap: float, pad: float = 0.05
+) -> tuple[tuple[float, float], tuple[float, float]]:
     """Axis ranges for every λ without projecting the extremes: the unshifted layout widened by
     the gap (a shift moves each point by about λ ≤ gap; unit vectors stay within ±1 of centre)."""
     (x0, x1), (y0, y1) = frames.axis_domains([reference], pad=pad)
@@ -291,7 +339,9 @@ def reference_projection(sample: ShiftSample) -> np.ndarray:
     return projection.pca_project(sample.image, sample.text)
 
 
-def shift_frame(rows: list[dict[str, float]], metrics: tuple[str, ...] = ("loss", "i2t_r1", "t2i_r1", "zero_shot")) -> Any:
+def shift_frame(
+    rows: list[dict[str, float]], metrics: tuple[str, ...] = ("loss", "i2t_r1", "t2i_r1", "zero_shot")
+) -> Any:
     """Long frame (gap, metric, value) for charts.shift_curves."""
     import pandas as pd
 

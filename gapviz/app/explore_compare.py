@@ -26,8 +26,18 @@ COMPARE_SOURCES = {
     "upload": "Upload embeddings",
 }
 COMPARE_METRICS = (
-    "gap_distance", "relative_gap", "pair_cosine", "cone_image", "cone_text", "linear_separability",
-    "uniformity_joint", "i2t_r1", "t2i_r1", "tau", "loss", "zero_shot",
+    "gap_distance",
+    "relative_gap",
+    "pair_cosine",
+    "cone_image",
+    "cone_text",
+    "linear_separability",
+    "uniformity_joint",
+    "i2t_r1",
+    "t2i_r1",
+    "tau",
+    "loss",
+    "zero_shot",
 )
 
 
@@ -43,10 +53,13 @@ def aligned_layouts(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, str]:
 def comparison_table(a: Analysis, b: Analysis) -> pd.DataFrame:
     """Rows: metrics both sources have; columns: each source and their difference."""
     shown = [n for n in COMPARE_METRICS if n in a.metrics and n in b.metrics]
-    table = pd.DataFrame({
-        "metric": [metric_title(n) for n in shown], "first": [a.metrics[n] for n in shown],
-        "second": [b.metrics[n] for n in shown],
-    })
+    table = pd.DataFrame(
+        {
+            "metric": [metric_title(n) for n in shown],
+            "first": [a.metrics[n] for n in shown],
+            "second": [b.metrics[n] for n in shown],
+        }
+    )
     table["second − first"] = table["second"] - table["first"]
     return table
 
@@ -55,15 +68,21 @@ def second_choice(box: Any, first: Analysis) -> tuple[str, Any] | None:
     """(cache key, compute) of the second source."""
     from gapviz.app import analysis
 
-    kind = box.radio("Second source", list(COMPARE_SOURCES), format_func=COMPARE_SOURCES.get, horizontal=True,
-                     key="explore_cmp_source")
+    kind = box.radio(
+        "Second source",
+        list(COMPARE_SOURCES),
+        format_func=COMPARE_SOURCES.get,
+        horizontal=True,
+        key="explore_cmp_source",
+    )
     if kind == "run":
         picked = views.pick_run_epoch(box, "explore_cmp", url=False)
         if picked is None:
             return None
         run_id, epoch = picked
         return f"run:{run_id}:{epoch}:{common.run_version(run_id)}", lambda p: analysis.from_saved_epoch(
-            common.store(), run_id, epoch, progress=p)
+            common.store(), run_id, epoch, progress=p
+        )
     if kind == "upload":
         upload = box.file_uploader("Second embeddings file", type=["npy", "npz"], key="explore_cmp_upload")
         if upload is None:
@@ -74,7 +93,8 @@ def second_choice(box: Any, first: Analysis) -> tuple[str, Any] | None:
     n = first.n_image if first.key.startswith("model:") else 512
     model_cfg, data_cfg = analysis.model_configs("gapviz-tiny", "", {"source": "synthetic", "eval_size": n, "seed": 0})
     return f"model:{model_cfg}:{data_cfg}:seed{seed}", lambda p: analysis.from_model(
-        model_cfg, data_cfg, common.home(), seed=seed, title=f"gapviz-tiny at random init (seed {seed})", progress=p)
+        model_cfg, data_cfg, common.home(), seed=seed, title=f"gapviz-tiny at random init (seed {seed})", progress=p
+    )
 
 
 def side_by_side(first: Analysis, second: Analysis) -> None:
@@ -84,20 +104,41 @@ def side_by_side(first: Analysis, second: Analysis) -> None:
     ranges = frames.axis_domains([first.projections["pca"], b_coords])
     for column, result, name in zip(st.columns(2), (first, aligned), ("first", "second"), strict=True):
         points, lines, arrow, sample_note = frames.scatter_frames(
-            result.projections["pca"], result.n_image, result.text_image_index, result.captions,
-            max_pairs=views.COMPARE_PAIRS, max_lines=300,
+            result.projections["pca"],
+            result.n_image,
+            result.text_image_index,
+            result.captions,
+            max_pairs=views.COMPARE_PAIRS,
+            max_lines=300,
         )
-        figure = scatter.scatter_figure(points, lines=lines, arrow=arrow, first_caption=result.first_captions,
-                                        title=f"{name}: {result.title}", height=420, ranges=ranges)
+        figure = scatter.scatter_figure(
+            points,
+            lines=lines,
+            arrow=arrow,
+            first_caption=result.first_captions,
+            title=f"{name}: {result.title}",
+            height=420,
+            ranges=ranges,
+        )
         column.plotly_chart(figure, key=f"explore_cmp_{name}", config=scatter.PLOTLY_CONFIG, theme=None)
         if sample_note:
             column.caption(sample_note)
     st.caption(note)
     table = comparison_table(first, second)
-    st.dataframe(table, hide_index=True, key="explore_cmp_table",
-                 column_config={c: views.NUMBER for c in table.columns if c != "metric"})
-    st.download_button("Comparison table (CSV)", table.to_csv(index=False), "gapviz-comparison.csv", "text/csv",
-                       key="explore_cmp_csv", on_click="ignore")
+    st.dataframe(
+        table,
+        hide_index=True,
+        key="explore_cmp_table",
+        column_config={c: views.NUMBER for c in table.columns if c != "metric"},
+    )
+    st.download_button(
+        "Comparison table (CSV)",
+        table.to_csv(index=False),
+        "gapviz-comparison.csv",
+        "text/csv",
+        key="explore_cmp_csv",
+        on_click="ignore",
+    )
 
 
 def compare_section(first: Analysis) -> None:
@@ -136,8 +177,9 @@ def epochs_section(result: Analysis) -> None:
     if not result.run_id:
         return
     with st.expander("Epochs of this run, aligned (play)"):
-        layouts = common.shared_compute(f"{result.key}:epochs", "Aligning epochs", lambda p: epoch_layouts(result.run_id),
-                                        kind="derived")
+        layouts = common.shared_compute(
+            f"{result.key}:epochs", "Aligning epochs", lambda p: epoch_layouts(result.run_id), kind="derived"
+        )
         if len(layouts) < 2:
             st.info("This run has a single stored evaluation.")
             return
@@ -145,7 +187,13 @@ def epochs_section(result: Analysis) -> None:
         kept = frames.sample_images(n_image, views.ANIMATION_PAIRS)
         captions, _ = frames.pair_subset(result.index, kept)
         rows = np.concatenate([kept, n_image + captions])
-        st.plotly_chart(scatter.epoch_animation(layouts, n_image, rows), key="explore_epochs", theme=None,
-                        config=scatter.PLOTLY_CONFIG)
-        st.caption(f"PCA of each epoch, rotated onto the last epoch's; {len(kept):,} pairs drawn. UMAP layouts are "
-                   "warm-started from the previous epoch during training and are not re-aligned here.")
+        st.plotly_chart(
+            scatter.epoch_animation(layouts, n_image, rows),
+            key="explore_epochs",
+            theme=None,
+            config=scatter.PLOTLY_CONFIG,
+        )
+        st.caption(
+            f"PCA of each epoch, rotated onto the last epoch's; {len(kept):,} pairs drawn. UMAP layouts are "
+            "warm-started from the previous epoch during training and are not re-aligned here."
+        )

@@ -35,8 +35,19 @@ SVG_PAIRS = 5_000
 COMPARE_PAIRS = 5_000
 ANIMATION_PAIRS = 1_000
 METRIC_COLUMNS = (
-    "gap_distance", "relative_gap", "pair_cosine", "mean_pair_distance", "cone_image", "cone_text",
-    "linear_separability", "alignment", "uniformity_image", "uniformity_text", "uniformity_joint", "tau", "loss",
+    "gap_distance",
+    "relative_gap",
+    "pair_cosine",
+    "mean_pair_distance",
+    "cone_image",
+    "cone_text",
+    "linear_separability",
+    "alignment",
+    "uniformity_image",
+    "uniformity_text",
+    "uniformity_joint",
+    "tau",
+    "loss",
     "zero_shot",
 )
 NUMBER = st.column_config.NumberColumn(format="%.4f")
@@ -103,7 +114,9 @@ def pick_checkpoint(box: Any) -> tuple[str, str, Any] | None:
         box.info("No saved runs yet — train one on the Launch page or with `gapviz train`.")
         return None
     c1, c2 = box.columns([3, 1])
-    run_id = c1.selectbox("Run", list(summaries), key="explore_ckpt_run", format_func=lambda r: common.run_label(r, summaries))
+    run_id = c1.selectbox(
+        "Run", list(summaries), key="explore_ckpt_run", format_func=lambda r: common.run_label(r, summaries)
+    )
     store = common.store()
     kept = store.checkpoint_epochs(run_id)
     if not kept:
@@ -121,8 +134,14 @@ def color_options(result: Analysis) -> list[str]:
 def scatter_points(result: Analysis, method: str, lines: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
     """Scatter frames of ``method`` with every metadata column attached to each point's pair."""
     points, pair_lines, arrow, note = frames.scatter_frames(
-        result.projections[method], result.n_image, result.text_image_index, result.captions, labels=result.labels,
-        class_names=result.class_names, max_pairs=MAX_WEBGL_PAIRS, max_lines=MAX_LINES if lines else 0,
+        result.projections[method],
+        result.n_image,
+        result.text_image_index,
+        result.captions,
+        labels=result.labels,
+        class_names=result.class_names,
+        max_pairs=MAX_WEBGL_PAIRS,
+        max_lines=MAX_LINES if lines else 0,
         max_thumbnails=0,
     )
     pairs = points["pair"].to_numpy()
@@ -138,9 +157,13 @@ def scatter_controls(result: Analysis) -> tuple[str, str, bool, bool]:
     c1, c2, c3, c4 = st.columns([1, 1, 1, 1], vertical_alignment="bottom")
     method = c1.selectbox("Projection", methods, key="explore_method")
     common.sync_to_url("method", method)
-    color = c2.selectbox("Colour by", color_options(result), key="explore_color", format_func=lambda c: "class" if c == "label" else c)
+    color = c2.selectbox(
+        "Colour by", color_options(result), key="explore_color", format_func=lambda c: "class" if c == "label" else c
+    )
     lines = c3.toggle("lines between pairs", value=result.n_image <= LINES_DEFAULT_PAIRS, key="explore_lines")
-    arrow = c4.toggle("gap vector", value=True, key="explore_arrow", help="from the text centroid to the image centroid")
+    arrow = c4.toggle(
+        "gap vector", value=True, key="explore_arrow", help="from the text centroid to the image centroid"
+    )
     return method, color, lines, arrow
 
 
@@ -151,31 +174,50 @@ def scatter_section(result: Analysis) -> Any:
 
     def build(progress: Any) -> Any:
         return scatter.scatter_figure(
-            points, color_by=color, lines=pair_lines, arrow=gap_arrow if arrow else None,
-            first_caption=result.first_captions, title=f"{method.upper()} of both modalities",
+            points,
+            color_by=color,
+            lines=pair_lines,
+            arrow=gap_arrow if arrow else None,
+            first_caption=result.first_captions,
+            title=f"{method.upper()} of both modalities",
         )
 
-    figure = common.shared_compute(f"{result.key}:fig:{method}:{color}:{lines}:{arrow}", "Drawing", build, kind="derived")
-    event = st.plotly_chart(
-        figure, key="explore_scatter", on_select="rerun", selection_mode=scatter.SELECTION_MODES,
-        config=scatter.PLOTLY_CONFIG, theme=None,
+    figure = common.shared_compute(
+        f"{result.key}:fig:{method}:{color}:{lines}:{arrow}", "Drawing", build, kind="derived"
     )
-    st.caption("Click a point for its neighbours; Box or Lasso Select in the toolbar measures a region; double-click "
-               "clears. " + (note + "." if note else ""))
+    event = st.plotly_chart(
+        figure,
+        key="explore_scatter",
+        on_select="rerun",
+        selection_mode=scatter.SELECTION_MODES,
+        config=scatter.PLOTLY_CONFIG,
+        theme=None,
+    )
+    st.caption(
+        "Click a point for its neighbours; Box or Lasso Select in the toolbar measures a region; double-click "
+        "clears. " + (note + "." if note else "")
+    )
     svg_button(result, method, points, pair_lines, gap_arrow if arrow else None)
     return event
 
 
 def svg_button(result: Analysis, method: str, points: pd.DataFrame, lines: pd.DataFrame, arrow: Any) -> None:
     """An SVG of the scatter (Altair through vl-convert; sampled to SVG_PAIRS pairs), made when clicked."""
+
     def render() -> str:
         kept = set(frames.sample_images(result.n_image, SVG_PAIRS).tolist())
         small = points[points["pair"].isin(kept)].drop(columns=[c for c in ("label",) if c not in points])
         chart = charts.embedding_scatter(small, pair_lines=lines.head(400), arrow=arrow, title=f"{method.upper()}")
         return charts.chart_svg(chart)
 
-    st.download_button("Scatter as SVG", data=render, file_name=f"gapviz-{method}.svg", mime="image/svg+xml",
-                       key="explore_svg", on_click="ignore")
+    st.download_button(
+        "Scatter as SVG",
+        data=render,
+        file_name=f"gapviz-{method}.svg",
+        mime="image/svg+xml",
+        key="explore_svg",
+        on_click="ignore",
+    )
 
 
 # ---- selection and neighbours ------------------------------------------------------------------
@@ -188,7 +230,9 @@ def point_section(result: Analysis, row: int) -> None:
         left.image(result.images[card["pair"]], width=96)
     if card["caption"]:
         right.text(f"caption: {card['caption']}")
-    right.text(f"{'its caption' if card['modality'] == 'image' else 'its image’s first caption'}: {card['partner'] or '—'}")
+    right.text(
+        f"{'its caption' if card['modality'] == 'image' else 'its image’s first caption'}: {card['partner'] or '—'}"
+    )
     images, texts = selection.neighbour_frames(result, row)
     c1, c2 = st.columns(2)
     c1.markdown("**Nearest images** (cosine, full space)")
@@ -204,20 +248,37 @@ def selection_metrics(result: Analysis, rows: np.ndarray) -> None:
         st.info("Select at least two pairs to measure them.")
         return
     key = f"{result.key}:selection:{hash(pairs.tobytes())}"
-    values, note = common.shared_compute(key, "Metrics of the selection", lambda p: selection.subset_metrics(result, pairs),
-                                         kind="derived")
+    values, note = common.shared_compute(
+        key, "Metrics of the selection", lambda p: selection.subset_metrics(result, pairs), kind="derived"
+    )
     st.markdown(f"**Selection: {len(pairs):,} pairs** of {result.n_image:,}")
     table = selection.metric_table(result.metrics, values)
-    st.dataframe(table, hide_index=True, key="explore_selection_metrics",
-                 column_config={c: NUMBER for c in table.columns if c != "metric"})
+    st.dataframe(
+        table,
+        hide_index=True,
+        key="explore_selection_metrics",
+        column_config={c: NUMBER for c in table.columns if c != "metric"},
+    )
     listing = selection.pairs_frame(result, pairs)
     st.dataframe(listing, hide_index=True, column_config={"image": THUMB}, key="explore_selection_pairs")
     row = st.container(horizontal=True)
-    row.download_button("Metric table (CSV)", table.to_csv(index=False), "gapviz-selection-metrics.csv", "text/csv",
-                        key="explore_metrics_csv", on_click="ignore")
+    row.download_button(
+        "Metric table (CSV)",
+        table.to_csv(index=False),
+        "gapviz-selection-metrics.csv",
+        "text/csv",
+        key="explore_metrics_csv",
+        on_click="ignore",
+    )
     everything = selection.pairs_frame(result, pairs, limit=len(pairs)).drop(columns=["image"])
-    row.download_button("Selected pairs (CSV)", everything.to_csv(index=False), "gapviz-selection.csv", "text/csv",
-                        key="explore_selection_csv", on_click="ignore")
+    row.download_button(
+        "Selected pairs (CSV)",
+        everything.to_csv(index=False),
+        "gapviz-selection.csv",
+        "text/csv",
+        key="explore_selection_csv",
+        on_click="ignore",
+    )
     if note or len(pairs) > selection.TABLE_ROWS:
         st.caption("; ".join(filter(None, [note, f"table lists the first {selection.TABLE_ROWS}"])))
 
@@ -226,8 +287,15 @@ def selection_section(result: Analysis, event: Any) -> None:
     """A click inspects one point; a box or lasso measures the selected pairs."""
     rows = scatter.selected_rows(event)
     total = result.n_image + result.n_text
-    typed = st.number_input("Inspect point (row: images first, then captions)", min_value=0, max_value=total - 1,
-                            value=None, step=1, key="explore_point", help="or click a point in the scatter")
+    typed = st.number_input(
+        "Inspect point (row: images first, then captions)",
+        min_value=0,
+        max_value=total - 1,
+        value=None,
+        step=1,
+        key="explore_point",
+        help="or click a point in the scatter",
+    )
     if scatter.is_click(event):
         point_section(result, int(rows[0]))
     elif len(rows) > 1:
@@ -241,8 +309,9 @@ def ensure_metrics(result: Analysis) -> str:
     """Fill in the whole-set metrics once (shared by sessions); returns the note on sampling."""
     from gapviz.app import analysis
 
-    values, note = common.shared_compute(f"{result.key}:metrics", "Gap metrics",
-                                         lambda progress: analysis.complete_metrics(result), kind="derived")
+    values, note = common.shared_compute(
+        f"{result.key}:metrics", "Gap metrics", lambda progress: analysis.complete_metrics(result), kind="derived"
+    )
     result.metrics = values
     return note
 
@@ -250,8 +319,12 @@ def ensure_metrics(result: Analysis) -> str:
 def metrics_panel(result: Analysis) -> None:
     from gapviz.science.metrics import METRIC_DESCRIPTIONS
 
-    descriptions = {**METRIC_DESCRIPTIONS, "tau": "Temperature τ = 1/logit scale of the model.",
-                    "loss": "Symmetric InfoNCE loss at the model's τ.", "zero_shot": "Zero-shot accuracy with the class prompts."}
+    descriptions = {
+        **METRIC_DESCRIPTIONS,
+        "tau": "Temperature τ = 1/logit scale of the model.",
+        "loss": "Symmetric InfoNCE loss at the model's τ.",
+        "zero_shot": "Zero-shot accuracy with the class prompts.",
+    }
     shown = [m for m in METRIC_COLUMNS if m in result.metrics]
     for start in range(0, len(shown), 2):
         for col, name in zip(st.columns(2), shown[start : start + 2], strict=False):
@@ -305,8 +378,15 @@ def shift_controls(result: Analysis, sample: Any, lambdas: np.ndarray) -> tuple[
     c1, c2 = st.columns([3, 1])
     step = float((lambdas[-1] - lambdas[0]) / 100) or 0.01
     lam = c1.slider("λ", float(lambdas[0]), float(lambdas[-1]), 0.0, step=step, format="%.3f", key="explore_lambda")
-    tau = c2.number_input("τ for the loss", min_value=1e-4, max_value=10.0, value=float(round(default_tau, 4)),
-                          step=0.001, format="%g", key="explore_tau")
+    tau = c2.number_input(
+        "τ for the loss",
+        min_value=1e-4,
+        max_value=10.0,
+        value=float(round(default_tau, 4)),
+        step=0.001,
+        format="%g",
+        key="explore_tau",
+    )
     return lam, tau
 
 
@@ -314,16 +394,32 @@ def shifted_view(result: Analysis, sample: Any, lam: float, here: dict[str, floa
     """The shifted sample on fixed axes, and the numbers at the slider's λ."""
     from gapviz.app import analysis
 
-    reference = common.shared_compute(f"{result.key}:shift:ref", "reference projection",
-                                      lambda progress: analysis.reference_projection(sample), kind="derived")
+    reference = common.shared_compute(
+        f"{result.key}:shift:ref",
+        "reference projection",
+        lambda progress: analysis.reference_projection(sample),
+        kind="derived",
+    )
     coords = analysis.shifted_projection(sample, lam, reference)
     points, lines, arrow, _ = frames.scatter_frames(coords, len(sample.image), sample.index, None, max_lines=200)
     x_dom, y_dom = analysis.shift_domain(reference, result.metrics.get("gap_distance", 0.0))
-    chart = charts.embedding_scatter(points.drop(columns=["caption"]), pair_lines=lines, arrow=arrow, x_domain=x_dom,
-                                     y_domain=y_dom, title=f"shifted by λ = {lam:.3f}", width=360, height=360)
+    chart = charts.embedding_scatter(
+        points.drop(columns=["caption"]),
+        pair_lines=lines,
+        arrow=arrow,
+        x_domain=x_dom,
+        y_domain=y_dom,
+        title=f"shifted by λ = {lam:.3f}",
+        width=360,
+        height=360,
+    )
     common.show_chart(chart, key="explore_shift_scatter")
-    shown = [("signed gap", "signed_gap"), (f"loss at τ = {tau:g}", "loss"), ("recall@1 image→text", "i2t_r1"),
-             ("recall@1 text→image", "t2i_r1")] + ([("zero-shot accuracy", "zero_shot")] if "zero_shot" in here else [])
+    shown = [
+        ("signed gap", "signed_gap"),
+        (f"loss at τ = {tau:g}", "loss"),
+        ("recall@1 image→text", "i2t_r1"),
+        ("recall@1 text→image", "t2i_r1"),
+    ] + ([("zero-shot accuracy", "zero_shot")] if "zero_shot" in here else [])
     for start in range(0, len(shown), 2):
         for col, (label, name) in zip(st.columns(2), shown[start : start + 2], strict=False):
             col.metric(label, fmt(here.get(name)))
@@ -335,19 +431,31 @@ def shift_section(result: Analysis) -> None:
     from gapviz.app import analysis
 
     st.subheader("Embedding shift")
-    st.caption("Move both modalities along the gap direction: image − λg, text + λg (renormalised). λ > 0 closes the "
-               "gap; past about gap/2 the modalities cross.")
+    st.caption(
+        "Move both modalities along the gap direction: image − λg, text + λg (renormalised). λ > 0 closes the "
+        "gap; past about gap/2 the modalities cross."
+    )
     sample = analysis.shift_sample(result)
     lambdas = analysis.shift_lambdas(sample)
     lam, tau = shift_controls(result, sample, lambdas)
     class_text, key = result.class_text, f"{result.key}:shift:{tau}"
-    here = common.shared_compute(f"{key}:{lam}", f"λ = {lam:.3f}",
-                                 lambda progress: analysis.shift_rows(sample, [lam], 1.0 / tau, class_text), kind="point")[0]
+    here = common.shared_compute(
+        f"{key}:{lam}",
+        f"λ = {lam:.3f}",
+        lambda progress: analysis.shift_rows(sample, [lam], 1.0 / tau, class_text),
+        kind="point",
+    )[0]
     left, right = st.columns([2, 3])
     with left:
         shifted_view(result, sample, lam, here, tau)
     with right:
-        rows = common.shared_compute(key, "Shift experiment",
-                                     lambda progress: analysis.shift_rows(sample, lambdas, 1.0 / tau, class_text), kind="derived")
-        chart = charts.shift_curves(analysis.shift_frame(rows), current=here["signed_gap"], columns=2, width=230, height=150)
+        rows = common.shared_compute(
+            key,
+            "Shift experiment",
+            lambda progress: analysis.shift_rows(sample, lambdas, 1.0 / tau, class_text),
+            kind="derived",
+        )
+        chart = charts.shift_curves(
+            analysis.shift_frame(rows), current=here["signed_gap"], columns=2, width=230, height=150
+        )
         common.show_chart(chart, key="explore_shift_curves")

@@ -24,7 +24,19 @@ MAX_THUMBNAILS = 400
 THUMBNAIL_SIZE = 48
 HISTOGRAM_MAX_ROWS = 1500
 """Rows per modality used for the pairwise-cosine histogram (the rest is sampled away)."""
-CURVE_METRICS = ("gap_distance", "relative_gap", "tau", "loss", "i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10", "zero_shot")
+CURVE_METRICS = (
+    "gap_distance",
+    "relative_gap",
+    "tau",
+    "loss",
+    "i2t_r1",
+    "i2t_r5",
+    "i2t_r10",
+    "t2i_r1",
+    "t2i_r5",
+    "t2i_r10",
+    "zero_shot",
+)
 
 
 # ---- embedding scatter -----------------------------------------------------------------
@@ -49,7 +61,7 @@ def thumbnail_uri(image: np.ndarray, size: int = THUMBNAIL_SIZE) -> str:
 
     picture = Image.fromarray(np.ascontiguousarray(image.astype(np.uint8)))
     if max(picture.size) != size:
-        picture = picture.resize((size, size), Image.NEAREST if max(picture.size) < size else Image.BILINEAR)
+        picture = picture.resize((size, size), Image.Resampling.NEAREST if max(picture.size) < size else Image.Resampling.BILINEAR)
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", optimize=True)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -62,7 +74,7 @@ def first_captions(n_image: int, idx: np.ndarray, captions: Sequence[str] | None
         return out
     paired = np.flatnonzero(idx >= 0)
     images, first = np.unique(idx[paired], return_index=True)
-    for image, j in zip(images.tolist(), paired[first].tolist()):
+    for image, j in zip(images.tolist(), paired[first].tolist(), strict=True):
         out[image] = captions[j]
     return out
 
@@ -81,20 +93,33 @@ def class_names_of(labels: np.ndarray | None, class_names: Sequence[str] | None)
     return [names[v] if 0 <= v < len(names) else str(v) for v in np.asarray(labels, dtype=np.int64).tolist()]
 
 
-def _modality_rows(coords: np.ndarray, rows: np.ndarray, modality: str, pair: np.ndarray, captions: list[str]) -> pd.DataFrame:
+def _modality_rows(
+    coords: np.ndarray, rows: np.ndarray, modality: str, pair: np.ndarray, captions: list[str]
+) -> pd.DataFrame:
     return pd.DataFrame(
-        {"x": coords[rows, 0], "y": coords[rows, 1], "modality": modality, "pair": pair, "row": rows, "caption": captions}
+        {
+            "x": coords[rows, 0],
+            "y": coords[rows, 1],
+            "modality": modality,
+            "pair": pair,
+            "row": rows,
+            "caption": captions,
+        }
     )
 
 
-def _thumbnail_columns(images: np.ndarray, kept: np.ndarray, text_pairs: np.ndarray, limit: int) -> tuple[list[str], list[str]]:
+def _thumbnail_columns(
+    images: np.ndarray, kept: np.ndarray, text_pairs: np.ndarray, limit: int
+) -> tuple[list[str], list[str]]:
     """Data-URI thumbnails of the first ``limit`` kept images, for image rows and for caption rows."""
     thumbs = [thumbnail_uri(images[i]) if rank < limit else "" for rank, i in enumerate(kept)]
     ranks = np.searchsorted(kept, text_pairs)
-    return thumbs, [thumbs[r] if i >= 0 and r < limit else "" for r, i in zip(ranks, text_pairs)]
+    return thumbs, [thumbs[r] if i >= 0 and r < limit else "" for r, i in zip(ranks, text_pairs, strict=True)]
 
 
-def pair_line_frame(coords: np.ndarray, n_image: int, idx: np.ndarray, captions: np.ndarray, max_lines: int) -> pd.DataFrame:
+def pair_line_frame(
+    coords: np.ndarray, n_image: int, idx: np.ndarray, captions: np.ndarray, max_lines: int
+) -> pd.DataFrame:
     """One line per (caption, image) pair of the given caption rows, the first ``max_lines`` of them."""
     drawn = captions[idx[captions] >= 0][:max_lines]
     ends = coords[idx[drawn]]
@@ -129,10 +154,12 @@ def scatter_frames(
     keep_text = np.flatnonzero(np.isin(idx, kept) | (idx < 0))
     notes = []
     if len(kept) < n_image:
-        notes.append(f"showing {len(kept):,} of {n_image:,} images (random sample) and their {len(keep_text):,} captions")
+        notes.append(
+            f"showing {len(kept):,} of {n_image:,} images (random sample) and their {len(keep_text):,} captions"
+        )
     firsts = first_captions(n_image, idx, captions)
     image_rows = _modality_rows(coords, kept, "image", kept, [firsts[i] for i in kept])
-    text_captions = [captions[j] for j in keep_text] if captions is not None else [""] * len(keep_text)
+    text_captions = [captions[j] for j in keep_text.tolist()] if captions is not None else [""] * len(keep_text)
     text_rows = _modality_rows(coords, n_image + keep_text, "text", idx[keep_text], text_captions)
     names = class_names_of(labels, class_names)
     if names is not None:
@@ -158,11 +185,20 @@ def gap_arrow_frame(coords: np.ndarray, n_image: int) -> pd.DataFrame:
     # Vega's angle is clockwise from "up" in screen space, where y grows downwards.
     angle = (math.degrees(math.atan2(dx, dy)) + 360.0) % 360.0
     return pd.DataFrame(
-        {"x": [text_c[0]], "y": [text_c[1]], "x2": [image_c[0]], "y2": [image_c[1]], "gap": [float(np.hypot(dx, dy))], "angle": [angle]}
+        {
+            "x": [text_c[0]],
+            "y": [text_c[1]],
+            "x2": [image_c[0]],
+            "y2": [image_c[1]],
+            "gap": [float(np.hypot(dx, dy))],
+            "angle": [angle],
+        }
     )
 
 
-def axis_domains(coord_sets: Iterable[np.ndarray], pad: float = 0.05) -> tuple[tuple[float, float], tuple[float, float]]:
+def axis_domains(
+    coord_sets: Iterable[np.ndarray], pad: float = 0.05
+) -> tuple[tuple[float, float], tuple[float, float]]:
     """x and y ranges covering every projection given (all epochs: axes that stay still)."""
     stacked = [np.asarray(c, dtype=np.float64) for c in coord_sets if c is not None and len(c)]
     if not stacked:
@@ -202,7 +238,9 @@ def cosine_histogram_frame(
 
 
 # ---- per-epoch curves ----------------------------------------------------------------------
-def curves_frame(rows: Sequence[Mapping[str, Any]], series: str, metrics: Sequence[str] = CURVE_METRICS) -> pd.DataFrame:
+def curves_frame(
+    rows: Sequence[Mapping[str, Any]], series: str, metrics: Sequence[str] = CURVE_METRICS
+) -> pd.DataFrame:
     """Long format (epoch, metric, value, series) of the per-epoch metric rows of one run."""
     records = [
         {"epoch": int(row["epoch"]), "metric": name, "value": float(row[name]), "series": series}

@@ -22,7 +22,16 @@ from gapviz.charts import IMAGE_COLOR, TEXT_COLOR
 MODALITY_COLORS = {"image": IMAGE_COLOR, "text": TEXT_COLOR}
 MODALITY_SYMBOLS = {"image": "circle", "text": "diamond"}
 CATEGORY_COLORS = (
-    "#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#EECA3B", "#BAB0AC",
+    "#4C78A8",
+    "#F58518",
+    "#54A24B",
+    "#E45756",
+    "#72B7B2",
+    "#B279A2",
+    "#FF9DA6",
+    "#9D755D",
+    "#EECA3B",
+    "#BAB0AC",
 )
 MAX_CATEGORIES = len(CATEGORY_COLORS)
 """Categories coloured apart; the rarer ones share the last colour as "other"."""
@@ -59,7 +68,9 @@ def hover_texts(points: pd.DataFrame, first_caption: Sequence[str] | None = None
     firsts = first_caption if first_caption is not None else ()
     labels = points["label"] if "label" in points.columns else [""] * len(points)
     out = []
-    for modality, pair, caption, label in zip(points["modality"], points["pair"], points["caption"], labels, strict=True):
+    for modality, pair, caption, label in zip(
+        points["modality"], points["pair"], points["caption"], labels, strict=True
+    ):
         extra = f"<br>class: {_label(label)}" if label else ""
         if modality == "image":
             out.append(f"<b>image {pair}</b>{extra}<br>its caption: {_label(caption) or '—'}")
@@ -86,8 +97,14 @@ def is_numeric(values: pd.Series) -> bool:
 def _trace(frame: pd.DataFrame, texts: np.ndarray, name: str, modality: str, marker: dict[str, Any]) -> go.Scattergl:
     size = MARKER_SIZE["large" if len(frame) > LARGE_SET else "small"]
     return go.Scattergl(
-        x=frame["x"].to_numpy(), y=frame["y"].to_numpy(), mode="markers", name=name, legendgroup=name,
-        customdata=frame["row"].to_numpy(dtype=np.int64), text=texts, hovertemplate="%{text}<extra></extra>",
+        x=frame["x"].to_numpy(),
+        y=frame["y"].to_numpy(),
+        mode="markers",
+        name=name,
+        legendgroup=name,
+        customdata=frame["row"].to_numpy(dtype=np.int64),
+        text=texts,
+        hovertemplate="%{text}<extra></extra>",
         marker={"size": size, "opacity": 0.75, "symbol": MODALITY_SYMBOLS[modality], **marker},
     )
 
@@ -97,7 +114,13 @@ def _groups(points: pd.DataFrame, color_by: str) -> list[tuple[str, np.ndarray, 
     if color_by == "modality" or color_by not in points.columns:
         return [(m, (points["modality"] == m).to_numpy(), {"color": MODALITY_COLORS[m]}) for m in ("image", "text")]
     if is_numeric(points[color_by]):
-        return [(color_by, np.ones(len(points), dtype=bool), {"color": points[color_by].to_numpy(), "coloraxis": "coloraxis"})]
+        return [
+            (
+                color_by,
+                np.ones(len(points), dtype=bool),
+                {"color": points[color_by].to_numpy(), "coloraxis": "coloraxis"},
+            )
+        ]
     names = _categories(points[color_by])
     order = sorted(set(names) - {"other"}) + (["other"] if "other" in set(names) else [])
     return [(n, (names == n).to_numpy(), {"color": CATEGORY_COLORS[i % MAX_CATEGORIES]}) for i, n in enumerate(order)]
@@ -115,7 +138,9 @@ def point_traces(
             keep = mask & (modality == m)
             if not keep.any():
                 continue
-            style = {k: (v[keep] if isinstance(v, np.ndarray) else v) for k, v in marker.items()}  # arrays span every point
+            style = {
+                k: (v[keep] if isinstance(v, np.ndarray) else v) for k, v in marker.items()
+            }  # arrays span every point
             label = name if name in MODALITY_COLORS else f"{name} · {m}"
             traces.append(_trace(points[keep], texts[keep], label, m, style))
     return traces
@@ -128,7 +153,12 @@ def line_trace(lines: pd.DataFrame) -> go.Scattergl:
     xs[0::3], xs[1::3] = lines["x"].to_numpy(), lines["x2"].to_numpy()
     ys[0::3], ys[1::3] = lines["y"].to_numpy(), lines["y2"].to_numpy()
     return go.Scattergl(
-        x=xs, y=ys, mode="lines", name="pairs", hoverinfo="skip", showlegend=False,
+        x=xs,
+        y=ys,
+        mode="lines",
+        name="pairs",
+        hoverinfo="skip",
+        showlegend=False,
         line={"color": "rgba(120,120,120,0.35)", "width": 0.7},
     )
 
@@ -137,9 +167,20 @@ def arrow_annotation(arrow: pd.DataFrame) -> dict[str, Any]:
     """The gap vector as an arrow from the text centroid to the image centroid (data coordinates)."""
     row = arrow.iloc[0]
     return {
-        "x": float(row["x2"]), "y": float(row["y2"]), "ax": float(row["x"]), "ay": float(row["y"]),
-        "xref": "x", "yref": "y", "axref": "x", "ayref": "y", "showarrow": True, "arrowhead": 3,
-        "arrowsize": 1.4, "arrowwidth": 2.5, "arrowcolor": "#222222", "text": "",
+        "x": float(row["x2"]),
+        "y": float(row["y2"]),
+        "ax": float(row["x"]),
+        "ay": float(row["y"]),
+        "xref": "x",
+        "yref": "y",
+        "axref": "x",
+        "ayref": "y",
+        "showarrow": True,
+        "arrowhead": 3,
+        "arrowsize": 1.4,
+        "arrowwidth": 2.5,
+        "arrowcolor": "#222222",
+        "text": "",
         "hovertext": f"gap (2-D) {float(row['gap']):.3f}" if "gap" in row else "",
     }
 
@@ -164,9 +205,13 @@ def scatter_figure(
     traces += point_traces(points, color_by, first_caption)
     figure = go.Figure(traces)
     figure.update_layout(
-        title={"text": html.escape(title, quote=False)} if title else None, height=height,
-        uirevision="keep", hovermode="closest", legend={"orientation": "h", "y": 1.02, "x": 0, "yanchor": "bottom"},
-        margin={"l": 40, "r": 10, "t": 60 if title else 30, "b": 40}, template="plotly_white",
+        title={"text": html.escape(title, quote=False)} if title else None,
+        height=height,
+        uirevision="keep",
+        hovermode="closest",
+        legend={"orientation": "h", "y": 1.02, "x": 0, "yanchor": "bottom"},
+        margin={"l": 40, "r": 10, "t": 60 if title else 30, "b": 40},
+        template="plotly_white",
         coloraxis={"colorscale": "Viridis", "colorbar": {"title": {"text": color_by}, "thickness": 12}},
     )
     figure.update_xaxes(title_text="component 1", range=list(ranges[0]) if ranges else None, zeroline=False)
@@ -211,22 +256,57 @@ def epoch_animation(
 
     def traces(epoch: int) -> list[go.Scatter]:
         xy = coords_by_epoch[epoch][rows]
-        return [go.Scatter(x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=m, hoverinfo="skip",
-                           marker={"size": 6, "opacity": 0.75, "color": MODALITY_COLORS[m], "symbol": MODALITY_SYMBOLS[m]})
-                for m, mask in (("image", is_image), ("text", ~is_image))]
+        return [
+            go.Scatter(
+                x=xy[mask, 0],
+                y=xy[mask, 1],
+                mode="markers",
+                name=m,
+                hoverinfo="skip",
+                marker={"size": 6, "opacity": 0.75, "color": MODALITY_COLORS[m], "symbol": MODALITY_SYMBOLS[m]},
+            )
+            for m, mask in (("image", is_image), ("text", ~is_image))
+        ]
 
     figure = go.Figure(traces(epochs[-1]), frames=[go.Frame(data=traces(e), name=str(e)) for e in epochs])
     step = {"frame": {"duration": 600, "redraw": True}, "transition": {"duration": 300}, "fromcurrent": True}
     figure.update_layout(
-        height=height, template="plotly_white", xaxis={"range": [lo[0], hi[0]], "title": "component 1"},
-        yaxis={"range": [lo[1], hi[1]], "title": "component 2"}, margin={"l": 40, "r": 10, "t": 30, "b": 40},
-        updatemenus=[{"type": "buttons", "x": 0, "y": -0.12, "xanchor": "left", "buttons": [
-            {"label": "▶ play", "method": "animate", "args": [None, step]},
-            {"label": "❚❚ pause", "method": "animate", "args": [[None], {"frame": {"duration": 0}, "mode": "immediate"}]},
-        ]}],
-        sliders=[{"active": len(epochs) - 1, "x": 0.2, "len": 0.8, "currentvalue": {"prefix": "epoch "}, "steps": [
-            {"label": str(e), "method": "animate", "args": [[str(e)], {"mode": "immediate", "frame": {"redraw": True}}]}
-            for e in epochs
-        ]}],
+        height=height,
+        template="plotly_white",
+        xaxis={"range": [lo[0], hi[0]], "title": "component 1"},
+        yaxis={"range": [lo[1], hi[1]], "title": "component 2"},
+        margin={"l": 40, "r": 10, "t": 30, "b": 40},
+        updatemenus=[
+            {
+                "type": "buttons",
+                "x": 0,
+                "y": -0.12,
+                "xanchor": "left",
+                "buttons": [
+                    {"label": "▶ play", "method": "animate", "args": [None, step]},
+                    {
+                        "label": "❚❚ pause",
+                        "method": "animate",
+                        "args": [[None], {"frame": {"duration": 0}, "mode": "immediate"}],
+                    },
+                ],
+            }
+        ],
+        sliders=[
+            {
+                "active": len(epochs) - 1,
+                "x": 0.2,
+                "len": 0.8,
+                "currentvalue": {"prefix": "epoch "},
+                "steps": [
+                    {
+                        "label": str(e),
+                        "method": "animate",
+                        "args": [[str(e)], {"mode": "immediate", "frame": {"redraw": True}}],
+                    }
+                    for e in epochs
+                ],
+            }
+        ],
     )
     return figure

@@ -22,8 +22,19 @@ MIN_SELECTED_PAIRS = 2
 TABLE_ROWS = 200
 """Selected pairs listed at most (with thumbnails)."""
 TABLE_METRICS = (
-    "gap_distance", "relative_gap", "pair_cosine", "mean_pair_distance", "cone_image", "cone_text",
-    "linear_separability", "alignment", "uniformity_joint", "i2t_r1", "i2t_r5", "t2i_r1", "t2i_r5",
+    "gap_distance",
+    "relative_gap",
+    "pair_cosine",
+    "mean_pair_distance",
+    "cone_image",
+    "cone_text",
+    "linear_separability",
+    "alignment",
+    "uniformity_joint",
+    "i2t_r1",
+    "i2t_r5",
+    "t2i_r1",
+    "t2i_r5",
 )
 
 
@@ -44,7 +55,9 @@ def subset_metrics(analysis: Analysis, pairs: np.ndarray) -> tuple[dict[str, flo
     return pair_metrics(analysis.image[pairs], analysis.text[captions], index)
 
 
-def metric_table(whole: dict[str, float], selection: dict[str, float] | None, names: tuple[str, ...] = TABLE_METRICS) -> pd.DataFrame:
+def metric_table(
+    whole: dict[str, float], selection: dict[str, float] | None, names: tuple[str, ...] = TABLE_METRICS
+) -> pd.DataFrame:
     """Rows: metrics; columns: the whole set and (when given) the selection, and their difference."""
     from gapviz.charts import metric_title
 
@@ -90,13 +103,20 @@ def point_card(analysis: Analysis, row: int) -> dict[str, Any]:
 def neighbour_frames(analysis: Analysis, row: int, k: int = 8) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The point's k nearest images and k nearest captions in the full space, with cosine similarity."""
     images, texts = point_neighbours(analysis.image, analysis.text, int(row), k)
-    image_frame = pd.DataFrame({
-        "image": [_thumb(analysis, int(i)) for i in images.indices], "pair": images.indices,
-        "caption": [analysis.first_captions[int(i)] for i in images.indices], "cosine": images.similarities,
-    })
+    image_frame = pd.DataFrame(
+        {
+            "image": [_thumb(analysis, int(i)) for i in images.indices],
+            "pair": images.indices,
+            "caption": [analysis.first_captions[int(i)] for i in images.indices],
+            "cosine": images.similarities,
+        }
+    )
     captions = analysis.captions or [""] * analysis.n_text
-    text_frame = pd.DataFrame({
-        "caption": [captions[int(j)] for j in texts.indices], "its image": analysis.index[texts.indices],
-        "cosine": texts.similarities,
-    })
+    text_frame = pd.DataFrame(
+        {
+            "caption": [captions[int(j)] for j in texts.indices],
+            "its image": analysis.index[texts.indices],
+            "cosine": texts.similarities,
+        }
+    )
     return image_frame, text_frame

@@ -91,15 +91,12 @@ def _validate(image: np.ndarray, text: np.ndarray, index: np.ndarray | None, nam
     image = _float_array(image, "image", name)
     text = _float_array(text, "text", name)
     if image.shape[1] != text.shape[1]:
-        raise EmbeddingsError(
-            f"{name}: image dim {image.shape[1]} does not match text dim {text.shape[1]}"
-        )
+        raise EmbeddingsError(f"{name}: image dim {image.shape[1]} does not match text dim {text.shape[1]}")
     if index is not None:
         index = _index_array(index, len(image), len(text), name)
     elif len(image) != len(text):
         raise EmbeddingsError(
-            f"{name}: {len(image)} image rows but {len(text)} text rows; "
-            "add a text_image_index array to pair them"
+            f"{name}: {len(image)} image rows but {len(text)} text rows; add a text_image_index array to pair them"
         )
     return Embeddings(image=image, text=text, text_image_index=index)
 
@@ -130,14 +127,24 @@ def _with_extras(emb: Embeddings, extras: dict[str, np.ndarray], name: str) -> E
     n, m = len(emb.image), len(emb.text)
     captions = extras.pop("captions", None)
     if captions is not None and (captions.shape != (m,) or captions.dtype.kind not in "US"):
-        raise EmbeddingsError(f"{name}: captions must be {m} strings (one per text row), got {captions.dtype} {captions.shape}")
+        raise EmbeddingsError(
+            f"{name}: captions must be {m} strings (one per text row), got {captions.dtype} {captions.shape}"
+        )
     images = extras.pop("images", None)
-    if images is not None and (images.dtype != np.uint8 or images.ndim != 4 or images.shape[0] != n or images.shape[3] != 3):
-        raise EmbeddingsError(f"{name}: images must be uint8 of shape ({n}, H, W, 3), got {images.dtype} {images.shape}")
+    if images is not None and (
+        images.dtype != np.uint8 or images.ndim != 4 or images.shape[0] != n or images.shape[3] != 3
+    ):
+        raise EmbeddingsError(
+            f"{name}: images must be uint8 of shape ({n}, H, W, 3), got {images.dtype} {images.shape}"
+        )
     metadata = {key: value for key, value in extras.items() if value.shape == (n,) and value.dtype.kind in "biufUS"}
     return Embeddings(
-        emb.image, emb.text, emb.text_image_index, captions=None if captions is None else [str(c) for c in captions],
-        images=images, metadata=metadata,
+        emb.image,
+        emb.text,
+        emb.text_image_index,
+        captions=None if captions is None else [str(c) for c in captions],
+        images=images,
+        metadata=metadata,
     )
 
 

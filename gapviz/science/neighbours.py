@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 
 
-
 def _unit(x: np.ndarray) -> np.ndarray:
     """Rows scaled to length 1 (zero rows stay zero). Not metrics.l2_normalize: that module loads torch,
     and the web process imports this one for every click."""

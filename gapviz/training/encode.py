@@ -88,13 +88,24 @@ def encode_eval_set(
     torch.manual_seed(seed)  # a random-init model is the same one for the same seed, as in a run
     bundle = build_model(model_cfg, torch_device, checkpoint=checkpoint)
     size = data_cfg.image_size or bundle.image_size
-    data = load_pairs(data_cfg, size, "eval", Path(home), progress=lambda done, total: report(
-        f"loading images {done}/{total}", 0.15 + 0.25 * done / max(1, total)))
+    data = load_pairs(
+        data_cfg,
+        size,
+        "eval",
+        Path(home),
+        progress=lambda done, total: report(f"loading images {done}/{total}", 0.15 + 0.25 * done / max(1, total)),
+    )
     report(f"encoding {data.num_images} images and {len(data)} captions", 0.45)
     image, text = encode_images(bundle, torch_device, data.images), encode_texts(bundle, torch_device, data.captions)
     class_text = encode_texts(bundle, torch_device, data.class_prompts) if data.class_prompts else None
     return EncodedSet(
-        image=image, text=text, text_image_index=np.asarray(data.caption_image, dtype=np.int64),
-        captions=list(data.captions), images=np.asarray(data.images), labels=data.labels,
-        class_names=data.class_prompts, class_text=class_text, logit_scale=_logit_scale(bundle.model),
+        image=image,
+        text=text,
+        text_image_index=np.asarray(data.caption_image, dtype=np.int64),
+        captions=list(data.captions),
+        images=np.asarray(data.images),
+        labels=data.labels,
+        class_names=data.class_prompts,
+        class_text=class_text,
+        logit_scale=_logit_scale(bundle.model),
     )

@@ -46,7 +46,7 @@ def data_inputs(box: Any) -> dict[str, Any]:
 
 
 def default_source() -> str:
-    """"run" when a finished run with an evaluation exists, else the tiny model."""
+    """ "run" when a finished run with an evaluation exists, else the tiny model."""
     return "run" if sections.newest_finished_run() else "tiny"
 
 
@@ -64,13 +64,16 @@ def upload_choice(box: Any) -> Choice | None:
 
     upload = box.file_uploader(
         "Embeddings: .npy (2, N, D), or .npz with image, text[, text_image_index, captions, images, more columns]",
-        type=["npy", "npz"], key="explore_upload",
+        type=["npy", "npz"],
+        key="explore_upload",
     )
     if upload is None:
         box.caption("The same files `gapviz analyze` reads. Everything stays on this machine.")
         return None
     data, name = upload.getvalue(), upload.name
-    return f"upload:{hashlib.sha1(data).hexdigest()}", lambda progress: analysis.from_upload(data, name, progress=progress)
+    return f"upload:{hashlib.sha1(data).hexdigest()}", lambda progress: analysis.from_upload(
+        data, name, progress=progress
+    )
 
 
 def run_choice(box: Any) -> Choice | None:
@@ -93,7 +96,9 @@ def model_fields(box: Any, source: str) -> tuple[str, str, Any] | None:
     c1, c2 = box.columns(2)
     if source == "openclip":
         arch = c1.text_input("Architecture", value="ViT-B-32", key="explore_arch", help="`gapviz models` lists them")
-        tag = c2.text_input("Pretrained tag", value="openai", key="explore_tag", help="weights must be cached (offline)")
+        tag = c2.text_input(
+            "Pretrained tag", value="openai", key="explore_tag", help="weights must be cached (offline)"
+        )
         return arch, tag, None
     arch = c1.text_input("Architecture", value="gapviz-tiny", key="explore_local_arch")
     path = c2.text_input("Checkpoint file", key="explore_local_path", placeholder="/path/to/checkpoint.pt")
