@@ -240,6 +240,28 @@ def is_click(event: Any) -> bool:
     return not selection.get("box") and not selection.get("lasso") and len(selected_rows(event)) == 1
 
 
+PLAY = {"frame": {"duration": 600, "redraw": True}, "transition": {"duration": 300}, "fromcurrent": True}
+PAUSE = {"frame": {"duration": 0}, "mode": "immediate"}
+
+
+def animation_controls(epochs: list[int]) -> dict[str, Any]:
+    """Layout of a play / pause pair of buttons and an epoch slider over the figure's frames."""
+    buttons = [
+        {"label": "▶ play", "method": "animate", "args": [None, PLAY]},
+        {"label": "❚❚ pause", "method": "animate", "args": [[None], PAUSE]},
+    ]
+    steps = [
+        {"label": str(e), "method": "animate", "args": [[str(e)], {"mode": "immediate", "frame": {"redraw": True}}]}
+        for e in epochs
+    ]
+    return {
+        "updatemenus": [{"type": "buttons", "x": 0, "y": -0.12, "xanchor": "left", "buttons": buttons}],
+        "sliders": [
+            {"active": len(epochs) - 1, "x": 0.2, "len": 0.8, "currentvalue": {"prefix": "epoch "}, "steps": steps}
+        ],
+    }
+
+
 def epoch_animation(
     coords_by_epoch: dict[int, np.ndarray], n_image: int, rows: np.ndarray, *, height: int = 520
 ) -> go.Figure:
@@ -256,6 +278,7 @@ def epoch_animation(
 
     def traces(epoch: int) -> list[go.Scatter]:
         xy = coords_by_epoch[epoch][rows]
+        style = {"size": 6, "opacity": 0.75}
         return [
             go.Scatter(
                 x=xy[mask, 0],
@@ -263,50 +286,18 @@ def epoch_animation(
                 mode="markers",
                 name=m,
                 hoverinfo="skip",
-                marker={"size": 6, "opacity": 0.75, "color": MODALITY_COLORS[m], "symbol": MODALITY_SYMBOLS[m]},
+                marker={**style, "color": MODALITY_COLORS[m], "symbol": MODALITY_SYMBOLS[m]},
             )
             for m, mask in (("image", is_image), ("text", ~is_image))
         ]
 
     figure = go.Figure(traces(epochs[-1]), frames=[go.Frame(data=traces(e), name=str(e)) for e in epochs])
-    step = {"frame": {"duration": 600, "redraw": True}, "transition": {"duration": 300}, "fromcurrent": True}
     figure.update_layout(
         height=height,
         template="plotly_white",
+        margin={"l": 40, "r": 10, "t": 30, "b": 40},
         xaxis={"range": [lo[0], hi[0]], "title": "component 1"},
         yaxis={"range": [lo[1], hi[1]], "title": "component 2"},
-        margin={"l": 40, "r": 10, "t": 30, "b": 40},
-        updatemenus=[
-            {
-                "type": "buttons",
-                "x": 0,
-                "y": -0.12,
-                "xanchor": "left",
-                "buttons": [
-                    {"label": "▶ play", "method": "animate", "args": [None, step]},
-                    {
-                        "label": "❚❚ pause",
-                        "method": "animate",
-                        "args": [[None], {"frame": {"duration": 0}, "mode": "immediate"}],
-                    },
-                ],
-            }
-        ],
-        sliders=[
-            {
-                "active": len(epochs) - 1,
-                "x": 0.2,
-                "len": 0.8,
-                "currentvalue": {"prefix": "epoch "},
-                "steps": [
-                    {
-                        "label": str(e),
-                        "method": "animate",
-                        "args": [[str(e)], {"mode": "immediate", "frame": {"redraw": True}}],
-                    }
-                    for e in epochs
-                ],
-            }
-        ],
+        **animation_controls(epochs),
     )
     return figure
