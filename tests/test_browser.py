@@ -140,7 +140,7 @@ def test_launch_watch_compare_explore(gapviz_up, tmp_path, monkeypatch):
 
             assert metric_value(page, "gap distance") == f"{gap_distance(image, text):.4f}"
             page.wait_for_function("() => document.querySelectorAll('canvas').length >= 4", timeout=30_000)
-            shoot(page, "explore")
+            shoot(page, "explore-upload")
 
             # Theory: the sandbox renders its two charts
             page.goto(base + "/theory")

@@ -41,12 +41,18 @@ POINTS_DRAWN = """(n) => { const g = document.querySelector('.js-plotly-plot');
   return g._fullData.filter(t => t.mode === 'markers').reduce((s, t) => s + t.x.length, 0) >= n; }"""
 
 
-def shoot(page, name: str) -> None:
+def shoot(page, name: str, anchor=None, height: int = 1000) -> None:
+    """A screenshot of the viewport, ``height`` pixels tall, scrolled so ``anchor`` is near its top."""
     folder = os.environ.get("GAPVIZ_SCREENSHOTS")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
+        size = page.viewport_size
+        page.set_viewport_size({"width": size["width"], "height": height})
+        if anchor is not None:
+            anchor.evaluate("e => e.scrollIntoView({block: 'start'})")
         page.wait_for_timeout(1500)
         page.screenshot(path=str(Path(folder) / f"{name}.png"))
+        page.set_viewport_size(size)
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +97,7 @@ def test_front_door_hover_select_neighbours_compare(gapviz_up, browser_page):
     assert first_chart <= FRONT_PAGE_S
     page.get_by_text("Even an untrained CLIP shows a modality gap", exact=False).wait_for()
     assert "source=tiny" in page.url
+    shoot(page, "explore")
 
     # hover a caption: its text and its partner image
     scroll_to_plot(page)
@@ -101,7 +108,7 @@ def test_front_door_hover_select_neighbours_compare(gapviz_up, browser_page):
     label.wait_for(timeout=10_000)
     hover = label.text_content()
     assert captions[row - 512][:40] in hover and f"image {row - 512}" in hover
-    shoot(page, "explore-hover")
+    shoot(page, "explore-hover")  # the hover label stays while the mouse does
 
     # click it: the point and its neighbours in the full space
     page.mouse.click(x, y)
@@ -113,15 +120,17 @@ def test_front_door_hover_select_neighbours_compare(gapviz_up, browser_page):
     scroll_to_plot(page)
     page.locator('.modebar-btn[data-title="Box Select"]').first.click()
     x0, y0, w, h = page.evaluate(PLOT_BOX)
-    page.mouse.move(x0 + 0.02 * w, y0 + 0.02 * h)
+    page.mouse.move(x0 + 0.55 * w, y0 + 0.05 * h)  # the upper part of the caption cloud
     page.mouse.down()
-    page.mouse.move(x0 + 0.5 * w, y0 + 0.98 * h, steps=12)
+    page.mouse.move(x0 + 0.99 * w, y0 + 0.45 * h, steps=12)
     page.mouse.up()
     selected = page.get_by_text("Selection:", exact=False)
     selected.wait_for(timeout=60_000)
-    assert int(selected.inner_text().split("Selection:")[1].split("pairs")[0].replace(",", "")) >= 2
+    count = int(selected.inner_text().split("Selection:")[1].split("pairs")[0].replace(",", ""))
+    assert 2 <= count < 512, count
     page.get_by_text("selection − whole", exact=False).first.wait_for(state="attached")  # a data-grid header
-    shoot(page, "explore-selection")
+    page.mouse.move(10, 10)  # no hover label in the picture
+    shoot(page, "explore-selection", page.get_by_text("Projection", exact=True).first, height=1500)
 
     # a second source on aligned axes, with the metric table side by side
     page.get_by_text("Compare with a second source").click()
@@ -129,8 +138,7 @@ def test_front_door_hover_select_neighbours_compare(gapviz_up, browser_page):
     page.get_by_text("Tiny model, another random init").click()
     page.get_by_text("second layout aligned to the first", exact=False).wait_for(timeout=120_000)
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=60_000)
-    page.locator(PLOT).nth(1).scroll_into_view_if_needed()
-    shoot(page, "explore-compare")
+    shoot(page, "explore-compare", page.get_by_text("Second source", exact=True).first, height=1300)
 
 
 def test_a_hundred_thousand_pairs_draw(gapviz_up, browser_page, tmp_path):
