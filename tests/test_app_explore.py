@@ -176,3 +176,21 @@ def test_compare_two_epochs_of_a_run_and_play_its_epochs(home):
     animated = [c for c in charts if c.get("frames")]
     assert len(animated) == 1 and [f["name"] for f in animated[0]["frames"]] == ["0", "1", "2", "3"]
     assert len(charts) == 4  # the scatter, the two compared layouts, the epochs
+
+
+def test_thumbnails_on_hover_in_the_vega_view(home):
+    pictures = np.random.default_rng(4).integers(0, 255, size=(30, 12, 12, 3), dtype=np.uint8)
+    data, _, _ = _npz(n=30, images=pictures, captions=np.array([f"c{i}" for i in range(30)]))
+    at = _upload(open_page("explore", timeout=120), data)
+    at.toggle(key="explore_thumbnails").set_value(True).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    import pyarrow as pa
+
+    chart = at.get("vega_lite_chart")[0].proto
+    tables = [pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in chart.datasets]
+    points = [t for t in tables if "image" in t.columns][0]
+    images = points[points["modality"] == "image"]
+    assert len(images) == 30 and images["image"].str.startswith("data:image/png;base64,").all()
+    assert "c7" in set(images["caption"])
+    assert "image" in chart.spec  # the tooltip field vega-tooltip shows as a picture
+    assert not at.get("plotly_chart") or all(json.loads(c.proto.spec).get("frames") for c in at.get("plotly_chart"))
