@@ -194,3 +194,19 @@ def test_thumbnails_on_hover_in_the_vega_view(home):
     assert "c7" in set(images["caption"])
     assert "image" in chart.spec  # the tooltip field vega-tooltip shows as a picture
     assert not at.get("plotly_chart") or all(json.loads(c.proto.spec).get("frames") for c in at.get("plotly_chart"))
+
+
+def test_compare_before_and_after_a_training_free_fix(home):
+    fixes = pytest.importorskip("gapviz.science.fixes")
+    data, image, text = _npz(n=60)
+    at = _upload(open_page("explore", timeout=120), data)
+    at.toggle(key="explore_cmp_open").set_value(True).run()
+    at.radio(key="explore_cmp_source").set_value("fix").run()
+    at.text_input(key="explore_cmp_fix").set_value("centre").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    fixed_image, fixed_text = fixes.apply_fix(fixes.parse_fix("centre"), image.astype(np.float32), text.astype(np.float32))
+    table = [d.value for d in at.dataframe if "second − first" in d.value.columns][0]
+    gap = table[table["metric"] == "gap distance"].iloc[0]
+    assert gap["second"] == pytest.approx(compute_all(fixed_image, fixed_text)["gap_distance"], abs=1e-6)
+    at.text_input(key="explore_cmp_fix").set_value("no-such-fix").run()
+    assert any("Cannot analyse the second source" in e.value for e in at.error)

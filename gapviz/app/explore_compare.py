@@ -24,6 +24,7 @@ COMPARE_SOURCES = {
     "run": "Saved run · stored evaluation",
     "tiny": "Tiny model, another random init",
     "upload": "Upload embeddings",
+    "fix": "The same embeddings after a training-free fix",
 }
 COMPARE_METRICS = (
     "gap_distance",
@@ -64,13 +65,37 @@ def comparison_table(a: Analysis, b: Analysis) -> pd.DataFrame:
     return table
 
 
+def has_fixes() -> bool:
+    """Whether gapviz.science.fixes (centre, standardise, ablate) is installed in this tree."""
+    import importlib.util
+
+    return importlib.util.find_spec("gapviz.science.fixes") is not None
+
+
+def fix_choice(box: Any, first: Analysis) -> tuple[str, Any]:
+    """The first source's embeddings after a fix of gapviz.science.fixes (same points: aligned)."""
+    from gapviz.app import analysis
+    from gapviz.science import fixes
+
+    text = box.text_input("Fix", value="centre", key="explore_cmp_fix", help=", ".join(fixes.FIX_CHOICES))
+    fix = fixes.parse_fix(text)
+
+    def compute(progress: Any) -> Analysis:
+        image, text_emb = fixes.apply_fix(fix, first.image, first.text)
+        extra = {k: getattr(first, k) for k in ("captions", "labels", "class_names", "images", "metadata")}
+        title = f"{first.title} · after {fix.label}"
+        return analysis.analyse(f"{first.key}:fix:{fix.label}", title, image, text_emb, first.text_image_index, **extra)
+
+    return f"{first.key}:fix:{fix.label}", compute
+
+
 def second_choice(box: Any, first: Analysis) -> tuple[str, Any] | None:
     """(cache key, compute) of the second source."""
     from gapviz.app import analysis
 
     kind = box.radio(
         "Second source",
-        list(COMPARE_SOURCES),
+        [k for k in COMPARE_SOURCES if k != "fix" or has_fixes()],
         format_func=COMPARE_SOURCES.get,
         horizontal=True,
         key="explore_cmp_source",
@@ -83,6 +108,8 @@ def second_choice(box: Any, first: Analysis) -> tuple[str, Any] | None:
         return f"run:{run_id}:{epoch}:{common.run_version(run_id)}", lambda p: analysis.from_saved_epoch(
             common.store(), run_id, epoch, progress=p
         )
+    if kind == "fix":
+        return fix_choice(box, first)
     if kind == "upload":
         upload = box.file_uploader("Second embeddings file", type=["npy", "npz"], key="explore_cmp_upload")
         if upload is None:
@@ -147,13 +174,12 @@ def compare_section(first: Analysis) -> None:
         st.toggle("show the comparison", key="explore_cmp_open")
         if not st.session_state.get("explore_cmp_open"):
             return
-        choice = second_choice(st.container(), first)
-        if choice is None:
-            return
-        key, compute = choice
         try:
-            second = common.shared_compute(key, "Analysing the second source", compute)
-        except Exception as error:  # noqa: BLE001 - a message, never a traceback
+            choice = second_choice(st.container(), first)
+            if choice is None:
+                return
+            second = common.shared_compute(choice[0], "Analysing the second source", choice[1])
+        except Exception as error:  # noqa: BLE001 - a message (a bad fix name, a bad file), never a traceback
             st.error(f"Cannot analyse the second source: {views.error_message(error)}")
             return
         views.ensure_metrics(second)
