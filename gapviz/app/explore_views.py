@@ -151,7 +151,31 @@ def scatter_points(result: Analysis, method: str, lines: bool) -> tuple[pd.DataF
     return points, pair_lines, arrow, note
 
 
+def umap_option(result: Analysis) -> None:
+    """Offer UMAP where the source has none: computed in a child process, cached on disk."""
+    from gapviz.app import projection_cache
+
+    if "umap" in result.projections or result.n_image > projection_cache.UMAP_MAX_PAIRS:
+        return
+    if projection_cache.cached_layout(common.home(), result.image, result.text) is None and not st.toggle(
+        "add UMAP", key="explore_umap", help="computed once in a separate process (numba compiles there), then cached"
+    ):
+        return
+    try:
+        coords = common.shared_compute(
+            f"{result.key}:umap",
+            "UMAP in its own process",
+            kind="derived",
+            compute=lambda progress: projection_cache.umap_layout(common.home(), result.image, result.text),
+        )
+    except Exception as error:  # noqa: BLE001 - a message, never a traceback
+        st.error(f"UMAP: {error_message(error)}")
+        return
+    result.projections["umap"] = coords
+
+
 def scatter_controls(result: Analysis) -> tuple[str, str, bool, bool]:
+    umap_option(result)
     methods = sorted(result.projections)
     common.init_from_url("explore_method", "method", methods, multi=False)
     c1, c2, c3, c4 = st.columns([1, 1, 1, 1], vertical_alignment="bottom")
