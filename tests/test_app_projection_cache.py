@@ -6,10 +6,9 @@ import io
 import time
 
 import numpy as np
+from app_fixtures import open_page
 
 from gapviz.app import projection_cache
-
-from app_fixtures import open_page
 
 
 def _pairs(n: int = 60, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
