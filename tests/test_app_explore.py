@@ -204,7 +204,9 @@ def test_compare_before_and_after_a_training_free_fix(home):
     at.radio(key="explore_cmp_source").set_value("fix").run()
     at.text_input(key="explore_cmp_fix").set_value("centre").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    fixed_image, fixed_text = fixes.apply_fix(fixes.parse_fix("centre"), image.astype(np.float32), text.astype(np.float32))
+    fixed_image, fixed_text = fixes.apply_fix(
+        fixes.parse_fix("centre"), image.astype(np.float32), text.astype(np.float32)
+    )
     table = [d.value for d in at.dataframe if "second − first" in d.value.columns][0]
     gap = table[table["metric"] == "gap distance"].iloc[0]
     assert gap["second"] == pytest.approx(compute_all(fixed_image, fixed_text)["gap_distance"], abs=1e-6)
