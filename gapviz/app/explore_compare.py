@@ -74,9 +74,11 @@ def has_fixes() -> bool:
 
 def fix_choice(box: Any, first: Analysis) -> tuple[str, Any]:
     """The first source's embeddings after a fix of gapviz.science.fixes (same points: aligned)."""
-    from gapviz.app import analysis
-    from gapviz.science import fixes
+    import importlib
 
+    from gapviz.app import analysis
+
+    fixes = importlib.import_module("gapviz.science.fixes")  # h-metrics' module; checked by has_fixes()
     text = box.text_input("Fix", value="centre", key="explore_cmp_fix", help=", ".join(fixes.FIX_CHOICES))
     fix = fixes.parse_fix(text)
 

@@ -61,7 +61,9 @@ def thumbnail_uri(image: np.ndarray, size: int = THUMBNAIL_SIZE) -> str:
 
     picture = Image.fromarray(np.ascontiguousarray(image.astype(np.uint8)))
     if max(picture.size) != size:
-        picture = picture.resize((size, size), Image.Resampling.NEAREST if max(picture.size) < size else Image.Resampling.BILINEAR)
+        picture = picture.resize(
+            (size, size), Image.Resampling.NEAREST if max(picture.size) < size else Image.Resampling.BILINEAR
+        )
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", optimize=True)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
