@@ -142,3 +142,13 @@ def test_epoch_animation_has_a_frame_per_epoch_and_fixed_axes():
     every = np.concatenate([layouts[e][rows, 0] for e in layouts])
     assert lo < every.min() and hi > every.max()
     assert figure.layout.updatemenus[0].buttons[0].method == "animate"
+
+
+def test_svg_export_of_the_scatter(layout):
+    from gapviz.app.explore_views import scatter_svg
+
+    coords, n, index, captions = layout
+    points, lines, arrow, _ = _points(layout)
+    svg = scatter_svg(points, lines, arrow, n, "PCA")
+    assert svg.lstrip().startswith("<svg") and "PCA" in svg
+    assert svg.count("<path") > 1  # points and lines drawn as vector paths

@@ -260,18 +260,19 @@ def scatter_section(result: Analysis) -> Any:
     return event
 
 
+def scatter_svg(points: pd.DataFrame, lines: pd.DataFrame, arrow: Any, n_image: int, title: str) -> str:
+    """The scatter as SVG (Altair through vl-convert), on a seeded sample of SVG_PAIRS pairs."""
+    kept = frames.sample_images(n_image, SVG_PAIRS)
+    small = points[points["pair"].isin(kept)]
+    chart = charts.embedding_scatter(small, pair_lines=lines.head(400), arrow=arrow, title=title)
+    return charts.chart_svg(chart)
+
+
 def svg_button(result: Analysis, method: str, points: pd.DataFrame, lines: pd.DataFrame, arrow: Any) -> None:
-    """An SVG of the scatter (Altair through vl-convert; sampled to SVG_PAIRS pairs), made when clicked."""
-
-    def render() -> str:
-        kept = set(frames.sample_images(result.n_image, SVG_PAIRS).tolist())
-        small = points[points["pair"].isin(kept)].drop(columns=[c for c in ("label",) if c not in points])
-        chart = charts.embedding_scatter(small, pair_lines=lines.head(400), arrow=arrow, title=f"{method.upper()}")
-        return charts.chart_svg(chart)
-
+    """A download of the scatter as SVG, rendered only when clicked."""
     st.download_button(
         "Scatter as SVG",
-        data=render,
+        data=lambda: scatter_svg(points, lines, arrow, result.n_image, method.upper()),
         file_name=f"gapviz-{method}.svg",
         mime="image/svg+xml",
         key="explore_svg",
