@@ -84,6 +84,8 @@ def test_pairs_table_has_thumbnails_classes_and_every_caption(result):
     assert table["pair"].tolist() == [0, 1, 3] and table["class"].tolist() == ["red", "green", "red"]
     assert table["captions"][0] == "caption 0 of image 0 | caption 60 of image 0"
     assert all(uri.startswith("data:image/png;base64,") for uri in table["image"])
+    every = selection.pairs_frame(result, np.arange(result.n_image), limit=result.n_image, thumbnails=False)
+    assert list(every.columns) == ["pair", "class", "captions"] and len(every) == result.n_image
 
 
 def test_point_card_and_neighbours(result):

@@ -330,10 +330,9 @@ def selection_metrics(result: Analysis, rows: np.ndarray) -> None:
         key="explore_metrics_csv",
         on_click="ignore",
     )
-    everything = selection.pairs_frame(result, pairs, limit=len(pairs)).drop(columns=["image"])
     row.download_button(
         "Selected pairs (CSV)",
-        everything.to_csv(index=False),
+        lambda: selection.pairs_frame(result, pairs, limit=len(pairs), thumbnails=False).to_csv(index=False),
         "gapviz-selection.csv",
         "text/csv",
         key="explore_selection_csv",

@@ -73,7 +73,9 @@ def _thumb(analysis: Analysis, image: int) -> str:
     return frames.thumbnail_uri(analysis.images[image]) if analysis.images is not None and image >= 0 else ""
 
 
-def pairs_frame(analysis: Analysis, pairs: np.ndarray, limit: int = TABLE_ROWS) -> pd.DataFrame:
+def pairs_frame(
+    analysis: Analysis, pairs: np.ndarray, limit: int = TABLE_ROWS, thumbnails: bool = True
+) -> pd.DataFrame:
     """The first ``limit`` selected pairs: thumbnail, image index, class and its captions."""
     shown = np.asarray(pairs, dtype=np.int64)[:limit]
     names = frames.class_names_of(analysis.labels, analysis.class_names)
@@ -81,7 +83,9 @@ def pairs_frame(analysis: Analysis, pairs: np.ndarray, limit: int = TABLE_ROWS) 
     if analysis.captions is not None:
         for j in np.flatnonzero(np.isin(analysis.index, shown)).tolist():
             captions[int(analysis.index[j])].append(analysis.captions[j])
-    frame = pd.DataFrame({"image": [_thumb(analysis, int(i)) for i in shown], "pair": shown})
+    frame = pd.DataFrame({"pair": shown})
+    if thumbnails:
+        frame.insert(0, "image", [_thumb(analysis, int(i)) for i in shown])
     if names is not None:
         frame["class"] = [names[int(i)] for i in shown]
     frame["captions"] = [" | ".join(captions[int(i)]) for i in shown]
