@@ -50,7 +50,7 @@ def live_latency(server: GapvizUp, browser, epochs: int, eval_size: int) -> dict
     conn = server.connection()
     store = RunStore(server.home)
     cfg = preset("tiny-test").with_overrides({"train.epochs": epochs, "data.eval_size": eval_size, "name": "bench live"})
-    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    context = server.new_context(browser, viewport={"width": 1400, "height": 1100})
     context.add_init_script(SEEN_SCRIPT)
     page = context.new_page()
     run_id = queue.submit(conn, store, cfg).run_id
@@ -103,7 +103,7 @@ def explore_upload(server: GapvizUp, browser, folder: Path, n: int) -> dict:
     out = {}
     for label, seed in (("cold", 0), ("warm", 1)):
         path, gap = _pairs_file(folder, n, 64, seed)
-        page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
+        page = server.new_context(browser, viewport={"width": 1400, "height": 1100}).new_page()
         page.goto(server.url + "/?source=upload")  # the front page opens on the built-in view
         page.locator("input[type=file]").wait_for(state="attached", timeout=60_000)
         started = time.perf_counter()
@@ -118,7 +118,7 @@ def explore_upload(server: GapvizUp, browser, folder: Path, n: int) -> dict:
 
 
 def explore_tiny_model(server: GapvizUp, browser, n: int) -> dict:
-    page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
+    page = server.new_context(browser, viewport={"width": 1400, "height": 1100}).new_page()
     page.goto(server.url + "/")
     page.get_by_text("Tiny random-init model (gapviz-tiny)").click()
     box = page.get_by_label("pairs (evaluation images)")

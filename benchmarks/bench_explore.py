@@ -89,7 +89,7 @@ def browser_side(sizes: list[int]) -> dict:
     try:
         with sync_playwright() as playwright:
             browser = launch_browser(playwright)
-            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            page = server.new_context(browser, viewport={"width": 1400, "height": 1000}).new_page()
             page.goto(server.url + "/")
             page.wait_for_function(POINTS_DRAWN, arg=1024, timeout=300_000, polling=50)
             out["front_page_first_chart_s"] = round(time.perf_counter() - started, 1)

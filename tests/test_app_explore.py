@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 import pytest
-from app_fixtures import APP_SCRIPT, make_run, open_page, texts
+from app_fixtures import APP_SCRIPT, make_run, open_page, plain, texts
 
 from gapviz.app import explore_views
 from gapviz.runs.records import RunState
@@ -133,7 +133,9 @@ def test_inspecting_a_point_lists_its_neighbours_in_the_full_space(home):
 def test_a_bad_upload_is_a_message_not_a_traceback(home):
     at = _upload(open_page("explore", timeout=120), b"not an array at all", "broken.npy")
     assert not at.exception
-    assert any("Cannot analyse this" in e.value and "not a .npy or .npz file" in e.value for e in at.error)
+    assert any(
+        "Cannot analyse this" in plain(e.value) and "not a .npy or .npz file" in plain(e.value) for e in at.error
+    )
 
 
 def test_the_tiny_model_encodes_other_data_after_a_click(home):
@@ -155,7 +157,7 @@ def test_an_unknown_pretrained_tag_is_a_clear_message(home):
     at.number_input(key="explore_eval_size").set_value(16).run()
     at.button(key="explore_go").click().run()
     assert not at.exception
-    assert any("unknown pretrained tag 'no-such-weights'" in e.value for e in at.error)
+    assert any("unknown pretrained tag 'no-such-weights'" in plain(e.value) for e in at.error)
 
 
 def test_compare_two_epochs_of_a_run_and_play_its_epochs(home):
@@ -211,4 +213,4 @@ def test_compare_before_and_after_a_training_free_fix(home):
     gap = table[table["metric"] == "gap distance"].iloc[0]
     assert gap["second"] == pytest.approx(compute_all(fixed_image, fixed_text)["gap_distance"], abs=1e-6)
     at.text_input(key="explore_cmp_fix").set_value("no-such-fix").run()
-    assert any("Cannot analyse the second source" in e.value for e in at.error)
+    assert any("Cannot analyse the second source" in plain(e.value) for e in at.error)

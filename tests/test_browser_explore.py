@@ -67,10 +67,10 @@ def gapviz_up(tmp_path_factory):
 
 
 @pytest.fixture
-def browser_page():
+def browser_page(gapviz_up):
     with sync_api.sync_playwright() as playwright:
         browser = launch_browser(playwright)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context = gapviz_up.new_context(browser, viewport={"width": 1400, "height": 1000})  # has the token
         requests: list[str] = []
         context.on("request", lambda request: requests.append(request.url))
         try:

@@ -182,7 +182,7 @@ def compare_section(first: Analysis) -> None:
                 return
             second = common.shared_compute(choice[0], "Analysing the second source", choice[1])
         except Exception as error:  # noqa: BLE001 - a message (a bad fix name, a bad file), never a traceback
-            st.error(f"Cannot analyse the second source: {views.error_message(error)}")
+            common.show_error("Cannot analyse the second source", error)
             return
         views.ensure_metrics(second)
         side_by_side(first, second)

@@ -54,11 +54,6 @@ NUMBER = st.column_config.NumberColumn(format="%.4f")
 THUMB = st.column_config.ImageColumn("image", width="small")
 
 
-def error_message(error: BaseException) -> str:
-    """One line for the user: the message of a user error, else its type and message."""
-    return str(error) if isinstance(error, common.user_errors()) else f"{type(error).__name__}: {error}"
-
-
 def fmt(value: Any) -> str:
     if not isinstance(value, (int, float)) or not math.isfinite(float(value)):
         return "—"
@@ -169,7 +164,7 @@ def umap_option(result: Analysis) -> None:
             compute=lambda progress: projection_cache.umap_layout(common.home(), result.image, result.text),
         )
     except Exception as error:  # noqa: BLE001 - a message, never a traceback
-        st.error(f"UMAP: {error_message(error)}")
+        common.show_error("UMAP", error)
         return
     result.projections["umap"] = coords
 
