@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 MUTUAL_KNN_K = 10
-MUTUAL_KNN_MAX_PAIRS = 5000
+MUTUAL_KNN_MAX_PAIRS = 2048
 SPECTRUM_TOPS = (1, 5, 10)
 
 

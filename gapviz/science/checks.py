@@ -32,8 +32,8 @@ def check_rows(rows: np.ndarray, what: str) -> None:
         raise DegenerateEmbeddingsError(
             f"{len(bad)} {what} row(s) contain NaN or inf (rows {_indices(bad)}): they cannot be measured"
         )
-    norms = np.linalg.norm(arr.astype(np.float64, copy=False), axis=1)
-    zero = np.flatnonzero(norms < ZERO_NORM)
+    sq = np.einsum("ij,ij->i", arr, arr)
+    zero = np.flatnonzero(~(sq >= ZERO_NORM**2))
     if len(zero):
         raise DegenerateEmbeddingsError(
             f"{len(zero)} {what} row(s) are zero vectors (norm < {ZERO_NORM:g}; rows {_indices(zero)}): "

@@ -26,9 +26,9 @@ class PairSums:
     """Per-image sufficient statistics of unit image rows x and the unit captions paired with them."""
 
     x: np.ndarray
-    """(N, D) float32 unit image rows."""
+    """(N, D) unit image rows (float32, or float64 for float64 input)."""
     y_sum: np.ndarray
-    """(N, D) float32: the sum of each image's caption rows."""
+    """(N, D): the sum of each image's caption rows."""
     n_caps: np.ndarray
     """(N,) captions per image."""
     xy: np.ndarray
@@ -42,12 +42,14 @@ class PairSums:
     def of(cls, x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> "PairSums":
         """Sums of unit rows ``x`` (N, D), ``y`` (M, D) with caption j paired to image idx[j]."""
         n, m = len(x), len(y)
-        groups = sparse.csr_matrix((np.ones(m), (idx, np.arange(m))), shape=(n, m))
-        y_sum = np.asarray(groups @ y, dtype=np.float64)
+        if n == m and np.array_equal(idx, np.arange(m)):
+            y_sum = np.asarray(y)
+        else:
+            y_sum = np.asarray(sparse.csr_matrix((np.ones(m), (idx, np.arange(m))), shape=(n, m)) @ y)
         first = np.full(n, -1, dtype=np.int64)
         first[idx[::-1]] = np.arange(m)[::-1]
         return cls(
-            x=np.asarray(x, dtype=np.float32), y_sum=y_sum.astype(np.float32),
+            x=np.asarray(x), y_sum=y_sum.astype(np.asarray(x).dtype, copy=False),
             n_caps=np.bincount(idx, minlength=n).astype(np.float64),
             xy=np.einsum("ij,ij->i", x, y_sum), yy=np.einsum("ij,ij->i", y_sum, y_sum), first_caption=first,
         )
@@ -60,7 +62,7 @@ def _div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 def gap_statistics(sums: PairSums, w: np.ndarray) -> dict[str, np.ndarray]:
     """Gap, unbiased gap, cones, pair cosine and relative gap of each resample (rows of counts ``w``, (B, N))."""
-    w = np.asarray(w, dtype=np.float32)
+    w = np.asarray(w, dtype=sums.x.dtype)
     w2 = w * w
     sx, sy = (w @ sums.x).astype(np.float64), (w @ sums.y_sum).astype(np.float64)
     nb, mb = w.sum(axis=1, dtype=np.float64), w @ sums.n_caps
@@ -147,7 +149,7 @@ def gap_null95(sums: PairSums, y: np.ndarray, n_resamples: int, seed: int) -> fl
     gaps = []
     for start in range(0, n_resamples, RESAMPLE_BLOCK):
         b = min(RESAMPLE_BLOCK, n_resamples - start)
-        swapped = (rng.random((b, n)) < 0.5).astype(np.float32)
+        swapped = (rng.random((b, n)) < 0.5).astype(d.dtype)
         gaps.append(np.linalg.norm(g - (1.0 / n + 1.0 / m) * (swapped @ d).astype(np.float64), axis=1))
     return float(np.percentile(np.concatenate(gaps), 95.0))
 

@@ -14,7 +14,7 @@ from scipy.special import logsumexp
 
 from gapviz.science.estimators import _div, percentile_interval, resample_counts, weighted_offdiag_mean
 
-UNIFORMITY_MAX_ROWS = 2048
+UNIFORMITY_MAX_ROWS = 1024
 DISTRIBUTION_MAX_PAIRS = 1024
 
 

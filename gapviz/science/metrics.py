@@ -267,19 +267,37 @@ def contrastive_loss(
 
 
 
+def _as_compute_array(x: Any) -> np.ndarray:
+    """2-D float array in the input's precision: float64 stays float64, every other dtype becomes float32."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    arr = np.asarray(x)
+    dtype = np.float64 if arr.dtype == np.float64 else np.float32
+    arr = arr.astype(dtype, copy=False)
+    if arr.ndim != 2:
+        raise ValueError(f"embeddings must be 2-D (rows, dim), got shape {arr.shape}")
+    return arr
+
+
 def prepare(image: Any, text: Any, text_image_index: Any | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unit rows (float64) and caption → image index, after refusing NaN/inf and zero rows (one-line errors)."""
+    """Unit rows and the caption → image index, after refusing NaN/inf and zero rows (one-line errors).
+
+    Rows keep the input's precision (float64, else float32), so large float32 sets are not doubled in memory.
+    """
     from gapviz.science.checks import check_rows
 
-    x, y = _as_float_array(image), _as_float_array(text)
+    x, y = _as_compute_array(image), _as_compute_array(text)
     check_rows(x, "image")
     check_rows(y, "text")
-    x, y = l2_normalize(x), l2_normalize(y)
+    x = x / np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
+    y = y / np.sqrt(np.einsum("ij,ij->i", y, y))[:, None]
     return x, y, pair_index(len(x), len(y), text_image_index)
 
 
 def _first_pairs(x: np.ndarray, y: np.ndarray, first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(image, its first caption) rows of every image that has a caption."""
+    """(image, its first caption) rows of every image that has a caption (no copy for one caption per image)."""
+    if len(x) == len(y) and np.array_equal(first, np.arange(len(x))):
+        return x, y
     has = first >= 0
     return x[has], y[first[has]]
 
@@ -292,11 +310,12 @@ def _point_metrics(x: np.ndarray, y: np.ndarray, idx: np.ndarray, sums: Any, see
 
     stats = {k: float(v[0]) for k, v in gap_statistics(sums, np.ones((1, len(x)))).items()}
     xf, yf = _first_pairs(x, y, sums.first_caption)
-    diff = x[idx] - y
+    diff = (x[idx] if len(x) != len(y) or not np.array_equal(idx, np.arange(len(y))) else x) - y
+    pair_sq = np.einsum("ij,ij->i", diff, diff).astype(np.float64)
     values = {k: stats[k] for k in ("gap_distance", "gap_distance_unbiased", "pair_cosine", "cone_image",
                                     "cone_text", "relative_gap")}
-    values["mean_pair_distance"] = float(np.linalg.norm(diff, axis=1).mean())
-    values["alignment"] = float((diff * diff).sum(axis=1).mean())
+    values["mean_pair_distance"] = float(np.sqrt(pair_sq).mean())
+    values["alignment"] = float(pair_sq.mean())
     values.update(anatomy.gap_spectrum_shares(x.mean(axis=0) - y.mean(axis=0)))
     nan_probe = {"modality_probe_accuracy": float("nan"), "modality_probe_logloss": float("nan")}
     values.update(modality_probe(xf, yf, seed) if probe else nan_probe)

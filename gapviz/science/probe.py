@@ -14,7 +14,7 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-PROBE_MAX_PAIRS = 1500
+PROBE_MAX_PAIRS = 1000
 """Pairs the probe uses at most (a seeded subsample), which keeps 5 fits under about a second."""
 PROBE_FOLDS = 5
 PROBE_MAX_ITER = 300
