@@ -133,24 +133,30 @@ def bootstrap_intervals(stat_fn, n: int, n_resamples: int, seed: int) -> dict[st
     return {f"{key}_ci95": percentile_interval(np.concatenate(v)) for key, v in parts.items()}
 
 
-def gap_null95(sums: PairSums, y: np.ndarray, n_resamples: int, seed: int) -> float:
-    """95th percentile of the centroid gap when each image swaps places with its first caption at random.
+def null_gaps(sums: PairSums, y: np.ndarray, swapped: np.ndarray) -> np.ndarray:
+    """Centroid gap after image i and its first caption trade places wherever ``swapped[b, i]`` is 1.
 
-    Swapping the set B of pairs moves the centroid difference to g − (1/N + 1/M) Σ_B (x_i − y_first(i)).
+    Swapping the set B moves the centroid difference to g − (1/N + 1/M) Σ_B (x_i − y_first(i)).
     """
     n, m = len(sums.x), len(y)
-    if n_resamples < 1 or n < 2:
-        return float("nan")
     has = sums.first_caption >= 0
     d = np.zeros_like(sums.x)
     d[has] = sums.x[has] - y[sums.first_caption[has]]
     g = sums.x.astype(np.float64).mean(axis=0) - sums.y_sum.astype(np.float64).sum(axis=0) / m
+    shift = (np.asarray(swapped, dtype=d.dtype) @ d).astype(np.float64)
+    return np.linalg.norm(g - (1.0 / n + 1.0 / m) * shift, axis=1)
+
+
+def gap_null95(sums: PairSums, y: np.ndarray, n_resamples: int, seed: int) -> float:
+    """95th percentile of the centroid gap when each image swaps places with its first caption at random."""
+    n = len(sums.x)
+    if n_resamples < 1 or n < 2:
+        return float("nan")
     rng = np.random.default_rng(seed + 1)
     gaps = []
     for start in range(0, n_resamples, RESAMPLE_BLOCK):
         b = min(RESAMPLE_BLOCK, n_resamples - start)
-        swapped = (rng.random((b, n)) < 0.5).astype(d.dtype)
-        gaps.append(np.linalg.norm(g - (1.0 / n + 1.0 / m) * (swapped @ d).astype(np.float64), axis=1))
+        gaps.append(null_gaps(sums, y, rng.random((b, n)) < 0.5))
     return float(np.percentile(np.concatenate(gaps), 95.0))
 
 
