@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from scipy.special import logsumexp
 
-from gapviz.science.estimators import _div, percentile_interval, resample_counts, weighted_offdiag_mean
+from gapviz.science.estimators import percentile_interval, resample_counts, weighted_offdiag_mean
 
 UNIFORMITY_MAX_ROWS = 1024
 DISTRIBUTION_MAX_PAIRS = 1024
@@ -29,24 +29,29 @@ def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum(sq.astype(np.float64), 0.0)
 
 
+def _log_weighted_sum(logits: np.ndarray, wa: np.ndarray, wb: np.ndarray, same: bool) -> np.ndarray:
+    """log Σ_{i,j} wa_i wb_j exp(logits_ij) per resample row, skipping i == j when ``same``; shifted to stay finite."""
+    keep = ~np.eye(len(logits), dtype=bool) if same else np.ones(logits.shape, dtype=bool)
+    shift = float(logits[keep].max()) if keep.any() else 0.0
+    k = np.exp(np.where(keep, logits - shift, -np.inf))
+    with np.errstate(divide="ignore"):
+        return shift + np.log(((wa @ k) * wb).sum(axis=1))
+
+
 def _log_means(logits: dict[str, np.ndarray], weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """log of the (weighted, i≠j within a modality) mean of exp(logits) per block and for the union."""
-    xx, yy, xy = logits["xx"], logits["yy"], logits["xy"]
-    off = [v[~np.eye(len(v), dtype=bool)] for v in (xx, yy)]
-    shift = max([float(v.max()) for v in off if v.size] + [float(xy.max())])
+    """log of the (weighted, i≠j within a modality) mean of exp(logits) per modality and for the union."""
     wx, wy = weights["x"], weights["y"]
-    k_xx, k_yy, k_xy = np.exp(xx - shift), np.exp(yy - shift), np.exp(xy - shift)
-    np.fill_diagonal(k_xx, 0.0)
-    np.fill_diagonal(k_yy, 0.0)
-    s_xx, s_yy = ((wx @ k_xx) * wx).sum(1), ((wy @ k_yy) * wy).sum(1)
-    s_xy = ((wx @ k_xy) * wy).sum(1)
+    l_xx = _log_weighted_sum(logits["xx"], wx, wx, True)
+    l_yy = _log_weighted_sum(logits["yy"], wy, wy, True)
+    l_xy = _log_weighted_sum(logits["xy"], wx, wy, False)
     p_xx, p_yy = wx.sum(1) ** 2 - (wx * wx).sum(1), wy.sum(1) ** 2 - (wy * wy).sum(1)
     p_xy = wx.sum(1) * wy.sum(1)
-    with np.errstate(divide="ignore"):
+    joint = logsumexp(np.stack([l_xx, l_yy, l_xy + np.log(2.0)]), axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
         return {
-            "uniformity_image": shift + np.log(_div(s_xx, p_xx)),
-            "uniformity_text": shift + np.log(_div(s_yy, p_yy)),
-            "uniformity_joint": shift + np.log(_div(s_xx + s_yy + 2.0 * s_xy, p_xx + p_yy + 2.0 * p_xy)),
+            "uniformity_image": l_xx - np.log(p_xx),
+            "uniformity_text": l_yy - np.log(p_yy),
+            "uniformity_joint": joint - np.log(p_xx + p_yy + 2.0 * p_xy),
         }
 
 
