@@ -20,7 +20,7 @@ def _data(n=30, m=None, d=6, seed=0, offset=0.6):
 def _unbiased_sq_ref(x, y, idx):
     """mean ⟨x_i,x_j⟩ (i≠j) + mean ⟨y_j,y_l⟩ (captions of different images) − 2 mean ⟨x_i,y_j⟩ (j not i's caption)."""
     xx = np.mean([x[i] @ x[j] for i in range(len(x)) for j in range(len(x)) if i != j])
-    yy = np.mean([y[j] @ y[l] for j in range(len(y)) for l in range(len(y)) if idx[j] != idx[l]])
+    yy = np.mean([y[j] @ y[c] for j in range(len(y)) for c in range(len(y)) if idx[j] != idx[c]])
     xy = np.mean([x[i] @ y[j] for i in range(len(x)) for j in range(len(y)) if idx[j] != i])
     return xx + yy - 2 * xy
 
@@ -76,7 +76,8 @@ def test_bootstrap_statistics_equal_the_explicit_resample():
         cap_origin = [i for i in images for _ in np.flatnonzero(idx == i)]
         xr, yr = x[images], y[caps]
         assert stats["gap_distance"][b] == pytest.approx(np.linalg.norm(xr.mean(0) - yr.mean(0)), abs=1e-6)
-        assert stats["pair_cosine"][b] == pytest.approx(np.mean([x[i] @ y[j] for j, i in zip(caps, cap_origin)]), abs=1e-6)
+        pair_cos = np.mean([x[i] @ y[j] for j, i in zip(caps, cap_origin, strict=True)])
+        assert stats["pair_cosine"][b] == pytest.approx(pair_cos, abs=1e-6)
         cone_x, cone_y = _cone_ref(xr, images), _cone_ref(yr, caps)
         assert stats["cone_image"][b] == pytest.approx(cone_x, abs=1e-6)
         assert stats["cone_text"][b] == pytest.approx(cone_y, abs=1e-6)
@@ -105,4 +106,4 @@ def test_resample_counts_are_seeded_draws_of_n():
     assert sum(len(b) for b in blocks) == 300
     assert all((b.sum(axis=1) == 50).all() for b in blocks)
     again = list(resample_counts(50, 300, seed=3))
-    assert all((a == b).all() for a, b in zip(blocks, again))
+    assert all((a == b).all() for a, b in zip(blocks, again, strict=True))

@@ -154,7 +154,7 @@ def test_zero_shot_accuracy_against_loop():
     labels = rng.integers(0, 5, 60)
     image = classes[labels] + 1.2 * rng.normal(size=(60, 8))
     ref = np.mean(
-        [np.argmax([_unit(x) @ _unit(c) for c in classes]) == lab for x, lab in zip(image, labels)]
+        [np.argmax([_unit(x) @ _unit(c) for c in classes]) == lab for x, lab in zip(image, labels, strict=True)]
     )
     acc = M.zero_shot_accuracy(image, classes, labels)
     assert acc == pytest.approx(ref)

@@ -68,7 +68,8 @@ def uniformities(x: np.ndarray, y: np.ndarray, *, t: float = 2.0, n_resamples: i
     out: dict[str, Any] = {k: float(v[0]) for k, v in point.items()}
     if n_resamples > 0:
         parts: dict[str, list[np.ndarray]] = {k: [] for k in point}
-        draws = zip(resample_counts(len(xs), n_resamples, seed + 3), resample_counts(len(ys), n_resamples, seed + 4))
+        draws = zip(resample_counts(len(xs), n_resamples, seed + 3), resample_counts(len(ys), n_resamples, seed + 4),
+                    strict=True)
         for wx, wy in draws:
             for key, values in _log_means(logits, {"x": wx.astype(np.float64), "y": wy.astype(np.float64)}).items():
                 parts[key].append(values)

@@ -19,7 +19,8 @@ import torch
 from gapviz.science.retrieval import retrieval_hits, retrieval_recall  # noqa: F401 - re-exported
 
 METRIC_DESCRIPTIONS: dict[str, str] = {
-    "gap_distance": "Distance between the image and text centroids, ‖c_X − c_Y‖ (0 = no gap, max 2; biased up on small sets).",
+    "gap_distance": "Distance between the image and text centroids, ‖c_X − c_Y‖ (0 = no gap, max 2; "
+                    "biased up on small sets).",
     "gap_distance_unbiased": "√ of the unbiased estimate of ‖μ_X − μ_Y‖² (pairs i ≠ j): no small-sample floor.",
     "gap_null95": "95th percentile of the gap when image and caption swap places at random: a gap below it is "
                   "indistinguishable from 0.",

@@ -31,7 +31,9 @@ def modality_probe(x: np.ndarray, y_first: np.ndarray, seed: int = 0) -> dict[st
     if len(x) < PROBE_MIN_PAIRS:
         return nan
     rng = np.random.default_rng(seed)
-    keep = np.sort(rng.choice(len(x), PROBE_MAX_PAIRS, replace=False)) if len(x) > PROBE_MAX_PAIRS else np.arange(len(x))
+    keep = np.arange(len(x))
+    if len(x) > PROBE_MAX_PAIRS:
+        keep = np.sort(rng.choice(len(x), PROBE_MAX_PAIRS, replace=False))
     features = np.vstack([x[keep], y_first[keep]])
     labels = np.repeat([1, 0], len(keep))
     groups = np.tile(np.arange(len(keep)), 2)

@@ -49,7 +49,7 @@ def recall_keys(ks: Sequence[int]) -> list[str]:
 
 
 def expected_hits(k: int, above: np.ndarray, tied: np.ndarray, partners: np.ndarray) -> np.ndarray:
-    """1 − C(T − h, r)/C(T, r) with r = clamp(k − g, 0, T): the chance a random order of ties puts a partner in the top k."""
+    """1 − C(T − h, r)/C(T, r), r = clamp(k − g, 0, T): chance a random tie order puts a partner in the top k."""
     above, tied, partners = (np.asarray(a, dtype=np.float64) for a in (above, tied, partners))
     r = np.clip(k - above, 0.0, tied)
     miss = np.ones_like(r)
