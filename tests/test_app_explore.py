@@ -8,6 +8,7 @@ import io
 import numpy as np
 import pytest
 
+from gapviz.app.format import metric_text
 from gapviz.science.metrics import compute_all
 from gapviz.runs.store import RunStore
 
@@ -38,15 +39,16 @@ def test_upload_shows_every_metric_recall_cone_and_shift(home):
     at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     expected = compute_all(image.astype(np.float32), text.astype(np.float32))
-    assert _metric(at, "gap distance") == f"{expected['gap_distance']:.4f}"
-    assert _metric(at, "relative gap") == f"{expected['relative_gap']:.4f}"
-    assert _metric(at, "linear separability") == f"{expected['linear_separability']:.4f}"
+    assert _metric(at, "gap distance") == metric_text(expected, "gap_distance")
+    assert _metric(at, "gap distance").startswith(f"{expected['gap_distance']:.4f} [")
+    assert _metric(at, "relative gap") == metric_text(expected, "relative_gap")
+    assert _metric(at, "modality probe accuracy") == f"{expected['modality_probe_accuracy']:.4f}"
     recall = at.dataframe[0].value
     assert recall["direction"].tolist() == ["image → text", "text → image"]
     assert recall.loc[0, "R@1"] == pytest.approx(expected["i2t_r1"]) and recall.loc[1, "R@5"] == pytest.approx(expected["t2i_r5"])
     page = texts(at)
     assert "Cone effect" in page and "Embedding shift" in page
-    assert len(at.get("vega_lite_chart")) == 4  # scatter, cone histogram, shifted scatter, shift curves
+    assert len(at.get("vega_lite_chart")) == 5  # scatter, cone histogram, gap spectrum, shifted scatter, shift curves
     # the λ slider moves both modalities: at λ = gap the modalities have crossed
     gap = expected["gap_distance"]
     at.slider(key="explore_lambda").set_value(round(gap, 3)).run()
@@ -72,7 +74,7 @@ def test_a_saved_run_evaluation_shows_its_stored_metrics(home):
     at.selectbox(key="explore_run_epoch").set_value(1).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     row = [r for r in store.metrics(run_id) if r["epoch"] == 1][0]
-    assert _metric(at, "gap distance") == f"{row['gap_distance']:.4f}"
+    assert _metric(at, "gap distance").split(" [")[0] == f"{row['gap_distance']:.4f}"
     assert f"run {run_id} · epoch 1" in texts(at)
 
 
@@ -86,7 +88,7 @@ def test_the_tiny_model_encodes_built_in_data(home):
     page = texts(at)
     assert "gapviz-tiny on synthetic (64 images)" in page
     assert "zero-shot accuracy" in page and "temperature τ" in page
-    assert float(_metric(at, "gap distance")) > 0.1  # a random-init model has a modality gap
+    assert float(_metric(at, "gap distance").split(" [")[0]) > 0.1  # a random-init model has a modality gap
 
 
 def test_an_unknown_pretrained_tag_is_a_clear_message(home):

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,22 +50,40 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.where(norms > 0, norms, 1.0)
 
 
-def apply_fix(fix: Fix, image: np.ndarray, text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The fixed, renormalised (image, text) rows (float64); inputs are unit or raw rows of one model."""
+Transform = Callable[[np.ndarray], np.ndarray]
+
+
+def _affine(mean: np.ndarray, scale: np.ndarray) -> Transform:
+    return lambda rows: _unit((_unit(np.asarray(rows, dtype=np.float64)) - mean) / scale)
+
+
+def fit_fix(fix: Fix, image: np.ndarray, text: np.ndarray) -> tuple[Transform, Transform]:
+    """The image-side and text-side maps of ``fix``, with statistics taken from these embeddings.
+
+    The text map also applies to other text embeddings of the same model (zero-shot class prompts).
+    """
     x, y = _unit(np.asarray(image, dtype=np.float64)), _unit(np.asarray(text, dtype=np.float64))
+    ones = np.ones(x.shape[1])
     if fix.kind == "centre":
-        return _unit(x - x.mean(axis=0)), _unit(y - y.mean(axis=0))
+        return _affine(x.mean(axis=0), ones), _affine(y.mean(axis=0), ones)
     if fix.kind == "standardise":
-        def z(a: np.ndarray) -> np.ndarray:
-            sd = a.std(axis=0)
-            return (a - a.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
-        return _unit(z(x)), _unit(z(y))
+        def sd(a: np.ndarray) -> np.ndarray:
+            s = a.std(axis=0)
+            return np.where(s > 0, s, 1.0)
+        return _affine(x.mean(axis=0), sd(x)), _affine(y.mean(axis=0), sd(y))
     if fix.kind == "ablate":
         if fix.k >= x.shape[1]:
             raise FixError(f"ablate:{fix.k} would zero every one of the {x.shape[1]} coordinates")
-        order = np.argsort(-np.abs(x.mean(axis=0) - y.mean(axis=0)), kind="stable")[: fix.k]
-        x, y = x.copy(), y.copy()
-        x[:, order] = 0.0
-        y[:, order] = 0.0
-        return _unit(x), _unit(y)
+        keep = np.ones(x.shape[1])
+        keep[np.argsort(-np.abs(x.mean(axis=0) - y.mean(axis=0)), kind="stable")[: fix.k]] = 0.0
+
+        def ablate(rows: np.ndarray) -> np.ndarray:
+            return _unit(_unit(np.asarray(rows, dtype=np.float64)) * keep)
+        return ablate, ablate
     raise FixError(f"unknown fix {fix.kind!r}")
+
+
+def apply_fix(fix: Fix, image: np.ndarray, text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed, renormalised (image, text) rows (float64)."""
+    image_map, text_map = fit_fix(fix, image, text)
+    return image_map(image), text_map(text)

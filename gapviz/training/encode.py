@@ -79,9 +79,9 @@ def finish(
     from gapviz.science import projection
 
     values = dict(metrics or {})
-    if not all(name in values for name in gap_metrics.METRIC_NAMES):
+    if not all(name in values for name in gap_metrics.ALL_KEYS):
         progress("computing gap metrics", 0.6)
-        values.update(gap_metrics.compute_all(image, text, index, linear_probe=True))
+        values.update(gap_metrics.compute_all(image, text, index, modality_probe=True))
     coords = dict(projections or {})
     if "pca" not in coords:
         progress("PCA projection", 0.8)

@@ -15,7 +15,7 @@ from gapviz.app import common
 from gapviz.app import frames as views
 
 MAX_SCATTER_COLUMNS = 3
-FINAL_COLUMNS = ("gap_distance", "relative_gap", "tau", "loss", "i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10", "zero_shot", "pair_cosine", "linear_separability")
+FINAL_COLUMNS = ("gap_distance", "relative_gap", "tau", "loss", "i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10", "zero_shot", "pair_cosine", "modality_probe_accuracy")
 
 
 def _select_group(groups: dict[str, list[str]]) -> None:

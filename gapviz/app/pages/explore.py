@@ -17,6 +17,8 @@ import streamlit as st
 
 from gapviz import charts
 from gapviz.app import common
+from gapviz.app import format as fmt
+from gapviz.app import measures
 from gapviz.app import frames as views
 
 SOURCES = {
@@ -29,8 +31,8 @@ SOURCES = {
 }
 MODEL_SOURCES = ("tiny", "checkpoint", "openclip", "local")
 METRIC_COLUMNS = (
-    "gap_distance", "relative_gap", "pair_cosine", "mean_pair_distance", "cone_image", "cone_text", "linear_separability",
-    "alignment", "uniformity_image", "uniformity_text", "uniformity_joint", "tau", "loss", "zero_shot",
+    "gap_distance", "gap_distance_unbiased", "relative_gap", "pair_cosine", "mean_pair_distance", "cone_image", "cone_text",
+    "modality_probe_accuracy", "modality_probe_logloss", "alignment", "uniformity_image", "uniformity_text", "uniformity_joint", "tau", "loss", "zero_shot",
 )
 
 
@@ -143,7 +145,8 @@ def metrics_panel(result: Any) -> None:
     for start in range(0, len(shown), 2):
         cols = st.columns(2)
         for col, name in zip(cols, shown[start : start + 2]):
-            col.metric(charts.metric_title(name), _fmt(result.metrics[name]), help=descriptions.get(name))
+            value = fmt.metric_text(result.metrics, name)
+            col.metric(charts.metric_title(name), value, help=descriptions.get(name))
 
 
 def recall_table(values: dict[str, float]) -> pd.DataFrame:
@@ -227,6 +230,7 @@ def show(result: Any) -> None:
         scatter_section(result)
     with right:
         st.markdown("**Gap metrics**")
+        measures.show_warnings(result.metrics)
         metrics_panel(result)
         st.markdown("**Recall@K**")
         st.dataframe(recall_table(result.metrics), hide_index=True, width="stretch")
@@ -234,6 +238,7 @@ def show(result: Any) -> None:
     st.caption("Cosine similarity between two items of the same modality: narrow cones sit far from 0.")
     hist = views.cosine_histogram_frame(result.image, result.text)
     common.show_chart(charts.cosine_histogram(hist, width="container"), key="explore_cone")
+    measures.anatomy_view(result)
     shift_fragment(result)
 
 
