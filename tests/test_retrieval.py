@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import torch
 
+from gapviz.science import retrieval
 from gapviz.science.retrieval import TIE_TOLERANCE, expected_hits, retrieval_hits, retrieval_recall
+
+
+@pytest.fixture(params=["fused", "torch"], autouse=True)
+def counting_path(request, monkeypatch):
+    """Every test runs through both the numba pass and the plain torch comparisons."""
+    monkeypatch.setattr(retrieval, "FUSED_MIN_CELLS", 0 if request.param == "fused" else 1 << 62)
+    return request.param
 
 
 def _unit(a):

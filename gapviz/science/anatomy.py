@@ -5,7 +5,6 @@ directions each modality uses. Sources: Schrodi et al. (ICLR 2025), Huh et al. (
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 MUTUAL_KNN_K = 10
 MUTUAL_KNN_MAX_PAIRS = 2048
@@ -27,14 +26,14 @@ def gap_spectrum(gap: np.ndarray, k: int = 20) -> list[tuple[int, float, float]]
     return [(int(d), float(g[d]), float(g[d] ** 2 / total) if total > 0 else float("nan")) for d in order]
 
 
-def _knn(rows: torch.Tensor, k: int) -> torch.Tensor:
+def _knn(rows: np.ndarray, k: int) -> np.ndarray:
     """Indices of each row's k nearest other rows by cosine (itself excluded), chunked."""
     out = []
     for start in range(0, len(rows), 1024):
         sims = rows[start : start + 1024] @ rows.T
-        sims[torch.arange(len(sims)), torch.arange(start, start + len(sims))] = float("-inf")
-        out.append(torch.topk(sims, k, dim=1).indices)
-    return torch.cat(out)
+        sims[np.arange(len(sims)), np.arange(start, start + len(sims))] = -np.inf
+        out.append(np.argpartition(-sims, k - 1, axis=1)[:, :k])
+    return np.concatenate(out)
 
 
 def mutual_knn(x: np.ndarray, y_first: np.ndarray, k: int = MUTUAL_KNN_K, seed: int = 0,
@@ -50,9 +49,9 @@ def mutual_knn(x: np.ndarray, y_first: np.ndarray, k: int = MUTUAL_KNN_K, seed: 
     keep = np.arange(n)
     if n > max_pairs:
         keep = np.sort(np.random.default_rng(seed + 7).choice(n, max_pairs, replace=False))
-    a = torch.from_numpy(np.ascontiguousarray(x[keep], dtype=np.float32))
-    b = torch.from_numpy(np.ascontiguousarray(y_first[keep], dtype=np.float32))
-    na, nb = _knn(a, k).numpy(), _knn(b, k).numpy()
+    a = np.ascontiguousarray(x[keep], dtype=np.float32)
+    b = np.ascontiguousarray(y_first[keep], dtype=np.float32)
+    na, nb = _knn(a, k), _knn(b, k)
     both = np.concatenate([na, nb], axis=1)
     both.sort(axis=1)
     shared = (both[:, 1:] == both[:, :-1]).sum(axis=1)

@@ -16,8 +16,13 @@ import numpy as np
 from scipy import sparse
 
 DEFAULT_RESAMPLES = 1000
-RESAMPLE_BLOCK = 128
-"""Resamples per weighted matmul (bounds memory to RESAMPLE_BLOCK × N floats)."""
+BLOCK_CELLS = 1 << 22
+"""Resamples per weighted matmul: as many as fit BLOCK_CELLS counts (16 MB of float32), at least 16."""
+
+
+def block_size(n: int) -> int:
+    """Resamples per block for n items: one block on small sets, bounded memory on large ones."""
+    return max(16, BLOCK_CELLS // max(1, n))
 CI_KEYS = ("gap_distance", "gap_distance_unbiased", "relative_gap", "pair_cosine", "i2t_r1", "t2i_r1")
 
 
@@ -103,9 +108,10 @@ def recall_statistics(i2t: np.ndarray, t2i: np.ndarray, idx: np.ndarray, n: int,
     return out
 
 
-def resample_counts(n: int, n_resamples: int, seed: int, block: int = RESAMPLE_BLOCK) -> Iterator[np.ndarray]:
+def resample_counts(n: int, n_resamples: int, seed: int, block: int | None = None) -> Iterator[np.ndarray]:
     """Seeded bootstrap counts in blocks: (b, n) float32 rows, each a draw of n items with replacement."""
     rng = np.random.default_rng(seed)
+    block = block or block_size(n)
     for start in range(0, n_resamples, block):
         b = min(block, n_resamples - start)
         flat = (np.arange(b)[:, None] * n + rng.integers(0, n, size=(b, n))).ravel()
@@ -154,15 +160,17 @@ def gap_null95(sums: PairSums, y: np.ndarray, n_resamples: int, seed: int) -> fl
         return float("nan")
     rng = np.random.default_rng(seed + 1)
     gaps = []
-    for start in range(0, n_resamples, RESAMPLE_BLOCK):
-        b = min(RESAMPLE_BLOCK, n_resamples - start)
+    block = block_size(n)
+    for start in range(0, n_resamples, block):
+        b = min(block, n_resamples - start)
         gaps.append(null_gaps(sums, y, rng.random((b, n)) < 0.5))
     return float(np.percentile(np.concatenate(gaps), 95.0))
 
 
 def weighted_offdiag_mean(kernel: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Σ_{i≠j} w_i w_j K_ij / Σ_{i≠j} w_i w_j for each row of ``w``: a resampled U-statistic."""
-    k = np.array(kernel, dtype=np.float64)
+    k = np.array(kernel, dtype=np.float32 if len(w) > 1 else np.float64)
     np.fill_diagonal(k, 0.0)
-    w = np.asarray(w, dtype=np.float64)
-    return _div(((w @ k) * w).sum(axis=1), w.sum(axis=1) ** 2 - (w * w).sum(axis=1))
+    w64 = np.asarray(w, dtype=np.float64)
+    weighted = ((np.asarray(w, dtype=k.dtype) @ k).astype(np.float64) * w64).sum(axis=1)
+    return _div(weighted, w64.sum(axis=1) ** 2 - (w64 * w64).sum(axis=1))

@@ -33,9 +33,10 @@ def _log_weighted_sum(logits: np.ndarray, wa: np.ndarray, wb: np.ndarray, same: 
     """log Σ_{i,j} wa_i wb_j exp(logits_ij) per resample row, skipping i == j when ``same``; shifted to stay finite."""
     keep = ~np.eye(len(logits), dtype=bool) if same else np.ones(logits.shape, dtype=bool)
     shift = float(logits[keep].max()) if keep.any() else 0.0
-    k = np.exp(np.where(keep, logits - shift, -np.inf))
+    k = np.exp(np.where(keep, logits - shift, -np.inf)).astype(np.float32)
+    weighted = ((np.asarray(wa, np.float32) @ k).astype(np.float64) * wb).sum(axis=1)
     with np.errstate(divide="ignore"):
-        return shift + np.log(((wa @ k) * wb).sum(axis=1))
+        return shift + np.log(weighted)
 
 
 def _log_means(logits: dict[str, np.ndarray], weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -23,6 +23,8 @@ import torch
 TIE_TOLERANCE = 2.0**-20
 """Scores closer than this (≈ 9.5e-7, 16 float32 ulps at 1.0) are tied."""
 DEFAULT_CHUNK = 1024
+FUSED_MIN_CELLS = 1 << 20
+"""Chunks with fewer scores use plain torch comparisons (the numba pass pays a thread start-up per call)."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ def _count_chunk(sims, col_hi, col_lo, row_hi, row_lo, n_blocks):  # pragma: no 
 def _count(sims: torch.Tensor, col_pos: torch.Tensor, row_pos: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """(row above, row at-or-above, col above, col at-or-above) counts of one chunk, fused on CPU."""
     tol = TIE_TOLERANCE
-    if sims.device.type == "cpu":
+    if sims.device.type == "cpu" and sims.numel() >= FUSED_MIN_CELLS:
         blocks = max(1, min(numba.get_num_threads() * 4, sims.shape[0]))
         out = _count_chunk(sims.numpy(), (col_pos + tol).numpy(), (col_pos - tol).numpy(),
                            (row_pos + tol).numpy(), (row_pos - tol).numpy(), blocks)

@@ -36,8 +36,9 @@ PROCRUSTES_PAIRS = 2048
 TRACE_PAIRS = 64
 """Eval pairs the gap trace measures (the first ones: the same pairs at every step)."""
 CLIP_LOSS = ClipLoss()
-EVAL_RESAMPLES = 1000
-"""Bootstrap resamples per epoch evaluation (the intervals and the null floor in every epoch record)."""
+EVAL_RESAMPLES = 200
+"""Bootstrap resamples per epoch evaluation (intervals and null floor in every epoch record); fewer than
+analyze's 1,000 to keep evaluation within 10 % of an epoch (docs/benchmarks.md)."""
 
 
 def never() -> bool:
