@@ -3,8 +3,8 @@
 import dataclasses
 
 import numpy as np
-
 from app_fixtures import synthetic_epoch
+
 from gapviz.config import preset
 from gapviz.reproduce.runner import final_measurements, measurement_lines
 from gapviz.runs.store import RunStore
