@@ -82,3 +82,24 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys, argv, fragment):
     assert main(["analyze", str(tmp_path / "emb.npy"), *argv]) == 1
     err = capsys.readouterr().err.strip()
     assert fragment in err and "\n" not in err
+
+
+def test_zero_shot_before_and_after_when_the_file_has_classes(tmp_path, capsys):
+    from gapviz.science.fixes import Fix, fit_fix
+    from gapviz.science.metrics import zero_shot_accuracy
+
+    rng = np.random.default_rng(5)
+    classes = rng.normal(size=(4, 12)) + 1.0
+    labels = rng.integers(0, 4, 150)
+    image = classes[labels] + 0.8 * rng.normal(size=(150, 12)) + 1.5
+    text = classes[labels] + 0.8 * rng.normal(size=(150, 12))
+    np.savez(tmp_path / "cls.npz", image=image, text=text, labels=labels, class_text=classes)
+    body = _json(capsys, ["analyze", str(tmp_path / "cls.npz"), "--json", "--fix", "centre", "--resamples", "20"])
+    assert body["before"]["zero_shot"] == pytest.approx(zero_shot_accuracy(image, classes, labels))
+    image_map, text_map = fit_fix(Fix("centre"), image, text)
+    assert body["after"]["zero_shot"] == pytest.approx(zero_shot_accuracy(image_map(image), text_map(classes), labels))
+    assert main(["analyze", str(tmp_path / "cls.npz"), "--resamples", "0"]) == 0
+    assert any(line.strip().startswith("zero_shot ") for line in capsys.readouterr().out.splitlines())
+    np.savez(tmp_path / "half.npz", image=image, text=text, labels=labels)
+    assert main(["analyze", str(tmp_path / "half.npz")]) == 1
+    assert "labels and class_text come together" in capsys.readouterr().err

@@ -163,7 +163,7 @@ def _analysis_table(before: dict[str, Any], after: dict[str, Any] | None, fix_la
     width = max(len(k) for k in METRIC_NAMES)
     head = f"  {'metric':<{width}}  {'value [95% interval]':<32}"
     lines = [head + (f"  after --fix {fix_label}" if after is not None else "")]
-    for key in (*METRIC_NAMES, *FLAG_NAMES):
+    for key in (*METRIC_NAMES, *(["zero_shot"] if "zero_shot" in before else []), *FLAG_NAMES):
         cell = str(before[key]) if key in FLAG_NAMES else metric_text(before, key)
         row = f"  {key:<{width}}  {cell:<32}"
         if after is not None:
@@ -175,16 +175,21 @@ def _analysis_table(before: dict[str, Any], after: dict[str, Any] | None, fix_la
 def cmd_analyze(args: argparse.Namespace) -> int:
     from gapviz.app.format import warnings
     from gapviz.data.embeddings_io import load_embeddings, parse_size
-    from gapviz.science.fixes import apply_fix, parse_fix
-    from gapviz.science.metrics import compute_all
+    from gapviz.science.fixes import fit_fix, parse_fix
+    from gapviz.science.metrics import compute_all, zero_shot_accuracy
 
     fix = parse_fix(args.fix) if args.fix else None
     emb = load_embeddings(args.file, max_bytes=parse_size(args.max_bytes) if args.max_bytes else None)
     options = {"modality_probe": True, "n_resamples": args.resamples, "seed": args.seed}
     before = compute_all(emb.image, emb.text, emb.text_image_index, **options)
+    if emb.labels is not None:
+        before["zero_shot"] = zero_shot_accuracy(emb.image, emb.class_text, emb.labels)
     after = None
     if fix is not None:
-        after = compute_all(*apply_fix(fix, emb.image, emb.text), emb.text_image_index, **options)
+        image_map, text_map = fit_fix(fix, emb.image, emb.text)
+        after = compute_all(image_map(emb.image), text_map(emb.text), emb.text_image_index, **options)
+        if emb.labels is not None:
+            after["zero_shot"] = zero_shot_accuracy(image_map(emb.image), text_map(emb.class_text), emb.labels)
     if args.json:
         body = _json_ready(before) if after is None else {
             "fix": fix.label, "before": _json_ready(before), "after": _json_ready(after)}
@@ -236,7 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     delete.set_defaults(func=cmd_runs_delete)
 
-    analyze = sub.add_parser("analyze", help="gap metrics of your own embeddings (.npy (2,N,D) or .npz image/text)")
+    analyze = sub.add_parser(
+        "analyze", help="gap metrics of your own embeddings (.npy (2,N,D) or .npz image, text[, text_image_index]"
+        "[, labels, class_text])")
     analyze.add_argument("file")
     analyze.add_argument("--json", action="store_true", help="one JSON object (with --fix: fix, before, after)")
     analyze.add_argument("--fix", help="also measure after a training-free fix: centre, standardise or ablate:K")

@@ -32,11 +32,14 @@ class EmbeddingsError(GapvizError):
 
 @dataclass(frozen=True, eq=False)
 class Embeddings:
-    """Image rows, text rows and, when captions outnumber or reorder images, caption → image."""
+    """Image rows, text rows and, when captions outnumber or reorder images, caption → image; optionally
+    a class label per image and one text embedding per class (then zero-shot accuracy is measured)."""
 
     image: np.ndarray
     text: np.ndarray
     text_image_index: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    class_text: np.ndarray | None = None
 
 
 def available_memory() -> int:
@@ -172,6 +175,23 @@ def _validate(image: np.ndarray, text: np.ndarray, index: np.ndarray | None, nam
     return Embeddings(image=image, text=text, text_image_index=index)
 
 
+def _classes(emb: Embeddings, labels: Any, class_text: Any, name: str) -> Embeddings:
+    """Embeddings with validated ``labels`` (N,) and ``class_text`` (C, D); both or neither."""
+    if labels is None and class_text is None:
+        return emb
+    if labels is None or class_text is None:
+        raise EmbeddingsError(f"{name}: labels and class_text come together (one label per image, one row per class)")
+    class_text = _float_array(class_text, "class_text", name)
+    if class_text.shape[1] != emb.image.shape[1]:
+        raise EmbeddingsError(f"{name}: class_text dim {class_text.shape[1]} does not match image dim {emb.image.shape[1]}")
+    if not np.issubdtype(labels.dtype, np.integer) or labels.shape != (len(emb.image),):
+        raise EmbeddingsError(f"{name}: labels must be {len(emb.image)} integers (one per image), got {labels.dtype} "
+                              f"{labels.shape}")
+    if labels.min() < 0 or labels.max() >= len(class_text):
+        raise EmbeddingsError(f"{name}: labels must lie in [0, {len(class_text)}) for {len(class_text)} class_text rows")
+    return Embeddings(emb.image, emb.text, emb.text_image_index, labels.astype(np.int64), class_text)
+
+
 def _from_npy(stream: IO[bytes], name: str, limit: int) -> Embeddings:
     shape, dtype = _declared(stream, name, "the array")
     if len(shape) != 3 or shape[0] != 2:
@@ -182,7 +202,7 @@ def _from_npy(stream: IO[bytes], name: str, limit: int) -> Embeddings:
     return _validate(arr[0], arr[1], None, name)
 
 
-NPZ_KEYS = ("image", "text", "text_image_index")
+NPZ_KEYS = ("image", "text", "text_image_index", "labels", "class_text")
 
 
 def _from_npz(stream: IO[bytes], name: str, limit: int) -> Embeddings:
@@ -202,11 +222,12 @@ def _from_npz(stream: IO[bytes], name: str, limit: int) -> Embeddings:
         for key in (k for k in NPZ_KEYS if k in members):
             with archive.open(members[key]) as member:
                 arrays[key] = np.lib.format.read_array(member, allow_pickle=False)
-    return _validate(arrays["image"], arrays["text"], arrays.get("text_image_index"), name)
+    emb = _validate(arrays["image"], arrays["text"], arrays.get("text_image_index"), name)
+    return _classes(emb, arrays.get("labels"), arrays.get("class_text"), name)
 
 
 def load_embeddings(path_or_fileobj: str | os.PathLike | IO[bytes] | Any, max_bytes: int | None = None) -> Embeddings:
-    """Embeddings from a .npy (2, N, D) or a .npz (image, text[, text_image_index]) path or binary file.
+    """Embeddings from a .npy (2, N, D) or a .npz (image, text[, text_image_index][, labels, class_text]).
 
     The headers are read first: arrays that would take more than ``max_bytes`` (default: default_limit())
     are refused before anything is allocated. Raises EmbeddingsError for a missing file, another format,

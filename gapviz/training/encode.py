@@ -108,7 +108,14 @@ def from_upload(data: bytes, name: str, *, umap: bool = False, progress: Progres
     digest = hashlib.sha1(data).hexdigest()[:16]
     image = np.asarray(emb.image, dtype=np.float32)
     text = np.asarray(emb.text, dtype=np.float32)
-    return finish(f"upload:{digest}:{umap}", f"uploaded {name}", image, text, emb.text_image_index, umap=umap, progress=progress)
+    classes: dict[str, Any] = {}
+    if emb.labels is not None:  # the file carries classes: zero-shot accuracy too (and before/after a fix)
+        from gapviz.science.metrics import zero_shot_accuracy
+
+        classes = {"labels": emb.labels, "class_text": np.asarray(emb.class_text, dtype=np.float32),
+                   "metrics": {"zero_shot": zero_shot_accuracy(image, emb.class_text, emb.labels)}}
+    return finish(f"upload:{digest}:{umap}", f"uploaded {name}", image, text, emb.text_image_index, umap=umap,
+                  progress=progress, **classes)
 
 
 def from_saved_epoch(store: Any, run_id: str, epoch: int, *, thumbnails: bool = True, progress: Progress = _noop) -> Analysis:
