@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gapviz.science.linalg import mm
+
 MUTUAL_KNN_K = 10
 MUTUAL_KNN_MAX_PAIRS = 2048
 SPECTRUM_TOPS = (1, 5, 10)
@@ -30,7 +32,7 @@ def _knn(rows: np.ndarray, k: int) -> np.ndarray:
     """Indices of each row's k nearest other rows by cosine (itself excluded), chunked."""
     out = []
     for start in range(0, len(rows), 1024):
-        sims = rows[start : start + 1024] @ rows.T
+        sims = mm(rows[start : start + 1024], rows.T)
         sims[np.arange(len(sims)), np.arange(start, start + len(sims))] = -np.inf
         out.append(np.argpartition(-sims, k - 1, axis=1)[:, :k])
     return np.concatenate(out)
@@ -63,7 +65,7 @@ def effective_rank(x: np.ndarray) -> float:
     arr = np.asarray(x, dtype=np.float32)
     if arr.size == 0:
         return float("nan")
-    gram = (arr.T @ arr).astype(np.float64) if arr.shape[0] > arr.shape[1] else (arr @ arr.T).astype(np.float64)
+    gram = (mm(arr.T, arr) if arr.shape[0] > arr.shape[1] else mm(arr, arr.T)).astype(np.float64)
     sv = np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0.0, None))
     p = sv / sv.sum() if sv.sum() > 0 else sv
     p = p[p > 0]

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from gapviz.science.linalg import mm
+
 DEFAULT_RESAMPLES = 1000
 BLOCK_CELLS = 1 << 22
 """Resamples per weighted matmul: as many as fit BLOCK_CELLS counts (16 MB of float32), at least 16."""
@@ -69,16 +71,16 @@ def gap_statistics(sums: PairSums, w: np.ndarray) -> dict[str, np.ndarray]:
     """Gap, unbiased gap, cones, pair cosine and relative gap of each resample (rows of counts ``w``, (B, N))."""
     w = np.asarray(w, dtype=sums.x.dtype)
     w2 = w * w
-    sx, sy = (w @ sums.x).astype(np.float64), (w @ sums.y_sum).astype(np.float64)
-    nb, mb = w.sum(axis=1, dtype=np.float64), w @ sums.n_caps
+    sx, sy = mm(w, sums.x).astype(np.float64), mm(w, sums.y_sum).astype(np.float64)
+    per_image = np.column_stack([np.ones(len(sums.x)), sums.n_caps, sums.n_caps**2, sums.yy, sums.xy])
+    (nb, mb, _, _, w_xy), (w2_sum, w2_caps, w2_caps_sq, w2_yy, w2_xy) = mm(w, per_image).T, mm(w2, per_image).T
     sq_x, sq_y, sxy = (sx * sx).sum(axis=1), (sy * sy).sum(axis=1), (sx * sy).sum(axis=1)
-    w2_sum, w2_caps = w2.sum(axis=1, dtype=np.float64), w2 @ sums.n_caps
     cone_x = _div(sq_x - w2_sum, nb * nb - w2_sum)
-    cone_y = _div(sq_y - w2 @ sums.n_caps, mb * mb - w2 @ sums.n_caps)  # every pair of distinct captions
-    yy_u = _div(sq_y - w2 @ sums.yy, mb * mb - w2 @ (sums.n_caps**2))  # captions of different images
-    xy_u = _div(sxy - w2 @ sums.xy, nb * mb - w2_caps)  # an image and another image's caption
+    cone_y = _div(sq_y - w2_caps, mb * mb - w2_caps)  # every pair of distinct captions
+    yy_u = _div(sq_y - w2_yy, mb * mb - w2_caps_sq)  # captions of different images
+    xy_u = _div(sxy - w2_xy, nb * mb - w2_caps)  # an image and another image's caption
     u = cone_x + yy_u - 2.0 * xy_u
-    pair_cos = _div(w @ sums.xy, mb)
+    pair_cos = _div(w_xy, mb)
     pair_d, spread = (1.0 - pair_cos) / 2.0, ((1.0 - cone_x) / 2.0 + (1.0 - cone_y) / 2.0) / 2.0
     centroid_gap = _div(sx, nb[:, None]) - _div(sy, mb[:, None])
     return {
@@ -95,16 +97,17 @@ def gap_statistics(sums: PairSums, w: np.ndarray) -> dict[str, np.ndarray]:
 def recall_statistics(i2t: np.ndarray, t2i: np.ndarray, idx: np.ndarray, n: int, w: np.ndarray,
                       ks: tuple[int, ...]) -> dict[str, np.ndarray]:
     """Recall@k of each resample from per-query expected hits (i2t (N, K) NaN-padded, t2i (M, K))."""
-    w = np.asarray(w, dtype=np.float64)
     valid = ~np.isnan(i2t[:, 0])
-    i2t_num = w @ np.where(valid[:, None], i2t, 0.0)
     t2i_sum = np.zeros((n, len(ks)))
     np.add.at(t2i_sum, idx, t2i)
-    i2t_den, t2i_den = w @ valid.astype(np.float64), w @ np.bincount(idx, minlength=n).astype(np.float64)
+    per_image = np.column_stack([np.where(valid[:, None], i2t, 0.0), t2i_sum, valid, np.bincount(idx, minlength=n)])
+    sums = mm(np.asarray(w, dtype=np.float64), per_image)
+    n_k = len(ks)
+    i2t_den, t2i_den = sums[:, 2 * n_k], sums[:, 2 * n_k + 1]
     out = {}
     for col, k in enumerate(ks):
-        out[f"i2t_r{k}"] = _div(i2t_num[:, col], i2t_den)
-        out[f"t2i_r{k}"] = _div(w @ t2i_sum[:, col], t2i_den)
+        out[f"i2t_r{k}"] = _div(sums[:, col], i2t_den)
+        out[f"t2i_r{k}"] = _div(sums[:, n_k + col], t2i_den)
     return out
 
 
@@ -149,7 +152,7 @@ def null_gaps(sums: PairSums, y: np.ndarray, swapped: np.ndarray) -> np.ndarray:
     d = np.zeros_like(sums.x)
     d[has] = sums.x[has] - y[sums.first_caption[has]]
     g = sums.x.astype(np.float64).mean(axis=0) - sums.y_sum.astype(np.float64).sum(axis=0) / m
-    shift = (np.asarray(swapped, dtype=d.dtype) @ d).astype(np.float64)
+    shift = mm(np.asarray(swapped, dtype=d.dtype), d).astype(np.float64)
     return np.linalg.norm(g - (1.0 / n + 1.0 / m) * shift, axis=1)
 
 
@@ -172,5 +175,5 @@ def weighted_offdiag_mean(kernel: np.ndarray, w: np.ndarray) -> np.ndarray:
     k = np.array(kernel, dtype=np.float32 if len(w) > 1 else np.float64)
     np.fill_diagonal(k, 0.0)
     w64 = np.asarray(w, dtype=np.float64)
-    weighted = ((np.asarray(w, dtype=k.dtype) @ k).astype(np.float64) * w64).sum(axis=1)
+    weighted = (mm(np.asarray(w, dtype=k.dtype), k).astype(np.float64) * w64).sum(axis=1)
     return _div(weighted, w64.sum(axis=1) ** 2 - (w64 * w64).sum(axis=1))

@@ -13,6 +13,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from gapviz.science.estimators import percentile_interval, resample_counts, weighted_offdiag_mean
+from gapviz.science.linalg import mm
 
 UNIFORMITY_MAX_ROWS = 1024
 DISTRIBUTION_MAX_PAIRS = 1024
@@ -25,7 +26,7 @@ def subsample(n: int, limit: int, rng: np.random.Generator) -> np.ndarray:
 
 def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a32, b32 = np.asarray(a, np.float32), np.asarray(b, np.float32)
-    sq = (a32 * a32).sum(1)[:, None] + (b32 * b32).sum(1)[None, :] - 2.0 * (a32 @ b32.T)
+    sq = (a32 * a32).sum(1)[:, None] + (b32 * b32).sum(1)[None, :] - 2.0 * mm(a32, b32.T)
     return np.maximum(sq.astype(np.float64), 0.0)
 
 
@@ -34,7 +35,7 @@ def _log_weighted_sum(logits: np.ndarray, wa: np.ndarray, wb: np.ndarray, same: 
     keep = ~np.eye(len(logits), dtype=bool) if same else np.ones(logits.shape, dtype=bool)
     shift = float(logits[keep].max()) if keep.any() else 0.0
     k = np.exp(np.where(keep, logits - shift, -np.inf)).astype(np.float32)
-    weighted = ((np.asarray(wa, np.float32) @ k).astype(np.float64) * wb).sum(axis=1)
+    weighted = (mm(np.asarray(wa, np.float32), k).astype(np.float64) * wb).sum(axis=1)
     with np.errstate(divide="ignore"):
         return shift + np.log(weighted)
 
