@@ -71,9 +71,11 @@ def gap_statistics(sums: PairSums, w: np.ndarray) -> dict[str, np.ndarray]:
     """Gap, unbiased gap, cones, pair cosine and relative gap of each resample (rows of counts ``w``, (B, N))."""
     w = np.asarray(w, dtype=sums.x.dtype)
     w2 = w * w
-    sx, sy = mm(w, sums.x).astype(np.float64), mm(w, sums.y_sum).astype(np.float64)
-    per_image = np.column_stack([np.ones(len(sums.x)), sums.n_caps, sums.n_caps**2, sums.yy, sums.xy])
-    (nb, mb, _, _, w_xy), (w2_sum, w2_caps, w2_caps_sq, w2_yy, w2_xy) = mm(w, per_image).T, mm(w2, per_image).T
+    d = sums.x.shape[1]
+    per_image = np.column_stack([np.ones(len(sums.x)), sums.n_caps, sums.n_caps**2, sums.yy, sums.xy]).astype(w.dtype)
+    both = mm(w, np.hstack([sums.x, sums.y_sum, per_image])).astype(np.float64)  # one product per block
+    sx, sy = both[:, :d], both[:, d : 2 * d]
+    (nb, mb, _, _, w_xy), (w2_sum, w2_caps, w2_caps_sq, w2_yy, w2_xy) = both[:, 2 * d :].T, mm(w2, per_image).T
     sq_x, sq_y, sxy = (sx * sx).sum(axis=1), (sy * sy).sum(axis=1), (sx * sy).sum(axis=1)
     cone_x = _div(sq_x - w2_sum, nb * nb - w2_sum)
     cone_y = _div(sq_y - w2_caps, mb * mb - w2_caps)  # every pair of distinct captions

@@ -13,6 +13,7 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 PROBE_MAX_PAIRS = 1000
 """Pairs the probe uses at most (a seeded subsample), which keeps 5 fits under about a second."""
@@ -38,10 +39,11 @@ def modality_probe(x: np.ndarray, y_first: np.ndarray, seed: int = 0) -> dict[st
     labels = np.repeat([1, 0], len(keep))
     groups = np.tile(np.arange(len(keep)), 2)
     proba = np.empty(len(labels))
-    for train, test in GroupKFold(n_splits=PROBE_FOLDS).split(features, labels, groups):
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=PROBE_MAX_ITER))
-        model.fit(features[train], labels[train])
-        proba[test] = model.predict_proba(features[test])[:, 1]
+    with threadpool_limits(limits=1, user_api="blas"):  # small fits: numpy's BLAS threads only contend with torch's
+        for train, test in GroupKFold(n_splits=PROBE_FOLDS).split(features, labels, groups):
+            model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=PROBE_MAX_ITER))
+            model.fit(features[train], labels[train])
+            proba[test] = model.predict_proba(features[test])[:, 1]
     return {
         "modality_probe_accuracy": float(((proba >= 0.5) == labels).mean()),
         "modality_probe_logloss": float(log_loss(labels, np.clip(proba, 1e-15, 1 - 1e-15), labels=[0, 1])),
