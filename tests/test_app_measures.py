@@ -103,3 +103,24 @@ def test_with_interval_text():
     assert with_interval(0.0934, [0.0712, 0.1149]) == "0.093 [0.071, 0.115]"
     assert with_interval(0.0934, [float("nan"), float("nan")]) == "0.093"
     assert with_interval(float("nan"), [0.1, 0.2]) == "—"
+
+
+def test_compare_final_table_shows_the_gap_interval(home):
+    store = RunStore()
+    first, last = _run(store)
+    second, _ = _run(store)
+    at = open_page("compare", {"runs": [first, second]})
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    table = [d.value for d in at.dataframe if "gap [95% CI]" in d.value.columns][0]
+    assert table.set_index("run").loc[first, "gap [95% CI]"] == metric_text(last, "gap_distance", 3)
+
+
+def test_a_forged_upload_is_refused_from_its_header(home):
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "<f4", "fortran_order": False, "shape": (2, 10**8, 1000)})
+    at = open_page("explore", timeout=120)
+    at.file_uploader(key="explore_upload").set_value(("forged.npy", buffer.getvalue(), "application/octet-stream"))
+    at.run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any("forged.npy" in e and "above the limit" in e for e in errors), errors

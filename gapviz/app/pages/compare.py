@@ -12,6 +12,7 @@ import streamlit as st
 
 from gapviz import charts
 from gapviz.app import common
+from gapviz.app import format as fmt
 from gapviz.app import frames as views
 
 MAX_SCATTER_COLUMNS = 3
@@ -37,6 +38,8 @@ def final_metrics_table(run_ids: list[str], labels: dict[str, str]) -> pd.DataFr
         history = common.metrics(run_id)
         last = history[-1] if history else {}
         rows.append({"run": run_id, "name": labels.get(run_id, run_id), "epoch": last.get("epoch"), **{k: last.get(k) for k in FINAL_COLUMNS if k in last}})
+        if "gap_distance_ci95" in last:  # the interval, and "≈ 0" when the gap is under its null floor
+            rows[-1]["gap [95% CI]"] = fmt.metric_text(last, "gap_distance", 3)
     return pd.DataFrame(rows)
 
 
