@@ -1,7 +1,7 @@
 """Time `gapviz analyze` (every metric, bootstrap intervals and the null) against a bare `image @ text.T`.
 
 Usage: python benchmarks/bench_analyze.py [--pairs 20000] [--dim 512] [--resamples 1000] [--threads 2]
-       python benchmarks/bench_analyze.py --pairs 100000 --repeats 1   # memory check: peak RSS is printed
+       python benchmarks/bench_analyze.py --pairs 100000 --memory-only   # one analyze, its time and peak RSS
 
 Issue 9's target: analyze of 20,000 pairs × 512 dimensions within 1.5× one bare 20,000 × 20,000 matmul
 measured in the same run, the bootstrap adding at most 20 %. Prints a Markdown table; each figure is
@@ -28,12 +28,14 @@ def _setup_threads(threads: int) -> None:
         os.environ[var] = str(threads)
 
 
-def _best(fn: Callable[[], object], repeats: int) -> float:
-    best = float("inf")
+def _interleaved_best(steps: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Best seconds of each step over ``repeats`` rounds, the steps interleaved so load changes hit them alike."""
+    best = dict.fromkeys(steps, float("inf"))
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
+        for name, fn in steps.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
     return best
 
 
@@ -53,6 +55,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--memory-only", action="store_true",
+                        help="only time one compute_all and print the peak RSS (the bare N×N matmul would not fit)")
     args = parser.parse_args(argv)
     _setup_threads(args.threads)
     import numpy as np
@@ -63,17 +67,27 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(args.threads)
     image, text = _data(args.pairs, args.dim)
-    compute_all(image[:300], text[:300], n_resamples=10)  # compile the numba kernel outside the timings
+    compute_all(image[:2000], text[:2000], n_resamples=10)  # compile the numba kernel outside the timings
+    if args.memory_only:
+        start = time.perf_counter()
+        compute_all(image, text, n_resamples=args.resamples)
+        seconds, peak = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        print(f"{args.pairs:,} pairs × {args.dim} dims, {args.threads} threads: compute_all {seconds:.1f} s, "
+              f"peak RSS {peak:.2f} GiB (inputs {2 * image.nbytes / 2**30:.2f} GiB)")
+        return
     x, y = torch.from_numpy(image), torch.from_numpy(text)
-    matmul = _best(lambda: x @ y.T, args.repeats)
-    bare = _best(lambda: compute_all(image, text, n_resamples=0), args.repeats)
-    full = _best(lambda: compute_all(image, text, n_resamples=args.resamples), args.repeats)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "emb.npy"
         np.save(path, np.stack([image, text]))
         argv_cli = ["analyze", str(path), "--json", "--resamples", str(args.resamples)]
         with contextlib.redirect_stdout(io.StringIO()):
-            cli = _best(lambda: gapviz_main(argv_cli), args.repeats)
+            best = _interleaved_best({
+                "matmul": lambda: x @ y.T,
+                "bare": lambda: compute_all(image, text, n_resamples=0),
+                "full": lambda: compute_all(image, text, n_resamples=args.resamples),
+                "cli": lambda: gapviz_main(argv_cli),
+            }, args.repeats)
+    matmul, bare, full, cli = best["matmul"], best["bare"], best["full"], best["cli"]
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     rows = [
         ("bare `image @ text.T` (torch)", matmul),
@@ -81,8 +95,9 @@ def main(argv: list[str] | None = None) -> None:
         (f"compute_all, {args.resamples} resamples", full),
         ("`gapviz analyze --json` (reads the .npy)", cli),
     ]
-    print(f"{args.pairs:,} pairs × {args.dim} dims, {args.threads} threads, best of {args.repeats}; "
-          f"peak RSS {peak_gib:.2f} GiB\n")
+    load = os.getloadavg()[0]
+    print(f"{args.pairs:,} pairs × {args.dim} dims, {args.threads} threads, best of {args.repeats} interleaved rounds; "
+          f"peak RSS {peak_gib:.2f} GiB; load average at the end {load:.1f}\n")
     print("| step | seconds | × matmul |\n|---|---|---|")
     for label, seconds in rows:
         print(f"| {label} | {seconds:.2f} | {seconds / matmul:.2f} |")

@@ -33,7 +33,8 @@ def with_interval(value: Any, ci: Sequence[Any] | None, digits: int = 3) -> str:
 def under_null_floor(values: Mapping[str, Any]) -> bool:
     """True when gap_distance is at or below gap_null95: the gap cannot be told from 0."""
     gap, floor = values.get("gap_distance"), values.get("gap_null95")
-    return _finite(gap) and _finite(floor) and float(gap) <= float(floor)
+    return bool(isinstance(gap, (int, float)) and isinstance(floor, (int, float)) and _finite(gap) and _finite(floor)
+                and float(gap) <= float(floor))
 
 
 def metric_text(values: Mapping[str, Any], name: str, digits: int = 4) -> str:

@@ -57,7 +57,8 @@ def _fixed_metrics(result: Any, choice: str, k: int) -> dict[str, Any]:
 def fix_section(result: Any) -> None:
     """A training-free fix and every metric before and after it, recall included."""
     c1, c2 = st.columns([3, 1])
-    choice = c1.selectbox("Training-free fix", list(FIX_OPTIONS), format_func=FIX_OPTIONS.get, key="explore_fix")
+    choice = str(c1.selectbox("Training-free fix", list(FIX_OPTIONS), format_func=lambda c: FIX_OPTIONS[c],
+                              key="explore_fix"))
     top = max(1, result.image.shape[1] - 1)
     k = int(c2.number_input("K", min_value=1, max_value=top, value=min(5, top), key="explore_fix_k",
                             disabled=choice != "ablate"))

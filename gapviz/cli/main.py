@@ -188,10 +188,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if fix is not None:
         image_map, text_map = fit_fix(fix, emb.image, emb.text)
         after = compute_all(image_map(emb.image), text_map(emb.text), emb.text_image_index, **options)
-        if emb.labels is not None:
+        if emb.labels is not None and emb.class_text is not None:
             after["zero_shot"] = zero_shot_accuracy(image_map(emb.image), text_map(emb.class_text), emb.labels)
     if args.json:
-        body = _json_ready(before) if after is None else {
+        body = _json_ready(before) if after is None or fix is None else {
             "fix": fix.label, "before": _json_ready(before), "after": _json_ready(after)}
         print(json.dumps(body))
         return EXIT_OK

@@ -339,7 +339,7 @@ def _intervals(sums: Any, y: np.ndarray, idx: np.ndarray, hits: Any, n_resamples
         gap.pop("gap_squared_unbiased")
         return {**gap, **recall_statistics(hits.i2t, hits.t2i, idx, n, w, hits.ks)}
 
-    out = bootstrap_intervals(stats, n, n_resamples, seed)
+    out: dict[str, Any] = dict(bootstrap_intervals(stats, n, n_resamples, seed))
     out["gap_null95"] = gap_null95(sums, y, n_resamples, seed)
     return out
 
