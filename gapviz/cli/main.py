@@ -173,6 +173,7 @@ def _analysis_table(before: dict[str, Any], after: dict[str, Any] | None, fix_la
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    """Every metric of an embeddings file with its interval, before and (with --fix) after a training-free fix."""
     from gapviz.app.format import warnings
     from gapviz.data.embeddings_io import load_embeddings, parse_size
     from gapviz.science.fixes import fit_fix, parse_fix

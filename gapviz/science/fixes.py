@@ -30,6 +30,7 @@ class Fix:
 
     @property
     def label(self) -> str:
+        """How the fix is written on the command line: centre, standardise, ablate:K."""
         return f"ablate:{self.k}" if self.kind == "ablate" else self.kind
 
 

@@ -84,6 +84,7 @@ def l2_normalize(x: Any) -> np.ndarray:
 
 
 def pair_index(n_image: int, n_text: int, text_image_index: Any | None) -> np.ndarray:
+    """Caption j → its image as int64 (identity when None and the counts match); ValueError otherwise."""
     if text_image_index is None:
         if n_image != n_text:
             raise ValueError(
