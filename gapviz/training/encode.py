@@ -123,7 +123,8 @@ def from_saved_epoch(store: Any, run_id: str, epoch: int, *, thumbnails: bool = 
     progress(f"reading run {run_id}, epoch {epoch}", 0.1)
     arrays = store.epoch_arrays(run_id, epoch)
     rows = [row for row in store.metrics(run_id) if int(row["epoch"]) == epoch]
-    values = {k: float(v) for k, v in (rows[0] if rows else {}).items() if isinstance(v, (int, float)) and k not in ("epoch", "step")}
+    values = {k: v if isinstance(v, (bool, list)) else float(v) for k, v in (rows[0] if rows else {}).items()
+              if isinstance(v, (int, float, list)) and k not in ("epoch", "step")}  # intervals and flags kept
     projections = store.projections(arrays)
     cfg = store.config(run_id)
     captions = store.captions(run_id) or None
