@@ -13,7 +13,6 @@ from gapviz import charts
 from gapviz.app import frames as views
 from gapviz.app.format import metric_text, with_interval
 from gapviz.config import preset
-from gapviz.runs.records import RunState
 from gapviz.runs.store import RunStore
 from gapviz.science.metrics import compute_all, record_values
 
@@ -32,7 +31,7 @@ def _run(store: RunStore, collapse_last: bool = False) -> tuple[str, dict]:
     records = [_measured_epoch(e, collapse=collapse_last and e == 2) for e in range(3)]
     for record in records:
         store.append_epoch(run_id, record)
-    store.update_status(run_id, state=RunState.FINISHED)
+    store.finished(run_id, 2)
     return run_id, records[-1].metrics
 
 
