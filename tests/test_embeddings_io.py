@@ -215,3 +215,46 @@ def test_zero_rows_are_named(tmp_path, rows):
     image[rows] = 0.0
     message = _error(_write_npz(tmp_path, image=image, text=text))
     assert f"{len(rows)} image row(s) are zero vectors" in message and f"rows {', '.join(map(str, rows))}" in message
+
+
+def _header_bytes(shape, descr, payload):
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buffer.getvalue() + payload
+
+
+try:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+except ImportError:  # pragma: no cover - hypothesis is a test extra
+    given = None
+
+if given is not None:
+    DESCRS = ["<f4", "<f2", "<f8", "<i8", "|u1", "|b1", "<c8", "<U3", "|S2", "<m8[s]"]
+
+    @settings(max_examples=150, deadline=None)
+    @given(
+        shape=st.lists(st.integers(0, 10**12), min_size=0, max_size=4).map(tuple),
+        descr=st.sampled_from(DESCRS),
+        payload=st.binary(max_size=256),
+        npz=st.booleans(),
+    )
+    def test_any_header_is_an_array_or_one_line_error(shape, descr, payload, npz):
+        """Forged .npy headers, alone or as npz members: nothing but EmbeddingsError escapes, nothing big is allocated."""
+        data = _header_bytes(shape, descr, payload)
+        if npz:
+            import zipfile
+
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w") as archive:
+                archive.writestr("image.npy", data)
+                archive.writestr("text.npy", data)
+            data = buffer.getvalue()
+        source = io.BytesIO(data)
+        source.name = "fuzz.npz" if npz else "fuzz.npy"
+        try:
+            emb = load_embeddings(source, max_bytes=1 << 20)
+        except EmbeddingsError as error:
+            assert "\n" not in str(error) and "fuzz" in str(error)
+        else:
+            assert emb.image.nbytes <= 1 << 20
