@@ -240,7 +240,7 @@ if given is not None:
         npz=st.booleans(),
     )
     def test_any_header_is_an_array_or_one_line_error(shape, descr, payload, npz):
-        """Forged .npy headers, alone or as npz members: nothing but EmbeddingsError escapes, nothing big is allocated."""
+        """Forged .npy headers, alone or in an npz: only EmbeddingsError escapes and nothing big is allocated."""
         data = _header_bytes(shape, descr, payload)
         if npz:
             import zipfile
