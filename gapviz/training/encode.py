@@ -32,7 +32,7 @@ class Analysis:
     image: np.ndarray
     text: np.ndarray
     text_image_index: np.ndarray | None
-    metrics: dict[str, float]
+    metrics: dict[str, Any]
     projections: dict[str, np.ndarray]
     captions: list[str] | None = None
     labels: np.ndarray | None = None
@@ -68,7 +68,7 @@ def finish(
     text: np.ndarray,
     index: np.ndarray | None,
     *,
-    metrics: dict[str, float] | None = None,
+    metrics: dict[str, Any] | None = None,
     projections: dict[str, np.ndarray] | None = None,
     umap: bool = False,
     progress: Progress = _noop,
