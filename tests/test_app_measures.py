@@ -121,5 +121,5 @@ def test_a_forged_upload_is_refused_from_its_header(home):
     at.file_uploader(key="explore_upload").set_value(("forged.npy", buffer.getvalue(), "application/octet-stream"))
     at.run()
     assert not at.exception
-    errors = [e.value for e in at.error]
+    errors = [e.value.replace("\\", "") for e in at.error]  # the page escapes markdown in messages
     assert any("forged.npy" in e and "above the limit" in e for e in errors), errors
