@@ -183,12 +183,14 @@ def _classes(emb: Embeddings, labels: Any, class_text: Any, name: str) -> Embedd
         raise EmbeddingsError(f"{name}: labels and class_text come together (one label per image, one row per class)")
     class_text = _float_array(class_text, "class_text", name)
     if class_text.shape[1] != emb.image.shape[1]:
-        raise EmbeddingsError(f"{name}: class_text dim {class_text.shape[1]} does not match image dim {emb.image.shape[1]}")
+        raise EmbeddingsError(
+            f"{name}: class_text dim {class_text.shape[1]} does not match image dim {emb.image.shape[1]}")
     if not np.issubdtype(labels.dtype, np.integer) or labels.shape != (len(emb.image),):
         raise EmbeddingsError(f"{name}: labels must be {len(emb.image)} integers (one per image), got {labels.dtype} "
                               f"{labels.shape}")
     if labels.min() < 0 or labels.max() >= len(class_text):
-        raise EmbeddingsError(f"{name}: labels must lie in [0, {len(class_text)}) for {len(class_text)} class_text rows")
+        raise EmbeddingsError(
+            f"{name}: labels must lie in [0, {len(class_text)}) for {len(class_text)} class_text rows")
     return Embeddings(emb.image, emb.text, emb.text_image_index, labels.astype(np.int64), class_text)
 
 
