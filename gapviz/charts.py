@@ -36,7 +36,12 @@ METRIC_TITLES: dict[str, str] = {
     "pair_cosine": "pair cosine",
     "cone_image": "cone (image)",
     "cone_text": "cone (text)",
-    "linear_separability": "linear separability",
+    "modality_probe_accuracy": "modality probe accuracy",
+    "modality_probe_logloss": "modality probe log-loss",
+    "gap_distance_unbiased": "gap (unbiased)",
+    "gap_null95": "gap null floor (95%)",
+    "distribution_gap": "distribution gap (MMD²)",
+    "mutual_knn_10": "mutual 10-NN alignment",
     "matched": "pairs matched to their caption",
 }
 
@@ -141,7 +146,8 @@ def metric_curves(
     """Small multiples, one panel per metric, one line per series, each with its own y axis.
 
     ``data``: long format with columns ``x`` (default ``epoch``), ``metric``, ``value``,
-    ``series``; optional ``lo``/``hi`` draw a band (mean ± std over seeds) behind each line.
+    ``series``; optional ``lo``/``hi`` draw a band behind each line: mean ± std over seeds, or a run's
+    95% bootstrap interval (``<metric>_ci95``, as frames.curves_frame gives it). NaN bounds draw no band.
     ``current`` marks an x position (e.g. the epoch on screen) with a vertical rule.
     """
     if metrics is not None:
@@ -314,3 +320,21 @@ def chart_svg(chart: alt.TopLevelMixin) -> str:
     import vl_convert as vlc
 
     return vlc.vegalite_to_svg(to_spec(chart))
+
+
+def gap_spectrum_bars(data: pd.DataFrame, *, width: int | str = "container", height: int = 220) -> alt.Chart:
+    """The coordinates carrying the most of ‖c_X − c_Y‖², largest first (Schrodi et al.: a few carry the gap).
+
+    ``data``: columns ``dimension``, ``difference`` (c_X − c_Y at that coordinate), ``share`` (of ‖c_X − c_Y‖²).
+    """
+    order = [str(d) for d in data["dimension"]]
+    chart = alt.Chart(data.assign(dim=data["dimension"].astype(str), sign=data["difference"].ge(0).map(
+        {True: "image > text", False: "text > image"}))).mark_bar().encode(
+        x=alt.X("dim:N", sort=order, title="coordinate (largest share first)"),
+        y=alt.Y("share:Q", title="share of ‖c_X − c_Y‖²", axis=alt.Axis(format="%")),
+        color=alt.Color("sign:N", scale=alt.Scale(domain=["image > text", "text > image"], range=MODALITY_RANGE),
+                        legend=alt.Legend(title=None, orient="top")),
+        tooltip=[alt.Tooltip("dimension:Q"), alt.Tooltip("difference:Q", format=".4f"),
+                 alt.Tooltip("share:Q", format=".1%")],
+    ).properties(width=width, height=height)
+    return _finish(chart)

@@ -12,6 +12,7 @@ import pytest
 from app_fixtures import APP_SCRIPT, make_run, open_page, plain, texts
 
 from gapviz.app import explore_views
+from gapviz.app.format import metric_text
 from gapviz.runs.records import RunState
 from gapviz.runs.store import RunStore
 from gapviz.science.metrics import compute_all
@@ -49,7 +50,7 @@ def test_an_empty_home_opens_on_the_tiny_model_without_a_click(home):
     assert at.radio(key="explore_source").value == "tiny"
     page = texts(at)
     assert explore_views.BUILT_IN_CAPTION in page and "gapviz-tiny on synthetic (512 images)" in page
-    assert float(_metric(at, "gap distance")) > 0.1  # a random-init model has a modality gap
+    assert float(_metric(at, "gap distance").split(" [")[0]) > 0.1  # a random-init model has a modality gap
     spec = _scatter_spec(at)
     assert [t["name"] for t in spec["data"]] == ["pairs", "image", "text"]  # lines at 512 pairs, then the points
     assert at.query_params["source"] == "tiny" and at.query_params["method"] == "pca"
@@ -64,7 +65,7 @@ def test_a_finished_run_is_the_default_view_and_the_url_reopens_it(home):
     assert at.radio(key="explore_source").value == "run" and at.selectbox(key="explore_run").value == finished
     assert at.selectbox(key="explore_run_epoch").value == 2
     row = store.metrics(finished)[-1]
-    assert _metric(at, "gap distance") == f"{row['gap_distance']:.4f}"
+    assert _metric(at, "gap distance").split(" [")[0] == f"{row['gap_distance']:.4f}"
     assert at.query_params["run"] == finished and at.query_params["epoch"] == "2"
     # a link with an older epoch reopens that view in a new session
     from streamlit.testing.v1 import AppTest
@@ -74,7 +75,7 @@ def test_a_finished_run_is_the_default_view_and_the_url_reopens_it(home):
     again.run()
     assert again.selectbox(key="explore_run_epoch").value == 1
     first = [r for r in store.metrics(finished) if r["epoch"] == 1][0]
-    assert _metric(again, "gap distance") == f"{first['gap_distance']:.4f}"
+    assert _metric(again, "gap distance").split(" [")[0] == f"{first['gap_distance']:.4f}"
     assert f"run {finished} · epoch 1" in texts(again)
 
 
@@ -84,12 +85,10 @@ def test_upload_shows_every_metric_recall_cone_and_shift(home):
     at = _upload(open_page("explore", timeout=120), data)
     assert not at.exception and not at.error, [e.value for e in at.error]
     expected = compute_all(image.astype(np.float32), text.astype(np.float32))
-    for label, name in (
-        ("gap distance", "gap_distance"),
-        ("relative gap", "relative_gap"),
-        ("linear separability", "linear_separability"),
-    ):
-        assert _metric(at, label) == f"{expected[name]:.4f}"
+    assert _metric(at, "gap distance") == metric_text(expected, "gap_distance")
+    assert _metric(at, "gap distance").startswith(f"{expected['gap_distance']:.4f} [")
+    assert _metric(at, "relative gap") == metric_text(expected, "relative_gap")
+    assert _metric(at, "modality probe accuracy") == f"{expected['modality_probe_accuracy']:.4f}"
     recall = [d.value for d in at.dataframe if "direction" in d.value.columns][0]
     assert recall["direction"].tolist() == ["image → text", "text → image"]
     assert recall.loc[0, "R@1"] == pytest.approx(expected["i2t_r1"]) and recall.loc[1, "R@5"] == pytest.approx(

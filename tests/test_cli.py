@@ -13,7 +13,7 @@ from gapviz.runs.store import RunStore
 
 ANALYZE_KEYS = {
     "gap_distance", "pair_cosine", "mean_pair_distance", "cone_image", "cone_text", "relative_gap", "alignment",
-    "uniformity_image", "uniformity_text", "linear_separability", "i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1",
+    "uniformity_image", "uniformity_text", "modality_probe_accuracy", "i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1",
     "t2i_r5", "t2i_r10",
 }
 
@@ -74,7 +74,7 @@ def test_analyze_json_has_exactly_the_documented_keys(tmp_path, capsys):
     values = json.loads(capsys.readouterr().out)
     assert ANALYZE_KEYS <= set(values)
     assert values["gap_distance"] == pytest.approx(gap_distance(image, text), rel=1e-5)
-    assert values["linear_separability"] == pytest.approx(1.0)
+    assert values["modality_probe_accuracy"] == pytest.approx(1.0)
 
 
 def test_analyze_npz_with_several_captions_per_image(tmp_path, capsys):

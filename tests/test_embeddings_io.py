@@ -121,7 +121,7 @@ def test_nan_or_inf(tmp_path, bad):
     image, text = _pair()
     text[2, 1] = bad
     message = _error(_write_npz(tmp_path, image=image, text=text))
-    assert "text contains NaN or inf" in message
+    assert "text row(s) contain NaN or inf" in message and "rows 2" in message
 
 
 @pytest.mark.parametrize("index", [[0, 1, 3], [0, -1, 2]])
@@ -157,3 +157,104 @@ def test_non_numeric_arrays(tmp_path):
     image, _ = _pair()
     text = np.array([["a"] * 4] * 6)
     assert "numeric" in _error(_write_npz(tmp_path, image=image, text=text))
+
+
+def _forged_npy(path, shape, descr="<f4"):
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": descr, "fortran_order": False, "shape": shape})
+        f.write(b"\0" * 64)
+    return path
+
+
+def test_forged_npy_header_is_refused_before_allocating(tmp_path):
+    path = _forged_npy(tmp_path / "forged.npy", (2, 100_000_000, 1000))
+    message = _error(path)
+    assert "forged.npy" in message and "745.1 GiB" in message and "above the limit" in message
+
+
+def test_npz_decompression_bomb_is_refused_from_its_headers(tmp_path):
+    import resource
+    import zipfile
+
+    path = tmp_path / "bomb.npz"
+    rows = 40_000
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for key in ("image", "text"):
+            with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
+                header = {"descr": "<f4", "fortran_order": False, "shape": (rows, 1000)}
+                np.lib.format.write_array_header_1_0(member, header)
+                block = np.zeros((1000, 1000), dtype=np.float32).tobytes()
+                for _ in range(rows // 1000):
+                    member.write(block)
+    assert path.stat().st_size < 2_000_000
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(EmbeddingsError, match=r"bomb.npz: the arrays would take 305.2 MiB .* limit of 100.0 MiB"):
+        load_embeddings(path, max_bytes=100 << 20)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # kB: nothing was inflated
+
+
+def test_limit_from_the_environment(tmp_path, monkeypatch):
+    image, text = _pair(n=64, d=16)
+    path = _write_npz(tmp_path, image=image, text=text)
+    monkeypatch.setenv("GAPVIZ_MAX_EMBEDDINGS_BYTES", "4k")
+    assert "limit of 4.0 KiB" in _error(path)
+    monkeypatch.setenv("GAPVIZ_MAX_EMBEDDINGS_BYTES", "1M")
+    assert load_embeddings(path).image.shape == (64, 16)
+    monkeypatch.setenv("GAPVIZ_MAX_EMBEDDINGS_BYTES", "lots")
+    assert "byte count" in _error(path)
+
+
+def test_truncated_npy_is_one_line(tmp_path):
+    path = _forged_npy(tmp_path / "short.npy", (2, 10, 4))
+    assert "short.npy" in _error(path)
+
+
+@pytest.mark.parametrize("rows", [[1], [0, 3, 4]])
+def test_zero_rows_are_named(tmp_path, rows):
+    image, text = _pair()
+    image[rows] = 0.0
+    message = _error(_write_npz(tmp_path, image=image, text=text))
+    assert f"{len(rows)} image row(s) are zero vectors" in message and f"rows {', '.join(map(str, rows))}" in message
+
+
+def _header_bytes(shape, descr, payload):
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buffer.getvalue() + payload
+
+
+try:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+except ImportError:  # pragma: no cover - hypothesis is a test extra
+    given = None
+
+if given is not None:
+    DESCRS = ["<f4", "<f2", "<f8", "<i8", "|u1", "|b1", "<c8", "<U3", "|S2", "<m8[s]"]
+
+    @settings(max_examples=150, deadline=None)
+    @given(
+        shape=st.lists(st.integers(0, 10**12), min_size=0, max_size=4).map(tuple),
+        descr=st.sampled_from(DESCRS),
+        payload=st.binary(max_size=256),
+        npz=st.booleans(),
+    )
+    def test_any_header_is_an_array_or_one_line_error(shape, descr, payload, npz):
+        """Forged .npy headers, alone or in an npz: only EmbeddingsError escapes and nothing big is allocated."""
+        data = _header_bytes(shape, descr, payload)
+        if npz:
+            import zipfile
+
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w") as archive:
+                archive.writestr("image.npy", data)
+                archive.writestr("text.npy", data)
+            data = buffer.getvalue()
+        source = io.BytesIO(data)
+        source.name = "fuzz.npz" if npz else "fuzz.npy"
+        try:
+            emb = load_embeddings(source, max_bytes=1 << 20)
+        except EmbeddingsError as error:
+            assert "\n" not in str(error) and "fuzz" in str(error)
+        else:
+            assert emb.image.nbytes <= 1 << 20

@@ -98,7 +98,10 @@ def test_uniformity_against_loops(monkeypatch):
     monkeypatch.setattr(M, "UNIFORMITY_CHUNK", 8)
     assert M.uniformity(image) == pytest.approx(_uniformity_ref(image), abs=1e-5)
     assert M.uniformity(text, t=5.0) == pytest.approx(_uniformity_ref(text, 5.0), abs=1e-5)
-    u_img, u_txt, u_joint = M._uniformities(M.l2_normalize(image), M.l2_normalize(text), 2.0)
+    from gapviz.science.kernels import uniformities
+
+    u = uniformities(M.l2_normalize(image), M.l2_normalize(text), t=2.0)
+    u_img, u_txt, u_joint = u["uniformity_image"], u["uniformity_text"], u["uniformity_joint"]
     assert u_img == pytest.approx(_uniformity_ref(image), abs=1e-5)
     assert u_txt == pytest.approx(_uniformity_ref(text), abs=1e-5)
     assert u_joint == pytest.approx(_uniformity_ref(np.vstack([image, text])), abs=1e-5)
@@ -117,57 +120,6 @@ def test_top_gap_dimensions():
     top = M.top_gap_dimensions(image, text, k=3)
     assert [k for k, _ in top] == ref
     assert [v for _, v in top] == pytest.approx([g[k] for k in ref])
-
-
-def _retrieval_ref(image, text, idx, ks=(1, 5, 10)):
-    """Full float64 similarity matrix; rank = number of strictly greater scores."""
-    x = np.array([_unit(v) for v in image])
-    y = np.array([_unit(v) for v in text])
-    idx = np.arange(len(y)) if idx is None else np.asarray(idx)
-    sims = x @ y.T
-    out = {}
-    i2t_best_rank = []
-    for i in range(len(x)):
-        caps = np.flatnonzero(idx == i)
-        if len(caps):
-            i2t_best_rank.append(min(int((sims[i] > sims[i, j]).sum()) for j in caps))
-    t2i_rank = [int((sims[:, j] > sims[idx[j], j]).sum()) for j in range(len(y))]
-    for k in ks:
-        out[f"i2t_r{k}"] = float(np.mean([r < k for r in i2t_best_rank]))
-    for k in ks:
-        out[f"t2i_r{k}"] = float(np.mean([r < k for r in t2i_rank]))
-    return out
-
-
-@pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("chunk_size", [1, 7, 100_000])
-def test_retrieval_chunked_equals_full_matrix(case, chunk_size):
-    image, text, idx = _data(**case, noise=1.5)
-    ref = _retrieval_ref(image, text, idx)
-    got = M.retrieval_recall(image, text, idx, chunk_size=chunk_size)
-    assert list(got) == ["i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10"]
-    assert got == ref
-    assert 0 < ref["i2t_r1"] < 1 and 0 < ref["t2i_r1"] < 1
-
-
-@pytest.mark.parametrize("chunk_size", [1, 3, 64])
-def test_retrieval_ties_count_strictly_greater(chunk_size):
-    rng = np.random.default_rng(3)
-    eye = np.eye(5)
-    image = eye[rng.integers(0, 5, 24)]
-    idx = np.concatenate([np.arange(24), rng.integers(0, 24, 30)])
-    text = eye[rng.integers(0, 5, len(idx))]
-    ks = (1, 2, 30)
-    got = M.retrieval_recall(image, text, idx, ks=ks, chunk_size=chunk_size)
-    assert got == _retrieval_ref(image, text, idx, ks)
-
-
-def test_retrieval_image_without_caption_is_not_a_query():
-    image, text, _ = _data(n=10)
-    idx = np.arange(10) % 9
-    got = M.retrieval_recall(image, text, idx, ks=(1, 20))
-    assert got == _retrieval_ref(image, text, idx, ks=(1, 20))
-    assert got["i2t_r20"] == 1.0 and got["t2i_r20"] == 1.0
 
 
 def test_perfectly_matched_pairs():
@@ -194,15 +146,6 @@ def test_identical_clouds_have_no_gap():
     np.testing.assert_array_equal(M.gap_direction(x, x), np.zeros(32))
     assert M.relative_gap(x, x) == pytest.approx(0.0, abs=1e-12)
     assert M.relative_gap(x, x[perm]) == pytest.approx(0.5, abs=0.05)
-    assert 0.35 < M.linear_separability(x, rng.normal(size=(300, 32))) < 0.65
-
-
-def test_linear_separability_of_disjoint_clouds():
-    rng = np.random.default_rng(5)
-    image, text = rng.normal(size=(200, 16)), rng.normal(size=(300, 16))
-    image[:, 0] = np.abs(image[:, 0]) + 2.0
-    text[:, 0] = -np.abs(text[:, 0]) - 2.0
-    assert M.linear_separability(image, text, seed=1) == 1.0
 
 
 def test_zero_shot_accuracy_against_loop():
@@ -211,7 +154,7 @@ def test_zero_shot_accuracy_against_loop():
     labels = rng.integers(0, 5, 60)
     image = classes[labels] + 1.2 * rng.normal(size=(60, 8))
     ref = np.mean(
-        [np.argmax([_unit(x) @ _unit(c) for c in classes]) == lab for x, lab in zip(image, labels)]
+        [np.argmax([_unit(x) @ _unit(c) for c in classes]) == lab for x, lab in zip(image, labels, strict=True)]
     )
     acc = M.zero_shot_accuracy(image, classes, labels)
     assert acc == pytest.approx(ref)
@@ -246,34 +189,49 @@ def test_contrastive_loss_needs_a_caption_per_image():
 @pytest.mark.parametrize("case", CASES)
 def test_compute_all_matches_single_metrics(case):
     image, text, idx = _data(**case)
-    out = M.compute_all(image, text, idx)
-    assert tuple(out) == M.METRIC_NAMES
+    out = M.compute_all(image, text, idx, n_resamples=50)
+    assert tuple(out) == M.ALL_KEYS
     assert set(M.METRIC_DESCRIPTIONS) == set(M.METRIC_NAMES)
-    assert all(isinstance(v, float) for v in out.values())
-    assert out["gap_distance"] == pytest.approx(M.gap_distance(image, text))
-    assert out["pair_cosine"] == pytest.approx(M.pair_cosine(image, text, idx))
+    assert all(isinstance(out[k], float) for k in M.METRIC_NAMES)
+    assert all(isinstance(out[k], bool) for k in M.FLAG_NAMES)
+    assert all(isinstance(out[k], list) and len(out[k]) == 2 for k in M.INTERVAL_NAMES)
+    assert out["gap_distance"] == pytest.approx(M.gap_distance(image, text), abs=1e-12)
+    assert out["pair_cosine"] == pytest.approx(M.pair_cosine(image, text, idx), abs=1e-12)
     assert out["mean_pair_distance"] == pytest.approx(M.mean_pair_distance(image, text, idx))
-    assert out["cone_image"] == pytest.approx(M.cone(image))
-    assert out["cone_text"] == pytest.approx(M.cone(text))
-    assert out["relative_gap"] == pytest.approx(M.relative_gap(image, text, idx))
+    assert out["cone_image"] == pytest.approx(M.cone(image), abs=1e-12)
+    assert out["cone_text"] == pytest.approx(M.cone(text), abs=1e-12)
+    assert out["relative_gap"] == pytest.approx(M.relative_gap(image, text, idx), abs=1e-12)
     assert out["alignment"] == pytest.approx(M.alignment(image, text, idx))
     assert out["uniformity_image"] == pytest.approx(M.uniformity(image), abs=1e-5)
     assert out["uniformity_text"] == pytest.approx(M.uniformity(text), abs=1e-5)
     assert out["uniformity_joint"] == pytest.approx(M.uniformity(np.vstack([image, text])), abs=1e-5)
-    assert out["linear_separability"] == M.linear_separability(image, text)
     for key, value in M.retrieval_recall(image, text, idx).items():
         assert out[key] == value
-    assert math.isnan(M.compute_all(image, text, idx, linear_probe=False)["linear_separability"])
+    for key in M.INTERVAL_METRICS:
+        lo, hi = out[f"{key}_ci95"]
+        assert lo <= out[key] + 1e-9 and out[key] <= hi + 1e-9, key
+    no_probe = M.compute_all(image, text, idx, modality_probe=False, n_resamples=0)
+    assert math.isnan(no_probe["modality_probe_accuracy"]) and math.isnan(no_probe["gap_null95"])
+    assert all(math.isnan(no_probe[k][0]) for k in M.INTERVAL_NAMES if not k.startswith(("uniformity", "distr")))
+
+
+def test_compute_all_is_seeded():
+    image, text, idx = _data(n=30, m=70)
+    first = M.compute_all(image, text, idx, n_resamples=40, seed=3)
+    assert M.compute_all(image, text, idx, n_resamples=40, seed=3) == first
+    other = M.compute_all(image, text, idx, n_resamples=40, seed=4)
+    assert other["gap_distance_ci95"] != first["gap_distance_ci95"]
 
 
 def test_fp16_and_torch_inputs_accepted():
     image, text, idx = _data(n=30, m=70)
     half_i, half_t = image.astype(np.float16), text.astype(np.float16)
-    out16 = M.compute_all(half_i, half_t, idx, linear_probe=False)
-    out = M.compute_all(image, text, idx, linear_probe=False)
+    out16 = M.compute_all(half_i, half_t, idx, modality_probe=False, n_resamples=0)
+    out = M.compute_all(image, text, idx, modality_probe=False, n_resamples=0)
     for key in ("gap_distance", "pair_cosine", "relative_gap", "uniformity_joint"):
         assert out16[key] == pytest.approx(out[key], abs=5e-3)
-    out_t = M.compute_all(torch.tensor(half_i), torch.tensor(half_t), torch.tensor(idx), linear_probe=False)
+    out_t = M.compute_all(torch.tensor(half_i), torch.tensor(half_t), torch.tensor(idx), modality_probe=False,
+                          n_resamples=0)
     assert out_t["gap_distance"] == pytest.approx(out16["gap_distance"])
     assert M.retrieval_recall(torch.tensor(half_i), torch.tensor(half_t), idx) == M.retrieval_recall(
         half_i, half_t, idx
@@ -290,30 +248,25 @@ def test_bad_pairing_is_rejected():
         M.pair_cosine(image, text, np.array([0, 1]))
 
 
-def test_compute_all_is_fast():
-    import time
-
-    image, text, _ = _data(n=2000, d=64)
-    M.compute_all(image, text, linear_probe=False)
-    # the target is well under 1 s each; the bounds leave room for a busy shared CI machine
-    start = time.perf_counter()
-    M.compute_all(image, text, linear_probe=False)
-    assert time.perf_counter() - start < 3.0
-    start = time.perf_counter()
-    M.linear_separability(image, text)
-    assert time.perf_counter() - start < 3.0
-
-
 @pytest.mark.parametrize("n", [1, 2, 3])
 def test_compute_all_on_tiny_inputs(n):
     image, text, _ = _data(n=n)
     out = M.compute_all(image, text)
-    assert tuple(out) == M.METRIC_NAMES
-    assert math.isnan(out["linear_separability"])
+    assert tuple(out) == M.ALL_KEYS
+    assert math.isnan(out["modality_probe_accuracy"])
     assert out["i2t_r10"] == 1.0 and out["t2i_r10"] == 1.0
+
+
+def test_record_values_are_json_ready():
+    import json
+
+    image, text, idx = _data(n=20, m=30)
+    values = M.record_values(M.compute_all(image, text, idx, n_resamples=20))
+    assert json.loads(json.dumps(values)).keys() == values.keys()
+    assert isinstance(values["collapsed_image"], bool) and isinstance(values["gap_distance_ci95"], list)
 
 
 def test_read_only_inputs_are_accepted():
     image, text, _ = _data(n=20)
     image.setflags(write=False)
-    assert M.retrieval_recall(image, text) == _retrieval_ref(image, text, None)
+    assert M.compute_all(image, text, n_resamples=0)["gap_distance"] == pytest.approx(M.gap_distance(image, text))

@@ -9,7 +9,7 @@ from train_fixtures import tiny_config
 from gapviz.config import ModelConfig
 from gapviz.runs.records import RunState
 from gapviz.runs.store import RunStore
-from gapviz.science.metrics import METRIC_NAMES
+from gapviz.science.metrics import ALL_KEYS
 from gapviz.training import runner
 from gapviz.training.loop import NonFiniteLoss, lr_at
 from gapviz.training.model import ModelError, build_model
@@ -50,9 +50,11 @@ def test_run_directory_is_complete(finished):
         assert (folder / name).is_file(), name
     rows = store.metrics(run_id)
     assert [row["epoch"] for row in rows] == [0, 1, 2]
-    for name in (*METRIC_NAMES, "loss", "tau", "zero_shot", "eval_time_s"):
+    for name in (*ALL_KEYS, "loss", "tau", "zero_shot", "eval_time_s"):
         assert name in rows[-1], name
     assert "train_loss" in rows[-1] and "train_loss" not in rows[0]
+    lo, hi = rows[-1]["gap_distance_ci95"]
+    assert lo <= rows[-1]["gap_distance"] <= hi and isinstance(rows[-1]["collapsed_image"], bool)
     arrays = store.epoch_arrays(run_id, 2)
     assert arrays["image"].shape == (48, 64) and arrays["proj_pca"].shape == (96, 2)
     assert store.status(run_id).state == RunState.FINISHED

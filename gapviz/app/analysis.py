@@ -39,7 +39,7 @@ class Analysis:
     image: np.ndarray
     text: np.ndarray
     text_image_index: np.ndarray | None
-    metrics: dict[str, float]
+    metrics: dict[str, Any]
     projections: dict[str, np.ndarray]
     captions: list[str] | None = None
     labels: np.ndarray | None = None
@@ -92,7 +92,7 @@ def pair_metrics(image: np.ndarray, text: np.ndarray, index: np.ndarray | None, 
         captions, sub_index = frames.pair_subset(idx, kept)
         image, text, index = image[kept], text[captions], sub_index
         note = f"whole-set metrics on a random sample of {len(kept):,} of {len(idx):,} pairs"
-    values = gap_metrics.compute_all(image, text, index, linear_probe=True)
+    values = gap_metrics.compute_all(image, text, index, modality_probe=True)
     return values, note
 
 
@@ -103,7 +103,7 @@ def analyse(
     text: np.ndarray,
     index: np.ndarray | None,
     *,
-    metrics: dict[str, float] | None = None,
+    metrics: dict[str, Any] | None = None,
     projections: dict[str, np.ndarray] | None = None,
     progress: Progress = _noop,
     **extra: Any,
@@ -120,13 +120,13 @@ def analyse(
     return Analysis(key, title, image, text, index, dict(metrics or {}), coords, **extra)
 
 
-def complete_metrics(result: Analysis) -> tuple[dict[str, float], str]:
+def complete_metrics(result: Analysis) -> tuple[dict[str, Any], str]:
     """Every gap metric (metrics.compute_all, on a sample for large sets) and the loss at the model's
     logit scale, merged under what the source already knew (a run's own evaluation wins)."""
     from gapviz.science import metrics as gap_metrics
 
     values, note = dict(result.metrics), ""
-    if not all(name in values for name in gap_metrics.METRIC_NAMES):
+    if not all(name in values for name in gap_metrics.ALL_KEYS):
         computed, note = pair_metrics(result.image, result.text, result.text_image_index)
         values = {**computed, **values}
     if result.logit_scale and "loss" not in values and result.n_image <= METRICS_MAX_PAIRS:
@@ -152,6 +152,13 @@ def from_upload(data: bytes, name: str, *, progress: Progress = _noop) -> Analys
     emb = load_embeddings(buffer)
     digest = hashlib.sha1(data).hexdigest()[:16]
     image, text = np.asarray(emb.image, dtype=np.float32), np.asarray(emb.text, dtype=np.float32)
+    classes: dict[str, Any] = {}
+    if emb.labels is not None:  # the file carries classes: zero-shot accuracy too (and before/after a fix)
+        from gapviz.science.metrics import zero_shot_accuracy
+
+        class_text = np.asarray(emb.class_text, dtype=np.float32)
+        classes = {"labels": emb.labels, "class_text": class_text,
+                   "metrics": {"zero_shot": zero_shot_accuracy(image, class_text, emb.labels)}}
     return analyse(
         f"upload:{digest}",
         f"uploaded {name}",
@@ -162,6 +169,7 @@ def from_upload(data: bytes, name: str, *, progress: Progress = _noop) -> Analys
         captions=emb.captions,
         images=small_images(emb.images),
         metadata=dict(emb.metadata),
+        **classes,
     )
 
 
@@ -170,8 +178,8 @@ def from_saved_epoch(store: Any, run_id: str, epoch: int, *, progress: Progress 
     progress(f"reading run {run_id}, epoch {epoch}", 0.1)
     arrays = store.epoch_arrays(run_id, epoch)
     rows = [row for row in store.metrics(run_id) if int(row["epoch"]) == epoch]
-    values = {k: float(v) for k, v in (rows[0] if rows else {}).items() if isinstance(v, (int, float))}
-    values = {k: v for k, v in values.items() if k not in ("epoch", "step")}
+    values = {k: v if isinstance(v, (bool, list)) else float(v) for k, v in (rows[0] if rows else {}).items()
+              if isinstance(v, (int, float, list)) and k not in ("epoch", "step")}  # intervals and flags kept
     projections = store.projections(arrays)
     extra = _eval_images(store.config(run_id), store.home, len(arrays["image"]), progress)
     return analyse(

@@ -28,11 +28,12 @@ COMPARE_SOURCES = {
 }
 COMPARE_METRICS = (
     "gap_distance",
+    "gap_distance_unbiased",
     "relative_gap",
     "pair_cosine",
     "cone_image",
     "cone_text",
-    "linear_separability",
+    "modality_probe_accuracy",
     "uniformity_joint",
     "i2t_r1",
     "t2i_r1",
@@ -65,20 +66,11 @@ def comparison_table(a: Analysis, b: Analysis) -> pd.DataFrame:
     return table
 
 
-def has_fixes() -> bool:
-    """Whether gapviz.science.fixes (centre, standardise, ablate) is installed in this tree."""
-    import importlib.util
-
-    return importlib.util.find_spec("gapviz.science.fixes") is not None
-
-
 def fix_choice(box: Any, first: Analysis) -> tuple[str, Any]:
     """The first source's embeddings after a fix of gapviz.science.fixes (same points: aligned)."""
-    import importlib
-
     from gapviz.app import analysis
+    from gapviz.science import fixes
 
-    fixes = importlib.import_module("gapviz.science.fixes")  # h-metrics' module; checked by has_fixes()
     text = box.text_input("Fix", value="centre", key="explore_cmp_fix", help=", ".join(fixes.FIX_CHOICES))
     fix = fixes.parse_fix(text)
 
@@ -97,7 +89,7 @@ def second_choice(box: Any, first: Analysis) -> tuple[str, Any] | None:
 
     kind = box.radio(
         "Second source",
-        [k for k in COMPARE_SOURCES if k != "fix" or has_fixes()],
+        list(COMPARE_SOURCES),
         format_func=COMPARE_SOURCES.get,
         horizontal=True,
         key="explore_cmp_source",

@@ -17,7 +17,8 @@ import pandas as pd
 import streamlit as st
 
 from gapviz import charts
-from gapviz.app import common, frames, scatter, selection
+from gapviz.app import common, frames, measures, scatter, selection
+from gapviz.app import format as format_
 from gapviz.app.analysis import Analysis
 
 BUILT_IN_CAPTION = (
@@ -36,12 +37,14 @@ COMPARE_PAIRS = 5_000
 ANIMATION_PAIRS = 1_000
 METRIC_COLUMNS = (
     "gap_distance",
+    "gap_distance_unbiased",
     "relative_gap",
     "pair_cosine",
     "mean_pair_distance",
     "cone_image",
     "cone_text",
-    "linear_separability",
+    "modality_probe_accuracy",
+    "modality_probe_logloss",
     "alignment",
     "uniformity_image",
     "uniformity_text",
@@ -382,7 +385,7 @@ def metrics_panel(result: Analysis) -> None:
     shown = [m for m in METRIC_COLUMNS if m in result.metrics]
     for start in range(0, len(shown), 2):
         for col, name in zip(st.columns(2), shown[start : start + 2], strict=False):
-            col.metric(charts.metric_title(name), fmt(result.metrics[name]), help=descriptions.get(name))
+            col.metric(charts.metric_title(name), format_.metric_text(result.metrics, name), help=descriptions.get(name))
 
 
 def recall_table(values: dict[str, float]) -> pd.DataFrame:
@@ -403,6 +406,7 @@ def show(result: Analysis) -> None:
     with right:
         st.markdown("**Gap metrics**")
         note = ensure_metrics(result)  # after the scatter: large sets see their points first
+        measures.show_warnings(result.metrics)
         metrics_panel(result)
         if note:
             st.caption(note)
@@ -417,6 +421,7 @@ def show(result: Analysis) -> None:
     st.caption("Cosine similarity between two items of the same modality: narrow cones sit far from 0.")
     hist = frames.cosine_histogram_frame(result.image, result.text)
     common.show_chart(charts.cosine_histogram(hist, width="container"), key="explore_cone")
+    measures.anatomy_view(result)
     from gapviz.app import explore_shift
 
     explore_shift.shift_fragment(result)

@@ -240,17 +240,44 @@ def cosine_histogram_frame(
 
 
 # ---- per-epoch curves ----------------------------------------------------------------------
+def _interval(row: Mapping[str, Any], name: str) -> tuple[float, float]:
+    """The row's ``<name>_ci95`` as (lo, hi), NaN when absent or malformed."""
+    ci = row.get(f"{name}_ci95")
+    if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(v, (int, float)) for v in ci):
+        return float(ci[0]), float(ci[1])
+    return math.nan, math.nan
+
+
 def curves_frame(
     rows: Sequence[Mapping[str, Any]], series: str, metrics: Sequence[str] = CURVE_METRICS
 ) -> pd.DataFrame:
-    """Long format (epoch, metric, value, series) of the per-epoch metric rows of one run."""
+    """Long format (epoch, metric, value, series, lo, hi) of one run's epoch rows; lo/hi = the 95% interval or NaN.
+
+    Without any interval the lo/hi columns are left out (no band is drawn)."""
     records = [
-        {"epoch": int(row["epoch"]), "metric": name, "value": float(row[name]), "series": series}
+        {"epoch": int(row["epoch"]), "metric": name, "value": float(row[name]), "series": series,
+         **dict(zip(("lo", "hi"), _interval(row, name), strict=True))}
         for row in rows
         for name in metrics
-        if isinstance(row.get(name), (int, float)) and math.isfinite(float(row[name]))
+        if isinstance(row.get(name), (int, float)) and not isinstance(row.get(name), bool)
+        and math.isfinite(float(row[name]))
     ]
-    return pd.DataFrame.from_records(records, columns=["epoch", "metric", "value", "series"])
+    frame = pd.DataFrame.from_records(records, columns=["epoch", "metric", "value", "series", "lo", "hi"])
+    return frame if frame[["lo", "hi"]].notna().any().any() else frame.drop(columns=["lo", "hi"])
+
+
+def spectrum_frame(spectrum: Sequence[tuple[int, float, float]]) -> pd.DataFrame:
+    """Bars of the gap spectrum: (dimension, difference c_X − c_Y, share of ‖c_X − c_Y‖²), largest first."""
+    return pd.DataFrame.from_records(list(spectrum), columns=["dimension", "difference", "share"])
+
+
+def before_after_frame(before: Mapping[str, Any], after: Mapping[str, Any], names: Sequence[str]) -> pd.DataFrame:
+    """One row per metric: its text before and after a fix (value [95% interval]), for a before/after table."""
+    from gapviz.app.format import metric_text
+
+    rows = [{"metric": n, "before": metric_text(before, n), "after": metric_text(after, n)}
+            for n in names if n in before or n in after]
+    return pd.DataFrame.from_records(rows, columns=["metric", "before", "after"])
 
 
 def mean_std_frame(frame: pd.DataFrame) -> pd.DataFrame:

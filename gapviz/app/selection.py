@@ -23,12 +23,13 @@ TABLE_ROWS = 200
 """Selected pairs listed at most (with thumbnails)."""
 TABLE_METRICS = (
     "gap_distance",
+    "gap_distance_unbiased",
     "relative_gap",
     "pair_cosine",
     "mean_pair_distance",
     "cone_image",
     "cone_text",
-    "linear_separability",
+    "modality_probe_accuracy",
     "alignment",
     "uniformity_joint",
     "i2t_r1",

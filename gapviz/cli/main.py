@@ -146,18 +146,61 @@ def cmd_runs_delete(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_analyze(args: argparse.Namespace) -> int:
-    from gapviz.data.embeddings_io import load_embeddings
-    from gapviz.science.metrics import compute_all
+def _json_ready(values: dict[str, Any]) -> dict[str, Any]:
+    """NaN becomes null (inside [lo, hi] intervals too), so the output is strict JSON."""
+    def clean(v: Any) -> Any:
+        if isinstance(v, list):
+            return [clean(x) for x in v]
+        return None if isinstance(v, float) and math.isnan(v) else v
+    return {k: clean(v) for k, v in values.items()}
 
-    emb = load_embeddings(args.file)
-    values = compute_all(emb.image, emb.text, emb.text_image_index, linear_probe=True)
+
+def _analysis_table(before: dict[str, Any], after: dict[str, Any] | None, fix_label: str) -> list[str]:
+    """Rows 'metric  value [lo, hi]' (and the fixed value beside it) for every metric of compute_all."""
+    from gapviz.app.format import metric_text
+    from gapviz.science.metrics import FLAG_NAMES, METRIC_NAMES
+
+    width = max(len(k) for k in METRIC_NAMES)
+    head = f"  {'metric':<{width}}  {'value [95% interval]':<32}"
+    lines = [head + (f"  after --fix {fix_label}" if after is not None else "")]
+    for key in (*METRIC_NAMES, *(["zero_shot"] if "zero_shot" in before else []), *FLAG_NAMES):
+        cell = str(before[key]) if key in FLAG_NAMES else metric_text(before, key)
+        row = f"  {key:<{width}}  {cell:<32}"
+        if after is not None:
+            row += "  " + (str(after[key]) if key in FLAG_NAMES else metric_text(after, key))
+        lines.append(row.rstrip())
+    return lines
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    """Every metric of an embeddings file with its interval, before and (with --fix) after a training-free fix."""
+    from gapviz.app.format import warnings
+    from gapviz.data.embeddings_io import load_embeddings, parse_size
+    from gapviz.science.fixes import fit_fix, parse_fix
+    from gapviz.science.metrics import compute_all, zero_shot_accuracy
+
+    fix = parse_fix(args.fix) if args.fix else None
+    emb = load_embeddings(args.file, max_bytes=parse_size(args.max_bytes) if args.max_bytes else None)
+    options = {"modality_probe": True, "n_resamples": args.resamples, "seed": args.seed}
+    before = compute_all(emb.image, emb.text, emb.text_image_index, **options)
+    if emb.labels is not None:
+        before["zero_shot"] = zero_shot_accuracy(emb.image, emb.class_text, emb.labels)
+    after = None
+    if fix is not None:
+        image_map, text_map = fit_fix(fix, emb.image, emb.text)
+        after = compute_all(image_map(emb.image), text_map(emb.text), emb.text_image_index, **options)
+        if emb.labels is not None and emb.class_text is not None:
+            after["zero_shot"] = zero_shot_accuracy(image_map(emb.image), text_map(emb.class_text), emb.labels)
     if args.json:
-        print(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()}))
+        body = _json_ready(before) if after is None or fix is None else {
+            "fix": fix.label, "before": _json_ready(before), "after": _json_ready(after)}
+        print(json.dumps(body))
         return EXIT_OK
     print(f"{args.file}: {emb.image.shape[0]} images, {emb.text.shape[0]} texts, dimension {emb.image.shape[1]}")
-    for key, value in values.items():
-        print(f"  {key:<22} {value:.4f}")
+    for label, values in (("", before), (f"after --fix {fix.label}: " if fix else "", after)):
+        for warning in warnings(values or {}):
+            print(f"  warning: {label}{warning}")
+    print("\n".join(_analysis_table(before, after, fix.label if fix else "")))
     return EXIT_OK
 
 
@@ -199,9 +242,15 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     delete.set_defaults(func=cmd_runs_delete)
 
-    analyze = sub.add_parser("analyze", help="gap metrics of your own embeddings (.npy (2,N,D) or .npz image/text)")
+    analyze = sub.add_parser(
+        "analyze", help="gap metrics of your own embeddings (.npy (2,N,D) or .npz image, text[, text_image_index]"
+        "[, labels, class_text])")
     analyze.add_argument("file")
-    analyze.add_argument("--json", action="store_true")
+    analyze.add_argument("--json", action="store_true", help="one JSON object (with --fix: fix, before, after)")
+    analyze.add_argument("--fix", help="also measure after a training-free fix: centre, standardise or ablate:K")
+    analyze.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the intervals (0: none)")
+    analyze.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the subsamples")
+    analyze.add_argument("--max-bytes", help="refuse files whose arrays would take more (default: half of free memory)")
     analyze.set_defaults(func=cmd_analyze)
 
     models = sub.add_parser("models", help="open_clip architectures and their pretrained tags")

@@ -12,15 +12,18 @@ from __future__ import annotations
 import io
 import os
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
 from gapviz.errors import GapvizError
+from gapviz.science.checks import DegenerateEmbeddingsError, check_rows
 
 NPY_MAGIC = b"\x93NUMPY"
+LIMIT_ENV = "GAPVIZ_MAX_EMBEDDINGS_BYTES"
+"""Environment variable with the size limit (bytes, or 2G / 500M); default: half of available memory."""
 NPZ_MAGIC = b"PK\x03\x04"
 
 
@@ -30,11 +33,14 @@ class EmbeddingsError(GapvizError):
 
 @dataclass(frozen=True, eq=False)
 class Embeddings:
-    """Image rows, text rows and, when captions outnumber or reorder images, caption → image."""
+    """Image rows, text rows and, when captions outnumber or reorder images, caption → image; optionally
+    a class label per image and one text embedding per class (then zero-shot accuracy is measured)."""
 
     image: np.ndarray
     text: np.ndarray
     text_image_index: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    class_text: np.ndarray | None = None
     captions: list[str] | None = None
     """One string per text row (optional ``captions`` member of a .npz)."""
     images: np.ndarray | None = None
@@ -43,19 +49,89 @@ class Embeddings:
     """Any other 1-D member of length N: one value per image (a class, a score) to colour by."""
 
 
-def _read_bytes(source: str | os.PathLike | IO[bytes]) -> tuple[bytes, str]:
+def available_memory() -> int:
+    """Bytes of memory available now (MemAvailable on Linux; 4 GiB when unknown)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30
+
+
+def parse_size(text: str) -> int:
+    """``"2G"``, ``"512M"``, ``"100k"`` or a plain byte count as bytes; EmbeddingsError otherwise."""
+    value = str(text).strip().upper().removesuffix("B")
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(value[-1:], 1)
+    number = value[:-1] if scale > 1 else value
+    try:
+        size = int(float(number) * scale)
+    except ValueError:
+        raise EmbeddingsError(f"size limit must be a byte count such as 2G or 500M, got {text!r}") from None
+    if size <= 0:
+        raise EmbeddingsError(f"size limit must be positive, got {text!r}")
+    return size
+
+
+def default_limit() -> int:
+    """The most bytes an embeddings file may declare: $GAPVIZ_MAX_EMBEDDINGS_BYTES, else half of available memory."""
+    configured = os.environ.get(LIMIT_ENV, "").strip()
+    return parse_size(configured) if configured else available_memory() // 2
+
+
+def _human(n: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def _open(source: str | os.PathLike | IO[bytes]) -> tuple[IO[bytes], str, bool]:
+    """A seekable binary file for ``source``, its name, and whether we opened it (and must close it)."""
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.is_file():
             raise EmbeddingsError(f"{path}: file not found")
-        return path.read_bytes(), str(path)
+        return open(path, "rb"), str(path), True
     name = str(getattr(source, "name", None) or "<upload>")
-    if hasattr(source, "seek"):
-        source.seek(0)
-    data = source.read()
-    if not isinstance(data, bytes):
+    if not hasattr(source, "seek"):
+        data = source.read()
+        if not isinstance(data, bytes):
+            raise EmbeddingsError(f"{name}: open the file in binary mode")
+        return io.BytesIO(data), name, False
+    source.seek(0)
+    head = source.read(0)
+    if not isinstance(head, bytes):
         raise EmbeddingsError(f"{name}: open the file in binary mode")
-    return data, name
+    return source, name, False
+
+
+def _declared(stream: IO[bytes], name: str, member: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype from a .npy header, without reading the data."""
+    try:
+        version = np.lib.format.read_magic(stream)
+        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = reader(stream)
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
+        raise EmbeddingsError(f"{name}: {member} has no readable .npy header ({' '.join(str(exc).split())})") from exc
+    if dtype.hasobject:
+        raise EmbeddingsError(f"{name}: {member} holds Python objects (dtype {dtype}); only numeric arrays are read")
+    return tuple(int(v) for v in shape), dtype
+
+
+def _check_size(declared: list[tuple[str, tuple[int, ...], np.dtype]], name: str, limit: int) -> None:
+    """Refuse before allocating when the declared arrays, as float32 or wider, exceed ``limit`` bytes."""
+    total = sum(int(np.prod(shape, dtype=object)) * max(dtype.itemsize, 4) for _, shape, dtype in declared)
+    if total > limit:
+        shapes = ", ".join(f"{member} {shape} {dtype}" for member, shape, dtype in declared)
+        raise EmbeddingsError(
+            f"{name}: the arrays would take {_human(total)} in memory ({shapes}), above the limit of {_human(limit)} "
+            f"(set {LIMIT_ENV} or --max-bytes to change it)"
+        )
 
 
 def _float_array(arr: np.ndarray, what: str, name: str) -> np.ndarray:
@@ -67,8 +143,10 @@ def _float_array(arr: np.ndarray, what: str, name: str) -> np.ndarray:
         raise EmbeddingsError(f"{name}: {what} must have shape (rows, dim), got {arr.shape}")
     if arr.size == 0:
         raise EmbeddingsError(f"{name}: {what} is empty (shape {arr.shape})")
-    if not np.isfinite(arr).all():
-        raise EmbeddingsError(f"{name}: {what} contains NaN or inf values")
+    try:
+        check_rows(arr, what)
+    except DegenerateEmbeddingsError as err:
+        raise EmbeddingsError(f"{name}: {err}") from None
     return arr
 
 
@@ -101,25 +179,57 @@ def _validate(image: np.ndarray, text: np.ndarray, index: np.ndarray | None, nam
     return Embeddings(image=image, text=text, text_image_index=index)
 
 
-def _from_npy(data: bytes, name: str) -> Embeddings:
-    arr = np.load(io.BytesIO(data), allow_pickle=False)
-    if arr.ndim != 3 or arr.shape[0] != 2:
-        raise EmbeddingsError(f"{name}: a .npy must have shape (2, N, D) (image, text), got {arr.shape}")
+def _classes(emb: Embeddings, labels: Any, class_text: Any, name: str) -> Embeddings:
+    """Embeddings with validated ``labels`` (N,) and ``class_text`` (C, D); both or neither."""
+    if labels is None and class_text is None:
+        return emb
+    if labels is None or class_text is None:
+        raise EmbeddingsError(f"{name}: labels and class_text come together (one label per image, one row per class)")
+    class_text = _float_array(class_text, "class_text", name)
+    if class_text.shape[1] != emb.image.shape[1]:
+        raise EmbeddingsError(
+            f"{name}: class_text dim {class_text.shape[1]} does not match image dim {emb.image.shape[1]}")
+    if not np.issubdtype(labels.dtype, np.integer) or labels.shape != (len(emb.image),):
+        raise EmbeddingsError(f"{name}: labels must be {len(emb.image)} integers (one per image), got {labels.dtype} "
+                              f"{labels.shape}")
+    if labels.min() < 0 or labels.max() >= len(class_text):
+        raise EmbeddingsError(
+            f"{name}: labels must lie in [0, {len(class_text)}) for {len(class_text)} class_text rows")
+    return replace(emb, labels=labels.astype(np.int64), class_text=class_text)
+
+
+def _from_npy(stream: IO[bytes], name: str, limit: int) -> Embeddings:
+    shape, dtype = _declared(stream, name, "the array")
+    if len(shape) != 3 or shape[0] != 2:
+        raise EmbeddingsError(f"{name}: a .npy must have shape (2, N, D) (image, text), got {shape}")
+    _check_size([("array", shape, dtype)], name, limit)
+    stream.seek(0)
+    arr = np.load(stream, allow_pickle=False)
     return _validate(arr[0], arr[1], None, name)
 
 
-def _from_npz(data: bytes, name: str) -> Embeddings:
-    with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-        missing = [key for key in ("image", "text") if key not in archive.files]
+
+
+def _from_npz(stream: IO[bytes], name: str, limit: int) -> Embeddings:
+    with zipfile.ZipFile(stream) as archive:
+        members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
+        missing = [key for key in ("image", "text") if key not in members]
         if missing:
             raise EmbeddingsError(
-                f"{name}: missing array(s) {', '.join(missing)}; found {', '.join(archive.files) or 'none'}"
+                f"{name}: missing array(s) {', '.join(missing)}; found {', '.join(members) or 'none'}"
             )
-        image, text = archive["image"], archive["text"]
-        index = archive["text_image_index"] if "text_image_index" in archive.files else None
-        extras = {key: archive[key] for key in archive.files if key not in ("image", "text", "text_image_index")}
-    emb = _validate(image, text, index, name)
-    return _with_extras(emb, extras, name)
+        declared = []
+        for key, info in members.items():
+            with archive.open(info) as member:
+                declared.append((key, *_declared(member, name, key)))
+        _check_size(declared, name, limit)
+        arrays = {}
+        for key, info in members.items():
+            with archive.open(info) as member:
+                arrays[key] = np.lib.format.read_array(member, allow_pickle=False)
+    emb = _validate(arrays.pop("image"), arrays.pop("text"), arrays.pop("text_image_index", None), name)
+    emb = _classes(emb, arrays.pop("labels", None), arrays.pop("class_text", None), name)
+    return _with_extras(emb, arrays, name)
 
 
 def _with_extras(emb: Embeddings, extras: dict[str, np.ndarray], name: str) -> Embeddings:
@@ -138,31 +248,35 @@ def _with_extras(emb: Embeddings, extras: dict[str, np.ndarray], name: str) -> E
             f"{name}: images must be uint8 of shape ({n}, H, W, 3), got {images.dtype} {images.shape}"
         )
     metadata = {key: value for key, value in extras.items() if value.shape == (n,) and value.dtype.kind in "biufUS"}
-    return Embeddings(
-        emb.image,
-        emb.text,
-        emb.text_image_index,
-        captions=None if captions is None else [str(c) for c in captions],
-        images=images,
-        metadata=metadata,
+    if emb.labels is not None:
+        metadata.setdefault("labels", emb.labels)
+    return replace(
+        emb, captions=None if captions is None else [str(c) for c in captions], images=images, metadata=metadata
     )
 
 
-def load_embeddings(path_or_fileobj: str | os.PathLike | IO[bytes] | Any) -> Embeddings:
-    """Embeddings from a .npy (2, N, D) or a .npz (image, text[, text_image_index]) path or binary file.
+def load_embeddings(path_or_fileobj: str | os.PathLike | IO[bytes] | Any, max_bytes: int | None = None) -> Embeddings:
+    """Embeddings from a .npy (2, N, D) or a .npz (image, text[, text_image_index][, labels, class_text]).
 
-    Raises EmbeddingsError for a missing file, another format, a wrong shape, mismatched
-    dimensions, NaN/inf, an out-of-range index or empty arrays.
+    The headers are read first: arrays that would take more than ``max_bytes`` (default: default_limit())
+    are refused before anything is allocated. Raises EmbeddingsError for a missing file, another format,
+    a wrong shape, mismatched dimensions, NaN/inf or zero rows, an out-of-range index or empty arrays.
     """
-    data, name = _read_bytes(path_or_fileobj)
+    limit = default_limit() if max_bytes is None else int(max_bytes)
+    stream, name, owned = _open(path_or_fileobj)
     try:
-        if data.startswith(NPY_MAGIC):
-            return _from_npy(data, name)
-        if data.startswith(NPZ_MAGIC):
-            return _from_npz(data, name)
+        magic = stream.read(len(NPY_MAGIC))
+        stream.seek(0)
+        if magic.startswith(NPY_MAGIC):
+            return _from_npy(stream, name, limit)
+        if magic.startswith(NPZ_MAGIC):
+            return _from_npz(stream, name, limit)
     except EmbeddingsError:
         raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        detail = " ".join(str(exc).split())
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        detail = " ".join(str(exc).split())[:200]
         raise EmbeddingsError(f"{name}: cannot read the array data ({detail})") from exc
+    finally:
+        if owned:
+            stream.close()
     raise EmbeddingsError(f"{name}: not a .npy or .npz file")

@@ -269,6 +269,36 @@ def run_seconds(store: RunStore, run_ids: Mapping[str, str]) -> float:
     return total
 
 
+MEASUREMENT_KEYS = (
+    "gap_distance", "gap_distance_ci95", "gap_distance_unbiased", "gap_distance_unbiased_ci95", "gap_null95",
+    "i2t_r1", "i2t_r1_ci95", "t2i_r1", "t2i_r1_ci95", "collapsed_image", "collapsed_text",
+)
+
+
+def final_measurements(store: RunStore, run_ids: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """Each run's last epoch: the gap with its interval, unbiased gap, null floor, R@1 and the collapse flags."""
+    out = {}
+    for key, run_id in run_ids.items():
+        rows = store.metrics(run_id)
+        if rows:
+            out[key] = {k: rows[-1][k] for k in MEASUREMENT_KEYS if k in rows[-1]}
+    return out
+
+
+def measurement_lines(measurements: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Markdown: every run's final gap with its 95% interval, and a warning per collapsed or null-floor run."""
+    from gapviz.app.format import metric_text, warnings
+
+    if not any("gap_distance_ci95" in m for m in measurements.values()):
+        return []
+    lines = ["", "**Final gaps with 95% bootstrap intervals** (unbiased gap; gap_null95 = permutation null floor):", ""]
+    for key, m in measurements.items():
+        lines.append(f"- `{key}`: gap {metric_text(m, 'gap_distance', 3)}, unbiased "
+                     f"{metric_text(m, 'gap_distance_unbiased', 3)}, null floor {metric_text(m, 'gap_null95', 3)}")
+        lines += [f"  - warning: {w}" for w in warnings(m)]
+    return lines
+
+
 def write_report(
     store: RunStore,
     module: ModuleType,
@@ -308,6 +338,7 @@ def write_report(
         "measured": analysis,
         "runs": dict(run_ids),
         "group": group,
+        "measurements": final_measurements(store, run_ids),
         "train_seconds": round(run_seconds(store, run_ids), 1),
         "analysis_seconds": round(time.perf_counter() - started, 1),
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -332,6 +363,7 @@ def render_markdown(module: ModuleType, scale: str, results: Mapping[str, Any], 
         "",
     ]
     lines += [f"![{Path(f).stem}]({f})" for f in chart_files]
+    lines += measurement_lines(results.get("measurements", {}))
     note = getattr(module, "NOTE", "")
     if note and scale != "paper":
         lines += ["", f"**Small scale vs paper.** {note}"]

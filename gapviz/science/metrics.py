@@ -1,9 +1,11 @@
-"""Modality-gap metrics of paired image/text embeddings (definitions in SCIENCE.md).
+"""Modality-gap metrics of paired image/text embeddings (definitions in docs/science.md), and compute_all.
 
 Notation: image X (N, D), text Y (M, D). ``text_image_index`` (M,) maps caption j to its
 image; None means M == N and pair i is (X[i], Y[i]). Every function L2-normalises rows first,
 accepts numpy arrays of any float dtype or torch tensors, and returns Python floats or float64
-numpy arrays.
+numpy arrays. The estimators live in sibling modules: retrieval (fair-tie recall), estimators
+(unbiased gap, bootstrap, permutation null), kernels (uniformity, distribution gap), probe
+(modality probe), anatomy (gap spectrum, mutual k-NN, effective rank); compute_all is the one entry.
 """
 
 from __future__ import annotations
@@ -13,34 +15,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.special import logsumexp
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
-METRIC_NAMES: tuple[str, ...] = (
-    "gap_distance",
-    "pair_cosine",
-    "mean_pair_distance",
-    "cone_image",
-    "cone_text",
-    "relative_gap",
-    "alignment",
-    "uniformity_image",
-    "uniformity_text",
-    "uniformity_joint",
-    "linear_separability",
-    "i2t_r1",
-    "i2t_r5",
-    "i2t_r10",
-    "t2i_r1",
-    "t2i_r5",
-    "t2i_r10",
-)
+from gapviz.science.retrieval import retrieval_hits, retrieval_recall  # noqa: F401 - re-exported
 
 METRIC_DESCRIPTIONS: dict[str, str] = {
-    "gap_distance": "Distance between the image and text centroids, ‖c_X − c_Y‖ (0 = no gap, max 2).",
+    "gap_distance": "Distance between the image and text centroids, ‖c_X − c_Y‖ (0 = no gap, max 2; "
+                    "biased up on small sets).",
+    "gap_distance_unbiased": "√ of the unbiased estimate of ‖μ_X − μ_Y‖² (pairs i ≠ j): no small-sample floor.",
+    "gap_null95": "95th percentile of the gap when image and caption swap places at random: a gap below it is "
+                  "indistinguishable from 0.",
     "pair_cosine": "Mean cosine similarity of matched image-caption pairs.",
     "mean_pair_distance": "Mean Euclidean distance between matched image and caption embeddings.",
     "cone_image": "Mean cosine between two different images: how narrow the image cone is.",
@@ -50,20 +33,36 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
     "uniformity_image": "log mean exp(−2‖x_i − x_j‖²) over images (Wang & Isola; lower is more uniform).",
     "uniformity_text": "log mean exp(−2‖y_i − y_j‖²) over captions (lower is more uniform).",
     "uniformity_joint": "Uniformity of images and captions pooled together (lower is more uniform).",
-    "linear_separability": "Test accuracy of a linear classifier telling images from captions (0.5 = no gap).",
-    "i2t_r1": "Image→text recall@1: an image's caption is the nearest caption.",
+    "modality_probe_accuracy": "Held-out accuracy of a logistic regression telling images from captions "
+                               "(5 folds, pairs kept together; 0.5 = no gap).",
+    "modality_probe_logloss": "Held-out log-loss of the modality probe (0.693 = no gap; lower = more separable).",
+    "gap_top1_share": "Share of ‖c_X − c_Y‖² carried by the largest coordinate.",
+    "gap_top5_share": "Share of ‖c_X − c_Y‖² carried by the 5 largest coordinates.",
+    "gap_top10_share": "Share of ‖c_X − c_Y‖² carried by the 10 largest coordinates.",
+    "distribution_gap": "Unbiased RBF-MMD² between the modalities after centring each: the gap left once the "
+                        "centroids coincide.",
+    "mutual_knn_10": "Mean overlap of a pair's 10 nearest images and 10 nearest captions (Huh et al.; gap-invariant).",
+    "effective_rank_image": "Effective rank of the image embeddings (exp entropy of singular values).",
+    "effective_rank_text": "Effective rank of the caption embeddings.",
+    "i2t_r1": "Image→text recall@1 (ties shared fairly): an image's caption is the nearest caption.",
     "i2t_r5": "Image→text recall@5: one of an image's captions is among the 5 nearest.",
     "i2t_r10": "Image→text recall@10: one of an image's captions is among the 10 nearest.",
-    "t2i_r1": "Text→image recall@1: a caption's image is the nearest image.",
+    "t2i_r1": "Text→image recall@1 (ties shared fairly): a caption's image is the nearest image.",
     "t2i_r5": "Text→image recall@5: a caption's image is among the 5 nearest.",
     "t2i_r10": "Text→image recall@10: a caption's image is among the 10 nearest.",
 }
-
-LINEAR_PROBE_MAX_ROWS = 4000
-"""The linear probe subsamples to at most this many rows (half per modality) to stay under ~1 s."""
-LINEAR_PROBE_MAX_ITER = 200
-LINEAR_PROBE_MIN_ROWS = 5
-"""Fewer rows per modality than this leave no stratified test split; the probe returns NaN."""
+METRIC_NAMES: tuple[str, ...] = tuple(METRIC_DESCRIPTIONS)
+"""The float metrics, in display order."""
+FLAG_NAMES: tuple[str, ...] = ("collapsed_image", "collapsed_text")
+"""Booleans: the modality's mean within-modality cosine exceeds checks.COLLAPSE_CONE."""
+INTERVAL_METRICS: tuple[str, ...] = (
+    "gap_distance", "gap_distance_unbiased", "relative_gap", "pair_cosine", "cone_image", "cone_text",
+    "i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10",
+    "uniformity_image", "uniformity_text", "uniformity_joint", "distribution_gap",
+)
+INTERVAL_NAMES: tuple[str, ...] = tuple(f"{m}_ci95" for m in INTERVAL_METRICS)
+"""[lo, hi] percentile-bootstrap 95% intervals (lists, so records stay JSON)."""
+ALL_KEYS: tuple[str, ...] = METRIC_NAMES + FLAG_NAMES + INTERVAL_NAMES
 UNIFORMITY_CHUNK = 1024
 LOSS_CHUNK = 1024
 
@@ -84,7 +83,8 @@ def l2_normalize(x: Any) -> np.ndarray:
     return arr / np.where(norms > 0, norms, 1.0)
 
 
-def _pair_index(n_image: int, n_text: int, text_image_index: Any | None) -> np.ndarray:
+def pair_index(n_image: int, n_text: int, text_image_index: Any | None) -> np.ndarray:
+    """Caption j → its image as int64 (identity when None and the counts match); ValueError otherwise."""
     if text_image_index is None:
         if n_image != n_text:
             raise ValueError(
@@ -106,7 +106,7 @@ def _pair_index(n_image: int, n_text: int, text_image_index: Any | None) -> np.n
 
 def _pairs(image: Any, text: Any, text_image_index: Any | None) -> tuple[np.ndarray, np.ndarray]:
     x, y = l2_normalize(image), l2_normalize(text)
-    idx = _pair_index(len(x), len(y), text_image_index)
+    idx = pair_index(len(x), len(y), text_image_index)
     return x[idx], y
 
 
@@ -164,7 +164,7 @@ def relative_gap(image: Any, text: Any, text_image_index: Any | None = None) -> 
     D_X, the mean within-modality d over i≠j, is (1 − cone)/2 for unit rows.
     """
     x, y = l2_normalize(image), l2_normalize(text)
-    return _relative_gap(x, y, _pair_index(len(x), len(y), text_image_index))
+    return _relative_gap(x, y, pair_index(len(x), len(y), text_image_index))
 
 
 def _relative_gap(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> float:
@@ -199,136 +199,11 @@ def uniformity(x: Any, t: float = 2.0) -> float:
     return _lse_sq_dist(xn, xn, t, same=True) - float(np.log(n * (n - 1)))
 
 
-def _uniformities(x: np.ndarray, y: np.ndarray, t: float) -> tuple[float, float, float]:
-    """Image, text and joint uniformity, sharing the within-modality blocks."""
-    n, m = len(x), len(y)
-    if n < 2 or m < 2:
-        return uniformity(x, t), uniformity(y, t), uniformity(np.vstack([x, y]), t)
-    lse_xx = _lse_sq_dist(x, x, t, same=True)
-    lse_yy = _lse_sq_dist(y, y, t, same=True)
-    lse_xy = _lse_sq_dist(x, y, t, same=False)
-    joint = float(logsumexp([lse_xx, lse_yy, lse_xy + np.log(2.0)]))
-    return (
-        lse_xx - float(np.log(n * (n - 1))),
-        lse_yy - float(np.log(m * (m - 1))),
-        joint - float(np.log((n + m) * (n + m - 1))),
-    )
-
-
-def linear_separability(image: Any, text: Any, seed: int = 0) -> float:
-    """Test accuracy of a logistic regression telling images from captions (stratified 80/20).
-
-    Each modality is subsampled to LINEAR_PROBE_MAX_ROWS/2 rows and features are standardised,
-    so the probe stays fast and its regularisation does not depend on the embedding scale.
-    NaN when a modality has fewer than LINEAR_PROBE_MIN_ROWS rows.
-    """
-    if min(len(image), len(text)) < LINEAR_PROBE_MIN_ROWS:
-        return float("nan")
-    rng = np.random.default_rng(seed)
-    per_side = LINEAR_PROBE_MAX_ROWS // 2
-    sides = []
-    for arr in (l2_normalize(image), l2_normalize(text)):
-        if len(arr) > per_side:
-            arr = arr[rng.choice(len(arr), per_side, replace=False)]
-        sides.append(arr)
-    features = np.vstack(sides)
-    labels = np.repeat([1, 0], [len(sides[0]), len(sides[1])])
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        features, labels, test_size=0.2, stratify=labels, random_state=seed
-    )
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=LINEAR_PROBE_MAX_ITER))
-    probe.fit(x_tr, y_tr)
-    return float(probe.score(x_te, y_te))
-
-
 def top_gap_dimensions(image: Any, text: Any, k: int = 10) -> list[tuple[int, float]]:
     """The k coordinates with the largest |c_X[d] − c_Y[d]|, as (dimension, signed difference)."""
     g = gap_vector(image, text)
     order = np.argsort(-np.abs(g), kind="stable")[:k]
     return [(int(d), float(g[d])) for d in order]
-
-
-def _recall_keys(ks: Sequence[int]) -> list[str]:
-    return [f"{direction}_r{k}" for direction in ("i2t", "t2i") for k in ks]
-
-
-def _to_device_unit(x: Any, device: torch.device) -> torch.Tensor:
-    if isinstance(x, torch.Tensor):
-        t = x.detach()
-    else:
-        arr = np.asarray(x)
-        t = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
-    t = t.to(device=device, dtype=torch.float32)
-    return torch.nn.functional.normalize(t, dim=1)
-
-
-def retrieval_recall(
-    image: Any,
-    text: Any,
-    text_image_index: Any | None = None,
-    ks: Sequence[int] = (1, 5, 10),
-    chunk_size: int = 1024,
-    device: str | torch.device | None = None,
-) -> dict[str, float]:
-    """Recall@k both ways from cosine similarity, chunked over images so N×M never materialises.
-
-    A rank is the number of candidates scoring strictly higher than the true partner, so ties
-    resolve in the query's favour; a hit at k means rank < k. Image→text counts a hit when ANY of
-    the image's captions ranks within k and averages over images that have a caption.
-    Similarities are float32 on ``device`` (default CPU), computed once for both directions;
-    every comparison uses those same scores (text→image keeps a running top-max(ks) per caption).
-    """
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    ks = [int(k) for k in ks]
-    if not ks or min(ks) < 1:
-        raise ValueError(f"ks must be positive integers, got {ks}")
-    dev = torch.device(device) if device is not None else torch.device("cpu")
-    x, y = _to_device_unit(image, dev), _to_device_unit(text, dev)
-    n, m = x.shape[0], y.shape[0]
-    idx_np = _pair_index(n, m, text_image_index)
-    if n == 0 or m == 0:
-        return {key: float("nan") for key in _recall_keys(ks)}
-    idx = torch.from_numpy(idx_np).to(dev)
-    caption_order = torch.argsort(idx, stable=True)
-    sorted_image = idx[caption_order]
-    bounds = torch.searchsorted(sorted_image, torch.arange(0, n + 1, chunk_size, device=dev)).tolist()
-    bounds.append(m)
-    k_top = min(max(ks), n)
-
-    best_pos = torch.empty(n, device=dev)
-    i2t_rank = torch.empty(n, dtype=torch.int32, device=dev)
-    caption_pos = torch.empty(m, device=dev)
-    top_images: torch.Tensor | None = None
-    for chunk, start in enumerate(range(0, n, chunk_size)):
-        stop = min(start + chunk_size, n)
-        sims = y @ x[start:stop].T
-        caps = caption_order[bounds[chunk] : bounds[chunk + 1]]
-        local = idx[caps] - start
-        pos = sims[caps, local]
-        caption_pos[caps] = pos
-        chunk_best = torch.full((stop - start,), float("-inf"), device=dev)
-        chunk_best.scatter_reduce_(0, local, pos, reduce="amax")
-        best_pos[start:stop] = chunk_best
-        i2t_rank[start:stop] = (sims > chunk_best[None, :]).sum(dim=0, dtype=torch.int32)
-        chunk_top = torch.topk(sims, min(k_top, stop - start), dim=1).values
-        if top_images is not None:
-            chunk_top = torch.topk(torch.cat([top_images, chunk_top], dim=1), min(k_top, stop), dim=1).values
-        top_images = chunk_top
-
-    has_caption = torch.isfinite(best_pos)
-    n_queries = int(has_caption.sum())
-    out: dict[str, float] = {}
-    for k in ks:
-        hits = (i2t_rank < k) & has_caption
-        out[f"i2t_r{k}"] = float(hits.sum()) / n_queries if n_queries else float("nan")
-    for k in ks:
-        if k > n:
-            out[f"t2i_r{k}"] = 1.0
-        else:
-            hits = top_images[:, k - 1] <= caption_pos
-            out[f"t2i_r{k}"] = float(hits.sum()) / m
-    return {key: out[key] for key in _recall_keys(ks)}
 
 
 def zero_shot_accuracy(image: Any, class_text: Any, labels: Any) -> float:
@@ -343,7 +218,7 @@ def zero_shot_accuracy(image: Any, class_text: Any, labels: Any) -> float:
 
 def first_caption_index(n_image: int, text_image_index: Any) -> np.ndarray:
     """For each image, the index of its first caption; raises if an image has none."""
-    idx = _pair_index(n_image, len(np.asarray(text_image_index)), text_image_index)
+    idx = pair_index(n_image, len(np.asarray(text_image_index)), text_image_index)
     images, first = np.unique(idx, return_index=True)
     if len(images) != n_image:
         raise ValueError(f"{n_image - len(images)} images have no caption")
@@ -392,31 +267,131 @@ def contrastive_loss(
     return contrastive_losses(image, text, [logit_scale], text_image_index)[0]
 
 
+
+
+def _as_compute_array(x: Any) -> np.ndarray:
+    """2-D float array in the input's precision: float64 stays float64, every other dtype becomes float32."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    arr = np.asarray(x)
+    dtype = np.float64 if arr.dtype == np.float64 else np.float32
+    arr = arr.astype(dtype, copy=False)
+    if arr.ndim != 2:
+        raise ValueError(f"embeddings must be 2-D (rows, dim), got shape {arr.shape}")
+    return arr
+
+
+def prepare(image: Any, text: Any, text_image_index: Any | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unit rows and the caption → image index, after refusing NaN/inf and zero rows (one-line errors).
+
+    Rows keep the input's precision (float64, else float32), so large float32 sets are not doubled in memory.
+    """
+    from gapviz.science.checks import check_rows
+
+    x, y = _as_compute_array(image), _as_compute_array(text)
+    check_rows(x, "image")
+    check_rows(y, "text")
+    x = x / np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
+    y = y / np.sqrt(np.einsum("ij,ij->i", y, y))[:, None]
+    return x, y, pair_index(len(x), len(y), text_image_index)
+
+
+def _first_pairs(x: np.ndarray, y: np.ndarray, first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(image, its first caption) rows of every image that has a caption (no copy for one caption per image)."""
+    if len(x) == len(y) and np.array_equal(first, np.arange(len(x))):
+        return x, y
+    has = first >= 0
+    return x[has], y[first[has]]
+
+
+def _point_metrics(x: np.ndarray, y: np.ndarray, idx: np.ndarray, sums: Any, seed: int, probe: bool) -> dict[str, Any]:
+    """Every float metric except recall and the subsampled kernel ones, and the collapse flags."""
+    from gapviz.science import anatomy, checks
+    from gapviz.science.estimators import gap_statistics
+    from gapviz.science.probe import modality_probe
+
+    stats = {k: float(v[0]) for k, v in gap_statistics(sums, np.ones((1, len(x)))).items()}
+    xf, yf = _first_pairs(x, y, sums.first_caption)
+    diff = (x[idx] if len(x) != len(y) or not np.array_equal(idx, np.arange(len(y))) else x) - y
+    pair_sq = np.einsum("ij,ij->i", diff, diff).astype(np.float64)
+    values = {k: stats[k] for k in ("gap_distance", "gap_distance_unbiased", "pair_cosine", "cone_image",
+                                    "cone_text", "relative_gap")}
+    values["mean_pair_distance"] = float(np.sqrt(pair_sq).mean())
+    values["alignment"] = float(pair_sq.mean())
+    values.update(anatomy.gap_spectrum_shares(x.mean(axis=0) - y.mean(axis=0)))
+    nan_probe = {"modality_probe_accuracy": float("nan"), "modality_probe_logloss": float("nan")}
+    values.update(modality_probe(xf, yf, seed) if probe else nan_probe)
+    values["mutual_knn_10"] = anatomy.mutual_knn(xf, yf, seed=seed)
+    values["effective_rank_image"] = anatomy.effective_rank(x)
+    values["effective_rank_text"] = anatomy.effective_rank(y)
+    values["collapsed_image"] = checks.is_collapsed(values["cone_image"])
+    values["collapsed_text"] = checks.is_collapsed(values["cone_text"])
+    return values
+
+
+def _intervals(sums: Any, y: np.ndarray, idx: np.ndarray, hits: Any, n_resamples: int, seed: int) -> dict[str, Any]:
+    """Bootstrap ``<metric>_ci95`` of the sum-based metrics and recall (one resampling of images), and gap_null95."""
+    from gapviz.science.estimators import bootstrap_intervals, gap_null95, gap_statistics, recall_statistics
+
+    n = len(sums.x)
+
+    def stats(w: np.ndarray) -> dict[str, np.ndarray]:
+        gap = gap_statistics(sums, w)
+        gap.pop("gap_squared_unbiased")
+        return {**gap, **recall_statistics(hits.i2t, hits.t2i, idx, n, w, hits.ks)}
+
+    out: dict[str, Any] = dict(bootstrap_intervals(stats, n, n_resamples, seed))
+    out["gap_null95"] = gap_null95(sums, y, n_resamples, seed)
+    return out
+
+
 def compute_all(
     image: Any,
     text: Any,
     text_image_index: Any | None = None,
     *,
-    linear_probe: bool = True,
+    modality_probe: bool = True,
     seed: int = 0,
     device: str | torch.device | None = None,
-) -> dict[str, float]:
-    """Every metric in METRIC_NAMES, in that order (linear_separability NaN without the probe)."""
-    x, y = l2_normalize(image), l2_normalize(text)
-    idx = _pair_index(len(x), len(y), text_image_index)
-    u_image, u_text, u_joint = _uniformities(x, y, 2.0)
-    values = {
-        "gap_distance": gap_distance(x, y),
-        "pair_cosine": pair_cosine(x, y, idx),
-        "mean_pair_distance": mean_pair_distance(x, y, idx),
-        "cone_image": _cone_of_normalized(x),
-        "cone_text": _cone_of_normalized(y),
-        "relative_gap": _relative_gap(x, y, idx),
-        "alignment": alignment(x, y, idx),
-        "uniformity_image": u_image,
-        "uniformity_text": u_text,
-        "uniformity_joint": u_joint,
-        "linear_separability": linear_separability(x, y, seed) if linear_probe else float("nan"),
-        **retrieval_recall(x, y, idx, ks=(1, 5, 10), device=device),
-    }
-    return {name: values[name] for name in METRIC_NAMES}
+    n_resamples: int = 1000,
+) -> dict[str, Any]:
+    """Every key of ALL_KEYS, in that order: METRIC_NAMES (floats), FLAG_NAMES (bools), INTERVAL_NAMES ([lo, hi]).
+
+    Raises checks.DegenerateEmbeddingsError for NaN/inf or zero rows. ``n_resamples`` bootstrap draws
+    (seeded by ``seed``) give the intervals and the permutation null; 0 leaves them NaN. Without
+    ``modality_probe`` the two probe keys are NaN.
+    """
+    from gapviz.science import kernels
+    from gapviz.science.estimators import PairSums
+
+    x, y, idx = prepare(image, text, text_image_index)
+    sums = PairSums.of(x, y, idx)
+    hits = retrieval_hits(x, y, idx, ks=(1, 5, 10), device=device)
+    values: dict[str, Any] = {**_point_metrics(x, y, idx, sums, seed, modality_probe), **hits.recall()}
+    values.update(kernels.uniformities(x, y, n_resamples=n_resamples, seed=seed))
+    values.update(kernels.distribution_gap(*_first_pairs(x, y, sums.first_caption), n_resamples=n_resamples, seed=seed))
+    values.update(_intervals(sums, y, idx, hits, n_resamples, seed))
+    nan_pair = [float("nan"), float("nan")]
+    values.setdefault("gap_null95", float("nan"))
+    return {key: values.get(key, nan_pair if key.endswith("_ci95") else float("nan")) for key in ALL_KEYS}
+
+
+def record_values(values: dict[str, Any]) -> dict[str, Any]:
+    """compute_all's values as JSON-ready record entries: floats, bools and [lo, hi] lists of floats."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, (bool, np.bool_)):
+            out[key] = bool(value)
+        elif isinstance(value, (list, tuple, np.ndarray)):
+            out[key] = [float(v) for v in value]
+        else:
+            out[key] = float(value)
+    return out
+
+
+def indistinguishable_from_zero(values: dict[str, Any]) -> bool:
+    """True when the plug-in gap is at or below its permutation null floor (gap_null95)."""
+    gap, floor = values.get("gap_distance"), values.get("gap_null95")
+    if not isinstance(gap, (int, float)) or not isinstance(floor, (int, float)):
+        return False
+    return bool(np.isfinite(gap) and np.isfinite(floor) and gap <= floor)

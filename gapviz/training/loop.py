@@ -36,6 +36,9 @@ PROCRUSTES_PAIRS = 2048
 TRACE_PAIRS = 64
 """Eval pairs the gap trace measures (the first ones: the same pairs at every step)."""
 CLIP_LOSS = ClipLoss()
+EVAL_RESAMPLES = 200
+"""Bootstrap resamples per epoch evaluation (intervals and null floor in every epoch record); fewer than
+analyze's 1,000 to keep evaluation within 10 % of an epoch (docs/benchmarks.md)."""
 
 
 def never() -> bool:
@@ -190,7 +193,8 @@ def evaluate(
     image, text = encode(setup, data, setup.eval_tokens)
     index = data.caption_image
     values = metrics.compute_all(
-        image, text, index, linear_probe=cfg.eval.linear_probe, seed=cfg.seed, device=setup.device
+        image, text, index, modality_probe=cfg.eval.linear_probe, seed=cfg.seed, device=setup.device,
+        n_resamples=EVAL_RESAMPLES,
     )
     progress = min(1.0, global_step / max(1, total_steps(setup)))
     scale = float(setup.temperature(progress).detach())
@@ -212,7 +216,7 @@ def evaluate(
     return EpochRecord(
         epoch=epoch,
         global_step=global_step,
-        metrics={k: float(v) for k, v in values.items()},
+        metrics=metrics.record_values(values),
         image_embeddings=image.astype(np.float16),
         text_embeddings=text.astype(np.float16),
         text_image_index=index,

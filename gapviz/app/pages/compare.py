@@ -12,10 +12,11 @@ import streamlit as st
 
 from gapviz import charts
 from gapviz.app import common
+from gapviz.app import format as fmt
 from gapviz.app import frames as views
 
 MAX_SCATTER_COLUMNS = 3
-FINAL_COLUMNS = ("gap_distance", "relative_gap", "tau", "loss", "i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10", "zero_shot", "pair_cosine", "linear_separability")
+FINAL_COLUMNS = ("gap_distance", "relative_gap", "tau", "loss", "i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10", "zero_shot", "pair_cosine", "modality_probe_accuracy")
 
 
 def _select_group(groups: dict[str, list[str]]) -> None:
@@ -37,6 +38,8 @@ def final_metrics_table(run_ids: list[str], labels: dict[str, str]) -> pd.DataFr
         history = common.metrics(run_id)
         last = history[-1] if history else {}
         rows.append({"run": run_id, "name": labels.get(run_id, run_id), "epoch": last.get("epoch"), **{k: last.get(k) for k in FINAL_COLUMNS if k in last}})
+        if "gap_distance_ci95" in last:  # the interval, and "≈ 0" when the gap is under its null floor
+            rows[-1]["gap [95% CI]"] = fmt.metric_text(last, "gap_distance", 3)
     return pd.DataFrame(rows)
 
 

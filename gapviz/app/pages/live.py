@@ -15,7 +15,7 @@ from typing import Any
 import streamlit as st
 
 from gapviz import charts
-from gapviz.app import common
+from gapviz.app import common, measures
 from gapviz.app import frames as views
 from gapviz.runs.records import RunState, RunStatus
 
@@ -185,6 +185,7 @@ def epoch_view(live: LiveRun, run_id: str, active: bool) -> None:
             shown += f" · arrived {latency:.2f} s after the epoch ended"
         st.caption(shown)
     with right:
+        measures.epoch_row(record["metrics"])
         curves = live.memo(("curves", epoch, tuple(epochs)), lambda: curves_chart(live, run_id, epoch, epochs))
         if curves is not None:
             common.show_chart(curves, key=f"live_curves:{run_id}")

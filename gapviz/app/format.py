@@ -1,0 +1,59 @@
+"""How a measured value is written for people: with its 95% interval, and with the warnings it needs.
+
+Pure text helpers (no Streamlit), shared by the app pages and `gapviz analyze`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+NULL_FLOOR_MARK = "≈ 0"
+"""Appended to a gap at or below its permutation null floor (gap_null95)."""
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
+
+
+def number(value: Any, digits: int = 4) -> str:
+    """``value`` with ``digits`` decimals, or "—" when it is missing or not finite."""
+    return f"{float(value):.{digits}f}" if _finite(value) else "—"
+
+
+def with_interval(value: Any, ci: Sequence[Any] | None, digits: int = 3) -> str:
+    """``0.093 [0.071, 0.115]``: the value and its [lo, hi] interval (just the value when there is none)."""
+    text = number(value, digits)
+    if ci is None or len(ci) != 2 or not all(_finite(v) for v in ci) or text == "—":
+        return text
+    return f"{text} [{float(ci[0]):.{digits}f}, {float(ci[1]):.{digits}f}]"
+
+
+def under_null_floor(values: Mapping[str, Any]) -> bool:
+    """True when gap_distance is at or below gap_null95: the gap cannot be told from 0."""
+    gap, floor = values.get("gap_distance"), values.get("gap_null95")
+    return bool(isinstance(gap, (int, float)) and isinstance(floor, (int, float)) and _finite(gap) and _finite(floor)
+                and float(gap) <= float(floor))
+
+
+def metric_text(values: Mapping[str, Any], name: str, digits: int = 4) -> str:
+    """A metric for tables: with its interval when ``<name>_ci95`` exists, and the null-floor mark on the gap."""
+    text = with_interval(values.get(name), values.get(f"{name}_ci95"), digits)
+    if name == "gap_distance" and under_null_floor(values):
+        text += f" {NULL_FLOOR_MARK}"
+    return text
+
+
+def warnings(values: Mapping[str, Any]) -> list[str]:
+    """One-line warnings a reader must see next to these numbers (collapse, a gap under the null floor)."""
+    out = []
+    for side in ("image", "text"):
+        if values.get(f"collapsed_{side}") is True:
+            out.append(f"the {side} embeddings are collapsed (mean cosine between two {side}s "
+                       f"{number(values.get(f'cone_{side}'), 4)} > 0.999): recall is at chance and the gap "
+                       "measures one point")
+    if under_null_floor(values):
+        out.append(f"gap {number(values.get('gap_distance'), 3)} is indistinguishable from 0: at or below the "
+                   f"permutation null floor {number(values.get('gap_null95'), 3)} (gap_null95)")
+    return out

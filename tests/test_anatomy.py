@@ -1,0 +1,117 @@
+"""Gap spectrum, mutual k-NN, effective rank, kernel statistics and the modality probe against brute force."""
+
+import math
+
+import numpy as np
+import pytest
+
+from gapviz.science import anatomy, kernels
+from gapviz.science.probe import modality_probe
+
+
+def _unit(a):
+    return a / np.linalg.norm(a, axis=1, keepdims=True)
+
+
+def test_gap_spectrum_shares_against_sorting():
+    rng = np.random.default_rng(0)
+    g = rng.normal(size=40)
+    g[[3, 17]] = [5.0, -4.0]
+    sq = sorted((v * v for v in g), reverse=True)
+    shares = anatomy.gap_spectrum_shares(g)
+    for k in (1, 5, 10):
+        assert shares[f"gap_top{k}_share"] == pytest.approx(sum(sq[:k]) / sum(sq))
+    top = anatomy.gap_spectrum(g, k=2)
+    assert [d for d, _, _ in top] == [3, 17] and top[1][1] == -4.0
+    assert math.isnan(anatomy.gap_spectrum_shares(np.zeros(5))["gap_top1_share"])
+
+
+def _mutual_knn_ref(x, y, k):
+    def neighbours(a, i):
+        sims = [(a[i] @ a[j], j) for j in range(len(a)) if j != i]
+        return {j for _, j in sorted(sims, reverse=True)[:k]}
+
+    return np.mean([len(neighbours(x, i) & neighbours(y, i)) / k for i in range(len(x))])
+
+
+def test_mutual_knn_against_loops_and_invariant_to_the_gap():
+    rng = np.random.default_rng(1)
+    x = _unit(rng.normal(size=(60, 8)))
+    y = _unit(x + 0.6 * rng.normal(size=(60, 8)))
+    got = anatomy.mutual_knn(x, y, k=5)
+    assert got == pytest.approx(_mutual_knn_ref(x, y, 5))
+    assert 0.1 < got < 0.9
+    assert anatomy.mutual_knn(x, x, k=5) == 1.0
+    shifted = x + np.array([3.0] + [0.0] * 7)  # a rigid offset: within-modality neighbours barely move
+    assert anatomy.mutual_knn(x, _unit(shifted), k=5) > 0.5
+    assert math.isnan(anatomy.mutual_knn(x[:5], y[:5], k=5))
+
+
+def test_mutual_knn_subsample_is_seeded():
+    rng = np.random.default_rng(2)
+    x = _unit(rng.normal(size=(300, 6)))
+    y = _unit(x + rng.normal(size=(300, 6)))
+    a = anatomy.mutual_knn(x, y, k=5, max_pairs=100, seed=1)
+    assert a == anatomy.mutual_knn(x, y, k=5, max_pairs=100, seed=1)
+    assert a != anatomy.mutual_knn(x, y, k=5, max_pairs=300)
+
+
+def test_effective_rank_against_svd():
+    rng = np.random.default_rng(3)
+    for shape in ((50, 8), (6, 20)):
+        a = _unit(rng.normal(size=shape))
+        s = np.linalg.svd(a, compute_uv=False)
+        p = s / s.sum()
+        assert anatomy.effective_rank(a) == pytest.approx(np.exp(-(p * np.log(p)).sum()), rel=1e-5)
+    assert anatomy.effective_rank(np.tile([[1.0, 0, 0]], (10, 1))) == pytest.approx(1.0)
+
+
+def test_uniformity_subsample_and_interval():
+    rng = np.random.default_rng(4)
+    x, y = _unit(rng.normal(size=(300, 5))), _unit(rng.normal(size=(200, 5)) + 0.5)
+    full = kernels.uniformities(x, y, max_rows=10_000)
+    sub = kernels.uniformities(x, y, max_rows=100, n_resamples=200)
+    for key in ("uniformity_image", "uniformity_text", "uniformity_joint"):
+        lo, hi = sub[f"{key}_ci95"]
+        assert lo < sub[key] < hi
+        assert lo - 0.05 < full[key] < hi + 0.05
+    assert kernels.uniformities(np.eye(6), np.eye(6), t=500.0)["uniformity_image"] == pytest.approx(-1000.0, rel=1e-6)
+
+
+def _mmd_ref(x, y):
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    pooled = [np.sum((a - b) ** 2) for s in (xc, yc) for i, a in enumerate(s) for j, b in enumerate(s) if i < j]
+    pooled += [np.sum((a - b) ** 2) for a in xc for b in yc]
+    bw = np.median(pooled)
+    k = lambda a, b: np.exp(-np.sum((a - b) ** 2) / bw)  # noqa: E731
+    n = len(x)
+    vals = [k(xc[i], xc[j]) + k(yc[i], yc[j]) - k(xc[i], yc[j]) - k(xc[j], yc[i])
+            for i in range(n) for j in range(n) if i != j]
+    return np.mean(vals)
+
+
+def test_distribution_gap_against_loops_and_blind_to_the_centroid_gap():
+    rng = np.random.default_rng(5)
+    x = _unit(rng.normal(size=(60, 4)))
+    y = _unit(rng.normal(size=(60, 4)) * np.array([6.0, 1, 1, 0.05]))
+    got = kernels.distribution_gap(x, y, n_resamples=200)
+    assert got["distribution_gap"] == pytest.approx(_mmd_ref(x, y), abs=1e-6)
+    lo, hi = got["distribution_gap_ci95"]
+    assert 0 < lo < got["distribution_gap"] < hi
+    offset = kernels.distribution_gap(x, x + 0.5, n_resamples=0)["distribution_gap"]  # a pure centroid gap
+    assert abs(offset) < 1e-12
+
+
+def test_modality_probe_does_not_saturate_on_overlapping_modalities():
+    rng = np.random.default_rng(6)
+    same = _unit(rng.normal(size=(400, 16)))
+    none = modality_probe(same[:200], same[200:])
+    assert 0.35 < none["modality_probe_accuracy"] < 0.65
+    assert none["modality_probe_logloss"] > 0.6
+    x = _unit(rng.normal(size=(300, 16)) + np.r_[0.3, np.zeros(15)])
+    y = _unit(rng.normal(size=(300, 16)) - np.r_[0.3, np.zeros(15)])
+    far_x, far_y = _unit(x + np.r_[3.0, np.zeros(15)]), _unit(y - np.r_[3.0, np.zeros(15)])
+    weak, strong = modality_probe(x, y), modality_probe(far_x, far_y)
+    assert 0.55 < weak["modality_probe_accuracy"] < strong["modality_probe_accuracy"]
+    assert strong["modality_probe_logloss"] < weak["modality_probe_logloss"] < none["modality_probe_logloss"]
+    assert math.isnan(modality_probe(x[:3], y[:3])["modality_probe_accuracy"])

@@ -1,0 +1,128 @@
+"""Intervals, null floor and collapse warnings on Live and Explore; the gap anatomy and fixes on Explore;
+interval bands on metric curves (AppTest and chart specs)."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import numpy as np
+from app_fixtures import open_page, synthetic_epoch, texts
+
+from gapviz import charts
+from gapviz.app import frames as views
+from gapviz.app.format import metric_text, with_interval
+from gapviz.config import preset
+from gapviz.runs.store import RunStore
+from gapviz.science.metrics import compute_all, record_values
+
+
+def _measured_epoch(epoch: int, collapse: bool = False):
+    record = synthetic_epoch(epoch, n=60)
+    image, text = record.image_embeddings.astype(np.float32), record.text_embeddings.astype(np.float32)
+    if collapse:
+        image = np.tile(image[:1], (len(image), 1))
+    values = record_values(compute_all(image, text, n_resamples=200))
+    return dataclasses.replace(record, image_embeddings=image, metrics={**record.metrics, **values})
+
+
+def _run(store: RunStore, collapse_last: bool = False) -> tuple[str, dict]:
+    run_id = store.create(preset("tiny-test").with_overrides({"train.epochs": 2}))
+    records = [_measured_epoch(e, collapse=collapse_last and e == 2) for e in range(3)]
+    for record in records:
+        store.append_epoch(run_id, record)
+    store.finished(run_id, 2)
+    return run_id, records[-1].metrics
+
+
+def _metric(at, label: str) -> str:
+    return [m.value for m in at.metric if m.label == label][0]
+
+
+def test_live_shows_the_epoch_with_intervals_and_warns_on_collapse(home):
+    run_id, last = _run(RunStore(), collapse_last=True)
+    at = open_page("live", {"run": run_id})
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert _metric(at, "gap (95% CI)") == metric_text(last, "gap_distance", digits=3)
+    assert " [" in _metric(at, "R@1 image→text")
+    assert last["collapsed_image"] is True
+    assert any("image embeddings are collapsed" in w.value for w in at.warning)
+
+
+def test_explore_marks_a_gap_under_the_null_floor(home):
+    rng = np.random.default_rng(3)
+    features = rng.normal(size=(400, 32)) + 0.3
+    buffer = io.BytesIO()
+    np.savez(buffer, image=features[:200].astype(np.float32), text=features[200:].astype(np.float32))
+    at = open_page("explore", timeout=120)
+    at.radio(key="explore_source").set_value("upload").run()
+    at.file_uploader(key="explore_upload").set_value(("halves.npz", buffer.getvalue(), "application/octet-stream"))
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert _metric(at, "gap distance").endswith("≈ 0")
+    assert any("indistinguishable from 0" in w.value for w in at.warning)
+
+
+def test_explore_anatomy_and_a_fix_before_and_after(home):
+    rng = np.random.default_rng(4)
+    base = rng.normal(size=(150, 16))
+    offset = np.r_[1.5, np.zeros(15)]
+    image, text = base + offset, base - offset + 0.3 * rng.normal(size=(150, 16))
+    buffer = io.BytesIO()
+    np.savez(buffer, image=image.astype(np.float32), text=text.astype(np.float32))
+    at = open_page("explore", timeout=120)
+    at.radio(key="explore_source").set_value("upload").run()
+    at.file_uploader(key="explore_upload").set_value(("pairs.npz", buffer.getvalue(), "application/octet-stream"))
+    at.run()
+    assert "Gap anatomy" in texts(at)
+    expected = compute_all(image.astype(np.float32), text.astype(np.float32))
+    assert f"gap top1 share: {metric_text(expected, 'gap_top1_share')}" in texts(at)
+    at.selectbox(key="explore_fix").set_value("centre").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    table = [d.value for d in at.dataframe if "before" in d.value.columns][0]
+    row = table.set_index("metric").loc["gap_distance"]
+    assert row["before"] == metric_text(expected, "gap_distance")
+    assert float(row["after"].split(" ")[0]) < 0.2 * expected["gap_distance"]
+    assert {"i2t_r1", "t2i_r1"} <= set(table["metric"])
+
+
+def test_curves_draw_the_bootstrap_interval_as_a_band():
+    rows = [{"epoch": e, "gap_distance": 0.5 - 0.1 * e, "gap_distance_ci95": [0.45 - 0.1 * e, 0.56 - 0.1 * e],
+             "tau": 0.07} for e in range(3)]
+    frame = views.curves_frame(rows, "run")
+    gap = frame[frame["metric"] == "gap_distance"]
+    assert gap["lo"].tolist() == [0.45, 0.35, 0.25] and frame[frame["metric"] == "tau"]["lo"].isna().all()
+    spec = charts.metric_curves(frame).to_dict()
+    layers = spec["spec"]["layer"]
+    marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in layers]
+    assert "area" in marks
+    no_ci = views.curves_frame([{"epoch": 0, "gap_distance": 0.3}], "run")
+    assert "lo" not in no_ci.columns
+
+
+def test_with_interval_text():
+    assert with_interval(0.0934, [0.0712, 0.1149]) == "0.093 [0.071, 0.115]"
+    assert with_interval(0.0934, [float("nan"), float("nan")]) == "0.093"
+    assert with_interval(float("nan"), [0.1, 0.2]) == "—"
+
+
+def test_compare_final_table_shows_the_gap_interval(home):
+    store = RunStore()
+    first, last = _run(store)
+    second, _ = _run(store)
+    at = open_page("compare", {"runs": [first, second]})
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    table = [d.value for d in at.dataframe if "gap [95% CI]" in d.value.columns][0]
+    assert table.set_index("run").loc[first, "gap [95% CI]"] == metric_text(last, "gap_distance", 3)
+
+
+def test_a_forged_upload_is_refused_from_its_header(home):
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "<f4", "fortran_order": False, "shape": (2, 10**8, 1000)})
+    at = open_page("explore", timeout=120)
+    at.radio(key="explore_source").set_value("upload").run()
+    at.file_uploader(key="explore_upload").set_value(("forged.npy", buffer.getvalue(), "application/octet-stream"))
+    at.run()
+    assert not at.exception
+    errors = [e.value.replace("\\", "") for e in at.error]  # the page escapes markdown in messages
+    assert any("forged.npy" in e and "above the limit" in e for e in errors), errors

@@ -1,0 +1,105 @@
+"""`gapviz analyze` as a researcher runs it: intervals, the null floor, collapse warnings, --fix before/after."""
+
+import json
+
+import numpy as np
+import pytest
+
+from gapviz.cli.main import main
+from gapviz.science.metrics import ALL_KEYS, INTERVAL_NAMES, compute_all
+
+
+def _pairs(path, n=120, d=16, seed=0, gap=0.8):
+    rng = np.random.default_rng(seed)
+    image = rng.normal(size=(n, d)) + gap
+    text = image + rng.normal(size=(n, d)) - gap
+    np.save(path, np.stack([image, text]))
+    return image, text
+
+
+def _json(capsys, argv):
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_json_carries_every_key_with_intervals(tmp_path, capsys):
+    image, text = _pairs(tmp_path / "emb.npy")
+    values = _json(capsys, ["analyze", str(tmp_path / "emb.npy"), "--json", "--resamples", "200"])
+    assert tuple(values) == ALL_KEYS
+    expected = compute_all(image.astype(np.float64), text, n_resamples=200)
+    assert values["gap_distance_unbiased"] == pytest.approx(expected["gap_distance_unbiased"])
+    for key in INTERVAL_NAMES:
+        assert values[key] == pytest.approx(expected[key]), key
+    assert values["collapsed_image"] is False and values["gap_distance"] > values["gap_null95"]
+
+
+def test_collapsed_input_scores_chance_and_warns(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    point_x, point_y = rng.normal(size=8), rng.normal(size=8)
+    np.save(tmp_path / "c.npy", np.stack([np.tile(point_x, (200, 1)), np.tile(point_y, (200, 1))]))
+    values = _json(capsys, ["analyze", str(tmp_path / "c.npy"), "--json", "--resamples", "50"])
+    assert values["i2t_r1"] == pytest.approx(1 / 200) and values["t2i_r1"] == pytest.approx(1 / 200)
+    assert values["collapsed_image"] is True and values["collapsed_text"] is True
+    assert main(["analyze", str(tmp_path / "c.npy"), "--resamples", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: the image embeddings are collapsed" in out and "warning: the text embeddings are collapsed" in out
+
+
+def test_zero_vectors_are_a_one_line_error(tmp_path, capsys):
+    image, text = _pairs(tmp_path / "emb.npy")
+    image[[4, 9]] = 0.0
+    np.save(tmp_path / "zero.npy", np.stack([image, text]))
+    assert main(["analyze", str(tmp_path / "zero.npy")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "2 image row(s) are zero vectors" in err and "rows 4, 9" in err
+
+
+@pytest.mark.parametrize("fix", ["centre", "standardise", "ablate:3"])
+def test_fix_reports_before_and_after(tmp_path, capsys, fix):
+    _pairs(tmp_path / "emb.npy")
+    body = _json(capsys, ["analyze", str(tmp_path / "emb.npy"), "--json", "--fix", fix, "--resamples", "50"])
+    assert body["fix"] == fix and tuple(body["before"]) == ALL_KEYS and tuple(body["after"]) == ALL_KEYS
+    assert body["after"]["gap_distance"] < body["before"]["gap_distance"]
+    assert "i2t_r1" in body["after"] and body["after"]["i2t_r1_ci95"][0] <= body["after"]["i2t_r1"]
+
+
+def test_fix_table_and_the_null_floor_mark(tmp_path, capsys):
+    _pairs(tmp_path / "emb.npy")
+    assert main(["analyze", str(tmp_path / "emb.npy"), "--fix", "centre", "--resamples", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "after --fix centre" in out and "indistinguishable from 0" in out
+    row = next(line for line in out.splitlines() if line.strip().startswith("gap_distance "))
+    assert row.count("[") == 2 and row.endswith("≈ 0")
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--fix", "whiten"], "--fix must be one of"),
+    (["--max-bytes", "1k"], "above the limit of 1.0 KiB"),
+    (["--max-bytes", "many"], "byte count"),
+])
+def test_bad_options_are_one_line_errors(tmp_path, capsys, argv, fragment):
+    _pairs(tmp_path / "emb.npy")
+    assert main(["analyze", str(tmp_path / "emb.npy"), *argv]) == 1
+    err = capsys.readouterr().err.strip()
+    assert fragment in err and "\n" not in err
+
+
+def test_zero_shot_before_and_after_when_the_file_has_classes(tmp_path, capsys):
+    from gapviz.science.fixes import Fix, fit_fix
+    from gapviz.science.metrics import zero_shot_accuracy
+
+    rng = np.random.default_rng(5)
+    classes = rng.normal(size=(4, 12)) + 1.0
+    labels = rng.integers(0, 4, 150)
+    image = classes[labels] + 0.8 * rng.normal(size=(150, 12)) + 1.5
+    text = classes[labels] + 0.8 * rng.normal(size=(150, 12))
+    np.savez(tmp_path / "cls.npz", image=image, text=text, labels=labels, class_text=classes)
+    body = _json(capsys, ["analyze", str(tmp_path / "cls.npz"), "--json", "--fix", "centre", "--resamples", "20"])
+    assert body["before"]["zero_shot"] == pytest.approx(zero_shot_accuracy(image, classes, labels))
+    image_map, text_map = fit_fix(Fix("centre"), image, text)
+    assert body["after"]["zero_shot"] == pytest.approx(zero_shot_accuracy(image_map(image), text_map(classes), labels))
+    assert main(["analyze", str(tmp_path / "cls.npz"), "--resamples", "0"]) == 0
+    assert any(line.strip().startswith("zero_shot ") for line in capsys.readouterr().out.splitlines())
+    np.savez(tmp_path / "half.npz", image=image, text=text, labels=labels)
+    assert main(["analyze", str(tmp_path / "half.npz")]) == 1
+    assert "labels and class_text come together" in capsys.readouterr().err
