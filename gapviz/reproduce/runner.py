@@ -19,7 +19,6 @@ queued only once the run it starts from has finished. Run the same command again
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +28,9 @@ from typing import Any
 import pandas as pd
 
 from gapviz.config import RunConfig
+from gapviz.errors import GapvizError
 from gapviz.fsio import atomic_write_bytes, atomic_write_json, json_clean
+from gapviz.queue import DEFAULT_QUEUE
 from gapviz.reproduce import experiments
 from gapviz.reproduce.experiments.base import (
     Analysis,
@@ -44,8 +45,6 @@ from gapviz.reproduce.experiments.base import (
 from gapviz.reproduce.report import render_markdown, write_docs_page
 from gapviz.reproduce.verdicts import Verdict, count_verdicts
 from gapviz.runs.records import EpochRecord, RunState, StepProgress
-from gapviz.errors import GapvizError
-from gapviz.queue import DEFAULT_QUEUE
 from gapviz.runs.store import RunStore
 
 REPORTS_FOLDER = "reports"
@@ -264,8 +263,6 @@ class Report:
     @property
     def verdict(self) -> Verdict:
         return Verdict(self.results["verdict"])
-
-
 
 
 def run_seconds(store: RunStore, run_ids: Mapping[str, str]) -> float:

@@ -20,9 +20,9 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import pandas as pd
 
-from gapviz.fsio import json_clean
 from gapviz.config import RunConfig, preset
 from gapviz.errors import GapvizError
+from gapviz.fsio import json_clean
 from gapviz.reproduce.stats import SeedStats, seed_stats, seed_stats_from_json
 from gapviz.reproduce.verdicts import RULE, Claim, Verdict, combined_verdict
 
