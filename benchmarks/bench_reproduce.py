@@ -71,9 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         f"| **total** | **{total:.1f}** | {sum(r[2] for r in rows)} | "
         f"budget {budget} s: {'within' if total <= budget else 'OVER'} |"
     )
-    print(
-        f"\nCPU time of this process: {cpu:.0f} s for {total:.0f} s of wall time (less CPU than wall: it waited for a core)"
-    )
+    print(f"\nCPU time of this process: {cpu:.0f} s for {total:.0f} s of wall time (less CPU than wall: it waited)")
     return 0 if total <= budget else 1
 
 
