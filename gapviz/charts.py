@@ -230,7 +230,7 @@ def time_curves(
         merged = merged[merged["t"] > 0]
     merged = merged.assign(title=merged["metric"].map(metric_title), dashed=merged["curve"] != "simulation")
     curves = list(dict.fromkeys(merged["curve"]))
-    palette = ["#4C78A8", "#E45756", "#54A24B", "#B279A2"]
+    palette = ["#4C78A8", "#E45756", "#54A24B", "#B279A2", "#F58518"]
     line = (
         alt.Chart()
         .mark_line(strokeWidth=2)

@@ -116,6 +116,9 @@ class TemperatureConfig:
     """Divisor of nu in the scaled_exp mode, s = exp(nu / k)."""
     lr_scale: float = 0.1
     """Learning-rate factor of nu in the slow_learnable mode."""
+    nu_lr_scale: float = 1.0
+    """Learning-rate factor of nu in every trained mode (times lr_scale in slow_learnable): lets nu
+    move as far in a few hundred steps as CLIP's does in many thousand."""
     max_logit_scale: float = 100.0
 
 
@@ -420,6 +423,11 @@ def _check_temperature(checks: _Checks, cfg: RunConfig, bad: set[str]) -> None:
     need("temperature.tau_end" in bad or 0.0 < t.tau_end <= 10.0, "temperature.tau_end", "must be in (0, 10]")
     need("temperature.k" in bad or 1.0 < t.k <= 1e6, "temperature.k", "must be in (1, 1e6] (s = exp(nu / k))")
     need("temperature.lr_scale" in bad or 0.0 < t.lr_scale <= 1.0, "temperature.lr_scale", "must be in (0, 1]")
+    need(
+        "temperature.nu_lr_scale" in bad or 0.0 < t.nu_lr_scale <= 1000.0,
+        "temperature.nu_lr_scale",
+        "must be in (0, 1000]",
+    )
     need(
         "temperature.max_logit_scale" in bad or 1.0 <= t.max_logit_scale <= 1e6,
         "temperature.max_logit_scale",

@@ -11,15 +11,21 @@ import sys
 import pytest
 
 from gapviz.reproduce.experiments.base import ExperimentError
-from gapviz.runs.records import RunState
 from gapviz.reproduce.runner import QueueProgress, Report, group_name, plan_for, reproduce
-from gapviz.training.runner import execute_run
+from gapviz.runs.records import RunState
 from gapviz.runs.store import RunStore
+from gapviz.training.runner import execute_run
 from tests.queue_fixtures import conn, redis_server  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow
 
-TINY = {"data.train_size": 64, "data.eval_size": 32, "train.epochs": 1, "train.batch_size": 32, "eval.linear_probe": False}
+TINY = {
+    "data.train_size": 64,
+    "data.eval_size": 32,
+    "train.epochs": 1,
+    "train.batch_size": 32,
+    "eval.linear_probe": False,
+}
 """Shrinks every run of the temperature sweep (overrides apply after the experiment's settings)."""
 
 
@@ -46,33 +52,42 @@ def test_queue_mode_queues_runs_as_they_become_ready_then_writes_the_report(conn
 
     monkeypatch.setenv("REDIS_URL", redis_server.url)
     lines = []
-    first = reproduce("temperature-sweep", "tiny", tmp_path, overrides=TINY, queue=True, log=lines.append)
+    first = reproduce("temperature-sweep", "tiny", tmp_path, overrides=TINY, queue=True, seeds=1, log=lines.append)
     assert isinstance(first, QueueProgress)
-    assert first.submitted == ["pretrain"] and len(first.blocked) == 6 and not first.done
+    assert first.submitted == ["pretrain seed=0"] and len(first.blocked) == 6 and not first.done
     store = RunStore(tmp_path)
     runs = keyed(store)
-    assert len(runs) == 7 and {store.meta(r)["group"] for r in runs.values()} == {group_name("temperature-sweep", "tiny")}
-    assert store.state(runs["pretrain"]) == RunState.QUEUED and get_queue(conn).count == 1
-    assert store.state(runs["finetune tau=1/100"]) == RunState.CREATED
-    finetune = store.config(runs["finetune tau=1/100"])
-    assert finetune.model.init_run == runs["pretrain"] and finetune.model.init_epoch == 1
+    assert len(runs) == 7 and {store.meta(r)["group"] for r in runs.values()} == {
+        group_name("temperature-sweep", "tiny")
+    }
+    assert store.state(runs["pretrain seed=0"]) == RunState.QUEUED and get_queue(conn).count == 1
+    assert store.state(runs["finetune tau=1/100 seed=0"]) == RunState.CREATED
+    finetune = store.config(runs["finetune tau=1/100 seed=0"])
+    assert finetune.model.init_run == runs["pretrain seed=0"] and finetune.model.init_epoch == 1
     assert finetune.train.epochs == 1 and finetune.temperature.mode == "fixed"
     assert any("--queue" in line for line in lines)
-    shifted = reproduce("shift", "tiny", tmp_path, overrides=TINY, queue=True, log=lines.append)
+    shifted = reproduce("shift", "tiny", tmp_path, overrides=TINY, queue=True, seeds=1, log=lines.append)
     assert set(store.run_ids()) == set(runs.values())  # the queued pretraining run is shared, not duplicated
-    assert shifted.active == ["pretrain"] and shifted.blocked == ["trained"] and get_queue(conn).count == 1
+    assert (
+        shifted.active == ["pretrain seed=0"] and shifted.blocked == ["trained seed=0"] and get_queue(conn).count == 1
+    )
 
-    assert execute_run(store, runs["pretrain"]) == RunState.FINISHED  # what a worker would do
-    second = reproduce("temperature-sweep", "tiny", tmp_path, overrides=TINY, queue=True, log=lines.append)
-    assert sorted(second.submitted) == sorted(k for k in runs if k != "pretrain") and second.finished == ["pretrain"]
+    assert execute_run(store, runs["pretrain seed=0"]) == RunState.FINISHED  # what a worker would do
+    second = reproduce("temperature-sweep", "tiny", tmp_path, overrides=TINY, queue=True, seeds=1, log=lines.append)
+    assert sorted(second.submitted) == sorted(k for k in runs if k != "pretrain seed=0") and second.finished == [
+        "pretrain seed=0"
+    ]
     assert keyed(store) == runs and get_queue(conn).count == 7
 
     for key, run_id in runs.items():
-        if key != "pretrain":
+        if key != "pretrain seed=0":
             execute_run(store, run_id)
-    report = reproduce("temperature-sweep", "tiny", tmp_path, overrides=TINY, queue=True, wait=True, log=lines.append)
+    report = reproduce(
+        "temperature-sweep", "tiny", tmp_path, overrides=TINY, queue=True, wait=True, seeds=1, log=lines.append
+    )
     assert isinstance(report, Report) and (report.folder / "report.md").is_file()
     assert report.results["runs"] == runs and report.results["group"] == "reproduce-temperature-sweep-tiny"
+    assert report.results["seeds"] == 1 and report.results["verdict"] in ("holds", "partial", "does not hold")
 
 
 def test_a_failed_run_stops_the_queued_reproduction_with_a_hint(conn, redis_server, tmp_path, monkeypatch):

@@ -6,7 +6,8 @@ import numpy as np
 from app_fixtures import synthetic_epoch
 
 from gapviz.config import preset
-from gapviz.reproduce.runner import final_measurements, measurement_lines
+from gapviz.reproduce.report import measurement_lines
+from gapviz.reproduce.runner import final_measurements
 from gapviz.runs.store import RunStore
 from gapviz.science.metrics import compute_all, record_values
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from gapviz.config import TemperatureConfig
+from gapviz.config import RunConfig, TemperatureConfig
 from gapviz.science.temperature import Temperature, inverse_softplus, scheduled_tau
 
 
@@ -20,6 +20,16 @@ def test_trained_modes_have_a_parameter_and_fixed_ones_do_not():
         assert Temperature(TemperatureConfig(mode=mode)).trainable
     assert Temperature(TemperatureConfig(mode="slow_learnable", lr_scale=0.1)).lr_scale == 0.1
     assert Temperature(TemperatureConfig(mode="learnable")).lr_scale == 1.0
+
+
+def test_nu_lr_scale_multiplies_every_trained_mode():
+    assert Temperature(TemperatureConfig(mode="learnable", nu_lr_scale=30.0)).lr_scale == 30.0
+    assert Temperature(TemperatureConfig(mode="softplus", nu_lr_scale=30.0)).lr_scale == 30.0
+    slow = Temperature(TemperatureConfig(mode="slow_learnable", lr_scale=0.1, nu_lr_scale=30.0))
+    assert slow.lr_scale == pytest.approx(3.0)
+    for bad in (0.0, 2000.0):
+        problems = RunConfig().with_overrides({"temperature.nu_lr_scale": bad}).validate()
+        assert [p.path for p in problems] == ["temperature.nu_lr_scale"]
 
 
 def test_parameterisations_match_their_formulas():

@@ -65,7 +65,9 @@ def metric_vs_parameter(
         )
     ]
     if {"lo", "hi"} <= set(merged.columns):
-        layers.insert(0, measured.mark_errorbar(ticks=True).encode(x=x_enc, y=alt.Y("lo:Q", title=None), y2="hi:Q", color=color))
+        layers.insert(
+            0, measured.mark_errorbar(ticks=True).encode(x=x_enc, y=alt.Y("lo:Q", title=None), y2="hi:Q", color=color)
+        )
     if (merged["source"] == "paper").any():
         layers.append(
             alt.Chart()
@@ -105,13 +107,19 @@ def grouped_bars(
     x = alt.X(f"{category}:N", title=None, sort=categories, axis=alt.Axis(labelAngle=-40))
     color = alt.condition(alt.datum.is_baseline, alt.value(HIGHLIGHT), alt.value("#4C78A8"))
     layers = [
-        alt.Chart().mark_bar(opacity=0.85).encode(
-            x=x, y=alt.Y("value:Q", title=None), color=color,
+        alt.Chart()
+        .mark_bar(opacity=0.85)
+        .encode(
+            x=x,
+            y=alt.Y("value:Q", title=None),
+            color=color,
             tooltip=[alt.Tooltip(f"{category}:N"), alt.Tooltip("value:Q", format=".4f")],
         )
     ]
     if {"lo", "hi"} <= set(data.columns):
-        layers.append(alt.Chart().mark_errorbar(ticks=True, color="#333333").encode(x=x, y=alt.Y("lo:Q", title=None), y2="hi:Q"))
+        layers.append(
+            alt.Chart().mark_errorbar(ticks=True, color="#333333").encode(x=x, y=alt.Y("lo:Q", title=None), y2="hi:Q")
+        )
     return (
         alt.layer(*layers, data=data)
         .properties(width=width, height=height)
@@ -121,7 +129,13 @@ def grouped_bars(
 
 
 def strip_by_group(
-    data: pd.DataFrame, *, group: str, metrics: Sequence[str], width: int = PANEL_WIDTH, height: int = PANEL_HEIGHT, columns: int = 3
+    data: pd.DataFrame,
+    *,
+    group: str,
+    metrics: Sequence[str],
+    width: int = PANEL_WIDTH,
+    height: int = PANEL_HEIGHT,
+    columns: int = 3,
 ) -> alt.FacetChart:
     """One point per run (e.g. one per seed), grouped along x (e.g. by architecture), one panel per metric.
 
@@ -148,7 +162,9 @@ def strip_by_group(
     )
 
 
-def heatmap(data: pd.DataFrame, *, x: str, y: str, value: str, title: str = "", width: int = 220, height: int = 220) -> alt.Chart:
+def heatmap(
+    data: pd.DataFrame, *, x: str, y: str, value: str, title: str = "", width: int = 220, height: int = 220
+) -> alt.Chart:
     """A labelled heat map (e.g. cosine between the cones of two seeds); columns ``x``, ``y``, ``value``."""
     base = alt.Chart(data).encode(x=alt.X(f"{x}:N", title=None), y=alt.Y(f"{y}:N", title=None))
     cells = base.mark_rect().encode(

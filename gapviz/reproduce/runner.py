@@ -19,23 +19,32 @@ queued only once the run it starts from has finished. Run the same command again
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pandas as pd
 
-from gapviz.reproduce import experiments
 from gapviz.config import RunConfig
-from gapviz.reproduce.experiments.base import ExperimentError, PlannedRun, RunResults, check_scale, check_unique_keys
-from gapviz.fsio import atomic_write_bytes, atomic_write_json, json_clean
-from gapviz.runs.records import EpochRecord, RunState, StepProgress
 from gapviz.errors import GapvizError
-from gapviz.queue import APP_HOST, DEFAULT_APP_PORT, DEFAULT_QUEUE
+from gapviz.fsio import atomic_write_bytes, atomic_write_json, json_clean
+from gapviz.queue import DEFAULT_QUEUE
+from gapviz.reproduce import experiments
+from gapviz.reproduce.experiments.base import (
+    Analysis,
+    Experiment,
+    ExperimentError,
+    PlannedRun,
+    RunResults,
+    check_scale,
+    check_unique_keys,
+    seed_count,
+)
+from gapviz.reproduce.report import render_markdown, write_docs_page
+from gapviz.reproduce.verdicts import Verdict, count_verdicts
+from gapviz.runs.records import EpochRecord, RunState, StepProgress
 from gapviz.runs.store import RunStore
 
 REPORTS_FOLDER = "reports"
@@ -43,8 +52,6 @@ GROUP_PREFIX = "reproduce"
 REPRODUCE_TAG = "reproduce"
 POLL_INTERVAL_S = 10.0
 """How often ``wait=True`` looks at the queued runs."""
-COMPARE_URL = f"http://{APP_HOST}:{DEFAULT_APP_PORT}/compare"
-"""Where `gapviz up` serves the Compare page (its default port)."""
 CHART_SCALE = 2.0
 
 Log = Callable[[str], None]
@@ -116,8 +123,11 @@ def resolve_runs(
         cfg = cfg.check()
         settings = comparable(cfg)
         mine = [
-            run for run in stored
-            if run.meta.get("group") == group and run.meta.get("reproduce", {}).get("key") == planned.key and run.settings == settings
+            run
+            for run in stored
+            if run.meta.get("group") == group
+            and run.meta.get("reproduce", {}).get("key") == planned.key
+            and run.settings == settings
         ]
         shared = [run for run in stored if share and run.settings == settings and run.state not in RunState.RESUMABLE]
         # Prefer a finished run; a queued or running one (another reproduction's) is waited for, not duplicated.
@@ -126,11 +136,17 @@ def resolve_runs(
             run_ids[planned.key] = match.run_id
             continue
         if not create:
-            raise ExperimentError(f"{name}: no run for {planned.key!r} yet; run `gapviz reproduce {name} --scale {scale}` first")
+            raise ExperimentError(
+                f"{name}: no run for {planned.key!r} yet; run `gapviz reproduce {name} --scale {scale}` first"
+            )
         run_id = store.create(cfg, group=group, tags=(REPRODUCE_TAG, name, scale))
         meta = {"experiment": name, "scale": scale, "key": planned.key}
         store.update_meta(run_id, reproduce=meta)
-        stored.append(_StoredRun(run_id, {"group": group, "tags": [REPRODUCE_TAG], "reproduce": meta}, settings, RunState.CREATED.value))
+        stored.append(
+            _StoredRun(
+                run_id, {"group": group, "tags": [REPRODUCE_TAG], "reproduce": meta}, settings, RunState.CREATED.value
+            )
+        )
         run_ids[planned.key] = run_id
     return run_ids
 
@@ -157,7 +173,12 @@ class ProgressLine:
 
 
 def run_locally(
-    store: RunStore, plan: Sequence[PlannedRun], run_ids: Mapping[str, str], *, log: Log = print, device: str | None = None
+    store: RunStore,
+    plan: Sequence[PlannedRun],
+    run_ids: Mapping[str, str],
+    *,
+    log: Log = print,
+    device: str | None = None,
 ) -> None:
     """Train every planned run that has not finished, in plan order (fine-tunes after their parents)."""
     from gapviz.training.runner import execute_run
@@ -229,34 +250,19 @@ def queue_ready(
 
 @dataclass
 class Report:
+    """A written report: where it is, its results (results.json) and its Markdown."""
+
     name: str
     scale: str
     folder: Path
     results: dict[str, Any]
+    markdown: str = ""
+    table: pd.DataFrame | None = None
+    chart_files: tuple[str, ...] = ()
 
     @property
-    def claim_holds(self) -> bool:
-        return bool(self.results["claim_holds"])
-
-
-def format_number(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return "" if value is None else str(value)
-    if isinstance(value, int):
-        return str(value)
-    if not math.isfinite(value):
-        return "–"
-    if value != 0 and abs(value) < 1e-3:
-        return f"{value:.2e}"
-    return f"{value:.3f}"
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    """A GitHub Markdown table; floats with 3 decimals, NaN as an en dash."""
-    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
-    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
-    rows = ["| " + " | ".join(format_number(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *rows])
+    def verdict(self) -> Verdict:
+        return Verdict(self.results["verdict"])
 
 
 def run_seconds(store: RunStore, run_ids: Mapping[str, str]) -> float:
@@ -285,108 +291,99 @@ def final_measurements(store: RunStore, run_ids: Mapping[str, str]) -> dict[str,
     return out
 
 
-def measurement_lines(measurements: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """Markdown: every run's final gap with its 95% interval, and a warning per collapsed or null-floor run."""
-    from gapviz.app.format import metric_text, warnings
+def _write_charts(charts: Mapping[str, Any], folder: Path, chart_formats: Sequence[str]) -> list[str]:
+    from gapviz.charts import chart_png, chart_svg
 
-    if not any("gap_distance_ci95" in m for m in measurements.values()):
-        return []
-    lines = ["", "**Final gaps with 95% bootstrap intervals** (unbiased gap; gap_null95 = permutation null floor):", ""]
-    for key, m in measurements.items():
-        lines.append(f"- `{key}`: gap {metric_text(m, 'gap_distance', 3)}, unbiased "
-                     f"{metric_text(m, 'gap_distance_unbiased', 3)}, null floor {metric_text(m, 'gap_null95', 3)}")
-        lines += [f"  - warning: {w}" for w in warnings(m)]
-    return lines
+    files = []
+    for stem, chart in charts.items():
+        if "png" in chart_formats:
+            atomic_write_bytes(folder / f"{stem}.png", chart_png(chart, scale=CHART_SCALE))
+            files.append(f"{stem}.png")
+        if "svg" in chart_formats:
+            atomic_write_bytes(folder / f"{stem}.svg", chart_svg(chart).encode())
+    return files
+
+
+def results_dict(
+    module: Experiment, analysis: Analysis, scale: str, seeds: int, run_ids: Mapping[str, str], group: str
+) -> dict[str, Any]:
+    """results.json of a report: texts, claims with verdicts, the measured numbers and the runs."""
+    return {
+        "experiment": module.NAME,
+        "title": module.TITLE,
+        "scale": scale,
+        "claim": module.CLAIM,
+        "paper": module.PAPER,
+        "note": module.NOTE if scale != "paper" else "",
+        "seeds": seeds,
+        "rule": analysis.rule,
+        "verdict": analysis.verdict.value,
+        "verdict_counts": count_verdicts(analysis.claims),
+        "claims": [c.to_json() for c in analysis.claims],
+        "summary": analysis.summary,
+        "differences": list(analysis.differences),
+        "measured": analysis.measured,
+        "runs": dict(run_ids),
+        "group": group,
+    }
 
 
 def write_report(
     store: RunStore,
-    module: ModuleType,
+    module: Experiment,
     scale: str,
     plan: Sequence[PlannedRun],
     run_ids: Mapping[str, str],
     folder: Path,
     *,
     group: str = "",
+    seeds: int = 1,
     chart_formats: Sequence[str] = ("png", "svg"),
 ) -> Report:
     """Analyse the finished runs and write report.md, results.json and the charts to ``folder``."""
-    from gapviz.charts import chart_png, chart_svg
-
     states = {key: store.status(run_id).state for key, run_id in run_ids.items()}
     unfinished = [f"{key} ({state.value})" for key, state in states.items() if state != RunState.FINISHED]
     if unfinished:
         raise ExperimentError(f"{module.NAME}: runs not finished yet: {', '.join(unfinished)}")
     started = time.perf_counter()
-    analysis = module.analyze(RunResults(store, plan, run_ids), scale)
+    analysis = module.analyze(RunResults(store, plan, run_ids, seeds), scale)  # type: ignore[arg-type]
     table = module.table(analysis)
-    charts = module.charts(analysis)
     folder.mkdir(parents=True, exist_ok=True)
-    chart_files = []
-    for stem, chart in charts.items():
-        if "png" in chart_formats:
-            atomic_write_bytes(folder / f"{stem}.png", chart_png(chart, scale=CHART_SCALE))
-            chart_files.append(f"{stem}.png")
-        if "svg" in chart_formats:
-            atomic_write_bytes(folder / f"{stem}.svg", chart_svg(chart).encode())
-    results = {
-        "experiment": module.NAME,
-        "title": module.TITLE,
-        "scale": scale,
-        "claim": module.CLAIM,
-        "claim_holds": bool(analysis["claim_holds"]),
-        "measured": analysis,
-        "runs": dict(run_ids),
-        "group": group,
-        "measurements": final_measurements(store, run_ids),
-        "train_seconds": round(run_seconds(store, run_ids), 1),
-        "analysis_seconds": round(time.perf_counter() - started, 1),
-        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    atomic_write_json(folder / "results.json", json_clean(results))
-    atomic_write_bytes(folder / "report.md", render_markdown(module, scale, results, table, chart_files).encode())
-    return Report(module.NAME, scale, folder, results)
+    chart_files = _write_charts(module.charts(analysis), folder, chart_formats)
+    results = results_dict(module, analysis, scale, seeds, run_ids, group)
+    results["measurements"] = final_measurements(store, run_ids)
+    results["train_seconds"] = round(run_seconds(store, run_ids), 1)
+    results["analysis_seconds"] = round(time.perf_counter() - started, 1)
+    results["generated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    results = json_clean(results)
+    atomic_write_json(folder / "results.json", results)
+    markdown = render_markdown(results, table, chart_files)
+    atomic_write_bytes(folder / "report.md", markdown.encode())
+    return Report(module.NAME, scale, folder, results, markdown, table, tuple(chart_files))
 
 
-def render_markdown(module: ModuleType, scale: str, results: Mapping[str, Any], table: pd.DataFrame, chart_files: Sequence[str]) -> str:
-    verdict = "holds" if results["claim_holds"] else "does NOT hold"
-    lines = [
-        f"# {module.TITLE} — {scale} scale",
-        "",
-        f"**Claim.** {module.CLAIM}",
-        "",
-        f"**Paper.** {module.PAPER}",
-        "",
-        f"**Result.** The paper's direction {verdict} here. {results['measured'].get('summary', '')}".rstrip(),
-        "",
-        markdown_table(table),
-        "",
+def write_docs(reports: Sequence[Report], docs_file: Path) -> Path:
+    """docs/experiments.md from written reports (``gapviz reproduce all --report-only``)."""
+    sections = [
+        (
+            r.results,
+            r.folder,
+            render_markdown(r.results, r.table if r.table is not None else pd.DataFrame(), r.chart_files, level=2),
+        )
+        for r in reports
     ]
-    lines += [f"![{Path(f).stem}]({f})" for f in chart_files]
-    lines += measurement_lines(results.get("measurements", {}))
-    note = getattr(module, "NOTE", "")
-    if note and scale != "paper":
-        lines += ["", f"**Small scale vs paper.** {note}"]
-    runs = results["runs"]
-    if runs:
-        link = COMPARE_URL + "?" + "&".join(f"runs={r}" for r in dict.fromkeys(runs.values()))
-        lines += [
-            "",
-            f"**Runs** (sweep group `{results['group']}` on the Compare page, or [all of them]({link})):",
-            "",
-            *[f"- `{key}`: {run_id}" for key, run_id in runs.items()],
-        ]
-    lines += ["", f"Training time {results['train_seconds']:.0f} s; generated {results['generated_at']} by `gapviz reproduce {module.NAME} --scale {scale}`.", ""]
-    return "\n".join(lines)
+    return write_docs_page(sections, docs_file)
 
 
 # ---- the whole thing ----------------------------------------------------------------------------
 
 
-def plan_for(name: str, scale: str, overrides: Mapping[str, Any] | None = None) -> list[PlannedRun]:
+def plan_for(
+    name: str, scale: str, overrides: Mapping[str, Any] | None = None, seeds: int | None = None
+) -> list[PlannedRun]:
     """The experiment's planned runs at ``scale`` with the user's base-setting overrides."""
     module = experiments.get(name)
-    return check_unique_keys(module.plan(check_scale(scale), dict(overrides or {})))
+    return check_unique_keys(module.plan(check_scale(scale), dict(overrides or {}), seed_count(scale, seeds)))  # type: ignore[arg-type]
 
 
 def reproduce(
@@ -402,6 +399,7 @@ def reproduce(
     device: str | None = None,
     queue_name: str | None = None,
     out: str | Path | None = None,
+    seeds: int | None = None,
     log: Log = print,
     poll_interval_s: float = POLL_INTERVAL_S,
 ) -> Report | QueueProgress:
@@ -410,15 +408,47 @@ def reproduce(
     module = experiments.get(name)
     check_scale(scale)
     store = RunStore(home)
-    plan = plan_for(name, scale, overrides)
+    seeds = seed_count(scale, seeds)
+    plan = plan_for(name, scale, overrides, seeds)
     group = group_name(name, scale) + (f"-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}" if fresh else "")
     run_ids = resolve_runs(store, name, scale, plan, group, create=not report_only, share=not fresh)
     folder = Path(out) if out else report_dir(store.home, name, scale)
     if report_only or not plan:
-        return write_report(store, module, scale, plan, run_ids, folder, group=group)
+        return write_report(store, module, scale, plan, run_ids, folder, group=group, seeds=seeds)
     if not queue:
         run_locally(store, plan, run_ids, log=log, device=device)
-        return write_report(store, module, scale, plan, run_ids, folder, group=group)
+        return write_report(store, module, scale, plan, run_ids, folder, group=group, seeds=seeds)
+    report = lambda: write_report(store, module, scale, plan, run_ids, folder, group=group, seeds=seeds)  # noqa: E731
+    return _reproduce_queued(
+        store,
+        name,
+        scale,
+        plan,
+        run_ids,
+        group,
+        report,
+        wait=wait,
+        queue_name=queue_name,
+        log=log,
+        poll_interval_s=poll_interval_s,
+    )
+
+
+def _reproduce_queued(
+    store: RunStore,
+    name: str,
+    scale: str,
+    plan: Sequence[PlannedRun],
+    run_ids: Mapping[str, str],
+    group: str,
+    report: Callable[[], Report],
+    *,
+    wait: bool,
+    queue_name: str | None,
+    log: Log,
+    poll_interval_s: float,
+) -> Report | QueueProgress:
+    """Queue what is ready, again every ``poll_interval_s`` with ``wait``; the report once every run finished."""
     from gapviz.queue import client as rq_queue
 
     try:
@@ -432,16 +462,22 @@ def reproduce(
             raise ExperimentError(str(error)) from None
         if progress.failed:
             failed = "; ".join(f"{k} (run {run_ids[k]}): {why}" for k, why in progress.failed.items())
-            raise ExperimentError(f"{name}: runs did not finish: {failed}; `gapviz resume RUN_ID` them, then run this command again")
+            raise ExperimentError(
+                f"{name}: runs did not finish: {failed}; `gapviz resume RUN_ID` them, then run this command again"
+            )
         if progress.done:
-            return write_report(store, module, scale, plan, run_ids, folder, group=group)
+            return report()
         if progress.submitted or not wait:
             log(
-                f"{name}: {len(progress.finished)} finished, {len(progress.active) + len(progress.submitted)} queued or running "
+                f"{name}: {len(progress.finished)} finished, "
+                f"{len(progress.active) + len(progress.submitted)} queued or running "
                 f"({len(progress.submitted)} just queued), {len(progress.blocked)} waiting for the run they start from"
                 + ("" if wait else f"; group {group}")
             )
         if not wait:
-            log(f"run `gapviz reproduce {name} --scale {scale} --queue` again to queue the rest and write the report, or add --wait")
+            log(
+                f"run `gapviz reproduce {name} --scale {scale} --queue` again to queue the rest and write the report, "
+                "or add --wait"
+            )
             return progress
         time.sleep(poll_interval_s)

@@ -8,11 +8,9 @@ import torch
 from torch import nn
 
 from gapviz.config import TemperatureConfig
+from gapviz.science.scales import inverse_softplus
 
-
-def inverse_softplus(value: float) -> float:
-    """nu with softplus(nu) = value, stable for large values."""
-    return value + math.log(-math.expm1(-value))
+__all__ = ["Temperature", "inverse_softplus", "scheduled_tau"]
 
 
 def scheduled_tau(cfg: TemperatureConfig, progress: float) -> float:
@@ -51,7 +49,9 @@ class Temperature(nn.Module):
 
     @property
     def lr_scale(self) -> float:
-        return self.cfg.lr_scale if self.cfg.mode == "slow_learnable" else 1.0
+        """Factor on the optimiser's lr for nu: nu_lr_scale, times lr_scale in the slow_learnable mode."""
+        slow = self.cfg.lr_scale if self.cfg.mode == "slow_learnable" else 1.0
+        return self.cfg.nu_lr_scale * slow
 
     def forward(self, progress: float = 0.0) -> torch.Tensor:
         """The logit scale s at training progress t/T in [0, 1]."""

@@ -11,10 +11,10 @@ caption, and snapshots of the features (SCIENCE.md, "Theory sandbox").
 
 What the default run shows (Yaras et al., Thm 3.2, and their Table "fixed τ" row): with a
 learnable s = exp(ν), s keeps growing after every pair is matched and throttles the closing
-of the gap, which then creeps down like a / log(b·t)², far slower than exponentially; with a
-fixed τ the gap closes exponentially, to ≈ 0. ``slow_phase`` picks the part of a run after
-the matching transient, and ``fit_inverse_log_squared`` / ``fit_exponential`` put numbers on
-the shape of the curve there.
+of the gap (dγ/dβ ∝ 1/β), which then creeps down, staying above the Ω(1/log²t) bound; with a
+fixed τ the gap closes to ≈ 0. ``slow_phase`` picks the part of a run after the matching
+transient; ``slow_phase_checks`` checks the bound and the throttling there and fits four
+candidate shapes (``candidate_fits``: RMSE and AIC, no winner forced).
 
 Pure: numpy and scipy (numba, when installed, compiles the inner loop); no IO.
 """
@@ -24,10 +24,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple, get_args
+from typing import Any, Literal, NamedTuple, get_args
 
 import numpy as np
 from scipy.optimize import curve_fit
+
+from gapviz.science.scales import inverse_softplus, softplus, softplus_slope
 
 SandboxTemperature = Literal["learnable", "softplus", "fixed"]
 SANDBOX_TEMPERATURES: tuple[str, ...] = get_args(SandboxTemperature)
@@ -82,7 +84,9 @@ class TheoryConfig:
         """Every problem with this config, one line each; empty when it can run."""
         problems = []
         if not _is_int(self.n) or not 2 <= self.n <= MAX_N:
-            problems.append(f"n must be an integer in [2, {MAX_N}] (a contrastive loss needs negatives), got {self.n!r}")
+            problems.append(
+                f"n must be an integer in [2, {MAX_N}] (a contrastive loss needs negatives), got {self.n!r}"
+            )
         if not _is_int(self.d) or not 2 <= self.d <= MAX_D:
             problems.append(f"d must be an integer in [2, {MAX_D}], got {self.d!r}")
         if not _is_real(self.mismatch) or not 0.0 <= self.mismatch <= 1.0:
@@ -209,55 +213,168 @@ def simulate(cfg: TheoryConfig, progress: Callable[[int, int], None] | None = No
     rng = np.random.default_rng(cfg.seed)
     x, y = cone_init(cfg.n, cfg.d, cfg.cone_angle, cfg.cone_spread, rng)
     caption_of = caption_assignment(cfg.n, cfg.mismatch, rng)
+    trace = _trace(cfg, x, y, caption_of, progress)
+    basis = _plot_basis(trace.snaps)
+    return TheoryResult(
+        t=trace.steps.astype(float) * cfg.lr,
+        gap=np.asarray(trace.gaps),
+        tau=np.asarray(trace.taus),
+        loss=np.asarray(trace.losses),
+        snapshots=[Snapshot(step * cfg.lr, xs @ basis.T, ys @ basis.T) for step, xs, ys in trace.snaps],
+        config=cfg,
+        step=trace.steps,
+        matched=np.asarray(trace.matched),
+        basis=basis,
+        features=[(xs, ys) for _, xs, ys in trace.snaps],
+        caption_of=caption_of,
+        warnings=_loss_rise_warnings(trace.losses, trace.steps, cfg.lr),
+    )
+
+
+@dataclass
+class _Trace:
+    """What ``_trace`` records at each record step."""
+
+    steps: np.ndarray
+    gaps: list[float] = field(default_factory=list)
+    taus: list[float] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    matched: list[float] = field(default_factory=list)
+    snaps: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
+
+
+def _trace(cfg: TheoryConfig, x: np.ndarray, y: np.ndarray, caption_of: np.ndarray, progress) -> _Trace:
+    """Advance the features from record step to record step (in place) and record gap, τ, loss, matching."""
     nu = _nu_from_scale(1.0 / cfg.tau0, cfg.temperature)
     nu_max = _nu_from_scale(cfg.max_logit_scale, cfg.temperature)
     mode = SANDBOX_TEMPERATURES.index(cfg.temperature)
     advance = _compiled_segment() or _numpy_segment
-
-    record = record_steps(cfg.steps, cfg.record_points)
-    picks = np.unique(np.round(np.linspace(0, len(record) - 1, cfg.snapshot_points)).astype(int))
-    snap_steps = set(record[picks].tolist())
-    gaps, taus, losses, matched = [], [], [], []
-    snaps: list[tuple[int, np.ndarray, np.ndarray]] = []
+    trace = _Trace(record_steps(cfg.steps, cfg.record_points))
+    picks = np.unique(np.round(np.linspace(0, len(trace.steps) - 1, cfg.snapshot_points)).astype(int))
+    snap_steps = set(trace.steps[picks].tolist())
     done = 0
-    for step in record.tolist():
+    for step in trace.steps.tolist():
         if step > done:
             nu = advance(x, y, nu, caption_of, mode, cfg.lr, step - done, nu_max)
             done = step
         scale = _scale_from_nu(nu, cfg.temperature)
         slots = y[caption_of]
         loss, *_ = contrastive_loss_and_grads(x, y, caption_of, scale)
-        gaps.append(float(np.linalg.norm(x.mean(axis=0) - slots.mean(axis=0))))
-        taus.append(1.0 / scale)
-        losses.append(loss)
+        trace.gaps.append(float(np.linalg.norm(x.mean(axis=0) - slots.mean(axis=0))))
+        trace.taus.append(1.0 / scale)
+        trace.losses.append(loss)
         nearest = np.argmax(x @ slots.T, axis=1)
-        matched.append(float(np.mean(caption_of[nearest] == caption_of)))
+        trace.matched.append(float(np.mean(caption_of[nearest] == caption_of)))
         if step in snap_steps:
-            snaps.append((step, x.copy(), slots.copy()))
+            trace.snaps.append((step, x.copy(), slots.copy()))
         if progress is not None:
             progress(step, cfg.steps)
+    return trace
 
-    warnings = []
-    rises = np.flatnonzero(np.diff(losses) > 1e-9 * (1.0 + np.abs(losses[:-1])))
-    if rises.size:
-        warnings.append(
-            f"the loss rose between {rises.size} pair(s) of records (first after t = {record[rises[0]] * cfg.lr:.3g}): "
-            "gradient flow never does that, so lr is above the stability limit there; lower lr"
-        )
-    basis = _plot_basis(snaps)
-    return TheoryResult(
-        t=record.astype(float) * cfg.lr,
-        gap=np.asarray(gaps),
-        tau=np.asarray(taus),
-        loss=np.asarray(losses),
-        snapshots=[Snapshot(step * cfg.lr, xs @ basis.T, ys @ basis.T) for step, xs, ys in snaps],
-        config=cfg,
-        step=record,
-        matched=np.asarray(matched),
-        basis=basis,
-        features=[(xs, ys) for _, xs, ys in snaps],
-        caption_of=caption_of,
-        warnings=warnings,
+
+def _loss_rise_warnings(losses: list[float], steps: np.ndarray, lr: float) -> list[str]:
+    """A warning when the loss rose between records: gradient flow never does that (lr too large)."""
+    arr = np.asarray(losses)
+    rises = np.flatnonzero(np.diff(arr) > 1e-9 * (1.0 + np.abs(arr[:-1])))
+    if not rises.size:
+        return []
+    return [
+        f"the loss rose between {rises.size} pair(s) of records (first after t = {steps[rises[0]] * lr:.3g}): "
+        "gradient flow never does that, so lr is above the stability limit there; lower lr"
+    ]
+
+
+MIN_WINDOW_POINTS = 5
+BOUND_TOLERANCE = 1e-9
+"""Relative slack of the 'non-decreasing' check on gap·log²t (float round-off only)."""
+
+
+@dataclass(frozen=True)
+class SlowPhaseChecks:
+    """Yaras et al.'s statements checked on one run's slow phase (``slow_phase_checks``).
+
+    The bound gap = Ω(1/log²t): ``bound_non_decreasing`` (gap·log²t never falls) and
+    ``bound_slope`` (its least-squares slope against log t). The throttling dγ/dβ ∝ 1/β with γ the
+    gap and β = s = 1/τ: ``throttling_slope``, the slope of log|dγ/dβ| against log β (−1 when it
+    holds); ``dgamma_dt_slope`` is the slope of log|dγ/dt| against log β, for comparison. ``fits``:
+    the candidate shapes of the gap (``candidate_fits``).
+    """
+
+    window: str
+    t_from: float | None
+    points: int
+    bound_start: float
+    bound_end: float
+    bound_non_decreasing: bool
+    bound_slope: float
+    throttling_slope: float
+    dgamma_dt_slope: float
+    fits: dict[str, Fit]
+
+    def to_json(self) -> dict[str, Any]:
+        """Numbers only (the fitted functions dropped)."""
+        out = {
+            k: getattr(self, k)
+            for k in (
+                "window",
+                "t_from",
+                "points",
+                "bound_start",
+                "bound_end",
+                "bound_non_decreasing",
+                "bound_slope",
+                "throttling_slope",
+                "dgamma_dt_slope",
+            )
+        }
+        out["fits"] = {k: {"params": f.params, "rmse": f.rmse, "aic": f.aic, "r2": f.r2} for k, f in self.fits.items()}
+        return out
+
+
+def fit_window(result: TheoryResult) -> tuple[np.ndarray, str]:
+    """The records checked and fitted: the slow phase when it has enough points, else the whole run; and which."""
+    mask = result.slow_phase()
+    if int(mask.sum()) >= MIN_WINDOW_POINTS:
+        return mask, f"the slow phase, t ≥ {result.t[mask][0]:.3g} (after every pair is matched)"
+    return result.t > 0, "the whole run (the pairs never settled into a slow phase)"
+
+
+def _log_slope(x: np.ndarray, y: np.ndarray) -> float:
+    """Least-squares slope of log|y| against log x over the points where both are usable."""
+    keep = (x > 0) & np.isfinite(x) & np.isfinite(y) & (np.abs(y) > 0)
+    if int(keep.sum()) < 3 or np.ptp(np.log(x[keep])) < 1e-9:  # too few points, or x does not move (fixed τ)
+        return math.nan
+    try:
+        return float(np.polyfit(np.log(x[keep]), np.log(np.abs(y[keep])), 1)[0])
+    except np.linalg.LinAlgError:
+        return math.nan
+
+
+def slow_phase_checks(result: TheoryResult) -> SlowPhaseChecks:
+    """The bound, the throttling slope and the candidate fits of ``result`` over ``fit_window``."""
+    mask, window = fit_window(result)
+    t, gap, beta = result.t[mask], result.gap[mask], 1.0 / result.tau[mask]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        product = gap * np.log(t) ** 2
+    steps = np.diff(product)
+    dgap_dt = np.diff(gap) / np.diff(t)
+    dbeta_dt = np.diff(beta) / np.diff(t)
+    mid_beta = np.sqrt(beta[1:] * beta[:-1])
+    closing = dgap_dt < 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dgap_dbeta = np.where(closing & (dbeta_dt > 0), dgap_dt / dbeta_dt, np.nan)
+    usable = t > 1.0
+    return SlowPhaseChecks(
+        window=window,
+        t_from=float(t[0]) if t.size else None,
+        points=int(t.size),
+        bound_start=float(product[0]) if t.size else math.nan,
+        bound_end=float(product[-1]) if t.size else math.nan,
+        bound_non_decreasing=bool(np.all(steps >= -BOUND_TOLERANCE * np.abs(product[:-1]))),
+        bound_slope=float(np.polyfit(np.log(t[usable]), product[usable], 1)[0]) if usable.sum() >= 3 else math.nan,
+        throttling_slope=_log_slope(mid_beta, dgap_dbeta),
+        dgamma_dt_slope=_log_slope(mid_beta, np.where(closing, dgap_dt, np.nan)),
+        fits=candidate_fits(t, gap),
     )
 
 
@@ -289,7 +406,9 @@ def caption_assignment(n: int, mismatch: float, rng: np.random.Generator) -> np.
     return caption_of
 
 
-def cone_init(n: int, d: int, angle_deg: float, spread: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def cone_init(
+    n: int, d: int, angle_deg: float, spread: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Unit features in two narrow cones whose axes are ``angle_deg`` apart.
 
     Each feature is its cone's axis plus Gaussian noise of norm ≈ ``spread``, normalised.
@@ -325,7 +444,10 @@ def contrastive_loss_and_grads(
     row_sum = row_exp.sum(axis=1, keepdims=True)
     col_sum = col_exp.sum(axis=0, keepdims=True)
     diag = np.diagonal(logits)
-    loss = 0.5 * (np.mean(row_max.ravel() + np.log(row_sum.ravel()) - diag) + np.mean(col_max.ravel() + np.log(col_sum.ravel()) - diag))
+    loss = 0.5 * (
+        np.mean(row_max.ravel() + np.log(row_sum.ravel()) - diag)
+        + np.mean(col_max.ravel() + np.log(col_sum.ravel()) - diag)
+    )
     d_logits = (row_exp / row_sum + col_exp / col_sum - 2.0 * np.eye(n)) / (2 * n)
     d_scale = float(np.sum(d_logits * cos))
     d_cos = scale * d_logits
@@ -340,33 +462,23 @@ class Fit:
     """A least-squares fit of a gap curve; ``predict`` evaluates it at any t >= 0."""
 
     name: str
-    """The formula, e.g. "a / log(b·t + e)²"."""
+    """The formula, e.g. "a·t^(−p) + c"."""
     params: dict[str, float]
     r2: float
     rmse: float
     function: Callable[..., np.ndarray] = field(repr=False, compare=False)
+    points: int = 0
+
+    @property
+    def aic(self) -> float:
+        """Akaike's criterion for Gaussian residuals, n·ln(RSS/n) + 2k (lower is better; compare on the same points)."""
+        if self.points <= 0:
+            return math.nan
+        rss = max(self.rmse**2 * self.points, 1e-300)
+        return self.points * math.log(rss / self.points) + 2 * len(self.params)
 
     def predict(self, t: np.ndarray | float) -> np.ndarray:
         return self.function(np.asarray(t, dtype=float), *self.params.values())
-
-
-def fit_inverse_log_squared(t: Sequence[float] | np.ndarray, gap: Sequence[float] | np.ndarray, *, offset: bool = False) -> Fit:
-    """Fit gap ≈ a / log(b·t + e)² (+ c with ``offset``), a, b, c ≥ 0.
-
-    It equals a (+ c) at t = 0 and decays like a / log(b·t)², Yaras et al.'s slowest closing
-    rate. b is fitted as log b (``params["log_b"]``): a slow curve wants a huge b.
-    """
-    t, gap = _clean(t, gap)
-    names = ("a", "log_b", "c") if offset else ("a", "log_b")
-    lower, upper = [0.0, -50.0, 0.0], [np.inf, 5000.0, np.inf]
-    t_mid = float(np.median(t[t > 0])) if np.any(t > 0) else 1.0
-    starts = []
-    for log_b0 in math.log(1.0 / t_mid) + np.array([-3.0, 0.0, 3.0, 10.0, 30.0, 100.0, 300.0]):
-        c0 = 0.5 * float(gap.min()) if offset else 0.0
-        a0 = max(float(np.median(gap)) - c0, 1e-9) * float(np.logaddexp(log_b0 + math.log(t_mid), 1.0)) ** 2
-        starts.append([a0, log_b0, c0][: len(names)])
-    bounds = (lower[: len(names)], upper[: len(names)])
-    return _best_fit("a / log(b·t + e)²" + (" + c" if offset else ""), names, _inverse_log_squared, t, gap, starts, bounds)
 
 
 def fit_exponential(t: Sequence[float] | np.ndarray, gap: Sequence[float] | np.ndarray, *, offset: bool = False) -> Fit:
@@ -378,17 +490,86 @@ def fit_exponential(t: Sequence[float] | np.ndarray, gap: Sequence[float] | np.n
     starts = []
     for b0 in np.logspace(-3, 2, 6) / span:
         if offset:
-            starts.append([max(float(gap[0] - gap[-1]), 1e-6) * math.exp(min(b0 * t[0], 50.0)), b0, max(float(gap.min()), 0.0)])
+            starts.append(
+                [max(float(gap[0] - gap[-1]), 1e-6) * math.exp(min(b0 * t[0], 50.0)), b0, max(float(gap.min()), 0.0)]
+            )
         else:
             starts.append([max(float(gap[0]), 1e-6) * math.exp(min(b0 * t[0], 50.0)), b0])
     return _best_fit("a·exp(−b·t)" + (" + c" if offset else ""), names, _exponential, t, gap, starts, bounds)
 
 
-def _inverse_log_squared(t: np.ndarray, a: float, log_b: float, c: float = 0.0) -> np.ndarray:
-    # log(b·t + e) as logaddexp(log b + log t, 1): no overflow however large b gets; t = 0 gives a
-    with np.errstate(divide="ignore"):
-        log_t = np.log(t)
-    return a / np.logaddexp(log_b + log_t, 1.0) ** 2 + c
+def fit_power_law(t: Sequence[float] | np.ndarray, gap: Sequence[float] | np.ndarray) -> Fit:
+    """Fit gap ≈ a·t^(−p) + c, a, p, c ≥ 0 (t > 0 only): a slow algebraic closing to a plateau c."""
+    t, gap = _clean(t, gap)
+    keep = t > 0
+    t, gap = t[keep], gap[keep]
+    names = ("a", "p", "c")
+    starts = [
+        [max(float(gap[0] - gap[-1]), 1e-6) * float(t[0]) ** p0, p0, max(float(gap.min()) * f, 0.0)]
+        for p0 in (0.1, 0.5, 1.0, 2.0)
+        for f in (0.0, 0.9)
+    ]
+    return _best_fit("a·t^(−p) + c", names, _power_law, t, gap, starts, ([0.0, 0.0, 0.0], [np.inf, 20.0, np.inf]))
+
+
+def fit_log_bound(t: Sequence[float] | np.ndarray, gap: Sequence[float] | np.ndarray) -> Fit:
+    """Fit gap ≈ a / log²t (t > 1 only), the shape of Yaras et al.'s bound: one parameter, closed-form least squares."""
+    t, gap = _clean(t, gap)
+    keep = t > 1.0
+    t, gap = t[keep], gap[keep]
+    if t.size < 3:
+        raise ValueError("a / log²t needs at least 3 points with t > 1")
+    u = 1.0 / np.log(t) ** 2
+    a = float(max(np.sum(gap * u) / np.sum(u * u), 0.0))
+    residual = gap - a * u
+    rmse = float(np.sqrt(np.mean(residual**2)))
+    total = float(np.sum((gap - gap.mean()) ** 2))
+    r2 = 1.0 - float(np.sum(residual**2)) / total if total > 0 else float(rmse == 0.0)
+    return Fit("a / log²t", {"a": a}, r2, rmse, _log_bound, int(t.size))
+
+
+def fit_log_bound_offset(t: Sequence[float] | np.ndarray, gap: Sequence[float] | np.ndarray) -> Fit:
+    """Fit gap ≈ a / log²t + c (t > 1 only), a, c ≥ 0: the bound's shape over a plateau."""
+    t, gap = _clean(t, gap)
+    keep = t > 1.0
+    t, gap = t[keep], gap[keep]
+    if t.size < 3:
+        raise ValueError("a / log²t + c needs at least 3 points with t > 1")
+    starts = [
+        [max(float(gap[0] - gap[-1]), 1e-6) * float(np.log(t[0]) ** 2), max(float(gap.min()) * f, 0.0)]
+        for f in (0.0, 0.9)
+    ]
+    return _best_fit("a / log²t + c", ("a", "c"), _log_bound, t, gap, starts, ([0.0, 0.0], [np.inf, np.inf]))
+
+
+CANDIDATE_FITS: dict[str, Callable[..., Fit]] = {
+    "a / log²t": fit_log_bound,
+    "a / log²t + c": fit_log_bound_offset,
+    "a·exp(−b·t) + c": lambda t, gap: fit_exponential(t, gap, offset=True),
+    "a·t^(−p) + c": fit_power_law,
+}
+"""The three shapes compared on the slow phase, by RMSE and AIC, with no winner forced."""
+
+
+def candidate_fits(t: Sequence[float] | np.ndarray, gap: Sequence[float] | np.ndarray) -> dict[str, Fit]:
+    """Every candidate fit that converges on (t, gap), by formula."""
+    fits = {}
+    for name, fit_fn in CANDIDATE_FITS.items():
+        try:
+            fits[name] = fit_fn(t, gap)
+        except ValueError:
+            continue
+    return fits
+
+
+def _log_bound(t: np.ndarray, a: float, c: float = 0.0) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return a / np.log(t) ** 2 + c
+
+
+def _power_law(t: np.ndarray, a: float, p: float, c: float) -> np.ndarray:
+    with np.errstate(divide="ignore", over="ignore"):
+        return a * np.power(t, -p) + c
 
 
 def _exponential(t: np.ndarray, a: float, b: float, c: float = 0.0) -> np.ndarray:
@@ -411,7 +592,7 @@ def _best_fit(name, names, function, t, gap, starts, bounds) -> Fit:
             continue
         total = float(np.sum((gap - gap.mean()) ** 2))
         r2 = 1.0 - float(np.sum(residual**2)) / total if total > 0 else float(rmse == 0.0)
-        best = Fit(name=name, params={k: float(v) for k, v in zip(names, params)}, r2=r2, rmse=rmse, function=function)
+        best = Fit(name, {k: float(v) for k, v in zip(names, params, strict=True)}, r2, rmse, function, int(t.size))
     if best is None:
         raise ValueError(f"could not fit {name} to the curve")
     return best
@@ -437,7 +618,11 @@ def _is_int(value) -> bool:
 
 
 def _is_real(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and math.isfinite(value)
+    return (
+        isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
 
 
 def _normalise(v: np.ndarray) -> np.ndarray:
@@ -451,19 +636,19 @@ def _tangent(v: np.ndarray, grad: np.ndarray) -> np.ndarray:
 
 def _scale_from_nu(nu: float, mode: str) -> float:
     if mode == "softplus":
-        return nu + math.log1p(math.exp(-nu)) if nu > 0 else math.log1p(math.exp(nu))
+        return softplus(nu)
     return math.exp(nu)  # learnable: s = exp(ν); fixed uses the same map and ν never moves
 
 
 def _nu_from_scale(scale: float, mode: str) -> float:
     if mode == "softplus":
-        return scale + math.log(-math.expm1(-scale))  # inverse softplus, stable for large s
+        return inverse_softplus(scale)
     return math.log(scale)
 
 
 def _dscale_dnu(nu: float, mode: str) -> float:
     if mode == "softplus":
-        return 0.5 * (1.0 + math.tanh(0.5 * nu))  # the logistic function, overflow-free
+        return softplus_slope(nu)
     return math.exp(nu)
 
 
@@ -495,11 +680,15 @@ def _compiled_segment() -> Callable | None:
                 _SEGMENT = numba.njit(cache=True)(_segment_loops)
             except RuntimeError:  # no writable cache location: compile per process
                 _SEGMENT = numba.njit(cache=False)(_segment_loops)
-    return _SEGMENT or None
+    return _SEGMENT if callable(_SEGMENT) else None
 
 
 def _segment_loops(x, y, nu, caption_of, mode, lr, steps, nu_max):  # pragma: no cover - runs compiled
-    """``_numpy_segment`` as explicit loops for numba: the same arithmetic, no temporaries."""
+    """``_numpy_segment`` as explicit loops for numba: the same arithmetic, no temporaries.
+
+    Over 60 lines on purpose: a numba kernel, one body so the compiler keeps every loop in registers
+    (split into helpers it would allocate the temporaries this version avoids).
+    """
     n, d = x.shape
     slots = np.empty((n, d))
     cos = np.empty((n, n))

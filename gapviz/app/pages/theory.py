@@ -2,14 +2,16 @@
 
 Free unit features of n pairs in d dimensions trained on the contrastive loss, some pairs
 mismatched. Shows the features moving (pairs linked, a time slider that redraws in the
-browser) and the gap, τ and loss against t with the a / log(b·t + e)² and exponential fits.
-numpy only: no torch, no queue.
+browser), the gap, τ and loss against t with the candidate fits (RMSE, AIC), and the checks of
+the bound and the throttling that the theory experiment makes (``gapviz.science.theory``).
+numpy only: no torch, no queue, no reproduce module.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,84 +19,213 @@ import streamlit as st
 
 from gapviz import charts
 from gapviz.app import common
+from gapviz.science.theory import (
+    DEFAULT_STEPS,
+    SANDBOX_TEMPERATURES,
+    SlowPhaseChecks,
+    TheoryConfig,
+    TheoryResult,
+    fit_window,
+    simulate,
+    slow_phase_checks,
+)
 
 MAX_STEPS = 200_000
 MAX_N = 512
 MAX_D = 256
 
 
-def snapshot_frame(result) -> pd.DataFrame:
+def snapshot_frame(result: TheoryResult) -> pd.DataFrame:
     """Long frame for charts.snapshot_scatter: every snapshot's image and caption-slot points."""
     mismatched = result.caption_of != np.arange(len(result.caption_of))
     frames = []
     for k, snap in enumerate(result.snapshots):
         n = len(snap.image_xy)
         for modality, xy, other in (("image", snap.image_xy, snap.text_xy), ("text", snap.text_xy, snap.image_xy)):
-            frames.append(pd.DataFrame({
-                "snapshot": k, "t": snap.t, "x": xy[:, 0], "y": xy[:, 1], "x2": other[:, 0], "y2": other[:, 1],
-                "modality": modality, "pair": np.arange(n), "mismatched": mismatched,
-            }))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "snapshot": k,
+                        "t": snap.t,
+                        "x": xy[:, 0],
+                        "y": xy[:, 1],
+                        "x2": other[:, 0],
+                        "y2": other[:, 1],
+                        "modality": modality,
+                        "pair": np.arange(n),
+                        "mismatched": mismatched,
+                    }
+                )
+            )
     return pd.concat(frames, ignore_index=True)
 
 
-def fit_window(result) -> tuple[np.ndarray, str]:
-    """The records the gap is fitted on (the experiment's own choice), and a sentence saying which."""
-    from gapviz.reproduce.experiments.theory import fit_window as experiment_fit_window
-
-    mask = experiment_fit_window(result)
-    if np.array_equal(mask, result.slow_phase()):
-        return mask, f"fitted on the slow phase, t ≥ {result.t[mask][0]:.3g} (after every pair is matched)"
-    return mask, "fitted on the whole run (the pairs never settled into a slow phase)"
-
-
-def fit_frames(result) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """Fitted gap curves on a fine log grid, a table of their parameters and quality, and which
-    records were fitted."""
-    from gapviz.science.theory import fit_exponential, fit_inverse_log_squared
-
-    mask, window = fit_window(result)
-    t, gap = result.t[mask], result.gap[mask]
-    rows, curves = [], []
+def fit_frames(result: TheoryResult, checks: SlowPhaseChecks) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The candidate fits of the gap on a fine log grid, and a table of their parameters, RMSE and AIC."""
+    mask, _ = fit_window(result)
+    t = result.t[mask]
     positive = t[t > 0]
     grid = np.logspace(math.log10(positive.min()), math.log10(t.max()), 120) if len(positive) else t
-    for fit_fn in (fit_inverse_log_squared, fit_exponential):
-        try:
-            fit = fit_fn(t, gap)
-        except ValueError:
-            continue
-        curves.append(pd.DataFrame({"t": grid, "metric": "gap_distance", "value": fit.predict(grid), "fit": fit.name}))
-        rows.append({"fit of the gap": fit.name, **{k: round(v, 5) for k, v in fit.params.items()}, "R²": round(fit.r2, 4), "RMSE": fit.rmse})
+    curves = [
+        pd.DataFrame({"t": grid, "metric": "gap_distance", "value": f.predict(grid), "fit": f.name})
+        for f in checks.fits.values()
+    ]
+    rows = [
+        {
+            "fit of the gap": f.name,
+            "parameters": ", ".join(f"{k} = {v:.4g}" for k, v in f.params.items()),
+            "RMSE": f.rmse,
+            "AIC": round(f.aic, 1),
+        }
+        for f in checks.fits.values()
+    ]
     frame = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=["t", "metric", "value", "fit"])
-    return frame, pd.DataFrame(rows), window
+    return frame, pd.DataFrame(rows)
+
+
+def checks_frame(checks: SlowPhaseChecks) -> pd.DataFrame:
+    """Yaras et al.'s statements on this run's slow phase, as the theory experiment checks them."""
+    return pd.DataFrame(
+        [
+            {
+                "check": "gap·log²t over the window",
+                "value": f"{checks.bound_start:.3g} → {checks.bound_end:.3g}",
+                "paper": "does not fall (gap = Ω(1/log²t))",
+                "here": "never falls" if checks.bound_non_decreasing else "falls somewhere",
+            },
+            {
+                "check": "slope of log|dγ/dβ| against log β",
+                "value": f"{checks.throttling_slope:.3g}",
+                "paper": "−1 (dγ/dβ ∝ 1/β)",
+                "here": "–"
+                if not math.isfinite(checks.throttling_slope)
+                else ("within ±0.5 of −1" if abs(checks.throttling_slope + 1) <= 0.5 else "not near −1"),
+            },
+            {
+                "check": "slope of log|dγ/dt| against log β",
+                "value": f"{checks.dgamma_dt_slope:.3g}",
+                "paper": "(for comparison)",
+                "here": "",
+            },
+        ]
+    )
+
+
+def _system_inputs(defaults: TheoryConfig) -> dict[str, Any]:
+    """n, d, the mismatched fraction and the temperature mode."""
+    c = st.columns(4)
+    modes = list(SANDBOX_TEMPERATURES)
+    return {
+        "n": int(c[0].number_input("pairs n", min_value=2, max_value=MAX_N, value=defaults.n, step=1, key="theory_n")),
+        "d": int(
+            c[1].number_input("dimensions d", min_value=2, max_value=MAX_D, value=defaults.d, step=1, key="theory_d")
+        ),
+        "mismatch": float(
+            c[2].slider("mismatched fraction", 0.0, 1.0, float(defaults.mismatch), 0.05, key="theory_mismatch")
+        ),
+        "temperature": c[3].selectbox(
+            "temperature",
+            modes,
+            index=modes.index(defaults.temperature),
+            key="theory_temperature",
+            help="learnable: s = exp(ν); softplus: s = softplus(ν); fixed: s = 1/τ₀ throughout",
+        ),
+    }
+
+
+def _run_inputs(defaults: TheoryConfig) -> dict[str, Any]:
+    """τ₀, steps, step size, the clamp on s and the seed."""
+    c = st.columns(5)
+    number = {"format": "%g"}
+    return {
+        "tau0": float(
+            c[0].number_input(
+                "initial τ₀",
+                min_value=1e-4,
+                max_value=100.0,
+                value=float(defaults.tau0),
+                step=0.1,
+                key="theory_tau0",
+                **number,
+            )
+        ),
+        "steps": int(
+            c[1].number_input(
+                "steps", min_value=10, max_value=MAX_STEPS, value=DEFAULT_STEPS, step=1000, key="theory_steps"
+            )
+        ),
+        "lr": float(
+            c[2].number_input(
+                "step size (t = step · lr)",
+                min_value=1e-5,
+                max_value=10.0,
+                value=float(defaults.lr),
+                step=0.01,
+                key="theory_lr",
+                **number,
+            )
+        ),
+        "max_logit_scale": float(
+            c[3].number_input(
+                "max s = 1/τ",
+                min_value=1.0,
+                max_value=1e4,
+                value=float(defaults.max_logit_scale),
+                key="theory_clamp",
+                help="the clamp on the logit scale s (CLIP's: 100)",
+                **number,
+            )
+        ),
+        "seed": int(c[4].number_input("seed", min_value=0, value=0, step=1, key="theory_seed")),
+    }
+
+
+def _form() -> TheoryConfig:
+    """The sandbox settings from the form (defaults: TheoryConfig's)."""
+    defaults = TheoryConfig()
+    with st.form("theory_form"):
+        settings = {**_system_inputs(defaults), **_run_inputs(defaults)}
+        settings["snapshot_points"] = int(st.slider("snapshots of the features", 2, 40, 16, key="theory_snapshots"))
+        st.form_submit_button("Simulate", type="primary")
+    return TheoryConfig(**settings)
+
+
+def _show(result: TheoryResult) -> None:
+    """The features, the curves with their fits, the headline numbers and the checks."""
+    checks = slow_phase_checks(result)
+    fits, table = fit_frames(result, checks)
+    for warning in result.warnings:
+        st.warning(warning)
+    left, right = st.columns([2, 3])
+    with left:
+        common.show_chart(charts.snapshot_scatter(snapshot_frame(result)), key="theory_snapshots_chart")
+        st.caption("Drag the slider under the chart to move through time. Red lines link mismatched pairs.")
+    with right:
+        common.show_chart(
+            charts.time_curves(pd.DataFrame(result.long_frame()), fits=fits, columns=2, width=250, height=170),
+            key="theory_curves",
+        )
+    c = st.columns(4)
+    c[0].metric("gap at t = 0", f"{result.gap[0]:.4f}")
+    c[1].metric(f"gap at t = {result.t[-1]:g}", f"{result.gap[-1]:.4f}")
+    c[2].metric("final τ", f"{result.tau[-1]:.4g}")
+    c[3].metric("pairs matched to their caption", f"{result.matched[-1]:.0%}")
+    st.dataframe(checks_frame(checks), hide_index=True, width="stretch")
+    if not table.empty:
+        st.dataframe(table, hide_index=True, width="stretch")
+    st.caption(
+        f"Checked and fitted on {checks.window}; no fit is declared the winner (lower AIC: better on these points)."
+    )
 
 
 def render() -> None:
-    from gapviz.science.theory import DEFAULT_STEPS, SANDBOX_TEMPERATURES, TheoryConfig, simulate
-
     st.title("Theory sandbox")
     st.caption(
-        "Yaras et al. (2024): n pairs of free unit vectors trained by gradient flow on the contrastive loss, starting in "
-        "two narrow cones. With mismatched pairs and a learnable temperature, τ keeps falling and the gap closes only "
-        "like 1/log(t)²; with a fixed temperature it closes much faster."
+        "Yaras et al. (2024): n pairs of free unit vectors trained by gradient flow on the contrastive loss, "
+        "starting in two narrow cones. Their theorem is a lower bound, gap = Ω(1/log²t), with a growing β = 1/τ "
+        "throttling the closing (dγ/dβ ∝ 1/β); the tables below check both on the run's slow phase."
     )
-    defaults = TheoryConfig()
-    with st.form("theory_form"):
-        c = st.columns(4)
-        n = c[0].number_input("pairs n", min_value=2, max_value=MAX_N, value=defaults.n, step=1, key="theory_n")
-        d = c[1].number_input("dimensions d", min_value=2, max_value=MAX_D, value=defaults.d, step=1, key="theory_d")
-        mismatch = c[2].slider("mismatched fraction", 0.0, 1.0, float(defaults.mismatch), 0.05, key="theory_mismatch")
-        temperature = c[3].selectbox("temperature", list(SANDBOX_TEMPERATURES), index=list(SANDBOX_TEMPERATURES).index(defaults.temperature), key="theory_temperature",
-                                     help="learnable: s = exp(ν); softplus: s = softplus(ν); fixed: s = 1/τ₀ throughout")
-        c = st.columns(4)
-        tau0 = c[0].number_input("initial τ₀", min_value=1e-4, max_value=100.0, value=float(defaults.tau0), step=0.1, format="%g", key="theory_tau0")
-        steps = c[1].number_input("steps", min_value=10, max_value=MAX_STEPS, value=DEFAULT_STEPS, step=1000, key="theory_steps")
-        lr = c[2].number_input("step size (t = step · lr)", min_value=1e-5, max_value=10.0, value=float(defaults.lr), step=0.01, format="%g", key="theory_lr")
-        seed = c[3].number_input("seed", min_value=0, value=0, step=1, key="theory_seed")
-        snapshots = st.slider("snapshots of the features", 2, 40, 16, key="theory_snapshots")
-        st.form_submit_button("Simulate", type="primary")
-
-    cfg = TheoryConfig(n=int(n), d=int(d), mismatch=float(mismatch), temperature=temperature, tau0=float(tau0), steps=int(steps),
-                       lr=float(lr), seed=int(seed), snapshot_points=int(snapshots))
+    cfg = _form()
     problems = cfg.validate()
     if problems:
         for problem in problems:
@@ -103,34 +234,17 @@ def render() -> None:
     key = "theory:" + repr(sorted(asdict(cfg).items()))
 
     def compute(progress):
-        return simulate(cfg, progress=lambda done, total: progress(f"step {done:,} of {total:,}", done / total if total else 1.0))
+        return simulate(
+            cfg, progress=lambda done, total: progress(f"step {done:,} of {total:,}", done / total if total else 1.0)
+        )
 
     try:
         result = common.shared_compute(key, "Simulating", compute, kind="derived")
     except Exception as error:  # noqa: BLE001 - never a traceback
         common.show_error("simulation failed", error)
         return
-
     with common.guard("could not draw the simulation"):
-        columns = result.long_frame() if hasattr(result, "long_frame") else result.to_frame_dict()
-        curves = pd.DataFrame(columns)
-        fits, table, window = fit_frames(result)
-        for warning in getattr(result, "warnings", []) or []:
-            st.warning(warning)
-        left, right = st.columns([2, 3])
-        with left:
-            common.show_chart(charts.snapshot_scatter(snapshot_frame(result)), key="theory_snapshots_chart")
-            st.caption("Drag the slider under the chart to move through time. Red lines link mismatched pairs.")
-        with right:
-            common.show_chart(charts.time_curves(curves, fits=fits, columns=2, width=250, height=170), key="theory_curves")
-        c = st.columns(4)
-        c[0].metric("gap at t = 0", f"{result.gap[0]:.4f}")
-        c[1].metric(f"gap at t = {result.t[-1]:g}", f"{result.gap[-1]:.4f}")
-        c[2].metric("final τ", f"{result.tau[-1]:.4g}")
-        c[3].metric("pairs matched to their caption", f"{result.matched[-1]:.0%}")
-        if not table.empty:
-            st.dataframe(table, hide_index=True, width="stretch")
-            st.caption(window)
+        _show(result)
 
 
 if __name__ == "__main__":

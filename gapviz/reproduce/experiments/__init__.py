@@ -1,15 +1,15 @@
 """The experiments `gapviz reproduce` runs: one module each, registered here by name.
 
-Each module follows the contract in :mod:`gapviz.reproduce.experiments.base` (plan, analyze, table,
-charts). Modules are imported when first asked for, so listing them stays cheap.
+Each module follows the ``Experiment`` protocol of :mod:`gapviz.reproduce.experiments.base` (plan,
+analyze, table, charts). Modules are imported when first asked for, so listing them stays cheap.
 """
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+from typing import cast
 
-from gapviz.reproduce.experiments.base import ExperimentError
+from gapviz.reproduce.experiments.base import Experiment, ExperimentError
 
 EXPERIMENTS: dict[str, str] = {
     "cone": "gapviz.reproduce.experiments.cone",
@@ -27,8 +27,8 @@ def names() -> list[str]:
     return list(EXPERIMENTS)
 
 
-def get(name: str) -> ModuleType:
-    """The module of experiment ``name``; ExperimentError lists the known ones."""
+def get(name: str) -> Experiment:
+    """The module of experiment ``name`` (an ``Experiment``); ExperimentError lists the known ones."""
     if name not in EXPERIMENTS:
         raise ExperimentError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
-    return importlib.import_module(EXPERIMENTS[name])
+    return cast(Experiment, importlib.import_module(EXPERIMENTS[name]))

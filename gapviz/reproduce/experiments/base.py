@@ -1,13 +1,9 @@
 """What every reproducible experiment shares: scales, planned runs, and read access to their results.
 
-An experiment module (``gapviz/experiments/<name>.py``) exposes::
-
-    NAME, TITLE, CLAIM, PAPER            # strings; PAPER is Markdown with the papers' numbers
-    plan(scale, overrides) -> list[PlannedRun]
-    analyze(results: RunResults, scale) -> dict   # JSON-able numbers, always with "claim_holds"
-    table(analysis) -> pandas.DataFrame           # the report's Markdown table
-    charts(analysis) -> dict[str, altair chart]   # the report's charts, by file stem
-    NOTE (optional)                               # what differs from the paper at small scale
+An experiment module (``gapviz/reproduce/experiments/<name>.py``) follows the ``Experiment``
+protocol below: its texts, ``plan(scale, overrides, seeds)``, ``analyze(results, scale) ->
+Analysis`` (typed: judged claims, a summary, JSON-able numbers and the differences from the
+paper), ``table(analysis)`` and ``charts(analysis)``.
 
 ``gapviz.reproduce.runner`` runs (or queues) a plan, then hands the finished runs to ``analyze``.
 Scales: ``small`` (2 CPU cores, built-in data, minutes), ``paper`` (the papers' settings: COCO,
@@ -19,13 +15,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
+import pandas as pd
 
-from gapviz.fsio import json_clean
 from gapviz.config import RunConfig, preset
 from gapviz.errors import GapvizError
+from gapviz.fsio import json_clean
+from gapviz.reproduce.stats import SeedStats, seed_stats, seed_stats_from_json
+from gapviz.reproduce.verdicts import RULE, Claim, Verdict, combined_verdict
 
 Scale = Literal["tiny", "small", "paper"]
 SCALES: tuple[str, ...] = ("tiny", "small", "paper")
@@ -63,8 +62,96 @@ TINY_TRAIN: dict[str, Any] = {
 (batch 32 gets there in fewer samples than batch 128)."""
 
 
+DEFAULT_SEEDS: dict[str, int] = {"tiny": 3, "small": 3, "paper": 3}
+"""Seeds per compared condition unless ``--seeds`` says otherwise (issue 12: at least 3)."""
+GAP_UNBIASED = "gap_distance_unbiased"
+GAP_PLUGIN = "gap_distance"
+
+
 class ExperimentError(GapvizError):
     """An unknown experiment or scale, or runs that cannot be analysed (missing, unfinished)."""
+
+
+@dataclass
+class Analysis:
+    """What ``analyze`` found: judged claims, a one-line summary, the numbers behind the table and
+    charts (JSON-able), and every difference from the paper, stated plainly."""
+
+    claims: list[Claim]
+    summary: str
+    measured: dict[str, Any]
+    differences: list[str] = field(default_factory=list)
+    rule: str = RULE
+
+    @property
+    def verdict(self) -> Verdict:
+        return combined_verdict(c.verdict for c in self.claims)
+
+
+class Experiment(Protocol):
+    """The contract of an experiment module (a module satisfies it structurally)."""
+
+    NAME: str
+    TITLE: str
+    CLAIM: str
+    PAPER: str
+    NOTE: str
+
+    def plan(
+        self, scale: Scale, overrides: Mapping[str, Any] | None = None, seeds: int | None = None
+    ) -> list[PlannedRun]: ...
+
+    def analyze(self, results: RunResults, scale: Scale) -> Analysis: ...
+
+    def table(self, analysis: Analysis) -> pd.DataFrame: ...
+
+    def charts(self, analysis: Analysis) -> dict[str, Any]: ...
+
+
+def seed_count(scale: str, seeds: int | None) -> int:
+    """The seeds to run: ``seeds`` when given (>= 1), else the scale's default."""
+    if seeds is None:
+        return DEFAULT_SEEDS[scale]
+    if seeds < 1:
+        raise ExperimentError(f"--seeds must be at least 1, got {seeds}")
+    return int(seeds)
+
+
+def gap_of(row: Mapping[str, Any]) -> float:
+    """The gap of an epoch record: the unbiased estimate when the record has one, else the plug-in."""
+    value = row.get(GAP_UNBIASED)
+    return float(value if value is not None else row[GAP_PLUGIN])
+
+
+def gap_estimator(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Which gap ``gap_of`` read from these records (for the report)."""
+    return GAP_UNBIASED if rows and all(r.get(GAP_UNBIASED) is not None for r in rows) else GAP_PLUGIN
+
+
+def interval_text(stats: SeedStats | Mapping[str, Any] | None, digits: int = 3) -> str:
+    """ "mean [lo, hi]" (one seed: the value alone) for a table cell."""
+    if stats is None:
+        return "–"
+    if isinstance(stats, Mapping):  # from results.json, where NaN was written as None
+        stats = seed_stats_from_json(stats)
+    if not math.isfinite(stats.mean):
+        return "–"
+    if not math.isfinite(stats.lo):
+        return f"{stats.mean:.{digits}f}"
+    return f"{stats.mean:.{digits}f} [{stats.lo:.{digits}f}, {stats.hi:.{digits}f}]"
+
+
+def error_bar(stats: Mapping[str, Any]) -> tuple[float, float]:
+    """(lo, hi) of a ``stats_json`` dict for a chart; the mean twice when there is no interval."""
+    lo, hi = stats.get("lo"), stats.get("hi")
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return stats["mean"], stats["mean"]
+    return lo, hi
+
+
+def stats_json(values: Sequence[Any]) -> dict[str, Any]:
+    """``seed_stats`` as a JSON-able dict."""
+    return seed_stats(values).to_json()
 
 
 @dataclass(frozen=True)
@@ -118,8 +205,10 @@ def check_unique_keys(runs: Sequence[PlannedRun]) -> list[PlannedRun]:
 class RunResults:
     """Read access to a plan's finished runs, by planned key."""
 
-    def __init__(self, store: Any, plan: Sequence[PlannedRun], run_ids: Mapping[str, str]):
+    def __init__(self, store: Any, plan: Sequence[PlannedRun], run_ids: Mapping[str, str], seeds: int | None = None):
         self.store = store
+        self.seeds = seeds
+        """Seeds per condition the reproduction asked for (None: the scale's default)."""
         self.plan = {run.key: run for run in plan}
         self.run_ids = dict(run_ids)
         missing = [key for key in self.plan if key not in self.run_ids]
@@ -166,7 +255,7 @@ def finite(value: Any) -> float | None:
     return json_clean(number)
 
 
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
+def mean_std(values: Sequence[float | None]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for one value), ignoring NaN."""
     arr = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
     if arr.size == 0:
@@ -175,4 +264,4 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 
 def strictly_increasing(values: Sequence[float]) -> bool:
-    return all(b > a for a, b in zip(values, values[1:]))
+    return all(b > a for a, b in zip(values, values[1:], strict=False))
