@@ -58,7 +58,7 @@ def test_selection_metrics_are_compute_all_on_the_selected_pairs(result):
     remap = {int(p): i for i, p in enumerate(pairs)}
     expected = compute_all(result.image[pairs], result.text[captions], [remap[int(i)] for i in result.index[captions]])
     assert note == ""
-    for name in ("gap_distance", "relative_gap", "i2t_r1", "t2i_r5", "uniformity_joint", "linear_separability"):
+    for name in ("gap_distance", "relative_gap", "i2t_r1", "t2i_r5", "uniformity_joint", "modality_probe_accuracy"):
         assert values[name] == pytest.approx(expected[name], nan_ok=True)
     table = selection.metric_table(result.metrics, values)
     assert list(table.columns) == ["metric", "whole set", "selection", "selection − whole"]

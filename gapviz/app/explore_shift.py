@@ -11,7 +11,7 @@ import streamlit as st
 from gapviz import charts
 from gapviz.app import common, frames
 from gapviz.app.analysis import Analysis
-from gapviz.app.explore_views import fmt
+from gapviz.app.format import number
 
 
 @st.fragment
@@ -69,7 +69,7 @@ def shifted_view(result: Analysis, sample: Any, lam: float, here: dict[str, floa
     ] + ([("zero-shot accuracy", "zero_shot")] if "zero_shot" in here else [])
     for start in range(0, len(shown), 2):
         for col, (label, name) in zip(st.columns(2), shown[start : start + 2], strict=False):
-            col.metric(label, fmt(here.get(name)))
+            col.metric(label, number(here.get(name)))
     if sample.note:
         st.caption(sample.note)
 

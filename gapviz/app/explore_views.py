@@ -9,7 +9,6 @@ animation, the cone histograms and the embedding-shift experiment.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -55,12 +54,6 @@ METRIC_COLUMNS = (
 )
 NUMBER = st.column_config.NumberColumn(format="%.4f")
 THUMB = st.column_config.ImageColumn("image", width="small")
-
-
-def fmt(value: Any) -> str:
-    if not isinstance(value, (int, float)) or not math.isfinite(float(value)):
-        return "—"
-    return f"{float(value):.4f}"
 
 
 # ---- picking runs ------------------------------------------------------------------------------
@@ -413,15 +406,12 @@ def show(result: Analysis) -> None:
         st.markdown("**Recall@K**")
         st.dataframe(recall_table(result.metrics), hide_index=True, width="stretch")
     selection_section(result, event)
-    from gapviz.app import explore_compare
 
-    explore_compare.compare_section(result)
-    explore_compare.epochs_section(result)
+
+def cone_section(result: Analysis) -> None:
+    """The cone effect (within-modality cosine histograms), then the gap's anatomy and the fixes."""
     st.subheader("Cone effect")
     st.caption("Cosine similarity between two items of the same modality: narrow cones sit far from 0.")
     hist = frames.cosine_histogram_frame(result.image, result.text)
     common.show_chart(charts.cosine_histogram(hist, width="container"), key="explore_cone")
     measures.anatomy_view(result)
-    from gapviz.app import explore_shift
-
-    explore_shift.shift_fragment(result)

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import streamlit as st
 
 from gapviz.app import common
+from gapviz.app import explore_compare, explore_shift
 from gapviz.app import explore_views as sections
 
 SOURCES = {
@@ -161,6 +162,10 @@ def render() -> None:
         st.caption(sections.BUILT_IN_CAPTION)
     with common.guard("could not draw the analysis"):
         sections.show(result)
+        explore_compare.compare_section(result)
+        explore_compare.epochs_section(result)
+        sections.cone_section(result)
+        explore_shift.shift_fragment(result)
 
 
 if __name__ == "__main__":
