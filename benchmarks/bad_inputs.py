@@ -39,13 +39,20 @@ def files(folder: Path) -> dict[str, Path]:
     out["passwd"].write_text(SECRET + "\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n")
     out["dir"].mkdir()
     texts = {
-        "bad.json": '{"images": [', "list.json": "[1, 2]", "unhashable.json": json.dumps(
-            {"images": [{"id": [1, 2], "file_name": "a.jpg"}], "annotations": []}),
+        "bad.json": '{"images": [',
+        "list.json": "[1, 2]",
+        "unhashable.json": json.dumps({"images": [{"id": [1, 2], "file_name": "a.jpg"}], "annotations": []}),
         "karpathy.json": json.dumps({"images": [{"filename": "a.jpg", "filepath": ["x"], "sentences": []}]}),
-        "noann.json": '{"images": []}', "missing_cols.csv": "image,text\na.png,hi\n", "empty.csv": "",
-        "short_row.csv": "filepath,caption\na.png,ok\nb.png\n", "cfg_inf.toml": "[train]\nlr = inf\n",
-        "cfg_unknown.json": '{"train": {"epoch": 3}}', "cfg_list.json": "[1]", "cfg_bad.json": "{",
-        "cfg_deep.json": "[" * 100_000, "not_emb.npy": "hello",
+        "noann.json": '{"images": []}',
+        "missing_cols.csv": "image,text\na.png,hi\n",
+        "empty.csv": "",
+        "short_row.csv": "filepath,caption\na.png,ok\nb.png\n",
+        "cfg_inf.toml": "[train]\nlr = inf\n",
+        "cfg_unknown.json": '{"train": {"epoch": 3}}',
+        "cfg_list.json": "[1]",
+        "cfg_bad.json": "{",
+        "cfg_deep.json": "[" * 100_000,
+        "not_emb.npy": "hello",
     }
     for name, text in texts.items():
         out[name] = folder / name
@@ -62,8 +69,9 @@ def files(folder: Path) -> dict[str, Path]:
     np.savez(folder / "index.npz", image=np.ones((4, 2)), text=np.ones((4, 2)), text_image_index=index)
     forged = folder / "forged.npy"  # a header declaring 1.6 TB, with no data behind it
     header = "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 100000000, 1000), }"
-    forged.write_bytes(b"\x93NUMPY\x01\x00" + len(header.ljust(118) + "\n").to_bytes(2, "little")
-                       + (header.ljust(118) + "\n").encode())
+    forged.write_bytes(
+        b"\x93NUMPY\x01\x00" + len(header.ljust(118) + "\n").to_bytes(2, "little") + (header.ljust(118) + "\n").encode()
+    )
     for name in ("shape.npy", "noimage.npz", "nan.npz", "dims.npz", "index.npz", "forged.npy"):
         out[name] = folder / name
     return out
@@ -72,26 +80,75 @@ def files(folder: Path) -> dict[str, Path]:
 def cases(f: dict[str, Path]) -> list[tuple[str, list[str]]]:
     """(label, argv) of every in-process case; each must fail cleanly."""
     sets = [
-        "train.lr=inf", "train.lr=nan", "train.lr=-1", "train.lr=0", "train.weight_decay=inf", "train.weight_decay=-1",
-        "data.seed=-1", "seed=-5", "seed=99999999999999999999", "train.epochs=-1", "train.epochs=1.5",
-        "train.epochs=abc", "train.batch_size=1", "data.eval_size=1", "data.mismatch=1.0", "data.mismatch=nan",
-        "temperature.tau=0", "temperature.tau=inf", "temperature.tau=11", "temperature.mode=bogus",
-        "swap.mode=hard", "swap.fraction=2", "temperature.k=inf", "device=tpu", "device=cuda:x", "device=cuda:7",
-        "model.name=nope", "model.name= ", "model.pretrained=/nonexistent/w.pt", "model.pretrained=no-such-tag",
-        "eval.projections=tsne", "eval.umap_neighbors=1", "data.csv_separator=ab", 'data.csv_separator="',
-        "data.image_size=5", "nonsense.key=1", "train=3", "noequals", "data.source=coco", "data.source=bogus",
-        "train.max_steps_per_epoch=-1", "train.grad_accum=0", "eval.batch_size=0", "model.init_epoch=-2",
+        "train.lr=inf",
+        "train.lr=nan",
+        "train.lr=-1",
+        "train.lr=0",
+        "train.weight_decay=inf",
+        "train.weight_decay=-1",
+        "data.seed=-1",
+        "seed=-5",
+        "seed=99999999999999999999",
+        "train.epochs=-1",
+        "train.epochs=1.5",
+        "train.epochs=abc",
+        "train.batch_size=1",
+        "data.eval_size=1",
+        "data.mismatch=1.0",
+        "data.mismatch=nan",
+        "temperature.tau=0",
+        "temperature.tau=inf",
+        "temperature.tau=11",
+        "temperature.mode=bogus",
+        "swap.mode=hard",
+        "swap.fraction=2",
+        "temperature.k=inf",
+        "device=tpu",
+        "device=cuda:x",
+        "device=cuda:7",
+        "model.name=nope",
+        "model.name= ",
+        "model.pretrained=/nonexistent/w.pt",
+        "model.pretrained=no-such-tag",
+        "eval.projections=tsne",
+        "eval.umap_neighbors=1",
+        "data.csv_separator=ab",
+        'data.csv_separator="',
+        "data.image_size=5",
+        "nonsense.key=1",
+        "train=3",
+        "noequals",
+        "data.source=coco",
+        "data.source=bogus",
+        "train.max_steps_per_epoch=-1",
+        "train.grad_accum=0",
+        "eval.batch_size=0",
+        "model.init_epoch=-2",
         "model.init_run=no-such-run",
     ]
     out = [(f"--set {item}", [*TRAIN, "--set", item]) for item in sets]
     data = [
-        ("csv", "passwd"), ("csv", "dir"), ("csv", "missing_cols.csv"), ("csv", "empty.csv"), ("csv", "short_row.csv"),
-        ("csv", "binary.csv"), ("coco", "passwd"), ("coco", "bad.json"), ("coco", "list.json"),
-        ("coco", "unhashable.json"), ("coco", "karpathy.json"), ("coco", "noann.json"), ("coco", "dir"),
+        ("csv", "passwd"),
+        ("csv", "dir"),
+        ("csv", "missing_cols.csv"),
+        ("csv", "empty.csv"),
+        ("csv", "short_row.csv"),
+        ("csv", "binary.csv"),
+        ("coco", "passwd"),
+        ("coco", "bad.json"),
+        ("coco", "list.json"),
+        ("coco", "unhashable.json"),
+        ("coco", "karpathy.json"),
+        ("coco", "noann.json"),
+        ("coco", "dir"),
     ]
     for source, name in data:
-        out.append((f"data.source={source} data.path={name}",
-                    [*TRAIN, "--set", f"data.source={source}", "--set", f"data.path={f[name]}"]))
+        out.append(
+            (
+                f"data.source={source} data.path={name}",
+                [*TRAIN, "--set", f"data.source={source}", "--set", f"data.path={f[name]}"],
+            )
+        )
     out.append(("data.path missing file", [*TRAIN, "--set", "data.source=csv", "--set", "data.path=/nonexistent.csv"]))
     configs = ("cfg_inf.toml", "cfg_unknown.json", "cfg_list.json", "cfg_bad.json", "cfg_deep.json", "cfg_utf16.json")
     for name in configs:
@@ -142,8 +199,12 @@ def run_in_process(argv: list[str]) -> tuple[int | None, str]:
 
 def run_piped(argv: list[str]) -> tuple[int | None, str]:
     """The command with its stdout closed before it writes (as `| head` does when it exits)."""
-    process = subprocess.Popen([sys.executable, "-m", "gapviz.cli.main", *argv], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, env=dict(os.environ))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gapviz.cli.main", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ),
+    )
     process.stdout.close()
     _, err = process.communicate(timeout=120)
     return process.returncode, err.decode(errors="replace")
@@ -180,8 +241,14 @@ def main() -> int:
             rows.append({"case": label, "exit": code, "outcome": classify(code, err), "stderr": err.strip()[:200]})
         for argv in (["runs", "list"], ["runs", "list", "--json"], ["reproduce", "--list"]):
             code, err = run_piped(argv)
-            rows.append({"case": f"{' '.join(argv)} | head", "exit": code, "outcome": classify(code, err, pipe=True),
-                         "stderr": err.strip()[:200]})
+            rows.append(
+                {
+                    "case": f"{' '.join(argv)} | head",
+                    "exit": code,
+                    "outcome": classify(code, err, pipe=True),
+                    "stderr": err.strip()[:200],
+                }
+            )
         elapsed = time.perf_counter() - started
     kinds = ("clean", "traceback", "unexpected", "wrong", "leak")
     totals = {kind: sum(r["outcome"] == kind for r in rows) for kind in kinds}

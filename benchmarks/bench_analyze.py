@@ -55,8 +55,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--memory-only", action="store_true",
-                        help="only time one compute_all and print the peak RSS (the bare N×N matmul would not fit)")
+    parser.add_argument(
+        "--memory-only",
+        action="store_true",
+        help="only time one compute_all and print the peak RSS (the bare N×N matmul would not fit)",
+    )
     args = parser.parse_args(argv)
     _setup_threads(args.threads)
     import numpy as np
@@ -72,8 +75,10 @@ def main(argv: list[str] | None = None) -> None:
         start = time.perf_counter()
         compute_all(image, text, n_resamples=args.resamples)
         seconds, peak = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-        print(f"{args.pairs:,} pairs × {args.dim} dims, {args.threads} threads: compute_all {seconds:.1f} s, "
-              f"peak RSS {peak:.2f} GiB (inputs {2 * image.nbytes / 2**30:.2f} GiB)")
+        print(
+            f"{args.pairs:,} pairs × {args.dim} dims, {args.threads} threads: compute_all {seconds:.1f} s, "
+            f"peak RSS {peak:.2f} GiB (inputs {2 * image.nbytes / 2**30:.2f} GiB)"
+        )
         return
     x, y = torch.from_numpy(image), torch.from_numpy(text)
     with tempfile.TemporaryDirectory() as folder:
@@ -81,12 +86,15 @@ def main(argv: list[str] | None = None) -> None:
         np.save(path, np.stack([image, text]))
         argv_cli = ["analyze", str(path), "--json", "--resamples", str(args.resamples)]
         with contextlib.redirect_stdout(io.StringIO()):
-            best = _interleaved_best({
-                "matmul": lambda: x @ y.T,
-                "bare": lambda: compute_all(image, text, n_resamples=0),
-                "full": lambda: compute_all(image, text, n_resamples=args.resamples),
-                "cli": lambda: gapviz_main(argv_cli),
-            }, args.repeats)
+            best = _interleaved_best(
+                {
+                    "matmul": lambda: x @ y.T,
+                    "bare": lambda: compute_all(image, text, n_resamples=0),
+                    "full": lambda: compute_all(image, text, n_resamples=args.resamples),
+                    "cli": lambda: gapviz_main(argv_cli),
+                },
+                args.repeats,
+            )
     matmul, bare, full, cli = best["matmul"], best["bare"], best["full"], best["cli"]
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     rows = [
@@ -96,8 +104,10 @@ def main(argv: list[str] | None = None) -> None:
         ("`gapviz analyze --json` (reads the .npy)", cli),
     ]
     load = os.getloadavg()[0]
-    print(f"{args.pairs:,} pairs × {args.dim} dims, {args.threads} threads, best of {args.repeats} interleaved rounds; "
-          f"peak RSS {peak_gib:.2f} GiB; load average at the end {load:.1f}\n")
+    print(
+        f"{args.pairs:,} pairs × {args.dim} dims, {args.threads} threads, best of {args.repeats} interleaved rounds; "
+        f"peak RSS {peak_gib:.2f} GiB; load average at the end {load:.1f}\n"
+    )
     print("| step | seconds | × matmul |\n|---|---|---|")
     for label, seconds in rows:
         print(f"| {label} | {seconds:.2f} | {seconds / matmul:.2f} |")

@@ -49,7 +49,9 @@ def live_latency(server: GapvizUp, browser, epochs: int, eval_size: int) -> dict
 
     conn = server.connection()
     store = RunStore(server.home)
-    cfg = preset("tiny-test").with_overrides({"train.epochs": epochs, "data.eval_size": eval_size, "name": "bench live"})
+    cfg = preset("tiny-test").with_overrides(
+        {"train.epochs": epochs, "data.eval_size": eval_size, "name": "bench live"}
+    )
     context = server.new_context(browser, viewport={"width": 1400, "height": 1100})
     context.add_init_script(SEEN_SCRIPT)
     page = context.new_page()

@@ -40,7 +40,13 @@ def pct(values: list[float], q: float) -> float:
 
 
 def summary(values: list[float]) -> dict[str, float]:
-    return {"n": len(values), "median": statistics.median(values), "p90": pct(values, 0.9), "max": max(values), "min": min(values)}
+    return {
+        "n": len(values),
+        "median": statistics.median(values),
+        "p90": pct(values, 0.9),
+        "max": max(values),
+        "min": min(values),
+    }
 
 
 def queue_latency(runs: int, skip_umap: bool) -> dict[str, Any]:
@@ -61,7 +67,9 @@ def queue_latency(runs: int, skip_umap: bool) -> dict[str, Any]:
     env["GAPVIZ_SKIP_UMAP_WARMUP"] = "1" if skip_umap else "0"
     log = open(tmp / "worker.log", "wb")  # noqa: SIM115
     started = time.perf_counter()
-    worker = subprocess.Popen([sys.executable, "-m", "gapviz.queue.worker"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "gapviz.queue.worker"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     conn = redis.Redis.from_url(server.url)
     store = RunStore(home)
     try:
@@ -97,11 +105,18 @@ def queue_latency(runs: int, skip_umap: bool) -> dict[str, Any]:
                             raise RuntimeError(f"run {sub.run_id} {event.state}: {store.status(sub.run_id).error}")
                         total.append(now - t0)
                         done = True
-        warmup_line = next((line for line in (tmp / "worker.log").read_text().splitlines() if "warm-up done" in line), "")
+        warmup_line = next(
+            (line for line in (tmp / "worker.log").read_text().splitlines() if "warm-up done" in line), ""
+        )
         return {
             "worker_start_to_ready_s": worker_start,
             "worker_warmup": warmup_line.split("INFO ", 1)[-1],
-            "first_job": {"pickup_s": pickup[0], "first_step_s": first_step[0], "epoch0_s": first_epoch[0], "run_s": total[0]},
+            "first_job": {
+                "pickup_s": pickup[0],
+                "first_step_s": first_step[0],
+                "epoch0_s": first_epoch[0],
+                "run_s": total[0],
+            },
             "submit_to_running_s": summary(pickup),
             "submit_to_epoch0_s": summary(first_epoch),
             "submit_to_first_step_s": summary(first_step),
@@ -147,7 +162,13 @@ def publish_overhead(repeats: int) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="bench-overhead-"))
     store = RunStore(tmp / "home")
     cfg = preset("tiny-test").with_overrides(
-        {"data.train_size": 2048, "train.batch_size": 64, "train.epochs": 2, "data.eval_size": 64, "eval.linear_probe": False}
+        {
+            "data.train_size": 2048,
+            "train.batch_size": 64,
+            "train.epochs": 2,
+            "data.eval_size": 64,
+            "eval.linear_probe": False,
+        }
     )
     per_run: dict[str, list[float]] = {"none": [], "publisher": []}
     shares, cpu_shares = [], []

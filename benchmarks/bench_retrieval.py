@@ -75,9 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     for device in devices:
         r = bench(device, args.images, args.captions, args.dim, args.chunk_size, args.repeats)
         ratio = r["matmul_s"] / r["retrieval_s"]
-        print(
-            f"| {device} ({_device_name(device)}) | {r['matmul_s']:.3f} | {r['retrieval_s']:.3f} | {ratio:.2f} |"
-        )
+        print(f"| {device} ({_device_name(device)}) | {r['matmul_s']:.3f} | {r['retrieval_s']:.3f} | {ratio:.2f} |")
 
 
 if __name__ == "__main__":

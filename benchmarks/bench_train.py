@@ -63,7 +63,9 @@ def gapviz_loop_samples_per_s(setup, steps: int, home: Path) -> float:
 
 
 def bench_throughput(steps: int, repeats: int, home: Path) -> dict[str, float]:
-    cfg = preset("demo").with_overrides({"data.train_size": steps * 128, "data.eval_size": 64, "eval.linear_probe": False})
+    cfg = preset("demo").with_overrides(
+        {"data.train_size": steps * 128, "data.eval_size": 64, "eval.linear_probe": False}
+    )
     setup = prepare(cfg, home)
     ours, bare = [], []
     for _ in range(repeats):
@@ -114,8 +116,15 @@ def bench_trace_cost(batch_sizes: list[int], steps: int, home: Path) -> list[dic
             tracer(setup, index * tracer.every, 1)
             timings.append(time.perf_counter() - started)
         trace_s = statistics.median(timings)
-        results.append({"batch": batch, "step_s": step_s, "trace_s": trace_s, "every": tracer.every,
-                        "fraction": trace_s / (tracer.every * step_s)})
+        results.append(
+            {
+                "batch": batch,
+                "step_s": step_s,
+                "trace_s": trace_s,
+                "every": tracer.every,
+                "fraction": trace_s / (tracer.every * step_s),
+            }
+        )
     return results
 
 

@@ -157,11 +157,17 @@ def metric_curves(
     titles = [metric_title(m) for m in order]
     has_band = {"lo", "hi"} <= set(data.columns)
     series_color = alt.Color("series:N", legend=alt.Legend(title=None, orient="bottom", labelLimit=360))
-    base = alt.Chart().encode(x=alt.X(f"{x}:Q", title=x_title or x, axis=alt.Axis(tickMinStep=1) if x == "epoch" else alt.Axis()))
+    base = alt.Chart().encode(
+        x=alt.X(f"{x}:Q", title=x_title or x, axis=alt.Axis(tickMinStep=1) if x == "epoch" else alt.Axis())
+    )
     tooltip = [alt.Tooltip("series:N"), alt.Tooltip(f"{x}:Q"), alt.Tooltip("value:Q", format=".4f")]
     layers = []
     if has_band:
-        layers.append(base.mark_area(opacity=0.18).encode(y=alt.Y("lo:Q", title=None, scale=alt.Scale(zero=False)), y2="hi:Q", color=series_color))
+        layers.append(
+            base.mark_area(opacity=0.18).encode(
+                y=alt.Y("lo:Q", title=None, scale=alt.Scale(zero=False)), y2="hi:Q", color=series_color
+            )
+        )
     layers.append(
         base.mark_line(point=alt.OverlayMarkDef(size=28)).encode(
             y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)), color=series_color, tooltip=tooltip
@@ -172,7 +178,9 @@ def metric_curves(
     chart = (
         alt.layer(*layers, data=data)
         .properties(width=width, height=height)
-        .facet(facet=alt.Facet("title:N", title=None, sort=titles, header=alt.Header(labelFontSize=13)), columns=columns)
+        .facet(
+            facet=alt.Facet("title:N", title=None, sort=titles, header=alt.Header(labelFontSize=13)), columns=columns
+        )
         .resolve_scale(y="independent")
     )
     return _finish(chart)
@@ -187,10 +195,16 @@ def cosine_histogram(data: pd.DataFrame, *, width: int | str = 360, height: int 
         x=alt.X("lo:Q", title="cosine similarity between two items of one modality", scale=alt.Scale(domain=[-1, 1])),
         y=alt.Y("density:Q", title="density", stack=None),
         color=_modality_color(),
-        tooltip=[alt.Tooltip("modality:N"), alt.Tooltip("lo:Q", title="from", format=".2f"), alt.Tooltip("hi:Q", title="to", format=".2f"), alt.Tooltip("density:Q", format=".2f")],
+        tooltip=[
+            alt.Tooltip("modality:N"),
+            alt.Tooltip("lo:Q", title="from", format=".2f"),
+            alt.Tooltip("hi:Q", title="to", format=".2f"),
+            alt.Tooltip("density:Q", format=".2f"),
+        ],
     )
     chart = alt.layer(
-        base.mark_area(interpolate="step-after", opacity=0.25), base.mark_line(interpolate="step-after", strokeWidth=1.5)
+        base.mark_area(interpolate="step-after", opacity=0.25),
+        base.mark_line(interpolate="step-after", strokeWidth=1.5),
     ).properties(width=width, height=height)
     return _finish(chart)
 
@@ -205,7 +219,9 @@ def shift_curves(
     """
     if "series" not in data.columns:
         data = data.assign(series="shifted embeddings")
-    return metric_curves(data, x="gap", x_title="signed gap distance", columns=columns, width=width, height=height, current=current)
+    return metric_curves(
+        data, x="gap", x_title="signed gap distance", columns=columns, width=width, height=height, current=current
+    )
 
 
 def time_curves(
@@ -235,10 +251,21 @@ def time_curves(
         alt.Chart()
         .mark_line(strokeWidth=2)
         .encode(
-            x=alt.X("t:Q", title="t (gradient-flow time)", scale=alt.Scale(type="log") if log_x else alt.Scale(), axis=alt.Axis(format="~g", labelOverlap="greedy", tickCount=5)),
+            x=alt.X(
+                "t:Q",
+                title="t (gradient-flow time)",
+                scale=alt.Scale(type="log") if log_x else alt.Scale(),
+                axis=alt.Axis(format="~g", labelOverlap="greedy", tickCount=5),
+            ),
             y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
-            color=alt.Color("curve:N", scale=alt.Scale(domain=curves, range=palette[: len(curves)]), legend=alt.Legend(title=None, orient="bottom", labelLimit=400)),
-            strokeDash=alt.StrokeDash("dashed:N", scale=alt.Scale(domain=[False, True], range=[[1, 0], [6, 4]]), legend=None),
+            color=alt.Color(
+                "curve:N",
+                scale=alt.Scale(domain=curves, range=palette[: len(curves)]),
+                legend=alt.Legend(title=None, orient="bottom", labelLimit=400),
+            ),
+            strokeDash=alt.StrokeDash(
+                "dashed:N", scale=alt.Scale(domain=[False, True], range=[[1, 0], [6, 4]]), legend=None
+            ),
             tooltip=[alt.Tooltip("curve:N"), alt.Tooltip("t:Q", format=".3g"), alt.Tooltip("value:Q", format=".4f")],
         )
         .properties(width=width, height=height)
@@ -282,14 +309,27 @@ def snapshot_scatter(
             y=alt.Y("y:Q", scale=sy, title="main direction orthogonal to it"),
             x2="x2:Q",
             y2="y2:Q",
-            color=alt.Color("mismatched:N", scale=alt.Scale(domain=[False, True], range=["#aaaaaa", "#E45756"]), legend=alt.Legend(title="mismatched pair", orient="bottom")),
+            color=alt.Color(
+                "mismatched:N",
+                scale=alt.Scale(domain=[False, True], range=["#aaaaaa", "#E45756"]),
+                legend=alt.Legend(title="mismatched pair", orient="bottom"),
+            ),
         )
     )
     dots = base.mark_circle(size=70, opacity=0.9).encode(
         x=alt.X("x:Q", scale=sx),
         y=alt.Y("y:Q", scale=sy),
-        fill=alt.Fill("modality:N", scale=alt.Scale(domain=MODALITY_DOMAIN, range=MODALITY_RANGE), legend=alt.Legend(title=None, orient="top")),
-        tooltip=[alt.Tooltip("modality:N"), alt.Tooltip("pair:Q"), alt.Tooltip("t:Q", format=".3g"), alt.Tooltip("mismatched:N")],
+        fill=alt.Fill(
+            "modality:N",
+            scale=alt.Scale(domain=MODALITY_DOMAIN, range=MODALITY_RANGE),
+            legend=alt.Legend(title=None, orient="top"),
+        ),
+        tooltip=[
+            alt.Tooltip("modality:N"),
+            alt.Tooltip("pair:Q"),
+            alt.Tooltip("t:Q", format=".3g"),
+            alt.Tooltip("mismatched:N"),
+        ],
     )
     label = (
         base.transform_aggregate(t="max(t)")
@@ -328,13 +368,28 @@ def gap_spectrum_bars(data: pd.DataFrame, *, width: int | str = "container", hei
     ``data``: columns ``dimension``, ``difference`` (c_X − c_Y at that coordinate), ``share`` (of ‖c_X − c_Y‖²).
     """
     order = [str(d) for d in data["dimension"]]
-    chart = alt.Chart(data.assign(dim=data["dimension"].astype(str), sign=data["difference"].ge(0).map(
-        {True: "image > text", False: "text > image"}))).mark_bar().encode(
-        x=alt.X("dim:N", sort=order, title="coordinate (largest share first)"),
-        y=alt.Y("share:Q", title="share of ‖c_X − c_Y‖²", axis=alt.Axis(format="%")),
-        color=alt.Color("sign:N", scale=alt.Scale(domain=["image > text", "text > image"], range=MODALITY_RANGE),
-                        legend=alt.Legend(title=None, orient="top")),
-        tooltip=[alt.Tooltip("dimension:Q"), alt.Tooltip("difference:Q", format=".4f"),
-                 alt.Tooltip("share:Q", format=".1%")],
-    ).properties(width=width, height=height)
+    chart = (
+        alt.Chart(
+            data.assign(
+                dim=data["dimension"].astype(str),
+                sign=data["difference"].ge(0).map({True: "image > text", False: "text > image"}),
+            )
+        )
+        .mark_bar()
+        .encode(
+            x=alt.X("dim:N", sort=order, title="coordinate (largest share first)"),
+            y=alt.Y("share:Q", title="share of ‖c_X − c_Y‖²", axis=alt.Axis(format="%")),
+            color=alt.Color(
+                "sign:N",
+                scale=alt.Scale(domain=["image > text", "text > image"], range=MODALITY_RANGE),
+                legend=alt.Legend(title=None, orient="top"),
+            ),
+            tooltip=[
+                alt.Tooltip("dimension:Q"),
+                alt.Tooltip("difference:Q", format=".4f"),
+                alt.Tooltip("share:Q", format=".1%"),
+            ],
+        )
+        .properties(width=width, height=height)
+    )
     return _finish(chart)

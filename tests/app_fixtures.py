@@ -24,7 +24,12 @@ CAPTION = "caption <b>{i}</b> of a shape"
 
 
 def synthetic_epoch(
-    epoch: int, n: int = 48, dim: int = 16, seed: int = 0, gap: float = 1.0, caption: str = CAPTION,
+    epoch: int,
+    n: int = 48,
+    dim: int = 16,
+    seed: int = 0,
+    gap: float = 1.0,
+    caption: str = CAPTION,
     methods: tuple[str, ...] = ("pca",),
 ) -> EpochRecord:
     """Paired unit embeddings whose modality gap shrinks with the epoch; caption i is ``caption.format(i=i)``."""
@@ -135,7 +140,19 @@ def plain(markdown: str) -> str:
 def texts(at) -> str:
     """Every text-like element of an AppTest page, one per line, escapes removed (for assertions)."""
     parts = []
-    for kind in ("title", "header", "subheader", "markdown", "caption", "text", "info", "warning", "error", "success", "code"):
+    for kind in (
+        "title",
+        "header",
+        "subheader",
+        "markdown",
+        "caption",
+        "text",
+        "info",
+        "warning",
+        "error",
+        "success",
+        "code",
+    ):
         parts.extend(str(element.value) for element in getattr(at, kind))
     parts.extend(f"{m.label}: {m.value}" for m in at.metric)
     return plain("\n".join(parts))
@@ -144,8 +161,13 @@ def texts(at) -> str:
 # ---- a real `gapviz up` for browser tests and the benchmark --------------------------------------
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 
 
@@ -186,9 +208,24 @@ class GapvizUp:
         out = open(self.log, "ab")  # noqa: SIM115 - closed in stop()
         self._out = out
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gapviz.cli.main", "--home", str(self.home), "up", "--port", str(self.port),
-             "--workers", str(self.workers), "--skip-umap-warmup"],
-            cwd=APP_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "gapviz.cli.main",
+                "--home",
+                str(self.home),
+                "up",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+                "--skip-umap-warmup",
+            ],
+            cwd=APP_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -259,5 +296,7 @@ def choose_option(page, label: str, option_prefix: str) -> None:
 
 def metric_value(page, label: str) -> str:
     """The value of the st.metric labelled ``label`` as the browser shows it."""
-    box = page.get_by_test_id("stMetric").filter(has=page.get_by_test_id("stMetricLabel").get_by_text(label, exact=True))
+    box = page.get_by_test_id("stMetric").filter(
+        has=page.get_by_test_id("stMetricLabel").get_by_text(label, exact=True)
+    )
     return box.first.get_by_test_id("stMetricValue").inner_text().strip()

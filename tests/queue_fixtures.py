@@ -55,8 +55,12 @@ def wait_for(predicate: Callable[[], Any], timeout: float, message: str, interva
 def subprocess_env(home: Path, url: str, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
-        GAPVIZ_HOME=str(home), REDIS_URL=url, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
-        GAPVIZ_SKIP_UMAP_WARMUP="1", PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
+        GAPVIZ_HOME=str(home),
+        REDIS_URL=url,
+        HF_HUB_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        GAPVIZ_SKIP_UMAP_WARMUP="1",
+        PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
     )
     env.update(extra)
     return env
@@ -66,8 +70,12 @@ def start_worker(home: Path, url: str, *args: str, log: Path | None = None, **en
     """`python -m gapviz.queue.worker ARGS` with GAPVIZ_HOME/REDIS_URL set; output to ``log``."""
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
-        [sys.executable, "-m", "gapviz.queue.worker", *args], cwd=REPO, env=subprocess_env(home, url, **env),
-        stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        [sys.executable, "-m", "gapviz.queue.worker", *args],
+        cwd=REPO,
+        env=subprocess_env(home, url, **env),
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 

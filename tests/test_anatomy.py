@@ -85,8 +85,12 @@ def _mmd_ref(x, y):
     bw = np.median(pooled)
     k = lambda a, b: np.exp(-np.sum((a - b) ** 2) / bw)  # noqa: E731
     n = len(x)
-    vals = [k(xc[i], xc[j]) + k(yc[i], yc[j]) - k(xc[i], yc[j]) - k(xc[j], yc[i])
-            for i in range(n) for j in range(n) if i != j]
+    vals = [
+        k(xc[i], xc[j]) + k(yc[i], yc[j]) - k(xc[i], yc[j]) - k(xc[j], yc[i])
+        for i in range(n)
+        for j in range(n)
+        if i != j
+    ]
     return np.mean(vals)
 
 

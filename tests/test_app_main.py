@@ -17,7 +17,13 @@ def test_navigation_lists_the_five_pages_and_opens_explore(home):
 
 @pytest.mark.parametrize(
     ("page", "title"),
-    [("explore", "Explore the modality gap"), ("launch", "Launch a run"), ("live", "Live"), ("compare", "Compare runs"), ("theory", "Theory sandbox")],
+    [
+        ("explore", "Explore the modality gap"),
+        ("launch", "Launch a run"),
+        ("live", "Live"),
+        ("compare", "Compare runs"),
+        ("theory", "Theory sandbox"),
+    ],
 )
 def test_every_page_opens(home, page, title):
     make_run(RunStore(), "one", epochs=1)

@@ -87,8 +87,10 @@ def test_explore_anatomy_and_a_fix_before_and_after(home):
 
 
 def test_curves_draw_the_bootstrap_interval_as_a_band():
-    rows = [{"epoch": e, "gap_distance": 0.5 - 0.1 * e, "gap_distance_ci95": [0.45 - 0.1 * e, 0.56 - 0.1 * e],
-             "tau": 0.07} for e in range(3)]
+    rows = [
+        {"epoch": e, "gap_distance": 0.5 - 0.1 * e, "gap_distance_ci95": [0.45 - 0.1 * e, 0.56 - 0.1 * e], "tau": 0.07}
+        for e in range(3)
+    ]
     frame = views.curves_frame(rows, "run")
     gap = frame[frame["metric"] == "gap_distance"]
     assert gap["lo"].tolist() == [0.45, 0.35, 0.25] and frame[frame["metric"] == "tau"]["lo"].isna().all()

@@ -80,10 +80,15 @@ def hostile(tmp_path_factory, tracker):
     store = RunStore(home)
     common = dict(epochs=2, n=24, group=payload(tracker, "group"), tags=(payload(tracker, "tag"),))
     failed = make_run(
-        store, payload(tracker, "name"), state=RunState.FAILED, error=f"DataError: {payload(tracker, 'error')}",
+        store,
+        payload(tracker, "name"),
+        state=RunState.FAILED,
+        error=f"DataError: {payload(tracker, 'error')}",
         caption=payload(tracker, "caption") + " {i}",
         overrides={
-            "model.name": payload(tracker, "model"), "data.source": "csv", "data.path": payload(tracker, "path"),
+            "model.name": payload(tracker, "model"),
+            "data.source": "csv",
+            "data.path": payload(tracker, "path"),
         },
         **common,
     )
@@ -174,8 +179,13 @@ def test_user_text_is_never_markup_and_nothing_leaves_loopback(hostile, tracker,
     rng = np.random.default_rng(0)
     np.savez(upload, image=rng.normal(size=(40, 8)), text=rng.normal(size=(40, 8)))
     pages = [
-        "/", "/launch", f"/launch?from={failed}", f"/live?run={failed}", f"/live?run={finished}",
-        f"/compare?runs={failed}&runs={finished}", "/theory",
+        "/",
+        "/launch",
+        f"/launch?from={failed}",
+        f"/live?run={failed}",
+        f"/live?run={finished}",
+        f"/compare?runs={failed}&runs={finished}",
+        "/theory",
     ]
     requests: list[str] = []
     found: dict[str, list[str]] = {}

@@ -36,7 +36,9 @@ def scatter_input():
 def test_embedding_scatter_layers_colours_and_tooltips(scatter_input):
     coords, captions, images = scatter_input
     points, lines, arrow, note = views.scatter_frames(coords, 30, None, captions, images=images)
-    spec = charts.embedding_scatter(points, pair_lines=lines, arrow=arrow, x_domain=(-5, 5), y_domain=(-4, 4), title="t").to_dict()
+    spec = charts.embedding_scatter(
+        points, pair_lines=lines, arrow=arrow, x_domain=(-5, 5), y_domain=(-4, 4), title="t"
+    ).to_dict()
     assert _marks(spec) == ["rule", "circle", "rule", "point"]
     circle = _layers(spec)[1]["encoding"]
     assert circle["color"]["scale"] == {"domain": ["image", "text"], "range": [charts.IMAGE_COLOR, charts.TEXT_COLOR]}
@@ -108,7 +110,9 @@ def test_metric_curves_facets_bands_and_marker():
     assert spec["facet"]["field"] == "title"
     assert spec["facet"]["sort"] == ["gap distance", "loss"]
     assert spec["resolve"]["scale"]["y"] == "independent"
-    assert [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in spec["spec"]["layer"]] == ["area", "line", "rule"]
+    assert [
+        layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in spec["spec"]["layer"]
+    ] == ["area", "line", "rule"]
     data = _datasets(spec)[0]
     assert {row["metric"] for row in data} == {"gap_distance", "loss"}
 
@@ -128,13 +132,21 @@ def test_cosine_histogram_is_prebinned_and_normalised():
 
 
 def test_shift_and_time_curves():
-    shift = pd.DataFrame({"gap": [0.8, 0.4, 0.0, -0.4] * 2, "metric": ["loss"] * 4 + ["i2t_r1"] * 4, "value": [1, 2, 3, 4, 0.5, 0.6, 0.7, 0.2]})
+    shift = pd.DataFrame(
+        {
+            "gap": [0.8, 0.4, 0.0, -0.4] * 2,
+            "metric": ["loss"] * 4 + ["i2t_r1"] * 4,
+            "value": [1, 2, 3, 4, 0.5, 0.6, 0.7, 0.2],
+        }
+    )
     spec = charts.shift_curves(shift, current=0.4).to_dict()
     assert spec["spec"]["layer"][0]["encoding"]["x"]["title"] == "signed gap distance"
     assert spec["spec"]["layer"][-1]["encoding"]["x"]["datum"] == 0.4
 
     t = np.array([0.0, 0.1, 1.0, 10.0])
-    data = pd.DataFrame({"t": np.tile(t, 2), "metric": ["gap_distance"] * 4 + ["tau"] * 4, "value": [1, 0.9, 0.5, 0.2, 1, 1, 0.5, 0.1]})
+    data = pd.DataFrame(
+        {"t": np.tile(t, 2), "metric": ["gap_distance"] * 4 + ["tau"] * 4, "value": [1, 0.9, 0.5, 0.2, 1, 1, 0.5, 0.1]}
+    )
     fits = pd.DataFrame({"t": t[1:], "metric": "gap_distance", "value": [0.9, 0.5, 0.2], "fit": "a / log(b·t + e)²"})
     spec = charts.time_curves(data, fits=fits).to_dict()
     rows = _datasets(spec)[0]
@@ -145,15 +157,25 @@ def test_shift_and_time_curves():
 def test_snapshot_scatter_slider_runs_in_the_browser():
     points = pd.DataFrame(
         {
-            "snapshot": [0, 0, 1, 1], "t": [0.0, 0.0, 1.0, 1.0], "x": [0, 1, 0.2, 0.8], "y": [0, 0, 0.1, 0.1],
-            "x2": [1, 0, 0.8, 0.2], "y2": [0, 0, 0.1, 0.1], "modality": ["image", "text"] * 2, "pair": [0, 0, 0, 0],
+            "snapshot": [0, 0, 1, 1],
+            "t": [0.0, 0.0, 1.0, 1.0],
+            "x": [0, 1, 0.2, 0.8],
+            "y": [0, 0, 0.1, 0.1],
+            "x2": [1, 0, 0.8, 0.2],
+            "y2": [0, 0, 0.1, 0.1],
+            "modality": ["image", "text"] * 2,
+            "pair": [0, 0, 0, 0],
             "mismatched": [False] * 4,
         }
     )
     spec = charts.snapshot_scatter(points).to_dict()
     param = spec["params"][0]
     assert param["name"] == "snapshot" and param["bind"]["input"] == "range" and param["value"] == 1
-    assert any(t.get("filter") == "(datum.snapshot === snapshot)" for layer in spec["layer"] for t in layer.get("transform", []))
+    assert any(
+        t.get("filter") == "(datum.snapshot === snapshot)"
+        for layer in spec["layer"]
+        for t in layer.get("transform", [])
+    )
 
 
 def test_export_svg_and_png():

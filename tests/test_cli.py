@@ -12,9 +12,22 @@ from gapviz.cli.main import main
 from gapviz.runs.store import RunStore
 
 ANALYZE_KEYS = {
-    "gap_distance", "pair_cosine", "mean_pair_distance", "cone_image", "cone_text", "relative_gap", "alignment",
-    "uniformity_image", "uniformity_text", "modality_probe_accuracy", "i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1",
-    "t2i_r5", "t2i_r10",
+    "gap_distance",
+    "pair_cosine",
+    "mean_pair_distance",
+    "cone_image",
+    "cone_text",
+    "relative_gap",
+    "alignment",
+    "uniformity_image",
+    "uniformity_text",
+    "modality_probe_accuracy",
+    "i2t_r1",
+    "i2t_r5",
+    "i2t_r10",
+    "t2i_r1",
+    "t2i_r5",
+    "t2i_r10",
 }
 
 
@@ -103,7 +116,10 @@ def test_analyze_npz_with_several_captions_per_image(tmp_path, capsys):
 def test_errors_are_one_line_without_traceback(tmp_path, argv, fragment):
     result = subprocess.run(
         [sys.executable, "-m", "gapviz.cli.main", "--home", str(tmp_path), *argv],
-        capture_output=True, text=True, timeout=120, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
@@ -116,10 +132,22 @@ def test_ctrl_c_stops_training_cleanly_keeping_finished_epochs(tmp_path):
     import signal
     import time
 
-    command = [sys.executable, "-m", "gapviz.cli.main", "--home", str(tmp_path), "train", "--preset", "tiny-test",
-               *tiny_args(), "--set", "train.epochs=50"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    command = [
+        sys.executable,
+        "-m",
+        "gapviz.cli.main",
+        "--home",
+        str(tmp_path),
+        "train",
+        "--preset",
+        "tiny-test",
+        *tiny_args(),
+        "--set",
+        "train.epochs=50",
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
     store = RunStore(tmp_path)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
@@ -148,10 +176,22 @@ def test_a_sigkilled_foreground_train_shows_as_abandoned_and_stale_temp_files_go
 
     from gapviz.training.runner import execute_run
 
-    command = [sys.executable, "-m", "gapviz.cli.main", "--home", str(tmp_path), "train", "--preset", "tiny-test",
-               *tiny_args(), "--set", "train.epochs=50"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    command = [
+        sys.executable,
+        "-m",
+        "gapviz.cli.main",
+        "--home",
+        str(tmp_path),
+        "train",
+        "--preset",
+        "tiny-test",
+        *tiny_args(),
+        "--set",
+        "train.epochs=50",
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
     store = RunStore(tmp_path)
     deadline = time.monotonic() + 240
     while not (store.run_ids() and store.epochs(store.run_ids()[0])):
@@ -163,8 +203,12 @@ def test_a_sigkilled_foreground_train_shows_as_abandoned_and_stale_temp_files_go
     process.wait()
     leftover = store.checkpoint_dir(run_id) / ".epoch_002.pt.killed.tmp"  # what a kill mid-write leaves
     leftover.write_bytes(b"partial")
-    listing = subprocess.run([sys.executable, "-m", "gapviz.cli.main", "--home", str(tmp_path), "runs", "list"],
-                             capture_output=True, text=True, timeout=120)
+    listing = subprocess.run(
+        [sys.executable, "-m", "gapviz.cli.main", "--home", str(tmp_path), "runs", "list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     words = listing.stdout.split()
     assert words[words.index(run_id) + 1] == "failed"
     status = store.status(run_id)

@@ -72,11 +72,14 @@ def test_fix_table_and_the_null_floor_mark(tmp_path, capsys):
     assert row.count("[") == 2 and row.endswith("≈ 0")
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["--fix", "whiten"], "--fix must be one of"),
-    (["--max-bytes", "1k"], "above the limit of 1.0 KiB"),
-    (["--max-bytes", "many"], "byte count"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["--fix", "whiten"], "--fix must be one of"),
+        (["--max-bytes", "1k"], "above the limit of 1.0 KiB"),
+        (["--max-bytes", "many"], "byte count"),
+    ],
+)
 def test_bad_options_are_one_line_errors(tmp_path, capsys, argv, fragment):
     _pairs(tmp_path / "emb.npy")
     assert main(["analyze", str(tmp_path / "emb.npy"), *argv]) == 1

@@ -18,7 +18,9 @@ def test_defaults_are_valid_and_demo_is_default():
 
 
 def test_overrides_parse_by_field_type():
-    cfg = RunConfig().with_overrides(["train.epochs=3", "train.lr=1e-4", "swap.renormalize=false", "eval.projections=pca"])
+    cfg = RunConfig().with_overrides(
+        ["train.epochs=3", "train.lr=1e-4", "swap.renormalize=false", "eval.projections=pca"]
+    )
     assert cfg.train.epochs == 3 and isinstance(cfg.train.epochs, int)
     assert cfg.train.lr == pytest.approx(1e-4)
     assert cfg.swap.renormalize is False

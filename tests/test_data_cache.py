@@ -115,7 +115,9 @@ def test_broken_image_names_the_file_and_leaves_no_entry(tmp_path):
     assert not [p for p in cache_dir(home).iterdir() if p.suffix == ".npy" or "tmp" in p.name]
     truncated = tmp_path / "imgs" / "4.jpg"
     truncated.write_bytes(truncated.read_bytes()[:100])
-    with pytest.raises(DataError, match=r"3\.jpg: cannot read image.*\(and 1 more; data\.skip_broken=true skips them\)"):
+    with pytest.raises(
+        DataError, match=r"3\.jpg: cannot read image.*\(and 1 more; data\.skip_broken=true skips them\)"
+    ):
         decode_listing(listing_of(paths), 16, home)
 
 

@@ -41,7 +41,9 @@ def standard(tmp_path) -> Path:
     for i in range(N_IMAGES):
         write_image(tmp_path / "imgs" / f"{i:03d}.jpg", i, (40 + i, 30))
         images.append({"id": 1000 + i, "file_name": f"imgs/{i:03d}.jpg", "width": 40 + i, "height": 30})
-        annotations += [{"id": i * 10 + c, "image_id": 1000 + i, "caption": caption(i, c) + "\n"} for c in range(N_CAPTIONS)]
+        annotations += [
+            {"id": i * 10 + c, "image_id": 1000 + i, "caption": caption(i, c) + "\n"} for c in range(N_CAPTIONS)
+        ]
     images.append({"id": 5000, "file_name": "imgs/uncaptioned.jpg"})  # no captions: ignored
     path = tmp_path / "captions.json"
     path.write_text(json.dumps({"images": images, "annotations": annotations}))
@@ -56,7 +58,9 @@ def write_karpathy(tmp_path: Path, splits: list[str], root: Path | None = None) 
         folder = "val2014" if split in ("val", "test") else "train2014"
         write_image(root / folder / f"k{i}.png", i)
         sentences = [{"raw": caption(i, c), "tokens": []} for c in range(N_CAPTIONS)]
-        images.append({"filepath": folder, "filename": f"k{i}.png", "split": split, "cocoid": i, "sentences": sentences})
+        images.append(
+            {"filepath": folder, "filename": f"k{i}.png", "split": split, "cocoid": i, "sentences": sentences}
+        )
     path = tmp_path / "dataset_coco.json"
     path.write_text(json.dumps({"images": images, "dataset": "coco"}))
     return path
@@ -112,7 +116,9 @@ def test_karpathy_splits(tmp_path):
     root = str(tmp_path / "root")
     cfg = DataConfig(source="coco", path=str(path), image_root=root, train_size=0, eval_size=100)
     assert numbers(load_pairs(cfg, 8, "train", tmp_path / "home")) == {0, 1, 2, 3}
-    both = DataConfig(source="coco", path=str(path), image_root=root, train_size=0, eval_size=100, split="train+restval")
+    both = DataConfig(
+        source="coco", path=str(path), image_root=root, train_size=0, eval_size=100, split="train+restval"
+    )
     data = load_pairs(both, 8, "train", tmp_path / "home")
     assert numbers(data) == set(range(6)) and len(data) == 6 * N_CAPTIONS
     check_mapping(data)
@@ -163,10 +169,12 @@ def test_errors_name_the_file(tmp_path):
     bad.write_text('{"images": []}')
     with pytest.raises(DataError, match=r"bad\.json: no 'annotations'"):
         read_coco(bad)
-    bad.write_text('[1, 2]')
+    bad.write_text("[1, 2]")
     with pytest.raises(DataError, match=r"bad\.json: expected a COCO"):
         read_coco(bad)
-    bad.write_text(json.dumps({"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [{"image_id": 2, "caption": "x"}]}))
+    bad.write_text(
+        json.dumps({"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [{"image_id": 2, "caption": "x"}]})
+    )
     with pytest.raises(DataError, match=r"bad\.json: annotations\[0\] refers to an image_id that no entry"):
         read_coco(bad)
     bad.write_text(json.dumps({"images": [{"id": 1}], "annotations": []}))
@@ -196,10 +204,14 @@ def test_missing_image_file_is_named(standard, tmp_path):
     [
         ({"images": [{"id": [1, 2], "file_name": "a.jpg"}], "annotations": []}, r"images\[0\] needs an integer 'id'"),
         ({"images": [{"id": {"a": 1}, "file_name": "a.jpg"}], "annotations": []}, r"images\[0\] needs an integer"),
-        ({"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [{"image_id": [1], "caption": "x"}]},
-         r"annotations\[0\] needs an integer 'image_id'"),
-        ({"images": [{"id": 1, "file_name": "a.jpg"}, {"id": 1, "file_name": "b.jpg"}], "annotations": []},
-         r"images\[1\] repeats the id of images\[0\]"),
+        (
+            {"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [{"image_id": [1], "caption": "x"}]},
+            r"annotations\[0\] needs an integer 'image_id'",
+        ),
+        (
+            {"images": [{"id": 1, "file_name": "a.jpg"}, {"id": 1, "file_name": "b.jpg"}], "annotations": []},
+            r"images\[1\] repeats the id of images\[0\]",
+        ),
         ({"images": [{"filename": "a.jpg", "filepath": ["x"], "sentences": []}]}, r"images\[0\] has a 'filepath'"),
     ],
 )

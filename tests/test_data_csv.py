@@ -82,8 +82,13 @@ def test_custom_columns_separator_and_image_root(tmp_path):
     moved.parent.mkdir()
     path.rename(moved)
     cfg = DataConfig(
-        source="csv", path=str(moved), image_root=str(data_dir), csv_image_key="path",
-        csv_caption_key="title", csv_separator="\t", eval_size=2,
+        source="csv",
+        path=str(moved),
+        image_root=str(data_dir),
+        csv_image_key="path",
+        csv_caption_key="title",
+        csv_separator="\t",
+        eval_size=2,
     )
     data = load_pairs(cfg, 8, "train", tmp_path / "home")
     assert data.num_images == N_IMAGES - 2
@@ -110,7 +115,9 @@ def test_paths_outside_root_and_absolute_are_allowed_if_they_exist(tmp_path):
 def test_errors_name_the_file_and_problem(tmp_path):
     path = tmp_path / "pairs.csv"
     path.write_text("image,text\na.png,hello\n")
-    with pytest.raises(DataError, match=r"pairs\.csv: the first line has no column 'filepath' or 'caption' among its 2"):
+    with pytest.raises(
+        DataError, match=r"pairs\.csv: the first line has no column 'filepath' or 'caption' among its 2"
+    ):
         read_csv_pairs(path)
     path.write_text("")
     with pytest.raises(DataError, match=r"pairs\.csv: empty file"):
@@ -141,7 +148,7 @@ SECRET_LINES = "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/
 
 @pytest.mark.parametrize(
     "content",
-    [SECRET_LINES, "filepath,caption\nroot:x:0:0:root\n", "filepath;caption\nsecret-a;secret-b\n", "\"root:x\n"],
+    [SECRET_LINES, "filepath,caption\nroot:x:0:0:root\n", "filepath;caption\nsecret-a;secret-b\n", '"root:x\n'],
 )
 def test_errors_never_echo_the_file_contents(tmp_path, content):
     """A path field pointed at any readable file (issue 10.2): the message names the file, not its text."""

@@ -196,5 +196,7 @@ def test_generation_is_fast():
 
 def test_progress_is_reported(tmp_path):
     calls = []
-    load_pairs(DataConfig(train_size=50, eval_size=10), 32, "train", tmp_path, progress=lambda d, t: calls.append((d, t)))
+    load_pairs(
+        DataConfig(train_size=50, eval_size=10), 32, "train", tmp_path, progress=lambda d, t: calls.append((d, t))
+    )
     assert calls and calls[-1] == (50, 50)

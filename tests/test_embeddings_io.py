@@ -133,9 +133,7 @@ def test_index_out_of_range(tmp_path, index):
 
 def test_index_wrong_length_or_dtype(tmp_path):
     image, text = _pair(n=3)
-    assert "shape (3,)" in _error(
-        _write_npz(tmp_path, image=image, text=text, text_image_index=np.array([0, 1]))
-    )
+    assert "shape (3,)" in _error(_write_npz(tmp_path, image=image, text=text, text_image_index=np.array([0, 1])))
     assert "integers" in _error(
         _write_npz(tmp_path, image=image, text=text, text_image_index=np.array([0.0, 1.0, 2.0]))
     )

@@ -34,8 +34,15 @@ def epoch_record(epoch: int, n: int = 6, m: int = 9, seed: int = 0) -> EpochReco
 
 def step(epoch: int, index: int, per_epoch: int = 10) -> StepProgress:
     return StepProgress(
-        epoch=epoch, step=index, steps_per_epoch=per_epoch, global_step=(epoch - 1) * per_epoch + index,
-        total_steps=per_epoch * 3, loss=1.0 / index, tau=0.07, lr=1e-3, samples_per_s=100.0,
+        epoch=epoch,
+        step=index,
+        steps_per_epoch=per_epoch,
+        global_step=(epoch - 1) * per_epoch + index,
+        total_steps=per_epoch * 3,
+        loss=1.0 / index,
+        tau=0.07,
+        lr=1e-3,
+        samples_per_s=100.0,
     )
 
 

@@ -38,8 +38,11 @@ numbers = st.one_of(
 )
 raw_values = st.one_of(numbers.map(str), st.text(max_size=30), st.sampled_from(["true", "no", "pca,umap", ",", "\\t"]))
 json_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
 )
 json_values = st.recursive(
     json_scalars,
@@ -143,8 +146,13 @@ def test_csv_with_any_content(tmp_path_factory, document, encoding):
 
 
 ids = st.one_of(
-    st.integers(-5, 5), st.text(max_size=3), st.lists(st.integers(0, 3), max_size=2), st.none(), st.booleans(),
-    st.floats(allow_nan=True), st.dictionaries(st.text(max_size=2), st.integers(), max_size=1),
+    st.integers(-5, 5),
+    st.text(max_size=3),
+    st.lists(st.integers(0, 3), max_size=2),
+    st.none(),
+    st.booleans(),
+    st.floats(allow_nan=True),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=1),
 )
 texts = st.one_of(
     st.text(max_size=10), st.just(SECRET), st.integers(), st.none(), st.lists(st.text(max_size=3), max_size=2)

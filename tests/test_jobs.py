@@ -191,7 +191,9 @@ def test_only_json_lands_in_redis_after_real_jobs(cluster):
             continue
         job = cluster.conn.hgetall(key)
         func, _, args, kwargs = json.loads(zlib.decompress(job[b"data"]))
-        assert func == "gapviz.queue.jobs.train_run" and isinstance(args[0], str) and set(kwargs) == {"resume", "device"}
+        assert (
+            func == "gapviz.queue.jobs.train_run" and isinstance(args[0], str) and set(kwargs) == {"resume", "device"}
+        )
         jobs += 1
     assert jobs >= 5
     for key in cluster.conn.scan_iter("*"):

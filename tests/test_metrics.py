@@ -84,12 +84,7 @@ def test_cone_and_relative_gap_against_loops(case):
 
 def _uniformity_ref(x, t=2.0):
     rows = [_unit(v) for v in x]
-    vals = [
-        math.exp(-t * np.sum((a - b) ** 2))
-        for i, a in enumerate(rows)
-        for j, b in enumerate(rows)
-        if i != j
-    ]
+    vals = [math.exp(-t * np.sum((a - b) ** 2)) for i, a in enumerate(rows) for j, b in enumerate(rows) if i != j]
     return math.log(np.mean(vals))
 
 
@@ -170,10 +165,7 @@ def test_contrastive_loss_against_torch_reference(monkeypatch, scale):
     y = torch.nn.functional.normalize(torch.tensor(text[first]), dim=1)
     logits = scale * x @ y.T
     target = torch.arange(25)
-    ref = (
-        torch.nn.functional.cross_entropy(logits, target)
-        + torch.nn.functional.cross_entropy(logits.T, target)
-    ) / 2
+    ref = (torch.nn.functional.cross_entropy(logits, target) + torch.nn.functional.cross_entropy(logits.T, target)) / 2
     assert M.contrastive_loss(image, text, scale, idx) == pytest.approx(float(ref), rel=1e-5)
     assert M.contrastive_loss(image, text[first], scale) == pytest.approx(float(ref), rel=1e-5)
     both = M.contrastive_losses(image, text, [scale, 3.0], idx)
@@ -230,8 +222,9 @@ def test_fp16_and_torch_inputs_accepted():
     out = M.compute_all(image, text, idx, modality_probe=False, n_resamples=0)
     for key in ("gap_distance", "pair_cosine", "relative_gap", "uniformity_joint"):
         assert out16[key] == pytest.approx(out[key], abs=5e-3)
-    out_t = M.compute_all(torch.tensor(half_i), torch.tensor(half_t), torch.tensor(idx), modality_probe=False,
-                          n_resamples=0)
+    out_t = M.compute_all(
+        torch.tensor(half_i), torch.tensor(half_t), torch.tensor(idx), modality_probe=False, n_resamples=0
+    )
     assert out_t["gap_distance"] == pytest.approx(out16["gap_distance"])
     assert M.retrieval_recall(torch.tensor(half_i), torch.tensor(half_t), idx) == M.retrieval_recall(
         half_i, half_t, idx

@@ -61,13 +61,25 @@ def test_sweep_rows_and_keys():
     idx = np.concatenate([np.arange(60), np.arange(60)])
     text2 = np.vstack([text, text + 0.01])
     rows = S.shift_sweep(
-        image, text2, [0.0, 0.2], logit_scales=(100.0, 1 / 0.07, 1.0), text_image_index=idx,
-        class_text=centres, labels=labels,
+        image,
+        text2,
+        [0.0, 0.2],
+        logit_scales=(100.0, 1 / 0.07, 1.0),
+        text_image_index=idx,
+        class_text=centres,
+        labels=labels,
     )
     assert [r["lam"] for r in rows] == [0.0, 0.2]
     assert set(rows[0]) == {
-        "lam", "signed_gap", "gap_distance", "loss_s100", "loss_s14.29", "loss_s1",
-        "i2t_r1", "t2i_r1", "zero_shot",
+        "lam",
+        "signed_gap",
+        "gap_distance",
+        "loss_s100",
+        "loss_s14.29",
+        "loss_s1",
+        "i2t_r1",
+        "t2i_r1",
+        "zero_shot",
     }
     assert rows[0]["loss_s100"] == pytest.approx(M.contrastive_loss(image, text2, 100.0, idx), rel=1e-6)
     assert rows[0]["zero_shot"] == M.zero_shot_accuracy(image, centres, labels)

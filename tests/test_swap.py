@@ -20,7 +20,9 @@ def test_none_and_zero_fraction_are_identity():
 
 def test_hard_swap_exchanges_about_half_the_coordinates_of_chosen_pairs():
     x, y = features(n=2000)
-    a, b = swap_modalities(x, y, SwapConfig(mode="hard", fraction=0.25, renormalize=False), torch.Generator().manual_seed(1))
+    a, b = swap_modalities(
+        x, y, SwapConfig(mode="hard", fraction=0.25, renormalize=False), torch.Generator().manual_seed(1)
+    )
     changed_rows = (a != x).any(dim=1)
     assert 0.2 < changed_rows.float().mean() < 0.3
     swapped = a != x
@@ -31,7 +33,9 @@ def test_hard_swap_exchanges_about_half_the_coordinates_of_chosen_pairs():
 
 def test_soft_swap_mixes_with_per_coordinate_lambda():
     x, y = features(n=2000)
-    a, b = swap_modalities(x, y, SwapConfig(mode="soft", fraction=1.0, renormalize=False), torch.Generator().manual_seed(2))
+    a, b = swap_modalities(
+        x, y, SwapConfig(mode="soft", fraction=1.0, renormalize=False), torch.Generator().manual_seed(2)
+    )
     assert torch.allclose(a + b, x + y, atol=1e-6)
     lam = (a - y) / (x - y)
     assert lam.min() >= -1e-4 and lam.max() <= 1 + 1e-4

@@ -45,8 +45,17 @@ def finished(tmp_path_factory):
 def test_run_directory_is_complete(finished):
     store, run_id = finished
     folder = store.run_dir(run_id)
-    for name in ("config.json", "status.json", "meta.json", "metrics.jsonl", "captions.json", "epochs/000.npz",
-                 "epochs/002.npz", "checkpoints/last.pt", "checkpoints/epoch_002.pt"):
+    for name in (
+        "config.json",
+        "status.json",
+        "meta.json",
+        "metrics.jsonl",
+        "captions.json",
+        "epochs/000.npz",
+        "epochs/002.npz",
+        "checkpoints/last.pt",
+        "checkpoints/epoch_002.pt",
+    ):
         assert (folder / name).is_file(), name
     rows = store.metrics(run_id)
     assert [row["epoch"] for row in rows] == [0, 1, 2]
@@ -87,7 +96,9 @@ def test_resume_after_stop_matches_uninterrupted_run(finished):
     for key in model_a:
         torch.testing.assert_close(model_a[key], model_b[key], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(temp_a["nu"], temp_b["nu"])
-    assert store.metrics(run_id)[-1]["gap_distance"] == pytest.approx(store.metrics(reference)[-1]["gap_distance"], abs=1e-5)
+    assert store.metrics(run_id)[-1]["gap_distance"] == pytest.approx(
+        store.metrics(reference)[-1]["gap_distance"], abs=1e-5
+    )
 
 
 def test_fine_tune_from_an_earlier_run_starts_where_it_ended(finished):
@@ -121,7 +132,9 @@ def test_procrustes_init_shrinks_the_initial_gap(tmp_path):
 @pytest.mark.parametrize("mode", ["fixed", "scheduled", "softplus"])
 def test_temperature_modes_in_training(tmp_path, mode):
     store = RunStore(tmp_path)
-    run_id = store.create(tiny_config(temperature__mode=mode, temperature__tau=0.02, temperature__tau_end=0.1, train__epochs=1))
+    run_id = store.create(
+        tiny_config(temperature__mode=mode, temperature__tau=0.02, temperature__tau_end=0.1, train__epochs=1)
+    )
     execute_run(store, run_id)
     taus = [row["tau"] for row in store.metrics(run_id)]
     if mode == "fixed":
@@ -197,7 +210,9 @@ def test_every_run_records_beta_and_the_gap_every_few_steps(tmp_path):
         assert point["epoch"] == -(-point["step"] // per_epoch) and point["beta"] == pytest.approx(1 / point["tau"])
     # 48 eval pairs < TRACE_PAIRS: at the last step the trace measures what the last epoch's evaluation measured
     assert trace[-1]["step"] == last["step"]
-    assert trace[-1]["tau"] == pytest.approx(last["tau"]) and trace[-1]["gap_distance"] == pytest.approx(last["gap_distance"])
+    assert trace[-1]["tau"] == pytest.approx(last["tau"]) and trace[-1]["gap_distance"] == pytest.approx(
+        last["gap_distance"]
+    )
     assert trace[0]["gap_distance"] == pytest.approx(rows[0]["gap_distance"])
 
 

@@ -60,7 +60,9 @@ def test_a_non_loopback_host_needs_the_token(tmp_path):
 def test_up_refuses_with_one_line(tmp_path, args, message):
     result = subprocess.run(
         [sys.executable, "-m", "gapviz.cli.main", "--home", str(tmp_path), "up", *args],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 1 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr

@@ -20,11 +20,13 @@ def _queue(connection) -> Queue:
 def test_the_allow_list_names_what_is_wrong(conn):  # noqa: F811 - the fixture
     foreign = Job.create("os.makedirs", args=("/tmp/x",), connection=conn, serializer=JSONSerializer)
     assert "'os.makedirs' is not a gapviz job" in allowlist.job_problem(foreign)
-    own = Job.create(JOB_FUNC, args=("run-1",), connection=conn, serializer=JSONSerializer,
-                     on_failure=Callback(FAILURE_CALLBACK))
+    own = Job.create(
+        JOB_FUNC, args=("run-1",), connection=conn, serializer=JSONSerializer, on_failure=Callback(FAILURE_CALLBACK)
+    )
     assert allowlist.job_problem(own) is None
-    sneaky = Job.create(JOB_FUNC, args=("run-1",), connection=conn, serializer=JSONSerializer,
-                        on_failure=Callback("os.makedirs"))
+    sneaky = Job.create(
+        JOB_FUNC, args=("run-1",), connection=conn, serializer=JSONSerializer, on_failure=Callback("os.makedirs")
+    )
     assert "on_failure callback 'os.makedirs' is not gapviz's" in allowlist.job_problem(sneaky)
 
 
@@ -33,8 +35,9 @@ def test_a_worker_refuses_a_job_naming_os_makedirs(conn, redis_server, tmp_path)
     target, via_callback = tmp_path / "made-by-a-job", tmp_path / "made-by-a-callback"
     queue = _queue(conn)
     job = queue.enqueue("os.makedirs", args=(str(target),))
-    sneaky = queue.enqueue(JOB_FUNC, args=("no-such-run",), on_failure=Callback("os.makedirs"),
-                           meta={"run_id": str(via_callback)})
+    sneaky = queue.enqueue(
+        JOB_FUNC, args=("no-such-run",), on_failure=Callback("os.makedirs"), meta={"run_id": str(via_callback)}
+    )
     log = tmp_path / "worker.log"
     worker = start_worker(tmp_path / "home", redis_server.url, "--burst", "--skip-umap-warmup", log=log)
     try:

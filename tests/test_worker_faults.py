@@ -61,7 +61,9 @@ def state_of(store: RunStore, run_id: str) -> str:
     return store.status(run_id).state.value
 
 
-def test_sigkill_of_a_worker_marks_its_run_failed_and_resume_continues(redis_server, home, survivor, capsys, monkeypatch):
+def test_sigkill_of_a_worker_marks_its_run_failed_and_resume_continues(
+    redis_server, home, survivor, capsys, monkeypatch
+):
     conn = redis.Redis.from_url(redis_server.url)
     store = RunStore(home)
     victim_log = home / "victim.log"
@@ -77,8 +79,12 @@ def test_sigkill_of_a_worker_marks_its_run_failed_and_resume_continues(redis_ser
     killed_at = time.monotonic()
     kept = store.epochs(sub.run_id)
     # Nobody calls status here: the surviving worker's monitor thread finds the dead job.
-    wait_for(lambda: state_of(store, sub.run_id) == "failed", ABANDON_LIMIT_S + 15, "the run to be marked failed",
-             interval=0.5)
+    wait_for(
+        lambda: state_of(store, sub.run_id) == "failed",
+        ABANDON_LIMIT_S + 15,
+        "the run to be marked failed",
+        interval=0.5,
+    )
     took = time.monotonic() - killed_at
     print(f"SIGKILLed worker's run marked failed after {took:.1f} s")
     status = store.status(sub.run_id)
@@ -153,8 +159,12 @@ def start_up(home: Path, *args: str) -> tuple[subprocess.Popen, Path]:
     env = subprocess_env(home, "")
     env.pop("REDIS_URL")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gapviz.cli.queue", "--home", str(home), "up", *args], cwd=REPO, env=env,
-        stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,  # noqa: SIM115
+        [sys.executable, "-m", "gapviz.cli.queue", "--home", str(home), "up", *args],
+        cwd=REPO,
+        env=env,
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # noqa: SIM115
     )
     return proc, log
 
@@ -199,6 +209,7 @@ def test_up_serves_the_app_on_loopback_and_stops_it(tmp_path, monkeypatch):
     port = free_port()
     up, log = start_up(home, "--workers", "0", "--port", str(port))
     try:
+
         def healthy() -> bool:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as reply:

@@ -157,8 +157,11 @@ def from_upload(data: bytes, name: str, *, progress: Progress = _noop) -> Analys
         from gapviz.science.metrics import zero_shot_accuracy
 
         class_text = np.asarray(emb.class_text, dtype=np.float32)
-        classes = {"labels": emb.labels, "class_text": class_text,
-                   "metrics": {"zero_shot": zero_shot_accuracy(image, class_text, emb.labels)}}
+        classes = {
+            "labels": emb.labels,
+            "class_text": class_text,
+            "metrics": {"zero_shot": zero_shot_accuracy(image, class_text, emb.labels)},
+        }
     return analyse(
         f"upload:{digest}",
         f"uploaded {name}",
@@ -178,8 +181,11 @@ def from_saved_epoch(store: Any, run_id: str, epoch: int, *, progress: Progress 
     progress(f"reading run {run_id}, epoch {epoch}", 0.1)
     arrays = store.epoch_arrays(run_id, epoch)
     rows = [row for row in store.metrics(run_id) if int(row["epoch"]) == epoch]
-    values = {k: v if isinstance(v, (bool, list)) else float(v) for k, v in (rows[0] if rows else {}).items()
-              if isinstance(v, (int, float, list)) and k not in ("epoch", "step")}  # intervals and flags kept
+    values = {
+        k: v if isinstance(v, (bool, list)) else float(v)
+        for k, v in (rows[0] if rows else {}).items()
+        if isinstance(v, (int, float, list)) and k not in ("epoch", "step")
+    }  # intervals and flags kept
     projections = store.projections(arrays)
     extra = _eval_images(store.config(run_id), store.home, len(arrays["image"]), progress)
     return analyse(

@@ -52,8 +52,9 @@ def md_escape(text: object) -> str:
     and before ``@``. Newlines become spaces.
     """
     flat = _AUTOLINK_PARTS.sub(WORD_JOINER, " ".join(str(text).splitlines()))
-    return "".join("\\" + ch if ch.isascii() and not ch.isalnum() and ch.isprintable() and ch != " " else ch
-                   for ch in flat)
+    return "".join(
+        "\\" + ch if ch.isascii() and not ch.isalnum() and ch.isprintable() and ch != " " else ch for ch in flat
+    )
 
 
 def error_text(action: str, error: BaseException) -> str:
@@ -346,4 +347,3 @@ def show_queue_status(conn: Any | None, *, where: Any = None) -> None:
 def show_chart(chart: Any, key: str | None = None) -> None:
     """An Altair chart with its own colours (Streamlit's theme would recolour the series)."""
     st.altair_chart(chart, theme=None, key=key)
-

@@ -378,7 +378,9 @@ def metrics_panel(result: Analysis) -> None:
     shown = [m for m in METRIC_COLUMNS if m in result.metrics]
     for start in range(0, len(shown), 2):
         for col, name in zip(st.columns(2), shown[start : start + 2], strict=False):
-            col.metric(charts.metric_title(name), format_.metric_text(result.metrics, name), help=descriptions.get(name))
+            col.metric(
+                charts.metric_title(name), format_.metric_text(result.metrics, name), help=descriptions.get(name)
+            )
 
 
 def recall_table(values: dict[str, float]) -> pd.DataFrame:

@@ -33,8 +33,13 @@ def with_interval(value: Any, ci: Sequence[Any] | None, digits: int = 3) -> str:
 def under_null_floor(values: Mapping[str, Any]) -> bool:
     """True when gap_distance is at or below gap_null95: the gap cannot be told from 0."""
     gap, floor = values.get("gap_distance"), values.get("gap_null95")
-    return bool(isinstance(gap, (int, float)) and isinstance(floor, (int, float)) and _finite(gap) and _finite(floor)
-                and float(gap) <= float(floor))
+    return bool(
+        isinstance(gap, (int, float))
+        and isinstance(floor, (int, float))
+        and _finite(gap)
+        and _finite(floor)
+        and float(gap) <= float(floor)
+    )
 
 
 def metric_text(values: Mapping[str, Any], name: str, digits: int = 4) -> str:
@@ -50,10 +55,14 @@ def warnings(values: Mapping[str, Any]) -> list[str]:
     out = []
     for side in ("image", "text"):
         if values.get(f"collapsed_{side}") is True:
-            out.append(f"the {side} embeddings are collapsed (mean cosine between two {side}s "
-                       f"{number(values.get(f'cone_{side}'), 4)} > 0.999): recall is at chance and the gap "
-                       "measures one point")
+            out.append(
+                f"the {side} embeddings are collapsed (mean cosine between two {side}s "
+                f"{number(values.get(f'cone_{side}'), 4)} > 0.999): recall is at chance and the gap "
+                "measures one point"
+            )
     if under_null_floor(values):
-        out.append(f"gap {number(values.get('gap_distance'), 3)} is indistinguishable from 0: at or below the "
-                   f"permutation null floor {number(values.get('gap_null95'), 3)} (gap_null95)")
+        out.append(
+            f"gap {number(values.get('gap_distance'), 3)} is indistinguishable from 0: at or below the "
+            f"permutation null floor {number(values.get('gap_null95'), 3)} (gap_null95)"
+        )
     return out

@@ -255,11 +255,17 @@ def curves_frame(
 
     Without any interval the lo/hi columns are left out (no band is drawn)."""
     records = [
-        {"epoch": int(row["epoch"]), "metric": name, "value": float(row[name]), "series": series,
-         **dict(zip(("lo", "hi"), _interval(row, name), strict=True))}
+        {
+            "epoch": int(row["epoch"]),
+            "metric": name,
+            "value": float(row[name]),
+            "series": series,
+            **dict(zip(("lo", "hi"), _interval(row, name), strict=True)),
+        }
         for row in rows
         for name in metrics
-        if isinstance(row.get(name), (int, float)) and not isinstance(row.get(name), bool)
+        if isinstance(row.get(name), (int, float))
+        and not isinstance(row.get(name), bool)
         and math.isfinite(float(row[name]))
     ]
     frame = pd.DataFrame.from_records(records, columns=["epoch", "metric", "value", "series", "lo", "hi"])
@@ -275,8 +281,11 @@ def before_after_frame(before: Mapping[str, Any], after: Mapping[str, Any], name
     """One row per metric: its text before and after a fix (value [95% interval]), for a before/after table."""
     from gapviz.app.format import metric_text
 
-    rows = [{"metric": n, "before": metric_text(before, n), "after": metric_text(after, n)}
-            for n in names if n in before or n in after]
+    rows = [
+        {"metric": n, "before": metric_text(before, n), "after": metric_text(after, n)}
+        for n in names
+        if n in before or n in after
+    ]
     return pd.DataFrame.from_records(rows, columns=["metric", "before", "after"])
 
 

@@ -15,15 +15,36 @@ from gapviz.app import format as fmt
 from gapviz.app import frames as views
 
 ANATOMY_METRICS = (
-    "gap_top1_share", "gap_top5_share", "gap_top10_share", "distribution_gap", "mutual_knn_10",
-    "effective_rank_image", "effective_rank_text", "modality_probe_logloss",
+    "gap_top1_share",
+    "gap_top5_share",
+    "gap_top10_share",
+    "distribution_gap",
+    "mutual_knn_10",
+    "effective_rank_image",
+    "effective_rank_text",
+    "modality_probe_logloss",
 )
 FIX_TABLE_METRICS = (
-    "gap_distance", "gap_distance_unbiased", "relative_gap", "pair_cosine", "distribution_gap", "mutual_knn_10",
-    "i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10", "zero_shot",
+    "gap_distance",
+    "gap_distance_unbiased",
+    "relative_gap",
+    "pair_cosine",
+    "distribution_gap",
+    "mutual_knn_10",
+    "i2t_r1",
+    "i2t_r5",
+    "i2t_r10",
+    "t2i_r1",
+    "t2i_r5",
+    "t2i_r10",
+    "zero_shot",
 )
-FIX_OPTIONS = {"none": "no fix", "centre": "centre (C3 step 1)", "standardise": "standardise (I0T post-hoc)",
-               "ablate": "ablate the top-K gap coordinates"}
+FIX_OPTIONS = {
+    "none": "no fix",
+    "centre": "centre (C3 step 1)",
+    "standardise": "standardise (I0T post-hoc)",
+    "ablate": "ablate the top-K gap coordinates",
+}
 
 
 def show_warnings(values: Mapping[str, Any]) -> None:
@@ -35,8 +56,16 @@ def show_warnings(values: Mapping[str, Any]) -> None:
 def epoch_row(values: Mapping[str, Any]) -> None:
     """Live: the shown epoch's gap, unbiased gap and R@1 both ways with their 95% intervals."""
     cols = st.columns(4)
-    for col, (label, key) in zip(cols, (("gap (95% CI)", "gap_distance"), ("unbiased gap", "gap_distance_unbiased"),
-                                         ("R@1 image→text", "i2t_r1"), ("R@1 text→image", "t2i_r1")), strict=True):
+    for col, (label, key) in zip(
+        cols,
+        (
+            ("gap (95% CI)", "gap_distance"),
+            ("unbiased gap", "gap_distance_unbiased"),
+            ("R@1 image→text", "i2t_r1"),
+            ("R@1 text→image", "t2i_r1"),
+        ),
+        strict=True,
+    ):
         col.metric(label, fmt.metric_text(values, key, digits=3))
     show_warnings(values)
 
@@ -49,26 +78,36 @@ def _fixed_metrics(result: Any, choice: str, k: int) -> dict[str, Any]:
     image_map, text_map = fit_fix(fix, result.image, result.text)
     values = metrics.compute_all(image_map(result.image), text_map(result.text), result.text_image_index)
     if result.class_text is not None and result.labels is not None:
-        values["zero_shot"] = metrics.zero_shot_accuracy(image_map(result.image), text_map(result.class_text),
-                                                         result.labels)
+        values["zero_shot"] = metrics.zero_shot_accuracy(
+            image_map(result.image), text_map(result.class_text), result.labels
+        )
     return values
 
 
 def fix_section(result: Any) -> None:
     """A training-free fix and every metric before and after it, recall included."""
     c1, c2 = st.columns([3, 1])
-    choice = str(c1.selectbox("Training-free fix", list(FIX_OPTIONS), format_func=lambda c: FIX_OPTIONS[c],
-                              key="explore_fix"))
+    choice = str(
+        c1.selectbox("Training-free fix", list(FIX_OPTIONS), format_func=lambda c: FIX_OPTIONS[c], key="explore_fix")
+    )
     top = max(1, result.image.shape[1] - 1)
-    k = int(c2.number_input("K", min_value=1, max_value=top, value=min(5, top), key="explore_fix_k",
-                            disabled=choice != "ablate"))
+    k = int(
+        c2.number_input(
+            "K", min_value=1, max_value=top, value=min(5, top), key="explore_fix_k", disabled=choice != "ablate"
+        )
+    )
     if choice == "none":
-        st.caption("Pick a fix to see every metric before and after it (the embeddings are transformed, "
-                   "not the model).")
+        st.caption(
+            "Pick a fix to see every metric before and after it (the embeddings are transformed, not the model)."
+        )
         return
     label = f"ablate:{k}" if choice == "ablate" else choice
-    after = common.shared_compute(f"{result.key}:fix:{label}", f"Applying {label}",
-                                  lambda progress: _fixed_metrics(result, choice, k), kind="derived")
+    after = common.shared_compute(
+        f"{result.key}:fix:{label}",
+        f"Applying {label}",
+        lambda progress: _fixed_metrics(result, choice, k),
+        kind="derived",
+    )
     st.dataframe(views.before_after_frame(result.metrics, after, FIX_TABLE_METRICS), hide_index=True, width="stretch")
     show_warnings(after)
 
@@ -79,8 +118,10 @@ def anatomy_view(result: Any) -> None:
     from gapviz.science.metrics import gap_vector
 
     st.subheader("Gap anatomy")
-    st.caption("Which coordinates carry ‖c_X − c_Y‖², what remains once the centroids coincide (MMD²), how much "
-               "neighbourhood structure the modalities share (mutual 10-NN) and how many directions each uses.")
+    st.caption(
+        "Which coordinates carry ‖c_X − c_Y‖², what remains once the centroids coincide (MMD²), how much "
+        "neighbourhood structure the modalities share (mutual 10-NN) and how many directions each uses."
+    )
     left, right = st.columns([3, 2])
     with left:
         spectrum = gap_spectrum(gap_vector(result.image, result.text), k=20)

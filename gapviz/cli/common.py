@@ -22,8 +22,14 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """--config / --preset / --set, shared by `train` and `submit`."""
     parser.add_argument("--config", help="TOML or JSON RunConfig file")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="named preset (default: demo)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a setting, e.g. --set train.epochs=3 (repeatable; a tab separator: \\t)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting, e.g. --set train.epochs=3 (repeatable; a tab separator: \\t)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:

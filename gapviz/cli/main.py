@@ -72,7 +72,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     sink = ProgressBarSink()
     try:
         state = execute_run(
-            store, run_id, sink, lambda: stop_requested["flag"], stopped_state=RunState.INTERRUPTED,
+            store,
+            run_id,
+            sink,
+            lambda: stop_requested["flag"],
+            stopped_state=RunState.INTERRUPTED,
             on_prepare=lambda stage, done, total: None,
         )
     except KeyboardInterrupt:
@@ -148,10 +152,12 @@ def cmd_runs_delete(args: argparse.Namespace) -> int:
 
 def _json_ready(values: dict[str, Any]) -> dict[str, Any]:
     """NaN becomes null (inside [lo, hi] intervals too), so the output is strict JSON."""
+
     def clean(v: Any) -> Any:
         if isinstance(v, list):
             return [clean(x) for x in v]
         return None if isinstance(v, float) and math.isnan(v) else v
+
     return {k: clean(v) for k, v in values.items()}
 
 
@@ -192,8 +198,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         if emb.labels is not None and emb.class_text is not None:
             after["zero_shot"] = zero_shot_accuracy(image_map(emb.image), text_map(emb.class_text), emb.labels)
     if args.json:
-        body = _json_ready(before) if after is None or fix is None else {
-            "fix": fix.label, "before": _json_ready(before), "after": _json_ready(after)}
+        body = (
+            _json_ready(before)
+            if after is None or fix is None
+            else {"fix": fix.label, "before": _json_ready(before), "after": _json_ready(after)}
+        )
         print(json.dumps(body))
         return EXIT_OK
     print(f"{args.file}: {emb.image.shape[0]} images, {emb.text.shape[0]} texts, dimension {emb.image.shape[1]}")
@@ -243,8 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     delete.set_defaults(func=cmd_runs_delete)
 
     analyze = sub.add_parser(
-        "analyze", help="gap metrics of your own embeddings (.npy (2,N,D) or .npz image, text[, text_image_index]"
-        "[, labels, class_text])")
+        "analyze",
+        help="gap metrics of your own embeddings (.npy (2,N,D) or .npz image, text[, text_image_index]"
+        "[, labels, class_text])",
+    )
     analyze.add_argument("file")
     analyze.add_argument("--json", action="store_true", help="one JSON object (with --fix: fix, before, after)")
     analyze.add_argument("--fix", help="also measure after a training-free fix: centre, standardise or ablate:K")

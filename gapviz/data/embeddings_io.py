@@ -188,13 +188,16 @@ def _classes(emb: Embeddings, labels: Any, class_text: Any, name: str) -> Embedd
     class_text = _float_array(class_text, "class_text", name)
     if class_text.shape[1] != emb.image.shape[1]:
         raise EmbeddingsError(
-            f"{name}: class_text dim {class_text.shape[1]} does not match image dim {emb.image.shape[1]}")
+            f"{name}: class_text dim {class_text.shape[1]} does not match image dim {emb.image.shape[1]}"
+        )
     if not np.issubdtype(labels.dtype, np.integer) or labels.shape != (len(emb.image),):
-        raise EmbeddingsError(f"{name}: labels must be {len(emb.image)} integers (one per image), got {labels.dtype} "
-                              f"{labels.shape}")
+        raise EmbeddingsError(
+            f"{name}: labels must be {len(emb.image)} integers (one per image), got {labels.dtype} {labels.shape}"
+        )
     if labels.min() < 0 or labels.max() >= len(class_text):
         raise EmbeddingsError(
-            f"{name}: labels must lie in [0, {len(class_text)}) for {len(class_text)} class_text rows")
+            f"{name}: labels must lie in [0, {len(class_text)}) for {len(class_text)} class_text rows"
+        )
     return replace(emb, labels=labels.astype(np.int64), class_text=class_text)
 
 
@@ -206,8 +209,6 @@ def _from_npy(stream: IO[bytes], name: str, limit: int) -> Embeddings:
     stream.seek(0)
     arr = np.load(stream, allow_pickle=False)
     return _validate(arr[0], arr[1], None, name)
-
-
 
 
 def _from_npz(stream: IO[bytes], name: str, limit: int) -> Embeddings:

@@ -92,7 +92,9 @@ def select_images(listing: ImageListing, cfg: DataConfig, split: Literal["train"
         return order[:n_eval]
     train = order[n_eval:]
     if len(train) == 0:
-        raise DataError(f"{listing.source}: has {len(order)} images; data.eval_size={cfg.eval_size} leaves none to train on")
+        raise DataError(
+            f"{listing.source}: has {len(order)} images; data.eval_size={cfg.eval_size} leaves none to train on"
+        )
     return train[: cfg.train_size] if cfg.train_size > 0 else train
 
 
@@ -106,7 +108,9 @@ def _karpathy_split(listing: ImageListing, cfg: DataConfig, split: str) -> np.nd
         raise DataError(f"data.split={cfg.split!r}: the training split must not include val or test (eval uses them)")
     members = [i for i, name in enumerate(listing.splits) if name in wanted]
     if not members:
-        raise DataError(f"{listing.source}: no images in split {'+'.join(sorted(wanted))}; splits present: {', '.join(present)}")
+        raise DataError(
+            f"{listing.source}: no images in split {'+'.join(sorted(wanted))}; splits present: {', '.join(present)}"
+        )
     order = np.asarray(members, dtype=np.int64)[hash_order([listing.keys[i] for i in members], cfg.seed)]
     size = cfg.eval_size if split == "eval" else cfg.train_size
     return order[:size] if size > 0 else order

@@ -331,11 +331,15 @@ def render(
     grid = np.arange(s, dtype=np.float32) + 0.5  # pixel centres
     lay = _layout(scenes, s, seed)
     # Window per size: covers the farthest shape point (1.05 radii) plus the anti-aliased edge.
-    window = {size: min(s, int(np.ceil(2 * (1.05 * RADIUS[size] * (1 + SIZE_JITTER) * cell_px + 1)))) for size in RADIUS}
+    window = {
+        size: min(s, int(np.ceil(2 * (1.05 * RADIUS[size] * (1 + SIZE_JITTER) * cell_px + 1)))) for size in RADIUS
+    }
     chunk = max(1, _CHUNK_PIXELS // (s * s))
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
-        noise = np.random.default_rng([seed, _RENDER, s, 7, start]).standard_normal((stop - start, s, s), dtype=np.float32)
+        noise = np.random.default_rng([seed, _RENDER, s, 7, start]).standard_normal(
+            (stop - start, s, s), dtype=np.float32
+        )
         lum = noise * PIXEL_NOISE
         lum += lay.gx[start:stop, None, None] * (grid[None, None, :] - s / 2)
         lum += lay.gy[start:stop, None, None] * (grid[None, :, None] - s / 2)
@@ -380,7 +384,9 @@ def captions(scenes: Scenes, seed: int = 0, stream: int = 0) -> list[str]:
         if len(phrases) == 1:
             noun, pos = phrases[0]
             template = SINGLE_TEMPLATES[d[10] % len(SINGLE_TEMPLATES)]
-            text = template.format(a=f"{_article(noun)} {pos}", a_nopos=_article(noun), a_noart=f"{noun} {pos}", pos=pos)
+            text = template.format(
+                a=f"{_article(noun)} {pos}", a_nopos=_article(noun), a_noart=f"{noun} {pos}", pos=pos
+            )
         else:
             if d[11] % 2:
                 phrases.reverse()

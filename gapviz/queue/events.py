@@ -114,7 +114,11 @@ def epoch_payload(
 
 def epoch_fields(run_id: str, record: EpochRecord, ts: float | None = None) -> dict[str, str]:
     data = epoch_payload(
-        record.epoch, record.global_step, record.metrics, len(record.image_embeddings), len(record.text_embeddings),
+        record.epoch,
+        record.global_step,
+        record.metrics,
+        len(record.image_embeddings),
+        len(record.text_embeddings),
         {method: encode_array(coords) for method, coords in record.projections.items()},
     )
     return _fields(KIND_EPOCH, run_id, data, ts)

@@ -137,15 +137,24 @@ def train_run(run_id: str, resume: bool = False, device: str = "auto") -> dict[s
         conn.persist(events.stream_key(run_id))
     torch = sys.modules.get("torch")  # loaded by the worker's warm-up; never imported here for callbacks
     publisher.publish_state(
-        RunState.RUNNING, job_id=job.id if job is not None else None, host=socket.gethostname(), pid=os.getpid(),
-        resume=resume, torch_threads=torch.get_num_threads() if torch is not None else None,
+        RunState.RUNNING,
+        job_id=job.id if job is not None else None,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        resume=resume,
+        torch_threads=torch.get_num_threads() if torch is not None else None,
     )
     watcher = StopWatcher(conn, run_id).start()
     try:
         from gapviz.training.runner import execute_run
 
         state = execute_run(
-            store, run_id, publisher, watcher.should_stop, resume=resume, device=run_device(device),
+            store,
+            run_id,
+            publisher,
+            watcher.should_stop,
+            resume=resume,
+            device=run_device(device),
             worker=getattr(job, "worker_name", None) or "",
         )
     except BaseException as error:

@@ -149,8 +149,12 @@ def ping(info: ServerInfo, timeout: float = 1.0) -> bool:
     import redis
 
     client = redis.Redis(
-        host=info.host, port=info.port, password=info.password, socket_timeout=timeout,
-        socket_connect_timeout=timeout, retry=None,
+        host=info.host,
+        port=info.port,
+        password=info.password,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=None,
     )
     try:
         return bool(client.ping())
@@ -203,8 +207,13 @@ class RedisServer:
     @property
     def info(self) -> ServerInfo:
         return ServerInfo(
-            host=self.host, port=self.port, password=self.password, pid=self.pid, data_dir=str(self.data_dir),
-            binary=str(self.binary), started_at=time.time(),
+            host=self.host,
+            port=self.port,
+            password=self.password,
+            pid=self.pid,
+            data_dir=str(self.data_dir),
+            binary=str(self.binary),
+            started_at=time.time(),
         )
 
     @property
@@ -255,8 +264,11 @@ class RedisServer:
             self.write_config()
             self.process = subprocess.Popen(
                 [str(self.binary), str(self.config_path)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True, preexec_fn=preexec_fn,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=preexec_fn,
             )
             if self._wait_ready(timeout):
                 return self.info

@@ -77,9 +77,14 @@ class Child:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_path, "ab", buffering=0)  # noqa: SIM115 - kept open while the child runs
         self.process = subprocess.Popen(
-            self.argv, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=self._log,
+            self.argv,
+            env=self.env,
+            cwd=self.cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
             stderr=subprocess.STDOUT if self._log else None,
-            start_new_session=True, preexec_fn=_pdeathsig(),
+            start_new_session=True,
+            preexec_fn=_pdeathsig(),
         )
         self.started_at = time.monotonic()
 
@@ -277,8 +282,19 @@ class Supervisor:
         """The Streamlit app on host:port, given the access token ("" = open) in its environment only."""
         self.token = app_token(self.home, enabled=self.use_token)
         argv = [
-            sys.executable, "-m", "streamlit", "run", str(app_path), "--server.address", self.host,
-            "--server.port", str(self.port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(app_path),
+            "--server.address",
+            self.host,
+            "--server.port",
+            str(self.port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
         ]
         return Child("app", argv, dict(env, **{TOKEN_ENV: self.token}), logs / "app.log", cwd=app_path.parent)
 

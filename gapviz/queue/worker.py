@@ -221,14 +221,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--queue", action="append", default=None, metavar="NAME",
-                        help=f"queue to take runs from (repeatable; default: {DEFAULT_QUEUE})")
+    parser.add_argument(
+        "--queue",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help=f"queue to take runs from (repeatable; default: {DEFAULT_QUEUE})",
+    )
     parser.add_argument("--device", default="", help="device for runs whose config says auto: cpu, cuda, cuda:N, mps")
     parser.add_argument("--burst", action="store_true", help="quit when the queue is empty")
     parser.add_argument("--name", default="", help="worker name (default: host.pid.random)")
     parser.add_argument("--max-jobs", type=int, default=None, help="quit after this many jobs")
-    parser.add_argument("--skip-umap-warmup", action="store_true",
-                        help=f"do not compile UMAP at start (also ${SKIP_UMAP_ENV}=1); the first UMAP run pays it")
+    parser.add_argument(
+        "--skip-umap-warmup",
+        action="store_true",
+        help=f"do not compile UMAP at start (also ${SKIP_UMAP_ENV}=1); the first UMAP run pays it",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
 
@@ -336,8 +344,13 @@ def _work(
             continue
         wait = 0.5
         worker = worker_class(
-            names, connection=conn, serializer=JSONSerializer, name=f"{base_name}.{secrets.token_hex(2)}",
-            worker_ttl=WORKER_TTL_S, job_monitoring_interval=int(BEAT_INTERVAL_S), device=device,
+            names,
+            connection=conn,
+            serializer=JSONSerializer,
+            name=f"{base_name}.{secrets.token_hex(2)}",
+            worker_ttl=WORKER_TTL_S,
+            job_monitoring_interval=int(BEAT_INTERVAL_S),
+            device=device,
         )
         try:
             worker.work(burst=burst, logging_level=log_level, max_jobs=max_jobs)
@@ -361,8 +374,14 @@ def _sleep(stop: _Stop, seconds: float) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return run_worker(
-        args.queue, device=args.device, burst=args.burst, name=args.name, max_jobs=args.max_jobs, home=args.home,
-        skip_umap=True if args.skip_umap_warmup else None, log_level=args.log_level,
+        args.queue,
+        device=args.device,
+        burst=args.burst,
+        name=args.name,
+        max_jobs=args.max_jobs,
+        home=args.home,
+        skip_umap=True if args.skip_umap_warmup else None,
+        log_level=args.log_level,
     )
 
 

@@ -80,8 +80,10 @@ def measurement_lines(measurements: Mapping[str, Mapping[str, Any]]) -> list[str
         return []
     lines = ["", "**Final gaps with 95% bootstrap intervals** (unbiased gap; gap_null95 = permutation null floor):", ""]
     for key, m in measurements.items():
-        lines.append(f"- `{key}`: gap {metric_text(m, 'gap_distance', 3)}, unbiased "
-                     f"{metric_text(m, 'gap_distance_unbiased', 3)}, null floor {metric_text(m, 'gap_null95', 3)}")
+        lines.append(
+            f"- `{key}`: gap {metric_text(m, 'gap_distance', 3)}, unbiased "
+            f"{metric_text(m, 'gap_distance_unbiased', 3)}, null floor {metric_text(m, 'gap_null95', 3)}"
+        )
         lines += [f"  - warning: {w}" for w in warnings(m)]
     return lines
 

@@ -276,8 +276,17 @@ def run_seconds(store: RunStore, run_ids: Mapping[str, str]) -> float:
 
 
 MEASUREMENT_KEYS = (
-    "gap_distance", "gap_distance_ci95", "gap_distance_unbiased", "gap_distance_unbiased_ci95", "gap_null95",
-    "i2t_r1", "i2t_r1_ci95", "t2i_r1", "t2i_r1_ci95", "collapsed_image", "collapsed_text",
+    "gap_distance",
+    "gap_distance_ci95",
+    "gap_distance_unbiased",
+    "gap_distance_unbiased_ci95",
+    "gap_null95",
+    "i2t_r1",
+    "i2t_r1_ci95",
+    "t2i_r1",
+    "t2i_r1_ci95",
+    "collapsed_image",
+    "collapsed_text",
 )
 
 

@@ -218,22 +218,42 @@ class RunStore:
     def queued(self, run_id: str, *, job_id: str, queue_name: str, resume: bool = False, note: str = "") -> RunStatus:
         """Submitted to ``queue_name`` as RQ job ``job_id``."""
         return self._change(
-            run_id, state=RunState.QUEUED, job_id=job_id, queue=queue_name, queued_at=time.time(), resume=resume,
-            cancel_requested=False, note=note,
+            run_id,
+            state=RunState.QUEUED,
+            job_id=job_id,
+            queue=queue_name,
+            queued_at=time.time(),
+            resume=resume,
+            cancel_requested=False,
+            note=note,
         )
 
     def running(self, run_id: str, *, worker: str = "") -> RunStatus:
         """Training starts in this process (a resume clears the error and ``abandoned`` of the last try)."""
         self.beat(run_id)
         return self._change(
-            run_id, state=RunState.RUNNING, started_at=time.time(), finished_at=None, host=socket.gethostname(),
-            pid=os.getpid(), worker=worker, error=None, traceback=None, abandoned=False, cancel_requested=False,
+            run_id,
+            state=RunState.RUNNING,
+            started_at=time.time(),
+            finished_at=None,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            worker=worker,
+            error=None,
+            traceback=None,
+            abandoned=False,
+            cancel_requested=False,
         )
 
     def finished(self, run_id: str, epochs_done: int) -> RunStatus:
         """Every epoch trained and recorded."""
         return self._change(
-            run_id, state=RunState.FINISHED, finished_at=time.time(), epoch=epochs_done, error=None, traceback=None,
+            run_id,
+            state=RunState.FINISHED,
+            finished_at=time.time(),
+            epoch=epochs_done,
+            error=None,
+            traceback=None,
             abandoned=False,
         )
 
@@ -260,8 +280,14 @@ class RunStore:
     def reverted(self, run_id: str, previous: RunStatus) -> RunStatus:
         """Back to ``previous`` (a submission that could not reach the queue)."""
         return self._change(
-            run_id, state=previous.state, job_id=previous.job_id, queue=previous.queue, queued_at=previous.queued_at,
-            resume=previous.resume, cancel_requested=previous.cancel_requested, note=previous.note,
+            run_id,
+            state=previous.state,
+            job_id=previous.job_id,
+            queue=previous.queue,
+            queued_at=previous.queued_at,
+            resume=previous.resume,
+            cancel_requested=previous.cancel_requested,
+            note=previous.note,
         )
 
     def request_cancel(self, run_id: str) -> RunStatus:

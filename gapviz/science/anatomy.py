@@ -38,8 +38,9 @@ def _knn(rows: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate(out)
 
 
-def mutual_knn(x: np.ndarray, y_first: np.ndarray, k: int = MUTUAL_KNN_K, seed: int = 0,
-               max_pairs: int = MUTUAL_KNN_MAX_PAIRS) -> float:
+def mutual_knn(
+    x: np.ndarray, y_first: np.ndarray, k: int = MUTUAL_KNN_K, seed: int = 0, max_pairs: int = MUTUAL_KNN_MAX_PAIRS
+) -> float:
     """Huh et al.'s mutual k-NN alignment: mean |N_k^X(i) ∩ N_k^Y(i)| / k over matched pairs (x_i, y_i).
 
     Neighbours are found within each modality, so a rigid offset between the modalities (the gap)

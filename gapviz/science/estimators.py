@@ -25,6 +25,8 @@ BLOCK_CELLS = 1 << 22
 def block_size(n: int) -> int:
     """Resamples per block for n items: one block on small sets, bounded memory on large ones."""
     return max(16, BLOCK_CELLS // max(1, n))
+
+
 CI_KEYS = ("gap_distance", "gap_distance_unbiased", "relative_gap", "pair_cosine", "i2t_r1", "t2i_r1")
 
 
@@ -56,9 +58,12 @@ class PairSums:
         first = np.full(n, -1, dtype=np.int64)
         first[idx[::-1]] = np.arange(m)[::-1]
         return cls(
-            x=np.asarray(x), y_sum=y_sum.astype(np.asarray(x).dtype, copy=False),
+            x=np.asarray(x),
+            y_sum=y_sum.astype(np.asarray(x).dtype, copy=False),
             n_caps=np.bincount(idx, minlength=n).astype(np.float64),
-            xy=np.einsum("ij,ij->i", x, y_sum), yy=np.einsum("ij,ij->i", y_sum, y_sum), first_caption=first,
+            xy=np.einsum("ij,ij->i", x, y_sum),
+            yy=np.einsum("ij,ij->i", y_sum, y_sum),
+            first_caption=first,
         )
 
 
@@ -96,8 +101,9 @@ def gap_statistics(sums: PairSums, w: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def recall_statistics(i2t: np.ndarray, t2i: np.ndarray, idx: np.ndarray, n: int, w: np.ndarray,
-                      ks: tuple[int, ...]) -> dict[str, np.ndarray]:
+def recall_statistics(
+    i2t: np.ndarray, t2i: np.ndarray, idx: np.ndarray, n: int, w: np.ndarray, ks: tuple[int, ...]
+) -> dict[str, np.ndarray]:
     """Recall@k of each resample from per-query expected hits (i2t (N, K) NaN-padded, t2i (M, K))."""
     valid = ~np.isnan(i2t[:, 0])
     t2i_sum = np.zeros((n, len(ks)))

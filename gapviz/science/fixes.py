@@ -68,9 +68,11 @@ def fit_fix(fix: Fix, image: np.ndarray, text: np.ndarray) -> tuple[Transform, T
     if fix.kind == "centre":
         return _affine(x.mean(axis=0), ones), _affine(y.mean(axis=0), ones)
     if fix.kind == "standardise":
+
         def sd(a: np.ndarray) -> np.ndarray:
             s = a.std(axis=0)
             return np.where(s > 0, s, 1.0)
+
         return _affine(x.mean(axis=0), sd(x)), _affine(y.mean(axis=0), sd(y))
     if fix.kind == "ablate":
         if fix.k >= x.shape[1]:
@@ -80,6 +82,7 @@ def fit_fix(fix: Fix, image: np.ndarray, text: np.ndarray) -> tuple[Transform, T
 
         def ablate(rows: np.ndarray) -> np.ndarray:
             return _unit(_unit(np.asarray(rows, dtype=np.float64)) * keep)
+
         return ablate, ablate
     raise FixError(f"unknown fix {fix.kind!r}")
 

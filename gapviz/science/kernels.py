@@ -57,8 +57,15 @@ def _log_means(logits: dict[str, np.ndarray], weights: dict[str, np.ndarray]) ->
         }
 
 
-def uniformities(x: np.ndarray, y: np.ndarray, *, t: float = 2.0, n_resamples: int = 0, seed: int = 0,
-                 max_rows: int = UNIFORMITY_MAX_ROWS) -> dict[str, Any]:
+def uniformities(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    t: float = 2.0,
+    n_resamples: int = 0,
+    seed: int = 0,
+    max_rows: int = UNIFORMITY_MAX_ROWS,
+) -> dict[str, Any]:
     """Wang & Isola uniformity of images, captions and their union, with ``<key>_ci95`` when resampling."""
     rng = np.random.default_rng(seed + 2)
     xs, ys = x[subsample(len(x), max_rows, rng)], y[subsample(len(y), max_rows, rng)]
@@ -70,8 +77,11 @@ def uniformities(x: np.ndarray, y: np.ndarray, *, t: float = 2.0, n_resamples: i
     out: dict[str, Any] = {k: float(v[0]) for k, v in point.items()}
     if n_resamples > 0:
         parts: dict[str, list[np.ndarray]] = {k: [] for k in point}
-        draws = zip(resample_counts(len(xs), n_resamples, seed + 3), resample_counts(len(ys), n_resamples, seed + 4),
-                    strict=True)
+        draws = zip(
+            resample_counts(len(xs), n_resamples, seed + 3),
+            resample_counts(len(ys), n_resamples, seed + 4),
+            strict=True,
+        )
         for wx, wy in draws:
             for key, values in _log_means(logits, {"x": wx.astype(np.float64), "y": wy.astype(np.float64)}).items():
                 parts[key].append(values)
@@ -88,8 +98,9 @@ def _rbf_pair_kernel(xc: np.ndarray, yc: np.ndarray) -> np.ndarray:
     return np.exp(-d_xx / bandwidth) + np.exp(-d_yy / bandwidth) - k_xy - k_xy.T
 
 
-def distribution_gap(x: np.ndarray, y_first: np.ndarray, *, n_resamples: int = 0, seed: int = 0,
-                     max_pairs: int = DISTRIBUTION_MAX_PAIRS) -> dict[str, Any]:
+def distribution_gap(
+    x: np.ndarray, y_first: np.ndarray, *, n_resamples: int = 0, seed: int = 0, max_pairs: int = DISTRIBUTION_MAX_PAIRS
+) -> dict[str, Any]:
     """Unbiased RBF-MMD² between the modalities after each is centred on its own mean (pairs i ≠ j).
 
     ``x`` and ``y_first`` are unit rows of N matched pairs. The centroid gap is removed first, so

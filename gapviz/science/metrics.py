@@ -20,10 +20,10 @@ from gapviz.science.retrieval import retrieval_hits, retrieval_recall  # noqa: F
 
 METRIC_DESCRIPTIONS: dict[str, str] = {
     "gap_distance": "Distance between the image and text centroids, ‖c_X − c_Y‖ (0 = no gap, max 2; "
-                    "biased up on small sets).",
+    "biased up on small sets).",
     "gap_distance_unbiased": "√ of the unbiased estimate of ‖μ_X − μ_Y‖² (pairs i ≠ j): no small-sample floor.",
     "gap_null95": "95th percentile of the gap when image and caption swap places at random: a gap below it is "
-                  "indistinguishable from 0.",
+    "indistinguishable from 0.",
     "pair_cosine": "Mean cosine similarity of matched image-caption pairs.",
     "mean_pair_distance": "Mean Euclidean distance between matched image and caption embeddings.",
     "cone_image": "Mean cosine between two different images: how narrow the image cone is.",
@@ -34,13 +34,13 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
     "uniformity_text": "log mean exp(−2‖y_i − y_j‖²) over captions (lower is more uniform).",
     "uniformity_joint": "Uniformity of images and captions pooled together (lower is more uniform).",
     "modality_probe_accuracy": "Held-out accuracy of a logistic regression telling images from captions "
-                               "(5 folds, pairs kept together; 0.5 = no gap).",
+    "(5 folds, pairs kept together; 0.5 = no gap).",
     "modality_probe_logloss": "Held-out log-loss of the modality probe (0.693 = no gap; lower = more separable).",
     "gap_top1_share": "Share of ‖c_X − c_Y‖² carried by the largest coordinate.",
     "gap_top5_share": "Share of ‖c_X − c_Y‖² carried by the 5 largest coordinates.",
     "gap_top10_share": "Share of ‖c_X − c_Y‖² carried by the 10 largest coordinates.",
     "distribution_gap": "Unbiased RBF-MMD² between the modalities after centring each: the gap left once the "
-                        "centroids coincide.",
+    "centroids coincide.",
     "mutual_knn_10": "Mean overlap of a pair's 10 nearest images and 10 nearest captions (Huh et al.; gap-invariant).",
     "effective_rank_image": "Effective rank of the image embeddings (exp entropy of singular values).",
     "effective_rank_text": "Effective rank of the caption embeddings.",
@@ -56,9 +56,22 @@ METRIC_NAMES: tuple[str, ...] = tuple(METRIC_DESCRIPTIONS)
 FLAG_NAMES: tuple[str, ...] = ("collapsed_image", "collapsed_text")
 """Booleans: the modality's mean within-modality cosine exceeds checks.COLLAPSE_CONE."""
 INTERVAL_METRICS: tuple[str, ...] = (
-    "gap_distance", "gap_distance_unbiased", "relative_gap", "pair_cosine", "cone_image", "cone_text",
-    "i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10",
-    "uniformity_image", "uniformity_text", "uniformity_joint", "distribution_gap",
+    "gap_distance",
+    "gap_distance_unbiased",
+    "relative_gap",
+    "pair_cosine",
+    "cone_image",
+    "cone_text",
+    "i2t_r1",
+    "i2t_r5",
+    "i2t_r10",
+    "t2i_r1",
+    "t2i_r5",
+    "t2i_r10",
+    "uniformity_image",
+    "uniformity_text",
+    "uniformity_joint",
+    "distribution_gap",
 )
 INTERVAL_NAMES: tuple[str, ...] = tuple(f"{m}_ci95" for m in INTERVAL_METRICS)
 """[lo, hi] percentile-bootstrap 95% intervals (lists, so records stay JSON)."""
@@ -87,9 +100,7 @@ def pair_index(n_image: int, n_text: int, text_image_index: Any | None) -> np.nd
     """Caption j → its image as int64 (identity when None and the counts match); ValueError otherwise."""
     if text_image_index is None:
         if n_image != n_text:
-            raise ValueError(
-                f"{n_image} images but {n_text} captions: pass text_image_index to pair them"
-            )
+            raise ValueError(f"{n_image} images but {n_text} captions: pass text_image_index to pair them")
         return np.arange(n_text)
     if isinstance(text_image_index, torch.Tensor):
         text_image_index = text_image_index.detach().cpu().numpy()
@@ -257,16 +268,12 @@ def contrastive_losses(
     return _contrastive_losses(x, y, [float(s) for s in logit_scales])
 
 
-def contrastive_loss(
-    image: Any, text: Any, logit_scale: float, text_image_index: Any | None = None
-) -> float:
+def contrastive_loss(image: Any, text: Any, logit_scale: float, text_image_index: Any | None = None) -> float:
     """Symmetric CLIP InfoNCE at logit scale s = 1/τ on the normalised features.
 
     With ``text_image_index`` each image is paired with its first caption, so logits are N×N.
     """
     return contrastive_losses(image, text, [logit_scale], text_image_index)[0]
-
-
 
 
 def _as_compute_array(x: Any) -> np.ndarray:
@@ -314,8 +321,10 @@ def _point_metrics(x: np.ndarray, y: np.ndarray, idx: np.ndarray, sums: Any, see
     xf, yf = _first_pairs(x, y, sums.first_caption)
     diff = (x[idx] if len(x) != len(y) or not np.array_equal(idx, np.arange(len(y))) else x) - y
     pair_sq = np.einsum("ij,ij->i", diff, diff).astype(np.float64)
-    values = {k: stats[k] for k in ("gap_distance", "gap_distance_unbiased", "pair_cosine", "cone_image",
-                                    "cone_text", "relative_gap")}
+    values = {
+        k: stats[k]
+        for k in ("gap_distance", "gap_distance_unbiased", "pair_cosine", "cone_image", "cone_text", "relative_gap")
+    }
     values["mean_pair_distance"] = float(np.sqrt(pair_sq).mean())
     values["alignment"] = float(pair_sq.mean())
     values.update(anatomy.gap_spectrum_shares(x.mean(axis=0) - y.mean(axis=0)))

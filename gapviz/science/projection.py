@@ -85,9 +85,7 @@ def _knn(points: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return indices.astype(np.int32), dists.astype(np.float32)
 
 
-def umap_project(
-    image: Any, text: Any, init: Any | None = None, n_neighbors: int = 15, seed: int = 0
-) -> np.ndarray:
+def umap_project(image: Any, text: Any, init: Any | None = None, n_neighbors: int = 15, seed: int = 0) -> np.ndarray:
     """UMAP layout of all normalised rows, shape (N+M, 2), image rows first.
 
     The kNN graph comes from sklearn; with ``init`` (the previous layout of the same points)

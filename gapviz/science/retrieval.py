@@ -89,12 +89,20 @@ def _count(sims: torch.Tensor, col_pos: torch.Tensor, row_pos: torch.Tensor) -> 
     tol = TIE_TOLERANCE
     if sims.device.type == "cpu" and sims.numel() >= FUSED_MIN_CELLS:
         blocks = max(1, min(numba.get_num_threads() * 4, sims.shape[0]))
-        out = _count_chunk(sims.numpy(), (col_pos + tol).numpy(), (col_pos - tol).numpy(),
-                           (row_pos + tol).numpy(), (row_pos - tol).numpy(), blocks)
+        out = _count_chunk(
+            sims.numpy(),
+            (col_pos + tol).numpy(),
+            (col_pos - tol).numpy(),
+            (row_pos + tol).numpy(),
+            (row_pos - tol).numpy(),
+            blocks,
+        )
         return tuple(torch.from_numpy(a) for a in out)
     return (
-        (sims > (row_pos + tol)[:, None]).sum(dim=1), (sims >= (row_pos - tol)[:, None]).sum(dim=1),
-        (sims > (col_pos + tol)[None, :]).sum(dim=0), (sims >= (col_pos - tol)[None, :]).sum(dim=0),
+        (sims > (row_pos + tol)[:, None]).sum(dim=1),
+        (sims >= (row_pos - tol)[:, None]).sum(dim=1),
+        (sims > (col_pos + tol)[None, :]).sum(dim=0),
+        (sims >= (col_pos - tol)[None, :]).sum(dim=0),
     )
 
 

@@ -42,9 +42,7 @@ def _direction(image: np.ndarray, text: np.ndarray, direction: Any | None) -> np
     return g / norm if norm > 0 else g
 
 
-def shift_embeddings(
-    image: Any, text: Any, lam: float, direction: Any | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def shift_embeddings(image: Any, text: Any, lam: float, direction: Any | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Normalised (image − λg, text + λg); ``direction`` defaults to the gap direction g."""
     x, y = l2_normalize(image), l2_normalize(text)
     g = _direction(x, y, direction)

@@ -115,7 +115,7 @@ def prepare(
     device = resolve_device(cfg.device)
     bundle = build_model(cfg.model, device, checkpoint=init_checkpoint)
     image_size = cfg.data.image_size or bundle.image_size
-    report = (lambda stage: (lambda done, total: progress(stage, done, total))) if progress else (lambda stage: None)
+    report = (lambda stage: lambda done, total: progress(stage, done, total)) if progress else (lambda stage: None)
     train_data = load_pairs(cfg.data, image_size, "train", home, progress=report("train data"))
     eval_data = load_pairs(cfg.data, image_size, "eval", home, progress=report("eval data"))
     temperature = Temperature(cfg.temperature).to(device)
@@ -193,7 +193,12 @@ def evaluate(
     image, text = encode(setup, data, setup.eval_tokens)
     index = data.caption_image
     values = metrics.compute_all(
-        image, text, index, modality_probe=cfg.eval.linear_probe, seed=cfg.seed, device=setup.device,
+        image,
+        text,
+        index,
+        modality_probe=cfg.eval.linear_probe,
+        seed=cfg.seed,
+        device=setup.device,
         n_resamples=EVAL_RESAMPLES,
     )
     progress = min(1.0, global_step / max(1, total_steps(setup)))
