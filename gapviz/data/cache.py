@@ -98,9 +98,9 @@ def decode_image(path: Path, image_size: int) -> np.ndarray:
     Mirrors open_clip's eval transform (torchvision Resize + CenterCrop on a PIL image); large
     JPEGs are first reduced by the decoder (``draft``) to no less than twice the target size.
     """
-    with Image.open(path) as im:
-        im.draft("RGB", (2 * image_size, 2 * image_size))
-        im = im.convert("RGB")
+    with Image.open(path) as source:
+        source.draft("RGB", (2 * image_size, 2 * image_size))
+        im: Image.Image = source.convert("RGB")
         w, h = im.size
         if w <= h:
             new_w, new_h = image_size, int(image_size * h / w)

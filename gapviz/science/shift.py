@@ -96,7 +96,7 @@ def shift_sweep(
         losses = contrastive_losses(xs, ys, logit_scales, text_image_index)
         row.update({loss_key(s): loss for s, loss in zip(logit_scales, losses)})
         row.update(retrieval_recall(xs, ys, text_image_index, ks=(1,), device=device))
-        if with_zero_shot:
+        if classes is not None:
             row["zero_shot"] = zero_shot_accuracy(xs, l2_normalize(classes + lam * g), labels)
         rows.append(row)
     return rows

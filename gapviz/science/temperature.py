@@ -53,6 +53,12 @@ class Temperature(nn.Module):
         slow = self.cfg.lr_scale if self.cfg.mode == "slow_learnable" else 1.0
         return self.cfg.nu_lr_scale * slow
 
+    def _nu(self) -> torch.Tensor:
+        """The learned parameter (the trained modes have one)."""
+        if self.nu is None:
+            raise ValueError(f"temperature mode {self.cfg.mode!r} has no learned parameter")
+        return self.nu
+
     def forward(self, progress: float = 0.0) -> torch.Tensor:
         """The logit scale s at training progress t/T in [0, 1]."""
         mode = self.cfg.mode
@@ -61,10 +67,10 @@ class Temperature(nn.Module):
         if mode == "scheduled":
             return torch.tensor(1.0 / scheduled_tau(self.cfg, progress))
         if mode == "softplus":
-            return nn.functional.softplus(self.nu)
+            return nn.functional.softplus(self._nu())
         if mode == "scaled_exp":
-            return torch.exp(self.nu / self.cfg.k)
-        return torch.exp(self.nu)
+            return torch.exp(self._nu() / self.cfg.k)
+        return torch.exp(self._nu())
 
     @torch.no_grad()
     def clamp_(self) -> None:
