@@ -8,6 +8,7 @@ round-trip; ``--set section.key=value`` overrides are parsed by each field's typ
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import typing
@@ -456,6 +457,77 @@ def _check_train(checks: _Checks, cfg: RunConfig, bad: set[str]) -> None:
     need(tr.grad_accum >= 1, "train.grad_accum", "must be >= 1")
     need(tr.keep_epoch_checkpoints >= -1, "train.keep_epoch_checkpoints", "must be -1 (all), 0 or more")
     need(tr.max_steps_per_epoch >= 0, "train.max_steps_per_epoch", "must be >= 0 (0 = no cap)")
+
+
+def sweep(cfg: RunConfig, axes: dict[str, list[Any]]) -> list[RunConfig]:
+    """One checked RunConfig per combination of ``{path: [values]}`` (a grid; paths vary in the order given).
+
+    Values may be typed (``0.05``) or text (``"0.05"``, parsed by the field's type, as on a command
+    line). Each run is named after its base name and its setting values. Every combination is
+    validated here, before anything is queued; a ConfigError lists each problem once, with its path
+    (a problem with a swept setting names the value, e.g. "(sweep value -1)").
+    """
+    problems = [Problem(path, "give at least one value to sweep over") for path, values in axes.items() if not values]
+    problems += [p for path in axes if (p := _unknown_setting(path))]
+    problems += [Problem(path, "a value is given twice") for path, vs in axes.items() if len(set(map(repr, vs))) < len(vs)]
+    if problems:
+        raise ConfigError(problems)
+    configs: list[RunConfig] = []
+    found: dict[str, Problem] = {}
+    for combination in itertools.product(*axes.values()):
+        swept, issues = _sweep_point(cfg, dict(zip(axes, combination, strict=True)))
+        found.update((str(p), p) for p in issues)
+        if swept is not None:
+            configs.append(swept)
+    if found:
+        raise ConfigError(list(found.values()))
+    return configs
+
+
+def _unknown_setting(path: str) -> Problem | None:
+    """A problem when ``path`` does not name one setting of RunConfig (a section is not a setting)."""
+    hint: Any = RunConfig
+    for depth, part in enumerate(path.split(".")):
+        if not dataclasses.is_dataclass(hint) or part not in _field_names(hint):
+            where = ".".join(path.split(".")[:depth]) or "top level"
+            known = ", ".join(_field_names(hint)) if dataclasses.is_dataclass(hint) else "no settings"
+            return Problem(path, f"unknown setting; {where} has: {known}")
+        hint = typing.get_type_hints(hint)[part]
+    return Problem(path, "is a section; sweep one of its settings") if dataclasses.is_dataclass(hint) else None
+
+
+def _sweep_point(cfg: RunConfig, assignment: dict[str, Any]) -> tuple[RunConfig | None, list[Problem]]:
+    """The named config of one sweep combination and its problems (None when it cannot be built)."""
+
+    def tagged(problem: Problem) -> Problem:
+        if problem.path not in assignment:
+            return problem
+        return Problem(problem.path, f"{problem.message} (sweep value {_label(assignment[problem.path])})")
+
+    try:
+        swept = cfg.with_overrides(assignment)
+    except ConfigError as error:
+        return None, [tagged(p) for p in error.problems]
+    label = " ".join(f"{path}={_label(value_at(swept, path))}" for path in assignment)
+    swept = swept.replace(name=f"{cfg.name} {label}".strip())
+    return swept, [tagged(p) for p in swept.validate()]
+
+
+def value_at(cfg: RunConfig, path: str) -> Any:
+    """The value of a dotted setting, e.g. ``value_at(cfg, "temperature.tau")``."""
+    node: Any = cfg
+    for part in path.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def _label(value: Any) -> str:
+    """A compact text of a setting value for run names (``0.05``, ``1e-05``, ``soft``)."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(_label(v) for v in value)
+    return str(value)
 
 
 def load_config_file(path: str | Path) -> RunConfig:

@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from gapviz.cli import queue as queue_cli
-from gapviz.config import ConfigError
+from gapviz.config import ConfigError, sweep
 from gapviz.queue import client as queue
 from gapviz.queue import events
 from gapviz.queue.redis_server import ServerInfo, write_record
@@ -50,7 +50,7 @@ def test_submit_queues_the_run_id_as_a_json_payload(conn, store):
 
 def test_nothing_in_redis_is_pickled(conn, store):
     sub = queue.submit(conn, store, tiny_config())
-    queue.submit_sweep(conn, store, tiny_config(), ["temperature.tau=0.05,0.1"])
+    queue.submit_many(conn, store, sweep(tiny_config(), {"temperature.tau": [0.05, 0.1]}))
     queue.cancel(conn, store, sub.run_id)
     queue.resume(conn, store, sub.run_id)
     checked = 0
@@ -80,21 +80,22 @@ def test_nothing_in_redis_is_pickled(conn, store):
 
 
 def test_a_sweep_queues_one_run_per_value_in_one_group(conn, store):
-    group, subs = queue.submit_sweep(conn, store, tiny_config(name="base"), ["temperature.tau=0.05,0.1,0.2"])
+    group, subs = queue.submit_many(conn, store, sweep(tiny_config(name="base"), {"temperature.tau": [0.05, 0.1, 0.2]}))
     assert len(subs) == 3 and [s.position for s in subs] == [0, 1, 2]
     taus = sorted(store.config(s.run_id).temperature.tau for s in subs)
     assert taus == [0.05, 0.1, 0.2]
     assert {store.meta(s.run_id)["group"] for s in subs} == {group}
     assert store.meta(subs[0].run_id)["name"] == "base temperature.tau=0.05"
-    group2, grid = queue.submit_sweep(conn, store, tiny_config(), ["temperature.tau=0.05,0.1", "seed=1,2"])
-    assert len(grid) == 4
+    group2, grid = queue.submit_many(conn, store, sweep(tiny_config(), {"temperature.tau": [0.05, 0.1], "seed": [1, 2]}))
+    assert len(grid) == 4 and group2 != group and group2.startswith("sweep-")
 
 
 def test_a_bad_sweep_value_queues_nothing(conn, store):
-    with pytest.raises(ConfigError, match="temperature.tau"):
-        queue.submit_sweep(conn, store, tiny_config(), ["temperature.tau=0.05,-1"])
-    with pytest.raises(queue.QueueError):
-        queue.sweep_configs(tiny_config(), ["temperature.tau="])
+    with pytest.raises(ConfigError, match=r"temperature.tau: must be in \(0, 10\].*\(sweep value -1\)"):
+        queue.submit_many(conn, store, sweep(tiny_config(), {"temperature.tau": [0.05, -1]}))
+    bad = tiny_config().replace(seed=-1)
+    with pytest.raises(ConfigError, match="seed"):
+        queue.submit_many(conn, store, [tiny_config(), bad])  # the good one is not queued either
     assert store.run_ids() == [] and queue.get_queue(conn).count == 0
 
 
@@ -230,6 +231,8 @@ def test_cli_submit_status_cancel_resume(conn, store, capsys, monkeypatch, redis
         (("resume", "no-such-run"), "no run"),
         (("submit", "--set", "train.epochs=-1"), "config error: train.epochs"),
         (("submit", "--sweep", "nonsense.key=1,2"), "config error: nonsense.key"),
+        (("submit", "--sweep", "temperature.tau="), "config error: temperature.tau: --sweep"),
+        (("submit", "--sweep", "seed=0,1", "--sweep", "seed=2"), "config error: seed: swept twice"),
     ],
 )
 def test_cli_errors_are_one_line(conn, store, capsys, monkeypatch, redis_server, argv, message):

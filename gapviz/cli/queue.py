@@ -13,7 +13,7 @@ import sys
 from typing import Any, Sequence
 
 from gapviz.cli.common import EXIT_ERROR, EXIT_OK, add_config_arguments, run_command
-from gapviz.config import resolve_config
+from gapviz.config import ConfigError, Problem, parse_assignment, resolve_config, sweep
 from gapviz.queue import APP_HOST, DEFAULT_APP_PORT, DEFAULT_QUEUE
 from gapviz.queue.supervisor import TOKEN_ENV
 from gapviz.runs.store import RunStore
@@ -101,16 +101,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     cfg = resolve_config(args.config, args.preset, args.overrides)
     store = RunStore(_home(args))
-    if args.sweep:
-        queue.sweep_configs(cfg, args.sweep)  # every value is checked before Redis is touched
+    axes = parse_sweeps(args.sweep)
+    configs = sweep(cfg, axes) if axes else [cfg]  # every run is checked before Redis is touched
     conn = queue.connect(_home(args))
-    queue_name = args.queue or DEFAULT_QUEUE
-    group = ""
-    if args.sweep:
-        tags = tuple(args.tags)
-        group, submissions = queue.submit_sweep(conn, store, cfg, args.sweep, queue_name=queue_name, tags=tags)
-    else:
-        submissions = [queue.submit(conn, store, cfg, queue_name=queue_name, tags=tuple(args.tags))]
+    group, submissions = queue.submit_many(
+        conn, store, configs, queue_name=args.queue or DEFAULT_QUEUE, group=None if axes else "", tags=tuple(args.tags)
+    )
     if args.json:
         print(json.dumps({"group": group, "runs": [s.to_dict() for s in submissions]}, indent=2))
         return EXIT_OK
@@ -120,6 +116,24 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if group:
         print(f"group {group}: {len(submissions)} runs")
     return EXIT_OK
+
+
+def parse_sweeps(items: list[str]) -> dict[str, list[str]]:
+    """``["temperature.tau=0.01,0.07", "seed=0,1"]`` -> ``{"temperature.tau": ["0.01", "0.07"], "seed": ["0", "1"]}``.
+
+    Values stay text here; ``config.sweep`` parses them by each field's type.
+    """
+    axes: dict[str, list[str]] = {}
+    for item in items:
+        path, raw = parse_assignment(item)
+        values = [v.strip() for v in raw.split(",") if v.strip()]
+        if not values:
+            example = "e.g. --sweep temperature.tau=0.01,0.07"
+            raise ConfigError([Problem(path or item, f"--sweep {item!r}: give values, {example}")])
+        if path in axes:
+            raise ConfigError([Problem(path, "swept twice; give all its values in one --sweep")])
+        axes[path] = values
+    return axes
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""The run queue: RQ on Redis. Connect, submit (one run or a sweep), cancel, resume, status.
+"""The run queue: RQ on Redis. Connect, submit (one run or many: a sweep), cancel, resume, status.
 
 The web process and the CLI import this module, never torch: a job is enqueued by dotted path
 (``gapviz.queue.jobs.train_run``) with the run id as its only payload, serialized with RQ's
@@ -13,7 +13,6 @@ Redis: ``REDIS_URL`` (redis:// or rediss://) when set, else the embedded server 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from uuid import uuid4
 
 from rq.timeouts import BaseDeathPenalty
 
-from gapviz.config import RunConfig, parse_assignment
+from gapviz.config import ConfigError, RunConfig
 from gapviz.errors import GapvizError
 from gapviz.queue import DEFAULT_QUEUE, events
 from gapviz.runs.records import RunState, RunStatus
@@ -189,41 +188,26 @@ def submit(
         raise
 
 
-def sweep_configs(cfg: RunConfig, sweeps: list[str]) -> list[tuple[str, RunConfig]]:
-    """One (label, config) per combination of ``key=v1,v2,...`` sweeps (several sweeps: every combination)."""
-    axes: list[tuple[str, list[str]]] = []
-    for item in sweeps:
-        key, raw = parse_assignment(item)
-        values = [v.strip() for v in raw.split(",") if v.strip()]
-        if not values:
-            raise QueueError(f"--sweep {item!r}: give values, e.g. --sweep temperature.tau=0.01,0.07")
-        axes.append((key, values))
-    combos = []
-    for combo in itertools.product(*(v for _, v in axes)):
-        assignment = {key: value for (key, _), value in zip(axes, combo, strict=True)}
-        label = " ".join(f"{k}={v}" for k, v in assignment.items())
-        swept = cfg.with_overrides(assignment)
-        name = f"{cfg.name} {label}".strip() if cfg.name else label
-        combos.append((label, swept.replace(name=name).check()))
-    return combos
-
-
-def submit_sweep(
+def submit_many(
     conn: "Redis",
     store: RunStore,
-    cfg: RunConfig,
-    sweeps: list[str],
+    configs: list[RunConfig],
     *,
     queue_name: str = DEFAULT_QUEUE,
+    group: str | None = None,
     tags: tuple[str, ...] = (),
 ) -> tuple[str, list[Submission]]:
-    """Queue one run per sweep value (all validated before any is queued), grouped; returns (group, submissions)."""
-    combos = sweep_configs(cfg, sweeps)
-    group = f"sweep-{new_run_id()}"
-    submissions = []
-    for _, swept in combos:
-        submissions.append(submit(conn, store, swept, queue_name=queue_name, group=group, tags=tags))
-    return group, submissions
+    """Queue several runs (e.g. ``config.sweep(...)``) as one group; every config is checked before any is queued.
+
+    ``group`` defaults to a new ``sweep-<id>`` for more than one run and to none for a single one.
+    Returns (group, submissions) in the order of ``configs``.
+    """
+    problems = [p for cfg in configs for p in cfg.validate()]
+    if problems:
+        raise ConfigError(list({str(p): p for p in problems}.values()))
+    if group is None:
+        group = f"sweep-{new_run_id()}" if len(configs) > 1 else ""
+    return group, [submit(conn, store, cfg, queue_name=queue_name, group=group, tags=tags) for cfg in configs]
 
 
 def enqueue_run(
