@@ -17,10 +17,12 @@ from app_fixtures import APP_ROOT
 
 
 def test_every_runconfig_setting_is_in_the_form():
-    listed = [spec.path for _, specs in form.grouped_specs() for spec in specs]
+    sections = [*form.EXPERIMENT, *form.collapsed_sections()]
+    listed = [p for _, paths in sections for p in paths if p != form.MODEL_SOURCE] + [*form.TOP_FIELDS, "seed"]
     assert sorted(listed) == sorted(form.all_paths())
     assert len(listed) == len(set(listed))
-    assert [title for title, _ in form.grouped_specs()][:4] == ["Run", "Model", "Data", "Mismatched pairs"]
+    assert [title for title, _ in sections] == ["Model", "Data", "Temperature", "Modality swap", "Training",
+                                                "Evaluation", "Advanced"]
 
 
 def test_specs_follow_types_and_docs():
@@ -29,8 +31,9 @@ def test_specs_follow_types_and_docs():
     assert form.spec_for("swap.renormalize").kind == "bool"
     assert form.spec_for("train.epochs").kind == "int"
     assert form.spec_for("data.mismatch").kind == "float"
-    assert form.spec_for("data.mismatch").help.startswith("Fraction of training pairs")
-    assert "scheduled" in form.spec_for("temperature.tau_end").help
+    assert form.spec_for("data.mismatch").help.startswith("Fraction (0–1) of training pairs")
+    assert "schedule" in form.spec_for("temperature.tau_end").help
+    assert all(form.spec_for(p).help for p in form.all_paths())
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

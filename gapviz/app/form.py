@@ -14,55 +14,215 @@ import inspect
 import math
 import typing
 from dataclasses import dataclass
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal, Mapping, get_args, get_origin
 
 from gapviz import config as config_module
 from gapviz.config import RunConfig
 
-# (title, section attribute or "" for top-level fields, paths in that group)
-GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Run", ("name", "seed", "device")),
-    ("Model", ("model.name", "model.pretrained", "model.init_run", "model.init_epoch", "model.procrustes_init")),
-    ("Data", ("data.source", "data.path", "data.image_root", "data.split", "data.train_size", "data.eval_size", "data.image_size", "data.seed", "data.skip_broken", "data.csv_image_key", "data.csv_caption_key", "data.csv_separator")),
-    ("Mismatched pairs", ("data.mismatch",)),
-    ("Temperature", ("temperature.mode", "temperature.tau", "temperature.tau_end", "temperature.schedule", "temperature.k", "temperature.lr_scale", "temperature.max_logit_scale")),
-    ("Modality swap", ("swap.mode", "swap.fraction", "swap.renormalize")),
-    ("Optimisation", ("train.epochs", "train.batch_size", "train.lr", "train.weight_decay", "train.warmup_steps", "train.grad_accum", "train.precision", "train.compile", "train.keep_epoch_checkpoints", "train.max_steps_per_epoch")),
-    ("Evaluation", ("eval.projections", "eval.umap_neighbors", "eval.batch_size", "eval.linear_probe")),
-)
-EXTRA_HELP = {
-    "temperature.tau_end": "used by the scheduled mode",
-    "temperature.schedule": "used by the scheduled mode",
-    "temperature.k": "used by the scaled_exp mode",
-    "temperature.lr_scale": "used by the slow_learnable mode",
-    "device": "auto, cpu, cuda, cuda:N or mps; the worker's own --device wins when it has one",
+MODEL_SOURCE = "model.source"
+"""A form-only choice (not a RunConfig field): where the model's weights come from."""
+MODEL_SOURCES: dict[str, str] = {
+    "tiny": "gapviz-tiny, random init",
+    "open_clip": "open_clip architecture (+ pretrained tag)",
+    "checkpoint": "local checkpoint file",
+    "run": "a saved gapviz run (fine-tune)",
 }
+EXPERIMENT: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Model", (MODEL_SOURCE, "model.name", "model.pretrained", "model.init_run", "model.init_epoch")),
+    ("Data", ("data.source", "data.path", "data.train_size", "data.eval_size", "data.mismatch")),
+    ("Temperature", ("temperature.mode", "temperature.tau", "temperature.tau_end", "temperature.schedule",
+                     "temperature.k", "temperature.lr_scale", "temperature.max_logit_scale")),
+    ("Modality swap", ("swap.mode", "swap.fraction", "swap.renormalize")),
+)
+"""The top of the form: what a modality-gap study varies (run name, epochs and seeds sit above it)."""
+COLLAPSED: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Training", ("train.batch_size", "train.lr", "train.weight_decay", "train.warmup_steps", "train.grad_accum",
+                  "train.precision", "train.max_steps_per_epoch", "train.keep_epoch_checkpoints", "train.compile")),
+    ("Evaluation", ("eval.projections", "eval.umap_neighbors", "eval.batch_size", "eval.linear_probe")),
+    ("Advanced", ("device", "data.seed", "data.image_size", "data.split", "data.image_root", "data.skip_broken",
+                  "data.csv_image_key", "data.csv_caption_key", "data.csv_separator", "model.procrustes_init")),
+)
+"""Collapsed sections below the experiment; a RunConfig field in neither list lands in Advanced."""
+TOP_FIELDS = ("name", "train.epochs")
+"""Shown first, next to tags and seeds (``seed`` itself is set by the seeds field)."""
+SENTINELS: dict[str, tuple[int, str, int]] = {
+    "model.init_epoch": (-1, "latest", 0),
+    "data.image_size": (0, "auto", 224),
+    "data.train_size": (0, "all", 8192),
+    "train.max_steps_per_epoch": (0, "all", 100),
+    "train.keep_epoch_checkpoints": (-1, "all", 3),
+}
+"""(special number, its word, the number offered when the word is switched off): a switch shows the word,
+the number field appears only without it."""
+LABELS = {
+    MODEL_SOURCE: "model source", "model.name": "architecture", "model.pretrained": "pretrained tag",
+    "model.init_run": "start from run", "model.init_epoch": "from epoch", "data.source": "data source",
+    "data.train_size": "training pairs", "data.eval_size": "evaluation pairs", "data.mismatch": "mismatched fraction",
+    "temperature.mode": "temperature mode", "temperature.tau": "τ", "temperature.tau_end": "τ at the end",
+    "temperature.max_logit_scale": "max logit scale", "swap.mode": "swap mode", "swap.fraction": "swap fraction",
+    "train.batch_size": "batch size", "train.lr": "learning rate", "eval.batch_size": "eval batch size",
+    "data.seed": "data seed", "train.epochs": "epochs",
+}
+HELP: dict[str, str] = {
+    "name": "A name for the run (text); a sweep adds each run's setting values to it.",
+    "seed": "Seed of model init, batch order and swaps (integer).",
+    "device": "Where the run trains: auto, cpu, cuda, cuda:N or mps; a worker started with --device uses its own.",
+    MODEL_SOURCE: "Where the weights come from: random init, an open_clip pretrained tag, a checkpoint file, "
+    "or a saved run's checkpoint.",
+    "model.name": "open_clip architecture name (e.g. ViT-B-32, RN50); for a saved run, that run's architecture.",
+    "model.pretrained": "open_clip pretrained tag (e.g. openai; weights must be in the local cache) "
+    "or the path of a checkpoint file.",
+    "model.init_run": "Run id whose checkpoint the weights start from.",
+    "model.init_epoch": "Epoch of that run's checkpoint (number); latest: its newest kept checkpoint.",
+    "model.procrustes_init": "Rotate the text projection onto the image side at init (Liang et al. §4.4).",
+    "data.source": "synthetic: built-in shapes and captions; coco: COCO captions; csv: an open_clip-style CSV.",
+    "data.path": "COCO captions / Karpathy JSON file, or the CSV file (a path on the worker's machine).",
+    "data.image_root": "Folder the image paths are relative to (default: the data file's folder).",
+    "data.split": "Karpathy split used for training (evaluation uses val).",
+    "data.train_size": "Training pairs (count); synthetic data generates this many, real data is capped at it "
+    "(all: no cap).",
+    "data.eval_size": "Pairs in the fixed evaluation subset (count), measured after every epoch.",
+    "data.mismatch": "Fraction (0–1) of training pairs whose caption belongs to another image.",
+    "data.image_size": "Image side in pixels; auto: the model's own input size.",
+    "data.seed": "Seed of the data set itself (integer), apart from the run seed, so seeds share data.",
+    "data.skip_broken": "Skip (and count) unreadable images instead of failing.",
+    "data.csv_image_key": "CSV column with the image paths.",
+    "data.csv_caption_key": "CSV column with the captions.",
+    "data.csv_separator": "CSV field separator (one character).",
+    "temperature.mode": "How τ behaves: fixed, learnable (CLIP), scheduled (τ start → τ end), softplus, "
+    "scaled_exp or slow_learnable (Yaras et al.).",
+    "temperature.tau": "Softmax temperature τ = 1/logit scale (unitless, CLIP starts at 0.07): the fixed value, "
+    "or where the other modes start.",
+    "temperature.tau_end": "τ at the last step of the schedule (unitless).",
+    "temperature.schedule": "Shape of the schedule from τ to τ end: linear or cosine in training progress.",
+    "temperature.k": "Divisor k of ν in s = exp(ν / k) (unitless, > 1): larger k slows τ's learning.",
+    "temperature.lr_scale": "Learning-rate factor of ν (0–1) relative to the model's learning rate.",
+    "temperature.max_logit_scale": "Ceiling of the learned logit scale 1/τ (unitless; CLIP uses 100).",
+    "swap.mode": "Modality swapping (Yaras et al.): hard swaps coordinates of a pair, soft mixes them.",
+    "swap.fraction": "Probability (0–1) that a training pair is swapped in a batch.",
+    "swap.renormalize": "Re-normalise swapped features to unit length.",
+    "train.epochs": "Passes over the training set (count); 0 only evaluates the initial model.",
+    "train.batch_size": "Pairs per optimiser step (count): every other pair in the batch is a negative.",
+    "train.lr": "Peak learning rate of AdamW (per step), after warmup, then cosine decay.",
+    "train.weight_decay": "AdamW weight decay (unitless; gains, biases and τ are not decayed).",
+    "train.warmup_steps": "Optimiser steps of linear learning-rate warmup (count).",
+    "train.grad_accum": "Batches whose gradients are summed per optimiser step (count).",
+    "train.precision": "Number format: auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16 or fp16.",
+    "train.compile": "torch.compile the model (slower start, faster steps on a GPU).",
+    "train.keep_epoch_checkpoints": "Model-weight checkpoints kept (count, newest first); all: keep every epoch's.",
+    "train.max_steps_per_epoch": "Cap on optimiser steps per epoch (count); all: the whole training set.",
+    "eval.projections": "2-D projections saved per epoch: pca (milliseconds), umap (seconds).",
+    "eval.umap_neighbors": "UMAP neighbourhood size (count of points, 2–200).",
+    "eval.batch_size": "Pairs encoded at once during evaluation (count).",
+    "eval.linear_probe": "Measure linear separability of the two modalities each epoch (a logistic probe).",
+}
+"""Help for every field: what it does and its unit (a test checks every RunConfig field has one)."""
 PRESET_GROUPS = {
     "demo": "Demo (built-in data, tiny model)",
     "tiny-test": "Tiny test (seconds on a CPU)",
     "liang-finetune": "Liang et al.: fine-tune CLIP at fixed τ (temperature sweep)",
 }
+LEARNED_TAU = ("learnable", "slow_learnable", "scaled_exp", "softplus")
+_APPLIES: dict[str, Any] = {
+    "model.name": lambda c: c[MODEL_SOURCE] != "tiny",
+    "model.pretrained": lambda c: c[MODEL_SOURCE] in ("open_clip", "checkpoint"),
+    "model.init_run": lambda c: c[MODEL_SOURCE] == "run",
+    "model.init_epoch": lambda c: c[MODEL_SOURCE] == "run",
+    "data.path": lambda c: c["data.source"] != "synthetic",
+    "data.image_root": lambda c: c["data.source"] != "synthetic",
+    "data.skip_broken": lambda c: c["data.source"] != "synthetic",
+    "data.split": lambda c: c["data.source"] == "coco",
+    "data.csv_image_key": lambda c: c["data.source"] == "csv",
+    "data.csv_caption_key": lambda c: c["data.source"] == "csv",
+    "data.csv_separator": lambda c: c["data.source"] == "csv",
+    "temperature.tau_end": lambda c: c["temperature.mode"] == "scheduled",
+    "temperature.schedule": lambda c: c["temperature.mode"] == "scheduled",
+    "temperature.k": lambda c: c["temperature.mode"] == "scaled_exp",
+    "temperature.lr_scale": lambda c: c["temperature.mode"] == "slow_learnable",
+    "temperature.max_logit_scale": lambda c: c["temperature.mode"] in LEARNED_TAU,
+    "swap.fraction": lambda c: c["swap.mode"] != "none",
+    "swap.renormalize": lambda c: c["swap.mode"] != "none",
+    "eval.umap_neighbors": lambda c: "umap" in c["eval.projections"],
+}
+
+
+def applies(path: str, chosen: Mapping[str, Any]) -> bool:
+    """Whether a setting is used given the modes chosen so far (``chosen`` maps paths to values)."""
+    rule = _APPLIES.get(path)
+    return rule is None or bool(rule(chosen))
+
+
+def applies_in_sweep(path: str, chosen: Mapping[str, Any], swept: list[str]) -> bool:
+    """Whether a setting is used now, or could be by some value of a swept choice (swap.mode swept: its fraction)."""
+    if applies(path, chosen):
+        return True
+    options = [(s, o) for s in swept if s in chosen for o in spec_for(s).options]
+    return any(applies(path, {**chosen, s: option}) for s, option in options)
+
+
+def sentinel_allowed(path: str, chosen: Mapping[str, Any]) -> bool:
+    """Whether a setting's sentinel word is valid here (all training pairs only for real data)."""
+    return path in SENTINELS and not (path == "data.train_size" and chosen.get("data.source") == "synthetic")
+
+
+def model_source(cfg: RunConfig) -> str:
+    """Which of MODEL_SOURCES a config's model settings describe."""
+    if cfg.model.init_run:
+        return "run"
+    if cfg.model.pretrained:
+        return "checkpoint" if _looks_like_file(cfg.model.pretrained) else "open_clip"
+    return "open_clip" if cfg.model.name != config_module.TINY_MODEL else "tiny"
+
+
+def _looks_like_file(text: str) -> bool:
+    return "/" in text or "\\" in text or text.endswith((".pt", ".pth", ".bin", ".safetensors", ".ckpt"))
+
+
+def apply_model_source(values: dict[str, Any], source: str) -> dict[str, Any]:
+    """The model fields that a model source implies (the tiny model; no pretrained tag when fine-tuning)."""
+    out = dict(values)
+    if source == "tiny":
+        out.update({"model.name": config_module.TINY_MODEL, "model.pretrained": "", "model.init_run": ""})
+    elif source in ("open_clip", "checkpoint"):
+        out["model.init_run"] = ""
+    elif source == "run":
+        out["model.pretrained"] = ""
+    return out
+
+
+def collapsed_sections() -> list[tuple[str, tuple[str, ...]]]:
+    """The collapsed sections, with any RunConfig field that no section lists added to Advanced."""
+    listed = {p for _, paths in (*EXPERIMENT, *COLLAPSED) for p in paths} | set(TOP_FIELDS) | {"seed"}
+    rest = tuple(p for p in all_paths() if p not in listed)
+    return [(title, paths + rest if title == "Advanced" else paths) for title, paths in COLLAPSED]
+
+
+def finetune_config(cfg: RunConfig, run_id: str, name: str) -> RunConfig:
+    """A saved run's config set to start from that run's latest checkpoint (Fine-tune from this run)."""
+    model = dataclasses.replace(cfg.model, init_run=run_id, init_epoch=-1, pretrained="")
+    return cfg.replace(model=model, name=f"{name} fine-tune".strip())
 
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """One form field: its dotted path, widget kind, choices and help text."""
+    """One form field: its dotted path, widget kind, choices, label and help text."""
 
     path: str
     kind: str  # "choice", "multi", "bool", "int", "float", "text"
     options: tuple[str, ...] = ()
     help: str = ""
-
-    @property
-    def label(self) -> str:
-        return self.path.split(".")[-1].replace("_", " ")
+    label: str = ""
 
 
 @functools.cache
 def field_docs() -> dict[str, str]:
     """``"data.mismatch" -> "Fraction of training pairs ..."`` from the attribute docstrings in gapviz.config."""
     tree = ast.parse(inspect.getsource(config_module))
-    section_of = {f.type if isinstance(f.type, str) else f.type.__name__: f.name for f in dataclasses.fields(RunConfig) if dataclasses.is_dataclass(_hint(RunConfig, f.name))}
+    section_of = {
+        f.type if isinstance(f.type, str) else f.type.__name__: f.name
+        for f in dataclasses.fields(RunConfig)
+        if dataclasses.is_dataclass(_hint(RunConfig, f.name))
+    }
     docs: dict[str, str] = {}
     for node in tree.body:
         if not isinstance(node, ast.ClassDef):
@@ -70,12 +230,12 @@ def field_docs() -> dict[str, str]:
         prefix = "" if node.name == "RunConfig" else section_of.get(node.name)
         if prefix is None:
             continue
-        body = node.body
-        for current, following in zip(body, body[1:]):
-            if isinstance(current, ast.AnnAssign) and isinstance(current.target, ast.Name):
-                if isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant) and isinstance(following.value.value, str):
-                    path = f"{prefix}.{current.target.id}" if prefix else current.target.id
-                    docs[path] = " ".join(following.value.value.split())
+        for current, following in zip(node.body, node.body[1:], strict=False):
+            if not (isinstance(current, ast.AnnAssign) and isinstance(current.target, ast.Name)):
+                continue
+            if isinstance(following, ast.Expr) and isinstance(getattr(following.value, "value", None), str):
+                path = f"{prefix}.{current.target.id}" if prefix else current.target.id
+                docs[path] = " ".join(following.value.value.split())
     return docs
 
 
@@ -84,21 +244,25 @@ def _hint(cls: Any, name: str) -> Any:
 
 
 def spec_for(path: str) -> FieldSpec:
-    """The widget spec of one dotted setting."""
+    """The widget spec of one dotted setting (or of the form-only model source)."""
+    label = LABELS.get(path, path.split(".")[-1].replace("_", " "))
+    help_text = HELP.get(path) or field_docs().get(path, "")
+    if path == MODEL_SOURCE:
+        return FieldSpec(path, "choice", tuple(MODEL_SOURCES), help_text, label)
     cls: Any = RunConfig
     parts = path.split(".")
     for part in parts[:-1]:
         cls = _hint(cls, part)
     hint = _hint(cls, parts[-1])
-    help_text = " ".join(t for t in (field_docs().get(path, ""), EXTRA_HELP.get(path, "")) if t)
     origin = get_origin(hint)
     if origin is Literal:
-        return FieldSpec(path, "choice", tuple(get_args(hint)), help_text)
+        return FieldSpec(path, "choice", tuple(get_args(hint)), help_text, label)
     if origin is tuple:
         item = get_args(hint)[0]
-        return FieldSpec(path, "multi", tuple(get_args(item)) if get_origin(item) is Literal else (), help_text)
+        options = tuple(get_args(item)) if get_origin(item) is Literal else ()
+        return FieldSpec(path, "multi", options, help_text, label)
     kind = {bool: "bool", int: "int", float: "float"}.get(hint, "text")
-    return FieldSpec(path, kind, (), help_text)
+    return FieldSpec(path, kind, (), help_text, label)
 
 
 def all_paths() -> list[str]:
@@ -113,22 +277,9 @@ def all_paths() -> list[str]:
     return paths
 
 
-def grouped_specs() -> list[tuple[str, list[FieldSpec]]]:
-    """The form's groups; settings in no group land in a last "Other" group."""
-    listed = {p for _, paths in GROUPS for p in paths}
-    known = set(all_paths())
-    groups = [(title, [spec_for(p) for p in paths if p in known]) for title, paths in GROUPS]
-    rest = [spec_for(p) for p in all_paths() if p not in listed]
-    if rest:
-        groups.append(("Other", rest))
-    return groups
-
-
 def value_at(cfg: RunConfig, path: str) -> Any:
-    node: Any = cfg
-    for part in path.split("."):
-        node = getattr(node, part)
-    return node
+    """A setting's value; the form-only model source is derived from the model settings."""
+    return model_source(cfg) if path == MODEL_SOURCE else config_module.value_at(cfg, path)
 
 
 def float_step(value: float) -> float:
@@ -142,6 +293,8 @@ def build_config(values: dict[str, Any]) -> RunConfig:
     """A RunConfig from ``{"train.epochs": 3, ...}`` (every path given); raises ConfigError on bad types."""
     tree: dict[str, Any] = {}
     for path, value in values.items():
+        if path == MODEL_SOURCE:
+            continue
         node = tree
         parts = path.split(".")
         for part in parts[:-1]:
@@ -150,14 +303,71 @@ def build_config(values: dict[str, Any]) -> RunConfig:
     return RunConfig.from_dict(tree)
 
 
-def sweepable_paths() -> list[str]:
-    """Settings a sweep can vary: numbers, choices and text (not lists or switches)."""
-    return [p for p in all_paths() if spec_for(p).kind in ("int", "float", "choice", "text") and p not in ("name", "seed")]
-
-
 def preset_label(name: str) -> str:
+    """A preset's name with where it comes from."""
     if name in PRESET_GROUPS:
         return f"{name} — {PRESET_GROUPS[name]}"
     if name.startswith("yaras-"):
         return f"{name} — Yaras et al. ({name.removeprefix('yaras-').replace('-', ' ')})"
     return name
+
+
+# ---- sweeps ------------------------------------------------------------------------------
+MAX_RUNS = 48
+"""A sweep queues at most this many runs unless the user confirms the larger number."""
+NUMBER_SWEEPS = ("list", "log-spaced", "evenly spaced")
+LOG_DEFAULT_PATHS = ("temperature.tau", "temperature.tau_end", "train.lr", "train.weight_decay")
+"""Settings that span orders of magnitude: their sweeps and plots default to a log scale."""
+
+
+def sweepable_paths() -> list[str]:
+    """Settings a sweep can vary: numbers, choices, switches and text (not lists; seeds have their own field)."""
+    return [p for p in all_paths() if spec_for(p).kind != "multi" and p not in ("name", "seed")]
+
+
+def sweep_modes(kind: str) -> tuple[str, ...]:
+    """How a setting's values can be given: numbers as a list or a range, choices and switches by picking."""
+    if kind == "float":
+        return NUMBER_SWEEPS
+    if kind == "int":
+        return ("list", "evenly spaced")
+    return ("pick",) if kind in ("choice", "bool") else ("list",)
+
+
+def parse_values(text: str, kind: str) -> list[Any]:
+    """``"0.01, 0.03 0.1"`` as numbers of ``kind`` (or text); ValueError names the item it cannot read."""
+    items = [item for item in text.replace(",", " ").split() if item] if kind != "text" else [
+        item.strip() for item in text.split(",") if item.strip()
+    ]
+    if kind not in ("int", "float"):
+        return items
+    values: list[Any] = []
+    for item in items:
+        try:
+            values.append(int(item) if kind == "int" else float(item))
+        except ValueError:
+            raise ValueError(f"cannot read {item!r} as {'a whole number' if kind == 'int' else 'a number'}") from None
+    return values
+
+
+def spaced_values(start: float, stop: float, count: int, *, log: bool, kind: str = "float") -> list[Any]:
+    """``count`` values from start to stop (both included), log-spaced or evenly; ValueError when impossible."""
+    if count < 1:
+        raise ValueError("give at least one value")
+    if log and (start <= 0 or stop <= 0):
+        raise ValueError("a log-spaced range needs start and stop > 0")
+    if count == 1:
+        points = [float(start)]
+    elif log:
+        ratio = math.log(stop / start) / (count - 1)
+        points = [start * math.exp(ratio * i) for i in range(count)]
+    else:
+        points = [start + (stop - start) * i / (count - 1) for i in range(count)]
+    if kind == "int":
+        return list(dict.fromkeys(int(round(v)) for v in points))
+    return list(dict.fromkeys(float(f"{v:.4g}") for v in points))
+
+
+def run_count(axes: Mapping[str, list[Any]], seeds: int) -> int:
+    """Runs a grid queues: the product of every setting's number of values, times the seeds."""
+    return math.prod(len(values) for values in axes.values()) * max(1, seeds)

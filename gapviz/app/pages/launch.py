@@ -1,7 +1,10 @@
-"""Launch page: a form over every RunConfig setting, presets, sweeps; submits through gapviz.queue.client.
+"""Launch page: the experiment's knobs first, the rest collapsed; typed grid sweeps; queue through the client.
 
-Validation is RunConfig.validate() (and the queue's sweep expansion): each problem appears under
-its own field. On submit the page links to the live view of each new run. No torch here.
+The base config is a preset, or a saved run's exact config (``?from=<run id>``, "Open in Launch")
+or that run as a fine-tune start (``?finetune=<run id>``). Fields follow gapviz.app.form (what
+applies when, sentinels as words, help with units). On queue: RunConfig.validate() and
+config.sweep() check every run first, each problem shows under its field and nothing is queued;
+then gapviz.queue.client.submit_many queues them as one group. No torch here.
 """
 
 from __future__ import annotations
@@ -11,153 +14,147 @@ from typing import Any
 import streamlit as st
 
 from gapviz.app import common, form
-
-from gapviz.app import frames as views
-from gapviz.config import PRESETS, ConfigError, Problem, preset
+from gapviz.app.launch_form import FormState, draw, section, seeds_field, show_problems, sweep_section
+from gapviz.config import PRESETS, ConfigError, Problem, RunConfig, preset, sweep
 from gapviz.queue import DEFAULT_QUEUE
 
-COLUMNS = 3
-SWEEP_NONE = "(no sweep)"
+
+def _base() -> tuple[RunConfig, str]:
+    """The config the form starts from and its widget-key prefix: a run from the URL, else a preset."""
+    for param, kind in (("from", "run"), ("finetune", "ft")):
+        run_id = st.query_params.get(param)
+        if not run_id:
+            continue
+        with common.guard(f"could not open run {run_id}"):
+            cfg, name = common.store().config(run_id), common.store().meta(run_id).get("name", run_id)
+            left, right = st.columns([5, 1], vertical_alignment="center")
+            what = "fine-tune from" if kind == "ft" else "a copy of"
+            left.info(f"The form holds {what} run {run_id} ({name}); change what you need and queue it.")
+            if right.button("Start from a preset", key="launch_clear_run"):
+                del st.query_params[param]
+                st.rerun()
+            base = form.finetune_config(cfg, run_id, name) if kind == "ft" else cfg
+            return base, f"launch:{kind}-{run_id}:"
+    names = list(PRESETS)
+    chosen = st.selectbox("Preset", names, index=names.index("demo"), key="launch_preset",
+                          format_func=form.preset_label, help="fills the form; every field can still be changed")
+    return preset(chosen), f"launch:{chosen}:"
 
 
-def _widget(spec: form.FieldSpec, default: Any, key: str) -> Any:
-    label, help_text = spec.label, spec.help or None
-    if spec.kind == "choice":
-        options = list(spec.options)
-        return st.selectbox(label, options, index=options.index(default) if default in options else 0, key=key, help=help_text)
-    if spec.kind == "multi":
-        return tuple(st.multiselect(label, list(spec.options), default=list(default), key=key, help=help_text))
-    if spec.kind == "bool":
-        return st.checkbox(label, value=bool(default), key=key, help=help_text)
-    if spec.kind == "int":
-        return int(st.number_input(label, value=int(default), step=1, key=key, help=help_text))
-    if spec.kind == "float":
-        return float(st.number_input(label, value=float(default), step=form.float_step(float(default)), format="%g", key=key, help=help_text))
-    return st.text_input(label, value=str(default), key=key, help=help_text)
+def _top(state: FormState) -> Any:
+    """Name, tags, epochs and seeds: what every run needs first."""
+    c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
+    with c1:
+        draw(state, "name")
+    tags = c2.text_input("tags", key=state.key("tags"), placeholder="comma separated",
+                         help="Labels to find the runs by on Compare (comma separated text).")
+    with c3:
+        draw(state, "train.epochs")
+    with c4:
+        seeds = seeds_field(state)
+    return tags, seeds
 
 
-def _sweeps(field: str, values: str, seeds: str) -> tuple[list[str], list[Problem]]:
-    """The queue's ``key=v1,v2`` sweep strings from the sweep fields, or the problems with them."""
-    sweeps, problems = [], []
-    if field != SWEEP_NONE:
-        items = views.parse_list(values)
-        if len(items) < 1:
-            problems.append(Problem("sweep.values", f"give the values of {field}, e.g. 0.01, 0.03, 0.1"))
-        else:
-            sweeps.append(f"{field}={','.join(items)}")
-    if seeds.strip():
-        try:
-            seed_list = views.parse_seeds(seeds)
-        except ValueError as error:
-            problems.append(Problem("sweep.seeds", f"{error} — e.g. 0, 1, 2 or 0-4"))
-        else:
-            if len(seed_list) > 1 or field != SWEEP_NONE:
-                sweeps.append("seed=" + ",".join(str(s) for s in seed_list))
-    return sweeps, problems
+def _configs(state: FormState, seeds: Any, axes: dict[str, list[Any]]) -> tuple[list[RunConfig], list[Problem]]:
+    """Every run the form describes, checked; or the problems that stop them."""
+    problems = [seeds] if isinstance(seeds, Problem) else []
+    values = form.apply_model_source(state.values, state.values[form.MODEL_SOURCE])
+    try:
+        cfg = form.build_config(values)
+    except ConfigError as error:
+        return [], problems + error.problems
+    if not isinstance(seeds, Problem):
+        cfg = cfg.replace(seed=seeds[0])
+        if len(seeds) > 1:
+            axes = {**axes, "seed": seeds}
+    problems += [p for p in cfg.validate() if p.path not in axes]
+    if problems:
+        return [], problems
+    try:
+        return (sweep(cfg, axes) if axes else [cfg]), []
+    except ConfigError as error:
+        return [], error.problems
 
 
-def _submit(cfg: Any, sweeps: list[str], queue_name: str, tags: tuple[str, ...]) -> None:
+def _queue(configs: list[RunConfig], grid: bool, queue_name: str, tags: str) -> None:
+    """Queue the runs as one group and remember them for the links below."""
     from gapviz.queue import client as queue
 
     conn = common.connection()
     if conn is None:
         st.error(f"Not queued: {common.QUEUE_UNAVAILABLE}")
         return
-    store = common.store()
+    labels = tuple(t.strip() for t in tags.split(",") if t.strip())
     with st.status("Queueing…", expanded=False) as status:
-        if sweeps:
-            group, submissions = queue.submit_sweep(conn, store, cfg, sweeps, queue_name=queue_name, tags=tags)
-        else:
-            group, submissions = "", [queue.submit(conn, store, cfg, queue_name=queue_name, tags=tags)]
-        status.update(label=f"Queued {len(submissions)} run(s)" + (f" in group {group}" if group else ""), state="complete")
-    st.session_state["launch_submitted"] = {"group": group, "runs": [s.run_id for s in submissions]}
+        group, subs = queue.submit_many(conn, common.store(), configs, queue_name=queue_name, group=None if grid else "",
+                                        tags=labels)
+        status.update(label=f"Queued {len(subs)} run(s)" + (f" in group {group}" if group else ""), state="complete")
+    st.session_state["launch_submitted"] = {"group": group, "runs": [s.run_id for s in subs]}
 
 
 def _show_submitted() -> None:
     done = st.session_state.get("launch_submitted")
     if not done:
         return
-    runs = done["runs"]
-    st.success(f"Queued {len(runs)} run(s)" + (f" as sweep group {common.md_escape(done['group'])}" if done["group"] else "") + ".")
+    runs, group = done["runs"], done["group"]
+    st.success(f"Queued {len(runs)} run(s)" + (f" as sweep group {group}" if group else "") + ".")
     for run_id in runs[:20]:
-        st.page_link(common.PAGES["live"], label=f"Watch {run_id} live", query_params={"run": run_id}, icon=":material/monitoring:")
-    if len(runs) > 1:
-        st.page_link(common.PAGES["compare"], label=f"Compare all {len(runs)} runs", query_params={"runs": runs}, icon=":material/compare_arrows:")
+        st.page_link(common.PAGES["live"], label=f"Watch {run_id} live", query_params={"run": run_id},
+                     icon=":material/monitoring:")
+    if group:
+        st.page_link(common.PAGES["compare"], label=f"Compare the {len(runs)} runs of {group}",
+                     query_params={"group": group}, icon=":material/compare_arrows:")
+
+
+def _sections(state: FormState) -> str:
+    """The experiment's sections, then the collapsed ones (the queue name is in Advanced); returns the queue."""
+    for title, paths in form.EXPERIMENT:
+        st.markdown(f"**{title}**")
+        section(state, paths, columns=min(4, len(paths)))
+    queue_name = DEFAULT_QUEUE
+    for title, paths in form.collapsed_sections():
+        with st.expander(title):
+            section(state, paths)
+            if title == "Advanced":
+                queue_name = st.text_input("queue", value=DEFAULT_QUEUE, key=state.key("queue"),
+                                           help="The RQ queue whose workers take the runs (text).")
+    return queue_name.strip() or DEFAULT_QUEUE
+
+
+def _count_line(axes: dict[str, list[Any]], seeds: Any, state: FormState) -> bool:
+    """How many runs the form queues (settings × values × seeds); above the maximum it asks to confirm."""
+    n_seeds = len(seeds) if isinstance(seeds, list) else 1
+    count = form.run_count(axes, n_seeds)
+    parts = [f"{len(v)} {p}" for p, v in axes.items()] + ([f"{n_seeds} seeds"] if n_seeds > 1 else [])
+    st.markdown(f"**{count} run{'s' if count != 1 else ''}**" + (f" = {' × '.join(parts)}" if parts else ""))
+    if count <= form.MAX_RUNS:
+        return True
+    return st.checkbox(f"Yes, queue {count} runs (more than {form.MAX_RUNS})", key=state.key("sweep.confirm"))
 
 
 def render() -> None:
     st.title("Launch a run")
-    conn = common.connection()
-    common.show_queue_status(conn)
-
-    names = list(PRESETS)
-    chosen = st.selectbox("Preset", names, index=names.index("demo"), key="launch_preset", format_func=form.preset_label,
-                          help="fills the form; every field can still be changed")
-    base = preset(chosen)
-    prefix = f"launch:{chosen}:"
-    slots: dict[str, Any] = {}
-    values: dict[str, Any] = {}
-
-    with st.form("launch_form"):
-        for title, specs in form.grouped_specs():
-            st.markdown(f"**{title}**")
-            columns = st.columns(COLUMNS)
-            for position, spec in enumerate(specs):
-                with columns[position % COLUMNS]:
-                    values[spec.path] = _widget(spec, form.value_at(base, spec.path), prefix + spec.path)
-                    slots[spec.path] = st.empty()
-        st.markdown("**Sweep and queue**")
-        c1, c2, c3 = st.columns(COLUMNS)
-        with c1:
-            sweep_field = st.selectbox("sweep setting", [SWEEP_NONE, *form.sweepable_paths()], key=prefix + "sweep.field",
-                                       help="one run per value of this setting (combined with every seed below)")
-            slots["sweep.field"] = st.empty()
-        with c2:
-            sweep_values = st.text_input("sweep values", key=prefix + "sweep.values", placeholder="e.g. 0.01, 0.03, 0.1")
-            slots["sweep.values"] = st.empty()
-        with c3:
-            seeds = st.text_input("seeds", key=prefix + "sweep.seeds", placeholder="e.g. 0, 1, 2 or 0-4",
-                                  help="several seeds: one run per seed (empty: the seed field above)")
-            slots["sweep.seeds"] = st.empty()
-        c1, c2, _ = st.columns(COLUMNS)
-        queue_name = c1.text_input("queue", value=DEFAULT_QUEUE, key=prefix + "queue", help="the RQ queue whose workers take the run")
-        tags = c2.text_input("tags", key=prefix + "tags", placeholder="comma separated")
-        summary = st.empty()
-        submitted = st.form_submit_button("Queue run(s)", type="primary")
-
-    if not submitted:
+    common.show_queue_status(common.connection())
+    base, prefix = _base()
+    state = FormState(base, prefix)
+    tags, seeds = _top(state)
+    queue_name = _sections(state)
+    with st.expander("Sweep (grid)", expanded=bool(st.session_state.get(state.key("sweep.settings")))):
+        axes, sweep_problems = sweep_section(state)
+    configs, problems = _configs(state, seeds, axes)
+    confirmed = _count_line(axes, seeds, state)
+    summary = st.empty()
+    if not st.button("Queue run(s)", type="primary", key=state.key("submit")):
         _show_submitted()
         return
     st.session_state.pop("launch_submitted", None)
-    problems: list[Problem] = []
-    cfg = None
-    try:
-        cfg = form.build_config(values)
-        problems.extend(cfg.validate())
-    except ConfigError as error:
-        problems.extend(error.problems)
-    sweeps, sweep_problems = _sweeps(sweep_field, sweep_values, seeds)
-    problems.extend(sweep_problems)
-    if cfg is not None and not problems and sweeps:
-        from gapviz.queue.client import QueueError, sweep_configs
-
-        try:
-            combos = sweep_configs(cfg, sweeps)
-        except ConfigError as error:
-            problems.extend(error.problems)
-        except QueueError as error:
-            problems.append(Problem("sweep.values", str(error)))
-        else:
-            st.caption(f"{len(combos)} runs: " + "; ".join(common.md_escape(label) for label, _ in combos[:12]) + (" …" if len(combos) > 12 else ""))
-    if problems:
-        for problem in problems:
-            slot = slots.get(problem.path)
-            if slot is not None:
-                slot.error(common.md_escape(problem.message))
-        summary.error("Not queued — fix these settings:\n\n" + "\n".join(f"- `{p.path.replace('`', '')}`: {common.md_escape(p.message)}" for p in problems))
+    problems = sweep_problems + problems
+    if problems or not confirmed:
+        confirm = Problem("sweep", f"confirm the number of runs (over {form.MAX_RUNS})")
+        show_problems(state, problems or [confirm], summary)
         return
     with common.guard("could not queue the run"):
-        _submit(cfg, sweeps, queue_name.strip() or DEFAULT_QUEUE, tuple(t.strip() for t in tags.split(",") if t.strip()))
+        _queue(configs, bool(axes), queue_name, tags)
     _show_submitted()
 
 
