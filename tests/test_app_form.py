@@ -50,7 +50,8 @@ def test_a_model_source_sets_the_fields_it_implies():
 
 def test_fine_tune_starts_from_the_runs_latest_checkpoint():
     cfg = form.finetune_config(preset("tiny-test").with_overrides({"model.init_epoch": 2}), "r1", "parent")
-    assert (cfg.model.init_run, cfg.model.init_epoch, cfg.model.pretrained, cfg.name) == ("r1", -1, "", "parent fine-tune")
+    got = (cfg.model.init_run, cfg.model.init_epoch, cfg.model.pretrained, cfg.name)
+    assert got == ("r1", -1, "", "parent fine-tune")
     assert cfg.validate() == []
 
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 
 import pytest
+from app_fixtures import make_run, open_page, plain, texts
+from queue_fixtures import conn, redis_server  # noqa: F401 - fixtures
 
 from gapviz.app import form
 from gapviz.queue.client import get_queue
 from gapviz.runs.records import RunState
 from gapviz.runs.store import RunStore
-
-from app_fixtures import make_run, open_page, plain, texts
-from queue_fixtures import conn, redis_server  # noqa: F401 - fixtures
 
 
 def _submit(at):
@@ -196,7 +195,8 @@ def test_a_typed_grid_with_seeds_shows_its_count_and_queues_one_group(home, conn
     at = _submit(at)
     errors = [plain(e.value) for e in at.error]
     assert errors[0] == "must be > 0 when swap.mode is hard or soft"  # under the fraction: swap.mode is swept
-    assert errors[1:] == ["Not queued — fix these settings:\n\n- swap.fraction: must be > 0 when swap.mode is hard or soft"]
+    message = "swap.fraction: must be > 0 when swap.mode is hard or soft"
+    assert errors[1:] == [f"Not queued — fix these settings:\n\n- {message}"]
     at.number_input(key=p + "swap.fraction").set_value(0.05)
     at = _submit(at)
     assert not at.exception and not at.error, [e.value for e in at.error]
@@ -225,7 +225,10 @@ def test_more_runs_than_the_maximum_need_a_confirmation(home, conn, redis_server
     assert any("confirm the number of runs" in plain(e.value) for e in at.error)
     assert RunStore().run_ids() == []
     at.checkbox(key=p + "sweep.confirm").check().run()
-    assert at.checkbox(key=p + "sweep.confirm").label == f"Yes, queue {2 * form.MAX_RUNS} runs (more than {form.MAX_RUNS})"
+    label = f"Yes, queue {2 * form.MAX_RUNS} runs (more than {form.MAX_RUNS})"
+    assert at.checkbox(key=p + "sweep.confirm").label == label
+    at = _submit(at)
+    assert not at.error and len(RunStore().run_ids()) == 2 * form.MAX_RUNS == len(get_queue(conn).jobs)
 
 
 def test_a_bad_sweep_value_is_reported_and_nothing_queued(home, conn, redis_server, monkeypatch):
