@@ -1,49 +1,185 @@
-"""Compare page: several saved runs side by side (the URL holds the selection: ?runs=A&runs=B).
+"""Compare page: many saved runs side by side (``?group=<g>`` opens a sweep group, ``?runs=A&runs=B`` a set).
 
-Config diff, overlaid curves (mean ± std over seeds), scatters at one epoch, the final-metrics
-table with CSV export, PNG/SVG export of each chart, and rename / tag / delete.
-Reads the RunStore only: works without Redis and without torch.
+Filter by group, tag, state or any config value; the settings that differ; curves grouped by any
+settings with the mean and a 95% band over seeds, optionally smoothed over the faint raw curve;
+last / best / at-epoch values per run; a final metric against a setting; the gap against β;
+scatters at one epoch; PNG / SVG / CSV export; rename, tag, re-run and delete. Reads the
+RunStore only: works without Redis and without torch.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
-from gapviz import charts
-from gapviz.app import common
-from gapviz.app import format as fmt
+from gapviz import charts, charts_compare
+from gapviz.app import common, run_picker, settings_plot
+from gapviz.app import compare_frames as cf
 from gapviz.app import frames as views
+from gapviz.app.settings_plot import export_buttons
 
 MAX_SCATTER_COLUMNS = 3
-FINAL_COLUMNS = ("gap_distance", "relative_gap", "tau", "loss", "i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10", "zero_shot", "pair_cosine", "modality_probe_accuracy")
-
-
-def _select_group(groups: dict[str, list[str]]) -> None:
-    group = st.session_state.get("compare_group")
-    if group:
-        st.session_state["runs"] = list(groups[group])
-
-
-def export_buttons(chart, name: str, key: str) -> None:
-    """PNG and SVG downloads of ``chart``; rendered by vl-convert only when clicked."""
-    row = st.container(horizontal=True)
-    row.download_button("PNG", data=lambda: charts.chart_png(chart), file_name=f"{name}.png", mime="image/png", key=f"{key}_png", on_click="ignore")
-    row.download_button("SVG", data=lambda: charts.chart_svg(chart), file_name=f"{name}.svg", mime="image/svg+xml", key=f"{key}_svg", on_click="ignore")
-
-
-def final_metrics_table(run_ids: list[str], labels: dict[str, str]) -> pd.DataFrame:
-    rows = []
-    for run_id in run_ids:
-        history = common.metrics(run_id)
-        last = history[-1] if history else {}
-        rows.append({"run": run_id, "name": labels.get(run_id, run_id), "epoch": last.get("epoch"), **{k: last.get(k) for k in FINAL_COLUMNS if k in last}})
-        if "gap_distance_ci95" in last:  # the interval, and "≈ 0" when the gap is under its null floor
-            rows[-1]["gap [95% CI]"] = fmt.metric_text(last, "gap_distance", 3)
-    return pd.DataFrame(rows)
-
-
+DEFAULT_SCATTERS = 3
+FINAL_COLUMNS = ("gap_distance", "relative_gap", "tau", "loss", "i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5",
+                 "t2i_r10", "zero_shot", "pair_cosine", "linear_separability")
 CONFIRM_KEY = "compare_confirm_delete"
+
+
+def _numeric_metrics(histories: dict[str, list[dict[str, Any]]]) -> list[str]:
+    return sorted({k for rows in histories.values() for row in rows for k, v in row.items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("epoch", "step")})
+
+
+def settings_diff(flat: dict[str, dict[str, Any]], names: dict[str, str]) -> None:
+    st.subheader("Settings that differ")
+    diff = views.config_diff(flat_to_tree(flat))
+    if diff.empty:
+        st.caption("All selected runs have the same settings" + (" (apart from their names)." if len(flat) > 1 else "."))
+        return
+    diff.columns = [f"{names[r]} ({r})" if names[r] != r else r for r in diff.columns]
+    st.dataframe(diff, width="stretch")
+
+
+def flat_to_tree(flat: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """config_diff takes nested configs; flat ones nest back by their dots."""
+    trees: dict[str, dict[str, Any]] = {}
+    for run_id, values in flat.items():
+        tree: dict[str, Any] = {}
+        for path, value in values.items():
+            node = tree
+            *parents, last = path.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[last] = value
+        trees[run_id] = tree
+    return trees
+
+
+def grouping(flat: dict[str, dict[str, Any]], names: dict[str, str]) -> tuple[dict[str, str], bool]:
+    """Group by any settings (default: every one that differs, seed aside); runs of one group are its seeds."""
+    varying = cf.varying_settings(flat)
+    settings = sorted({k for cfg in flat.values() for k in cfg} - {"name"})
+    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+    default = [k for k in varying if k != "seed"]
+    by = c1.multiselect("Group by", settings, default=default, key="compare_group_by",
+                        help="runs with equal values of these settings form one series (the rest are its seeds)")
+    average = c2.toggle("mean and 95% band", value=True, key="compare_average",
+                        help="over the runs of each series: a t-interval over seeds (one run: its own interval)")
+    if not average:
+        return {r: f"{names[r]} ({r})" for r in flat}, False
+    return cf.group_labels(flat, by) if by else {r: "all runs" for r in flat}, True
+
+
+def curves(histories: dict[str, list[dict[str, Any]]], labels: dict[str, str], average: bool) -> None:
+    st.subheader("Curves")
+    available = _numeric_metrics(histories)
+    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+    default = [m for m in views.CURVE_METRICS if m in available]
+    chosen = c1.multiselect("Metrics", available, default=default, key="compare_metrics", format_func=charts.metric_title)
+    weight = c2.slider("smoothing", 0.0, 0.95, 0.0, 0.05, key="compare_smoothing",
+                       help="exponential moving average over epochs; the raw curve stays faint beneath")
+    long = cf.long_curves(histories, labels, chosen)
+    if long.empty or not chosen:
+        st.caption("No per-epoch metrics yet.")
+        return
+    if average:
+        data = cf.smooth(cf.seed_bands(long), weight, by=("series", "metric"))
+    else:
+        data = cf.smooth(long.drop(columns=["ci_lo", "ci_hi"]), weight)
+    if weight <= 0:
+        data = data.drop(columns=["raw"])
+    chart = charts_compare.compare_curves(data, metrics=chosen)
+    common.show_chart(chart, key="compare_curves")
+    export_buttons(chart, "gapviz-curves", "curves", table=data)
+
+
+def values_section(histories: dict[str, list[dict[str, Any]]], names: dict[str, str],
+                   labels: dict[str, str]) -> tuple[pd.DataFrame, str]:
+    """Last, best or at-epoch values of every run; the table the settings plot draws from."""
+    st.subheader("Values per run")
+    last_epoch = max((int(r["epoch"]) for rows in histories.values() for r in rows), default=0)
+    c1, c2 = st.columns([2, 3], vertical_alignment="bottom")
+    mode = c1.radio("Value", cf.VALUE_MODES, horizontal=True, key="compare_value_mode",
+                    help="best: lowest gap, loss and separability; highest recall and accuracy")
+    epoch = c2.slider("epoch", 0, last_epoch, last_epoch, key="compare_value_epoch") if mode == "at epoch" and last_epoch else 0
+    metrics = [m for m in FINAL_COLUMNS if any(m in row for rows in histories.values() for row in rows)]
+    table = cf.values_table(histories, names, metrics, mode, epoch)
+    table.insert(2, "series", table["run"].map(labels))
+    st.dataframe(table, width="stretch", hide_index=True)
+    st.download_button("Download CSV", table.to_csv(index=False), file_name=f"gapviz-values-{mode.replace(' ', '-')}.csv",
+                       mime="text/csv", key="final_csv", on_click="ignore")
+    return table, mode if mode != "at epoch" else f"at epoch {epoch}"
+
+
+def render() -> None:
+    st.title("Compare runs")
+    summaries = common.summaries()
+    if not summaries:
+        st.info(f"No saved runs in {common.md_escape(common.store().runs_dir)} yet — start one on the Launch page or with `gapviz train`.")
+        return
+    run_ids = run_picker.pick(summaries)
+    if not run_ids:
+        st.info("Choose runs, a group or a filter above. The page URL keeps the selection.")
+        return
+    with common.guard("could not read the runs"):
+        flat = {r: run_picker.flat_config(r) for r in run_ids}
+        names = {r: summaries[r].name for r in run_ids}
+        histories = {r: common.metrics(r) for r in run_ids}
+        settings_diff(flat, names)
+        labels, average = grouping(flat, names)
+        curves(histories, labels, average)
+        values, value_mode = values_section(histories, names, labels)
+        settings_plot.results_against_setting(flat, values, value_mode)
+        settings_plot.gap_against_beta(run_ids, labels)
+        scatters(run_ids, names)
+        manage(run_ids, summaries)
+
+
+def scatters(run_ids: list[str], names: dict[str, str]) -> None:
+    st.subheader("Embeddings")
+    epochs = {r: common.store().epochs(r) for r in run_ids}
+    with_epochs = [r for r in run_ids if epochs[r]]
+    if not with_epochs:
+        st.caption("No saved epochs yet.")
+        return
+    c1, c2, c3 = st.columns([3, 3, 1])
+    shown_runs = c1.multiselect("Runs to draw", with_epochs, default=with_epochs[:DEFAULT_SCATTERS], key="compare_scatter_runs",
+                                format_func=lambda r: f"{names[r]} ({r})")
+    last = max(max(epochs[r]) for r in with_epochs)
+    epoch = c2.slider("Epoch (all runs)", 0, last, last, key="compare_epoch") if last > 0 else 0
+    methods = sorted({m for r in with_epochs for m in common.projection_methods(r, epochs[r][-1])})
+    method = c3.selectbox("Projection", methods or ["pca"], key="compare_method")
+    if not shown_runs:
+        return
+    columns = st.columns(min(MAX_SCATTER_COLUMNS, len(shown_runs)))
+    for position, run_id in enumerate(shown_runs):
+        with columns[position % len(columns)]:
+            scatter(run_id, names[run_id], epochs[run_id], epoch, method, legend=position == 0)
+
+
+def scatter(run_id: str, name: str, epochs: list[int], epoch: int, method: str, legend: bool) -> None:
+    """One run's scatter at the last saved epoch up to ``epoch``, on axes that cover all its epochs."""
+    shown = max([e for e in epochs if e <= epoch], default=None)
+    if shown is None:
+        st.caption(f"{common.md_escape(name)}: no epoch ≤ {epoch}")
+        return
+    coords = common.projection(run_id, shown, method)
+    if coords is None:
+        st.caption(f"{common.md_escape(name)}: no {method} projection saved")
+        return
+    index = common.epoch_member(run_id, shown, "text_image_index")
+    x_dom, y_dom = common.projection_domain(run_id, method)
+    points, lines, arrow, note = views.scatter_frames(coords, len(coords) - len(index), index,
+                                                      common.captions(run_id) or None, max_lines=150)
+    title = f"{name} · epoch {shown}" + ("" if shown == epoch else f" (last saved ≤ {epoch})")
+    chart = charts.embedding_scatter(points, pair_lines=lines, arrow=arrow, x_domain=x_dom, y_domain=y_dom,
+                                     title=title, width=300, height=300, legend=legend)
+    common.show_chart(chart, key=f"compare_scatter_{run_id}")
+    if note:
+        st.caption(note)
+    export_buttons(chart, f"gapviz-{run_id}-epoch{shown}", f"scatter_{run_id}")
 
 
 def _forget_delete() -> None:
@@ -66,131 +202,49 @@ def confirm_delete(run_ids: list[str]) -> None:
         st.rerun()
 
 
+def edit_run(run_id: str) -> None:
+    """Rename, tag or regroup one run, and open it in Launch (as a copy or to fine-tune from)."""
+    store = common.store()
+    meta = store.meta(run_id)
+    with st.form(f"meta_{run_id}", border=False):
+        c1, c2, c3, c4 = st.columns([3, 3, 2, 1], vertical_alignment="bottom")
+        name = c1.text_input("name", value=meta.get("name", run_id), key=f"name_{run_id}")
+        tags = c2.text_input("tags (comma separated)", value=", ".join(meta.get("tags", [])), key=f"tags_{run_id}")
+        group = c3.text_input("group", value=meta.get("group", ""), key=f"group_{run_id}")
+        if c4.form_submit_button("Save"):
+            with common.guard("could not save"):
+                store.update_meta(run_id, name=name.strip() or run_id, group=group.strip(),
+                                  tags=[t.strip() for t in tags.split(",") if t.strip()])
+                st.toast(f"saved {run_id}")
+                st.rerun()
+    relaunch_links(run_id)
+
+
+def relaunch_links(run_id: str) -> None:
+    """Open in Launch (this run's exact config) and Fine-tune from this run (its checkpoint as the start)."""
+    row = st.container(horizontal=True)
+    row.page_link(common.PAGES["launch"], label="Open in Launch", query_params={"from": run_id}, icon=":material/edit:")
+    row.page_link(common.PAGES["launch"], label="Fine-tune from this run", query_params={"finetune": run_id},
+                  icon=":material/model_training:")
+
+
 def manage(run_ids: list[str], summaries: dict) -> None:
-    with st.expander("Rename, tag, group or delete"):
-        store = common.store()
-        for run_id in run_ids:
-            meta = store.meta(run_id)
-            with st.form(f"meta_{run_id}", border=False):
-                st.caption(run_id)
-                c1, c2, c3, c4 = st.columns([3, 3, 2, 1], vertical_alignment="bottom")
-                name = c1.text_input("name", value=meta.get("name", run_id), key=f"name_{run_id}")
-                tags = c2.text_input("tags (comma separated)", value=", ".join(meta.get("tags", [])), key=f"tags_{run_id}")
-                group = c3.text_input("group", value=meta.get("group", ""), key=f"group_{run_id}")
-                if c4.form_submit_button("Save"):
-                    with common.guard("could not save"):
-                        store.update_meta(run_id, name=name.strip() or run_id, tags=[t.strip() for t in tags.split(",") if t.strip()], group=group.strip())
-                        st.toast(f"saved {run_id}")
-                        st.rerun()
+    with st.expander("Rename, tag, re-run or delete"):
+        run_id = st.selectbox("Run", run_ids, key="compare_edit_run", format_func=lambda r: common.run_label(r, summaries))
+        if run_id:
+            edit_run(run_id)
+        c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+        tag = c1.text_input(f"Add a tag to all {len(run_ids)} selected runs", key="compare_bulk_tag")
+        if c2.button("Add tag", key="compare_bulk_tag_button", disabled=not tag.strip()):
+            with common.guard("could not tag"):
+                for r in run_ids:
+                    have = list(common.store().meta(r).get("tags", []))
+                    common.store().update_meta(r, tags=have + ([tag.strip()] if tag.strip() not in have else []))
+                st.rerun()
         if st.button(f"Delete {len(run_ids)} selected run(s)…", key="delete_runs"):
             st.session_state[CONFIRM_KEY] = list(run_ids)
     if st.session_state.get(CONFIRM_KEY):
         confirm_delete(st.session_state[CONFIRM_KEY])
-
-
-def render() -> None:
-    st.title("Compare runs")
-    summaries = common.summaries()
-    if not summaries:
-        st.info(f"No saved runs in {common.md_escape(common.store().runs_dir)} yet — start one on the Launch page or with `gapviz train`.")
-        return
-    groups: dict[str, list[str]] = {}
-    for run_id, summary in summaries.items():
-        if summary.group:
-            groups.setdefault(summary.group, []).append(run_id)
-    top = st.columns([3, 1]) if groups else [st.container()]
-    if groups:
-        top[1].selectbox(
-            "Sweep group", sorted(groups), index=None, key="compare_group", on_change=_select_group, args=(groups,),
-            placeholder="select a group", help="selects every run of a sweep",
-        )
-    if "runs" in st.session_state:  # runs deleted meanwhile (here or elsewhere) leave the selection
-        st.session_state["runs"] = [r for r in st.session_state["runs"] if r in summaries]
-    common.init_from_url("runs", "runs", list(summaries), multi=True)
-    run_ids = top[0].multiselect(
-        "Runs", list(summaries), key="runs", format_func=lambda r: common.run_label(r, summaries),
-        placeholder="choose runs to compare",
-    )
-    common.sync_to_url("runs", run_ids)
-    if not run_ids:
-        st.info("Choose one or more runs (or a sweep group). The page URL keeps the selection.")
-        return
-
-    with common.guard("could not read the runs"):
-        configs = {r: common.store().config(r).to_dict() for r in run_ids}
-        names = {r: summaries[r].name for r in run_ids}
-
-        st.subheader("Settings that differ")
-        diff = views.config_diff(configs)
-        if diff.empty:
-            st.caption("All selected runs have the same settings" + (" (apart from their names)." if len(run_ids) > 1 else "."))
-        else:
-            diff.columns = [f"{names[r]} ({r})" if names[r] != r else r for r in diff.columns]
-            st.dataframe(diff, width="stretch")
-
-        st.subheader("Curves")
-        c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
-        available = sorted({k for r in run_ids for row in common.metrics(r) for k, v in row.items() if isinstance(v, (int, float)) and k not in ("epoch", "step")})
-        default = [m for m in views.CURVE_METRICS if m in available]
-        chosen = c1.multiselect("Metrics", available, default=default, key="compare_metrics", format_func=charts.metric_title)
-        average = c2.toggle("mean ± std over seeds", value=True, key="compare_average", help="runs whose settings differ only in the seed form one series")
-        labels = views.series_labels(configs) if average else {r: f"{names[r]} ({r})" for r in run_ids}
-        frames = [views.curves_frame(common.metrics(r), labels[r], chosen) for r in run_ids]
-        long = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        if long.empty or not chosen:
-            st.caption("No per-epoch metrics yet.")
-        else:
-            data = views.mean_std_frame(long) if average else long
-            curves = charts.metric_curves(data, metrics=chosen)
-            common.show_chart(curves, key="compare_curves")
-            export_buttons(curves, "gapviz-curves", "curves")
-
-        scatters(run_ids, names)
-
-        st.subheader("Final metrics")
-        table = final_metrics_table(run_ids, names)
-        st.dataframe(table, width="stretch", hide_index=True)
-        st.download_button("Download CSV", table.to_csv(index=False), file_name="gapviz-final-metrics.csv", mime="text/csv", key="final_csv", on_click="ignore")
-
-        manage(run_ids, summaries)
-
-
-def scatters(run_ids: list[str], names: dict[str, str]) -> None:
-    st.subheader("Embeddings")
-    epochs = {r: [e for e in common.store().epochs(r)] for r in run_ids}
-    with_epochs = [r for r in run_ids if epochs[r]]
-    if not with_epochs:
-        st.caption("No saved epochs yet.")
-        return
-    last = max(max(epochs[r]) for r in with_epochs)
-    methods = sorted({m for r in with_epochs for m in common.projection_methods(r, epochs[r][-1])})
-    c1, c2 = st.columns([4, 1])
-    epoch = c1.slider("Epoch (all runs)", 0, last, last, key="compare_epoch") if last > 0 else 0
-    method = c2.selectbox("Projection", methods or ["pca"], key="compare_method")
-    columns = st.columns(min(MAX_SCATTER_COLUMNS, len(with_epochs)))
-    for position, run_id in enumerate(with_epochs):
-        box = columns[position % len(columns)]
-        shown = max([e for e in epochs[run_id] if e <= epoch], default=None)
-        if shown is None:
-            box.caption(f"{common.md_escape(names[run_id])}: no epoch ≤ {epoch}")
-            continue
-        coords = common.projection(run_id, shown, method)
-        if coords is None:
-            box.caption(f"{common.md_escape(names[run_id])}: no {method} projection saved")
-            continue
-        index = common.epoch_member(run_id, shown, "text_image_index")
-        n_image = len(coords) - len(index)
-        x_dom, y_dom = common.projection_domain(run_id, method)
-        points, lines, arrow, note = views.scatter_frames(
-            coords, n_image, index, common.captions(run_id) or None, max_lines=150
-        )
-        title = f"{names[run_id]} · epoch {shown}" + ("" if shown == epoch else f" (last saved ≤ {epoch})")
-        chart = charts.embedding_scatter(points, pair_lines=lines, arrow=arrow, x_domain=x_dom, y_domain=y_dom, title=title, width=300, height=300, legend=position == 0)
-        with box:
-            common.show_chart(chart, key=f"compare_scatter_{run_id}")
-            if note:
-                st.caption(note)
-            export_buttons(chart, f"gapviz-{run_id}-epoch{shown}", f"scatter_{run_id}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,104 @@
+"""Compare's run picker for research scale: filter by group, tag, state and any config value; the URL keeps it.
+
+``?group=<g>`` (repeatable) opens every run of a sweep group; ``?runs=<id>&runs=<id>`` a hand-picked set.
+Changing a filter selects every run that matches it; the Runs box can then drop or add single runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from gapviz.app import common
+from gapviz.app import compare_frames as cf
+from gapviz.app import frames as views
+from gapviz.runs.store import RunStore
+
+FILTER_KEYS = ("compare_groups", "compare_tags", "compare_states", "compare_filter_key", "compare_filter_values")
+
+
+@st.cache_data(show_spinner=False, max_entries=4096)
+def _flat_config(home_path: str, run_id: str, version: int) -> dict[str, Any]:
+    return views.flatten(RunStore(home_path).config(run_id).to_dict())
+
+
+def flat_config(run_id: str) -> dict[str, Any]:
+    """A run's config as ``{"temperature.tau": 0.07, ...}`` (cached; a config never changes after creation)."""
+    path = common.store().run_dir(run_id) / "config.json"
+    try:
+        version = path.stat().st_mtime_ns
+    except OSError:
+        version = 0
+    return _flat_config(str(common.home()), run_id, version)
+
+
+def _matching(table: Any) -> list[str]:
+    state = st.session_state
+    return cf.filter_runs(
+        table, groups=state.get("compare_groups") or (), tags=state.get("compare_tags") or (),
+        states=state.get("compare_states") or (), setting=state.get("compare_filter_key") or "",
+        values=state.get("compare_filter_values") or (),
+    )
+
+
+def _select_matching(table: Any) -> None:
+    """A filter changed: select every run that matches all filters."""
+    if any(st.session_state.get(k) for k in FILTER_KEYS if k != "compare_filter_key"):
+        st.session_state["runs"] = _matching(table)
+
+
+def _init_from_url(summaries: dict[str, Any]) -> None:
+    """``?group=`` seeds the group filter and selects its runs, the first time the page draws."""
+    if "compare_groups" in st.session_state:
+        return
+    known = {s.group for s in summaries.values() if s.group}
+    wanted = [g for g in st.query_params.get_all("group") if g in known]
+    if wanted:
+        st.session_state["compare_groups"] = wanted
+        st.session_state["runs"] = [r for r, s in summaries.items() if s.group in wanted]
+
+
+def filters(summaries: dict[str, Any], table: Any) -> None:
+    """The filter row: groups, tags, states, and one setting with the values to keep."""
+    c1, c2, c3, c4, c5 = st.columns([3, 2, 2, 3, 3])
+    groups = sorted({s.group for s in summaries.values() if s.group})
+    tags = sorted({t for s in summaries.values() for t in s.tags})
+    states = sorted({s.state for s in summaries.values()})
+    args = (table,)
+    c1.multiselect("Groups", groups, key="compare_groups", on_change=_select_matching, args=args,
+                   placeholder="any group", help="sweep groups (a sweep queued from Launch is one group)")
+    c2.multiselect("Tags", tags, key="compare_tags", on_change=_select_matching, args=args, placeholder="any tag")
+    c3.multiselect("States", states, key="compare_states", on_change=_select_matching, args=args, placeholder="any state")
+    settings = [c[len("cfg:"):] for c in table.columns if c.startswith("cfg:")]
+    key = c4.selectbox("Setting", settings, index=None, key="compare_filter_key", placeholder="any setting",
+                       help="keep runs whose setting has one of the values on the right")
+    values = sorted({str(v) for v in table[f"cfg:{key}"]}, key=_natural) if key else []
+    c5.multiselect("Values", values, key="compare_filter_values", on_change=_select_matching, args=args,
+                   placeholder="pick a setting first" if not key else "any value", disabled=not key)
+
+
+def _natural(text: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(text), "")
+    except ValueError:
+        return (1, 0.0, text)
+
+
+def pick(summaries: dict[str, Any]) -> list[str]:
+    """The filter row and the Runs box; returns the selected run ids (and keeps them in the URL)."""
+    table = cf.run_table(summaries, {r: flat_config(r) for r in summaries})
+    _init_from_url(summaries)
+    filters(summaries, table)
+    if "runs" in st.session_state:  # runs deleted meanwhile (here or elsewhere) leave the selection
+        st.session_state["runs"] = [r for r in st.session_state["runs"] if r in summaries]
+    common.init_from_url("runs", "runs", list(summaries), multi=True)
+    matching = _matching(table)
+    options = list(dict.fromkeys([*matching, *st.session_state.get("runs", [])]))
+    run_ids = st.multiselect(f"Runs ({len(matching)} match the filters)", options, key="runs",
+                             format_func=lambda r: common.run_label(r, summaries), placeholder="choose runs to compare")
+    groups = st.session_state.get("compare_groups") or []
+    by_group = bool(groups) and sorted(run_ids) == sorted(r for r, s in summaries.items() if s.group in groups)
+    common.sync_to_url("group", list(groups) if by_group else None)
+    common.sync_to_url("runs", None if by_group else run_ids)
+    return run_ids
