@@ -20,7 +20,11 @@ MAX_LEGEND_SERIES = 24
 
 
 def _series_color(data: pd.DataFrame) -> alt.Color:
-    legend = alt.Legend(title=None, orient="bottom", labelLimit=360) if data["series"].nunique() <= MAX_LEGEND_SERIES else None
+    legend = (
+        alt.Legend(title=None, orient="bottom", labelLimit=360)
+        if data["series"].nunique() <= MAX_LEGEND_SERIES
+        else None
+    )
     return alt.Color("series:N", legend=legend)
 
 
@@ -46,12 +50,16 @@ def compare_curves(
     y = alt.Y("value:Q", title=None, scale=alt.Scale(zero=False))
     layers = []
     if {"lo", "hi"} <= set(data.columns) and data["lo"].notna().any():
-        layers.append(base.mark_area(opacity=0.16).encode(y=alt.Y("lo:Q", title=None, scale=alt.Scale(zero=False)),
-                                                         y2="hi:Q", color=color))
+        layers.append(
+            base.mark_area(opacity=0.16).encode(
+                y=alt.Y("lo:Q", title=None, scale=alt.Scale(zero=False)), y2="hi:Q", color=color
+            )
+        )
     if "raw" in data.columns:
         detail = "run:N" if "run" in data.columns else "series:N"
-        layers.append(base.mark_line(opacity=0.22, strokeWidth=1).encode(y=alt.Y("raw:Q", title=None), color=color,
-                                                                         detail=detail))
+        layers.append(
+            base.mark_line(opacity=0.22, strokeWidth=1).encode(y=alt.Y("raw:Q", title=None), color=color, detail=detail)
+        )
     tooltip = [alt.Tooltip("series:N"), alt.Tooltip("epoch:Q"), alt.Tooltip("value:Q", format=".4f")]
     if "run" in data.columns and "lo" not in data.columns:
         tooltip.insert(1, alt.Tooltip("run:N"))
@@ -60,7 +68,9 @@ def compare_curves(
     chart = (
         alt.layer(*layers, data=data)
         .properties(width=width, height=height)
-        .facet(facet=alt.Facet("title:N", title=None, sort=titles, header=alt.Header(labelFontSize=13)), columns=columns)
+        .facet(
+            facet=alt.Facet("title:N", title=None, sort=titles, header=alt.Header(labelFontSize=13)), columns=columns
+        )
         .resolve_scale(y="independent")
     )
     return _finish(chart)
@@ -85,24 +95,50 @@ def settings_plot(
     kind = "Q" if numeric_x else "N"
     scale = alt.Scale(type="log") if log_x and numeric_x else alt.Scale(zero=False) if numeric_x else alt.Scale()
     x = alt.X(f"x:{kind}", title=x_title, scale=scale)
-    color = alt.Color("color:N", legend=alt.Legend(title=None, orient="bottom", labelLimit=360)
-                      if points["color"].nunique() > 1 else None)
+    color = alt.Color(
+        "color:N",
+        legend=alt.Legend(title=None, orient="bottom", labelLimit=360) if points["color"].nunique() > 1 else None,
+    )
     y_scale = alt.Scale(zero=False)
-    dots = alt.Chart(points).mark_circle(size=46, opacity=0.45).encode(
-        x=x, y=alt.Y("y:Q", title=y_title, scale=y_scale), color=color,
-        tooltip=[alt.Tooltip("run:N"), alt.Tooltip("x", title=x_title), alt.Tooltip("y:Q", title=y_title, format=".4f")],
+    dots = (
+        alt.Chart(points)
+        .mark_circle(size=46, opacity=0.45)
+        .encode(
+            x=x,
+            y=alt.Y("y:Q", title=y_title, scale=y_scale),
+            color=color,
+            tooltip=[
+                alt.Tooltip("run:N"),
+                alt.Tooltip("x", title=x_title),
+                alt.Tooltip("y:Q", title=y_title, format=".4f"),
+            ],
+        )
     )
     summary = summary.assign(label=summary["n"].map(lambda n: f"mean of {n}"))
-    bars = alt.Chart(summary).mark_rule(strokeWidth=2).encode(x=x, y=alt.Y("lo:Q", scale=y_scale), y2="hi:Q", color=color)
-    means = alt.Chart(summary).mark_point(filled=True, size=110, shape="diamond").encode(
-        x=x, y=alt.Y("mean:Q", scale=y_scale), color=color,
-        tooltip=[alt.Tooltip("x", title=x_title), alt.Tooltip("mean:Q", format=".4f"), alt.Tooltip("lo:Q", format=".4f"),
-                 alt.Tooltip("hi:Q", format=".4f"), alt.Tooltip("n:Q", title="seeds")],
+    bars = (
+        alt.Chart(summary).mark_rule(strokeWidth=2).encode(x=x, y=alt.Y("lo:Q", scale=y_scale), y2="hi:Q", color=color)
+    )
+    means = (
+        alt.Chart(summary)
+        .mark_point(filled=True, size=110, shape="diamond")
+        .encode(
+            x=x,
+            y=alt.Y("mean:Q", scale=y_scale),
+            color=color,
+            tooltip=[
+                alt.Tooltip("x", title=x_title),
+                alt.Tooltip("mean:Q", format=".4f"),
+                alt.Tooltip("lo:Q", format=".4f"),
+                alt.Tooltip("hi:Q", format=".4f"),
+                alt.Tooltip("n:Q", title="seeds"),
+            ],
+        )
     )
     layers = [dots, bars, means]
     if numeric_x:
-        layers.insert(1, alt.Chart(summary).mark_line(strokeWidth=1.5).encode(x=x, y=alt.Y("mean:Q", scale=y_scale),
-                                                                              color=color))
+        layers.insert(
+            1, alt.Chart(summary).mark_line(strokeWidth=1.5).encode(x=x, y=alt.Y("mean:Q", scale=y_scale), color=color)
+        )
     return _finish(alt.layer(*layers).properties(width=width, height=height))
 
 
@@ -111,8 +147,15 @@ def fit_lines(fits: pd.DataFrame, samples: int = 24) -> pd.DataFrame:
     rows = []
     for _, fit in fits.iterrows():
         for beta in np.geomspace(fit["beta_lo"], fit["beta_hi"], samples):
-            rows.append({"run": fit["run"], "series": fit["series"], "beta": float(beta),
-                         "gap": fit["intercept"] + fit["slope"] * math.log(beta), "slope": fit["slope"]})
+            rows.append(
+                {
+                    "run": fit["run"],
+                    "series": fit["series"],
+                    "beta": float(beta),
+                    "gap": fit["intercept"] + fit["slope"] * math.log(beta),
+                    "slope": fit["slope"],
+                }
+            )
     return pd.DataFrame(rows, columns=["run", "series", "beta", "gap", "slope"])
 
 
@@ -124,15 +167,35 @@ def gap_beta_chart(trace: pd.DataFrame, fits: pd.DataFrame, *, width: int = 520,
     color = _series_color(trace)
     x = alt.X("beta:Q", title="β = 1/τ", scale=alt.Scale(type="log"))
     y = alt.Y("gap:Q", title="gap distance", scale=alt.Scale(zero=False))
-    path = alt.Chart(trace).mark_line(point=alt.OverlayMarkDef(size=16), strokeWidth=1.4).encode(
-        x=x, y=y, color=color, detail="run:N", order="step:Q",
-        tooltip=[alt.Tooltip("series:N"), alt.Tooltip("step:Q"), alt.Tooltip("beta:Q", format=".2f"),
-                 alt.Tooltip("gap:Q", format=".4f")],
+    path = (
+        alt.Chart(trace)
+        .mark_line(point=alt.OverlayMarkDef(size=16), strokeWidth=1.4)
+        .encode(
+            x=x,
+            y=y,
+            color=color,
+            detail="run:N",
+            order="step:Q",
+            tooltip=[
+                alt.Tooltip("series:N"),
+                alt.Tooltip("step:Q"),
+                alt.Tooltip("beta:Q", format=".2f"),
+                alt.Tooltip("gap:Q", format=".4f"),
+            ],
+        )
     )
     layers = [path]
     if not fits.empty:
-        lines = alt.Chart(fit_lines(fits)).mark_line(strokeDash=[5, 4], strokeWidth=1.6, opacity=0.9).encode(
-            x=x, y=y, color=color, detail="run:N", tooltip=[alt.Tooltip("series:N"), alt.Tooltip("slope:Q", format=".4f")],
+        lines = (
+            alt.Chart(fit_lines(fits))
+            .mark_line(strokeDash=[5, 4], strokeWidth=1.6, opacity=0.9)
+            .encode(
+                x=x,
+                y=y,
+                color=color,
+                detail="run:N",
+                tooltip=[alt.Tooltip("series:N"), alt.Tooltip("slope:Q", format=".4f")],
+            )
         )
         layers.append(lines)
     return _finish(alt.layer(*layers).properties(width=width, height=height))

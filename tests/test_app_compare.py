@@ -1,11 +1,19 @@
-"""Compare page (AppTest): URL selection, sweep groups, config diff, curves, scatters, final
-table with CSV, rename / tag, delete with confirmation. Works on saved runs alone."""
+"""Compare page (AppTest): URL selection and ?group=, filters by group / tag / state / setting, config diff,
+grouped curves with 95% bands over seeds, smoothing, last / best / at-epoch values, results against a
+setting, exports, rename / tag / re-run links, delete with confirmation. Works on saved runs alone."""
 
 from __future__ import annotations
 
-from gapviz.runs.store import RunStore
+import json
+import statistics
 
+import pyarrow as pa
+import pytest
 from app_fixtures import make_run, open_page, texts
+from scipy import stats
+
+from gapviz.runs.records import RunState
+from gapviz.runs.store import RunStore
 
 
 def _runs(store: RunStore):
@@ -15,7 +23,25 @@ def _runs(store: RunStore):
     return a, b, c
 
 
-def test_url_selection_diff_curves_scatters_and_table(home):
+KINDS = {
+    "compare_curves": lambda spec: "facet" in spec,
+    "compare_settings_plot": lambda spec: spec.get("layer", [{}])[0].get("mark", {}).get("type") == "circle",
+}
+
+
+def _chart(at, kind: str):
+    """(spec, data frame) of the one chart of ``kind`` on the page."""
+    found = [(json.loads(c.proto.spec), c) for c in at.get("vega_lite_chart")]
+    [(spec, element)] = [(spec, c) for spec, c in found if KINDS[kind](spec)]
+    data = pa.ipc.open_stream(element.proto.datasets[0].data.data).read_all().to_pandas()
+    return spec, data
+
+
+def _charts(at) -> int:
+    return len(at.get("vega_lite_chart"))
+
+
+def test_url_selection_diff_curves_values_and_exports(home):
     store = RunStore()
     a, b, c = _runs(store)
     at = open_page("compare", {"runs": [a, c]})
@@ -23,42 +49,133 @@ def test_url_selection_diff_curves_scatters_and_table(home):
     assert at.multiselect(key="runs").value == [a, c]
     diff = at.dataframe[0].value
     assert list(diff.index) == ["temperature.tau"]  # seeds and names equal, so only tau differs
-    final = at.dataframe[1].value
-    assert final["run"].tolist() == [a, c] and final["epoch"].tolist() == [3, 3]
-    assert "gap_distance" in final.columns
-    charts = at.get("vega_lite_chart")
-    assert len(charts) == 3  # curves + one scatter per run
-    assert at.slider(key="compare_epoch").value == 3
+    values = at.dataframe[1].value
+    assert values["run"].tolist() == [a, c] and values["epoch"].tolist() == [3, 3]
+    assert values["gap_distance"].tolist() == [store.metrics(r)[-1]["gap_distance"] for r in (a, c)]
+    assert _charts(at) == 4  # curves, settings plot, one scatter per run
     labels = [d.proto.label for d in at.get("download_button")]
-    assert "Download CSV" in labels and labels.count("PNG") == 3 and labels.count("SVG") == 3
+    assert (
+        "Download CSV" in labels and labels.count("PNG") == 4 and labels.count("SVG") == 4 and labels.count("CSV") == 2
+    )
 
 
-def test_group_selects_every_run_and_seeds_are_averaged(home):
+def test_a_group_opens_from_the_url_and_seeds_form_one_series_with_a_95_band(home):
     store = RunStore()
     a, b, c = _runs(store)
-    at = open_page("compare")
-    assert "Choose one or more runs" in texts(at)
-    at.selectbox(key="compare_group").set_value("sweep-x").run()
+    at = open_page("compare", {"group": "sweep-x"})
     assert sorted(at.multiselect(key="runs").value) == sorted([a, b, c])
-    diff = at.dataframe[0].value
-    assert sorted(diff.index) == ["seed", "temperature.tau"]
-    assert at.toggle(key="compare_average").value is True
+    assert at.multiselect(key="compare_groups").value == ["sweep-x"]
+    assert at.query_params["group"] == "sweep-x" and "runs" not in at.query_params
+    assert at.multiselect(key="compare_group_by").value == ["temperature.tau"]  # what differs, seed aside
+    spec, data = _chart(at, "compare_curves")
+    assert spec["spec"]["layer"][0]["mark"]["type"] == "area"  # the band
+    row = data[(data["series"] == "temperature.tau=0.07") & (data["metric"] == "loss") & (data["epoch"] == 2)].iloc[0]
+    seeds = [store.metrics(r)[2]["loss"] for r in (a, b)]
+    half = stats.t.ppf(0.975, 1) * statistics.stdev(seeds) / 2**0.5
+    assert row["n"] == 2 and row["value"] == pytest.approx(statistics.fmean(seeds))
+    assert (row["lo"], row["hi"]) == pytest.approx((row["value"] - half, row["value"] + half))
+    at.multiselect(key="compare_group_by").set_value([]).run()
+    _, data = _chart(at, "compare_curves")
+    assert set(data["series"]) == {"all runs"} and set(data["n"]) == {3}
 
 
-def test_rename_tag_and_delete_with_confirmation(home):
+def test_filters_select_the_runs_that_match(home):
+    store = RunStore()
+    a, b, c = _runs(store)
+    other = make_run(store, "elsewhere", seed=3, state=RunState.FAILED)
+    store.update_meta(b, tags=["paper"])
+    at = open_page("compare")
+    assert "Choose runs, a group or a filter" in texts(at)
+    at.multiselect(key="compare_tags").set_value(["paper"]).run()
+    assert at.multiselect(key="runs").value == [b]
+    at.multiselect(key="compare_tags").set_value([]).run()
+    at.multiselect(key="compare_states").set_value(["failed"]).run()
+    assert at.multiselect(key="runs").value == [other]
+    at.multiselect(key="compare_states").set_value([]).run()
+    at.selectbox(key="compare_filter_key").set_value("temperature.tau").run()
+    assert at.multiselect(key="compare_filter_values").options == ["0.05", "0.07"]
+    at.multiselect(key="compare_filter_values").set_value(["0.05"]).run()
+    assert at.multiselect(key="runs").value == [c]
+    assert at.query_params["runs"] == c  # AppTest keeps a one-value parameter as text
+
+
+def test_best_and_at_epoch_values(home):
+    store = RunStore()
+    a, _, _ = _runs(store)
+    at = open_page("compare", {"runs": [a]})
+    at.radio(key="compare_value_mode").set_value("best").run()
+    values = at.dataframe[0].value  # one run: no settings diff table, the values table comes first
+    rows = store.metrics(a)
+    best_gap = min(rows, key=lambda r: r["gap_distance"])
+    best_r1 = max(rows, key=lambda r: r["i2t_r1"])
+    assert values.loc[0, "gap_distance"] == best_gap["gap_distance"]
+    assert values.loc[0, "gap_distance epoch"] == best_gap["epoch"]
+    assert values.loc[0, "i2t_r1"] == best_r1["i2t_r1"] and values.loc[0, "i2t_r1 epoch"] == best_r1["epoch"]
+    at.radio(key="compare_value_mode").set_value("at epoch").run()
+    at.slider(key="compare_value_epoch").set_value(1).run()
+    values = at.dataframe[0].value
+    assert values.loc[0, "epoch"] == 1 and values.loc[0, "loss"] == rows[1]["loss"]
+
+
+def test_smoothing_keeps_the_raw_curve_faint_beneath(home):
+    store = RunStore()
+    a, b, c = _runs(store)
+    at = open_page("compare", {"runs": [a, b, c]})
+    at.toggle(key="compare_average").set_value(False).run()
+    at.slider(key="compare_smoothing").set_value(0.5).run()
+    spec, data = _chart(at, "compare_curves")
+    marks = [layer["mark"] for layer in spec["spec"]["layer"]]
+    assert marks[0] == {"type": "line", "opacity": 0.22, "strokeWidth": 1}
+    rows = data[(data["run"] == a) & (data["metric"] == "loss")].sort_values("epoch")
+    raw = [r["loss"] for r in store.metrics(a)]
+    assert rows["raw"].tolist() == raw
+    expected, last, norm = [], 0.0, 0.0
+    for value in raw:
+        last, norm = 0.5 * last + 0.5 * value, 0.5 * norm + 0.5
+        expected.append(last / norm)
+    assert rows["value"].tolist() == pytest.approx(expected)
+
+
+def test_results_against_a_setting_with_per_seed_points_and_intervals(home):
+    store = RunStore()
+    a, b, c = _runs(store)
+    at = open_page("compare", {"group": "sweep-x"})
+    assert at.selectbox(key="compare_x").value == "temperature.tau"
+    assert at.selectbox(key="compare_y").value == "gap_distance"
+    assert at.toggle(key="compare_logx:temperature.tau").value is True
+    spec, points = _chart(at, "compare_settings_plot")
+    assert sorted(points["run"]) == sorted([a, b, c])
+    assert spec["layer"][0]["encoding"]["x"]["scale"] == {"type": "log"}
+    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["circle", "line", "rule", "point"]
+
+
+def test_rename_tag_relaunch_and_delete_with_confirmation(home):
     store = RunStore()
     a, b, _ = _runs(store)
     at = open_page("compare", {"runs": [a, b]})
+    at.selectbox(key="compare_edit_run").set_value(a).run()
     at.text_input(key=f"name_{a}").set_value("renamed run")
     at.text_input(key=f"tags_{a}").set_value("baseline, paper")
     [button for button in at.button if button.label == "Save"][0].click().run()
     assert store.meta(a)["name"] == "renamed run" and store.meta(a)["tags"] == ["baseline", "paper"]
+    links = {link.proto.label: link.proto.query_string for link in at.get("page_link")}
+    assert links["Open in Launch"] == f"from={a}" and links["Fine-tune from this run"] == f"finetune={a}"
+    at.text_input(key="compare_bulk_tag").set_value("batch-1").run()
+    at.button(key="compare_bulk_tag_button").click().run()
+    assert store.meta(a)["tags"] == ["baseline", "paper", "batch-1"] and store.meta(b)["tags"] == ["batch-1"]
     at.button(key="delete_runs").click().run()
     assert store.run_ids().count(a) == 1  # nothing deleted before confirming
     at.button(key="confirm_delete_button").click().run()
     assert a not in store.run_ids() and b not in store.run_ids()
     assert not at.exception and not at.error
     assert at.multiselect(key="runs").value == []
+
+
+def test_without_a_gap_trace_the_section_says_so(home):
+    store = RunStore()
+    a, _, _ = _runs(store)
+    at = open_page("compare", {"runs": [a]})
+    assert "records no gap trace" in texts(at)
 
 
 def test_no_runs_yet(home):

@@ -56,8 +56,12 @@ def test_the_experiment_leads_and_the_rest_is_collapsed(home):
 
 def test_every_field_has_help_with_what_it_does(home):
     at = open_page("launch")
-    widgets = [w for kind in ("selectbox", "number_input", "text_input", "checkbox", "toggle", "multiselect")
-               for w in getattr(at, kind) if (w.key or "").startswith("launch:demo:") and ":sweep" not in w.key]
+    widgets = [
+        w
+        for kind in ("selectbox", "number_input", "text_input", "checkbox", "toggle", "multiselect")
+        for w in getattr(at, kind)
+        if (w.key or "").startswith("launch:demo:") and ":sweep" not in w.key
+    ]
     assert len(widgets) > 20
     missing = [w.key for w in widgets if not (w.help or "").strip()]
     assert missing == []

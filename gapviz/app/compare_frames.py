@@ -24,8 +24,13 @@ def run_table(summaries: Mapping[str, Any], flat_configs: Mapping[str, Mapping[s
     """One row per run: id, name, state, group, tags (a tuple) and every flattened config value."""
     rows = []
     for run_id, summary in summaries.items():
-        row = {"run": run_id, "name": summary.name, "state": summary.state, "group": summary.group,
-               "tags": tuple(summary.tags)}
+        row = {
+            "run": run_id,
+            "name": summary.name,
+            "state": summary.state,
+            "group": summary.group,
+            "tags": tuple(summary.tags),
+        }
         row.update({f"cfg:{k}": v for k, v in flat_configs.get(run_id, {}).items()})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -76,8 +81,9 @@ def _text(value: Any) -> str:
 
 
 # ---- curves -------------------------------------------------------------------------------
-def long_curves(histories: Mapping[str, Sequence[Mapping[str, Any]]], labels: Mapping[str, str],
-                metrics: Sequence[str]) -> pd.DataFrame:
+def long_curves(
+    histories: Mapping[str, Sequence[Mapping[str, Any]]], labels: Mapping[str, str], metrics: Sequence[str]
+) -> pd.DataFrame:
     """(run, series, metric, epoch, value, ci_lo, ci_hi) for every finite metric value of every run."""
     records = []
     for run_id, rows in histories.items():
@@ -146,8 +152,11 @@ def seed_bands(frame: pd.DataFrame, keys: Sequence[str] = ("series", "metric", "
 def run_value(rows: Sequence[Mapping[str, Any]], metric: str, mode: str, epoch: int | None = None) -> tuple[Any, Any]:
     """(value, epoch) of one metric of one run: its last, its best (lowest for LOWER_IS_BETTER, else
     highest) or at a given epoch; (None, None) when the run has no such value."""
-    points = [(int(r["epoch"]), float(r[metric])) for r in rows
-              if isinstance(r.get(metric), (int, float)) and math.isfinite(float(r[metric]))]
+    points = [
+        (int(r["epoch"]), float(r[metric]))
+        for r in rows
+        if isinstance(r.get(metric), (int, float)) and math.isfinite(float(r[metric]))
+    ]
     if not points:
         return None, None
     if mode == "at epoch":
@@ -160,8 +169,13 @@ def run_value(rows: Sequence[Mapping[str, Any]], metric: str, mode: str, epoch: 
     return points[-1][1], points[-1][0]
 
 
-def values_table(histories: Mapping[str, Sequence[Mapping[str, Any]]], names: Mapping[str, str],
-                 metrics: Sequence[str], mode: str, epoch: int | None = None) -> pd.DataFrame:
+def values_table(
+    histories: Mapping[str, Sequence[Mapping[str, Any]]],
+    names: Mapping[str, str],
+    metrics: Sequence[str],
+    mode: str,
+    epoch: int | None = None,
+) -> pd.DataFrame:
     """One row per run: run, name, and each metric's last / best / at-epoch value (plus the epoch it is from)."""
     rows = []
     for run_id, history in histories.items():
@@ -179,15 +193,21 @@ def values_table(histories: Mapping[str, Sequence[Mapping[str, Any]]], names: Ma
 
 
 # ---- results against a setting ------------------------------------------------------------
-def settings_points(values: pd.DataFrame, flat_configs: Mapping[str, Mapping[str, Any]], x: str, metric: str,
-                    color: str = "") -> pd.DataFrame:
+def settings_points(
+    values: pd.DataFrame, flat_configs: Mapping[str, Mapping[str, Any]], x: str, metric: str, color: str = ""
+) -> pd.DataFrame:
     """One point per run (a seed): the setting ``x``, the metric's value, and the ``color`` setting's value."""
     if values.empty or metric not in values:
         return pd.DataFrame(columns=["run", "x", "y", "color"])
     rows = [
-        {"run": r["run"], "x": flat_configs[r["run"]].get(x), "y": r[metric],
-         "color": _text(flat_configs[r["run"]].get(color)) if color else "all runs"}
-        for _, r in values.iterrows() if r.get(metric) is not None and not pd.isna(r.get(metric))
+        {
+            "run": r["run"],
+            "x": flat_configs[r["run"]].get(x),
+            "y": r[metric],
+            "color": _text(flat_configs[r["run"]].get(color)) if color else "all runs",
+        }
+        for _, r in values.iterrows()
+        if r.get(metric) is not None and not pd.isna(r.get(metric))
     ]
     return pd.DataFrame(rows, columns=["run", "x", "y", "color"])
 
@@ -234,6 +254,15 @@ def log_beta_fits(trace: pd.DataFrame) -> pd.DataFrame:
         if len(part) < 3 or np.ptp(log_beta) < 1e-6:
             continue
         slope, intercept = np.polyfit(log_beta, part["gap"].to_numpy(), 1)
-        rows.append({"run": run_id, "series": series, "slope": float(slope), "intercept": float(intercept),
-                     "beta_lo": float(part["beta"].min()), "beta_hi": float(part["beta"].max()), "n": len(part)})
+        rows.append(
+            {
+                "run": run_id,
+                "series": series,
+                "slope": float(slope),
+                "intercept": float(intercept),
+                "beta_lo": float(part["beta"].min()),
+                "beta_hi": float(part["beta"].max()),
+                "n": len(part),
+            }
+        )
     return pd.DataFrame(rows, columns=["run", "series", "slope", "intercept", "beta_lo", "beta_hi", "n"])

@@ -30,17 +30,52 @@ MODEL_SOURCES: dict[str, str] = {
 EXPERIMENT: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Model", (MODEL_SOURCE, "model.name", "model.pretrained", "model.init_run", "model.init_epoch")),
     ("Data", ("data.source", "data.path", "data.train_size", "data.eval_size", "data.mismatch")),
-    ("Temperature", ("temperature.mode", "temperature.tau", "temperature.tau_end", "temperature.schedule",
-                     "temperature.k", "temperature.lr_scale", "temperature.max_logit_scale")),
+    (
+        "Temperature",
+        (
+            "temperature.mode",
+            "temperature.tau",
+            "temperature.tau_end",
+            "temperature.schedule",
+            "temperature.k",
+            "temperature.lr_scale",
+            "temperature.max_logit_scale",
+        ),
+    ),
     ("Modality swap", ("swap.mode", "swap.fraction", "swap.renormalize")),
 )
 """The top of the form: what a modality-gap study varies (run name, epochs and seeds sit above it)."""
 COLLAPSED: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Training", ("train.batch_size", "train.lr", "train.weight_decay", "train.warmup_steps", "train.grad_accum",
-                  "train.precision", "train.max_steps_per_epoch", "train.keep_epoch_checkpoints", "train.compile")),
+    (
+        "Training",
+        (
+            "train.batch_size",
+            "train.lr",
+            "train.weight_decay",
+            "train.warmup_steps",
+            "train.grad_accum",
+            "train.precision",
+            "train.max_steps_per_epoch",
+            "train.keep_epoch_checkpoints",
+            "train.compile",
+        ),
+    ),
     ("Evaluation", ("eval.projections", "eval.umap_neighbors", "eval.batch_size", "eval.linear_probe")),
-    ("Advanced", ("device", "data.seed", "data.image_size", "data.split", "data.image_root", "data.skip_broken",
-                  "data.csv_image_key", "data.csv_caption_key", "data.csv_separator", "model.procrustes_init")),
+    (
+        "Advanced",
+        (
+            "device",
+            "data.seed",
+            "data.image_size",
+            "data.split",
+            "data.image_root",
+            "data.skip_broken",
+            "data.csv_image_key",
+            "data.csv_caption_key",
+            "data.csv_separator",
+            "model.procrustes_init",
+        ),
+    ),
 )
 """Collapsed sections below the experiment; a RunConfig field in neither list lands in Advanced."""
 TOP_FIELDS = ("name", "train.epochs")
@@ -55,13 +90,26 @@ SENTINELS: dict[str, tuple[int, str, int]] = {
 """(special number, its word, the number offered when the word is switched off): a switch shows the word,
 the number field appears only without it."""
 LABELS = {
-    MODEL_SOURCE: "model source", "model.name": "architecture", "model.pretrained": "pretrained tag",
-    "model.init_run": "start from run", "model.init_epoch": "from epoch", "data.source": "data source",
-    "data.train_size": "training pairs", "data.eval_size": "evaluation pairs", "data.mismatch": "mismatched fraction",
-    "temperature.mode": "temperature mode", "temperature.tau": "τ", "temperature.tau_end": "τ at the end",
-    "temperature.max_logit_scale": "max logit scale", "swap.mode": "swap mode", "swap.fraction": "swap fraction",
-    "train.batch_size": "batch size", "train.lr": "learning rate", "eval.batch_size": "eval batch size",
-    "data.seed": "data seed", "train.epochs": "epochs",
+    MODEL_SOURCE: "model source",
+    "model.name": "architecture",
+    "model.pretrained": "pretrained tag",
+    "model.init_run": "start from run",
+    "model.init_epoch": "from epoch",
+    "data.source": "data source",
+    "data.train_size": "training pairs",
+    "data.eval_size": "evaluation pairs",
+    "data.mismatch": "mismatched fraction",
+    "temperature.mode": "temperature mode",
+    "temperature.tau": "τ",
+    "temperature.tau_end": "τ at the end",
+    "temperature.max_logit_scale": "max logit scale",
+    "swap.mode": "swap mode",
+    "swap.fraction": "swap fraction",
+    "train.batch_size": "batch size",
+    "train.lr": "learning rate",
+    "eval.batch_size": "eval batch size",
+    "data.seed": "data seed",
+    "train.epochs": "epochs",
 }
 HELP: dict[str, str] = {
     "name": "A name for the run (text); a sweep adds each run's setting values to it.",
@@ -336,9 +384,11 @@ def sweep_modes(kind: str) -> tuple[str, ...]:
 
 def parse_values(text: str, kind: str) -> list[Any]:
     """``"0.01, 0.03 0.1"`` as numbers of ``kind`` (or text); ValueError names the item it cannot read."""
-    items = [item for item in text.replace(",", " ").split() if item] if kind != "text" else [
-        item.strip() for item in text.split(",") if item.strip()
-    ]
+    items = (
+        [item for item in text.replace(",", " ").split() if item]
+        if kind != "text"
+        else [item.strip() for item in text.split(",") if item.strip()]
+    )
     if kind not in ("int", "float"):
         return items
     values: list[Any] = []

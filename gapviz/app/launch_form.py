@@ -108,8 +108,12 @@ def seeds_field(state: FormState) -> list[int] | Problem:
     """The seeds field (``0, 1, 2`` or ``0-4``): one run per seed."""
     from gapviz.app import frames as views
 
-    raw = st.text_input("seeds", value=str(state.base.seed), key=state.key("seeds"),
-                        help="Seeds to run (integers: 0, 1, 2 or a range 0-4); more than one queues a run per seed.")
+    raw = st.text_input(
+        "seeds",
+        value=str(state.base.seed),
+        key=state.key("seeds"),
+        help="Seeds to run (integers: 0, 1, 2 or a range 0-4); more than one queues a run per seed.",
+    )
     state.slots["seeds"] = st.empty()
     try:
         seeds = views.parse_seeds(raw)
@@ -127,8 +131,14 @@ def sweep_axis(state: FormState, path: str) -> list[Any] | Problem:
     left.markdown(f"**{common.md_escape(path)}**")
     modes = form.sweep_modes(spec.kind)
     log_first = path in form.LOG_DEFAULT_PATHS and "log-spaced" in modes
-    mode = right.radio("values as", modes, horizontal=True, key=key + ":mode", label_visibility="collapsed",
-                       index=modes.index("log-spaced") if log_first else 0)
+    mode = right.radio(
+        "values as",
+        modes,
+        horizontal=True,
+        key=key + ":mode",
+        label_visibility="collapsed",
+        index=modes.index("log-spaced") if log_first else 0,
+    )
     if mode == "pick":
         options = list(spec.options) if spec.kind == "choice" else [False, True]
         default = [current] if current in options else []
@@ -151,8 +161,12 @@ def _range_axis(box: Any, key: str, spec: form.FieldSpec, current: Any, *, log: 
     number = int if spec.kind == "int" else float
     first = number(current) if current else number(1)
     start = c1.number_input("from", value=first, key=key + ":start", format="%g" if number is float else "%d")
-    stop = c2.number_input("to", value=number(first * 10 if log else first * 2), key=key + ":stop",
-                           format="%g" if number is float else "%d")
+    stop = c2.number_input(
+        "to",
+        value=number(first * 10 if log else first * 2),
+        key=key + ":stop",
+        format="%g" if number is float else "%d",
+    )
     count = int(c3.number_input("values", value=3, min_value=1, max_value=1000, step=1, key=key + ":count"))
     try:
         values = form.spaced_values(float(start), float(stop), count, log=log, kind=spec.kind)
@@ -164,9 +178,13 @@ def _range_axis(box: Any, key: str, spec: form.FieldSpec, current: Any, *, log: 
 
 def sweep_section(state: FormState) -> tuple[dict[str, list[Any]], list[Problem]]:
     """Settings to sweep, each with its values: the grid's axes, and the problems with them."""
-    chosen = st.multiselect("Sweep settings", form.sweepable_paths(), key=state.key("sweep.settings"),
-                            placeholder="vary one or more settings (a grid: every combination)",
-                            help="One run per combination of the values given below, times the seeds.")
+    chosen = st.multiselect(
+        "Sweep settings",
+        form.sweepable_paths(),
+        key=state.key("sweep.settings"),
+        placeholder="vary one or more settings (a grid: every combination)",
+        help="One run per combination of the values given below, times the seeds.",
+    )
     axes: dict[str, list[Any]] = {}
     problems: list[Problem] = []
     for path in chosen:

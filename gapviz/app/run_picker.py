@@ -36,8 +36,11 @@ def flat_config(run_id: str) -> dict[str, Any]:
 def _matching(table: Any) -> list[str]:
     state = st.session_state
     return cf.filter_runs(
-        table, groups=state.get("compare_groups") or (), tags=state.get("compare_tags") or (),
-        states=state.get("compare_states") or (), setting=state.get("compare_filter_key") or "",
+        table,
+        groups=state.get("compare_groups") or (),
+        tags=state.get("compare_tags") or (),
+        states=state.get("compare_states") or (),
+        setting=state.get("compare_filter_key") or "",
         values=state.get("compare_filter_values") or (),
     )
 
@@ -66,16 +69,38 @@ def filters(summaries: dict[str, Any], table: Any) -> None:
     tags = sorted({t for s in summaries.values() for t in s.tags})
     states = sorted({s.state for s in summaries.values()})
     args = (table,)
-    c1.multiselect("Groups", groups, key="compare_groups", on_change=_select_matching, args=args,
-                   placeholder="any group", help="sweep groups (a sweep queued from Launch is one group)")
+    c1.multiselect(
+        "Groups",
+        groups,
+        key="compare_groups",
+        on_change=_select_matching,
+        args=args,
+        placeholder="any group",
+        help="sweep groups (a sweep queued from Launch is one group)",
+    )
     c2.multiselect("Tags", tags, key="compare_tags", on_change=_select_matching, args=args, placeholder="any tag")
-    c3.multiselect("States", states, key="compare_states", on_change=_select_matching, args=args, placeholder="any state")
-    settings = [c[len("cfg:"):] for c in table.columns if c.startswith("cfg:")]
-    key = c4.selectbox("Setting", settings, index=None, key="compare_filter_key", placeholder="any setting",
-                       help="keep runs whose setting has one of the values on the right")
+    c3.multiselect(
+        "States", states, key="compare_states", on_change=_select_matching, args=args, placeholder="any state"
+    )
+    settings = [c[len("cfg:") :] for c in table.columns if c.startswith("cfg:")]
+    key = c4.selectbox(
+        "Setting",
+        settings,
+        index=None,
+        key="compare_filter_key",
+        placeholder="any setting",
+        help="keep runs whose setting has one of the values on the right",
+    )
     values = sorted({str(v) for v in table[f"cfg:{key}"]}, key=_natural) if key else []
-    c5.multiselect("Values", values, key="compare_filter_values", on_change=_select_matching, args=args,
-                   placeholder="pick a setting first" if not key else "any value", disabled=not key)
+    c5.multiselect(
+        "Values",
+        values,
+        key="compare_filter_values",
+        on_change=_select_matching,
+        args=args,
+        placeholder="pick a setting first" if not key else "any value",
+        disabled=not key,
+    )
 
 
 def _natural(text: str) -> tuple[int, float, str]:
@@ -95,8 +120,13 @@ def pick(summaries: dict[str, Any]) -> list[str]:
     common.init_from_url("runs", "runs", list(summaries), multi=True)
     matching = _matching(table)
     options = list(dict.fromkeys([*matching, *st.session_state.get("runs", [])]))
-    run_ids = st.multiselect(f"Runs ({len(matching)} match the filters)", options, key="runs",
-                             format_func=lambda r: common.run_label(r, summaries), placeholder="choose runs to compare")
+    run_ids = st.multiselect(
+        f"Runs ({len(matching)} match the filters)",
+        options,
+        key="runs",
+        format_func=lambda r: common.run_label(r, summaries),
+        placeholder="choose runs to compare",
+    )
     groups = st.session_state.get("compare_groups") or []
     by_group = bool(groups) and sorted(run_ids) == sorted(r for r, s in summaries.items() if s.group in groups)
     common.sync_to_url("group", list(groups) if by_group else None)

@@ -22,20 +22,43 @@ DEFAULT_Y = "gap_distance"
 def export_buttons(chart: Any, name: str, key: str, table: pd.DataFrame | None = None) -> None:
     """PNG and SVG of ``chart`` (rendered by vl-convert only when clicked), and CSV of its data when given."""
     row = st.container(horizontal=True)
-    row.download_button("PNG", data=lambda: charts.chart_png(chart), file_name=f"{name}.png", mime="image/png",
-                        key=f"{key}_png", on_click="ignore")
-    row.download_button("SVG", data=lambda: charts.chart_svg(chart), file_name=f"{name}.svg", mime="image/svg+xml",
-                        key=f"{key}_svg", on_click="ignore")
+    row.download_button(
+        "PNG",
+        data=lambda: charts.chart_png(chart),
+        file_name=f"{name}.png",
+        mime="image/png",
+        key=f"{key}_png",
+        on_click="ignore",
+    )
+    row.download_button(
+        "SVG",
+        data=lambda: charts.chart_svg(chart),
+        file_name=f"{name}.svg",
+        mime="image/svg+xml",
+        key=f"{key}_svg",
+        on_click="ignore",
+    )
     if table is not None:
-        row.download_button("CSV", data=table.to_csv(index=False), file_name=f"{name}.csv", mime="text/csv",
-                            key=f"{key}_csv", on_click="ignore")
+        row.download_button(
+            "CSV",
+            data=table.to_csv(index=False),
+            file_name=f"{name}.csv",
+            mime="text/csv",
+            key=f"{key}_csv",
+            on_click="ignore",
+        )
 
 
 def _axis_choices(flat: dict[str, dict[str, Any]], values: pd.DataFrame) -> tuple[list[str], list[str]]:
     """Settings to put on x (those that vary, seed aside) and metrics to put on y (numeric table columns)."""
     settings = [k for k in cf.varying_settings(flat, ignore=("name", "seed"))]
-    metrics = [c for c in values.columns if c not in ("run", "name", "epoch", "series") and not c.endswith(" epoch")
-               and pd.api.types.is_numeric_dtype(values[c])]
+    metrics = [
+        c
+        for c in values.columns
+        if c not in ("run", "name", "epoch", "series")
+        and not c.endswith(" epoch")
+        and pd.api.types.is_numeric_dtype(values[c])
+    ]
     return settings, metrics
 
 
@@ -49,21 +72,37 @@ def results_against_setting(flat: dict[str, dict[str, Any]], values: pd.DataFram
     c1, c2, c3, c4 = st.columns([3, 3, 3, 1], vertical_alignment="bottom")
     default_x = next((s for s in ("temperature.tau", "temperature.mode", "swap.mode") if s in settings), settings[0])
     x = c1.selectbox("Setting (x)", settings, index=settings.index(default_x), key="compare_x")
-    y = c2.selectbox("Metric (y)", metrics, index=metrics.index(DEFAULT_Y) if DEFAULT_Y in metrics else 0,
-                     key="compare_y", format_func=charts.metric_title)
+    y = c2.selectbox(
+        "Metric (y)",
+        metrics,
+        index=metrics.index(DEFAULT_Y) if DEFAULT_Y in metrics else 0,
+        key="compare_y",
+        format_func=charts.metric_title,
+    )
     others = [s for s in settings if s != x]
     color = c3.selectbox("Colour by", ["(none)", *others], key="compare_color")
     numeric = cf.is_numeric(cfg.get(x) for cfg in flat.values())
     positive = numeric and all((cfg.get(x) or 0) > 0 for cfg in flat.values())
-    log_x = c4.toggle("log x", value=x in form.LOG_DEFAULT_PATHS, key=f"compare_logx:{x}", disabled=not positive,
-                      help="a log axis for settings that span orders of magnitude (τ, learning rate)")
+    log_x = c4.toggle(
+        "log x",
+        value=x in form.LOG_DEFAULT_PATHS,
+        key=f"compare_logx:{x}",
+        disabled=not positive,
+        help="a log axis for settings that span orders of magnitude (τ, learning rate)",
+    )
     points = cf.settings_points(values, flat, x, y, "" if color == "(none)" else color)
     summary = cf.settings_summary(points)
     if points.empty:
         st.caption(f"No run has a value of {y}.")
         return
-    chart = charts_compare.settings_plot(points, summary, x_title=x, y_title=f"{charts.metric_title(y)} ({value_mode})",
-                                         numeric_x=numeric, log_x=log_x and positive)
+    chart = charts_compare.settings_plot(
+        points,
+        summary,
+        x_title=x,
+        y_title=f"{charts.metric_title(y)} ({value_mode})",
+        numeric_x=numeric,
+        log_x=log_x and positive,
+    )
     common.show_chart(chart, key="compare_settings_plot")
     st.caption("Faint points: one per run (seed). Diamonds and bars: the mean and its 95% t-interval over seeds.")
     table = summary.rename(columns={"x": x, "color": color if color != "(none)" else "series", "mean": y})

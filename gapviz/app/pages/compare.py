@@ -22,21 +22,43 @@ from gapviz.app.settings_plot import export_buttons
 
 MAX_SCATTER_COLUMNS = 3
 DEFAULT_SCATTERS = 3
-FINAL_COLUMNS = ("gap_distance", "relative_gap", "tau", "loss", "i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5",
-                 "t2i_r10", "zero_shot", "pair_cosine", "linear_separability")
+FINAL_COLUMNS = (
+    "gap_distance",
+    "relative_gap",
+    "tau",
+    "loss",
+    "i2t_r1",
+    "i2t_r5",
+    "i2t_r10",
+    "t2i_r1",
+    "t2i_r5",
+    "t2i_r10",
+    "zero_shot",
+    "pair_cosine",
+    "linear_separability",
+)
 CONFIRM_KEY = "compare_confirm_delete"
 
 
 def _numeric_metrics(histories: dict[str, list[dict[str, Any]]]) -> list[str]:
-    return sorted({k for rows in histories.values() for row in rows for k, v in row.items()
-                   if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("epoch", "step")})
+    return sorted(
+        {
+            k
+            for rows in histories.values()
+            for row in rows
+            for k, v in row.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("epoch", "step")
+        }
+    )
 
 
 def settings_diff(flat: dict[str, dict[str, Any]], names: dict[str, str]) -> None:
     st.subheader("Settings that differ")
     diff = views.config_diff(flat_to_tree(flat))
     if diff.empty:
-        st.caption("All selected runs have the same settings" + (" (apart from their names)." if len(flat) > 1 else "."))
+        st.caption(
+            "All selected runs have the same settings" + (" (apart from their names)." if len(flat) > 1 else ".")
+        )
         return
     diff.columns = [f"{names[r]} ({r})" if names[r] != r else r for r in diff.columns]
     st.dataframe(diff, width="stretch")
@@ -63,10 +85,19 @@ def grouping(flat: dict[str, dict[str, Any]], names: dict[str, str]) -> tuple[di
     settings = sorted({k for cfg in flat.values() for k in cfg} - {"name"})
     c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
     default = [k for k in varying if k != "seed"]
-    by = c1.multiselect("Group by", settings, default=default, key="compare_group_by",
-                        help="runs with equal values of these settings form one series (the rest are its seeds)")
-    average = c2.toggle("mean and 95% band", value=True, key="compare_average",
-                        help="over the runs of each series: a t-interval over seeds (one run: its own interval)")
+    by = c1.multiselect(
+        "Group by",
+        settings,
+        default=default,
+        key="compare_group_by",
+        help="runs with equal values of these settings form one series (the rest are its seeds)",
+    )
+    average = c2.toggle(
+        "mean and 95% band",
+        value=True,
+        key="compare_average",
+        help="over the runs of each series: a t-interval over seeds (one run: its own interval)",
+    )
     if not average:
         return {r: f"{names[r]} ({r})" for r in flat}, False
     return cf.group_labels(flat, by) if by else {r: "all runs" for r in flat}, True
@@ -77,9 +108,18 @@ def curves(histories: dict[str, list[dict[str, Any]]], labels: dict[str, str], a
     available = _numeric_metrics(histories)
     c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
     default = [m for m in views.CURVE_METRICS if m in available]
-    chosen = c1.multiselect("Metrics", available, default=default, key="compare_metrics", format_func=charts.metric_title)
-    weight = c2.slider("smoothing", 0.0, 0.95, 0.0, 0.05, key="compare_smoothing",
-                       help="exponential moving average over epochs; the raw curve stays faint beneath")
+    chosen = c1.multiselect(
+        "Metrics", available, default=default, key="compare_metrics", format_func=charts.metric_title
+    )
+    weight = c2.slider(
+        "smoothing",
+        0.0,
+        0.95,
+        0.0,
+        0.05,
+        key="compare_smoothing",
+        help="exponential moving average over epochs; the raw curve stays faint beneath",
+    )
     long = cf.long_curves(histories, labels, chosen)
     if long.empty or not chosen:
         st.caption("No per-epoch metrics yet.")
@@ -95,21 +135,37 @@ def curves(histories: dict[str, list[dict[str, Any]]], labels: dict[str, str], a
     export_buttons(chart, "gapviz-curves", "curves", table=data)
 
 
-def values_section(histories: dict[str, list[dict[str, Any]]], names: dict[str, str],
-                   labels: dict[str, str]) -> tuple[pd.DataFrame, str]:
+def values_section(
+    histories: dict[str, list[dict[str, Any]]], names: dict[str, str], labels: dict[str, str]
+) -> tuple[pd.DataFrame, str]:
     """Last, best or at-epoch values of every run; the table the settings plot draws from."""
     st.subheader("Values per run")
     last_epoch = max((int(r["epoch"]) for rows in histories.values() for r in rows), default=0)
     c1, c2 = st.columns([2, 3], vertical_alignment="bottom")
-    mode = c1.radio("Value", cf.VALUE_MODES, horizontal=True, key="compare_value_mode",
-                    help="best: lowest gap, loss and separability; highest recall and accuracy")
-    epoch = c2.slider("epoch", 0, last_epoch, last_epoch, key="compare_value_epoch") if mode == "at epoch" and last_epoch else 0
+    mode = c1.radio(
+        "Value",
+        cf.VALUE_MODES,
+        horizontal=True,
+        key="compare_value_mode",
+        help="best: lowest gap, loss and separability; highest recall and accuracy",
+    )
+    epoch = (
+        c2.slider("epoch", 0, last_epoch, last_epoch, key="compare_value_epoch")
+        if mode == "at epoch" and last_epoch
+        else 0
+    )
     metrics = [m for m in FINAL_COLUMNS if any(m in row for rows in histories.values() for row in rows)]
     table = cf.values_table(histories, names, metrics, mode, epoch)
     table.insert(2, "series", table["run"].map(labels))
     st.dataframe(table, width="stretch", hide_index=True)
-    st.download_button("Download CSV", table.to_csv(index=False), file_name=f"gapviz-values-{mode.replace(' ', '-')}.csv",
-                       mime="text/csv", key="final_csv", on_click="ignore")
+    st.download_button(
+        "Download CSV",
+        table.to_csv(index=False),
+        file_name=f"gapviz-values-{mode.replace(' ', '-')}.csv",
+        mime="text/csv",
+        key="final_csv",
+        on_click="ignore",
+    )
     return table, mode if mode != "at epoch" else f"at epoch {epoch}"
 
 
@@ -117,7 +173,9 @@ def render() -> None:
     st.title("Compare runs")
     summaries = common.summaries()
     if not summaries:
-        st.info(f"No saved runs in {common.md_escape(common.store().runs_dir)} yet — start one on the Launch page or with `gapviz train`.")
+        st.info(
+            f"No saved runs in {common.md_escape(common.store().runs_dir)} yet — start one on the Launch page or with `gapviz train`."
+        )
         return
     run_ids = run_picker.pick(summaries)
     if not run_ids:
@@ -145,8 +203,13 @@ def scatters(run_ids: list[str], names: dict[str, str]) -> None:
         st.caption("No saved epochs yet.")
         return
     c1, c2, c3 = st.columns([3, 3, 1])
-    shown_runs = c1.multiselect("Runs to draw", with_epochs, default=with_epochs[:DEFAULT_SCATTERS], key="compare_scatter_runs",
-                                format_func=lambda r: f"{names[r]} ({r})")
+    shown_runs = c1.multiselect(
+        "Runs to draw",
+        with_epochs,
+        default=with_epochs[:DEFAULT_SCATTERS],
+        key="compare_scatter_runs",
+        format_func=lambda r: f"{names[r]} ({r})",
+    )
     last = max(max(epochs[r]) for r in with_epochs)
     epoch = c2.slider("Epoch (all runs)", 0, last, last, key="compare_epoch") if last > 0 else 0
     methods = sorted({m for r in with_epochs for m in common.projection_methods(r, epochs[r][-1])})
@@ -171,11 +234,21 @@ def scatter(run_id: str, name: str, epochs: list[int], epoch: int, method: str, 
         return
     index = common.epoch_member(run_id, shown, "text_image_index")
     x_dom, y_dom = common.projection_domain(run_id, method)
-    points, lines, arrow, note = views.scatter_frames(coords, len(coords) - len(index), index,
-                                                      common.captions(run_id) or None, max_lines=150)
+    points, lines, arrow, note = views.scatter_frames(
+        coords, len(coords) - len(index), index, common.captions(run_id) or None, max_lines=150
+    )
     title = f"{name} · epoch {shown}" + ("" if shown == epoch else f" (last saved ≤ {epoch})")
-    chart = charts.embedding_scatter(points, pair_lines=lines, arrow=arrow, x_domain=x_dom, y_domain=y_dom,
-                                     title=title, width=300, height=300, legend=legend)
+    chart = charts.embedding_scatter(
+        points,
+        pair_lines=lines,
+        arrow=arrow,
+        x_domain=x_dom,
+        y_domain=y_dom,
+        title=title,
+        width=300,
+        height=300,
+        legend=legend,
+    )
     common.show_chart(chart, key=f"compare_scatter_{run_id}")
     if note:
         st.caption(note)
@@ -213,8 +286,12 @@ def edit_run(run_id: str) -> None:
         group = c3.text_input("group", value=meta.get("group", ""), key=f"group_{run_id}")
         if c4.form_submit_button("Save"):
             with common.guard("could not save"):
-                store.update_meta(run_id, name=name.strip() or run_id, group=group.strip(),
-                                  tags=[t.strip() for t in tags.split(",") if t.strip()])
+                store.update_meta(
+                    run_id,
+                    name=name.strip() or run_id,
+                    group=group.strip(),
+                    tags=[t.strip() for t in tags.split(",") if t.strip()],
+                )
                 st.toast(f"saved {run_id}")
                 st.rerun()
     relaunch_links(run_id)
@@ -224,13 +301,19 @@ def relaunch_links(run_id: str) -> None:
     """Open in Launch (this run's exact config) and Fine-tune from this run (its checkpoint as the start)."""
     row = st.container(horizontal=True)
     row.page_link(common.PAGES["launch"], label="Open in Launch", query_params={"from": run_id}, icon=":material/edit:")
-    row.page_link(common.PAGES["launch"], label="Fine-tune from this run", query_params={"finetune": run_id},
-                  icon=":material/model_training:")
+    row.page_link(
+        common.PAGES["launch"],
+        label="Fine-tune from this run",
+        query_params={"finetune": run_id},
+        icon=":material/model_training:",
+    )
 
 
 def manage(run_ids: list[str], summaries: dict) -> None:
     with st.expander("Rename, tag, re-run or delete"):
-        run_id = st.selectbox("Run", run_ids, key="compare_edit_run", format_func=lambda r: common.run_label(r, summaries))
+        run_id = st.selectbox(
+            "Run", run_ids, key="compare_edit_run", format_func=lambda r: common.run_label(r, summaries)
+        )
         if run_id:
             edit_run(run_id)
         c1, c2 = st.columns([3, 1], vertical_alignment="bottom")

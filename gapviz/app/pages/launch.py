@@ -36,8 +36,14 @@ def _base() -> tuple[RunConfig, str]:
             base = form.finetune_config(cfg, run_id, name) if kind == "ft" else cfg
             return base, f"launch:{kind}-{run_id}:"
     names = list(PRESETS)
-    chosen = st.selectbox("Preset", names, index=names.index("demo"), key="launch_preset",
-                          format_func=form.preset_label, help="fills the form; every field can still be changed")
+    chosen = st.selectbox(
+        "Preset",
+        names,
+        index=names.index("demo"),
+        key="launch_preset",
+        format_func=form.preset_label,
+        help="fills the form; every field can still be changed",
+    )
     return preset(chosen), f"launch:{chosen}:"
 
 
@@ -46,8 +52,12 @@ def _top(state: FormState) -> Any:
     c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
     with c1:
         draw(state, "name")
-    tags = c2.text_input("tags", key=state.key("tags"), placeholder="comma separated",
-                         help="Labels to find the runs by on Compare (comma separated text).")
+    tags = c2.text_input(
+        "tags",
+        key=state.key("tags"),
+        placeholder="comma separated",
+        help="Labels to find the runs by on Compare (comma separated text).",
+    )
     with c3:
         draw(state, "train.epochs")
     with c4:
@@ -86,8 +96,9 @@ def _queue(configs: list[RunConfig], grid: bool, queue_name: str, tags: str) -> 
         return
     labels = tuple(t.strip() for t in tags.split(",") if t.strip())
     with st.status("Queueing…", expanded=False) as status:
-        group, subs = queue.submit_many(conn, common.store(), configs, queue_name=queue_name, group=None if grid else "",
-                                        tags=labels)
+        group, subs = queue.submit_many(
+            conn, common.store(), configs, queue_name=queue_name, group=None if grid else "", tags=labels
+        )
         status.update(label=f"Queued {len(subs)} run(s)" + (f" in group {group}" if group else ""), state="complete")
     st.session_state["launch_submitted"] = {"group": group, "runs": [s.run_id for s in subs]}
 
@@ -99,11 +110,19 @@ def _show_submitted() -> None:
     runs, group = done["runs"], done["group"]
     st.success(f"Queued {len(runs)} run(s)" + (f" as sweep group {group}" if group else "") + ".")
     for run_id in runs[:20]:
-        st.page_link(common.PAGES["live"], label=f"Watch {run_id} live", query_params={"run": run_id},
-                     icon=":material/monitoring:")
+        st.page_link(
+            common.PAGES["live"],
+            label=f"Watch {run_id} live",
+            query_params={"run": run_id},
+            icon=":material/monitoring:",
+        )
     if group:
-        st.page_link(common.PAGES["compare"], label=f"Compare the {len(runs)} runs of {group}",
-                     query_params={"group": group}, icon=":material/compare_arrows:")
+        st.page_link(
+            common.PAGES["compare"],
+            label=f"Compare the {len(runs)} runs of {group}",
+            query_params={"group": group},
+            icon=":material/compare_arrows:",
+        )
 
 
 def _sections(state: FormState) -> str:
@@ -116,8 +135,12 @@ def _sections(state: FormState) -> str:
         with st.expander(title):
             section(state, paths)
             if title == "Advanced":
-                queue_name = st.text_input("queue", value=DEFAULT_QUEUE, key=state.key("queue"),
-                                           help="The RQ queue whose workers take the runs (text).")
+                queue_name = st.text_input(
+                    "queue",
+                    value=DEFAULT_QUEUE,
+                    key=state.key("queue"),
+                    help="The RQ queue whose workers take the runs (text).",
+                )
     return queue_name.strip() or DEFAULT_QUEUE
 
 
