@@ -1,5 +1,6 @@
 """Live page (AppTest): ?run= reopens a run, progress, scatter and curves, epoch slider and play,
-stream events, cancel and resume through a real Redis, failed runs show their error."""
+stream events, cancel and resume through a real Redis, failed runs show their error, the picker shows
+each run's state now, train loss next to eval loss, re-run links."""
 
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ def _charts(at) -> int:
     return len(at.get("vega_lite_chart"))
 
 
+def metric(at, label: str) -> str:
+    [value] = [m.value for m in at.metric if m.label == label]
+    return value
+
+
 def test_url_reopens_a_finished_run(home):
     store = RunStore()
     first = make_run(store, "first", epochs=3)
@@ -32,7 +38,11 @@ def test_url_reopens_a_finished_run(home):
     assert at.select_slider(key=f"live_epoch:{first}").options == ["0", "1", "2", "3"]
     buttons = {b.label: b for b in at.button}
     assert buttons["Cancel"].disabled and buttons["Resume"].disabled
-    assert at.progress[0].value == 1.0 or at.progress[0].value == 100
+    assert at.progress[0].value == 100  # AppTest reports st.progress(1.0) in percent
+    assert metric(at, "eval loss (epoch 3)") == f"{store.metrics(first)[-1]['loss']:.4f}"
+    assert metric(at, "train loss (last step)") == "—"  # a replayed run has no step events
+    links = {link.proto.label: link.proto.query_string for link in at.get("page_link")}
+    assert links["Open in Launch"] == f"from={first}" and links["Fine-tune from this run"] == f"finetune={first}"
 
 
 def test_names_are_shown_as_typed_not_as_markup(home):
@@ -73,14 +83,26 @@ def test_events_from_the_stream_show_without_the_store(home, conn, redis_server,
     store.running(run_id)
     record = synthetic_epoch(1)
     conn.xadd(events.stream_key(run_id), events.epoch_fields(run_id, record))
-    step = StepProgress(epoch=2, step=2, steps_per_epoch=4, global_step=6, total_steps=12, loss=3.5, tau=0.07, lr=1e-3, samples_per_s=640.0)
+    step = StepProgress(
+        epoch=2,
+        step=2,
+        steps_per_epoch=4,
+        global_step=6,
+        total_steps=12,
+        loss=3.5,
+        tau=0.07,
+        lr=1e-3,
+        samples_per_s=640.0,
+    )
     conn.xadd(events.stream_key(run_id), events.step_fields(run_id, step))
     at = open_page("live", {"run": run_id})
     assert not at.exception
     page = texts(at)
     assert "showing epoch 1 of 1" in page  # epoch 1 came only through Redis
-    assert "step 2/4" in page or "step 2/4" in at.progress[0].proto.text
-    assert "640 samples/s" in at.progress[0].proto.text and "ETA" in at.progress[0].proto.text
+    progress = at.progress[0].proto.text
+    assert "epoch 2/0 · step 2/4 · 640 samples/s · ETA" in progress
+    assert metric(at, "train loss (last step)") == "3.5000"
+    assert metric(at, "eval loss (epoch 1)") == f"{record.metrics['loss']:.4f}"
     cancel = [b for b in at.button if b.label == "Cancel"][0]
     assert not cancel.disabled
 
@@ -101,3 +123,33 @@ def test_cancel_and_resume_go_through_the_queue(home, conn, redis_server, monkey
     resume.click().run()
     assert store.state(run_id) == RunState.QUEUED
     assert store.status(run_id).resume is True
+
+
+def test_the_picker_shows_the_state_now(home):
+    store = RunStore()
+    run_id = make_run(store, "moving", epochs=1, state=RunState.RUNNING)
+    at = open_page("live", {"run": run_id})
+    assert at.selectbox(key="live_run").format_func(run_id).startswith("moving · running")
+    store.finished(run_id, 1)
+    at.run()
+    assert at.selectbox(key="live_run").format_func(run_id).startswith("moving · finished")
+    assert "state **finished**" in texts(at)
+
+
+def test_a_missed_final_event_does_not_keep_a_finished_run_running(home, conn, redis_server, monkeypatch):
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    store = RunStore()
+    run_id = make_run(store, "done", epochs=1, state=RunState.FINISHED)
+    conn.xadd(events.stream_key(run_id), events.state_fields(run_id, RunState.RUNNING))  # its last event in Redis
+    at = open_page("live", {"run": run_id})
+    assert not at.exception
+    assert "state **finished**" in texts(at)
+    assert at.selectbox(key="live_run").format_func(run_id).startswith("done · finished")
+    assert [b for b in at.button if b.label == "Cancel"][0].disabled
+
+
+def test_without_a_gap_trace_the_section_says_so(home):
+    store = RunStore()
+    run_id = make_run(store, "plain", epochs=1)
+    at = open_page("live", {"run": run_id})
+    assert "records no gap trace" in texts(at)

@@ -109,14 +109,12 @@ def results_against_setting(flat: dict[str, dict[str, Any]], values: pd.DataFram
     export_buttons(chart, f"gapviz-{y}-vs-{x}", "settings", table=table)
 
 
-def gap_against_beta(run_ids: list[str], labels: dict[str, str], *, key: str = "compare", limit: int = 40) -> None:
-    """The gap against β = 1/τ at regular steps (RunStore.gap_trace), with each run's fitted slope."""
-    st.subheader("Gap against β = 1/τ")
-    store = common.store()
-    trace_of = getattr(store, "gap_trace", None)
+def gap_beta_data(run_ids: list[str], labels: dict[str, str], limit: int = 40) -> tuple[Any, Any, str]:
+    """(trace, fits, message) of the gap against β for up to ``limit`` runs; a message instead when there is
+    nothing to draw (a RunStore without gap traces, or runs that recorded none)."""
+    trace_of = getattr(common.store(), "gap_trace", None)
     if trace_of is None:
-        st.caption("This version of the RunStore records no gap trace (RunStore.gap_trace).")
-        return
+        return None, None, "This version of the RunStore records no gap trace (RunStore.gap_trace)."
     traces = {}
     for run_id in run_ids[:limit]:
         try:
@@ -125,14 +123,27 @@ def gap_against_beta(run_ids: list[str], labels: dict[str, str], *, key: str = "
             traces[run_id] = []
     trace = cf.trace_frame(traces, labels)
     if trace.empty:
-        st.caption("No step-level trace of β and the gap was recorded for these runs.")
+        return None, None, "No step-level trace of β and the gap was recorded for these runs."
+    note = f"Showing the first {limit} of {len(run_ids)} runs." if len(run_ids) > limit else ""
+    return trace, cf.log_beta_fits(trace), note
+
+
+def show_gap_beta(trace: Any, fits: Any, message: str, key: str) -> None:
+    """The gap-against-β chart with each run's fitted slope (or the message saying why there is none)."""
+    if trace is None:
+        st.caption(message)
         return
-    fits = cf.log_beta_fits(trace)
     chart = charts_compare.gap_beta_chart(trace, fits)
     common.show_chart(chart, key=f"{key}_gap_beta")
     if not fits.empty:
         st.caption("Dashed: gap = a + slope · ln β, fitted per run (dγ/dβ ∝ 1/β makes this a straight line).")
         st.dataframe(fits[["series", "run", "slope", "n"]], hide_index=True, width="stretch")
     export_buttons(chart, "gapviz-gap-vs-beta", f"{key}_gap_beta", table=trace)
-    if len(run_ids) > limit:
-        st.caption(f"Showing the first {limit} of {len(run_ids)} runs.")
+    if message:
+        st.caption(message)
+
+
+def gap_against_beta(run_ids: list[str], labels: dict[str, str]) -> None:
+    """Compare's section: the gap against β = 1/τ at regular steps (RunStore.gap_trace), with fitted slopes."""
+    st.subheader("Gap against β = 1/τ")
+    show_gap_beta(*gap_beta_data(run_ids, labels), key="compare")

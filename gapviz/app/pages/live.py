@@ -15,13 +15,28 @@ from typing import Any
 import streamlit as st
 
 from gapviz import charts
-from gapviz.app import common, measures
+from gapviz.app import common, settings_plot
 from gapviz.app import frames as views
+from gapviz.runs.records import RunState, RunStatus
+from gapviz.runs.records import RunState, RunStatus
 from gapviz.runs.records import RunState, RunStatus
 
 # Seconds between polls of an active run: an epoch reaches the page within about this long.
 LIVE_REFRESH_S = 0.75
 PLAY_STEP_S = 0.8
+
+
+def _ongoing(state: str | None) -> bool:
+    """Created, queued or running: the page keeps polling it and offers Cancel."""
+    return state in RunState.ACTIVE or state == RunState.CREATED
+
+
+def current_state(live_state: str | None, stored_state: str | None) -> str:
+    """The run's state now: the store's once it says the run ended (the record; a missed stream event
+    must not leave a finished run "running"), else the newest the stream delivered."""
+    if stored_state and not _ongoing(stored_state):
+        return stored_state
+    return live_state or stored_state or "unknown"
 
 
 @dataclass
@@ -61,11 +76,6 @@ class LiveRun:
         return changed
 
 
-def _ongoing(state: str | None) -> bool:
-    """Created, queued or running: the page keeps polling it and offers Cancel."""
-    return state in RunState.ACTIVE or state == RunState.CREATED
-
-
 def live_run(run_id: str, conn: Any) -> LiveRun:
     """This session's LiveRun of ``run_id``; rebuilt when Redis comes (back)."""
     from gapviz.queue.events import RunFollower
@@ -74,7 +84,9 @@ def live_run(run_id: str, conn: Any) -> LiveRun:
     current: LiveRun | None = st.session_state.get(key)
     if current is None or (conn is not None and not current.with_redis):
         follower = RunFollower(common.store(), run_id, conn)
-        current = LiveRun(run_id=run_id, follower=follower, with_redis=conn is not None, epochs=current.epochs if current else {})
+        current = LiveRun(
+            run_id=run_id, follower=follower, with_redis=conn is not None, epochs=current.epochs if current else {}
+        )
         st.session_state[key] = current
     return current
 
@@ -114,7 +126,7 @@ def _toggle_play(key: str) -> None:
 
 def progress_block(live: LiveRun, status: RunStatus, batch_size: int, epochs_total: int) -> None:
     step = live.step or status.progress
-    state = live.state or status.state.value
+    state = current_state(live.state, status.state.value)
     done = max(live.epochs) if live.epochs else None
     if step:
         total = int(step.get("total_steps") or 0)
@@ -126,18 +138,36 @@ def progress_block(live: LiveRun, status: RunStatus, batch_size: int, epochs_tot
             f"epoch {step.get('epoch')}/{epochs_total} · step {step.get('step')}/{step.get('steps_per_epoch')} "
             f"· {sps:,.0f} samples/s · ETA {views.format_duration(eta)}"
         )
-        if state in ("finished",):
+        if state == "finished":
             fraction, text = 1.0, f"finished {epochs_total} epochs"
     else:
         fraction = (done or 0) / epochs_total if epochs_total and done is not None else 0.0
         text = f"{state} · {done if done is not None else 0}/{epochs_total} epochs evaluated"
     st.progress(min(1.0, max(0.0, fraction)), text=text)
-    if step and live.step:
-        cols = st.columns(4)
-        cols[0].metric("loss (last step)", f"{float(step.get('loss', float('nan'))):.4f}")
-        cols[1].metric("τ (last step)", f"{float(step.get('tau', float('nan'))):.4f}")
-        cols[2].metric("samples/s", f"{float(step.get('samples_per_s') or 0):,.0f}")
-        cols[3].metric("learning rate", f"{float(step.get('lr', 0.0)):.2e}")
+    metrics_row(live)
+
+
+def metrics_row(live: LiveRun) -> None:
+    """The last step's training loss next to the last epoch's evaluation loss (two different numbers)."""
+    if not live.step and not live.epochs:
+        return
+    step = live.step or {}
+    last = max(live.epochs) if live.epochs else None
+    eval_loss = live.epochs[last]["metrics"].get("loss") if last is not None else None
+    cols = st.columns(5)
+    cols[0].metric("train loss (last step)", _number(step.get("loss"), ".4f"), help="on the last training batch")
+    cols[1].metric(
+        f"eval loss (epoch {last})" if last is not None else "eval loss",
+        _number(eval_loss, ".4f"),
+        help="on the fixed evaluation set, after the last evaluated epoch",
+    )
+    cols[2].metric("τ (last step)", _number(step.get("tau"), ".4f"))
+    cols[3].metric("samples/s", _number(step.get("samples_per_s"), ",.0f"))
+    cols[4].metric("learning rate", _number(step.get("lr"), ".2e"))
+
+
+def _number(value: Any, fmt: str) -> str:
+    return format(float(value), fmt) if isinstance(value, (int, float)) else "—"
 
 
 def epoch_view(live: LiveRun, run_id: str, active: bool) -> None:
@@ -165,14 +195,26 @@ def epoch_view(live: LiveRun, run_id: str, active: bool) -> None:
     else:
         epoch = epochs[0]
         controls[0].caption(f"epoch {epoch}")
-    controls[1].button("⏸ Pause" if playing else "▶ Play", key=f"play_button:{run_id}", on_click=_toggle_play, args=(play_key,), disabled=len(epochs) < 2)
+    controls[1].button(
+        "⏸ Pause" if playing else "▶ Play",
+        key=f"play_button:{run_id}",
+        on_click=_toggle_play,
+        args=(play_key,),
+        disabled=len(epochs) < 2,
+    )
     controls[2].toggle("follow", value=True, key=follow_key, help="jump to each new epoch as it arrives")
-    method = controls[3].selectbox("Projection", methods or ["pca"], key=f"live_method:{run_id}") if len(methods) > 1 else (methods[0] if methods else "pca")
+    method = (
+        controls[3].selectbox("Projection", methods or ["pca"], key=f"live_method:{run_id}")
+        if len(methods) > 1
+        else (methods[0] if methods else "pca")
+    )
 
     left, right = st.columns([5, 6])
     record = live.epochs[epoch]
     with left:
-        scatter, note = live.memo(("scatter", epoch, method, tuple(epochs)), lambda: scatter_chart(live, run_id, epoch, method, epochs))
+        scatter, note = live.memo(
+            ("scatter", epoch, method, tuple(epochs)), lambda: scatter_chart(live, run_id, epoch, method, epochs)
+        )
         if scatter is None:
             st.caption(f"no {method} projection for epoch {epoch}")
         else:
@@ -185,7 +227,6 @@ def epoch_view(live: LiveRun, run_id: str, active: bool) -> None:
             shown += f" · arrived {latency:.2f} s after the epoch ended"
         st.caption(shown)
     with right:
-        measures.epoch_row(record["metrics"])
         curves = live.memo(("curves", epoch, tuple(epochs)), lambda: curves_chart(live, run_id, epoch, epochs))
         if curves is not None:
             common.show_chart(curves, key=f"live_curves:{run_id}")
@@ -211,7 +252,9 @@ def scatter_chart(live: LiveRun, run_id: str, epoch: int, method: str, epochs: l
     points, lines, arrow, note = views.scatter_frames(coords, n_image, index, caps)
     gap = record["metrics"].get("gap_distance")
     title = f"epoch {epoch}" + (f" · gap {gap:.3f}" if isinstance(gap, (int, float)) else "")
-    chart = charts.embedding_scatter(points, pair_lines=lines, arrow=arrow, x_domain=x_dom, y_domain=y_dom, title=title, width=440, height=440)
+    chart = charts.embedding_scatter(
+        points, pair_lines=lines, arrow=arrow, x_domain=x_dom, y_domain=y_dom, title=title, width=440, height=440
+    )
     return chart, note
 
 
@@ -223,74 +266,118 @@ def curves_chart(live: LiveRun, run_id: str, epoch: int, epochs: list[int]) -> A
     return charts.metric_curves(frame, columns=3, width=170, height=120, current=epoch)
 
 
+def header(run_id: str, name: str, state: str, conn: Any) -> None:
+    """Name, id and state; Cancel and Resume; re-run links."""
+    head = st.columns([4, 1, 1], vertical_alignment="center")
+    head[0].markdown(f"**{common.md_escape(name)}** · `{run_id}` · state **{state}**")
+    away = None if conn is not None else common.QUEUE_UNAVAILABLE
+    head[1].button(
+        "Cancel",
+        key=f"cancel:{run_id}",
+        on_click=_cancel,
+        args=(run_id,),
+        disabled=not _ongoing(state) or conn is None,
+        help=away,
+    )
+    head[2].button(
+        "Resume",
+        key=f"resume:{run_id}",
+        on_click=_resume,
+        args=(run_id,),
+        disabled=state not in RunState.RESUMABLE or conn is None,
+        help=away or "continue from the last checkpoint",
+    )
+
+
+def state_notes(run_id: str, state: str, status: RunStatus, conn: Any) -> None:
+    """A failed run's error (and traceback, as text); a queued run's place in the queue."""
+    if state == "failed":
+        st.error(f"run failed: {common.md_escape(status.error or 'no error message recorded')}")
+        if status.traceback:
+            with st.expander("traceback"):
+                st.code(status.traceback, language=None)
+    elif state == "queued" and conn is not None:
+        try:
+            from gapviz.queue import client as queue
+
+            position = queue.position(conn, common.store(), run_id)
+            st.info(f"waiting in the queue{'' if position is None else f' (position {position + 1})'}")
+            common.show_queue_status(conn)
+        except Exception:  # noqa: BLE001 - the queue's own status line says what is wrong
+            pass
+
+
+def panel_body(run_id: str, name: str, conn: Any, shown_state: str, refresh: float | None) -> None:
+    """One poll: absorb new events, redraw progress, scatter, curves and the gap against β."""
+    live = live_run(run_id, conn)
+    with common.guard("live update failed"):
+        live.absorb(live.follower.poll())
+    status = common.store().status(run_id)
+    now_state = current_state(live.state, status.state.value)
+    if refresh is not None and now_state != shown_state and not st.session_state.get(f"live_play:{run_id}", False):
+        st.rerun()  # the state moved on: redraw the whole page once (picker label, polling or not)
+    message = st.session_state.pop("live_message", None)
+    if message:
+        getattr(st, message[0])(message[1])
+    header(run_id, name, now_state, conn)
+    state_notes(run_id, now_state, status, conn)
+    cfg = common.store().config(run_id)
+    progress_block(live, status, cfg.train.batch_size, cfg.train.epochs)
+    epoch_view(live, run_id, _ongoing(now_state))
+    with st.expander("Gap against β = 1/τ"):
+        found = live.memo(("gap_beta", len(live.epochs)), lambda: settings_plot.gap_beta_data([run_id], {run_id: name}))
+        settings_plot.show_gap_beta(*found, key="live")
+
+
+def picker(summaries: dict[str, Any]) -> str | None:
+    """The run box (``?run=`` reopens a run); each label shows the run's state now."""
+    options = list(summaries)
+    common.init_from_url("live_run", "run", options, multi=False)
+    if "live_run" not in st.session_state:
+        running = [r for r in options if _ongoing(summaries[r].state)]
+        st.session_state["live_run"] = running[0] if running else options[0]
+
+    def label(run: str) -> str:
+        known = st.session_state.get(f"live_run_state:{run}")
+        return common.run_label(run, summaries, current_state(known.state if known else None, summaries[run].state))
+
+    run_id = st.selectbox("Run", options, key="live_run", format_func=label)
+    common.sync_to_url("run", run_id)
+    return run_id
+
+
 def render() -> None:
     st.title("Live")
     summaries = common.summaries()
     if not summaries:
         st.info("No runs yet — launch one on the Launch page.")
         return
-    options = list(summaries)
-    common.init_from_url("live_run", "run", options, multi=False)
-    if "live_run" not in st.session_state:
-        running = [r for r in options if _ongoing(summaries[r].state)]
-        st.session_state["live_run"] = running[0] if running else options[0]
-    def label(run: str) -> str:
-        known = st.session_state.get(f"live_run_state:{run}")
-        return common.run_label(run, summaries, known.state if known is not None else None)
-
-    run_id = st.selectbox("Run", options, key="live_run", format_func=label)
-    common.sync_to_url("run", run_id)
+    run_id = picker(summaries)
     if not run_id:
         return
     conn = common.connection()
     if conn is None:
         st.caption(f"{common.QUEUE_UNAVAILABLE}; showing what the RunStore has (refreshes while the run is active).")
     with common.guard(f"could not read run {run_id}"):
-        cfg = common.store().config(run_id)
         known = st.session_state.get(f"live_run_state:{run_id}")
-        state = (known.state if known is not None else None) or common.store().status(run_id).state.value
+        state = current_state(known.state if known is not None else None, summaries[run_id].state)
         playing = st.session_state.get(f"live_play:{run_id}", False)
         refresh = LIVE_REFRESH_S if _ongoing(state) else (PLAY_STEP_S if playing else None)
+        relaunch = st.container(horizontal=True)
+        relaunch.page_link(
+            common.PAGES["launch"], label="Open in Launch", query_params={"from": run_id}, icon=":material/edit:"
+        )
+        relaunch.page_link(
+            common.PAGES["launch"],
+            label="Fine-tune from this run",
+            query_params={"finetune": run_id},
+            icon=":material/model_training:",
+        )
 
         @st.fragment(run_every=refresh)
         def panel() -> None:
             with common.guard("live view failed"):  # st.rerun passes through (not an Exception)
-                panel_body()
-
-        def panel_body() -> None:
-            live = live_run(run_id, conn)
-            with common.guard("live update failed"):
-                live.absorb(live.follower.poll())
-            status = common.store().status(run_id)
-            now_state = live.state or status.state.value
-            if refresh is not None and not _ongoing(now_state) and not st.session_state.get(f"live_play:{run_id}", False):
-                st.rerun()  # the run ended: redraw the whole page once, without the timer
-            message = st.session_state.pop("live_message", None)
-            if message:
-                getattr(st, message[0])(message[1])
-            head = st.columns([4, 1, 1], vertical_alignment="center")
-            head[0].markdown(f"**{common.md_escape(summaries[run_id].name)}** · `{run_id}` · state **{now_state}**")
-            can_cancel, can_resume = _ongoing(now_state), now_state in RunState.RESUMABLE
-            head[1].button("Cancel", key=f"cancel:{run_id}", on_click=_cancel, args=(run_id,), disabled=not can_cancel or conn is None,
-                           help=None if conn is not None else common.QUEUE_UNAVAILABLE)
-            head[2].button("Resume", key=f"resume:{run_id}", on_click=_resume, args=(run_id,), disabled=not can_resume or conn is None,
-                           help="continue from the last checkpoint" if conn is not None else common.QUEUE_UNAVAILABLE)
-            if now_state == "failed":
-                st.error(f"run failed: {common.md_escape(status.error or 'no error message recorded')}")
-                if status.traceback:
-                    with st.expander("traceback"):
-                        st.code(status.traceback, language=None)
-            elif now_state == "queued" and conn is not None:
-                try:
-                    from gapviz.queue import client as queue
-
-                    position = queue.position(conn, common.store(), run_id)
-                    st.info(f"waiting in the queue{'' if position is None else f' (position {position + 1})'}")
-                    common.show_queue_status(conn)
-                except Exception:  # noqa: BLE001
-                    pass
-            progress_block(live, status, cfg.train.batch_size, cfg.train.epochs)
-            epoch_view(live, run_id, _ongoing(now_state))
+                panel_body(run_id, summaries[run_id].name, conn, state, refresh)
 
         panel()
 
