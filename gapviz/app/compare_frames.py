@@ -6,6 +6,7 @@ No Streamlit, no torch: records and flat configs in, tidy data frames out (chart
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -123,6 +124,7 @@ def _ema(values: np.ndarray, weight: float) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=256)
 def t_quantile(n: int) -> float:
     """The two-sided 95% quantile of Student's t with n - 1 degrees of freedom (nan below 2 samples)."""
     if n < 2:

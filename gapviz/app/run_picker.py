@@ -13,7 +13,7 @@ import streamlit as st
 from gapviz.app import common
 from gapviz.app import compare_frames as cf
 from gapviz.app import frames as views
-from gapviz.runs.store import RunStore
+from gapviz.runs.store import RunStore, StoreError
 
 FILTER_KEYS = ("compare_groups", "compare_tags", "compare_states", "compare_filter_key", "compare_filter_values")
 
@@ -31,6 +31,22 @@ def flat_config(run_id: str) -> dict[str, Any]:
     except OSError:
         version = 0
     return _flat_config(str(common.home()), run_id, version)
+
+
+@st.cache_data(show_spinner=False, max_entries=4096)
+def _summary(home_path: str, run_id: str, version: float) -> Any:
+    return RunStore(home_path).summary(run_id)
+
+
+def summaries() -> dict[str, Any]:
+    """run id -> RunSummary, newest first; each cached until its run's files change (100 runs: one stat each)."""
+    found = {}
+    for run_id in common.store().run_ids():
+        try:
+            found[run_id] = _summary(str(common.home()), run_id, common.run_version(run_id))
+        except (StoreError, ValueError):
+            continue
+    return found
 
 
 def _matching(table: Any) -> list[str]:

@@ -37,6 +37,8 @@ FINAL_COLUMNS = (
     "pair_cosine",
     "linear_separability",
 )
+DEFAULT_CURVES = ("gap_distance", "relative_gap", "tau", "loss", "i2t_r1", "t2i_r1")
+"""Panels drawn at first (each costs the browser a facet); the Metrics box adds any other."""
 CONFIRM_KEY = "compare_confirm_delete"
 
 
@@ -107,7 +109,7 @@ def curves(histories: dict[str, list[dict[str, Any]]], labels: dict[str, str], a
     st.subheader("Curves")
     available = _numeric_metrics(histories)
     c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
-    default = [m for m in views.CURVE_METRICS if m in available]
+    default = [m for m in DEFAULT_CURVES if m in available]
     chosen = c1.multiselect(
         "Metrics", available, default=default, key="compare_metrics", format_func=charts.metric_title
     )
@@ -191,13 +193,12 @@ def render() -> None:
         values, value_mode = values_section(histories, names, labels)
         settings_plot.results_against_setting(flat, values, value_mode)
         settings_plot.gap_against_beta(run_ids, labels)
-        scatters(run_ids, names)
+        scatters(run_ids, names, {r: [int(row["epoch"]) for row in histories[r]] for r in run_ids})
         manage(run_ids, summaries)
 
 
-def scatters(run_ids: list[str], names: dict[str, str]) -> None:
+def scatters(run_ids: list[str], names: dict[str, str], epochs: dict[str, list[int]]) -> None:
     st.subheader("Embeddings")
-    epochs = {r: common.store().epochs(r) for r in run_ids}
     with_epochs = [r for r in run_ids if epochs[r]]
     if not with_epochs:
         st.caption("No saved epochs yet.")
@@ -212,7 +213,7 @@ def scatters(run_ids: list[str], names: dict[str, str]) -> None:
     )
     last = max(max(epochs[r]) for r in with_epochs)
     epoch = c2.slider("Epoch (all runs)", 0, last, last, key="compare_epoch") if last > 0 else 0
-    methods = sorted({m for r in with_epochs for m in common.projection_methods(r, epochs[r][-1])})
+    methods = sorted({m for r in shown_runs or with_epochs[:1] for m in common.projection_methods(r, epochs[r][-1])})
     method = c3.selectbox("Projection", methods or ["pca"], key="compare_method")
     if not shown_runs:
         return
