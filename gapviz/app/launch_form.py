@@ -127,12 +127,12 @@ def sweep_axis(state: FormState, path: str) -> list[Any] | Problem:
     spec = form.spec_for(path)
     key = state.key(f"sweep:{path}")
     current = state.values.get(path)
-    left, right = st.columns([1, 3], vertical_alignment="bottom")
+    left, right = st.columns([1, 4], vertical_alignment="top")
     left.markdown(f"**{common.md_escape(path)}**")
     modes = form.sweep_modes(spec.kind)
     log_first = path in form.LOG_DEFAULT_PATHS and "log-spaced" in modes
     mode = right.radio(
-        "values as",
+        f"{path} values as",
         modes,
         horizontal=True,
         key=key + ":mode",
@@ -142,11 +142,13 @@ def sweep_axis(state: FormState, path: str) -> list[Any] | Problem:
     if mode == "pick":
         options = list(spec.options) if spec.kind == "choice" else [False, True]
         default = [current] if current in options else []
-        picked = right.multiselect("values", options, default=default, key=key + ":pick")
+        picked = right.multiselect(f"{path} values", options, default=default, key=key + ":pick")
         return picked or Problem(f"sweep:{path}", "pick at least one value")
     if mode == "list":
         example = {"float": "e.g. 0.01, 0.03, 0.1", "int": "e.g. 1, 2, 4"}.get(spec.kind, "e.g. a, b")
-        text = right.text_input("values", key=key + ":list", placeholder=example, help="comma or space separated")
+        text = right.text_input(
+            f"{path} values", key=key + ":list", placeholder=example, help="comma or space separated"
+        )
         try:
             values = form.parse_values(text, spec.kind)
         except ValueError as error:
@@ -160,14 +162,16 @@ def _range_axis(box: Any, key: str, spec: form.FieldSpec, current: Any, *, log: 
     c1, c2, c3 = box.columns(3)
     number = int if spec.kind == "int" else float
     first = number(current) if current else number(1)
-    start = c1.number_input("from", value=first, key=key + ":start", format="%g" if number is float else "%d")
+    start = c1.number_input(
+        f"{spec.path} from", value=first, key=key + ":start", format="%g" if number is float else "%d"
+    )
     stop = c2.number_input(
-        "to",
+        f"{spec.path} to",
         value=number(first * 10 if log else first * 2),
         key=key + ":stop",
         format="%g" if number is float else "%d",
     )
-    count = int(c3.number_input("values", value=3, min_value=1, max_value=1000, step=1, key=key + ":count"))
+    count = int(c3.number_input(f"{spec.path} count", value=3, min_value=1, max_value=1000, step=1, key=key + ":count"))
     try:
         values = form.spaced_values(float(start), float(stop), count, log=log, kind=spec.kind)
     except ValueError as error:

@@ -15,6 +15,8 @@ from gapviz.app import compare_frames as cf
 from gapviz.app import frames as views
 from gapviz.runs.store import RunStore, StoreError
 
+EXPANDED_UP_TO = 12
+"""The Runs box is open while it holds at most this many runs (100 chips would push the page down)."""
 FILTER_KEYS = ("compare_groups", "compare_tags", "compare_states", "compare_filter_key", "compare_filter_values")
 
 
@@ -136,13 +138,17 @@ def pick(summaries: dict[str, Any]) -> list[str]:
     common.init_from_url("runs", "runs", list(summaries), multi=True)
     matching = _matching(table)
     options = list(dict.fromkeys([*matching, *st.session_state.get("runs", [])]))
-    run_ids = st.multiselect(
-        f"Runs ({len(matching)} match the filters)",
-        options,
-        key="runs",
-        format_func=lambda r: common.run_label(r, summaries),
-        placeholder="choose runs to compare",
-    )
+    selected = len(st.session_state.get("runs", []))
+    with st.expander(
+        f"Runs: {selected} selected, {len(matching)} match the filters", expanded=selected <= EXPANDED_UP_TO
+    ):
+        run_ids = st.multiselect(
+            "Runs",
+            options,
+            key="runs",
+            format_func=lambda r: common.run_label(r, summaries),
+            placeholder="choose runs to compare",
+        )
     groups = st.session_state.get("compare_groups") or []
     by_group = bool(groups) and sorted(run_ids) == sorted(r for r, s in summaries.items() if s.group in groups)
     common.sync_to_url("group", list(groups) if by_group else None)

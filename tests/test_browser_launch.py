@@ -1,0 +1,163 @@
+"""Research workflows end to end in Debian's Chromium (Playwright) against a real `gapviz up` (one worker):
+
+1. a finished run opens in Launch from Live ("Open in Launch"), τ is changed, and the edit is queued;
+2. a 2 × 2 grid (τ log-spaced × mismatched fraction) with 2 seeds is queued from the form: 8 runs;
+3. their group opens on Compare from the link, grouped by τ, with the gap-vs-τ plot and its intervals.
+
+Set GAPVIZ_SCREENSHOTS=<folder> to keep screenshots of the form and the settings plot (README uses them).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+from app_fixtures import CHROMIUM, GapvizUp, choose_option, launch_browser, make_run
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"{CHROMIUM} not installed", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+
+SMALL = {"training pairs": "64", "evaluation pairs": "32"}
+"""Data sizes typed into the form so each queued run trains in seconds."""
+
+
+def shoot(page, name: str, height: int = 1900) -> None:
+    folder = os.environ.get("GAPVIZ_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        size = page.viewport_size
+        page.set_viewport_size({"width": 1400, "height": height})  # Streamlit scrolls inside the page
+        page.evaluate(
+            "() => { document.activeElement && document.activeElement.blur();"
+            " document.querySelectorAll('[data-testid=stMain], section, div')"
+            ".forEach(e => { if (e.scrollTop) e.scrollTop = 0; });"
+            " window.scrollTo(0, 0); }"
+        )
+        page.wait_for_timeout(2500)  # let Vega and the data grids finish drawing
+        page.screenshot(path=str(Path(folder) / f"{name}.png"))
+        page.set_viewport_size(size)
+
+
+def fill(page, label: str, value: str) -> None:
+    """Type into the input labelled ``label`` and commit it (Streamlit reruns on blur)."""
+    box = page.get_by_label(label, exact=True).first
+    box.fill(value)
+    box.press("Tab")
+    page.wait_for_timeout(400)
+
+
+def add_option(page, label: str, option: str) -> None:
+    """Pick ``option`` in the multiselect labelled ``label``."""
+    page.get_by_test_id("stMultiSelect").filter(has_text=label).first.click()
+    page.keyboard.type(option)
+    page.get_by_role("option", name=option, exact=True).first.click()
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(400)
+
+
+def queue_and_wait_link(page, pattern: str):
+    page.get_by_role("button", name="Queue run(s)").click()
+    link = page.get_by_role("link", name=re.compile(pattern))
+    link.first.wait_for(timeout=60_000)
+    return link.first
+
+
+def wait_finished(store, run_ids: list[str], timeout: float = 420.0) -> None:
+    deadline = time.monotonic() + timeout
+    states: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        states = {r: store.state(r).value for r in run_ids}
+        if all(s in ("finished", "failed") for s in states.values()):
+            break
+        time.sleep(1.0)
+    assert all(s == "finished" for s in states.values()), states
+
+
+@pytest.fixture(scope="module")
+def gapviz_up(tmp_path_factory):
+    server = GapvizUp(tmp_path_factory.mktemp("e2e-launch") / "home", workers=1).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_rerun_with_an_edit_a_grid_sweep_and_its_settings_plot(gapviz_up, monkeypatch):
+    from gapviz.runs.store import RunStore
+
+    monkeypatch.setenv("GAPVIZ_HOME", str(gapviz_up.home))
+    store = RunStore(gapviz_up.home)
+    base = gapviz_up.url
+    finished = make_run(store, "finished run", epochs=1)
+    with sync_api.sync_playwright() as playwright:
+        browser = launch_browser(playwright)
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
+
+            # 1. Live -> Open in Launch -> change τ -> queue
+            page.goto(f"{base}/live?run={finished}")
+            page.get_by_role("link", name="Open in Launch").click()
+            page.wait_for_url(re.compile(rf"/launch\?from={finished}"))
+            page.get_by_text(f"a copy of run {finished}").wait_for(timeout=60_000)
+            fill(page, "τ", "0.03")
+            queue_and_wait_link(page, r"^Watch \S+ live")
+            [edited] = [r for r in store.run_ids() if r != finished]
+            before, after = store.config(finished).to_dict(), store.config(edited).to_dict()
+            assert after["temperature"].pop("tau") == pytest.approx(0.03)
+            before["temperature"].pop("tau")
+            assert after == before
+
+            # 2. a 2 x 2 grid with 2 seeds from the form
+            page.goto(base + "/launch")
+            page.get_by_text("Launch a run", exact=True).wait_for(timeout=60_000)
+            choose_option(page, "Preset", "tiny-test")
+            page.wait_for_timeout(800)
+            fill(page, "epochs", "1")
+            for label, value in SMALL.items():
+                fill(page, label, value)
+            page.get_by_text("Training", exact=True).click()
+            fill(page, "batch size", "32")
+            fill(page, "seeds", "0-1")
+            page.get_by_text("Sweep (grid)", exact=True).click()
+            add_option(page, "Sweep settings", "temperature.tau")
+            add_option(page, "Sweep settings", "data.mismatch")
+            fill(page, "temperature.tau from", "0.02")
+            fill(page, "temperature.tau to", "0.2")
+            fill(page, "temperature.tau count", "2")
+            fill(page, "data.mismatch values", "0, 0.3")
+            page.get_by_text("= 2 temperature.tau × 2 data.mismatch × 2 seeds").wait_for(timeout=30_000)
+            assert page.get_by_text("8 runs", exact=True).count() == 1
+            shoot(page, "launch")
+            compare_link = queue_and_wait_link(page, r"^Compare the 8 runs of sweep-")
+            group = re.search(r"(sweep-\S+)", compare_link.inner_text()).group(1)
+            grid = [r for r in store.run_ids() if store.meta(r)["group"] == group]
+            assert len(grid) == 8
+            taus = sorted({store.config(r).temperature.tau for r in grid})
+            assert taus == [0.02, 0.2]
+            wait_finished(store, grid)
+
+            # 3. the group on Compare, grouped by τ, with the gap-vs-τ plot and its intervals
+            compare_link.click()
+            page.wait_for_url(re.compile(rf"/compare\?group={group}"))
+            page.get_by_text("Results against a setting", exact=True).wait_for(timeout=60_000)
+            group_by = page.get_by_test_id("stMultiSelect").filter(has_text="Group by").first
+            group_by.click()
+            for _ in range(2):  # default: both settings that differ; keep τ alone
+                page.keyboard.press("Backspace")
+            page.keyboard.press("Escape")
+            page.wait_for_timeout(600)
+            add_option(page, "Group by", "temperature.tau")
+            assert group_by.get_by_text("data.mismatch").count() == 0
+            page.get_by_text("Diamonds and bars: the mean and its 95% t-interval over seeds.").wait_for(timeout=30_000)
+            setting = page.get_by_test_id("stSelectbox").filter(has_text="Setting (x)").first
+            assert setting.locator("input").first.input_value() == "temperature.tau"
+            page.wait_for_function("() => document.querySelectorAll('.vega-embed canvas').length >= 2", timeout=60_000)
+            shoot(page, "compare-settings", height=2600)
+        finally:
+            browser.close()
