@@ -281,9 +281,14 @@ def field_docs() -> dict[str, str]:
         for current, following in zip(node.body, node.body[1:], strict=False):
             if not (isinstance(current, ast.AnnAssign) and isinstance(current.target, ast.Name)):
                 continue
-            if isinstance(following, ast.Expr) and isinstance(getattr(following.value, "value", None), str):
+            text = (
+                following.value.value
+                if isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
+                else None
+            )
+            if isinstance(text, str):
                 path = f"{prefix}.{current.target.id}" if prefix else current.target.id
-                docs[path] = " ".join(following.value.value.split())
+                docs[path] = " ".join(text.split())
     return docs
 
 
@@ -315,7 +320,7 @@ def spec_for(path: str) -> FieldSpec:
 
 def all_paths() -> list[str]:
     """Every dotted setting of RunConfig, in declaration order."""
-    paths = []
+    paths: list[str] = []
     for f in dataclasses.fields(RunConfig):
         hint = _hint(RunConfig, f.name)
         if dataclasses.is_dataclass(hint):

@@ -326,7 +326,8 @@ def panel_body(run_id: str, name: str, conn: Any, shown_state: str, refresh: flo
     epoch_view(live, run_id, _ongoing(now_state))
     with st.expander("Gap against β = 1/τ"):
         found = live.memo(("gap_beta", len(live.epochs)), lambda: settings_plot.gap_beta_data([run_id], {run_id: name}))
-        settings_plot.show_gap_beta(*found, key="live")
+        trace, fits, note = found
+        settings_plot.show_gap_beta(trace, fits, note, key="live")
 
 
 def picker(summaries: dict[str, Any]) -> str | None:
