@@ -181,3 +181,23 @@ def test_without_a_gap_trace_the_section_says_so(home):
 def test_no_runs_yet(home):
     at = open_page("compare")
     assert "No saved runs" in texts(at)
+
+
+def test_one_point_per_mitigation_with_the_series_on_x(home):
+    store = RunStore()
+    variants = {
+        "baseline": {},
+        "fixed": {"temperature.mode": "fixed"},
+        "soft swap": {"swap.mode": "soft", "swap.fraction": 0.05},
+    }
+    for name, overrides in variants.items():
+        for seed in (0, 1):
+            make_run(store, name, seed=seed, group="mitigations", overrides=overrides)
+    at = open_page("compare", {"group": "mitigations"})
+    at.selectbox(key="compare_x").set_value("series").run()
+    _, points = _chart(at, "compare_settings_plot")
+    assert points.groupby("x")["run"].count().to_dict() == {
+        "swap.fraction=0, swap.mode=none, temperature.mode=fixed": 2,
+        "swap.fraction=0, swap.mode=none, temperature.mode=learnable": 2,
+        "swap.fraction=0.05, swap.mode=soft, temperature.mode=learnable": 2,
+    }

@@ -62,16 +62,22 @@ def _axis_choices(flat: dict[str, dict[str, Any]], values: pd.DataFrame) -> tupl
     return settings, metrics
 
 
-def results_against_setting(flat: dict[str, dict[str, Any]], values: pd.DataFrame, value_mode: str) -> None:
-    """The settings plot of the selected runs (``values``: one row per run, from compare_frames.values_table)."""
-    st.subheader("Results against a setting")
-    settings, metrics = _axis_choices(flat, values)
-    if not settings or not metrics:
-        st.caption("The selected runs share every setting (seeds aside): select runs that differ, e.g. a sweep group.")
-        return
+SERIES = "series"
+"""The x choice that puts each Group-by series on the axis: one point per mitigation (Yaras et al.'s Table 2)."""
+
+
+def _controls(flat: dict[str, dict[str, Any]], settings: list[str], metrics: list[str]) -> tuple[str, str, str, bool]:
+    """Setting on x (or the series), metric on y, colour setting ("" for none) and whether x is on a log axis."""
     c1, c2, c3, c4 = st.columns([3, 3, 3, 1], vertical_alignment="bottom")
-    default_x = next((s for s in ("temperature.tau", "temperature.mode", "swap.mode") if s in settings), settings[0])
-    x = c1.selectbox("Setting (x)", settings, index=settings.index(default_x), key="compare_x")
+    choices = [*settings, SERIES]
+    default_x = next((s for s in ("temperature.tau", "temperature.mode", "swap.mode") if s in settings), choices[0])
+    x = c1.selectbox(
+        "Setting (x)",
+        choices,
+        index=choices.index(default_x),
+        key="compare_x",
+        format_func=lambda s: "series (the Group-by settings)" if s == SERIES else s,
+    )
     y = c2.selectbox(
         "Metric (y)",
         metrics,
@@ -79,10 +85,10 @@ def results_against_setting(flat: dict[str, dict[str, Any]], values: pd.DataFram
         key="compare_y",
         format_func=charts.metric_title,
     )
-    others = [s for s in settings if s != x]
-    color = c3.selectbox("Colour by", ["(none)", *others], key="compare_color")
-    numeric = cf.is_numeric(cfg.get(x) for cfg in flat.values())
-    positive = numeric and all((cfg.get(x) or 0) > 0 for cfg in flat.values())
+    color = c3.selectbox("Colour by", ["(none)", *[s for s in settings if s != x]], key="compare_color")
+    positive = cf.is_numeric(cfg.get(x) for cfg in flat.values()) and all(
+        (cfg.get(x) or 0) > 0 for cfg in flat.values()
+    )
     log_x = c4.toggle(
         "log x",
         value=x in form.LOG_DEFAULT_PATHS,
@@ -90,22 +96,30 @@ def results_against_setting(flat: dict[str, dict[str, Any]], values: pd.DataFram
         disabled=not positive,
         help="a log axis for settings that span orders of magnitude (τ, learning rate)",
     )
-    points = cf.settings_points(values, flat, x, y, "" if color == "(none)" else color)
-    summary = cf.settings_summary(points)
+    return x, y, "" if color == "(none)" else color, log_x and positive
+
+
+def results_against_setting(flat: dict[str, dict[str, Any]], values: pd.DataFrame, value_mode: str) -> None:
+    """The settings plot of the selected runs (``values``: one row per run with its series, from values_table)."""
+    st.subheader("Results against a setting")
+    settings, metrics = _axis_choices(flat, values)
+    if not settings or not metrics:
+        st.caption("The selected runs share every setting (seeds aside): select runs that differ, e.g. a sweep group.")
+        return
+    x, y, color, log_x = _controls(flat, settings, metrics)
+    series = dict(zip(values["run"], values["series"], strict=True))
+    with_series = {r: {**cfg, SERIES: series.get(r, r)} for r, cfg in flat.items()}
+    points = cf.settings_points(values, with_series, x, y, color)
     if points.empty:
         st.caption(f"No run has a value of {y}.")
         return
-    chart = charts_compare.settings_plot(
-        points,
-        summary,
-        x_title=x,
-        y_title=f"{charts.metric_title(y)} ({value_mode})",
-        numeric_x=numeric,
-        log_x=log_x and positive,
-    )
+    summary = cf.settings_summary(points)
+    numeric = cf.is_numeric(points["x"])
+    y_title = f"{charts.metric_title(y)} ({value_mode})"
+    chart = charts_compare.settings_plot(points, summary, x_title=x, y_title=y_title, numeric_x=numeric, log_x=log_x)
     common.show_chart(chart, key="compare_settings_plot")
     st.caption("Faint points: one per run (seed). Diamonds and bars: the mean and its 95% t-interval over seeds.")
-    table = summary.rename(columns={"x": x, "color": color if color != "(none)" else "series", "mean": y})
+    table = summary.rename(columns={"x": x, "color": color or "colour", "mean": y})
     export_buttons(chart, f"gapviz-{y}-vs-{x}", "settings", table=table)
 
 
