@@ -95,51 +95,28 @@ def settings_plot(
     kind = "Q" if numeric_x else "N"
     scale = alt.Scale(type="log") if log_x and numeric_x else alt.Scale(zero=False) if numeric_x else alt.Scale()
     x = alt.X(f"x:{kind}", title=x_title, scale=scale)
-    color = alt.Color(
-        "color:N",
-        legend=alt.Legend(title=None, orient="bottom", labelLimit=360) if points["color"].nunique() > 1 else None,
-    )
+    legend = alt.Legend(title=None, orient="bottom", labelLimit=360) if points["color"].nunique() > 1 else None
+    color = alt.Color("color:N", legend=legend)
     y_scale = alt.Scale(zero=False)
-    dots = (
-        alt.Chart(points)
-        .mark_circle(size=46, opacity=0.45)
-        .encode(
-            x=x,
-            y=alt.Y("y:Q", title=y_title, scale=y_scale),
-            color=color,
-            tooltip=[
-                alt.Tooltip("run:N"),
-                alt.Tooltip("x", title=x_title),
-                alt.Tooltip("y:Q", title=y_title, format=".4f"),
-            ],
-        )
-    )
-    summary = summary.assign(label=summary["n"].map(lambda n: f"mean of {n}"))
-    bars = (
-        alt.Chart(summary).mark_rule(strokeWidth=2).encode(x=x, y=alt.Y("lo:Q", scale=y_scale), y2="hi:Q", color=color)
-    )
-    means = (
-        alt.Chart(summary)
-        .mark_point(filled=True, size=110, shape="diamond")
-        .encode(
-            x=x,
-            y=alt.Y("mean:Q", scale=y_scale),
-            color=color,
-            tooltip=[
-                alt.Tooltip("x", title=x_title),
-                alt.Tooltip("mean:Q", format=".4f"),
-                alt.Tooltip("lo:Q", format=".4f"),
-                alt.Tooltip("hi:Q", format=".4f"),
-                alt.Tooltip("n:Q", title="seeds"),
-            ],
-        )
-    )
+    point_tips, mean_tips = _settings_tooltips(x_title, y_title)
+    dots = alt.Chart(points).mark_circle(size=46, opacity=0.45)
+    dots = dots.encode(x=x, y=alt.Y("y:Q", title=y_title, scale=y_scale), color=color, tooltip=point_tips)
+    bars = alt.Chart(summary).mark_rule(strokeWidth=2)
+    bars = bars.encode(x=x, y=alt.Y("lo:Q", scale=y_scale), y2="hi:Q", color=color)
+    means = alt.Chart(summary).mark_point(filled=True, size=110, shape="diamond")
+    means = means.encode(x=x, y=alt.Y("mean:Q", scale=y_scale), color=color, tooltip=mean_tips)
     layers = [dots, bars, means]
     if numeric_x:
-        layers.insert(
-            1, alt.Chart(summary).mark_line(strokeWidth=1.5).encode(x=x, y=alt.Y("mean:Q", scale=y_scale), color=color)
-        )
+        line = alt.Chart(summary).mark_line(strokeWidth=1.5).encode(x=x, y=alt.Y("mean:Q", scale=y_scale), color=color)
+        layers.insert(1, line)
     return _finish(alt.layer(*layers).properties(width=width, height=height))
+
+
+def _settings_tooltips(x_title: str, y_title: str) -> tuple[list[alt.Tooltip], list[alt.Tooltip]]:
+    """Tooltips of a run's point, and of a setting value's mean with its interval and seed count."""
+    point = [alt.Tooltip("run:N"), alt.Tooltip("x", title=x_title), alt.Tooltip("y:Q", title=y_title, format=".4f")]
+    mean = [alt.Tooltip("x", title=x_title), alt.Tooltip("mean:Q", format=".4f"), alt.Tooltip("lo:Q", format=".4f")]
+    return point, mean + [alt.Tooltip("hi:Q", format=".4f"), alt.Tooltip("n:Q", title="seeds")]
 
 
 def fit_lines(fits: pd.DataFrame, samples: int = 24) -> pd.DataFrame:
