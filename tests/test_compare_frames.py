@@ -136,3 +136,11 @@ def test_log_beta_fit_recovers_the_slope():
     fits = cf.log_beta_fits(trace)
     assert fits["run"].tolist() == ["moving"]  # β that does not move has no slope
     assert fits.iloc[0]["slope"] == pytest.approx(-0.2) and fits.iloc[0]["intercept"] == pytest.approx(0.9)
+
+
+def test_the_values_table_carries_a_recorded_interval():
+    rows = [{"epoch": 0, "gap_distance": 0.9}, {"epoch": 1, "gap_distance": 0.5, "gap_distance_ci95": [0.45, 0.56]}]
+    [row] = cf.values_table({"r": rows}, {}, ["gap_distance"], "last").to_dict("records")
+    assert (row["gap_distance"], row["gap_distance lo"], row["gap_distance hi"]) == (0.5, 0.45, 0.56)
+    [row] = cf.values_table({"r": rows}, {}, ["gap_distance"], "at epoch", 0).to_dict("records")
+    assert "gap_distance lo" not in row  # epoch 0 recorded no interval

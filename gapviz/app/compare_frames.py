@@ -13,9 +13,18 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-LOWER_IS_BETTER = ("gap_distance", "relative_gap", "loss", "train_loss", "linear_separability", "pair_cosine_gap")
+LOWER_IS_BETTER = (
+    "gap_distance",
+    "relative_gap",
+    "loss",
+    "train_loss",
+    "linear_separability",
+    "modality_probe_accuracy",
+)
 """Metrics whose best value is their smallest (the gap: smaller is what the mitigations aim for)."""
 VALUE_MODES = ("last", "best", "at epoch")
+INTERVAL_COLUMNS = ("gap_distance",)
+"""Metrics whose own 95% interval (``<metric>_ci95`` in the epoch record) joins the values table."""
 CI_SUFFIX = "_ci95"
 """Epoch records may carry ``<metric>_ci95 = [lo, hi]``: that measurement's own 95% interval."""
 
@@ -178,16 +187,22 @@ def values_table(
     mode: str,
     epoch: int | None = None,
 ) -> pd.DataFrame:
-    """One row per run: run, name, and each metric's last / best / at-epoch value (plus the epoch it is from)."""
+    """One row per run: run, name, and each metric's last / best / at-epoch value (plus the epoch it is from,
+    and for metrics in INTERVAL_COLUMNS the 95% interval its record carries, as ``<metric> lo``/``hi``)."""
     rows = []
     for run_id, history in histories.items():
         row: dict[str, Any] = {"run": run_id, "name": names.get(run_id, run_id)}
+        by_epoch = {int(r["epoch"]): r for r in history}
         for metric in metrics:
             value, at = run_value(history, metric, mode, epoch)
-            if value is not None:
-                row[metric] = value
-                if mode == "best":
-                    row[f"{metric} epoch"] = at
+            if value is None:
+                continue
+            row[metric] = value
+            if mode == "best":
+                row[f"{metric} epoch"] = at
+            lo, hi = _ci(by_epoch[at].get(metric + CI_SUFFIX)) if metric in INTERVAL_COLUMNS else (math.nan, math.nan)
+            if math.isfinite(lo) and math.isfinite(hi):
+                row[f"{metric} lo"], row[f"{metric} hi"] = lo, hi
         if mode != "best":
             row["epoch"] = epoch if mode == "at epoch" else max((int(r["epoch"]) for r in history), default=None)
         rows.append(row)

@@ -36,7 +36,9 @@ FINAL_COLUMNS = (
     "zero_shot",
     "pair_cosine",
     "linear_separability",
+    "modality_probe_accuracy",
 )
+"""Metrics of the values table, in this order, those that the selected runs record."""
 DEFAULT_CURVES = ("gap_distance", "relative_gap", "tau", "loss", "i2t_r1", "t2i_r1")
 """Panels drawn at first (each costs the browser a facet); the Metrics box adds any other."""
 CONFIRM_KEY = "compare_confirm_delete"
