@@ -144,3 +144,12 @@ def test_the_values_table_carries_a_recorded_interval():
     assert (row["gap_distance"], row["gap_distance lo"], row["gap_distance hi"]) == (0.5, 0.45, 0.56)
     [row] = cf.values_table({"r": rows}, {}, ["gap_distance"], "at epoch", 0).to_dict("records")
     assert "gap_distance lo" not in row  # epoch 0 recorded no interval
+
+
+def test_a_wide_diff_reads_as_one_row_per_setting():
+    diff = pd.DataFrame(
+        {f"r{i}": [str(t), str(i % 2)] for i, t in enumerate([0.1, 0.01, 0.1, 1.0])}, index=["temperature.tau", "seed"]
+    )
+    summary = cf.diff_summary(diff).set_index("setting")
+    assert summary.loc["temperature.tau", "values (runs)"] == "0.01 ×1, 0.1 ×2, 1.0 ×1"
+    assert summary.loc["seed", "distinct values"] == 2

@@ -79,6 +79,26 @@ def varying_settings(flat_configs: Mapping[str, Mapping[str, Any]], ignore: Sequ
     return [k for k in keys if len({repr(cfg.get(k)) for cfg in flat_configs.values()}) > 1]
 
 
+def diff_summary(diff: pd.DataFrame, shown: int = 12) -> pd.DataFrame:
+    """A settings diff (rows: settings, columns: runs) as one row per setting: its distinct values and how many
+    runs have each (``0.07 ×10``), for selections too wide for a column per run."""
+    rows = []
+    for setting, values in diff.iterrows():
+        counts = values.value_counts(sort=False)
+        ordered = sorted(counts.items(), key=lambda item: natural_key(str(item[0])))
+        text = ", ".join(f"{value} ×{n}" for value, n in ordered[:shown]) + (" …" if len(ordered) > shown else "")
+        rows.append({"setting": setting, "distinct values": len(ordered), "values (runs)": text})
+    return pd.DataFrame(rows, columns=["setting", "distinct values", "values (runs)"])
+
+
+def natural_key(text: str) -> tuple[int, float, str]:
+    """Sort key that puts numbers (as text) in numeric order before other text."""
+    try:
+        return (0, float(text), "")
+    except ValueError:
+        return (1, 0.0, text)
+
+
 def group_labels(flat_configs: Mapping[str, Mapping[str, Any]], by: Sequence[str]) -> dict[str, str]:
     """A series label per run from the settings ``by`` (``"temperature.tau=0.07"``); equal labels are one series."""
     if not by:

@@ -109,7 +109,7 @@ def filters(summaries: dict[str, Any], table: Any) -> None:
         placeholder="any setting",
         help="keep runs whose setting has one of the values on the right",
     )
-    values = sorted({str(v) for v in table[f"cfg:{key}"]}, key=_natural) if key else []
+    values = sorted({str(v) for v in table[f"cfg:{key}"]}, key=cf.natural_key) if key else []
     c5.multiselect(
         "Values",
         values,
@@ -119,13 +119,6 @@ def filters(summaries: dict[str, Any], table: Any) -> None:
         placeholder="pick a setting first" if not key else "any value",
         disabled=not key,
     )
-
-
-def _natural(text: str) -> tuple[int, float, str]:
-    try:
-        return (0, float(text), "")
-    except ValueError:
-        return (1, 0.0, text)
 
 
 def pick(summaries: dict[str, Any]) -> list[str]:

@@ -41,6 +41,8 @@ FINAL_COLUMNS = (
 """Metrics of the values table, in this order, those that the selected runs record."""
 DEFAULT_CURVES = ("gap_distance", "relative_gap", "tau", "loss", "i2t_r1", "t2i_r1")
 """Panels drawn at first (each costs the browser a facet); the Metrics box adds any other."""
+WIDE_DIFF_UP_TO = 12
+"""Up to this many runs the settings diff has a column per run; above, a row per setting with its values."""
 CONFIRM_KEY = "compare_confirm_delete"
 
 
@@ -63,6 +65,9 @@ def settings_diff(flat: dict[str, dict[str, Any]], names: dict[str, str]) -> Non
         st.caption(
             "All selected runs have the same settings" + (" (apart from their names)." if len(flat) > 1 else ".")
         )
+        return
+    if len(flat) > WIDE_DIFF_UP_TO:  # a column per run stops being readable: one row per setting instead
+        st.dataframe(cf.diff_summary(diff), width="stretch", hide_index=True)
         return
     diff.columns = [f"{names[r]} ({r})" if names[r] != r else r for r in diff.columns]
     st.dataframe(diff, width="stretch")
