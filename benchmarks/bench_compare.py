@@ -4,9 +4,11 @@
    100 runs, cold (first run in the process: every store read) and warm (a rerun: cached reads), and
    the same with smoothing on and with the value table at "best".
 2. Browser (``--browser``): `streamlit run` on a free port, headless Chromium opens
-   ``/compare?group=bench-100``; time from navigation to the page's title (Streamlit's own start: page,
+   ``/compare?group=bench-100`` in a new tab of one browser (a returning user: its HTTP cache is warm);
+   time from navigation to the page's title (Streamlit's own start: page,
    scripts, websocket), to the curves drawn (the first Vega canvas with pixels), and to every chart of
-   the page drawn. Target: curves within 3 s.
+   the page drawn. Target: curves within 3 s. The same for one run alone (``?runs=<id>``) shows the
+   page's fixed cost, so the difference is what 100 runs add.
 
 Run from the repository root: python -m benchmarks.bench_compare [--runs 100] [--epochs 20] [--browser]
 It writes its runs into a temporary GAPVIZ_HOME (or --home).
@@ -23,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -139,58 +142,23 @@ def wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 120.0) -> N
     raise RuntimeError(f"streamlit did not answer on port {port}")
 
 
-def browser_times(home: Path, repeats: int) -> dict[str, float]:
-    """Navigation to the curves (first Vega canvas) and to every chart, in headless Chromium."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.app_fixtures import free_port, launch_browser
-
-    port = free_port()
-    env = dict(os.environ, GAPVIZ_HOME=str(home), PYTHONPATH=str(REPO))
-    env.pop("REDIS_URL", None)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(REPO / "streamlit_app.py"),
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        wait_healthy(port, proc)
-        with sync_playwright() as playwright:
-            browser = launch_browser(playwright)
-            titles, curves, everything = [], [], []
-            for attempt in range(repeats + 1):  # the first visit warms the app process; it is not counted
-                page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
-                start = time.perf_counter()
-                page.goto(f"http://127.0.0.1:{port}/compare?group={GROUP}", timeout=180_000)
-                page.get_by_text("Compare runs", exact=True).wait_for(timeout=180_000)
-                title = time.perf_counter() - start
-                page.wait_for_function(DRAWN, arg=1, timeout=180_000, polling=25)
-                first = time.perf_counter() - start
-                page.wait_for_function(DRAWN, arg=5, timeout=180_000, polling=50)  # curves, settings, 3 scatters
-                if attempt:
-                    titles.append(title)
-                    curves.append(first)
-                    everything.append(time.perf_counter() - start)
-                page.context.close()
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(30)
+def _visits(context: Any, url: str, repeats: int, charts: int) -> dict[str, float]:
+    """Median seconds from navigation to the title, to the first Vega canvas drawn and to ``charts`` drawn."""
+    titles, curves, everything = [], [], []
+    for attempt in range(repeats + 1):  # the first visit warms the app and the browser cache: not counted
+        page = context.new_page()
+        start = time.perf_counter()
+        page.goto(url, timeout=180_000)
+        page.get_by_text("Compare runs", exact=True).wait_for(timeout=180_000)
+        title = time.perf_counter() - start
+        page.wait_for_function(DRAWN, arg=1, timeout=180_000, polling=25)
+        first = time.perf_counter() - start
+        page.wait_for_function(DRAWN, arg=charts, timeout=180_000, polling=50)
+        if attempt:
+            titles.append(title)
+            curves.append(first)
+            everything.append(time.perf_counter() - start)
+        page.close()
     return {
         "title_median_s": statistics.median(titles),
         "curves_median_s": statistics.median(curves),
@@ -198,6 +166,46 @@ def browser_times(home: Path, repeats: int) -> dict[str, float]:
         "all_charts_median_s": statistics.median(everything),
         "visits": repeats,
     }
+
+
+def browser_times(home: Path, repeats: int, one_run: str) -> dict[str, Any]:
+    """The group of every run, and one run alone (the page's fixed cost), in tabs of one headless Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.app_fixtures import free_port, launch_browser
+
+    port = free_port()
+    env = dict(os.environ, GAPVIZ_HOME=str(home), PYTHONPATH=str(REPO))
+    env.pop("REDIS_URL", None)
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(REPO / "streamlit_app.py"),
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+    ]
+    proc = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    base = f"http://127.0.0.1:{port}/compare"
+    try:
+        wait_healthy(port, proc)
+        with sync_playwright() as playwright:
+            browser = launch_browser(playwright)
+            context = browser.new_context(viewport={"width": 1400, "height": 1100})
+            group = _visits(context, f"{base}?group={GROUP}", repeats, charts=5)  # curves, settings, 3 scatters
+            single = _visits(context, f"{base}?runs={one_run}", repeats, charts=2)  # curves and its scatter
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return {"group": group, "one_run": single}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, object] = {"runs": len(made), "epochs": args.epochs, "make_runs_s": time.perf_counter() - start}
     results["server"] = server_times(args.repeats)
     if args.browser:
-        results["browser"] = browser_times(home, args.repeats)
+        results["browser"] = browser_times(home, args.repeats, made[0])
     print(json.dumps(results, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
