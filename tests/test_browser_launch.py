@@ -133,7 +133,7 @@ def test_rerun_with_an_edit_a_grid_sweep_and_its_settings_plot(gapviz_up, monkey
             fill(page, "data.mismatch values", "0, 0.3")
             page.get_by_text("= 2 temperature.tau × 2 data.mismatch × 2 seeds").wait_for(timeout=30_000)
             assert page.get_by_text("8 runs", exact=True).count() == 1
-            shoot(page, "launch")
+            shoot(page, "launch-sweep")
             compare_link = queue_and_wait_link(page, r"^Compare the 8 runs of sweep-")
             group = re.search(r"(sweep-\S+)", compare_link.inner_text()).group(1)
             grid = [r for r in store.run_ids() if store.meta(r)["group"] == group]
