@@ -18,6 +18,11 @@ def _charts(at) -> int:
     return len(at.get("vega_lite_chart"))
 
 
+def _picker(at):
+    [box] = [s for s in at.selectbox if s.label == "Run"]
+    return box
+
+
 def metric(at, label: str) -> str:
     [value] = [m.value for m in at.metric if m.label == label]
     return value
@@ -29,7 +34,7 @@ def test_url_reopens_a_finished_run(home):
     make_run(store, "second", epochs=1)
     at = open_page("live", {"run": first})
     assert not at.exception
-    assert at.selectbox(key="live_run").value == first
+    assert _picker(at).value == first
     page = texts(at)
     assert "state **finished**" in page
     assert "showing epoch 3 of 3" in page
@@ -129,10 +134,10 @@ def test_the_picker_shows_the_state_now(home):
     store = RunStore()
     run_id = make_run(store, "moving", epochs=1, state=RunState.RUNNING)
     at = open_page("live", {"run": run_id})
-    assert at.selectbox(key="live_run").format_func(run_id).startswith("moving · running")
+    assert _picker(at).format_func(run_id).startswith("moving · running")
     store.finished(run_id, 1)
     at.run()
-    assert at.selectbox(key="live_run").format_func(run_id).startswith("moving · finished")
+    assert _picker(at).format_func(run_id).startswith("moving · finished")
     assert "state **finished**" in texts(at)
 
 
@@ -144,7 +149,7 @@ def test_a_missed_final_event_does_not_keep_a_finished_run_running(home, conn, r
     at = open_page("live", {"run": run_id})
     assert not at.exception
     assert "state **finished**" in texts(at)
-    assert at.selectbox(key="live_run").format_func(run_id).startswith("done · finished")
+    assert _picker(at).format_func(run_id).startswith("done · finished")
     assert [b for b in at.button if b.label == "Cancel"][0].disabled
 
 
@@ -153,3 +158,16 @@ def test_without_a_gap_trace_the_section_says_so(home):
     run_id = make_run(store, "plain", epochs=1)
     at = open_page("live", {"run": run_id})
     assert "records no gap trace" in texts(at)
+
+
+def test_the_box_switches_runs_and_the_url_follows(home):
+    store = RunStore()
+    first = make_run(store, "first", epochs=1)
+    second = make_run(store, "second", epochs=1, state=RunState.FAILED, error="boom")
+    at = open_page("live", {"run": first})
+    _picker(at).set_value(second).run()
+    assert at.query_params["run"] == second and _picker(at).value == second
+    assert "state **failed**" in texts(at) and "state **finished**" not in texts(at)
+    store.cancelled(second)  # the labels change: a new box, the same run
+    at.run()
+    assert _picker(at).value == second and _picker(at).format_func(second).startswith("second · cancelled")

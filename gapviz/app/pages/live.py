@@ -9,6 +9,7 @@ per-epoch curves. Cancel and resume go through gapviz.queue.client. No torch in 
 from __future__ import annotations
 
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -330,11 +331,24 @@ def panel_body(run_id: str, name: str, conn: Any, shown_state: str, refresh: flo
         settings_plot.show_gap_beta(trace, fits, note, key="live")
 
 
-def picker(summaries: dict[str, Any]) -> str | None:
-    """The run box (``?run=`` reopens a run); each label shows the run's state now."""
+def _picked(box: str) -> None:
+    """The run box changed: that run is the page's run (and the URL's)."""
+    st.session_state["live_run"] = st.session_state[box]
+    st.query_params["run"] = st.session_state[box]
+
+
+def picker(summaries: dict[str, Any]) -> str:
+    """The run box (``?run=`` opens a run); each label shows the run's state now.
+
+    The box's key carries a digest of its labels: Streamlit keeps a keyed box's shown label when only the
+    labels change, so a run that finished would still read "running". The chosen run lives in
+    ``st.session_state["live_run"]``, and the URL wins when it names another run (a link was followed).
+    """
     options = list(summaries)
-    common.init_from_url("live_run", "run", options, multi=False)
-    if "live_run" not in st.session_state:
+    wanted = st.query_params.get("run")
+    if wanted in summaries and wanted != st.session_state.get("live_run"):
+        st.session_state["live_run"] = wanted
+    if st.session_state.get("live_run") not in summaries:
         running = [r for r in options if _ongoing(summaries[r].state)]
         st.session_state["live_run"] = running[0] if running else options[0]
 
@@ -342,9 +356,20 @@ def picker(summaries: dict[str, Any]) -> str | None:
         known = st.session_state.get(f"live_run_state:{run}")
         return common.run_label(run, summaries, current_state(known.state if known else None, summaries[run].state))
 
-    run_id = st.selectbox("Run", options, key="live_run", format_func=label)
-    common.sync_to_url("run", run_id)
-    return run_id
+    labels = {run: label(run) for run in options}
+    box = f"live_run_box:{zlib.crc32(chr(31).join(labels.values()).encode()):08x}"
+    chosen = st.session_state["live_run"]
+    st.selectbox(
+        "Run",
+        options,
+        index=options.index(chosen),
+        key=box,
+        format_func=labels.__getitem__,
+        on_change=_picked,
+        args=(box,),
+    )
+    common.sync_to_url("run", chosen)
+    return chosen
 
 
 def render() -> None:
