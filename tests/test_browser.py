@@ -115,7 +115,8 @@ def test_launch_watch_compare_explore(gapviz_up, tmp_path, monkeypatch):
             assert latencies and max(latencies) <= 2.0
             page.get_by_text(f"showing epoch {RUN_EPOCHS} of {RUN_EPOCHS}").wait_for(timeout=30_000)
             picker = page.get_by_test_id("stSelectbox").filter(has_text="Run").first
-            shown = picker.evaluate("e => e.innerText + [...e.querySelectorAll('input')].map(i => ' ' + i.value).join('')")
+            text_and_inputs = "e => e.innerText + [...e.querySelectorAll('input')].map(i => ' ' + i.value).join('')"
+            shown = picker.evaluate(text_and_inputs)
             assert f"finished · {run_id}" in shown  # the picker shows the state now, not "running"
             shoot(page, "live")
 
