@@ -70,7 +70,6 @@ def bench_record(epoch: int, seed: int, tau: float, n: int = 32, dim: int = 16):
 def make_runs(home: Path, runs: int, epochs: int) -> list[str]:
     """``runs`` finished runs of ``epochs`` epochs in one group, τ cycling through TAUS, seeds within each τ."""
     from gapviz.config import preset
-    from gapviz.runs.records import RunState
     from gapviz.runs.store import RunStore
 
     store = RunStore(home)
@@ -89,7 +88,7 @@ def make_runs(home: Path, runs: int, epochs: int) -> list[str]:
         run_id = store.create(cfg, group=GROUP)
         for epoch in range(epochs + 1):
             store.append_epoch(run_id, bench_record(epoch, seed, tau))
-        store.update_status(run_id, state=RunState.FINISHED)
+        store.finished(run_id, epochs)
         made.append(run_id)
     return made
 

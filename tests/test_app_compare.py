@@ -5,6 +5,7 @@ setting, exports, rename / tag / re-run links, delete with confirmation. Works o
 from __future__ import annotations
 
 import json
+import math
 import statistics
 
 import pyarrow as pa
@@ -24,6 +25,7 @@ def _runs(store: RunStore):
 
 
 KINDS = {
+    "compare_gap_beta": lambda spec: spec.get("layer", [{}])[0].get("encoding", {}).get("x", {}).get("field") == "beta",
     "compare_curves": lambda spec: "facet" in spec,
     "compare_settings_plot": lambda spec: spec.get("layer", [{}])[0].get("mark", {}).get("type") == "circle",
 }
@@ -171,11 +173,38 @@ def test_rename_tag_relaunch_and_delete_with_confirmation(home):
     assert at.multiselect(key="runs").value == []
 
 
+def _trace(store: RunStore, run_id: str, slope: float, intercept: float) -> list[float]:
+    """A recorded gap trace on which gap = intercept + slope · ln β exactly; returns its β values."""
+    betas = [10.0 * 1.25**i for i in range(8)]
+    store.append_gap_trace(
+        run_id,
+        [
+            {"step": 5 * i, "epoch": i // 4, "tau": 1 / b, "beta": b, "gap_distance": intercept + slope * math.log(b)}
+            for i, b in enumerate(betas)
+        ],
+    )
+    return betas
+
+
+def test_gap_against_beta_with_each_runs_fitted_slope(home):
+    store = RunStore()
+    a, b, c = _runs(store)
+    _trace(store, a, -0.2, 1.5)
+    _trace(store, b, -0.05, 1.0)
+    at = open_page("compare", {"runs": [a, b, c]})
+    assert "No step-level trace" not in texts(at)
+    spec, trace = _chart(at, "compare_gap_beta")
+    assert spec["layer"][0]["encoding"]["x"]["scale"] == {"type": "log"}
+    assert sorted(set(trace["run"])) == sorted([a, b])  # c recorded no trace
+    fits = [d.value for d in at.dataframe if "slope" in d.value.columns][0].set_index("run")
+    assert fits.loc[a, "slope"] == pytest.approx(-0.2) and fits.loc[b, "slope"] == pytest.approx(-0.05)
+
+
 def test_without_a_gap_trace_the_section_says_so(home):
     store = RunStore()
     a, _, _ = _runs(store)
     at = open_page("compare", {"runs": [a]})
-    assert "records no gap trace" in texts(at)
+    assert "No step-level trace of β and the gap was recorded for these runs." in texts(at)
 
 
 def test_no_runs_yet(home):

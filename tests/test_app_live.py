@@ -4,14 +4,16 @@ each run's state now, train loss next to eval loss, re-run links."""
 
 from __future__ import annotations
 
-from gapviz.queue import events
+import math
+
+import pytest
+from app_fixtures import make_run, open_page, synthetic_epoch, texts
+from queue_fixtures import conn, redis_server, tiny_config  # noqa: F401 - fixtures
 
 from gapviz.queue import client as queue
+from gapviz.queue import events
 from gapviz.runs.records import RunState, StepProgress
 from gapviz.runs.store import RunStore
-
-from app_fixtures import make_run, open_page, plain, synthetic_epoch, texts
-from queue_fixtures import conn, redis_server, tiny_config  # noqa: F401 - fixtures
 
 
 def _charts(at) -> int:
@@ -55,7 +57,7 @@ def test_names_are_shown_as_typed_not_as_markup(home):
     run_id = make_run(store, "*bold* <b>html</b> [link](http://example.com)", epochs=1)
     at = open_page("live", {"run": run_id})
     header = [m.value for m in at.markdown if run_id in m.value][0]
-    assert "\\*bold\\* \\<b\\>html\\<\\/b\\> \\[link\\]\\(http\\:\u2060\\/\\/example\\.com\\)" in header
+    assert r"\*bold\* \<b\>html\</b\> \[link\](http://example.com)" in header
 
 
 def test_epoch_slider_and_play(home):
@@ -77,7 +79,7 @@ def test_a_failed_run_shows_its_error(home):
     run_id = make_run(store, "broken", epochs=1, state=RunState.FAILED, error="DataError: images.csv: no such file")
     at = open_page("live", {"run": run_id})
     assert not at.exception
-    assert any("run failed: DataError: images.csv: no such file" in plain(e.value) for e in at.error)
+    assert any("run failed: DataError: images.csv: no such file" in e.value for e in at.error)
     assert any("Traceback" in c.value for c in at.code)
 
 
@@ -157,7 +159,23 @@ def test_without_a_gap_trace_the_section_says_so(home):
     store = RunStore()
     run_id = make_run(store, "plain", epochs=1)
     at = open_page("live", {"run": run_id})
-    assert "records no gap trace" in texts(at)
+    assert "No step-level trace of β and the gap was recorded for these runs." in texts(at)
+
+
+def test_gap_against_beta_of_the_run(home):
+    store = RunStore()
+    run_id = make_run(store, "traced", epochs=1)
+    betas = [10.0, 14.0, 20.0, 28.0, 40.0]
+    store.append_gap_trace(
+        run_id,
+        [
+            {"step": 10 * i, "epoch": 0, "tau": 1 / b, "beta": b, "gap_distance": 0.9 - 0.1 * math.log(b)}
+            for i, b in enumerate(betas)
+        ],
+    )
+    at = open_page("live", {"run": run_id})
+    [fits] = [d.value for d in at.dataframe if "slope" in d.value.columns]
+    assert fits["slope"].tolist() == pytest.approx([-0.1]) and fits["n"].tolist() == [5]
 
 
 def test_the_box_switches_runs_and_the_url_follows(home):

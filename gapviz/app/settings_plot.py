@@ -15,6 +15,7 @@ import streamlit as st
 from gapviz import charts, charts_compare
 from gapviz.app import common, form
 from gapviz.app import compare_frames as cf
+from gapviz.runs.store import StoreError
 
 DEFAULT_Y = "gap_distance"
 
@@ -124,16 +125,14 @@ def results_against_setting(flat: dict[str, dict[str, Any]], values: pd.DataFram
 
 
 def gap_beta_data(run_ids: list[str], labels: dict[str, str], limit: int = 40) -> tuple[Any, Any, str]:
-    """(trace, fits, message) of the gap against β for up to ``limit`` runs; a message instead when there is
-    nothing to draw (a RunStore without gap traces, or runs that recorded none)."""
-    trace_of = getattr(common.store(), "gap_trace", None)
-    if trace_of is None:
-        return None, None, "This version of the RunStore records no gap trace (RunStore.gap_trace)."
+    """(trace, fits, message) of the gap against β for up to ``limit`` runs (RunStore.gap_trace); no trace and a
+    message instead when none of the runs recorded one."""
+    store = common.store()
     traces = {}
     for run_id in run_ids[:limit]:
         try:
-            traces[run_id] = trace_of(run_id)
-        except Exception:  # noqa: BLE001 - a run without a trace is skipped, not an error
+            traces[run_id] = store.gap_trace(run_id)
+        except StoreError:  # deleted meanwhile: skipped, not an error
             traces[run_id] = []
     trace = cf.trace_frame(traces, labels)
     if trace.empty:
