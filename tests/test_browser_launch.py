@@ -154,7 +154,9 @@ def test_rerun_with_an_edit_a_grid_sweep_and_its_settings_plot(gapviz_up, monkey
             page.wait_for_timeout(600)
             add_option(page, "Group by", "temperature.tau")
             assert group_by.get_by_text("data.mismatch").count() == 0
-            page.get_by_text("Diamonds and bars: the mean and its 95% t-interval over seeds.").wait_for(timeout=30_000)
+            page.get_by_text("Diamonds and bars: the mean and its 95% t-interval over seeds", exact=False).wait_for(
+                timeout=30_000
+            )
             setting = page.get_by_test_id("stSelectbox").filter(has_text="Setting (x)").first
             assert setting.locator("input").first.input_value() == "temperature.tau"
             page.wait_for_function("() => document.querySelectorAll('.vega-embed canvas').length >= 2", timeout=60_000)

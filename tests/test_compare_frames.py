@@ -153,3 +153,18 @@ def test_a_wide_diff_reads_as_one_row_per_setting():
     summary = cf.diff_summary(diff).set_index("setting")
     assert summary.loc["temperature.tau", "values (runs)"] == "0.01 ×1, 0.1 ×2, 1.0 ×1"
     assert summary.loc["seed", "distinct values"] == 2
+
+
+def test_a_single_seed_point_uses_its_own_interval():
+    values = pd.DataFrame(
+        {
+            "run": ["r1", "r2"],
+            "gap_distance": [0.5, 0.3],
+            "gap_distance lo": [0.44, None],
+            "gap_distance hi": [0.57, None],
+        }
+    )
+    flat = {"r1": {"swap.mode": "none"}, "r2": {"swap.mode": "soft"}}
+    summary = cf.settings_summary(cf.settings_points(values, flat, "swap.mode", "gap_distance")).set_index("x")
+    assert (summary.loc["none", "lo"], summary.loc["none", "hi"]) == (0.44, 0.57)
+    assert summary.loc["soft", "lo"] == summary.loc["soft", "hi"] == 0.3  # no interval recorded: none drawn

@@ -233,30 +233,39 @@ def values_table(
 def settings_points(
     values: pd.DataFrame, flat_configs: Mapping[str, Mapping[str, Any]], x: str, metric: str, color: str = ""
 ) -> pd.DataFrame:
-    """One point per run (a seed): the setting ``x``, the metric's value, and the ``color`` setting's value."""
+    """One point per run (a seed): the setting ``x``, the metric's value, the ``color`` setting's value, and the
+    value's own interval (``ci_lo``/``ci_hi``) when the values table carries one (``<metric> lo``/``hi``)."""
+    columns = ["run", "x", "y", "color", "ci_lo", "ci_hi"]
     if values.empty or metric not in values:
-        return pd.DataFrame(columns=["run", "x", "y", "color"])
+        return pd.DataFrame(columns=columns)
     rows = [
         {
             "run": r["run"],
             "x": flat_configs[r["run"]].get(x),
             "y": r[metric],
             "color": _text(flat_configs[r["run"]].get(color)) if color else "all runs",
+            "ci_lo": r.get(f"{metric} lo", math.nan),
+            "ci_hi": r.get(f"{metric} hi", math.nan),
         }
         for _, r in values.iterrows()
         if r.get(metric) is not None and not pd.isna(r.get(metric))
     ]
-    return pd.DataFrame(rows, columns=["run", "x", "y", "color"])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def settings_summary(points: pd.DataFrame) -> pd.DataFrame:
-    """Mean of y per (x, color) with its 95% t-interval over seeds (lo = hi = mean for a single run)."""
+    """Mean of y per (x, color) with its 95% interval: a t-interval over seeds; for a single run, its own
+    measurement interval when it has one (else lo = hi = its value)."""
     if points.empty:
         return pd.DataFrame(columns=["x", "color", "mean", "lo", "hi", "n", "std"])
-    grouped = points.groupby(["x", "color"], sort=True)["y"]
-    out = grouped.agg(mean="mean", std="std", n="count").reset_index()
+    grouped = points.groupby(["x", "color"], sort=True)
+    out = grouped["y"].agg(mean="mean", std="std", n="count").reset_index()
     half = out["std"].fillna(0.0) / np.sqrt(out["n"]) * out["n"].map(lambda n: t_quantile(n) if n > 1 else 0.0)
     out["lo"], out["hi"] = out["mean"] - half, out["mean"] + half
+    if "ci_lo" in points:
+        own = grouped[["ci_lo", "ci_hi"]].first().reset_index(drop=True)
+        one = (out["n"] == 1) & own["ci_lo"].notna() & own["ci_hi"].notna()
+        out.loc[one, "lo"], out.loc[one, "hi"] = own.loc[one, "ci_lo"], own.loc[one, "ci_hi"]
     return out
 
 

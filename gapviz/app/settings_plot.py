@@ -119,7 +119,10 @@ def results_against_setting(flat: dict[str, dict[str, Any]], values: pd.DataFram
     y_title = f"{charts.metric_title(y)} ({value_mode})"
     chart = charts_compare.settings_plot(points, summary, x_title=x, y_title=y_title, numeric_x=numeric, log_x=log_x)
     common.show_chart(chart, key="compare_settings_plot")
-    st.caption("Faint points: one per run (seed). Diamonds and bars: the mean and its 95% t-interval over seeds.")
+    st.caption(
+        "Faint points: one per run (seed). Diamonds and bars: the mean and its 95% t-interval over seeds "
+        "(a single run: its own measurement interval, when its record has one)."
+    )
     table = summary.rename(columns={"x": x, "color": color or "colour", "mean": y})
     export_buttons(chart, f"gapviz-{y}-vs-{x}", "settings", table=table)
 
