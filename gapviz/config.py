@@ -469,7 +469,8 @@ def sweep(cfg: RunConfig, axes: dict[str, list[Any]]) -> list[RunConfig]:
     """
     problems = [Problem(path, "give at least one value to sweep over") for path, values in axes.items() if not values]
     problems += [p for path in axes if (p := _unknown_setting(path))]
-    problems += [Problem(path, "a value is given twice") for path, vs in axes.items() if len(set(map(repr, vs))) < len(vs)]
+    twice = [path for path, values in axes.items() if len(set(map(repr, values))) < len(values)]
+    problems += [Problem(path, "a value is given twice") for path in twice]
     if problems:
         raise ConfigError(problems)
     configs: list[RunConfig] = []

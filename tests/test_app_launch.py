@@ -4,7 +4,6 @@ inline validation, and queueing into a real Redis."""
 
 from __future__ import annotations
 
-
 import pytest
 from app_fixtures import make_run, open_page, plain, texts
 from queue_fixtures import conn, redis_server  # noqa: F401 - fixtures
@@ -249,3 +248,11 @@ def test_a_bad_sweep_value_is_reported_and_nothing_queued(home, conn, redis_serv
     at = _submit(at)
     assert "cannot read 'warm' as a number" in [plain(e.value) for e in at.error]
     assert RunStore().run_ids() == [] and len(get_queue(conn).jobs) == 0
+
+
+def test_a_run_name_is_shown_as_typed_when_opened(home):
+    store = RunStore()
+    source = make_run(store, "*bold* [link](http://example.com)", epochs=1)
+    at = open_page("launch", {"from": source})
+    [note] = [i.value for i in at.info if source in i.value]
+    assert "*bold* [link](http://example.com)" in plain(note) and "\\*bold\\*" in note

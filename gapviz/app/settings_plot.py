@@ -112,7 +112,7 @@ def results_against_setting(flat: dict[str, dict[str, Any]], values: pd.DataFram
     with_series = {r: {**cfg, SERIES: series.get(r, r)} for r, cfg in flat.items()}
     points = cf.settings_points(values, with_series, x, y, color)
     if points.empty:
-        st.caption(f"No run has a value of {y}.")
+        st.caption(f"No run has a value of {common.md_escape(y)}.")
         return
     summary = cf.settings_summary(points)
     numeric = cf.is_numeric(points["x"])

@@ -183,7 +183,8 @@ def render() -> None:
     summaries = common.summaries()
     if not summaries:
         st.info(
-            f"No saved runs in {common.md_escape(common.store().runs_dir)} yet — start one on the Launch page or with `gapviz train`."
+            f"No saved runs in {common.md_escape(common.store().runs_dir)} yet — "
+            "start one on the Launch page or with `gapviz train`."
         )
         return
     run_ids = run_picker.pick(summaries)

@@ -29,7 +29,9 @@ def _base() -> tuple[RunConfig, str]:
             cfg, name = common.store().config(run_id), common.store().meta(run_id).get("name", run_id)
             left, right = st.columns([5, 1], vertical_alignment="center")
             what = "fine-tune from" if kind == "ft" else "a copy of"
-            left.info(f"The form holds {what} run {run_id} ({name}); change what you need and queue it.")
+            left.info(
+                f"The form holds {what} run {run_id} ({common.md_escape(name)}); change what you need and queue it."
+            )
             if right.button("Start from a preset", key="launch_clear_run"):
                 del st.query_params[param]
                 st.rerun()
@@ -108,7 +110,7 @@ def _show_submitted() -> None:
     if not done:
         return
     runs, group = done["runs"], done["group"]
-    st.success(f"Queued {len(runs)} run(s)" + (f" as sweep group {group}" if group else "") + ".")
+    st.success(f"Queued {len(runs)} run(s)" + (f" as sweep group {common.md_escape(group)}" if group else "") + ".")
     for run_id in runs[:20]:
         st.page_link(
             common.PAGES["live"],

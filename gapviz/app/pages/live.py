@@ -20,7 +20,6 @@ from gapviz.app import common, settings_plot
 from gapviz.app import frames as views
 from gapviz.runs.records import RunState, RunStatus
 from gapviz.runs.records import RunState, RunStatus
-from gapviz.runs.records import RunState, RunStatus
 
 # Seconds between polls of an active run: an epoch reaches the page within about this long.
 LIVE_REFRESH_S = 0.75
