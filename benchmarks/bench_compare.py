@@ -176,6 +176,7 @@ def browser_times(home: Path, repeats: int, one_run: str) -> dict[str, Any]:
     port = free_port()
     env = dict(os.environ, GAPVIZ_HOME=str(home), PYTHONPATH=str(REPO))
     env.pop("REDIS_URL", None)
+    env.pop("GAPVIZ_TOKEN", None)  # a bare `streamlit run`: every page open, as docs/security.md says
     command = [
         sys.executable,
         "-m",

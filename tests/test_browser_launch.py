@@ -98,7 +98,7 @@ def test_rerun_with_an_edit_a_grid_sweep_and_its_settings_plot(gapviz_up, monkey
     with sync_api.sync_playwright() as playwright:
         browser = launch_browser(playwright)
         try:
-            page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
+            page = gapviz_up.new_context(browser, viewport={"width": 1400, "height": 1100}).new_page()
 
             # 1. Live -> Open in Launch -> change τ -> queue
             page.goto(f"{base}/live?run={finished}")
