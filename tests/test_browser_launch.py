@@ -44,21 +44,31 @@ def shoot(page, name: str, height: int = 1900) -> None:
         page.set_viewport_size(size)
 
 
+def settle(page) -> None:
+    """Until the app's script run ends (Streamlit shows its status widget while a run is going)."""
+    page.wait_for_timeout(300)
+    page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=60_000)
+
+
 def fill(page, label: str, value: str) -> None:
     """Type into the input labelled ``label`` and commit it (Streamlit reruns on blur)."""
+    settle(page)
     box = page.get_by_label(label, exact=True).first
     box.fill(value)
     box.press("Tab")
-    page.wait_for_timeout(400)
+    settle(page)
 
 
 def add_option(page, label: str, option: str) -> None:
-    """Pick ``option`` in the multiselect labelled ``label``."""
-    page.get_by_test_id("stMultiSelect").filter(has_text=label).first.click()
+    """Pick ``option`` in the multiselect labelled ``label`` (and wait until it shows as chosen)."""
+    settle(page)
+    box = page.get_by_test_id("stMultiSelect").filter(has_text=label).first
+    box.click()
     page.keyboard.type(option)
     page.get_by_role("option", name=option, exact=True).first.click()
     page.keyboard.press("Escape")
-    page.wait_for_timeout(400)
+    box.get_by_text(option, exact=True).first.wait_for(timeout=15_000)
+    settle(page)
 
 
 def queue_and_wait_link(page, pattern: str):
