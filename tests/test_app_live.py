@@ -159,6 +159,8 @@ def test_without_a_gap_trace_the_section_says_so(home):
     store = RunStore()
     run_id = make_run(store, "plain", epochs=1)
     at = open_page("live", {"run": run_id})
+    assert "No step-level trace" not in texts(at)  # drawn on request only
+    at.toggle(key=f"live_gap_beta:{run_id}").set_value(True).run()
     assert "No step-level trace of β and the gap was recorded for these runs." in texts(at)
 
 
@@ -174,6 +176,7 @@ def test_gap_against_beta_of_the_run(home):
         ],
     )
     at = open_page("live", {"run": run_id})
+    at.toggle(key=f"live_gap_beta:{run_id}").set_value(True).run()
     [fits] = [d.value for d in at.dataframe if "slope" in d.value.columns]
     assert fits["slope"].tolist() == pytest.approx([-0.1]) and fits["n"].tolist() == [5]
 

@@ -24,7 +24,8 @@ if not Path(CHROMIUM).exists():
 sync_api = pytest.importorskip("playwright.sync_api")
 
 EPOCH_TEXT = re.compile(r"showing epoch (\d+) of (\d+)(?: · arrived ([\d.]+) s after the epoch ended)?")
-RUN_EPOCHS = 4
+RUN_EPOCHS = 8
+"""Enough epochs that both tabs see some while the run goes on (a tiny-test epoch takes about 0.5 s here)."""
 
 
 def shoot(page, name: str) -> None:
@@ -95,6 +96,7 @@ def test_launch_watch_compare_explore(gapviz_up, tmp_path, monkeypatch):
             # the demo preset's widgets leave the page when the rerun ends (the top row has its own epochs)
             page.wait_for_function("() => document.querySelectorAll('input[aria-label=\"epochs\"]').length === 1")
             page.get_by_label("epochs", exact=True).fill(str(RUN_EPOCHS))
+            page.get_by_label("epochs", exact=True).press("Tab")  # the form reruns on each change: commit it
             shoot(page, "launch")
             page.get_by_role("button", name="Queue run(s)").click()
             link = page.get_by_role("link", name=re.compile(r"^Watch \S+ live"))

@@ -324,7 +324,12 @@ def panel_body(run_id: str, name: str, conn: Any, shown_state: str, refresh: flo
     cfg = common.store().config(run_id)
     progress_block(live, status, cfg.train.batch_size, cfg.train.epochs)
     epoch_view(live, run_id, _ongoing(now_state))
-    with st.expander("Gap against β = 1/τ"):
+    if st.toggle(
+        "Gap against β = 1/τ",
+        key=f"live_gap_beta:{run_id}",
+        help="the gap at regular steps against "
+        "β = 1/τ, with the fitted slope of gap = a + slope · ln β (drawn on request: it costs each poll)",
+    ):
         found = live.memo(("gap_beta", len(live.epochs)), lambda: settings_plot.gap_beta_data([run_id], {run_id: name}))
         trace, fits, note = found
         settings_plot.show_gap_beta(trace, fits, note, key="live")
