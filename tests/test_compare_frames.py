@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 
 from gapviz.app import compare_frames as cf
+from gapviz.app import format as fmt
 
 
 @dataclass
@@ -142,6 +143,8 @@ def test_the_values_table_carries_a_recorded_interval():
     rows = [{"epoch": 0, "gap_distance": 0.9}, {"epoch": 1, "gap_distance": 0.5, "gap_distance_ci95": [0.45, 0.56]}]
     [row] = cf.values_table({"r": rows}, {}, ["gap_distance"], "last").to_dict("records")
     assert (row["gap_distance"], row["gap_distance lo"], row["gap_distance hi"]) == (0.5, 0.45, 0.56)
+    assert row["gap_distance [95% CI]"] == fmt.metric_text(rows[1], "gap_distance", 3)  # the app's one formatter
+    assert "0.45" in row["gap_distance [95% CI]"] and "0.56" in row["gap_distance [95% CI]"]
     [row] = cf.values_table({"r": rows}, {}, ["gap_distance"], "at epoch", 0).to_dict("records")
     assert "gap_distance lo" not in row  # epoch 0 recorded no interval
 

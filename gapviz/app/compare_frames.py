@@ -13,6 +13,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from gapviz.app import format as fmt
+
 LOWER_IS_BETTER = (
     "gap_distance",
     "relative_gap",
@@ -223,6 +225,7 @@ def values_table(
             lo, hi = _ci(by_epoch[at].get(metric + CI_SUFFIX)) if metric in INTERVAL_COLUMNS else (math.nan, math.nan)
             if math.isfinite(lo) and math.isfinite(hi):
                 row[f"{metric} lo"], row[f"{metric} hi"] = lo, hi
+                row[f"{metric} [95% CI]"] = fmt.metric_text(by_epoch[at], metric, 3)  # "≈ 0" under the null floor
         if mode != "best":
             row["epoch"] = epoch if mode == "at epoch" else max((int(r["epoch"]) for r in history), default=None)
         rows.append(row)

@@ -57,7 +57,7 @@ def _axis_choices(flat: dict[str, dict[str, Any]], values: pd.DataFrame) -> tupl
         c
         for c in values.columns
         if c not in ("run", "name", "epoch", "series")
-        and not c.endswith((" epoch", " lo", " hi"))
+        and not c.endswith((" epoch", " lo", " hi", " [95% CI]"))
         and pd.api.types.is_numeric_dtype(values[c])
     ]
     return settings, metrics

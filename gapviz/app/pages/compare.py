@@ -136,7 +136,7 @@ def curves(histories: dict[str, list[dict[str, Any]]], labels: dict[str, str], a
     if average:
         data = cf.smooth(cf.seed_bands(long), weight, by=("series", "metric"))
     else:
-        data = cf.smooth(long.drop(columns=["ci_lo", "ci_hi"]), weight)
+        data = cf.smooth(long.rename(columns={"ci_lo": "lo", "ci_hi": "hi"}), weight)
     if weight <= 0:
         data = data.drop(columns=["raw"])
     chart = charts_compare.compare_curves(data, metrics=chosen)

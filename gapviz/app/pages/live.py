@@ -16,9 +16,8 @@ from typing import Any
 import streamlit as st
 
 from gapviz import charts
-from gapviz.app import common, settings_plot
+from gapviz.app import common, measures, settings_plot
 from gapviz.app import frames as views
-from gapviz.runs.records import RunState, RunStatus
 from gapviz.runs.records import RunState, RunStatus
 
 # Seconds between polls of an active run: an epoch reaches the page within about this long.
@@ -170,13 +169,8 @@ def _number(value: Any, fmt: str) -> str:
     return format(float(value), fmt) if isinstance(value, (int, float)) else "—"
 
 
-def epoch_view(live: LiveRun, run_id: str, active: bool) -> None:
-    epochs = sorted(live.epochs)
-    if not epochs:
-        st.info("No epoch evaluated yet — the first scatter appears when epoch 0 (the untrained model) is evaluated.")
-        return
-    slider_key, play_key, follow_key = f"live_epoch:{run_id}", f"live_play:{run_id}", f"live_follow:{run_id}"
-    latest = epochs[-1]
+def _advance(epochs: list[int], slider_key: str, play_key: str, follow_key: str) -> bool:
+    """Move the epoch slider: one epoch on while playing, to the newest while following; returns playing."""
     playing = st.session_state.get(play_key, False)
     if playing:
         current = st.session_state.get(slider_key, epochs[0])
@@ -186,7 +180,18 @@ def epoch_view(live: LiveRun, run_id: str, active: bool) -> None:
         else:
             st.session_state[play_key] = playing = False
     elif st.session_state.get(follow_key, True) or st.session_state.get(slider_key) not in epochs:
-        st.session_state[slider_key] = latest
+        st.session_state[slider_key] = epochs[-1]
+    return bool(playing)
+
+
+def epoch_view(live: LiveRun, run_id: str, active: bool) -> None:
+    epochs = sorted(live.epochs)
+    if not epochs:
+        st.info("No epoch evaluated yet — the first scatter appears when epoch 0 (the untrained model) is evaluated.")
+        return
+    slider_key, play_key, follow_key = f"live_epoch:{run_id}", f"live_play:{run_id}", f"live_follow:{run_id}"
+    latest = epochs[-1]
+    playing = _advance(epochs, slider_key, play_key, follow_key)
 
     methods = sorted({m for e in epochs for m in live.epochs[e]["projections"]})
     controls = st.columns([6, 1, 1, 2], vertical_alignment="bottom")
@@ -227,6 +232,7 @@ def epoch_view(live: LiveRun, run_id: str, active: bool) -> None:
             shown += f" · arrived {latency:.2f} s after the epoch ended"
         st.caption(shown)
     with right:
+        measures.epoch_row(record["metrics"])
         curves = live.memo(("curves", epoch, tuple(epochs)), lambda: curves_chart(live, run_id, epoch, epochs))
         if curves is not None:
             common.show_chart(curves, key=f"live_curves:{run_id}")
