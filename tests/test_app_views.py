@@ -7,13 +7,11 @@ import sys
 
 import pandas as pd
 import pytest
+from app_fixtures import APP_ROOT
 
 from gapviz.app import form
-
 from gapviz.app import frames as views
 from gapviz.config import PRESETS, RunConfig, preset
-
-from app_fixtures import APP_ROOT
 
 
 def test_every_runconfig_setting_is_in_the_form():
@@ -21,12 +19,26 @@ def test_every_runconfig_setting_is_in_the_form():
     listed = [p for _, paths in sections for p in paths if p != form.MODEL_SOURCE] + [*form.TOP_FIELDS, "seed"]
     assert sorted(listed) == sorted(form.all_paths())
     assert len(listed) == len(set(listed))
-    assert [title for title, _ in sections] == ["Model", "Data", "Temperature", "Modality swap", "Training",
-                                                "Evaluation", "Advanced"]
+    assert [title for title, _ in sections] == [
+        "Model",
+        "Data",
+        "Temperature",
+        "Modality swap",
+        "Training",
+        "Evaluation",
+        "Advanced",
+    ]
 
 
 def test_specs_follow_types_and_docs():
-    assert form.spec_for("temperature.mode").options == ("fixed", "learnable", "scheduled", "softplus", "scaled_exp", "slow_learnable")
+    assert form.spec_for("temperature.mode").options == (
+        "fixed",
+        "learnable",
+        "scheduled",
+        "softplus",
+        "scaled_exp",
+        "slow_learnable",
+    )
     assert form.spec_for("eval.projections").kind == "multi"
     assert form.spec_for("swap.renormalize").kind == "bool"
     assert form.spec_for("train.epochs").kind == "int"
@@ -61,10 +73,12 @@ def test_config_diff_shows_only_differing_settings():
 
 
 def test_mean_std_over_seeds():
-    frame = pd.DataFrame({"epoch": [0, 0, 1, 1], "metric": "gap_distance", "value": [1.0, 3.0, 2.0, 2.0], "series": "s"})
+    frame = pd.DataFrame(
+        {"epoch": [0, 0, 1, 1], "metric": "gap_distance", "value": [1.0, 3.0, 2.0, 2.0], "series": "s"}
+    )
     out = views.mean_std_frame(frame)
     assert out["value"].tolist() == [2.0, 2.0]
-    assert out["lo"].tolist()[0] == pytest.approx(2.0 - 2 ** 0.5)
+    assert out["lo"].tolist()[0] == pytest.approx(2.0 - 2**0.5)
     assert out["n"].tolist() == [2, 2]
 
 
@@ -92,7 +106,8 @@ def test_launch_live_compare_pages_do_not_import_torch(home):
         "import sys\n"
         "from streamlit.testing.v1 import AppTest\n"
         "for page in ('launch', 'live', 'compare', 'theory'):\n"
-        "    at = AppTest.from_string(f'from gapviz.app.pages import {page}\\n{page}.render()', default_timeout=60).run()\n"
+        "    script = f'from gapviz.app.pages import {page}\\n{page}.render()'\n"
+        "    at = AppTest.from_string(script, default_timeout=60).run()\n"
         "    assert not at.exception, (page, at.exception)\n"
         "import gapviz.app.main, gapviz.app.pages.explore\n"
         "print('torch' in sys.modules)\n"

@@ -6,7 +6,6 @@ Set GAPVIZ_SCREENSHOTS=<folder> to keep a screenshot of each page (docs/screensh
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import time
@@ -14,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from app_fixtures import CHROMIUM, GapvizUp, choose_option, launch_browser, make_run, metric_value
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -36,7 +34,8 @@ def shoot(page, name: str) -> None:
         page.set_viewport_size({"width": 1400, "height": 1900})  # Streamlit scrolls inside the page
         page.evaluate(
             "() => { document.activeElement && document.activeElement.blur();"
-            " document.querySelectorAll('[data-testid=stMain], section, div').forEach(e => { if (e.scrollTop) e.scrollTop = 0; });"
+            " document.querySelectorAll('[data-testid=stMain], section, div')"
+            ".forEach(e => { if (e.scrollTop) e.scrollTop = 0; });"
             " window.scrollTo(0, 0); }"
         )
         page.wait_for_timeout(3000)  # let Vega and the data grids finish drawing
@@ -92,7 +91,9 @@ def test_launch_watch_compare_explore(gapviz_up, tmp_path, monkeypatch):
             page.get_by_text(re.compile(r"1 worker\b")).wait_for(timeout=30_000)
             choose_option(page, "Preset", "tiny-test")
             page.get_by_label("name", exact=True).first.wait_for()
-            page.wait_for_function("() => document.querySelector('input[aria-label=\"name\"]').value === 'tiny-test'", timeout=15_000)
+            page.wait_for_function(
+                "() => document.querySelector('input[aria-label=\"name\"]').value === 'tiny-test'", timeout=15_000
+            )
             # the demo preset's widgets leave the page when the rerun ends (the top row has its own epochs)
             page.wait_for_function("() => document.querySelectorAll('input[aria-label=\"epochs\"]').length === 1")
             page.get_by_label("epochs", exact=True).fill(str(RUN_EPOCHS))

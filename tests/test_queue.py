@@ -42,7 +42,12 @@ def test_submit_queues_the_run_id_as_a_json_payload(conn, store):
     status = store.status(first.run_id)
     assert status.state == RunState.QUEUED and status.job_id == first.job_id and status.queue == "gapviz"
     func, instance, args, kwargs = json.loads(zlib.decompress(rq_job_hash(conn, first.job_id)[b"data"]))
-    assert (func, instance, args, kwargs) == ("gapviz.queue.jobs.train_run", None, [first.run_id], {"resume": False, "device": "auto"})
+    assert (func, instance, args, kwargs) == (
+        "gapviz.queue.jobs.train_run",
+        None,
+        [first.run_id],
+        {"resume": False, "device": "auto"},
+    )
     assert queue.position(conn, store, second.run_id) == 1
     got, _ = events.read_events(conn, first.run_id)
     assert [e.state for e in got] == ["queued"]
@@ -86,7 +91,9 @@ def test_a_sweep_queues_one_run_per_value_in_one_group(conn, store):
     assert taus == [0.05, 0.1, 0.2]
     assert {store.meta(s.run_id)["group"] for s in subs} == {group}
     assert store.meta(subs[0].run_id)["name"] == "base temperature.tau=0.05"
-    group2, grid = queue.submit_many(conn, store, sweep(tiny_config(), {"temperature.tau": [0.05, 0.1], "seed": [1, 2]}))
+    group2, grid = queue.submit_many(
+        conn, store, sweep(tiny_config(), {"temperature.tau": [0.05, 0.1], "seed": [1, 2]})
+    )
     assert len(grid) == 4 and group2 != group and group2.startswith("sweep-")
 
 
@@ -115,7 +122,9 @@ def test_cancel_a_queued_run(conn, store):
 
 def test_cancel_a_running_run_sets_its_flag(conn, store):
     sub = queue.submit(conn, store, tiny_config())
-    job = queue.get_queue(conn).dequeue_any([queue.get_queue(conn)], None, connection=conn, serializer=queue.get_queue(conn).serializer)
+    job = queue.get_queue(conn).dequeue_any(
+        [queue.get_queue(conn)], None, connection=conn, serializer=queue.get_queue(conn).serializer
+    )
     assert job is not None
     job[0].set_status("started")
     store.running(sub.run_id)

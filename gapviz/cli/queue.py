@@ -26,16 +26,24 @@ def add_queue_commands(subparsers: Any) -> None:
     up = subparsers.add_parser("up", help="start Redis (if needed), workers and the app; Ctrl-C stops all")
     up.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     up.add_argument("--port", type=int, default=DEFAULT_APP_PORT, help=f"port of the app (default {DEFAULT_APP_PORT})")
-    up.add_argument("--host", default=APP_HOST,
-                    help=f"address the app listens on (default {APP_HOST}; any other needs the access token)")
-    up.add_argument("--no-token", action="store_true",
-                    help=f"open the app without its access token (${TOKEN_ENV}, else generated); loopback only")
+    up.add_argument(
+        "--host",
+        default=APP_HOST,
+        help=f"address the app listens on (default {APP_HOST}; any other needs the access token)",
+    )
+    up.add_argument(
+        "--no-token",
+        action="store_true",
+        help=f"open the app without its access token (${TOKEN_ENV}, else generated); loopback only",
+    )
     up.add_argument("--no-app", action="store_true", help="do not start the Streamlit app")
     up.add_argument("--queue", action="append", default=None, metavar="NAME", help="queue the workers take runs from")
-    up.add_argument("--device", default="",
-                    help="device(s) for the workers, comma-separated, assigned in turn (e.g. cuda:0,cuda:1)")
-    up.add_argument("--grace", type=float, default=30.0,
-                    help="seconds workers get to stop their run at a step (default 30)")
+    up.add_argument(
+        "--device", default="", help="device(s) for the workers, comma-separated, assigned in turn (e.g. cuda:0,cuda:1)"
+    )
+    up.add_argument(
+        "--grace", type=float, default=30.0, help="seconds workers get to stop their run at a step (default 30)"
+    )
     up.add_argument("--skip-umap-warmup", action="store_true", help="workers do not compile UMAP at start")
     up.set_defaults(func=cmd_up)
 
@@ -45,8 +53,13 @@ def add_queue_commands(subparsers: Any) -> None:
 
     submit = subparsers.add_parser("submit", help="queue runs for the workers")
     add_config_arguments(submit)
-    submit.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2,...",
-                        help="queue one run per value, grouped (repeatable: every combination)")
+    submit.add_argument(
+        "--sweep",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2,...",
+        help="queue one run per value, grouped (repeatable: every combination)",
+    )
     submit.add_argument("--queue", default=None, metavar="NAME", help=f"queue name (default: {DEFAULT_QUEUE})")
     submit.add_argument("--tag", dest="tags", action="append", default=[], help="tag the runs (repeatable)")
     submit.add_argument("--json", action="store_true", help="print the queued runs as JSON")
@@ -81,8 +94,16 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     devices = [d.strip() for d in (args.device or "").split(",") if d.strip()]
     supervisor = Supervisor(
-        _home(args), workers=args.workers, queues=args.queue, devices=devices, port=args.port, app=not args.no_app,
-        grace_s=args.grace, skip_umap_warmup=args.skip_umap_warmup, host=args.host, token=not args.no_token,
+        _home(args),
+        workers=args.workers,
+        queues=args.queue,
+        devices=devices,
+        port=args.port,
+        app=not args.no_app,
+        grace_s=args.grace,
+        skip_umap_warmup=args.skip_umap_warmup,
+        host=args.host,
+        token=not args.no_token,
     )
     return supervisor.run()
 
@@ -91,8 +112,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from gapviz.queue.worker import run_worker
 
     return run_worker(
-        args.queue, device=args.device, burst=args.burst, name=args.name, max_jobs=args.max_jobs, home=_home(args),
-        skip_umap=True if args.skip_umap_warmup else None, log_level=args.log_level,
+        args.queue,
+        device=args.device,
+        burst=args.burst,
+        name=args.name,
+        max_jobs=args.max_jobs,
+        home=_home(args),
+        skip_umap=True if args.skip_umap_warmup else None,
+        log_level=args.log_level,
     )
 
 

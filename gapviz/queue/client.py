@@ -113,7 +113,10 @@ def unavailable_on_error() -> Iterator[None]:
     except redis.exceptions.AuthenticationError as error:
         raise QueueUnavailable(f"queue unavailable: Redis refused the password ({error})") from None
     except (
-        redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.BusyLoadingError, OSError
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+        redis.exceptions.BusyLoadingError,
+        OSError,
     ) as error:
         raise QueueUnavailable(f"queue unavailable: {error}") from None
 
