@@ -22,8 +22,7 @@ if not Path(CHROMIUM).exists():
 sync_api = pytest.importorskip("playwright.sync_api")
 
 EPOCH_TEXT = re.compile(r"showing epoch (\d+) of (\d+)(?: · arrived ([\d.]+) s after the epoch ended)?")
-RUN_EPOCHS = 8
-"""Enough epochs that both tabs see some while the run goes on (a tiny-test epoch takes about 0.5 s here)."""
+RUN_EPOCHS = 4
 
 
 def shoot(page, name: str) -> None:
