@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import sys
 import tempfile
@@ -42,9 +41,9 @@ setInterval(() => {
 
 
 def live_latency(server: GapvizUp, browser, epochs: int, eval_size: int) -> dict:
-    from gapviz.queue import events
-    from gapviz.queue import client as queue
     from gapviz.config import preset
+    from gapviz.queue import client as queue
+    from gapviz.queue import events
     from gapviz.runs.store import RunStore
 
     conn = server.connection()

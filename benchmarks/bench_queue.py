@@ -52,10 +52,9 @@ def summary(values: list[float]) -> dict[str, float]:
 def queue_latency(runs: int, skip_umap: bool) -> dict[str, Any]:
     import redis
 
-    from gapviz.queue import events
-
-    from gapviz.queue import client as queue
     from gapviz.config import preset
+    from gapviz.queue import client as queue
+    from gapviz.queue import events
     from gapviz.queue.redis_server import RedisServer
     from gapviz.runs.store import RunStore
 
@@ -153,11 +152,11 @@ class TimedSink:
 def publish_overhead(repeats: int) -> dict[str, Any]:
     import redis
 
-    from gapviz.queue import events
     from gapviz.config import preset
+    from gapviz.queue import events
     from gapviz.queue.redis_server import RedisServer
-    from gapviz.training.runner import execute_run
     from gapviz.runs.store import RunStore
+    from gapviz.training.runner import execute_run
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-overhead-"))
     store = RunStore(tmp / "home")

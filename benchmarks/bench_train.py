@@ -24,10 +24,10 @@ import torch  # noqa: E402
 from open_clip.loss import ClipLoss  # noqa: E402
 
 from gapviz.config import preset  # noqa: E402
-from gapviz.science.projection import warm_umap  # noqa: E402
 from gapviz.runs.records import NullSink  # noqa: E402
 from gapviz.runs.store import CheckpointFiles  # noqa: E402
-from gapviz.training.loop import GapTracer, images_to_tensor, make_optimizer, prepare, train  # noqa: E402
+from gapviz.science.projection import warm_umap  # noqa: E402
+from gapviz.training.loop import GapTracer, images_to_tensor, prepare, train  # noqa: E402
 
 
 def bare_loop_samples_per_s(setup, steps: int) -> float:
@@ -91,7 +91,7 @@ def bench_eval_fraction(epochs: int, home: Path) -> dict[str, float]:
     return {
         "train_s": statistics.median(train_s),
         "eval_s": statistics.median(eval_s),
-        "fraction": statistics.median(e / (e + t) for e, t in zip(eval_s, train_s)),
+        "fraction": statistics.median(e / (e + t) for e, t in zip(eval_s, train_s, strict=False)),
     }
 
 
@@ -159,7 +159,8 @@ def print_trace_cost(rows: list[dict[str, float]]) -> None:
     for row in rows:
         print(
             f"(c) batch {row['batch']:.0f}: step {row['step_s'] * 1000:.1f} ms, "
-            f"trace point {row['trace_s'] * 1000:.1f} ms every {row['every']:.0f} steps -> {row['fraction']:.2%} of training (target < 2%)"
+            f"trace point {row['trace_s'] * 1000:.1f} ms every {row['every']:.0f} steps -> "
+            f"{row['fraction']:.2%} of training (target < 2%)"
         )
 
 

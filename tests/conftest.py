@@ -1,4 +1,4 @@
-"""Shared test setup: offline open_clip, a private GAPVIZ_HOME per test."""
+"""Shared test setup: offline open_clip, a private GAPVIZ_HOME per test, a real Redis server per module."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from collections.abc import Iterator  # noqa: E402
+from typing import Any  # noqa: E402
+
 import pytest  # noqa: E402
+
+from gapviz.queue.redis_server import RedisServer  # noqa: E402
 
 
 @pytest.fixture
@@ -16,3 +21,27 @@ def home(tmp_path, monkeypatch):
     path = tmp_path / "gapviz-home"
     monkeypatch.setenv("GAPVIZ_HOME", str(path))
     return path
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real redis-server (gapviz's embedded starter) on a free port, for one test module."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def conn(redis_server: RedisServer) -> Iterator[Any]:
+    """A client of the module's server, flushed before the test (modules without shared workers)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    try:
+        yield client
+    finally:
+        client.close()

@@ -1,8 +1,7 @@
 """Shared helpers for the queue tests: a real redis-server (the one `gapviz up` starts) on a free
 port in a temp folder, real worker processes, and waiting with a deadline.
 
-Import the fixtures into a test module with ``from tests.queue_fixtures import *`` style names
-(``redis_server``, ``conn``) or call the helpers directly.
+The fixtures ``redis_server`` and ``conn`` are defined in conftest.py (every test module gets them).
 """
 
 from __future__ import annotations
@@ -12,12 +11,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 
 from gapviz.config import RunConfig, preset
-from gapviz.queue.redis_server import RedisServer
 
 REPO = Path(__file__).resolve().parent.parent
 WORKER_START_TIMEOUT_S = 180.0
@@ -113,27 +111,3 @@ def log_tail(path: Path, lines: int = 40) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """A real redis-server (gapviz's embedded starter) on a free port, for one test module."""
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def conn(redis_server: RedisServer) -> Iterator[Any]:
-    """A client of the module's server, flushed before the test (modules without shared workers)."""
-    import redis
-
-    client = redis.Redis.from_url(redis_server.url)
-    client.flushall()
-    try:
-        yield client
-    finally:
-        client.close()

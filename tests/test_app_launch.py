@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 from app_fixtures import make_run, open_page, plain, texts
-from queue_fixtures import conn, redis_server  # noqa: F401 - fixtures
 
 from gapviz.app import form
 from gapviz.queue.client import get_queue

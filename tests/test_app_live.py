@@ -8,7 +8,7 @@ import math
 
 import pytest
 from app_fixtures import make_run, open_page, plain, synthetic_epoch, texts
-from queue_fixtures import conn, redis_server, tiny_config  # noqa: F401 - fixtures
+from queue_fixtures import tiny_config
 
 from gapviz.queue import client as queue
 from gapviz.queue import events

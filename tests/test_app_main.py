@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from app_fixtures import APP_SCRIPT, make_run, texts
 from streamlit.testing.v1 import AppTest
 
-from app_fixtures import APP_SCRIPT, make_run, texts
 from gapviz.runs.store import RunStore
 
 

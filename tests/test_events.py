@@ -9,12 +9,12 @@ import time
 import numpy as np
 import pytest
 import redis
+from queue_fixtures import tiny_config
 
 from gapviz.queue import events
-from gapviz.runs.records import EpochRecord, RunState, StepProgress
 from gapviz.queue.redis_server import RedisServer
+from gapviz.runs.records import EpochRecord, RunState, StepProgress
 from gapviz.runs.store import RunStore
-from tests.queue_fixtures import conn, redis_server, tiny_config  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -212,7 +212,7 @@ def test_only_text_lands_in_the_stream(conn):
     publisher.close()
     for _, fields in conn.xrange(events.stream_key("run-j")):
         for value in fields.values():
-            text = value.decode("utf-8")  # raises on binary
+            value.decode("utf-8")  # raises on binary
             assert not value.startswith(b"\x80")  # no pickle
         data = json.loads(fields[b"data"])
         assert isinstance(data, dict)

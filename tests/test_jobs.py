@@ -17,21 +17,12 @@ from typing import Any, Iterator
 
 import pytest
 import redis
+from queue_fixtures import log_tail, start_worker, stop_process, tiny_config, wait_for, wait_for_worker_pids
 
-from gapviz.queue import events
-
-from gapviz.queue import client as queue
 from gapviz.config import preset
+from gapviz.queue import client as queue
+from gapviz.queue import events
 from gapviz.runs.store import RunStore
-from tests.queue_fixtures import (  # noqa: F401 - fixtures
-    log_tail,
-    redis_server,
-    start_worker,
-    stop_process,
-    tiny_config,
-    wait_for,
-    wait_for_worker_pids,
-)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -113,7 +104,7 @@ def test_submit_run_complete_with_every_epoch_in_store_and_stream(cluster):
     assert [e.state for e in got if e.kind == "state"] == ["queued", "running", "finished"]
     epochs = [e for e in got if e.kind == "epoch"]
     assert [e.epoch for e in epochs] == [0, 1, 2]
-    for event, row in zip(epochs, store_rows):
+    for event, row in zip(epochs, store_rows, strict=False):
         assert event.data["metrics"]["gap_distance"] == pytest.approx(row["gap_distance"])
         stored = cluster.store.epoch_arrays(sub.run_id, event.epoch)["proj_pca"]
         assert event.projections["pca"].shape == stored.shape

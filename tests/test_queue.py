@@ -11,6 +11,7 @@ import zlib
 
 import pytest
 import redis
+from queue_fixtures import tiny_config
 
 from gapviz.cli import queue as queue_cli
 from gapviz.config import ConfigError, sweep
@@ -19,7 +20,6 @@ from gapviz.queue import events
 from gapviz.queue.redis_server import ServerInfo, write_record
 from gapviz.runs.records import RunState
 from gapviz.runs.store import RunStore
-from tests.queue_fixtures import conn, redis_server, tiny_config  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.timeout(60)
 

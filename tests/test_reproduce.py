@@ -15,7 +15,6 @@ from gapviz.reproduce.runner import QueueProgress, Report, group_name, plan_for,
 from gapviz.runs.records import RunState
 from gapviz.runs.store import RunStore
 from gapviz.training.runner import execute_run
-from tests.queue_fixtures import conn, redis_server  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow
 

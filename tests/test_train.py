@@ -8,7 +8,7 @@ from train_fixtures import tiny_config
 
 from gapviz.config import ModelConfig
 from gapviz.runs.records import RunState
-from gapviz.runs.store import RunStore
+from gapviz.runs.store import RunStore, StoreError
 from gapviz.science.metrics import ALL_KEYS
 from gapviz.training import runner
 from gapviz.training.loop import NonFiniteLoss, lr_at
@@ -114,7 +114,7 @@ def test_fine_tune_from_an_earlier_run_starts_where_it_ended(finished):
 def test_failed_run_records_error_and_traceback(tmp_path):
     store = RunStore(tmp_path)
     run_id = store.create(tiny_config(model__init_run="no-such-run"))
-    with pytest.raises(Exception):
+    with pytest.raises(StoreError, match="no-such-run"):
         execute_run(store, run_id)
     status = store.status(run_id)
     assert status.state == RunState.FAILED and "no-such-run" in status.error and "Traceback" in status.traceback
@@ -156,7 +156,7 @@ def test_lr_schedule_warms_up_then_decays():
     values = [lr_at(step, 100, 10, 1.0) for step in range(101)]
     assert values[0] == pytest.approx(0.1) and values[9] == pytest.approx(1.0)
     assert values[10] == pytest.approx(1.0) and values[100] == pytest.approx(0.0, abs=1e-12)
-    assert all(a >= b for a, b in zip(values[10:], values[11:]))
+    assert all(a >= b for a, b in zip(values[10:], values[11:], strict=False))
 
 
 def test_model_errors_are_clear(tmp_path):

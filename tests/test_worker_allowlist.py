@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from queue_fixtures import conn, log_tail, redis_server, start_worker  # noqa: F401 - fixtures
+from queue_fixtures import log_tail, start_worker
 from rq import Callback, Queue
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer

@@ -13,18 +13,10 @@ from pathlib import Path
 
 import pytest
 import redis
-
-from gapviz.runs.records import RunState
-from gapviz.queue import client as queue
-
-from gapviz.cli import queue as queue_cli
-from gapviz.queue.redis_server import free_port, read_record, running_server, start_embedded
-from gapviz.runs.store import RunStore
-from tests.queue_fixtures import (  # noqa: F401 - fixtures
+from queue_fixtures import (
     REPO,
     WORKER_START_TIMEOUT_S,
     log_tail,
-    redis_server,
     start_worker,
     stop_process,
     subprocess_env,
@@ -33,6 +25,12 @@ from tests.queue_fixtures import (  # noqa: F401 - fixtures
     wait_for_worker_pids,
     worker_pids,
 )
+
+from gapviz.cli import queue as queue_cli
+from gapviz.queue import client as queue
+from gapviz.queue.redis_server import free_port, read_record, running_server, start_embedded
+from gapviz.runs.records import RunState
+from gapviz.runs.store import RunStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 

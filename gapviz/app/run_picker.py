@@ -21,18 +21,13 @@ FILTER_KEYS = ("compare_groups", "compare_tags", "compare_states", "compare_filt
 
 
 @st.cache_data(show_spinner=False, max_entries=4096)
-def _flat_config(home_path: str, run_id: str, version: int) -> dict[str, Any]:
+def _flat_config(home_path: str, run_id: str) -> dict[str, Any]:
     return views.flatten(RunStore(home_path).config(run_id).to_dict())
 
 
 def flat_config(run_id: str) -> dict[str, Any]:
-    """A run's config as ``{"temperature.tau": 0.07, ...}`` (cached; a config never changes after creation)."""
-    path = common.store().run_dir(run_id) / "config.json"
-    try:
-        version = path.stat().st_mtime_ns
-    except OSError:
-        version = 0
-    return _flat_config(str(common.home()), run_id, version)
+    """A run's config as ``{"temperature.tau": 0.07, ...}`` (cached: a run's config never changes after creation)."""
+    return _flat_config(str(common.home()), run_id)
 
 
 @st.cache_data(show_spinner=False, max_entries=4096)

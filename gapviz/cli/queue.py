@@ -23,6 +23,15 @@ def add_queue_commands(subparsers: Any) -> None:
     """Register up, worker, submit, status, cancel and resume on an argparse subparsers object."""
     from gapviz.queue.worker import add_worker_arguments
 
+    _add_up(subparsers)
+    worker = subparsers.add_parser("worker", help="take runs from a queue and train them (one at a time)")
+    add_worker_arguments(worker)
+    worker.set_defaults(func=cmd_worker)
+    _add_submit(subparsers)
+    _add_run_commands(subparsers)
+
+
+def _add_up(subparsers: Any) -> None:
     up = subparsers.add_parser("up", help="start Redis (if needed), workers and the app; Ctrl-C stops all")
     up.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     up.add_argument("--port", type=int, default=DEFAULT_APP_PORT, help=f"port of the app (default {DEFAULT_APP_PORT})")
@@ -47,10 +56,8 @@ def add_queue_commands(subparsers: Any) -> None:
     up.add_argument("--skip-umap-warmup", action="store_true", help="workers do not compile UMAP at start")
     up.set_defaults(func=cmd_up)
 
-    worker = subparsers.add_parser("worker", help="take runs from a queue and train them (one at a time)")
-    add_worker_arguments(worker)
-    worker.set_defaults(func=cmd_worker)
 
+def _add_submit(subparsers: Any) -> None:
     submit = subparsers.add_parser("submit", help="queue runs for the workers")
     add_config_arguments(submit)
     submit.add_argument(
@@ -65,6 +72,8 @@ def add_queue_commands(subparsers: Any) -> None:
     submit.add_argument("--json", action="store_true", help="print the queued runs as JSON")
     submit.set_defaults(func=cmd_submit)
 
+
+def _add_run_commands(subparsers: Any) -> None:
     status = subparsers.add_parser("status", help="queues, workers and runs with their state")
     status.add_argument("--json", action="store_true")
     status.add_argument("--limit", type=int, default=20, help="finished runs to list besides the active ones")

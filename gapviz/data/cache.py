@@ -223,7 +223,7 @@ def _decode_all(
 
     def work(i: int) -> str | None:
         try:
-            out[i] = decode_image(paths[i], image_size)
+            out[i] = decode_image(paths[i], image_size)  # noqa: F821 - `del out` runs after the pool is done
         except FileNotFoundError:
             return "image file not found"
         except Exception as error:  # noqa: BLE001 - any decoder failure means "unreadable"

@@ -154,7 +154,7 @@ def apply_mismatch(data: PairData, fraction: float, seed: int) -> PairData:
         return data
     donors = np.roll(chosen, -k)
     captions = list(data.captions)
-    for target, donor in zip(chosen.tolist(), donors.tolist()):
+    for target, donor in zip(chosen.tolist(), donors.tolist(), strict=False):
         captions[target] = data.captions[donor]
     mismatched[chosen] = True
     return PairData(

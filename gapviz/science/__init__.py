@@ -1,1 +1,3 @@
-"""The science: pure functions of arrays (metrics, projections, temperature, swap, theory); no torch training, Redis or Streamlit."""
+"""The science: pure functions of arrays (metrics, projections, temperature, swap, theory).
+
+No torch training, Redis or Streamlit."""

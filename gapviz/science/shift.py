@@ -94,7 +94,7 @@ def shift_sweep(
         sg = signed_gap(xs, ys, g)
         row = {"lam": float(lam), "signed_gap": sg, "gap_distance": abs(sg)}
         losses = contrastive_losses(xs, ys, logit_scales, text_image_index)
-        row.update({loss_key(s): loss for s, loss in zip(logit_scales, losses)})
+        row.update({loss_key(s): loss for s, loss in zip(logit_scales, losses, strict=True)})
         row.update(retrieval_recall(xs, ys, text_image_index, ks=(1,), device=device))
         if classes is not None:
             row["zero_shot"] = zero_shot_accuracy(xs, l2_normalize(classes + lam * g), labels)

@@ -15,8 +15,7 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from gapviz.app import common
-from gapviz.app import explore_compare, explore_shift
+from gapviz.app import common, explore_compare, explore_shift
 from gapviz.app import explore_views as sections
 
 SOURCES = {
