@@ -1,4 +1,4 @@
-"""`python -m gapviz.cli.main`."""
+"""`python -m gapviz.cli`."""
 
 import sys
 
