@@ -290,8 +290,21 @@ def choose_option(page, label: str, option_prefix: str) -> None:
     """Pick an option of the Streamlit selectbox labelled ``label``."""
     import re
 
-    page.get_by_test_id("stSelectbox").filter(has_text=label).first.click()
-    page.get_by_role("option", name=re.compile("^" + re.escape(option_prefix))).first.click()
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    box = page.get_by_test_id("stSelectbox").filter(has_text=label).first
+    option = page.get_by_role("option", name=re.compile("^" + re.escape(option_prefix))).first
+    for _ in range(3):  # a rerun that ends while the list is open closes it: open it again
+        box.scroll_into_view_if_needed()
+        box.click()
+        try:
+            option.wait_for(timeout=10_000)
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+            continue
+        option.click()
+        return
+    raise AssertionError(f"selectbox {label!r} offers no option starting with {option_prefix!r}")
 
 
 def metric_value(page, label: str) -> str:

@@ -114,8 +114,8 @@ def test_compare_final_table_shows_the_gap_interval(home):
     second, _ = _run(store)
     at = open_page("compare", {"runs": [first, second]})
     assert not at.exception and not at.error, [e.value for e in at.error]
-    table = [d.value for d in at.dataframe if "gap [95% CI]" in d.value.columns][0]
-    assert table.set_index("run").loc[first, "gap [95% CI]"] == metric_text(last, "gap_distance", 3)
+    table = [d.value for d in at.dataframe if "gap_distance [95% CI]" in d.value.columns][0]
+    assert table.set_index("run").loc[first, "gap_distance [95% CI]"] == metric_text(last, "gap_distance", 3)
 
 
 def test_a_forged_upload_is_refused_from_its_header(home):

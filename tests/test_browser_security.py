@@ -204,11 +204,12 @@ def test_user_text_is_never_markup_and_nothing_leaves_loopback(hostile, tracker,
                 foreign[path] = _foreign_resources(page)
             page.goto(f"{server.url}/compare?runs={umap_run}&runs={failed}")  # "<name>: no umap projection saved"
             _opened(page)
+            _settle(page)  # a rerun still drawing would close the dropdown under the click
             choose_option(page, "Projection", "umap")
             page.get_by_text("no umap projection saved", exact=False).first.wait_for(timeout=60_000)
             _settle(page)
             found["/compare (umap)"] = _markup_from_payload(page, tracker)
-            page.goto(server.url + "/")
+            page.goto(server.url + "/?source=upload")
             _opened(page)
             page.locator("input[type=file]").first.set_input_files(str(upload))
             page.get_by_text("file-link", exact=False).first.wait_for(timeout=60_000)
