@@ -26,10 +26,8 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO))
 
-from app_fixtures import GapvizUp, launch_browser, metric_value  # noqa: E402
+from tests.app_fixtures import GapvizUp, launch_browser, metric_value  # noqa: E402  (run as python -m benchmarks.bench_app)
 
 SEEN_SCRIPT = """
 window.__gapvizSeen = window.__gapvizSeen || {};

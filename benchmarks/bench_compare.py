@@ -169,8 +169,9 @@ def _visits(context: Any, url: str, repeats: int, charts: int) -> dict[str, floa
 
 def browser_times(home: Path, repeats: int, one_run: str) -> dict[str, Any]:
     """The group of every run, and one run alone (the page's fixed cost), in tabs of one headless Chromium."""
-    from app_fixtures import free_port, launch_browser
     from playwright.sync_api import sync_playwright
+
+    from tests.app_fixtures import free_port, launch_browser
 
     port = free_port()
     env = dict(os.environ, GAPVIZ_HOME=str(home), PYTHONPATH=str(REPO))

@@ -78,8 +78,9 @@ def server_side(n: int) -> dict:
 
 def browser_side(sizes: list[int]) -> dict:
     """`gapviz up` -> front page chart, then upload -> drawn and hover latency for each size."""
-    from app_fixtures import GapvizUp, launch_browser
     from playwright.sync_api import sync_playwright
+
+    from tests.app_fixtures import GapvizUp, launch_browser
 
     folder = Path(tempfile.mkdtemp(prefix="gapviz-bench-explore-"))
     started = time.perf_counter()
