@@ -23,19 +23,9 @@ from gapviz.app.settings_plot import export_buttons
 MAX_SCATTER_COLUMNS = 3
 DEFAULT_SCATTERS = 3
 FINAL_COLUMNS = (
-    "gap_distance",
-    "relative_gap",
-    "tau",
-    "loss",
-    "i2t_r1",
-    "i2t_r5",
-    "i2t_r10",
-    "t2i_r1",
-    "t2i_r5",
-    "t2i_r10",
-    "zero_shot",
+    *views.CURVE_METRICS,
     "pair_cosine",
-    "linear_separability",
+    "linear_separability",  # recorded by runs trained before the modality probe replaced it
     "modality_probe_accuracy",
 )
 """Metrics of the values table, in this order, those that the selected runs record."""
