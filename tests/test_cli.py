@@ -127,17 +127,14 @@ def test_errors_are_one_line_without_traceback(tmp_path, argv, fragment):
     assert result.stderr.startswith("gapviz: ")
 
 
-def test_ctrl_c_stops_training_cleanly_keeping_finished_epochs(tmp_path):
-    import os
-    import signal
-    import time
-
-    command = [
+def _long_train_command(home) -> list[str]:
+    """`gapviz train` of a tiny run long enough (50 epochs) to be stopped or killed mid-way."""
+    return [
         sys.executable,
         "-m",
         "gapviz.cli.main",
         "--home",
-        str(tmp_path),
+        str(home),
         "train",
         "--preset",
         "tiny-test",
@@ -145,6 +142,14 @@ def test_ctrl_c_stops_training_cleanly_keeping_finished_epochs(tmp_path):
         "--set",
         "train.epochs=50",
     ]
+
+
+def test_ctrl_c_stops_training_cleanly_keeping_finished_epochs(tmp_path):
+    import os
+    import signal
+    import time
+
+    command = _long_train_command(tmp_path)
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
     )
@@ -176,19 +181,7 @@ def test_a_sigkilled_foreground_train_shows_as_abandoned_and_stale_temp_files_go
 
     from gapviz.training.runner import execute_run
 
-    command = [
-        sys.executable,
-        "-m",
-        "gapviz.cli.main",
-        "--home",
-        str(tmp_path),
-        "train",
-        "--preset",
-        "tiny-test",
-        *tiny_args(),
-        "--set",
-        "train.epochs=50",
-    ]
+    command = _long_train_command(tmp_path)
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"}
     )
