@@ -313,3 +313,23 @@ def metric_value(page, label: str) -> str:
         has=page.get_by_test_id("stMetricLabel").get_by_text(label, exact=True)
     )
     return box.first.get_by_test_id("stMetricValue").inner_text().strip()
+
+
+def shoot(page, name: str, height: int = 1900) -> None:
+    """A screenshot of the whole page into $GAPVIZ_SCREENSHOTS (only when that is set: the README's pictures)."""
+    import os
+
+    folder = os.environ.get("GAPVIZ_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        size = page.viewport_size
+        page.set_viewport_size({"width": 1400, "height": height})  # Streamlit scrolls inside the page
+        page.evaluate(
+            "() => { document.activeElement && document.activeElement.blur();"
+            " document.querySelectorAll('[data-testid=stMain], section, div')"
+            ".forEach(e => { if (e.scrollTop) e.scrollTop = 0; });"
+            " window.scrollTo(0, 0); }"
+        )
+        page.wait_for_timeout(3000)  # let Vega and the data grids finish drawing
+        page.screenshot(path=str(Path(folder) / f"{name}.png"))
+        page.set_viewport_size(size)

@@ -6,14 +6,13 @@ Set GAPVIZ_SCREENSHOTS=<folder> to keep a screenshot of each page (docs/screensh
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from app_fixtures import CHROMIUM, GapvizUp, choose_option, launch_browser, make_run, metric_value
+from app_fixtures import CHROMIUM, GapvizUp, choose_option, launch_browser, make_run, metric_value, shoot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -23,23 +22,6 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 EPOCH_TEXT = re.compile(r"showing epoch (\d+) of (\d+)(?: · arrived ([\d.]+) s after the epoch ended)?")
 RUN_EPOCHS = 4
-
-
-def shoot(page, name: str) -> None:
-    folder = os.environ.get("GAPVIZ_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        size = page.viewport_size
-        page.set_viewport_size({"width": 1400, "height": 1900})  # Streamlit scrolls inside the page
-        page.evaluate(
-            "() => { document.activeElement && document.activeElement.blur();"
-            " document.querySelectorAll('[data-testid=stMain], section, div')"
-            ".forEach(e => { if (e.scrollTop) e.scrollTop = 0; });"
-            " window.scrollTo(0, 0); }"
-        )
-        page.wait_for_timeout(3000)  # let Vega and the data grids finish drawing
-        page.screenshot(path=str(Path(folder) / f"{name}.png"))
-        page.set_viewport_size(size)
 
 
 def watch_epochs(pages, until_state: str = "finished", timeout: float = 240.0) -> list[dict[int, float | None]]:

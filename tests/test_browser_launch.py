@@ -9,13 +9,12 @@ Set GAPVIZ_SCREENSHOTS=<folder> to keep screenshots of the form and the settings
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
 
 import pytest
-from app_fixtures import CHROMIUM, GapvizUp, choose_option, launch_browser, make_run
+from app_fixtures import CHROMIUM, GapvizUp, choose_option, launch_browser, make_run, shoot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -25,23 +24,6 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 SMALL = {"training pairs": "64", "evaluation pairs": "32"}
 """Data sizes typed into the form so each queued run trains in seconds."""
-
-
-def shoot(page, name: str, height: int = 1900) -> None:
-    folder = os.environ.get("GAPVIZ_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        size = page.viewport_size
-        page.set_viewport_size({"width": 1400, "height": height})  # Streamlit scrolls inside the page
-        page.evaluate(
-            "() => { document.activeElement && document.activeElement.blur();"
-            " document.querySelectorAll('[data-testid=stMain], section, div')"
-            ".forEach(e => { if (e.scrollTop) e.scrollTop = 0; });"
-            " window.scrollTo(0, 0); }"
-        )
-        page.wait_for_timeout(2500)  # let Vega and the data grids finish drawing
-        page.screenshot(path=str(Path(folder) / f"{name}.png"))
-        page.set_viewport_size(size)
 
 
 def settle(page) -> None:
