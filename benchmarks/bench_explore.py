@@ -1,13 +1,14 @@
 """Benchmark of Explore's first draw: in the server, and end to end in Debian's Chromium.
 
-1. Server side, per size (default 10,000 and 100,000 pairs, 16-d, one caption each): reading the
+1. Server side, per size (default 10,000 and 100,000 pairs, 16-d, one caption and one 8 px image each): reading the
    .npz, the PCA layout (gapviz.science.projection), the scatter frames, the Plotly figure and its
    JSON (what st.plotly_chart sends), and the whole-set metrics that follow the drawing (compute_all
-   on a 10,000-pair sample). torch is imported before timing (a running app has it).
+   on a 10,000-pair sample), then the hover sheets of as many 32 px images (gapviz.app.thumb_sheets,
+   written once per set of images). torch is imported before timing (a running app has it).
 2. With --browser: `gapviz up` (no worker) on an empty home, the time from starting it to the
    front page's first chart (the built-in view: torch import, tiny model, 512 pairs), then for each
    size the time from handing the page the file to every point drawn (Plotly's _fullData holds
-   them), and the time from a mouse move to the hover label.
+   them), and the time from a mouse move to the hover label and to the pair's image beside it.
 
 Run from the repository root: python -m benchmarks.bench_explore [--sizes 10000 100000] [--browser] [--json out.json]
 """
@@ -32,16 +33,27 @@ POINT_XY = """() => { const g = document.querySelector('.js-plotly-plot'); const
   const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis; const d = g._fullData.find(t => t.name === 'text');
   return [r.left + xa._offset + xa.d2p(d.x[7]), r.top + ya._offset + ya.d2p(d.y[7])]; }"""
 
+HOVER_IMAGE_SHOWN = """() => { const tip = document.getElementById('gapviz-hover-image');
+  const img = tip && tip.querySelector('img');
+  return !!img && tip.style.display === 'block' && img.complete && img.naturalWidth > 0; }"""
+
 
 def pairs_npz(n: int, seed: int = 0) -> bytes:
-    """``n`` shifted Gaussian pairs with a caption each, as the bytes of an .npz upload."""
+    """``n`` shifted Gaussian pairs with a caption and an 8 px image each, as the bytes of an .npz upload."""
     rng = np.random.default_rng(seed)
     base = rng.normal(size=(n, DIM)).astype(np.float32)
     shift = np.zeros(DIM, dtype=np.float32)
     shift[0] = 1.5
     buffer = io.BytesIO()
     text = base - shift + 0.3 * rng.normal(size=(n, DIM)).astype(np.float32)
-    np.savez(buffer, image=base + shift, text=text, captions=np.array([f"caption of pair {i}" for i in range(n)]))
+    colours = rng.integers(0, 256, size=(n, 1, 1, 3), dtype=np.uint8)
+    np.savez(
+        buffer,
+        image=base + shift,
+        text=text,
+        captions=np.array([f"caption of pair {i}" for i in range(n)]),
+        images=np.broadcast_to(colours, (n, 8, 8, 3)),  # 8 px: hover images without a big upload
+    )
     return buffer.getvalue()
 
 
@@ -73,7 +85,20 @@ def server_side(n: int) -> dict:
     mark = time.perf_counter()
     analysis.complete_metrics(result)
     stages["metrics_after_draw_s"] = time.perf_counter() - mark
+    stages["hover_sheets_s"] = hover_sheets_seconds(n)
     return {"pairs": n, "spec_mb": round(len(spec) / 1e6, 1), **{k: round(v, 2) for k, v in stages.items()}}
+
+
+def hover_sheets_seconds(n: int, size: int = 32) -> float:
+    """Seconds to tile ``n`` images of size × size pixels into hover sheets (first time: hash, tile, JPEG)."""
+    from gapviz.app import thumb_sheets
+
+    rng = np.random.default_rng(n)
+    images = np.repeat(np.repeat(rng.integers(0, 256, size=(n, size // 8, size // 8, 3), dtype=np.uint8), 8, 1), 8, 2)
+    with tempfile.TemporaryDirectory() as root:
+        mark = time.perf_counter()
+        thumb_sheets.write_sheets(Path(root), images)
+        return time.perf_counter() - mark
 
 
 def browser_side(sizes: list[int]) -> dict:
@@ -115,7 +140,13 @@ def upload_and_draw(page, url: str, folder: Path, n: int) -> dict:
     mark = time.perf_counter()
     page.mouse.move(x, y)
     page.locator(".hoverlayer .hovertext").first.wait_for(timeout=60_000)
-    return {"upload_to_drawn_s": round(drawn, 2), "hover_s": round(time.perf_counter() - mark, 2)}
+    label = time.perf_counter() - mark
+    page.wait_for_function(HOVER_IMAGE_SHOWN, timeout=60_000, polling=20)
+    return {
+        "upload_to_drawn_s": round(drawn, 2),
+        "hover_s": round(label, 2),
+        "hover_image_s": round(time.perf_counter() - mark, 2),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -179,22 +179,25 @@ def test_compare_two_epochs_of_a_run_and_play_its_epochs(home):
     assert len(charts) == 4  # the scatter, the two compared layouts, the epochs
 
 
-def test_thumbnails_on_hover_in_the_vega_view(home):
-    pictures = np.random.default_rng(4).integers(0, 255, size=(30, 12, 12, 3), dtype=np.uint8)
+def test_images_on_hover_come_from_sheets_the_app_serves(home):
+    colours = np.arange(30, dtype=np.uint8)[:, None, None, None] * 8
+    pictures = np.broadcast_to(colours, (30, 12, 12, 3)).copy()  # image i: one grey level, 8·i
     data, _, _ = _npz(n=30, images=pictures, captions=np.array([f"c{i}" for i in range(30)]))
     at = _upload(open_page("explore", timeout=120), data)
-    at.toggle(key="explore_thumbnails").set_value(True).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    import pyarrow as pa
+    traces = {t["name"]: t for t in _scatter_spec(at)["data"] if t.get("mode") == "markers"}
+    assert traces["image"]["meta"] == list(range(30)) and traces["text"]["meta"] == list(range(30))
+    hover = [e.proto for e in at.get("bidi_component") if e.proto.component_name == "gapviz_hover_images"]
+    spec = json.loads(hover[-1].json)
+    assert (spec["target"], spec["count"], spec["height"], spec["width"]) == ("explore_scatter", 30, 12, 12)
+    prefix = "/component/gapviz.app.hover_images.thumbs/"
+    assert spec["base"].startswith(prefix)
+    from PIL import Image
 
-    chart = at.get("vega_lite_chart")[0].proto
-    tables = [pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in chart.datasets]
-    points = [t for t in tables if "image" in t.columns][0]
-    images = points[points["modality"] == "image"]
-    assert len(images) == 30 and images["image"].str.startswith("data:image/png;base64,").all()
-    assert "c7" in set(images["caption"])
-    assert "image" in chart.spec  # the tooltip field vega-tooltip shows as a picture
-    assert not at.get("plotly_chart") or all(json.loads(c.proto.spec).get("frames") for c in at.get("plotly_chart"))
+    sheet = np.asarray(Image.open(home / "cache" / "thumbs" / spec["base"][len(prefix) :] / "0.jpg").convert("L"))
+    cells = [sheet[:12, 12 * i : 12 * i + 12].mean() for i in range(30)]
+    assert np.abs(np.asarray(cells) - 8 * np.arange(30)).max() < 4  # image i sits at cell i
+    assert "Hover shows the pair's captions and its image" in " ".join(c.value for c in at.caption)
 
 
 def test_compare_before_and_after_a_training_free_fix(home):

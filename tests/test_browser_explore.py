@@ -1,5 +1,5 @@
 """Explore in Debian's Chromium (Playwright), on `gapviz up` with an empty home: a chart on the front
-page without a click, hover shows the pair's captions, a box selection measures its pairs, a click
+page without a click, hover shows the pair's captions and image, a box selection measures its pairs, a click
 lists neighbours, a second source compares side by side, 100,000 uploaded pairs draw. Every request
 the browser makes is recorded: none may leave 127.0.0.1 (Plotly ships inside Streamlit's frontend).
 
@@ -39,6 +39,11 @@ PLOT_BOX = """() => { const g = document.querySelector('.js-plotly-plot'); const
 POINTS_DRAWN = """(n) => { const g = document.querySelector('.js-plotly-plot');
   if (!g || !g._fullData) return false;
   return g._fullData.filter(t => t.mode === 'markers').reduce((s, t) => s + t.x.length, 0) >= n; }"""
+
+HOVER_IMAGE_SHOWN = """(pair) => { const tip = document.getElementById('gapviz-hover-image');
+  if (!tip || tip.style.display !== 'block' || tip.dataset.pair !== String(pair)) return false;
+  const img = tip.querySelector('img');
+  return img.complete && img.naturalWidth > 0 && new URL(img.src).hostname === '127.0.0.1'; }"""
 
 
 def shoot(page, name: str, anchor=None, height: int = 1000) -> None:
@@ -108,6 +113,8 @@ def test_front_door_hover_select_neighbours_compare(gapviz_up, browser_page):
     label.wait_for(timeout=10_000)
     hover = label.text_content()
     assert captions[row - 512][:40] in hover and f"image {row - 512}" in hover
+    # ... and the partner image beside it, cut from a thumbnail sheet served by the app itself
+    page.wait_for_function(HOVER_IMAGE_SHOWN, arg=row - 512, timeout=20_000)
     shoot(page, "explore-hover")  # the hover label stays while the mouse does
 
     # click it: the point and its neighbours in the full space
@@ -153,6 +160,12 @@ def test_a_hundred_thousand_pairs_draw(gapviz_up, browser_page, tmp_path):
         image=base + shift,
         text=base - shift + 0.3 * rng.normal(size=(n, 16)).astype(np.float32),
         captions=np.array([f"caption of pair {i}" for i in range(n)]),
+        images=np.broadcast_to(  # 8×8 plain colours: two thumbnail sheets for hover
+            np.stack([np.arange(n) % 251, np.arange(n) // 251 % 251, np.arange(n) // 397 % 251], axis=1).astype(
+                np.uint8
+            )[:, None, None, :],
+            (n, 8, 8, 3),
+        ),
     )
     page.goto(gapviz_up.url + "/?source=upload")
     page.locator("input[type=file]").wait_for(state="attached", timeout=120_000)
@@ -173,3 +186,4 @@ def test_a_hundred_thousand_pairs_draw(gapviz_up, browser_page, tmp_path):
         r"caption of pair (\d+).*its partner: image (\d+)", page.locator(".hoverlayer .hovertext").first.text_content()
     )
     assert match and match.group(1) == match.group(2)
+    page.wait_for_function(HOVER_IMAGE_SHOWN, arg=int(match.group(2)), timeout=20_000)

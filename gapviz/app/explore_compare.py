@@ -142,6 +142,8 @@ def side_by_side(first: Analysis, second: Analysis) -> None:
             ranges=ranges,
         )
         column.plotly_chart(figure, key=f"explore_cmp_{name}", config=scatter.PLOTLY_CONFIG, theme=None)
+        with column:
+            views.hover_images_for(result, f"explore_cmp_{name}")
         if sample_note:
             column.caption(sample_note)
     st.caption(note)

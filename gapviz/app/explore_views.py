@@ -182,44 +182,29 @@ def scatter_controls(result: Analysis) -> tuple[str, str, bool, bool]:
     return method, color, lines, arrow
 
 
-def thumbnail_scatter(result: Analysis, method: str, lines: bool, arrow: bool) -> None:
-    """The Vega (Altair) scatter whose hover shows each image's thumbnail (sampled to SVG_PAIRS pairs)."""
-    points, pair_lines, gap_arrow, note = frames.scatter_frames(
-        result.projections[method],
-        result.n_image,
-        result.text_image_index,
-        result.captions,
-        images=result.images,
-        labels=result.labels,
-        class_names=result.class_names,
-        max_pairs=SVG_PAIRS,
-        max_lines=400 if lines else 0,
-    )
-    chart = charts.embedding_scatter(
-        points,
-        pair_lines=pair_lines,
-        arrow=gap_arrow if arrow else None,
-        title=f"{method.upper()} of both modalities",
-        width="container",
-        height=520,
-    )
-    common.show_chart(chart, key="explore_thumbnail_scatter")
-    st.caption(
-        "Hover shows the image and its caption. Selection and neighbours need the WebGL view. "
-        + (note + "." if note else "")
-    )
+def hover_images_for(result: Analysis, target: str) -> None:
+    """Images on hover in the scatter ``target`` when the source has images (sheets made once per source)."""
+    from gapviz.app import hover_images
+
+    images = result.images
+    if images is None or not len(images):
+        return
+    try:
+        sheets = common.shared_compute(
+            f"{result.key}:hover-sheets",
+            "Preparing the images for hover",
+            lambda progress: hover_images.prepare(common.home(), images),
+            kind="derived",
+        )
+    except Exception as error:  # noqa: BLE001 - hover images are extra: a message, the scatter stays
+        common.show_error("Images on hover", error)
+        return
+    hover_images.attach(common.home(), sheets, target)
 
 
 def scatter_section(result: Analysis) -> Any:
     """The WebGL scatter; returns its selection event (box, lasso or clicked points)."""
     method, color, lines, arrow = scatter_controls(result)
-    if result.images is not None and st.toggle(
-        "thumbnails on hover (Vega view)",
-        key="explore_thumbnails",
-        help="Plotly's hover labels hold text only; this view shows each image on hover, without selection",
-    ):
-        thumbnail_scatter(result, method, lines, arrow)
-        return None
     points, pair_lines, gap_arrow, note = scatter_points(result, method, lines)
 
     def build(progress: Any) -> Any:
@@ -243,7 +228,9 @@ def scatter_section(result: Analysis) -> Any:
         config=scatter.PLOTLY_CONFIG,
         theme=None,
     )
+    hover_images_for(result, "explore_scatter")
     st.caption(
+        "Hover shows the pair's captions" + (" and its image" if result.images is not None else "") + ". "
         "Click a point for its neighbours; Box or Lasso Select in the toolbar measures a region; double-click "
         "clears. " + (note + "." if note else "")
     )

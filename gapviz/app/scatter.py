@@ -3,7 +3,8 @@
 Plotly ships inside Streamlit's frontend (no CDN), draws 200,000 points on the GPU or its
 software fallback, and ``st.plotly_chart(on_select="rerun")`` returns box, lasso and clicked
 points to Python. Every point carries its joint row (image rows first, then captions) as
-``customdata``, so a selection maps back to embeddings whatever trace it came from. Captions
+``customdata``, so a selection maps back to embeddings whatever trace it came from, and its pair's
+image index in the trace's ``meta`` list (gapviz.app.hover_images reads it on hover). Captions
 are user text: hover labels escape them (Plotly reads a few HTML tags in labels). No Streamlit
 here: the page passes the figure to ``st.plotly_chart``.
 """
@@ -103,6 +104,7 @@ def _trace(frame: pd.DataFrame, texts: np.ndarray, name: str, modality: str, mar
         name=name,
         legendgroup=name,
         customdata=frame["row"].to_numpy(dtype=np.int64),
+        meta=frame["pair"].astype(int).tolist(),  # each point's image, for hover_images (a plain list)
         text=texts,
         hovertemplate="%{text}<extra></extra>",
         marker={"size": size, "opacity": 0.75, "symbol": MODALITY_SYMBOLS[modality], **marker},
