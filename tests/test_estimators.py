@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 
 from gapviz.science import metrics as M
-from gapviz.science.estimators import PairSums, gap_statistics, null_gaps, recall_statistics, resample_counts
+from gapviz.science.estimators import (
+    PairSums,
+    gap_statistics,
+    null_gaps,
+    pair_distance_statistics,
+    recall_statistics,
+    resample_counts,
+)
+from gapviz.science.probe import modality_probe
 from gapviz.science.retrieval import retrieval_hits
 
 
@@ -69,7 +77,12 @@ def test_bootstrap_statistics_equal_the_explicit_resample():
     sums = PairSums.of(x, y, idx)
     counts = next(resample_counts(len(x), 3, seed=5))
     hits = retrieval_hits(x, y, idx, ks=(1, 5))
-    stats = {**gap_statistics(sums, counts), **recall_statistics(hits.i2t, hits.t2i, idx, len(x), counts, hits.ks)}
+    pair_sq = ((x[idx] - y) ** 2).sum(axis=1)
+    stats = {
+        **gap_statistics(sums, counts),
+        **recall_statistics(hits.i2t, hits.t2i, idx, len(x), counts, hits.ks),
+        **pair_distance_statistics(pair_sq, idx, len(x), counts),
+    }
     for b, w in enumerate(counts.astype(int)):
         images = np.repeat(np.arange(len(x)), w)
         caps = [j for i in images for j in np.flatnonzero(idx == i)]
@@ -86,6 +99,30 @@ def test_bootstrap_statistics_equal_the_explicit_resample():
         assert stats["relative_gap"][b] == pytest.approx(rmg, abs=1e-6)
         assert stats["t2i_r1"][b] == pytest.approx(np.mean(hits.t2i[caps, 0]), abs=1e-9)
         assert stats["i2t_r5"][b] == pytest.approx(np.mean(hits.i2t[images, 1]), abs=1e-9)
+        distances = np.linalg.norm(x[cap_origin] - y[caps], axis=1)
+        assert stats["mean_pair_distance"][b] == pytest.approx(distances.mean(), abs=1e-9)
+        assert stats["alignment"][b] == pytest.approx((distances**2).mean(), abs=1e-9)
+
+
+def test_every_whole_set_metric_shown_with_a_number_has_an_interval_around_it():
+    x, y, idx = _data(n=120, m=200, offset=0.3)
+    out = M.compute_all(x, y, idx, n_resamples=300, seed=3)
+    for name in ("mean_pair_distance", "alignment", "modality_probe_accuracy", "modality_probe_logloss"):
+        lo, hi = out[f"{name}_ci95"]
+        assert lo <= out[name] <= hi and lo < hi, name
+    assert out["alignment_ci95"] == pytest.approx(sorted(2 - 2 * np.asarray(out["pair_cosine_ci95"])), abs=1e-9)
+
+
+def test_the_probe_interval_resamples_pairs_of_held_out_predictions():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(300, 8)), rng.normal(size=(300, 8))  # one distribution: chance
+    x[:, 0] += 0.25  # a weak offset: held-out accuracy a little above 1/2, with a visible spread
+    x, y = x / np.linalg.norm(x, axis=1, keepdims=True), y / np.linalg.norm(y, axis=1, keepdims=True)
+    out = modality_probe(x, y, seed=1, n_resamples=500)
+    lo, hi = out["modality_probe_accuracy_ci95"]
+    assert lo < out["modality_probe_accuracy"] < hi
+    assert 0.02 < hi - lo < 0.2  # ≈ 4·sqrt(p(1-p)/600) for 600 correlated predictions
+    assert "modality_probe_accuracy_ci95" not in modality_probe(x, y, seed=1)  # no resamples, no interval
 
 
 def test_null_gaps_equal_explicit_swaps():

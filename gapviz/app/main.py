@@ -10,6 +10,12 @@ import streamlit as st
 
 from gapviz.app import access, common
 
+METRIC_STYLE = (
+    "<style>[data-testid='stMetricValue'] { font-size: 1.3rem; line-height: 1.35; }"
+    " [data-testid='stMetricValue'] * { white-space: normal !important; overflow: visible !important; }</style>"
+)
+"""Metric cards carry a value and its 95% interval: smaller, and wrapped rather than cut off."""
+
 
 def pages() -> list:
     """st.Page objects of common.PAGE_TABLE (the first is the default page)."""
@@ -26,6 +32,7 @@ def run() -> None:
     st.set_option("client.showErrorDetails", "none")
     if not access.require_access():
         return
+    st.html(METRIC_STYLE)
     navigation = st.navigation(pages(), position="top")
     with common.guard("This page failed"):
         navigation.run()

@@ -119,6 +119,15 @@ def recall_statistics(
     return out
 
 
+def pair_distance_statistics(pair_sq: np.ndarray, idx: np.ndarray, n: int, w: np.ndarray) -> dict[str, np.ndarray]:
+    """Mean pair distance and alignment (mean squared distance) of each resample; ``pair_sq`` is (M,)."""
+    per_image = np.column_stack(
+        [np.bincount(idx, np.sqrt(pair_sq), n), np.bincount(idx, pair_sq, n), np.bincount(idx, minlength=n)]
+    )
+    distance, squared, captions = mm(np.asarray(w, dtype=np.float64), per_image).T
+    return {"mean_pair_distance": _div(distance, captions), "alignment": _div(squared, captions)}
+
+
 def resample_counts(n: int, n_resamples: int, seed: int, block: int | None = None) -> Iterator[np.ndarray]:
     """Seeded bootstrap counts in blocks: (b, n) float32 rows, each a draw of n items with replacement."""
     rng = np.random.default_rng(seed)

@@ -60,8 +60,12 @@ INTERVAL_METRICS: tuple[str, ...] = (
     "gap_distance_unbiased",
     "relative_gap",
     "pair_cosine",
+    "mean_pair_distance",
+    "alignment",
     "cone_image",
     "cone_text",
+    "modality_probe_accuracy",
+    "modality_probe_logloss",
     "i2t_r1",
     "i2t_r5",
     "i2t_r10",
@@ -311,17 +315,30 @@ def _first_pairs(x: np.ndarray, y: np.ndarray, first: np.ndarray) -> tuple[np.nd
     return x[has], y[first[has]]
 
 
-def _point_metrics(x: np.ndarray, y: np.ndarray, idx: np.ndarray, sums: Any, seed: int, probe: bool) -> dict[str, Any]:
-    """Every float metric except recall and the subsampled kernel ones, and the collapse flags."""
+def _pair_squared(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """(M,) squared distance of each caption to its image."""
+    diff = (x[idx] if len(x) != len(y) or not np.array_equal(idx, np.arange(len(y))) else x) - y
+    return np.einsum("ij,ij->i", diff, diff).astype(np.float64)
+
+
+def _point_metrics(
+    x: np.ndarray,
+    y: np.ndarray,
+    idx: np.ndarray,
+    sums: Any,
+    pair_sq: np.ndarray,
+    seed: int,
+    probe: bool,
+    n_resamples: int,
+) -> dict[str, Any]:
+    """Every float metric except recall and the subsampled kernel ones, the probe's intervals, the collapse flags."""
     from gapviz.science import anatomy, checks
     from gapviz.science.estimators import gap_statistics
     from gapviz.science.probe import modality_probe
 
     stats = {k: float(v[0]) for k, v in gap_statistics(sums, np.ones((1, len(x)))).items()}
     xf, yf = _first_pairs(x, y, sums.first_caption)
-    diff = (x[idx] if len(x) != len(y) or not np.array_equal(idx, np.arange(len(y))) else x) - y
-    pair_sq = np.einsum("ij,ij->i", diff, diff).astype(np.float64)
-    values = {
+    values: dict[str, Any] = {
         k: stats[k]
         for k in ("gap_distance", "gap_distance_unbiased", "pair_cosine", "cone_image", "cone_text", "relative_gap")
     }
@@ -329,7 +346,7 @@ def _point_metrics(x: np.ndarray, y: np.ndarray, idx: np.ndarray, sums: Any, see
     values["alignment"] = float(pair_sq.mean())
     values.update(anatomy.gap_spectrum_shares(x.mean(axis=0) - y.mean(axis=0)))
     nan_probe = {"modality_probe_accuracy": float("nan"), "modality_probe_logloss": float("nan")}
-    values.update(modality_probe(xf, yf, seed) if probe else nan_probe)
+    values.update(modality_probe(xf, yf, seed, n_resamples) if probe else nan_probe)
     values["mutual_knn_10"] = anatomy.mutual_knn(xf, yf, seed=seed)
     values["effective_rank_image"] = anatomy.effective_rank(x)
     values["effective_rank_text"] = anatomy.effective_rank(y)
@@ -338,19 +355,23 @@ def _point_metrics(x: np.ndarray, y: np.ndarray, idx: np.ndarray, sums: Any, see
     return values
 
 
-def _intervals(sums: Any, y: np.ndarray, idx: np.ndarray, hits: Any, n_resamples: int, seed: int) -> dict[str, Any]:
-    """Bootstrap ``<metric>_ci95`` of the sum-based metrics and recall (one resampling of images), and gap_null95."""
-    from gapviz.science.estimators import bootstrap_intervals, gap_null95, gap_statistics, recall_statistics
+def _intervals(
+    sums: Any, y: np.ndarray, idx: np.ndarray, pair_sq: np.ndarray, hits: Any, n_resamples: int, seed: int
+) -> dict[str, Any]:
+    """Bootstrap ``<metric>_ci95`` of the sum-based metrics, pair distances and recall (one resampling of
+    images, an image's captions with it), and gap_null95."""
+    from gapviz.science import estimators as E
 
     n = len(sums.x)
 
     def stats(w: np.ndarray) -> dict[str, np.ndarray]:
-        gap = gap_statistics(sums, w)
+        gap = E.gap_statistics(sums, w)
         gap.pop("gap_squared_unbiased")
-        return {**gap, **recall_statistics(hits.i2t, hits.t2i, idx, n, w, hits.ks)}
+        pairs = E.pair_distance_statistics(pair_sq, idx, n, w)
+        return {**gap, **pairs, **E.recall_statistics(hits.i2t, hits.t2i, idx, n, w, hits.ks)}
 
-    out: dict[str, Any] = dict(bootstrap_intervals(stats, n, n_resamples, seed))
-    out["gap_null95"] = gap_null95(sums, y, n_resamples, seed)
+    out: dict[str, Any] = dict(E.bootstrap_intervals(stats, n, n_resamples, seed))
+    out["gap_null95"] = E.gap_null95(sums, y, n_resamples, seed)
     return out
 
 
@@ -376,10 +397,14 @@ def compute_all(
     x, y, idx = prepare(image, text, text_image_index)
     sums = PairSums.of(x, y, idx)
     hits = retrieval_hits(x, y, idx, ks=(1, 5, 10), device=device)
-    values: dict[str, Any] = {**_point_metrics(x, y, idx, sums, seed, modality_probe), **hits.recall()}
+    pair_sq = _pair_squared(x, y, idx)
+    values: dict[str, Any] = {
+        **_point_metrics(x, y, idx, sums, pair_sq, seed, modality_probe, n_resamples),
+        **hits.recall(),
+    }
     values.update(kernels.uniformities(x, y, n_resamples=n_resamples, seed=seed))
     values.update(kernels.distribution_gap(*_first_pairs(x, y, sums.first_caption), n_resamples=n_resamples, seed=seed))
-    values.update(_intervals(sums, y, idx, hits, n_resamples, seed))
+    values.update(_intervals(sums, y, idx, pair_sq, hits, n_resamples, seed))
     nan_pair = [float("nan"), float("nan")]
     values.setdefault("gap_null95", float("nan"))
     return {key: values.get(key, nan_pair if key.endswith("_ci95") else float("nan")) for key in ALL_KEYS}
