@@ -370,10 +370,12 @@ def metrics_panel(result: Analysis) -> None:
             )
 
 
-def recall_table(values: dict[str, float]) -> pd.DataFrame:
+def recall_table(values: dict[str, Any]) -> pd.DataFrame:
+    """Recall@K both ways, each as its value and 95% interval (text cells: ``0.0742 [0.0527, 0.0977]``)."""
     rows = []
     for direction, label in (("i2t", "image → text"), ("t2i", "text → image")):
-        rows.append({"direction": label, **{f"R@{k}": values.get(f"{direction}_r{k}") for k in (1, 5, 10)}})
+        cells = {f"R@{k}": format_.metric_text(values, f"{direction}_r{k}") for k in (1, 5, 10)}
+        rows.append({"direction": label, **cells})
     return pd.DataFrame(rows)
 
 
