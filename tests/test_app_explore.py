@@ -168,12 +168,14 @@ def test_compare_two_epochs_of_a_run_and_play_its_epochs(home):
     at.toggle(key="explore_cmp_open").set_value(True).run()
     at.selectbox(key="explore_cmp_run_epoch").set_value(0).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    table = [d.value for d in at.dataframe if "second − first" in d.value.columns][0]
+    table = [d.value for d in at.dataframe if "second − first [95% CI]" in d.value.columns][0]
     rows = {r["epoch"]: r for r in store.metrics(run_id)}
     gap = table[table["metric"] == "gap distance"].iloc[0]
-    assert gap["first"] == pytest.approx(rows[3]["gap_distance"]) and gap["second"] == pytest.approx(
-        rows[0]["gap_distance"]
-    )
+    assert gap["first [95% CI]"].startswith(f"{rows[3]['gap_distance']:.4f} [")  # recomputed intervals
+    assert gap["second [95% CI]"].startswith(f"{rows[0]['gap_distance']:.4f} [")
+    change = float(gap["second − first [95% CI]"].split(" [")[0])
+    assert change == pytest.approx(rows[0]["gap_distance"] - rows[3]["gap_distance"], abs=2e-3)  # fp16 on disk
+    assert "paired: each resample draws the same images" in texts(at)
     assert "orthogonal Procrustes" in texts(at)
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     animated = [c for c in charts if c.get("frames")]
@@ -213,8 +215,11 @@ def test_compare_before_and_after_a_training_free_fix(home):
     fixed_image, fixed_text = fixes.apply_fix(
         fixes.parse_fix("centre"), image.astype(np.float32), text.astype(np.float32)
     )
-    table = [d.value for d in at.dataframe if "second − first" in d.value.columns][0]
+    table = [d.value for d in at.dataframe if "second − first [95% CI]" in d.value.columns][0]
     gap = table[table["metric"] == "gap distance"].iloc[0]
-    assert gap["second"] == pytest.approx(compute_all(fixed_image, fixed_text)["gap_distance"], abs=1e-6)
+    after = compute_all(fixed_image, fixed_text)["gap_distance"]
+    assert float(gap["second [95% CI]"].split(" [")[0]) == pytest.approx(after, abs=1e-4)
+    lo, hi = (float(v) for v in gap["second − first [95% CI]"].split(" [")[1].rstrip("]").split(", "))
+    assert lo <= hi < 0 and gap["interval excludes 0"] == "yes"  # centring removes the gap, beyond doubt
     at.text_input(key="explore_cmp_fix").set_value("no-such-fix").run()
     assert any("Cannot analyse the second source" in plain(e.value) for e in at.error)

@@ -81,19 +81,37 @@ def small_images(images: np.ndarray | None, size: int = THUMBNAIL_PIXELS) -> np.
     return np.stack([np.asarray(Image.fromarray(np.asarray(im, dtype=np.uint8)).resize((size, size))) for im in images])
 
 
+def metric_sample(
+    image: np.ndarray, text: np.ndarray, index: np.ndarray | None, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str]:
+    """(image, text, index, note) of a seeded METRICS_MAX_PAIRS-pair sample; all pairs (and no note) up to that.
+
+    The sample depends on the number of images only, so two sources of the same points get the same one.
+    """
+    idx = frames.pair_index(len(image), len(text), index)
+    kept = frames.sample_images(len(image), METRICS_MAX_PAIRS, seed)
+    if len(kept) == len(image):
+        return image, text, index, ""
+    captions, sub_index = frames.pair_subset(idx, kept)
+    note = f"whole-set metrics on a random sample of {len(kept):,} of {len(idx):,} pairs"
+    return image[kept], text[captions], sub_index, note
+
+
 def pair_metrics(image: np.ndarray, text: np.ndarray, index: np.ndarray | None, seed: int = 0) -> tuple[dict, str]:
     """gapviz.science.metrics.compute_all, on a seeded sample of METRICS_MAX_PAIRS pairs above that."""
     from gapviz.science import metrics as gap_metrics
 
-    idx = frames.pair_index(len(image), len(text), index)
-    kept = frames.sample_images(len(image), METRICS_MAX_PAIRS, seed)
-    note = ""
-    if len(kept) < len(image):
-        captions, sub_index = frames.pair_subset(idx, kept)
-        image, text, index = image[kept], text[captions], sub_index
-        note = f"whole-set metrics on a random sample of {len(kept):,} of {len(idx):,} pairs"
-    values = gap_metrics.compute_all(image, text, index, modality_probe=True)
-    return values, note
+    image, text, index, note = metric_sample(image, text, index, seed)
+    return gap_metrics.compute_all(image, text, index, modality_probe=True), note
+
+
+def difference(first: "Analysis", second: "Analysis", n_resamples: int = 1000) -> dict[str, Any]:
+    """second − first of the bootstrapped metrics with 95% intervals (gapviz.science.difference):
+    paired when both hold the same points, on a METRICS_MAX_PAIRS sample above that."""
+    from gapviz.science.difference import difference_intervals
+
+    sources = [metric_sample(r.image, r.text, r.text_image_index)[:3] for r in (first, second)]
+    return difference_intervals(sources[0], sources[1], n_resamples=n_resamples)
 
 
 def analyse(

@@ -52,18 +52,51 @@ def aligned_layouts(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, str]:
     return align_to(a, b), "second layout aligned to the first (orthogonal Procrustes on the same points)"
 
 
-def comparison_table(a: Analysis, b: Analysis) -> pd.DataFrame:
-    """Rows: metrics both sources have; columns: each source and their difference."""
+def comparison_table(a: Analysis, b: Analysis, diff: dict[str, Any]) -> pd.DataFrame:
+    """Rows: metrics both sources have; columns: each source and second − first, each with its 95% interval.
+
+    Numbers (the CSV); ``diff`` is analysis.difference(a, b). A metric it has no interval for (the probe,
+    τ, loss, zero-shot) gets the plain difference and no verdict.
+    """
     shown = [n for n in COMPARE_METRICS if n in a.metrics and n in b.metrics]
-    table = pd.DataFrame(
+    rows = []
+    for name in shown:
+        row: dict[str, Any] = {"metric": metric_title(name)}
+        for label, values in (("first", a.metrics), ("second", b.metrics)):
+            lo, hi = _interval(values.get(f"{name}_ci95"))
+            row.update({label: values[name], f"{label} lo": lo, f"{label} hi": hi})
+        lo, hi = _interval(diff.get(f"{name}_ci95"))
+        change = diff.get(name, _number(b.metrics[name]) - _number(a.metrics[name]))
+        row.update({"second − first": change, "difference lo": lo, "difference hi": hi})
+        row["differs"] = "—" if not np.isfinite([lo, hi]).all() else ("yes" if lo > 0 or hi < 0 else "no")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) else float("nan")
+
+
+def _interval(ci: Any) -> tuple[float, float]:
+    return (float(ci[0]), float(ci[1])) if isinstance(ci, (list, tuple)) and len(ci) == 2 else (float("nan"),) * 2
+
+
+def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The table as text: ``value [lo, hi]`` cells (format.with_interval), the verdict column kept."""
+    from gapviz.app.format import with_interval
+
+    def cells(value: str, lo: str, hi: str) -> list[str]:
+        return [with_interval(v, [a, b], 4) for v, a, b in zip(table[value], table[lo], table[hi], strict=True)]
+
+    return pd.DataFrame(
         {
-            "metric": [metric_title(n) for n in shown],
-            "first": [a.metrics[n] for n in shown],
-            "second": [b.metrics[n] for n in shown],
+            "metric": table["metric"],
+            "first [95% CI]": cells("first", "first lo", "first hi"),
+            "second [95% CI]": cells("second", "second lo", "second hi"),
+            "second − first [95% CI]": cells("second − first", "difference lo", "difference hi"),
+            "interval excludes 0": table["differs"],
         }
     )
-    table["second − first"] = table["second"] - table["first"]
-    return table
 
 
 def fix_choice(box: Any, first: Analysis) -> tuple[str, Any]:
@@ -147,12 +180,23 @@ def side_by_side(first: Analysis, second: Analysis) -> None:
         if sample_note:
             column.caption(sample_note)
     st.caption(note)
-    table = comparison_table(first, second)
-    st.dataframe(
-        table,
-        hide_index=True,
-        key="explore_cmp_table",
-        column_config={c: views.NUMBER for c in table.columns if c != "metric"},
+    from gapviz.app import analysis
+
+    diff = common.shared_compute(
+        f"{first.key}|{second.key}:difference",
+        "Bootstrapping the differences",
+        lambda progress: analysis.difference(first, second),
+        kind="derived",
+    )
+    table = comparison_table(first, second, diff)
+    st.dataframe(comparison_display(table), hide_index=True, key="explore_cmp_table")
+    st.caption(
+        "Differences with 95% percentile-bootstrap intervals, "
+        + (
+            "paired: each resample draws the same images in both sources, so what they share cancels."
+            if diff["paired"]
+            else "from independent resamples of the two point sets."
+        )
     )
     st.download_button(
         "Comparison table (CSV)",
