@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from gapviz.app import analysis, frames, selection
+from gapviz.app.format import metric_text
 from gapviz.data.embeddings_io import EmbeddingsError, load_embeddings
 from gapviz.science.metrics import compute_all
 from gapviz.science.neighbours import nearest
@@ -61,10 +62,23 @@ def test_selection_metrics_are_compute_all_on_the_selected_pairs(result):
     for name in ("gap_distance", "relative_gap", "i2t_r1", "t2i_r5", "uniformity_joint", "modality_probe_accuracy"):
         assert values[name] == pytest.approx(expected[name], nan_ok=True)
     table = selection.metric_table(result.metrics, values)
-    assert list(table.columns) == ["metric", "whole set", "selection", "selection − whole"]
+    assert list(table.columns) == [
+        "metric",
+        "whole set",
+        "selection",
+        "selection − whole",
+        "whole set lo",
+        "whole set hi",
+        "selection lo",
+        "selection hi",
+    ]
     row = table[table["metric"] == "gap distance"].iloc[0]
     assert row["whole set"] == pytest.approx(result.metrics["gap_distance"])
     assert row["selection − whole"] == pytest.approx(values["gap_distance"] - result.metrics["gap_distance"])
+    assert [row["selection lo"], row["selection hi"]] == pytest.approx(values["gap_distance_ci95"])
+    shown = selection.metric_display(table)
+    gap = shown[shown["metric"] == "gap distance"].iloc[0]
+    assert gap["selection [95% CI]"] == metric_text(values, "gap_distance")
     with pytest.raises(ValueError, match="at least 2"):
         selection.subset_metrics(result, pairs[:1])
 

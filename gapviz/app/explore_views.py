@@ -291,12 +291,7 @@ def selection_metrics(result: Analysis, rows: np.ndarray) -> None:
     )
     st.markdown(f"**Selection: {len(pairs):,} pairs** of {result.n_image:,}")
     table = selection.metric_table(result.metrics, values)
-    st.dataframe(
-        table,
-        hide_index=True,
-        key="explore_selection_metrics",
-        column_config={c: NUMBER for c in table.columns if c != "metric"},
-    )
+    st.dataframe(selection.metric_display(table), hide_index=True, key="explore_selection_metrics")
     listing = selection.pairs_frame(result, pairs)
     st.dataframe(listing, hide_index=True, column_config={"image": THUMB}, key="explore_selection_pairs")
     row = st.container(horizontal=True)

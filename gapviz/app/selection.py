@@ -57,17 +57,43 @@ def subset_metrics(analysis: Analysis, pairs: np.ndarray) -> tuple[dict[str, flo
 
 
 def metric_table(
-    whole: dict[str, float], selection: dict[str, float] | None, names: tuple[str, ...] = TABLE_METRICS
+    whole: dict[str, Any], selection: dict[str, Any] | None, names: tuple[str, ...] = TABLE_METRICS
 ) -> pd.DataFrame:
-    """Rows: metrics; columns: the whole set and (when given) the selection, and their difference."""
+    """Rows: metrics; columns: the whole set and (when given) the selection, their difference, then the
+    ends of each 95% interval (NaN where a metric has none). Numbers: the CSV."""
     from gapviz.charts import metric_title
 
     shown = [n for n in names if n in whole]
     table = pd.DataFrame({"metric": [metric_title(n) for n in shown], "whole set": [whole[n] for n in shown]})
+    sides = [("whole set", whole)]
     if selection is not None:
         table["selection"] = [selection.get(n, float("nan")) for n in shown]
         table["selection − whole"] = table["selection"] - table["whole set"]
+        sides.append(("selection", selection))
+    for label, values in sides:
+        ends = [_ends(values.get(f"{n}_ci95")) for n in shown]
+        table[f"{label} lo"], table[f"{label} hi"] = [e[0] for e in ends], [e[1] for e in ends]
     return table
+
+
+def _ends(ci: Any) -> tuple[float, float]:
+    return (float(ci[0]), float(ci[1])) if isinstance(ci, (list, tuple)) and len(ci) == 2 else (float("nan"),) * 2
+
+
+def metric_display(table: pd.DataFrame) -> pd.DataFrame:
+    """metric_table as text: ``value [lo, hi]`` for the whole set and the selection, and the difference."""
+    from gapviz.app.format import number, with_interval
+
+    shown = pd.DataFrame({"metric": table["metric"]})
+    for label in ("whole set", "selection"):
+        if label in table.columns:
+            shown[f"{label} [95% CI]"] = [
+                with_interval(v, [lo, hi], 4)
+                for v, lo, hi in zip(table[label], table[f"{label} lo"], table[f"{label} hi"], strict=True)
+            ]
+    if "selection − whole" in table.columns:
+        shown["selection − whole"] = [number(v, 4) for v in table["selection − whole"]]
+    return shown
 
 
 def _thumb(analysis: Analysis, image: int) -> str:
