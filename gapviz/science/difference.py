@@ -15,25 +15,13 @@ from typing import Any
 import numpy as np
 
 from gapviz.science import estimators as E
-from gapviz.science.metrics import prepare
+from gapviz.science.metrics import INTERVAL_METRICS, prepare
 from gapviz.science.retrieval import RetrievalHits, retrieval_hits
 
-DIFFERENCE_METRICS = (
-    "gap_distance",
-    "gap_distance_unbiased",
-    "relative_gap",
-    "pair_cosine",
-    "mean_pair_distance",
-    "alignment",
-    "cone_image",
-    "cone_text",
-    "i2t_r1",
-    "i2t_r5",
-    "i2t_r10",
-    "t2i_r1",
-    "t2i_r5",
-    "t2i_r10",
+DIFFERENCE_METRICS = tuple(
+    m for m in INTERVAL_METRICS if not m.startswith(("uniformity", "distribution_gap", "modality_probe"))
 )
+"""compute_all's bootstrapped metrics that come from per-image sums and retrieval hits (not the kernel ones)."""
 
 
 @dataclass(frozen=True)
