@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from gapviz.science import estimators as E
-from gapviz.science.metrics import INTERVAL_METRICS, prepare
+from gapviz.science.metrics import INTERVAL_METRICS, pair_squared, prepare
 from gapviz.science.retrieval import RetrievalHits, retrieval_hits
 
 DIFFERENCE_METRICS = tuple(
@@ -36,9 +36,7 @@ class _Source:
     @classmethod
     def of(cls, image: Any, text: Any, text_image_index: Any | None) -> "_Source":
         x, y, idx = prepare(image, text, text_image_index)
-        diff = x[idx] - y
-        hits = retrieval_hits(x, y, idx, ks=(1, 5, 10))
-        return cls(E.PairSums.of(x, y, idx), idx, np.einsum("ij,ij->i", diff, diff).astype(np.float64), hits)
+        return cls(E.PairSums.of(x, y, idx), idx, pair_squared(x, y, idx), retrieval_hits(x, y, idx, ks=(1, 5, 10)))
 
     def statistics(self, w: np.ndarray) -> dict[str, np.ndarray]:
         n = len(self.sums.x)

@@ -315,7 +315,7 @@ def _first_pairs(x: np.ndarray, y: np.ndarray, first: np.ndarray) -> tuple[np.nd
     return x[has], y[first[has]]
 
 
-def _pair_squared(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def pair_squared(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """(M,) squared distance of each caption to its image."""
     diff = (x[idx] if len(x) != len(y) or not np.array_equal(idx, np.arange(len(y))) else x) - y
     return np.einsum("ij,ij->i", diff, diff).astype(np.float64)
@@ -397,7 +397,7 @@ def compute_all(
     x, y, idx = prepare(image, text, text_image_index)
     sums = PairSums.of(x, y, idx)
     hits = retrieval_hits(x, y, idx, ks=(1, 5, 10), device=device)
-    pair_sq = _pair_squared(x, y, idx)
+    pair_sq = pair_squared(x, y, idx)
     values: dict[str, Any] = {
         **_point_metrics(x, y, idx, sums, pair_sq, seed, modality_probe, n_resamples),
         **hits.recall(),
