@@ -38,6 +38,13 @@ def _scatter_spec(at) -> dict:
     return json.loads(at.get("plotly_chart")[0].proto.spec)
 
 
+def _typed(array: dict) -> np.ndarray:
+    """A Plotly typed array (``{"dtype", "bdata"}``, base64) as numpy."""
+    import base64
+
+    return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
+
+
 def _upload(at, data: bytes, name: str = "pairs.npz"):
     at.radio(key="explore_source").set_value("upload").run()
     at.file_uploader(key="explore_upload").set_value((name, data, "application/octet-stream"))
@@ -181,6 +188,60 @@ def test_compare_two_epochs_of_a_run_and_play_its_epochs(home):
     animated = [c for c in charts if c.get("frames")]
     assert len(animated) == 1 and [f["name"] for f in animated[0]["frames"]] == ["0", "1", "2", "3"]
     assert len(charts) == 4  # the scatter, the two compared layouts, the epochs
+
+
+def test_play_a_runs_epochs_as_aligned_umap_computed_once_in_a_child_process(home):
+    make_run(RunStore(), "run", epochs=3)
+    at = open_page("explore", timeout=180)
+    at.radio(key="explore_epochs_method").set_value("umap").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    [cached] = list((home / "cache" / "projections").glob("*-aligned-umap.npy"))
+    layouts = np.load(cached)
+    assert layouts.shape == (4, 96, 2)  # epochs 0-3 of 48 pairs: images, then captions
+    [animated] = [s for s in map(json.loads, (c.proto.spec for c in at.get("plotly_chart"))) if s.get("frames")]
+    assert [f["name"] for f in animated["frames"]] == ["0", "1", "2", "3"]
+    image, text = animated["frames"][1]["data"]
+    np.testing.assert_allclose(_typed(image["x"]), layouts[1, :48, 0], rtol=1e-6)
+    np.testing.assert_allclose(_typed(text["y"]), layouts[1, 48:, 1], rtol=1e-6)
+    page = texts(at)
+    assert "umap.AlignedUMAP of epochs 0, 1, 2, 3: 48 images and their captions (96 points)" in page
+    assert "cached on disk" in page
+    # a second session gets the same layout without computing it again; PCA is the other choice
+    cached.touch()
+    started = cached.stat().st_mtime_ns
+    again = open_page("explore", timeout=60)
+    again.radio(key="explore_epochs_method").set_value("umap").run()
+    assert not again.exception and not again.error and cached.stat().st_mtime_ns == started
+    again.radio(key="explore_epochs_method").set_value("pca").run()
+    assert "PCA of each epoch, rotated onto the last epoch's" in texts(again)
+
+
+def test_epochs_that_do_not_share_their_points_are_a_message_for_umap(home):
+    from app_fixtures import synthetic_epoch
+
+    store = RunStore()
+    run_id = make_run(store, "run", epochs=2)
+    store.append_epoch(run_id, synthetic_epoch(3, n=30))  # an evaluation set that changed size
+    at = open_page("explore", timeout=120)
+    at.radio(key="explore_epochs_method").set_value("umap").run()
+    assert not at.exception
+    [error] = [e.value for e in at.error]
+    assert error.startswith("Cannot lay out the epochs") and "same points at every epoch" in error
+    assert "\n" not in error and not (home / "cache" / "projections").exists()
+
+
+def test_the_epochs_shown_are_evenly_spaced_with_the_first_and_last():
+    from gapviz.app import explore_compare
+
+    assert explore_compare.shown_epochs(list(range(19))) == list(range(0, 19, 2))
+    picked = explore_compare.shown_epochs([5, 0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12])
+    assert len(picked) == 10 and picked[0] == 0 and picked[-1] == 12 and picked == sorted(set(picked))
+    assert explore_compare.shown_epochs([0, 1, 2]) == [0, 1, 2]
+    # five captions per image: whole pairs, about ALIGNED_MAX_POINTS rows in all
+    index = np.repeat(np.arange(400), 5)
+    kept, captions = explore_compare.aligned_sample(400, index)
+    assert len(kept) + len(captions) <= explore_compare.ALIGNED_MAX_POINTS and len(captions) == 5 * len(kept)
+    assert set(index[captions]) == set(kept)
 
 
 def test_images_on_hover_come_from_sheets_the_app_serves(home):

@@ -6,6 +6,7 @@ import io
 import time
 
 import numpy as np
+import pytest
 from app_fixtures import open_page
 
 from gapviz.app import projection_cache
@@ -45,3 +46,33 @@ def test_umap_runs_once_in_a_child_process_and_the_page_reuses_it(home):
     assert at.selectbox(key="explore_method").options == ["pca", "umap"]
     at.selectbox(key="explore_method").set_value("umap").run()
     assert at.query_params["method"] == "umap"
+
+
+def test_aligned_umap_runs_in_a_child_process_once_then_comes_from_the_cache(home, monkeypatch):
+    epochs = [_pairs(40, seed=0)] * 2 + [_pairs(40, seed=1)]
+    layouts = projection_cache.aligned_umap_layouts(home, epochs)
+    assert [layout.shape for layout in layouts] == [(80, 2)] * 3 and all(np.isfinite(x).all() for x in layouts)
+    path = projection_cache.aligned_cache_path(home, epochs)
+    assert path.is_file() and path.name.endswith("-aligned-umap.npy")
+    assert path != projection_cache.aligned_cache_path(home, epochs[::-1])  # the order of the epochs counts
+    # the same epochs again: read from the cache, no process started
+    monkeypatch.setattr(projection_cache.subprocess, "run", lambda *a, **k: pytest.fail("started a process"))
+    again = projection_cache.aligned_umap_layouts(home, epochs)
+    assert all(np.array_equal(a, b) for a, b in zip(again, layouts, strict=True))
+
+
+def test_aligned_umap_checks_the_shapes_before_starting_a_process(home, monkeypatch):
+    from gapviz.errors import GapvizError
+
+    monkeypatch.setattr(projection_cache.subprocess, "run", lambda *a, **k: pytest.fail("started a process"))
+    image, text = _pairs(10)
+    with pytest.raises(GapvizError, match="same points at every epoch"):
+        projection_cache.aligned_umap_layouts(home, [(image, text), (image[:5], text)])
+
+
+def test_a_failing_child_is_a_one_line_projection_error(home):
+    epochs = [(np.full((6, 4), np.nan, dtype=np.float32), np.ones((6, 4), dtype=np.float32))] * 2
+    with pytest.raises(projection_cache.ProjectionError, match="^aligned UMAP failed in its process: ") as caught:
+        projection_cache.aligned_umap_layouts(home, epochs)
+    assert "\n" not in str(caught.value)
+    assert not projection_cache.aligned_cache_path(home, epochs).exists()

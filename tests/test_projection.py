@@ -106,3 +106,60 @@ def test_identical_points_do_not_break_umap():
     layout = P.umap_project(image, image)
     assert np.isfinite(layout).all()
     assert np.isfinite(P.umap_project(image, image, init=layout)).all()
+
+
+def _movement(layouts):
+    """Mean distance a point moves between consecutive layouts, in units of the layout's spread."""
+    return np.mean(
+        [
+            np.linalg.norm(b - a, axis=1).mean() / np.linalg.norm(a - a.mean(0), axis=1).mean()
+            for a, b in zip(layouts[:-1], layouts[1:], strict=True)
+        ]
+    )
+
+
+def test_aligned_umap_layouts_are_finite_deterministic_and_stay_put_across_identical_epochs():
+    image, text, _ = _clustered(n=40)
+    epochs = [(image, text)] * 3
+    layouts = P.aligned_umap_project(epochs, seed=0)
+    assert [layout.shape for layout in layouts] == [(80, 2)] * 3
+    assert all(np.isfinite(layout).all() for layout in layouts)
+    for again, first in zip(P.aligned_umap_project(epochs, seed=0), layouts, strict=True):
+        np.testing.assert_array_equal(again, first)
+    other_seed = P.aligned_umap_project(epochs, seed=1)
+    assert not np.allclose(other_seed[0], layouts[0])
+    # the same points at every epoch: the aligned frames (not re-aligned afterwards) move far less than
+    # independent fits do even after each is rotated and scaled onto the one before
+    independent = [P.umap_project(image, text, seed=seed) for seed in range(3)]
+    rotated = [independent[0]]
+    for layout in independent[1:]:
+        rotated.append(P.align_to(rotated[-1], layout, scale=True))
+    assert _movement(layouts) < 0.5 * _movement(rotated)
+
+
+@pytest.mark.parametrize("n_pairs,n_epochs", [(0, 2), (1, 3), (2, 2), (20, 1)])
+def test_aligned_umap_of_few_points_or_one_epoch(n_pairs, n_epochs):
+    rng = np.random.default_rng(0)
+    epochs = [(rng.normal(size=(n_pairs, 6)), rng.normal(size=(n_pairs, 6))) for _ in range(n_epochs)]
+    layouts = P.aligned_umap_project(epochs)
+    assert len(layouts) == n_epochs
+    assert all(layout.shape == (2 * n_pairs, 2) and np.isfinite(layout).all() for layout in layouts)
+
+
+def test_aligned_umap_of_identical_points_is_finite():
+    image = np.ones((10, 5))
+    assert all(np.isfinite(layout).all() for layout in P.aligned_umap_project([(image, image)] * 2))
+
+
+def test_aligned_umap_needs_the_same_points_at_every_epoch():
+    from gapviz.errors import GapvizError
+
+    rng = np.random.default_rng(0)
+    good, short = (
+        (rng.normal(size=(10, 4)), rng.normal(size=(10, 4))),
+        (rng.normal(size=(10, 4)), rng.normal(size=(9, 4))),
+    )
+    with pytest.raises(GapvizError, match=r"same points at every epoch: epoch 1 has image \(10, 4\), text \(9, 4\)"):
+        P.aligned_umap_project([good, short])
+    with pytest.raises(GapvizError, match="at least one epoch"):
+        P.aligned_umap_project([])

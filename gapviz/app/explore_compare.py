@@ -4,6 +4,9 @@ Two embeddings of the same points (two checkpoints of a run, two models on one d
 random inits) are drawn on Procrustes-aligned PCA layouts: the second layout is rotated or
 reflected onto the first (gapviz.science.projection.align_to), so what differs is the embedding,
 not the arbitrary orientation of its PCA. Different point sets keep their own axes, said in a note.
+A run's epochs play either as its stored PCA layouts rotated onto the last epoch or as one
+``umap.AlignedUMAP`` fit of a sample of pairs over up to ALIGNED_MAX_EPOCHS epochs, computed in a
+child process (gapviz.app.projection_cache) and cached on disk.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from gapviz.app import common, frames, scatter
 from gapviz.app import explore_views as views
 from gapviz.app.analysis import Analysis
 from gapviz.charts import metric_title
+from gapviz.runs.store import StoreError
 
 COMPARE_SOURCES = {
     "run": "Saved run · stored evaluation",
@@ -41,6 +45,13 @@ COMPARE_METRICS = (
     "loss",
     "zero_shot",
 )
+EPOCH_METHODS = {"pca": "PCA (rotated onto the last epoch)", "umap": "UMAP (umap.AlignedUMAP)"}
+ALIGNED_MAX_POINTS = 1_000
+"""Rows (images + captions) of the aligned UMAP: 500 pairs of one caption each (docs/benchmarks.md)."""
+ALIGNED_MAX_EPOCHS = 10
+"""Epochs laid out together; the fit's cost grows with epochs × points, and numba compiles first."""
+ALIGNED_FIRST_TIME = "about half a minute"
+"""What the first aligned layout of a run costs on two cores, compile included (docs/benchmarks.md)."""
 
 
 def aligned_layouts(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, str]:
@@ -238,28 +249,106 @@ def epoch_layouts(run_id: str) -> dict[int, np.ndarray]:
     return {e: align_to(last, c) if c.shape == last.shape else c for e, c in layouts.items()}
 
 
-def epochs_section(result: Analysis) -> None:
-    """For a saved run: its epochs as an aligned PCA animation with a play control."""
-    if not result.run_id:
-        return
-    with st.expander("Epochs of this run, aligned (play)"):
+def shown_epochs(epochs: list[int], most: int = ALIGNED_MAX_EPOCHS) -> list[int]:
+    """At most ``most`` of the sorted ``epochs``, evenly spaced, the first and the last always among them."""
+    epochs = sorted(epochs)
+    if len(epochs) <= most:
+        return epochs
+    picks = np.unique(np.linspace(0, len(epochs) - 1, most).round().astype(int))
+    return [epochs[i] for i in picks]
+
+
+def aligned_sample(n_image: int, index: np.ndarray, most: int = ALIGNED_MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """Images and their captions to lay out, about ``most`` rows in all: whole pairs, seeded."""
+    per_image = max(1.0, len(index) / max(n_image, 1))
+    kept = frames.sample_images(n_image, max(1, int(most / (1 + per_image))))
+    captions, _ = frames.pair_subset(index, kept)
+    return kept, captions
+
+
+def umap_epoch_layouts(run_id: str, kept: np.ndarray, captions: np.ndarray) -> dict[int, np.ndarray]:
+    """AlignedUMAP layouts of the sampled pairs at the shown epochs (a child process, cached on disk)."""
+    from gapviz.app import projection_cache
+    from gapviz.science.projection import check_same_points
+
+    epochs = shown_epochs(common.store().epochs(run_id))
+    stored = []
+    for epoch in epochs:
+        image, text = (common.epoch_member(run_id, epoch, key) for key in ("image", "text"))
+        if image is None or text is None:
+            raise StoreError(f"epoch {epoch} of run {run_id} has no stored embeddings")
+        stored.append((image, text))
+    check_same_points(stored)  # before indexing: a run whose evaluation set changed is a message
+    pairs = [(np.asarray(i, dtype=np.float32)[kept], np.asarray(t, dtype=np.float32)[captions]) for i, t in stored]
+    layouts = projection_cache.aligned_umap_layouts(common.home(), pairs)
+    return dict(zip(epochs, layouts, strict=True))
+
+
+def _epochs_caption(method: str, layouts: dict[int, np.ndarray], n_epochs: int, n_pairs: int, n_rows: int) -> str:
+    """What the animation draws and where its layout came from."""
+    if method == "pca":
+        return (
+            f"PCA of each epoch, rotated onto the last epoch's; {n_pairs:,} pairs drawn. The UMAP choice lays "
+            "out a sample of pairs over up to ten epochs with umap.AlignedUMAP."
+        )
+    shown = ", ".join(str(e) for e in sorted(layouts))
+    which = (
+        f"epochs {shown}"
+        if len(layouts) == n_epochs
+        else f"epochs {shown} ({len(layouts)} of {n_epochs}, evenly spaced)"
+    )
+    return (
+        f"umap.AlignedUMAP of {which}: {n_pairs:,} images and their captions ({n_rows:,} points), one joint fit "
+        "in which each point stays near its place at the neighbouring epochs. Computed once in a separate "
+        f"process (the first time takes {ALIGNED_FIRST_TIME}: numba compiles there) and cached on disk."
+    )
+
+
+def _epochs_figure(result: Analysis, method: str) -> tuple[dict[int, np.ndarray], int, np.ndarray, int]:
+    """(layouts, image rows, drawn rows, pairs drawn) of the chosen method."""
+    n_image = result.n_image
+    if method == "pca":
         layouts = common.shared_compute(
             f"{result.key}:epochs", "Aligning epochs", lambda p: epoch_layouts(result.run_id), kind="derived"
         )
+        kept = frames.sample_images(n_image, views.ANIMATION_PAIRS)
+        captions, _ = frames.pair_subset(result.index, kept)
+        return layouts, n_image, np.concatenate([kept, n_image + captions]), len(kept)
+    kept, captions = aligned_sample(n_image, result.index)
+    key = f"aligned-umap:{result.run_id}:{common.run_version(result.run_id)}:{len(kept)}:{len(captions)}"
+
+    def compute(progress: Any) -> dict[int, np.ndarray]:
+        progress("umap.AlignedUMAP in a separate process (numba compiles there the first time)", 0.1)
+        return umap_epoch_layouts(result.run_id, kept, captions)
+
+    layouts = common.shared_compute(key, "Laying out the epochs with AlignedUMAP", compute, kind="derived")
+    return layouts, len(kept), np.arange(len(kept) + len(captions)), len(kept)
+
+
+def epochs_section(result: Analysis) -> None:
+    """For a saved run: its epochs as an aligned animation (PCA or AlignedUMAP) with a play control."""
+    if not result.run_id:
+        return
+    with st.expander("Epochs of this run, aligned (play)"):
+        n_epochs = len(common.store().epochs(result.run_id))
+        if n_epochs < 2:
+            st.info("This run has a single stored evaluation.")
+            return
+        method = st.radio(
+            "Layout", list(EPOCH_METHODS), format_func=EPOCH_METHODS.get, horizontal=True, key="explore_epochs_method"
+        )
+        try:
+            layouts, n_image, rows, n_pairs = _epochs_figure(result, method)
+        except Exception as error:  # noqa: BLE001 - a message (the child failed, a missing epoch), never a traceback
+            common.show_error("Cannot lay out the epochs", error)
+            return
         if len(layouts) < 2:
             st.info("This run has a single stored evaluation.")
             return
-        n_image = result.n_image
-        kept = frames.sample_images(n_image, views.ANIMATION_PAIRS)
-        captions, _ = frames.pair_subset(result.index, kept)
-        rows = np.concatenate([kept, n_image + captions])
         st.plotly_chart(
             scatter.epoch_animation(layouts, n_image, rows),
             key="explore_epochs",
             theme=None,
             config=scatter.PLOTLY_CONFIG,
         )
-        st.caption(
-            f"PCA of each epoch, rotated onto the last epoch's; {len(kept):,} pairs drawn. UMAP layouts are "
-            "warm-started from the previous epoch during training and are not re-aligned here."
-        )
+        st.caption(_epochs_caption(method, layouts, n_epochs, n_pairs, len(rows)))

@@ -1,20 +1,22 @@
 """Joint 2-D projections of image and text embeddings, fitted on the union of rows.
 
 Rows are L2-normalised first; the result stacks image rows before text rows. Both methods take
-the previous epoch's layout so consecutive epochs of the same points stay comparable.
+the previous epoch's layout so consecutive epochs of the same points stay comparable;
+``aligned_umap_project`` lays out many epochs of the same points at once with ``umap.AlignedUMAP``.
 """
 
 from __future__ import annotations
 
 import time
 import warnings
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 from scipy.linalg import orthogonal_procrustes
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
+from gapviz.errors import GapvizError
 from gapviz.science.metrics import l2_normalize
 
 UMAP_COLD_EPOCHS = 200
@@ -24,6 +26,9 @@ UMAP_WARM_LEARNING_RATE = 0.2
 """A warm fit starts from a good layout; a smaller step keeps clusters in place between epochs."""
 UMAP_MIN_POINTS = 4
 """Below this UMAP's spectral init is undefined; such inputs get PCA coordinates instead."""
+ALIGNED_UMAP_EPOCHS = 100
+"""Optimiser epochs of an aligned fit (AlignedUMAP's default is 200). Its cost grows with epochs ×
+points × this; 100 keeps 10 epochs × 1,000 points near half a minute cold (docs/benchmarks.md)."""
 
 
 def _joint(image: Any, text: Any) -> np.ndarray:
@@ -117,6 +122,85 @@ def umap_project(image: Any, text: Any, init: Any | None = None, n_neighbors: in
         warnings.simplefilter("ignore")
         layout = np.asarray(reducer.fit_transform(points), dtype=np.float64)
     return layout if init_layout is None else align_to(init_layout, layout, scale=True)
+
+
+def check_same_points(epochs: Sequence[tuple[Any, Any]]) -> None:
+    """A GapvizError unless there is an epoch and every epoch has the same image and text shapes."""
+    if len(epochs) == 0:
+        raise GapvizError("aligned UMAP needs at least one epoch of embeddings")
+    shapes = [(np.shape(image), np.shape(text)) for image, text in epochs]
+    for number, shape in enumerate(shapes):
+        if shape != shapes[0]:
+            raise GapvizError(
+                f"aligned UMAP needs the same points at every epoch: epoch {number} has image {shape[0]}, "
+                f"text {shape[1]}; epoch 0 has image {shapes[0][0]}, text {shapes[0][1]}"
+            )
+
+
+def _cosine_distances(points: np.ndarray) -> np.ndarray:
+    """Exact cosine distances of unit rows, for ``metric="precomputed"``.
+
+    umap's own cosine path on small data calls a Python function per pair (≈ 1.4 s per 1,000
+    points); this is one matrix product.
+    """
+    distances = np.clip(1.0 - points @ points.T, 0.0, 2.0)
+    np.fill_diagonal(distances, 0.0)
+    return distances.astype(np.float32)
+
+
+def _finite(layout: np.ndarray) -> np.ndarray:
+    """AlignedUMAP marks points left out of the graph as NaN; they go to the layout's centre."""
+    layout = np.asarray(layout, dtype=np.float64)
+    missing = ~np.isfinite(layout).all(axis=1)
+    if missing.any():
+        layout[missing] = layout[~missing].mean(axis=0) if (~missing).any() else 0.0
+    return layout
+
+
+def _pca_epochs(points: list[np.ndarray]) -> list[np.ndarray]:
+    """PCA of each epoch, each rotated onto the one before (the fallback for too few points)."""
+    layouts = [_pca_coords(points[0])]
+    for epoch in points[1:]:
+        coords = _pca_coords(epoch)
+        layouts.append(align_to(layouts[-1], coords) if len(coords) > 1 else coords)
+    return layouts
+
+
+def aligned_umap_project(
+    epochs: Sequence[tuple[Any, Any]], n_neighbors: int = 15, seed: int = 0, n_epochs: int = ALIGNED_UMAP_EPOCHS
+) -> list[np.ndarray]:
+    """One UMAP layout per epoch of the same points, (N + M, 2) each, image rows first, in one frame.
+
+    ``umap.AlignedUMAP`` with identity relations between consecutive epochs (row i is the same
+    pair at every epoch) on cosine distances: a point moves between frames only as far as its
+    neighbourhood changed. Fewer points than UMAP_MIN_POINTS get PCA coordinates rotated epoch to
+    epoch; one epoch gets a plain UMAP with the same settings (AlignedUMAP needs two).
+    """
+    import umap
+
+    check_same_points(epochs)
+    points = [_joint(image, text) for image, text in epochs]
+    n = len(points[0])
+    if n < UMAP_MIN_POINTS:
+        return _pca_epochs(points)
+    settings: dict[str, Any] = {
+        "n_neighbors": max(2, min(n_neighbors, n - 1)),
+        "metric": "precomputed",
+        "n_epochs": n_epochs,
+        "random_state": seed,
+    }
+    distances = [_cosine_distances(p) for p in points]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if len(distances) == 1:
+            return [_finite(umap.UMAP(**settings, n_jobs=1).fit_transform(distances[0]))]
+        # init="random" only skips the per-epoch mappers' own spectral layouts (AlignedUMAP discards
+        # their embeddings and starts its joint fit from spectral layouts of its own). transform_seed
+        # seeds that joint fit (its inits and its sampling); random_state alone leaves it unchanged.
+        reducer = umap.AlignedUMAP(**settings, init="random", transform_seed=seed)
+        relations = [{i: i for i in range(n)}] * (len(distances) - 1)
+        layouts = reducer.fit_transform(distances, relations=relations)
+    return [_finite(layout) for layout in layouts]
 
 
 def warm_umap() -> float:

@@ -1,0 +1,104 @@
+"""Time Explore's aligned UMAP of a run's epochs in fresh processes, numba compile included.
+
+Usage: python -m benchmarks.bench_aligned_umap [--epochs 10 20] [--pairs 250 500] [--n-epochs 50 100 200]
+
+Each setting runs in a new Python process, as the app's child does: starting Python, importing
+umap, its numba kernels and the fit. Two columns: "compiling" leaves umap's kernels as umap ships
+them (no ``cache=True``: every process compiles them, what the first child on a machine pays);
+"kernels cached" turns on numba's disk cache for them first
+(``projection_cache.cache_umap_kernels``, as the child does), after one process has written it.
+The first row (3 epochs × 40 pairs) is almost only the fixed cost; the last row is the app's own
+path, ``projection_cache.aligned_umap_layouts`` on an empty layout cache with the defaults.
+Synthetic epochs: the same pairs drifting a little per epoch while their modality gap shrinks, as in
+training. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+CHILD = """
+import sys, time
+start = time.perf_counter()
+from benchmarks.bench_aligned_umap import synthetic_epochs
+from gapviz.science.projection import aligned_umap_project
+epochs, pairs, dim, n_epochs, cached = map(int, sys.argv[1:6])
+if cached:
+    from gapviz.app.projection_cache import cache_umap_kernels
+    cache_umap_kernels()
+layouts = aligned_umap_project(synthetic_epochs(epochs, pairs, dim), n_epochs=n_epochs)
+print(time.perf_counter() - start)
+"""
+
+
+def synthetic_epochs(n_epochs: int, pairs: int, dim: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Paired embeddings whose gap shrinks and whose points drift a little per epoch."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(pairs, dim))
+    offset = np.zeros(dim)
+    out = []
+    for epoch in range(n_epochs):
+        base = base + 0.1 * rng.normal(size=base.shape)
+        offset[0] = 2.0 / (1 + epoch)
+        image = base + offset + 0.2 * rng.normal(size=base.shape)
+        text = base - offset + 0.2 * rng.normal(size=base.shape)
+        out.append((image.astype(np.float32), text.astype(np.float32)))
+    return out
+
+
+def _fresh(epochs: int, pairs: int, dim: int, n_epochs: int, cached: bool) -> float:
+    """Seconds of one aligned fit in a new process, imports and compile (or cache loads) included."""
+    argv = [sys.executable, "-c", CHILD, *(str(v) for v in (epochs, pairs, dim, n_epochs, int(cached)))]
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, capture_output=True, text=True)
+    return time.perf_counter() - start
+
+
+def _app_path(epochs: int, pairs: int, dim: int) -> float:
+    """Seconds of projection_cache.aligned_umap_layouts on an empty cache (the app's child process)."""
+    from gapviz.app import projection_cache
+
+    data = synthetic_epochs(epochs, pairs, dim)
+    with tempfile.TemporaryDirectory() as home:
+        start = time.perf_counter()
+        layouts = projection_cache.aligned_umap_layouts(Path(home), data)
+        seconds = time.perf_counter() - start
+    assert len(layouts) == epochs and all(np.isfinite(layout).all() for layout in layouts)
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print one row per setting: run epochs, pairs, points per epoch, optimiser epochs, seconds."""
+    from gapviz.science.projection import ALIGNED_UMAP_EPOCHS
+
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--epochs", type=int, nargs="+", default=[10], help="run epochs laid out together")
+    parser.add_argument("--pairs", type=int, nargs="+", default=[500], help="image-caption pairs per epoch")
+    parser.add_argument("--n-epochs", type=int, nargs="+", default=[ALIGNED_UMAP_EPOCHS], help="optimiser epochs")
+    parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--app-pairs", type=int, default=500, help="pairs of the app-path row (0: no such row)")
+    args = parser.parse_args(argv)
+    _fresh(3, 40, args.dim, ALIGNED_UMAP_EPOCHS, cached=True)  # writes the kernel cache if it is not there
+    print("| run epochs | pairs | points per epoch | optimiser epochs | compiling | kernels cached |")
+    print("|---|---|---|---|---|---|")
+    settings = [(3, 40, ALIGNED_UMAP_EPOCHS)]
+    settings += [(e, p, n) for e in args.epochs for p in args.pairs for n in args.n_epochs]
+    for epochs, pairs, n_epochs in settings:
+        compiling, cached = (_fresh(epochs, pairs, args.dim, n_epochs, cached=c) for c in (False, True))
+        print(f"| {epochs} | {pairs} | {2 * pairs} | {n_epochs} | {compiling:.1f} s | {cached:.1f} s |", flush=True)
+    if args.app_pairs:
+        seconds = _app_path(10, args.app_pairs, args.dim)
+        print(
+            f"| 10 (app path) | {args.app_pairs} | {2 * args.app_pairs} | {ALIGNED_UMAP_EPOCHS} | | {seconds:.1f} s |"
+        )
+
+
+if __name__ == "__main__":
+    main()
