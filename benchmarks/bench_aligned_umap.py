@@ -1,6 +1,7 @@
 """Time Explore's aligned UMAP of a run's epochs in fresh processes, numba compile included.
 
 Usage: python -m benchmarks.bench_aligned_umap [--epochs 10 20] [--pairs 250 500] [--n-epochs 50 100 200]
+       python -m benchmarks.bench_aligned_umap --quality [--n-epochs 50 100 200]   # layout quality, one process
 
 Each setting runs in a new Python process, as the app's child does: starting Python, importing
 umap, its numba kernels and the fit. Two columns: "compiling" leaves umap's kernels as umap ships
@@ -10,7 +11,8 @@ them (no ``cache=True``: every process compiles them, what the first child on a 
 The first row (3 epochs × 40 pairs) is almost only the fixed cost; the last row is the app's own
 path, ``projection_cache.aligned_umap_layouts`` on an empty layout cache with the defaults.
 Synthetic epochs: the same pairs drifting a little per epoch while their modality gap shrinks, as in
-training. Prints a Markdown table.
+training. Prints a Markdown table. ``--quality`` instead fits 10 epochs × 500 clustered pairs in this
+process per optimiser-epoch setting and prints the share of 10-NN kept and the movement per frame.
 """
 
 from __future__ import annotations
@@ -74,6 +76,58 @@ def _app_path(epochs: int, pairs: int, dim: int) -> float:
     return seconds
 
 
+def _clustered_epochs(n_epochs: int, pairs: int, dim: int = 64, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Ten clusters of pairs drifting per epoch while the modality gap shrinks: structure a layout can keep."""
+    rng = np.random.default_rng(seed)
+    centres = 3 * rng.normal(size=(10, dim))
+    base = centres[rng.integers(0, 10, pairs)] + rng.normal(size=(pairs, dim))
+    out = []
+    for epoch in range(n_epochs):
+        base = base + 0.2 * rng.normal(size=base.shape)
+        offset = np.zeros(dim)
+        offset[0] = 3.0 / (1 + epoch)
+        out.append(
+            (base + offset + 0.5 * rng.normal(size=base.shape), base - offset + 0.5 * rng.normal(size=base.shape))
+        )
+    return out
+
+
+def _knn_kept(points: np.ndarray, layout: np.ndarray, k: int = 10) -> float:
+    """Mean share of each point's k nearest neighbours in ``points`` still among its k nearest in ``layout``."""
+    from sklearn.neighbors import NearestNeighbors
+
+    high, low = (
+        NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x, return_distance=False)[:, 1:] for x in (points, layout)
+    )
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(high, low, strict=True)]))
+
+
+def quality(n_epochs_list: list[int]) -> None:
+    """Print fit time, 10-NN kept and movement per frame of each optimiser-epoch setting (warm process)."""
+    from gapviz.app.projection_cache import cache_umap_kernels
+    from gapviz.science import projection
+
+    cache_umap_kernels()
+    epochs = _clustered_epochs(10, 500)
+    projection.aligned_umap_project(_clustered_epochs(3, 40))  # compile outside the timings
+    print("| optimiser epochs | fit (warm process) | 10-NN kept | movement per frame |")
+    print("|---|---|---|---|")
+    for n_epochs in n_epochs_list:
+        start = time.perf_counter()
+        layouts = projection.aligned_umap_project(epochs, n_epochs=n_epochs)
+        seconds = time.perf_counter() - start
+        points = [projection._joint(image, text) for image, text in epochs]
+        kept = np.mean([_knn_kept(x, layout) for x, layout in zip(points, layouts, strict=True)])
+        spread = [np.linalg.norm(a - a.mean(0), axis=1).mean() for a in layouts[:-1]]
+        moved = [
+            np.linalg.norm(b - a, axis=1).mean() / s for a, b, s in zip(layouts[:-1], layouts[1:], spread, strict=True)
+        ]
+        print(f"| {n_epochs} | {seconds:.1f} s | {kept:.3f} | {np.mean(moved):.3f} |", flush=True)
+    independent = [projection.umap_project(image, text) for image, text in epochs[:3]]
+    kept = np.mean([_knn_kept(x, layout) for x, layout in zip(points[:3], independent, strict=True)])
+    print(f"| independent umap_project fits ({projection.UMAP_COLD_EPOCHS} epochs, for reference) | | {kept:.3f} | |")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print one row per setting: run epochs, pairs, points per epoch, optimiser epochs, seconds."""
     from gapviz.science.projection import ALIGNED_UMAP_EPOCHS
@@ -83,8 +137,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pairs", type=int, nargs="+", default=[500], help="image-caption pairs per epoch")
     parser.add_argument("--n-epochs", type=int, nargs="+", default=[ALIGNED_UMAP_EPOCHS], help="optimiser epochs")
     parser.add_argument("--dim", type=int, default=64)
-    parser.add_argument("--app-pairs", type=int, default=500, help="pairs of the app-path row (0: no such row)")
+    parser.add_argument("--app-pairs", type=int, default=400, help="pairs of the app-path row (0: no such row)")
+    parser.add_argument("--quality", action="store_true", help="layout quality per optimiser-epoch setting instead")
     args = parser.parse_args(argv)
+    if args.quality:
+        quality(args.n_epochs)
+        return
     _fresh(3, 40, args.dim, ALIGNED_UMAP_EPOCHS, cached=True)  # writes the kernel cache if it is not there
     print("| run epochs | pairs | points per epoch | optimiser epochs | compiling | kernels cached |")
     print("|---|---|---|---|---|---|")

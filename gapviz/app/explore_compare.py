@@ -46,12 +46,13 @@ COMPARE_METRICS = (
     "zero_shot",
 )
 EPOCH_METHODS = {"pca": "PCA (rotated onto the last epoch)", "umap": "UMAP (umap.AlignedUMAP)"}
-ALIGNED_MAX_POINTS = 1_000
-"""Rows (images + captions) of the aligned UMAP: 500 pairs of one caption each (docs/benchmarks.md)."""
+ALIGNED_MAX_POINTS = 800
+"""Rows (images + captions) of the aligned UMAP: 400 pairs of one caption each, about 23 s over ten
+epochs in a fresh process on two cores (34 s the first time, numba compiling; docs/benchmarks.md)."""
 ALIGNED_MAX_EPOCHS = 10
 """Epochs laid out together; the fit's cost grows with epochs × points, and numba compiles first."""
 ALIGNED_FIRST_TIME = "about half a minute"
-"""What the first aligned layout of a run costs on two cores, compile included (docs/benchmarks.md)."""
+"""What a run's aligned layout costs before it is cached: 23–34 s on two cores (docs/benchmarks.md)."""
 
 
 def aligned_layouts(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, str]:
@@ -289,7 +290,7 @@ def _epochs_caption(method: str, layouts: dict[int, np.ndarray], n_epochs: int, 
     if method == "pca":
         return (
             f"PCA of each epoch, rotated onto the last epoch's; {n_pairs:,} pairs drawn. The UMAP choice lays "
-            "out a sample of pairs over up to ten epochs with umap.AlignedUMAP."
+            f"out a sample of pairs over up to {ALIGNED_MAX_EPOCHS} epochs with umap.AlignedUMAP."
         )
     shown = ", ".join(str(e) for e in sorted(layouts))
     which = (
@@ -300,7 +301,7 @@ def _epochs_caption(method: str, layouts: dict[int, np.ndarray], n_epochs: int, 
     return (
         f"umap.AlignedUMAP of {which}: {n_pairs:,} images and their captions ({n_rows:,} points), one joint fit "
         "in which each point stays near its place at the neighbouring epochs. Computed once in a separate "
-        f"process (the first time takes {ALIGNED_FIRST_TIME}: numba compiles there) and cached on disk."
+        f"process ({ALIGNED_FIRST_TIME} on two cores) and cached on disk."
     )
 
 
