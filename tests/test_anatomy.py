@@ -66,6 +66,13 @@ def test_effective_rank_against_svd():
     assert anatomy.effective_rank(np.tile([[1.0, 0, 0]], (10, 1))) == pytest.approx(1.0)
 
 
+def test_a_collapsed_modality_has_effective_rank_one():
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=256) + 1e-6 * rng.normal(size=(5000, 256))  # one direction, float32 rounding apart
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    assert anatomy.effective_rank(rows) == pytest.approx(1.0, abs=0.01)  # a float32 Gram matrix gave 1.38
+
+
 def test_uniformity_subsample_and_interval():
     rng = np.random.default_rng(4)
     x, y = _unit(rng.normal(size=(300, 5))), _unit(rng.normal(size=(200, 5)) + 0.5)
