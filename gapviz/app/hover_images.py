@@ -70,11 +70,12 @@ export default function (component) {
     if (img.getAttribute("src") !== src) img.src = src;
     tip.lastChild.textContent = "image " + pair;
     tip.dataset.pair = String(pair);
-    const e = event.event || {};
+    // centred above the cursor, clear of Plotly's label (beside the point, centred on it); below near the top
+    const e = event.event || {}, cx = e.clientX || 0, cy = e.clientY || 0;
     const w = d.width * scale + 12, h = d.height * scale + 30;
-    const x = (e.clientX || 0) - w - 18, y = (e.clientY || 0) - h - 18;
-    tip.style.left = Math.max(4, x < 4 ? (e.clientX || 0) + 18 : x) + "px";
-    tip.style.top = Math.max(4, y < 4 ? (e.clientY || 0) + 18 : y) + "px";
+    const above = cy - h - 44;
+    tip.style.left = Math.max(4, Math.min(window.innerWidth - w - 4, cx - w / 2)) + "px";
+    tip.style.top = (above >= 4 ? above : cy + 44) + "px";
     tip.style.display = "block";
   };
   const attach = () => {
