@@ -147,3 +147,36 @@ def test_uploads_carry_captions_images_and_metadata():
         load_embeddings(_npz(image=image, text=text, captions=np.array(["a"])))
     with pytest.raises(EmbeddingsError, match=r"images must be uint8 of shape \(5, H, W, 3\)"):
         load_embeddings(_npz(image=image, text=text, images=pictures.astype(np.float32)))
+
+
+def _offset_pairs(wide: int, n: int = 400, d: int = 16, seed: int = 1) -> analysis.Analysis:
+    """n pairs whose first ``wide`` have a wider gap (offset 2.5 along one axis, the rest 1.0)."""
+    rng = np.random.default_rng(seed)
+    image = rng.normal(size=(n, d))
+    offset = np.where(np.arange(n)[:, None] < wide, 2.5, 1.0) * np.eye(d)[0]
+    text = image + 0.5 * rng.normal(size=(n, d)) - offset
+    result = analysis.analyse("t", "t", (image + offset).astype(np.float32), text.astype(np.float32), None)
+    result.metrics, _ = analysis.complete_metrics(result)
+    return result
+
+
+def _gap_versus_rest(result: analysis.Analysis, pairs: np.ndarray) -> tuple[float, str]:
+    rest = selection.versus_rest(result, pairs)
+    table = selection.metric_table(result.metrics, selection.subset_metrics(result, pairs)[0], rest=rest)
+    shown = selection.metric_display(table)
+    row = table[table["metric"] == "gap distance"].iloc[0]
+    return row["selection − rest"], shown[shown["metric"] == "gap distance"].iloc[0]["differs from the rest"]
+
+
+def test_a_region_with_its_own_gap_differs_from_the_rest():
+    result = _offset_pairs(wide=100)
+    change, differs = _gap_versus_rest(result, np.arange(100))
+    assert change > 0 and differs == "yes"
+    assert selection.versus_rest(result, np.arange(399)) == {}  # one pair left: no rest to compare
+
+
+def test_a_random_selection_of_alike_pairs_does_not_differ_from_the_rest():
+    result = _offset_pairs(wide=0)
+    pairs = np.sort(np.random.default_rng(2).choice(400, 100, replace=False))
+    change, differs = _gap_versus_rest(result, pairs)
+    assert differs == "no" and abs(change) < 0.2

@@ -289,9 +289,20 @@ def selection_metrics(result: Analysis, rows: np.ndarray) -> None:
     values, note = common.shared_compute(
         key, "Metrics of the selection", lambda p: selection.subset_metrics(result, pairs), kind="derived"
     )
+    rest = common.shared_compute(
+        f"{key}:versus-rest",
+        "Selection against the rest",
+        lambda p: selection.versus_rest(result, pairs),
+        kind="derived",
+    )
     st.markdown(f"**Selection: {len(pairs):,} pairs** of {result.n_image:,}")
-    table = selection.metric_table(result.metrics, values)
+    table = selection.metric_table(result.metrics, values, rest=rest)
     st.dataframe(selection.metric_display(table), hide_index=True, key="explore_selection_metrics")
+    if rest:
+        st.caption(
+            "selection − rest: the selected pairs against the pairs not selected, with a 95% bootstrap interval "
+            "(independent resamples of the two sets); the last column says whether that interval excludes 0."
+        )
     listing = selection.pairs_frame(result, pairs)
     st.dataframe(listing, hide_index=True, column_config={"image": THUMB}, key="explore_selection_pairs")
     row = st.container(horizontal=True)

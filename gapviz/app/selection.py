@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from gapviz.app import frames
-from gapviz.app.analysis import Analysis, pair_metrics
+from gapviz.app.analysis import Analysis, metric_sample, pair_metrics
 from gapviz.science.neighbours import point_neighbours
 
 MIN_SELECTED_PAIRS = 2
@@ -56,11 +56,30 @@ def subset_metrics(analysis: Analysis, pairs: np.ndarray) -> tuple[dict[str, flo
     return pair_metrics(analysis.image[pairs], analysis.text[captions], index)
 
 
+def versus_rest(analysis: Analysis, pairs: np.ndarray) -> dict[str, Any]:
+    """selection − rest of the bootstrapped metrics with 95% intervals (independent resamples: the two
+    sets share no pair), each side on a seeded sample above METRICS_MAX_PAIRS; {} when the rest has < 2."""
+    from gapviz.science.difference import difference_intervals
+
+    rest = np.setdiff1d(np.arange(analysis.n_image), pairs)
+    sides = []
+    for images in (rest, np.asarray(pairs)):
+        captions, index = frames.pair_subset(analysis.index, images)
+        if len(images) < MIN_SELECTED_PAIRS or not len(captions):
+            return {}
+        sides.append(metric_sample(analysis.image[images], analysis.text[captions], index)[:3])
+    return difference_intervals(sides[0], sides[1], paired=False)
+
+
 def metric_table(
-    whole: dict[str, Any], selection: dict[str, Any] | None, names: tuple[str, ...] = TABLE_METRICS
+    whole: dict[str, Any],
+    selection: dict[str, Any] | None,
+    names: tuple[str, ...] = TABLE_METRICS,
+    rest: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """Rows: metrics; columns: the whole set and (when given) the selection, their difference, then the
-    ends of each 95% interval (NaN where a metric has none). Numbers: the CSV."""
+    """Rows: metrics; columns: the whole set and (when given) the selection, selection − whole and
+    (with ``rest``, from versus_rest) selection − rest, then the ends of each 95% interval (NaN where a
+    metric has none). Numbers: the CSV."""
     from gapviz.charts import metric_title
 
     shown = [n for n in names if n in whole]
@@ -70,6 +89,9 @@ def metric_table(
         table["selection"] = [selection.get(n, float("nan")) for n in shown]
         table["selection − whole"] = table["selection"] - table["whole set"]
         sides.append(("selection", selection))
+    if rest:
+        table["selection − rest"] = [rest.get(n, float("nan")) for n in shown]
+        sides.append(("selection − rest", rest))
     for label, values in sides:
         ends = [_ends(values.get(f"{n}_ci95")) for n in shown]
         table[f"{label} lo"], table[f"{label} hi"] = [e[0] for e in ends], [e[1] for e in ends]
@@ -93,6 +115,15 @@ def metric_display(table: pd.DataFrame) -> pd.DataFrame:
             ]
     if "selection − whole" in table.columns:
         shown["selection − whole"] = [number(v, 4) for v in table["selection − whole"]]
+    if "selection − rest" in table.columns:
+        ends = zip(table["selection − rest lo"], table["selection − rest hi"], strict=True)
+        shown["selection − rest [95% CI]"] = [
+            with_interval(v, [lo, hi], 4) for v, (lo, hi) in zip(table["selection − rest"], ends, strict=True)
+        ]
+        shown["differs from the rest"] = [
+            "—" if not np.isfinite([lo, hi]).all() else ("yes" if lo > 0 or hi < 0 else "no")
+            for lo, hi in zip(table["selection − rest lo"], table["selection − rest hi"], strict=True)
+        ]
     return shown
 
 
