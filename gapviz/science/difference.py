@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from gapviz.science import estimators as E
-from gapviz.science.metrics import INTERVAL_METRICS, pair_squared, prepare
+from gapviz.science.metrics import INTERVAL_METRICS, pair_squared, prepare, resample_statistics
 from gapviz.science.retrieval import RetrievalHits, retrieval_hits
 
 DIFFERENCE_METRICS = tuple(
@@ -39,10 +39,7 @@ class _Source:
         return cls(E.PairSums.of(x, y, idx), idx, pair_squared(x, y, idx), retrieval_hits(x, y, idx, ks=(1, 5, 10)))
 
     def statistics(self, w: np.ndarray) -> dict[str, np.ndarray]:
-        n = len(self.sums.x)
-        out = E.gap_statistics(self.sums, w)
-        out.update(E.pair_distance_statistics(self.pair_sq, self.idx, n, w))
-        out.update(E.recall_statistics(self.hits.i2t, self.hits.t2i, self.idx, n, w, self.hits.ks))
+        out = resample_statistics(self.sums, self.idx, self.pair_sq, self.hits, w)
         return {k: out[k] for k in DIFFERENCE_METRICS}
 
 

@@ -355,22 +355,29 @@ def _point_metrics(
     return values
 
 
-def _intervals(
-    sums: Any, y: np.ndarray, idx: np.ndarray, pair_sq: np.ndarray, hits: Any, n_resamples: int, seed: int
-) -> dict[str, Any]:
-    """Bootstrap ``<metric>_ci95`` of the sum-based metrics, pair distances and recall (one resampling of
-    images, an image's captions with it), and gap_null95."""
+def resample_statistics(sums: Any, idx: np.ndarray, pair_sq: np.ndarray, hits: Any, w: np.ndarray) -> dict[str, Any]:
+    """Each resample's (rows of counts ``w``) sum-based metrics, pair distances and recall: what compute_all
+    bootstraps and gapviz.science.difference compares between two sources."""
     from gapviz.science import estimators as E
 
     n = len(sums.x)
+    gap = E.gap_statistics(sums, w)
+    gap.pop("gap_squared_unbiased")
+    pairs = E.pair_distance_statistics(pair_sq, idx, n, w)
+    return {**gap, **pairs, **E.recall_statistics(hits.i2t, hits.t2i, idx, n, w, hits.ks)}
+
+
+def _intervals(
+    sums: Any, y: np.ndarray, idx: np.ndarray, pair_sq: np.ndarray, hits: Any, n_resamples: int, seed: int
+) -> dict[str, Any]:
+    """Bootstrap ``<metric>_ci95`` of resample_statistics (one resampling of images, an image's captions
+    with it), and gap_null95."""
+    from gapviz.science import estimators as E
 
     def stats(w: np.ndarray) -> dict[str, np.ndarray]:
-        gap = E.gap_statistics(sums, w)
-        gap.pop("gap_squared_unbiased")
-        pairs = E.pair_distance_statistics(pair_sq, idx, n, w)
-        return {**gap, **pairs, **E.recall_statistics(hits.i2t, hits.t2i, idx, n, w, hits.ks)}
+        return resample_statistics(sums, idx, pair_sq, hits, w)
 
-    out: dict[str, Any] = dict(E.bootstrap_intervals(stats, n, n_resamples, seed))
+    out: dict[str, Any] = dict(E.bootstrap_intervals(stats, len(sums.x), n_resamples, seed))
     out["gap_null95"] = E.gap_null95(sums, y, n_resamples, seed)
     return out
 
