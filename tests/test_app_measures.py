@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import math
 
 import numpy as np
 from app_fixtures import open_page, synthetic_epoch, texts
@@ -128,3 +129,20 @@ def test_a_forged_upload_is_refused_from_its_header(home):
     assert not at.exception
     errors = [e.value.replace("\\", "") for e in at.error]  # the page escapes markdown in messages
     assert any("forged.npy" in e and "above the limit" in e for e in errors), errors
+
+
+def test_interval_helpers_for_tables():
+    from gapviz.app import format as fmt
+
+    assert fmt.interval_ends([0.1, 0.3]) == (0.1, 0.3)
+    assert all(math.isnan(v) for v in fmt.interval_ends(None))
+    assert [fmt.excludes_zero(0.1, 0.3), fmt.excludes_zero(-0.2, -0.1), fmt.excludes_zero(-0.1, 0.1)] == [
+        "yes",
+        "yes",
+        "no",
+    ]
+    assert fmt.excludes_zero(float("nan"), 0.1) == "—"
+    assert fmt.interval_cells([0.5, 0.25], [0.4, float("nan")], [0.6, float("nan")]) == [
+        "0.5000 [0.4000, 0.6000]",
+        "0.2500",
+    ]

@@ -20,6 +20,7 @@ import streamlit as st
 
 from gapviz.app import common, frames, scatter
 from gapviz.app import explore_views as views
+from gapviz.app import format as fmt
 from gapviz.app.analysis import Analysis
 from gapviz.charts import metric_title
 from gapviz.runs.store import StoreError
@@ -75,12 +76,12 @@ def comparison_table(a: Analysis, b: Analysis, diff: dict[str, Any]) -> pd.DataF
     for name in shown:
         row: dict[str, Any] = {"metric": metric_title(name)}
         for label, values in (("first", a.metrics), ("second", b.metrics)):
-            lo, hi = _interval(values.get(f"{name}_ci95"))
+            lo, hi = fmt.interval_ends(values.get(f"{name}_ci95"))
             row.update({label: values[name], f"{label} lo": lo, f"{label} hi": hi})
-        lo, hi = _interval(diff.get(f"{name}_ci95"))
+        lo, hi = fmt.interval_ends(diff.get(f"{name}_ci95"))
         change = diff.get(name, _number(b.metrics[name]) - _number(a.metrics[name]))
         row.update({"second − first": change, "difference lo": lo, "difference hi": hi})
-        row["differs"] = "—" if not np.isfinite([lo, hi]).all() else ("yes" if lo > 0 or hi < 0 else "no")
+        row["differs"] = fmt.excludes_zero(lo, hi)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -89,16 +90,11 @@ def _number(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) else float("nan")
 
 
-def _interval(ci: Any) -> tuple[float, float]:
-    return (float(ci[0]), float(ci[1])) if isinstance(ci, (list, tuple)) and len(ci) == 2 else (float("nan"),) * 2
-
-
 def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
-    """The table as text: ``value [lo, hi]`` cells (format.with_interval), the verdict column kept."""
-    from gapviz.app.format import with_interval
+    """The table as text: ``value [lo, hi]`` cells (format.interval_cells), the verdict column kept."""
 
     def cells(value: str, lo: str, hi: str) -> list[str]:
-        return [with_interval(v, [a, b], 4) for v, a, b in zip(table[value], table[lo], table[hi], strict=True)]
+        return fmt.interval_cells(table[value], table[lo], table[hi])
 
     return pd.DataFrame(
         {

@@ -30,6 +30,25 @@ def with_interval(value: Any, ci: Sequence[Any] | None, digits: int = 3) -> str:
     return f"{text} [{float(ci[0]):.{digits}f}, {float(ci[1]):.{digits}f}]"
 
 
+def interval_ends(ci: Any) -> tuple[float, float]:
+    """(lo, hi) of a ``<metric>_ci95`` value, (nan, nan) when there is none."""
+    if isinstance(ci, (list, tuple)) and len(ci) == 2:
+        return float(ci[0]), float(ci[1])
+    return float("nan"), float("nan")
+
+
+def interval_cells(values: Sequence[Any], los: Sequence[Any], his: Sequence[Any], digits: int = 4) -> list[str]:
+    """:func:`with_interval` of each value with its [lo, hi] (columns of a table)."""
+    return [with_interval(v, [lo, hi], digits) for v, lo, hi in zip(values, los, his, strict=True)]
+
+
+def excludes_zero(lo: float, hi: float) -> str:
+    """ "yes" when the interval [lo, hi] excludes 0, "no" when it holds 0, "—" without an interval."""
+    if not (_finite(lo) and _finite(hi)):
+        return "—"
+    return "yes" if lo > 0 or hi < 0 else "no"
+
+
 def under_null_floor(values: Mapping[str, Any]) -> bool:
     """True when gap_distance is at or below gap_null95: the gap cannot be told from 0."""
     gap, floor = values.get("gap_distance"), values.get("gap_null95")

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gapviz.app import format as fmt
 from gapviz.app import frames
 from gapviz.app.analysis import Analysis, metric_sample, pair_metrics
 from gapviz.science.neighbours import point_neighbours
@@ -93,35 +94,27 @@ def metric_table(
         table["selection − rest"] = [rest.get(n, float("nan")) for n in shown]
         sides.append(("selection − rest", rest))
     for label, values in sides:
-        ends = [_ends(values.get(f"{n}_ci95")) for n in shown]
+        ends = [fmt.interval_ends(values.get(f"{n}_ci95")) for n in shown]
         table[f"{label} lo"], table[f"{label} hi"] = [e[0] for e in ends], [e[1] for e in ends]
     return table
 
 
-def _ends(ci: Any) -> tuple[float, float]:
-    return (float(ci[0]), float(ci[1])) if isinstance(ci, (list, tuple)) and len(ci) == 2 else (float("nan"),) * 2
-
-
 def metric_display(table: pd.DataFrame) -> pd.DataFrame:
-    """metric_table as text: ``value [lo, hi]`` for the whole set and the selection, and the difference."""
-    from gapviz.app.format import number, with_interval
+    """metric_table as text: ``value [lo, hi]`` for the whole set and the selection, and the differences."""
+
+    def cells(label: str) -> list[str]:
+        return fmt.interval_cells(table[label], table[f"{label} lo"], table[f"{label} hi"])
 
     shown = pd.DataFrame({"metric": table["metric"]})
     for label in ("whole set", "selection"):
         if label in table.columns:
-            shown[f"{label} [95% CI]"] = [
-                with_interval(v, [lo, hi], 4)
-                for v, lo, hi in zip(table[label], table[f"{label} lo"], table[f"{label} hi"], strict=True)
-            ]
+            shown[f"{label} [95% CI]"] = cells(label)
     if "selection − whole" in table.columns:
-        shown["selection − whole"] = [number(v, 4) for v in table["selection − whole"]]
+        shown["selection − whole"] = [fmt.number(v, 4) for v in table["selection − whole"]]
     if "selection − rest" in table.columns:
-        ends = zip(table["selection − rest lo"], table["selection − rest hi"], strict=True)
-        shown["selection − rest [95% CI]"] = [
-            with_interval(v, [lo, hi], 4) for v, (lo, hi) in zip(table["selection − rest"], ends, strict=True)
-        ]
+        shown["selection − rest [95% CI]"] = cells("selection − rest")
         shown["differs from the rest"] = [
-            "—" if not np.isfinite([lo, hi]).all() else ("yes" if lo > 0 or hi < 0 else "no")
+            fmt.excludes_zero(lo, hi)
             for lo, hi in zip(table["selection − rest lo"], table["selection − rest hi"], strict=True)
         ]
     return shown
