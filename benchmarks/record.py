@@ -1,0 +1,151 @@
+"""One results file per benchmark: what was measured, on what machine, under what load, against what target.
+
+Every benchmark ends with ``save(name, ...)``; with ``--record`` the file goes to
+``benchmarks/results/<name>.json``, from which ``python -m benchmarks.report`` writes
+docs/benchmarks.md. No number of that page is typed: each comes from one of these files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+OPERATORS = ("<=", ">=", "<", ">")
+
+
+def measure(
+    key: str, label: str, value: float, unit: str = "", target: tuple[str, float] | None = None, digits: int = 2
+) -> dict[str, Any]:
+    """One named number; ``target`` = (operator, bound) makes it a checked target (met or missed)."""
+    if target is not None and target[0] not in OPERATORS:
+        raise ValueError(f"target operator must be one of {OPERATORS}, not {target[0]!r}")
+    entry: dict[str, Any] = {"key": key, "label": label, "value": float(value), "unit": unit, "digits": digits}
+    if target is not None:
+        entry["target"] = {"op": target[0], "value": float(target[1])}
+    return entry
+
+
+def table(
+    key: str, columns: list[str], rows: list[list[Any]], digits: list[int | None] | None = None
+) -> dict[str, Any]:
+    """A table of results: numeric cells are formatted with their column's ``digits``, text cells as they are."""
+    if any(len(row) != len(columns) for row in rows):
+        raise ValueError(f"table {key}: every row needs {len(columns)} cells")
+    return {"key": key, "columns": columns, "rows": rows, "digits": digits or [2] * len(columns)}
+
+
+def machine() -> dict[str, Any]:
+    """The facts a reader needs to compare two results: cores, CPU, memory, Python, torch and its threads, GPU."""
+    facts: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "cpu": _cpu_model(),
+        "memory_gib": _memory_gib(),
+        "python": platform.python_version(),
+    }
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        facts["torch"] = torch.__version__
+        facts["torch_threads"] = torch.get_num_threads()
+        facts["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return facts
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _memory_gib() -> float | None:
+    try:
+        first = Path("/proc/meminfo").read_text().splitlines()[0]
+        return round(int(first.split()[1]) / 2**20, 1)
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _commit() -> str:
+    """The checkout's commit, with ``+changes`` when the working tree differs from it."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
+        changes = ["git", "status", "--porcelain", "--", "gapviz", "workers"]
+        dirty = subprocess.run(changes, cwd=root, capture_output=True, text=True)
+    except OSError:
+        return "unknown"
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "") if head.returncode == 0 else "unknown"
+
+
+class Session:
+    """Started when a benchmark starts (load average then), saved when it ends (load average again)."""
+
+    def __init__(self, name: str, argv: list[str] | None = None) -> None:
+        self.name = name
+        shown = _without_output_flags(list(sys.argv[1:] if argv is None else argv))
+        self.command = "python -m benchmarks." + _module_name(name) + "".join(f" {a}" for a in shown)
+        self.load_before = [round(x, 2) for x in os.getloadavg()]
+        self.started = time.time()
+
+    def save(
+        self, measures: list[dict[str, Any]], tables: list[dict[str, Any]], path: str | Path | None
+    ) -> dict[str, Any]:
+        """The result as a dict, also written to ``path`` when one is given."""
+        result = {
+            "benchmark": self.name,
+            "command": self.command,
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
+            "wall_s": round(time.time() - self.started, 1),
+            "commit": _commit(),
+            "machine": machine(),
+            "load_average_before": self.load_before,
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+            "measures": measures,
+            "tables": tables,
+        }
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+            print(f"results written to {path}", flush=True)
+        return result
+
+
+def _without_output_flags(argv: list[str]) -> list[str]:
+    kept, skip = [], False
+    for arg in argv:
+        if skip or arg == "--record" or arg.startswith("--json="):
+            skip = False
+            continue
+        if arg == "--json":
+            skip = True
+            continue
+        kept.append(arg)
+    return kept
+
+
+def _module_name(name: str) -> str:
+    return "bad_inputs" if name == "bad_inputs" else f"bench_{name}"
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--record`` (write benchmarks/results/<name>.json, the page's source) and ``--json PATH``."""
+    parser.add_argument("--record", action="store_true", help="write benchmarks/results/<name>.json (docs source)")
+    parser.add_argument("--json", help="write the results file here instead")
+
+
+def output_path(name: str, args: argparse.Namespace) -> Path | None:
+    """Where ``add_output_arguments``' flags send the results file, if anywhere."""
+    if args.json:
+        return Path(args.json)
+    return RESULTS / f"{name}.json" if args.record else None

@@ -1,0 +1,70 @@
+"""docs/benchmarks.md is generated from the results files by a stated rule, and no measured number is typed."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+import pytest
+
+from benchmarks import record, report
+
+
+def result(value: float, load: float = 0.3, target: tuple[str, float] | None = ("<=", 1.5)) -> dict:
+    session = record.Session("analyze", ["--pairs", "20000", "--record", "--json", "/tmp/x.json"])
+    session.load_before = [load, load, load]
+    measures = [record.measure("ratio", "compute_all, × matmul", value, "×", target)]
+    tables = [record.table("steps", ["step", "seconds"], [["matmul", 2.281], ["a|b", 3.9]], [None, 2])]
+    return session.save(measures, tables, None)
+
+
+def test_a_target_is_met_or_missed_by_its_comparison():
+    assert "**met**" in report.verdict_line(result(1.5)["measures"][0])
+    assert "**missed**" in report.verdict_line(result(1.51)["measures"][0])
+    above = result(0.9, target=(">=", 0.95))["measures"][0]
+    assert report.verdict_line(above) == "- compute_all, × matmul: 0.90× (target ≥ 0.95×): **missed**"
+    with pytest.raises(ValueError, match="operator"):
+        record.measure("x", "x", 1.0, target=("=", 1.0))
+
+
+def test_load_above_half_the_cores_marks_the_result_under_load():
+    cpus = record.machine()["cpus"]
+    assert "**under load**" in report.measured_line(result(1.0, load=cpus / 2 + 0.1))
+    idle = report.measured_line(result(1.0, load=cpus / 2))
+    assert "idle" in idle and "under load" not in idle
+
+
+def test_the_command_shown_is_the_one_to_rerun_without_the_output_flags():
+    assert result(1.0)["command"] == "python -m benchmarks.bench_analyze --pairs 20000"
+    parser = argparse.ArgumentParser()
+    record.add_output_arguments(parser)
+    assert record.output_path("train", parser.parse_args(["--record"])) == record.RESULTS / "train.json"
+    assert record.output_path("train", parser.parse_args([])) is None
+
+
+def test_placeholders_are_filled_and_a_missing_result_says_so():
+    page = "{{value analyze.ratio}}\n{{verdicts analyze}}\n{{table analyze.steps}}\n{{measured queue}}\n"
+    text = report.render(page, {"analyze": result(1.72)})
+    assert "1.72×\n- compute_all, × matmul: 1.72× (target ≤ 1.50×): **missed**\n" in text
+    assert "| matmul | 2.28 |\n| a\\|b | 3.90 |" in text
+    assert "*(not measured: benchmarks/results/queue.json does not exist)*" in text
+    with pytest.raises(KeyError, match="no measure 'nope'"):
+        report.render("{{value analyze.nope}}", {"analyze": result(1.0)})
+
+
+def test_saved_file_round_trips(tmp_path):
+    session = record.Session("train", [])
+    session.save([record.measure("r", "ratio", 0.98, target=(">=", 0.95))], [], tmp_path / "train.json")
+    loaded = report.load_results(tmp_path)
+    assert report.target_met(loaded["train"]["measures"][0])
+    assert loaded["train"]["machine"]["cpus"] >= 1
+
+
+RESULT_NUMBER = re.compile(r"\d[\d,.]*(?:\s?(?:s|ms|%|GiB|MB|samples/s)(?![\w/])|×)")
+
+
+def test_the_page_types_no_measured_number_and_the_doc_is_current():
+    prose = report.PLACEHOLDER.sub("", report.page_text())
+    prose = re.sub(r"`[^`]*`", "", prose)
+    assert RESULT_NUMBER.findall(prose) == []
+    assert report.main(["--check"]) == 0, "docs/benchmarks.md is out of date: run python -m benchmarks.report"
