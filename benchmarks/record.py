@@ -39,6 +39,8 @@ def table(
     """A table of results: numeric cells are formatted with their column's ``digits``, text cells as they are."""
     if any(len(row) != len(columns) for row in rows):
         raise ValueError(f"table {key}: every row needs {len(columns)} cells")
+    if digits is not None and len(digits) != len(columns):
+        raise ValueError(f"table {key}: digits needs one entry per column ({len(columns)})")
     return {"key": key, "columns": columns, "rows": rows, "digits": digits or [2] * len(columns)}
 
 
@@ -91,10 +93,11 @@ def _commit() -> str:
 class Session:
     """Started when a benchmark starts (load average then), saved when it ends (load average again)."""
 
-    def __init__(self, name: str, argv: list[str] | None = None) -> None:
+    def __init__(self, name: str, argv: list[str] | None = None, module: str | None = None) -> None:
+        """``name`` names the results file; ``module`` the benchmark's module when it is not bench_<name>."""
         self.name = name
         shown = _without_output_flags(list(sys.argv[1:] if argv is None else argv))
-        self.command = "python -m benchmarks." + _module_name(name) + "".join(f" {a}" for a in shown)
+        self.command = f"python -m benchmarks.{module or _module_name(name)}" + "".join(f" {a}" for a in shown)
         self.load_before = [round(x, 2) for x in os.getloadavg()]
         self.started = time.time()
 
