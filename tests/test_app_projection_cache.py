@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import time
 
 import numpy as np
@@ -70,9 +71,22 @@ def test_aligned_umap_checks_the_shapes_before_starting_a_process(home, monkeypa
         projection_cache.aligned_umap_layouts(home, [(image, text), (image[:5], text)])
 
 
-def test_a_failing_child_is_a_one_line_projection_error(home):
+def test_a_failing_child_is_a_one_line_projection_error_remembered_for_a_while(home, monkeypatch):
     epochs = [(np.full((6, 4), np.nan, dtype=np.float32), np.ones((6, 4), dtype=np.float32))] * 2
     with pytest.raises(projection_cache.ProjectionError, match="^aligned UMAP failed in its process: ") as caught:
         projection_cache.aligned_umap_layouts(home, epochs)
     assert "\n" not in str(caught.value)
-    assert not projection_cache.aligned_cache_path(home, epochs).exists()
+    out = projection_cache.aligned_cache_path(home, epochs)
+    assert not out.exists()
+    # a rerun soon after gets the same error without a new process; later, a new try
+    spawned = []
+    real_run = projection_cache.subprocess.run
+    monkeypatch.setattr(projection_cache.subprocess, "run", lambda *a, **k: spawned.append(1) or real_run(*a, **k))
+    with pytest.raises(projection_cache.ProjectionError, match="not retried for 10 minutes") as again:
+        projection_cache.aligned_umap_layouts(home, epochs)
+    assert str(caught.value) in str(again.value) and spawned == []
+    stale = time.time() - projection_cache.RETRY_AFTER_S - 1
+    os.utime(projection_cache.failure_path(out), (stale, stale))
+    with pytest.raises(projection_cache.ProjectionError, match="failed in its process"):
+        projection_cache.aligned_umap_layouts(home, epochs)
+    assert spawned == [1]

@@ -9,6 +9,10 @@ pay twice, whichever session or restart asks. A run's own UMAP layouts come from
 The aligned mode (``python -m gapviz.app.projection_cache --aligned IN OUT``) lays out several
 epochs of the same points at once with gapviz.science.projection.aligned_umap_project, cached as
 one (epochs, N + M, 2) array under a digest of every epoch's arrays (``-aligned-umap.npy``).
+
+A child that fails leaves ``<digest>-<method>.failed`` (its one-line error): for RETRY_AFTER_S the
+same embeddings get that error again at once, so a rerun of the page does not start a doomed
+process each time; after that, or once the file is deleted, they are tried again.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import io
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,8 @@ CACHE_VERSION = 1
 UMAP_MAX_PAIRS = 20_000
 """Bigger sets get PCA only: UMAP of 40,000+ points takes minutes on two cores."""
 TIMEOUT_S = 900.0
+RETRY_AFTER_S = 600.0
+"""A failed child's error is given again for this long (``<digest>-<method>.failed``) instead of a new process."""
 ALIGNED = "--aligned"
 """The child's mode flag: IN holds ``image_0, text_0, image_1, ...``; OUT gets the stacked layouts."""
 
@@ -64,8 +71,37 @@ def cached_layout(home: Path, image: np.ndarray, text: np.ndarray) -> np.ndarray
     return np.load(path, allow_pickle=False) if path.is_file() else None
 
 
+def failure_path(out: Path) -> Path:
+    """Where a failed child's error for the layout ``out`` is remembered."""
+    return out.with_suffix(".failed")
+
+
+def _recent_failure(out: Path) -> str | None:
+    """The remembered error of the layout ``out`` if it failed less than RETRY_AFTER_S ago."""
+    path = failure_path(out)
+    try:
+        if time.time() - path.stat().st_mtime < RETRY_AFTER_S:
+            return path.read_text(encoding="utf-8").strip()
+    except OSError:
+        pass
+    return None
+
+
 def _run_child(mode: list[str], arrays: dict[str, np.ndarray], out: Path, timeout: float, what: str) -> np.ndarray:
     """Write ``arrays`` to a temporary .npz, run the child on it, return what it wrote to ``out``."""
+    remembered = _recent_failure(out)
+    if remembered is not None:
+        raise ProjectionError(f"{remembered} (not retried for {RETRY_AFTER_S / 60:.0f} minutes)")
+    try:
+        layout = _spawn_child(mode, arrays, out, timeout, what)
+    except ProjectionError as error:
+        atomic_write_bytes(failure_path(out), str(error).encode("utf-8"))
+        raise
+    failure_path(out).unlink(missing_ok=True)
+    return layout
+
+
+def _spawn_child(mode: list[str], arrays: dict[str, np.ndarray], out: Path, timeout: float, what: str) -> np.ndarray:
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as folder:
         source = Path(folder) / "embeddings.npz"
