@@ -32,7 +32,7 @@ from benchmarks.record import RESULTS
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = Path(__file__).resolve().parent / "page"
 DOC = ROOT / "docs" / "benchmarks.md"
-PLACEHOLDER = re.compile(r"\{\{(measured|value|verdicts|table) ([a-z_]+)(?:\.([a-z0-9_]+))?\}\}")
+PLACEHOLDER = re.compile(r"\{\{(measured|value|verdicts|table) ([a-z0-9_]+)(?:\.([a-z0-9_]+))?\}\}")
 COMPARE: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
     ">=": operator.ge,
@@ -77,6 +77,12 @@ def target_met(entry: dict[str, Any]) -> bool:
 def verdict_line(entry: dict[str, Any]) -> str:
     """One target: its label, the measured value, the bound and met/missed."""
     target = entry["target"]
+    digits = entry.get("digits", 2)
+    while digits < 6 and format_number(entry["value"], digits) == format_number(target["value"], digits):
+        digits += 1  # a value just past its bound must not print as the bound itself
+    if entry["value"] == target["value"]:
+        digits = entry.get("digits", 2)
+    entry = {**entry, "digits": digits}
     bound = format_measure({**entry, "value": target["value"]})
     state = "**met**" if target_met(entry) else "**missed**"
     return f"- {entry['label']}: {format_measure(entry)} (target {SHOWN_OPERATOR[target['op']]} {bound}): {state}"

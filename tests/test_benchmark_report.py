@@ -21,6 +21,8 @@ def result(value: float, load: float = 0.3, target: tuple[str, float] | None = (
 def test_a_target_is_met_or_missed_by_its_comparison():
     assert "**met**" in report.verdict_line(result(1.5)["measures"][0])
     assert "**missed**" in report.verdict_line(result(1.51)["measures"][0])
+    just_over = report.verdict_line(result(1.504)["measures"][0])
+    assert just_over == "- compute_all, × matmul: 1.504× (target ≤ 1.500×): **missed**"
     above = result(0.9, target=(">=", 0.95))["measures"][0]
     assert report.verdict_line(above) == "- compute_all, × matmul: 0.90× (target ≥ 0.95×): **missed**"
     with pytest.raises(ValueError, match="operator"):
