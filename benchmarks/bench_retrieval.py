@@ -1,9 +1,10 @@
 """Time chunked ``retrieval_recall`` against a bare ``image @ text.T`` of the same size.
 
-Usage: python benchmarks/bench_retrieval.py [--images 5000] [--captions 25000] [--dim 512]
-Prints a Markdown table per device (CPU, and CUDA when available). The ratio is retrieval
-throughput as a fraction of the bare matmul's (bare seconds / retrieval seconds); retrieval
-computes the same similarity matrix once, in chunks, plus ranks for both directions.
+Usage: python -m benchmarks.bench_retrieval [--images 5000] [--captions 25000] [--dim 512] [--record]
+Prints a Markdown table with a row per device (CPU, and CUDA when available) and writes the results
+file "retrieval". The ratio is retrieval throughput as a fraction of the bare matmul's (bare seconds /
+retrieval seconds); retrieval computes the same similarity matrix once, in chunks, plus ranks for
+both directions. No target was set for it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 
 import torch
 
+from benchmarks import record
 from gapviz.science.metrics import retrieval_recall
 
 
@@ -56,14 +58,26 @@ def _device_name(device: str) -> str:
     return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
+def device_measures(r: dict) -> list[dict]:
+    """One device's seconds and ratio; keys prefixed by the device (cpu_, cuda_)."""
+    device = r["device"]
+    return [
+        record.measure(f"{device}_matmul_s", f"bare `image @ text.T`, {device}", r["matmul_s"], "s", digits=3),
+        record.measure(f"{device}_retrieval_s", f"retrieval_recall, {device}", r["retrieval_s"], "s", digits=3),
+        record.measure(f"{device}_ratio", f"retrieval_recall throughput vs the bare matmul, {device}", r["ratio"], "×"),
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--images", type=int, default=5000)
     parser.add_argument("--captions", type=int, default=25000)
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--chunk-size", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=3)
+    record.add_output_arguments(parser)
     args = parser.parse_args(argv)
+    session = record.Session("retrieval", argv)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(
         f"retrieval_recall, {args.images} images × {args.captions} captions × D={args.dim}, fp32, "
@@ -72,10 +86,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     print("| device | bare matmul (s) | retrieval_recall (s) | ratio (throughput vs matmul) |")
     print("| --- | --- | --- | --- |")
+    measures, rows = [], []
     for device in devices:
         r = bench(device, args.images, args.captions, args.dim, args.chunk_size, args.repeats)
-        ratio = r["matmul_s"] / r["retrieval_s"]
-        print(f"| {device} ({_device_name(device)}) | {r['matmul_s']:.3f} | {r['retrieval_s']:.3f} | {ratio:.2f} |")
+        r["ratio"] = r["matmul_s"] / r["retrieval_s"]
+        name = f"{device} ({_device_name(device)})"
+        print(f"| {name} | {r['matmul_s']:.3f} | {r['retrieval_s']:.3f} | {r['ratio']:.2f} |")
+        measures += device_measures(r)
+        rows.append([name, r["matmul_s"], r["retrieval_s"], r["ratio"]])
+    columns = ["device", "bare matmul (s)", "retrieval_recall (s)", "throughput vs matmul"]
+    tables = [record.table("devices", columns, rows, [None, 3, 3, 2])]
+    session.save(measures, tables, record.output_path("retrieval", args))
 
 
 if __name__ == "__main__":
