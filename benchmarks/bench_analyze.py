@@ -1,12 +1,17 @@
 """Time `gapviz analyze` (every metric, bootstrap intervals and the null) against a bare `image @ text.T`.
 
-Usage: python benchmarks/bench_analyze.py [--pairs 20000] [--dim 512] [--resamples 1000] [--threads 2]
-       python benchmarks/bench_analyze.py --pairs 100000 --memory-only   # one analyze, its time and peak RSS
+Usage: python -m benchmarks.bench_analyze [--pairs 20000] [--dim 512] [--resamples 1000] [--threads 2] [--record]
+       python -m benchmarks.bench_analyze --resamples 200 --name analyze_training --record   # epoch records' setting
+       python -m benchmarks.bench_analyze --pairs 100000 --memory-only --record   # results file analyze_memory
 
 Issue 9's target: analyze of 20,000 pairs × 512 dimensions within 1.5× one bare 20,000 × 20,000 matmul
-measured in the same run, the bootstrap adding at most 20 %. Prints a Markdown table; each figure is
-the best of ``--repeats`` runs (the machine may be shared). The end-to-end row runs the CLI in this
-process on a .npy written to a temporary folder, so it includes reading the file.
+measured in the same run, the bootstrap adding at most 20 %. Each figure is the best of ``--repeats``
+rounds, the steps interleaved (the machine may be shared). The end-to-end step runs the CLI in this
+process on a .npy written to a temporary folder, so it includes reading the file. A second table times
+compute_all's stages one by one, by calling gapviz.science's functions as compute_all does.
+``--memory-only`` times one compute_all and reports the peak RSS (the bare N × N matmul would not fit).
+The results file is ``--name`` (default: analyze, or analyze_memory with ``--memory-only``); the page's
+placeholders name results with lowercase letters and underscores only.
 """
 
 from __future__ import annotations
@@ -15,12 +20,25 @@ import argparse
 import contextlib
 import io
 import os
+import re
 import resource
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from benchmarks import record
+
+KS = (1, 5, 10)
+BOOTSTRAP_STAGES = (
+    "drawing the bootstrap counts",
+    "gap bootstrap",
+    "pair-distance bootstrap",
+    "recall bootstrap",
+    "permutation null",
+)
 
 
 def _setup_threads(threads: int) -> None:
@@ -48,8 +66,161 @@ def _data(pairs: int, dim: int):
     return image, text
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def end_to_end(image: Any, text: Any, resamples: int, repeats: int) -> dict[str, float]:
+    """Best seconds of the bare matmul, compute_all without and with the bootstrap, and the CLI on a .npy."""
+    import numpy as np
+    import torch
+
+    from gapviz.cli.main import main as gapviz_main
+    from gapviz.science.metrics import compute_all
+
+    x, y = torch.from_numpy(image), torch.from_numpy(text)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "emb.npy"
+        np.save(path, np.stack([image, text]))
+        argv_cli = ["analyze", str(path), "--json", "--resamples", str(resamples)]
+        with contextlib.redirect_stdout(io.StringIO()):
+            return _interleaved_best(
+                {
+                    "matmul": lambda: x @ y.T,
+                    "bare": lambda: compute_all(image, text, n_resamples=0),
+                    "full": lambda: compute_all(image, text, n_resamples=resamples),
+                    "cli": lambda: gapviz_main(argv_cli),
+                },
+                repeats,
+            )
+
+
+def stages(image: Any, text: Any, resamples: int, seed: int = 0) -> dict[str, Callable[[], object]]:
+    """compute_all's stages as separate calls (one caption per image, so the first captions are ``text``)."""
+    from gapviz.science import anatomy, kernels
+    from gapviz.science import estimators as E
+    from gapviz.science.metrics import pair_squared, prepare
+    from gapviz.science.probe import modality_probe
+    from gapviz.science.retrieval import retrieval_hits
+
+    x, y, idx = prepare(image, text)
+    n, sums, pair_sq = len(x), E.PairSums.of(x, y, idx), pair_squared(x, y, idx)
+    hits = retrieval_hits(x, y, idx, ks=KS)
+    counts = list(E.resample_counts(n, resamples, seed))
+    return {
+        "unit rows, per-image sums, pair distances": lambda: (
+            prepare(image, text),
+            E.PairSums.of(x, y, idx),
+            pair_squared(x, y, idx),
+        ),
+        "retrieval pass (similarity matmul + fair-tie counts)": lambda: retrieval_hits(x, y, idx, ks=KS),
+        "effective ranks (SVD of each modality)": lambda: (anatomy.effective_rank(x), anatomy.effective_rank(y)),
+        "modality probe, with its intervals": lambda: modality_probe(x, y, seed, resamples),
+        "mutual k-NN": lambda: anatomy.mutual_knn(x, y, seed=seed),
+        "uniformity, with its intervals": lambda: kernels.uniformities(x, y, n_resamples=resamples, seed=seed),
+        "MMD² distribution gap, with its interval": lambda: kernels.distribution_gap(
+            x, y, n_resamples=resamples, seed=seed
+        ),
+        BOOTSTRAP_STAGES[0]: lambda: list(E.resample_counts(n, resamples, seed)),
+        BOOTSTRAP_STAGES[1]: lambda: [E.gap_statistics(sums, w) for w in counts],
+        BOOTSTRAP_STAGES[2]: lambda: [E.pair_distance_statistics(pair_sq, idx, n, w) for w in counts],
+        BOOTSTRAP_STAGES[3]: lambda: [E.recall_statistics(hits.i2t, hits.t2i, idx, n, w, hits.ks) for w in counts],
+        BOOTSTRAP_STAGES[4]: lambda: E.gap_null95(sums, y, resamples, seed),
+    }
+
+
+def bootstrap_multiply_adds(pairs: int, dim: int, resamples: int) -> float:
+    """Multiply-adds of the bootstrap's and the null's products, as a fraction of the N × N × D matmul's.
+
+    Per resample and item: the gap's (2D + 5) + 5 columns, the pair distances' 3, recall's 2·len(KS) + 2,
+    the null's D (gapviz.science.estimators).
+    """
+    per_item = (2 * dim + 5) + 5 + 3 + (2 * len(KS) + 2) + dim
+    return resamples * pairs * per_item / (pairs * pairs * dim)
+
+
+def analyze_measures(best: dict[str, float], stage_s: dict[str, float], args: argparse.Namespace) -> list[dict]:
+    """The headline numbers and their targets (issue 9)."""
+    matmul, bare, full, cli = best["matmul"], best["bare"], best["full"], best["cli"]
+    r = args.resamples
+    bootstrap_stages = sum(stage_s[name] for name in BOOTSTRAP_STAGES)
+    return [
+        record.measure("matmul_s", "bare `image @ text.T` (torch)", matmul, "s"),
+        record.measure("bare_s", "compute_all, no bootstrap", bare, "s"),
+        record.measure("full_s", f"compute_all, {r} resamples", full, "s"),
+        record.measure("cli_s", "`gapviz analyze --json` (reads the .npy)", cli, "s"),
+        record.measure("bare_ratio", "compute_all without bootstrap, × the bare matmul", bare / matmul, "×"),
+        record.measure(
+            "full_ratio", f"compute_all with {r} resamples, × the bare matmul", full / matmul, "×", ("<=", 1.5)
+        ),
+        record.measure(
+            "cli_ratio", f"`gapviz analyze --json`, {r} resamples, × the bare matmul", cli / matmul, "×", ("<=", 1.5)
+        ),
+        record.measure(
+            "bootstrap_added",
+            f"time the bootstrap ({r} resamples) adds to compute_all",
+            100 * (full - bare) / bare,
+            "%",
+            ("<=", 20),
+            1,
+        ),
+        record.measure(
+            "bootstrap_stages_ratio",
+            "the sum-based bootstraps, their counts and the null together, × the bare matmul",
+            bootstrap_stages / matmul,
+            "×",
+        ),
+        record.measure(
+            "bootstrap_work",
+            "multiply-adds of the bootstrap's and the null's products, share of the matmul's",
+            100 * bootstrap_multiply_adds(args.pairs, args.dim, r),
+            "%",
+            digits=0,
+        ),
+        record.measure("peak_rss", "peak resident memory of the run", _peak_rss_gib(), "GiB"),
+    ]
+
+
+def analyze_tables(best: dict[str, float], stage_s: dict[str, float], resamples: int) -> list[dict]:
+    """The end-to-end steps and compute_all's stages, each in seconds and as a multiple of the matmul."""
+    matmul = best["matmul"]
+    steps = [
+        ["bare `image @ text.T` (torch)", best["matmul"]],
+        ["compute_all, no bootstrap", best["bare"]],
+        [f"compute_all, {resamples} resamples", best["full"]],
+        ["`gapviz analyze --json` (reads the .npy)", best["cli"]],
+    ]
+    parts = [[name, seconds] for name, seconds in stage_s.items()]
+    parts.append(["sum of the stages", sum(stage_s.values())])
+    return [
+        record.table("steps", ["step", "seconds", "× matmul"], [[n, s, s / matmul] for n, s in steps], [None, 2, 2]),
+        record.table("stages", ["stage", "seconds", "× matmul"], [[n, s, s / matmul] for n, s in parts], [None, 2, 2]),
+    ]
+
+
+def memory_only(image: Any, text: Any, args: argparse.Namespace) -> list[dict]:
+    """One compute_all: its seconds and the run's peak RSS, against the inputs and the score matrix never built."""
+    from gapviz.science.metrics import compute_all
+
+    start = time.perf_counter()
+    compute_all(image, text, n_resamples=args.resamples)
+    seconds, peak = time.perf_counter() - start, _peak_rss_gib()
+    inputs, scores = 2 * image.nbytes / 2**30, args.pairs * args.pairs * 4 / 2**30
+    print(
+        f"{args.pairs:,} pairs × {args.dim} dims, {args.threads} threads: compute_all {seconds:.1f} s, "
+        f"peak RSS {peak:.2f} GiB (inputs {inputs:.2f} GiB)"
+    )
+    n = f"{args.pairs:,}"
+    return [
+        record.measure("seconds", f"compute_all of {n} pairs, {args.resamples} resamples", seconds, "s", digits=0),
+        record.measure("peak_rss", "peak resident memory of the run", peak, "GiB"),
+        record.measure("inputs", "the two float32 input arrays", inputs, "GiB"),
+        record.measure("score_matrix", f"the {n} × {n} float32 score matrix (never built)", scores, "GiB", digits=0),
+    ]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--pairs", type=int, default=20_000)
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--resamples", type=int, default=1000)
@@ -58,61 +229,49 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--memory-only",
         action="store_true",
-        help="only time one compute_all and print the peak RSS (the bare N×N matmul would not fit)",
+        help="only time one compute_all and report the peak RSS (the bare N×N matmul would not fit)",
     )
+    parser.add_argument("--name", help="results name (default: analyze, or analyze_memory with --memory-only)")
+    record.add_output_arguments(parser)
     args = parser.parse_args(argv)
+    args.name = args.name or ("analyze_memory" if args.memory_only else "analyze")
+    if not re.fullmatch(r"[a-z_]+", args.name):
+        parser.error(f"--name {args.name!r}: lowercase letters and underscores only (report placeholders)")
+    return args
+
+
+def print_tables(tables: list[dict], args: argparse.Namespace, best: dict[str, float]) -> None:
+    print(
+        f"{args.pairs:,} pairs × {args.dim} dims, {args.threads} threads, best of {args.repeats} interleaved rounds; "
+        f"load average at the end {os.getloadavg()[0]:.1f}"
+    )
+    for spec in tables:
+        print("\n| " + " | ".join(spec["columns"]) + " |\n|---|---|---|")
+        for label, seconds, ratio in spec["rows"]:
+            print(f"| {label} | {seconds:.2f} | {ratio:.2f} |")
+    print(f"\nbootstrap adds {100 * (best['full'] - best['bare']) / best['bare']:.0f} % to compute_all")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    session = record.Session(args.name, argv, module="bench_analyze")
     _setup_threads(args.threads)
-    import numpy as np
     import torch
 
-    from gapviz.cli.main import main as gapviz_main
     from gapviz.science.metrics import compute_all
 
     torch.set_num_threads(args.threads)
     image, text = _data(args.pairs, args.dim)
     compute_all(image[:2000], text[:2000], n_resamples=10)  # compile the numba kernel outside the timings
     if args.memory_only:
-        start = time.perf_counter()
-        compute_all(image, text, n_resamples=args.resamples)
-        seconds, peak = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-        print(
-            f"{args.pairs:,} pairs × {args.dim} dims, {args.threads} threads: compute_all {seconds:.1f} s, "
-            f"peak RSS {peak:.2f} GiB (inputs {2 * image.nbytes / 2**30:.2f} GiB)"
-        )
+        session.save(memory_only(image, text, args), [], record.output_path(args.name, args))
         return
-    x, y = torch.from_numpy(image), torch.from_numpy(text)
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "emb.npy"
-        np.save(path, np.stack([image, text]))
-        argv_cli = ["analyze", str(path), "--json", "--resamples", str(args.resamples)]
-        with contextlib.redirect_stdout(io.StringIO()):
-            best = _interleaved_best(
-                {
-                    "matmul": lambda: x @ y.T,
-                    "bare": lambda: compute_all(image, text, n_resamples=0),
-                    "full": lambda: compute_all(image, text, n_resamples=args.resamples),
-                    "cli": lambda: gapviz_main(argv_cli),
-                },
-                args.repeats,
-            )
-    matmul, bare, full, cli = best["matmul"], best["bare"], best["full"], best["cli"]
-    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    rows = [
-        ("bare `image @ text.T` (torch)", matmul),
-        ("compute_all, no bootstrap", bare),
-        (f"compute_all, {args.resamples} resamples", full),
-        ("`gapviz analyze --json` (reads the .npy)", cli),
-    ]
-    load = os.getloadavg()[0]
-    print(
-        f"{args.pairs:,} pairs × {args.dim} dims, {args.threads} threads, best of {args.repeats} interleaved rounds; "
-        f"peak RSS {peak_gib:.2f} GiB; load average at the end {load:.1f}\n"
-    )
-    print("| step | seconds | × matmul |\n|---|---|---|")
-    for label, seconds in rows:
-        print(f"| {label} | {seconds:.2f} | {seconds / matmul:.2f} |")
-    print(f"\nbootstrap adds {100 * (full - bare) / bare:.0f} % to compute_all")
+    best = end_to_end(image, text, args.resamples, args.repeats)
+    stage_s = _interleaved_best(stages(image, text, args.resamples), args.repeats)
+    measures, tables = analyze_measures(best, stage_s, args), analyze_tables(best, stage_s, args.resamples)
+    print_tables(tables, args, best)
     sys.stdout.flush()
+    session.save(measures, tables, record.output_path(args.name, args))
 
 
 if __name__ == "__main__":
