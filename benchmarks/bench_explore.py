@@ -10,20 +10,27 @@
    size the time from handing the page the file to every point drawn (Plotly's _fullData holds
    them), and the time from a mouse move to the hover label and to the pair's image beside it.
 
-Run from the repository root: python -m benchmarks.bench_explore [--sizes 10000 100000] [--browser] [--json out.json]
+    python -m benchmarks.bench_explore [--sizes 10000 100000] [--browser] [--record | --json PATH]
+
+Run from the repository root. Targets, with --browser: upload -> every point drawn <= 10 s at each size,
+`gapviz up` -> the front page's first chart <= 30 s. ``--record`` writes benchmarks/results/explore.json
+(docs/benchmarks.md's source: record the --browser run), ``--json PATH`` the same file elsewhere; without
+--browser the file holds the server side only.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
-import json
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from benchmarks import record, report
 
 DIM = 16
 POINTS_DRAWN = """(n) => { const g = document.querySelector('.js-plotly-plot');
@@ -57,7 +64,7 @@ def pairs_npz(n: int, seed: int = 0) -> bytes:
     return buffer.getvalue()
 
 
-def server_side(n: int) -> dict:
+def server_side(n: int) -> dict[str, float]:
     """Seconds per stage of the first draw of ``n`` uploaded pairs, in this process."""
     import plotly.io
 
@@ -86,7 +93,7 @@ def server_side(n: int) -> dict:
     analysis.complete_metrics(result)
     stages["metrics_after_draw_s"] = time.perf_counter() - mark
     stages["hover_sheets_s"] = hover_sheets_seconds(n)
-    return {"pairs": n, "spec_mb": round(len(spec) / 1e6, 1), **{k: round(v, 2) for k, v in stages.items()}}
+    return {"pairs": n, "spec_mb": len(spec) / 1e6, **stages}
 
 
 def hover_sheets_seconds(n: int, size: int = 32) -> float:
@@ -101,7 +108,7 @@ def hover_sheets_seconds(n: int, size: int = 32) -> float:
         return time.perf_counter() - mark
 
 
-def browser_side(sizes: list[int]) -> dict:
+def browser_side(sizes: list[int]) -> dict[str, Any]:
     """`gapviz up` -> front page chart, then upload -> drawn and hover latency for each size."""
     from playwright.sync_api import sync_playwright
 
@@ -110,14 +117,14 @@ def browser_side(sizes: list[int]) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="gapviz-bench-explore-"))
     started = time.perf_counter()
     server = GapvizUp(folder / "home", workers=0, log=folder / "gapviz-up.log").start()
-    out: dict = {"up_s": round(time.perf_counter() - started, 1)}
+    out: dict[str, Any] = {"up_s": time.perf_counter() - started}
     try:
         with sync_playwright() as playwright:
             browser = launch_browser(playwright)
             page = server.new_context(browser, viewport={"width": 1400, "height": 1000}).new_page()
             page.goto(server.url + "/")
             page.wait_for_function(POINTS_DRAWN, arg=1024, timeout=300_000, polling=50)
-            out["front_page_first_chart_s"] = round(time.perf_counter() - started, 1)
+            out["front_page_first_chart_s"] = time.perf_counter() - started
             for n in sizes:
                 out[f"upload_{n}"] = upload_and_draw(page, server.url, folder, n)
             browser.close()
@@ -126,7 +133,9 @@ def browser_side(sizes: list[int]) -> dict:
     return out
 
 
-def upload_and_draw(page, url: str, folder: Path, n: int) -> dict:
+def upload_and_draw(page: Any, url: str, folder: Path, n: int) -> dict[str, float]:
+    """Seconds from handing the page ``n`` pairs to every point drawn, and from a mouse move to the hover label
+    and to the pair's image."""
     path = folder / f"pairs-{n}.npz"
     path.write_bytes(pairs_npz(n, seed=n))
     page.goto(url + "/?source=upload")
@@ -142,27 +151,95 @@ def upload_and_draw(page, url: str, folder: Path, n: int) -> dict:
     page.locator(".hoverlayer .hovertext").first.wait_for(timeout=60_000)
     label = time.perf_counter() - mark
     page.wait_for_function(HOVER_IMAGE_SHOWN, timeout=60_000, polling=20)
-    return {
-        "upload_to_drawn_s": round(drawn, 2),
-        "hover_s": round(label, 2),
-        "hover_image_s": round(time.perf_counter() - mark, 2),
-    }
+    return {"upload_to_drawn_s": drawn, "hover_s": label, "hover_image_s": time.perf_counter() - mark}
+
+
+SERVER_COLUMNS = [
+    ("pairs", "pairs", 0),
+    ("read_and_pca_s", "read + PCA (s)", 2),
+    ("frames_s", "scatter frames (s)", 2),
+    ("figure_s", "Plotly figure (s)", 2),
+    ("json_s", "figure JSON (s)", 2),
+    ("first_draw_server_s", "first draw, server total (s)", 2),
+    ("spec_mb", "figure JSON sent (MB)", 1),
+    ("metrics_after_draw_s", "whole-set metrics after the draw (s)", 2),
+    ("hover_sheets_s", "hover sheets, first time (s)", 2),
+]
+BROWSER_COLUMNS = [
+    ("upload_to_drawn_s", "upload → every point drawn (s)", 2),
+    ("hover_s", "mouse move → hover label (s)", 2),
+    ("hover_image_s", "mouse move → the pair's image (s)", 2),
+]
+
+
+def server_measures(server: list[dict[str, float]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Per size: the server's first draw and the figure's size as measures; every stage in the table "server"."""
+    measures = []
+    for row in server:
+        n = int(row["pairs"])
+        measures.append(
+            record.measure(
+                f"server_first_draw_{n}_s", f"server: first draw, {n:,} pairs", row["first_draw_server_s"], "s"
+            )
+        )
+        measures.append(
+            record.measure(f"spec_{n}_mb", f"figure JSON sent, {n:,} pairs", row["spec_mb"], "MB", digits=1)
+        )
+    rows = [[row[key] for key, _, _ in SERVER_COLUMNS] for row in server]
+    columns, digits = [label for _, label, _ in SERVER_COLUMNS], [d for _, _, d in SERVER_COLUMNS]
+    return measures, record.table("server", columns, rows, digits)
+
+
+def browser_measures(browser: dict[str, Any], sizes: list[int]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The two targets (every size's upload → drawn, `gapviz up` → first chart), hover times; table "browser"."""
+    first_chart = browser["front_page_first_chart_s"]
+    measures = [
+        record.measure(
+            "up_to_first_chart_s", "`gapviz up` → front page's first chart (cold)", first_chart, "s", ("<=", 30.0), 1
+        ),
+        record.measure("up_ready_s", "`gapviz up` (no worker) → app answering", browser["up_s"], "s", digits=1),
+    ]
+    for n in sizes:
+        found = browser[f"upload_{n}"]
+        measures += [
+            record.measure(
+                f"drawn_{n}_s",
+                f"browser: upload → every point drawn, {n:,} pairs",
+                found["upload_to_drawn_s"],
+                "s",
+                ("<=", 10.0),
+                2,
+            ),
+            record.measure(f"hover_{n}_s", f"browser: mouse move → hover label, {n:,} pairs", found["hover_s"], "s"),
+            record.measure(
+                f"hover_image_{n}_s",
+                f"browser: mouse move → the pair's image, {n:,} pairs",
+                found["hover_image_s"],
+                "s",
+            ),
+        ]
+    rows = [[n] + [browser[f"upload_{n}"][key] for key, _, _ in BROWSER_COLUMNS] for n in sizes]
+    columns = ["pairs"] + [label for _, label, _ in BROWSER_COLUMNS]
+    return measures, record.table("browser", columns, rows, [0] + [d for _, _, d in BROWSER_COLUMNS])
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--browser", action="store_true", help="also measure in Chromium with `gapviz up`")
-    parser.add_argument("--json", help="also write the results here")
+    record.add_output_arguments(parser)
     args = parser.parse_args(argv)
-    results: dict = {"server": [server_side(n) for n in args.sizes]}
-    for row in results["server"]:
-        print("server:", json.dumps(row), flush=True)
+    session = record.Session("explore", argv)
+    measures, server = server_measures([server_side(n) for n in args.sizes])
+    tables = [server]
     if args.browser:
-        results["browser"] = browser_side(args.sizes)
-        print("browser:", json.dumps(results["browser"]), flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        more, browser = browser_measures(browser_side(args.sizes), args.sizes)
+        measures, tables = more + measures, [server, browser]
+    for entry in measures:
+        print(f"{entry['label']}: {report.format_measure(entry)}")
+    for spec in tables:
+        print(f"\n{spec['key']}:\n{report.render_table(spec)}")
+    session.save(measures, tables, record.output_path("explore", args))
     return 0
 
 
