@@ -161,7 +161,7 @@ class EvalConfig:
     linear_probe: bool = True
     trace_every_steps: int = 20
     """Record beta = 1/tau and the gap on a fixed 64-pair eval subset every this many steps (0: never);
-    about 1% of training time at batch 32, less at larger batches (docs/benchmarks.md)."""
+    its share of training time, largest at small batches, is measured in docs/benchmarks.md (training loop, c)."""
 
 
 @dataclass(frozen=True)

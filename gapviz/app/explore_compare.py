@@ -48,12 +48,12 @@ COMPARE_METRICS = (
 )
 EPOCH_METHODS = {"pca": "PCA (rotated onto the last epoch)", "umap": "UMAP (umap.AlignedUMAP)"}
 ALIGNED_MAX_POINTS = 800
-"""Rows (images + captions) of the aligned UMAP: 400 pairs of one caption each, about 23 s over ten
-epochs in a fresh process on two cores (34 s the first time, numba compiling; docs/benchmarks.md)."""
+"""Rows (images + captions) of the aligned UMAP: 400 pairs of one caption each; what a fit of ten
+epochs costs in a fresh process, with and without numba's cached kernels, is in docs/benchmarks.md."""
 ALIGNED_MAX_EPOCHS = 10
 """Epochs laid out together; the fit's cost grows with epochs × points, and numba compiles first."""
 ALIGNED_FIRST_TIME = "about half a minute"
-"""What a run's aligned layout costs before it is cached: 23–34 s on two cores (docs/benchmarks.md)."""
+"""What the page tells the user a run's aligned layout costs before it is cached (measured in docs/benchmarks.md)."""
 
 
 def aligned_layouts(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, str]:

@@ -29,7 +29,7 @@ UMAP_MIN_POINTS = 4
 ALIGNED_UMAP_EPOCHS = 100
 """Optimiser epochs of an aligned fit (AlignedUMAP's default is 200). The joint optimiser is most of
 a fit and costs run epochs × points × this: 100 halves it for a little less neighbourhood kept
-(10-NN preserved 0.23 vs 0.27 at 200; 0.19 at 50), docs/benchmarks.md."""
+(the time and the 10-NN kept at 50, 100 and 200 are measured in docs/benchmarks.md, aligned UMAP)."""
 
 
 def _joint(image: Any, text: Any) -> np.ndarray:
