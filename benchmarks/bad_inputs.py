@@ -10,7 +10,10 @@ subprocess where a pipe or a closed reader matters) on a private GAPVIZ_HOME and
 - wrong:      exit code 0 where the input is bad (a silently wrong result);
 - leak:       the message quotes the contents of the file it was given.
 
-Run: HF_HUB_OFFLINE=1 python benchmarks/bad_inputs.py [--json out.json]   (about a minute on 2 cores)
+Run: python -m benchmarks.bad_inputs [--record | --json PATH]   (well under a minute on 2 idle cores)
+
+``--record`` writes benchmarks/results/bad_inputs.json (docs/benchmarks.md's source); ``--json PATH``
+writes the same results file elsewhere. Exit code 1 unless every input ends cleanly.
 """
 
 from __future__ import annotations
@@ -25,8 +28,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from benchmarks import record
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "root:x:0:0:root:/root:/bin/bash"
@@ -77,108 +83,123 @@ def files(folder: Path) -> dict[str, Path]:
     return out
 
 
-def cases(f: dict[str, Path]) -> list[tuple[str, list[str]]]:
-    """(label, argv) of every in-process case; each must fail cleanly."""
-    sets = [
-        "train.lr=inf",
-        "train.lr=nan",
-        "train.lr=-1",
-        "train.lr=0",
-        "train.weight_decay=inf",
-        "train.weight_decay=-1",
-        "data.seed=-1",
-        "seed=-5",
-        "seed=99999999999999999999",
-        "train.epochs=-1",
-        "train.epochs=1.5",
-        "train.epochs=abc",
-        "train.batch_size=1",
-        "data.eval_size=1",
-        "data.mismatch=1.0",
-        "data.mismatch=nan",
-        "temperature.tau=0",
-        "temperature.tau=inf",
-        "temperature.tau=11",
-        "temperature.mode=bogus",
-        "swap.mode=hard",
-        "swap.fraction=2",
-        "temperature.k=inf",
-        "device=tpu",
-        "device=cuda:x",
-        "device=cuda:7",
-        "model.name=nope",
-        "model.name= ",
-        "model.pretrained=/nonexistent/w.pt",
-        "model.pretrained=no-such-tag",
-        "eval.projections=tsne",
-        "eval.umap_neighbors=1",
-        "data.csv_separator=ab",
-        'data.csv_separator="',
-        "data.image_size=5",
-        "nonsense.key=1",
-        "train=3",
-        "noequals",
-        "data.source=coco",
-        "data.source=bogus",
-        "train.max_steps_per_epoch=-1",
-        "train.grad_accum=0",
-        "eval.batch_size=0",
-        "model.init_epoch=-2",
-        "model.init_run=no-such-run",
-    ]
-    out = [(f"--set {item}", [*TRAIN, "--set", item]) for item in sets]
-    data = [
-        ("csv", "passwd"),
-        ("csv", "dir"),
-        ("csv", "missing_cols.csv"),
-        ("csv", "empty.csv"),
-        ("csv", "short_row.csv"),
-        ("csv", "binary.csv"),
-        ("coco", "passwd"),
-        ("coco", "bad.json"),
-        ("coco", "list.json"),
-        ("coco", "unhashable.json"),
-        ("coco", "karpathy.json"),
-        ("coco", "noann.json"),
-        ("coco", "dir"),
-    ]
-    for source, name in data:
-        out.append(
-            (
-                f"data.source={source} data.path={name}",
-                [*TRAIN, "--set", f"data.source={source}", "--set", f"data.path={f[name]}"],
-            )
-        )
-    out.append(("data.path missing file", [*TRAIN, "--set", "data.source=csv", "--set", "data.path=/nonexistent.csv"]))
-    configs = ("cfg_inf.toml", "cfg_unknown.json", "cfg_list.json", "cfg_bad.json", "cfg_deep.json", "cfg_utf16.json")
-    for name in configs:
-        out.append((f"--config {name}", ["train", "--config", str(f[name])]))
+SETS = (
+    "train.lr=inf",
+    "train.lr=nan",
+    "train.lr=-1",
+    "train.lr=0",
+    "train.weight_decay=inf",
+    "train.weight_decay=-1",
+    "data.seed=-1",
+    "seed=-5",
+    "seed=99999999999999999999",
+    "train.epochs=-1",
+    "train.epochs=1.5",
+    "train.epochs=abc",
+    "train.batch_size=1",
+    "data.eval_size=1",
+    "data.mismatch=1.0",
+    "data.mismatch=nan",
+    "temperature.tau=0",
+    "temperature.tau=inf",
+    "temperature.tau=11",
+    "temperature.mode=bogus",
+    "swap.mode=hard",
+    "swap.fraction=2",
+    "temperature.k=inf",
+    "device=tpu",
+    "device=cuda:x",
+    "device=cuda:7",
+    "model.name=nope",
+    "model.name= ",
+    "model.pretrained=/nonexistent/w.pt",
+    "model.pretrained=no-such-tag",
+    "eval.projections=tsne",
+    "eval.umap_neighbors=1",
+    "data.csv_separator=ab",
+    'data.csv_separator="',
+    "data.image_size=5",
+    "nonsense.key=1",
+    "train=3",
+    "noequals",
+    "data.source=coco",
+    "data.source=bogus",
+    "train.max_steps_per_epoch=-1",
+    "train.grad_accum=0",
+    "eval.batch_size=0",
+    "model.init_epoch=-2",
+    "model.init_run=no-such-run",
+)
+"""Bad ``--set`` values of `gapviz train`."""
+DATA_FILES = (
+    ("csv", "passwd"),
+    ("csv", "dir"),
+    ("csv", "missing_cols.csv"),
+    ("csv", "empty.csv"),
+    ("csv", "short_row.csv"),
+    ("csv", "binary.csv"),
+    ("coco", "passwd"),
+    ("coco", "bad.json"),
+    ("coco", "list.json"),
+    ("coco", "unhashable.json"),
+    ("coco", "karpathy.json"),
+    ("coco", "noann.json"),
+    ("coco", "dir"),
+)
+"""(data.source, file) pairs of bad data files."""
+CONFIGS = ("cfg_inf.toml", "cfg_unknown.json", "cfg_list.json", "cfg_bad.json", "cfg_deep.json", "cfg_utf16.json")
+EMBEDDINGS = ("not_emb.npy", "shape.npy", "noimage.npz", "nan.npz", "dims.npz", "index.npz", "forged.npy")
+PIPED = (["runs", "list"], ["runs", "list", "--json"], ["reproduce", "--list"])
+"""Commands run with their stdout closed (as `| head` does when it exits)."""
+Case = tuple[str, str, list[str]]
+"""(kind, label, argv) of one bad input."""
+
+
+def _file_cases(f: dict[str, Path]) -> list[Case]:
+    """Bad data files, config files and embeddings files."""
+    out: list[Case] = []
+    for source, name in DATA_FILES:
+        argv = [*TRAIN, "--set", f"data.source={source}", "--set", f"data.path={f[name]}"]
+        out.append(("data files", f"data.source={source} data.path={name}", argv))
+    missing = [*TRAIN, "--set", "data.source=csv", "--set", "data.path=/nonexistent.csv"]
+    out.append(("data files", "data.path missing file", missing))
+    out += [("config files", f"--config {name}", ["train", "--config", str(f[name])]) for name in CONFIGS]
     out += [
-        ("--config missing", ["train", "--config", "/nonexistent.toml"]),
-        ("--config a folder", ["train", "--config", str(f["dir"])]),
-        ("--config and --preset", ["train", "--config", str(f["cfg_inf.toml"]), "--preset", "demo"]),
-        ("runs show unknown", ["runs", "show", "no-such-run"]),
-        ("runs export unknown", ["runs", "export", "no-such-run"]),
-        ("runs delete unknown", ["runs", "delete", "no-such-run", "--yes"]),
-        ("analyze missing", ["analyze", "/nonexistent.npz"]),
-        ("analyze passwd", ["analyze", str(f["passwd"])]),
-        ("analyze a folder", ["analyze", str(f["dir"])]),
+        ("config files", "--config missing", ["train", "--config", "/nonexistent.toml"]),
+        ("config files", "--config a folder", ["train", "--config", str(f["dir"])]),
+        ("config files", "--config and --preset", ["train", "--config", str(f["cfg_inf.toml"]), "--preset", "demo"]),
+        ("embeddings files", "analyze missing", ["analyze", "/nonexistent.npz"]),
+        ("embeddings files", "analyze passwd", ["analyze", str(f["passwd"])]),
+        ("embeddings files", "analyze a folder", ["analyze", str(f["dir"])]),
     ]
-    for name in ("not_emb.npy", "shape.npy", "noimage.npz", "nan.npz", "dims.npz", "index.npz", "forged.npy"):
-        out.append((f"analyze {name}", ["analyze", str(f[name])]))
+    out += [("embeddings files", f"analyze {name}", ["analyze", str(f[name])]) for name in EMBEDDINGS]
+    return out
+
+
+def cases(f: dict[str, Path]) -> list[Case]:
+    """(kind, label, argv) of every in-process case; each must fail cleanly."""
+    out: list[Case] = [("--set values", f"--set {item}", [*TRAIN, "--set", item]) for item in SETS]
+    out += _file_cases(f)
     out += [
-        ("submit without a queue", ["submit", "--preset", "tiny-test"]),
-        ("submit bad sweep", ["submit", "--sweep", "nonsense.key=1,2"]),
-        ("submit bad sweep value", ["submit", "--sweep", "train.lr=0.1,-1"]),
-        ("cancel unknown", ["cancel", "no-such-run"]),
-        ("resume unknown", ["resume", "no-such-run"]),
-        ("status without a queue", ["status"]),
-        ("up --host 0.0.0.0 --no-token", ["up", "--host", "0.0.0.0", "--no-token"]),
-        ("up --workers -1", ["up", "--workers", "-1"]),
-        ("up --port 0", ["up", "--port", "0"]),
-        ("reproduce unknown", ["reproduce", "nope"]),
-        ("reproduce --wait alone", ["reproduce", "cone", "--wait"]),
-        ("reproduce paper without data", ["reproduce", "shift", "--scale", "paper", "--report-only"]),
+        ("unknown run ids", "runs show unknown", ["runs", "show", "no-such-run"]),
+        ("unknown run ids", "runs export unknown", ["runs", "export", "no-such-run"]),
+        ("unknown run ids", "runs delete unknown", ["runs", "delete", "no-such-run", "--yes"]),
+        ("queue and up misuses", "submit without a queue", ["submit", "--preset", "tiny-test"]),
+        ("queue and up misuses", "submit bad sweep", ["submit", "--sweep", "nonsense.key=1,2"]),
+        ("queue and up misuses", "submit bad sweep value", ["submit", "--sweep", "train.lr=0.1,-1"]),
+        ("queue and up misuses", "cancel unknown", ["cancel", "no-such-run"]),
+        ("queue and up misuses", "resume unknown", ["resume", "no-such-run"]),
+        ("queue and up misuses", "status without a queue", ["status"]),
+        ("queue and up misuses", "up --host 0.0.0.0 --no-token", ["up", "--host", "0.0.0.0", "--no-token"]),
+        ("queue and up misuses", "up --workers -1", ["up", "--workers", "-1"]),
+        ("queue and up misuses", "up --port 0", ["up", "--port", "0"]),
+        ("reproduce misuses", "reproduce unknown", ["reproduce", "nope"]),
+        ("reproduce misuses", "reproduce --wait alone", ["reproduce", "cone", "--wait"]),
+        (
+            "reproduce misuses",
+            "reproduce paper without data",
+            ["reproduce", "shift", "--scale", "paper", "--report-only"],
+        ),
     ]
     return out
 
@@ -226,38 +247,74 @@ def classify(code: int | None, err: str, *, pipe: bool = False) -> str:
     return "clean" if code == 1 and one_line else "traceback"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", help="write the results here")
-    args = parser.parse_args()
+OUTCOMES = ("clean", "traceback", "unexpected", "wrong", "leak")
+
+
+def try_all(f: dict[str, Path]) -> list[dict[str, Any]]:
+    """Every case run and classified: kind, case, exit code, outcome and the start of stderr."""
+    rows = []
+    for kind, label, argv in cases(f):
+        code, err = run_in_process(argv)
+        rows.append({"kind": kind, "case": label, "exit": code, "outcome": classify(code, err), "stderr": err})
+    for argv in PIPED:
+        code, err = run_piped(argv)
+        label, outcome = f"{' '.join(argv)} | head", classify(code, err, pipe=True)
+        rows.append({"kind": "closed pipes", "case": label, "exit": code, "outcome": outcome, "stderr": err})
+    for row in rows:
+        row["stderr"] = row["stderr"].strip()[:200]
+    return rows
+
+
+def results(rows: list[dict[str, Any]], seconds: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The measures (each outcome's count, with its goal) and the tables (per kind; cases not clean)."""
+    totals = {kind: sum(r["outcome"] == kind for r in rows) for kind in OUTCOMES}
+    measures = [
+        record.measure("tried", "bad inputs tried", len(rows), digits=0),
+        record.measure(
+            "clean", "clean one-line errors (exit 1; 141 for a closed pipe)", totals["clean"], "", (">=", len(rows)), 0
+        ),
+        record.measure("tracebacks", "tracebacks", totals["traceback"], "", ("<=", 0), 0),
+        record.measure("unexpected", '"unexpected error" (one line, a bug)', totals["unexpected"], "", ("<=", 0), 0),
+        record.measure("silently_wrong", "silently wrong results (exit 0)", totals["wrong"], "", ("<=", 0), 0),
+        record.measure("leaks", "file contents in the message", totals["leak"], "", ("<=", 0), 0),
+        record.measure("seconds", "time to try them all", seconds, "s", digits=1),
+    ]
+    by_kind = []
+    for kind in dict.fromkeys(r["kind"] for r in rows):
+        outcomes = [r["outcome"] for r in rows if r["kind"] == kind]
+        by_kind.append([kind, len(outcomes), *(outcomes.count(outcome) for outcome in OUTCOMES)])
+    columns = ["kind of input", "tried", "clean", "traceback", "unexpected error", "silently wrong", "leak"]
+    failures = [
+        [r["case"], r["outcome"], "" if r["exit"] is None else r["exit"], r["stderr"]]
+        for r in rows
+        if r["outcome"] != "clean"
+    ]
+    tables = [
+        record.table("by_kind", columns, by_kind, [None, 0, 0, 0, 0, 0, 0]),
+        record.table("not_clean", ["case", "outcome", "exit code", "stderr"], failures, [None, None, 0, None]),
+    ]
+    return measures, tables
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Try every bad input; print the ones not clean and the totals; exit 1 unless all are clean."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    record.add_output_arguments(parser)
+    args = parser.parse_args(argv)
+    session = record.Session("bad_inputs", argv, module="bad_inputs")
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.update(GAPVIZ_HOME=str(Path(tmp) / "home"), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
         os.environ.pop("REDIS_URL", None)
-        f = files(Path(tmp))
-        rows = []
         started = time.perf_counter()
-        for label, argv in cases(f):
-            code, err = run_in_process(argv)
-            rows.append({"case": label, "exit": code, "outcome": classify(code, err), "stderr": err.strip()[:200]})
-        for argv in (["runs", "list"], ["runs", "list", "--json"], ["reproduce", "--list"]):
-            code, err = run_piped(argv)
-            rows.append(
-                {
-                    "case": f"{' '.join(argv)} | head",
-                    "exit": code,
-                    "outcome": classify(code, err, pipe=True),
-                    "stderr": err.strip()[:200],
-                }
-            )
+        rows = try_all(files(Path(tmp)))
         elapsed = time.perf_counter() - started
-    kinds = ("clean", "traceback", "unexpected", "wrong", "leak")
-    totals = {kind: sum(r["outcome"] == kind for r in rows) for kind in kinds}
     for row in rows:
         if row["outcome"] != "clean":
             print(f"{row['outcome']:<10} {row['case']}: exit {row['exit']}: {row['stderr']}")
+    totals = {kind: sum(r["outcome"] == kind for r in rows) for kind in OUTCOMES}
     print(json.dumps({"tried": len(rows), **totals, "seconds": round(elapsed, 1)}))
-    if args.json:
-        Path(args.json).write_text(json.dumps({"tried": len(rows), **totals, "rows": rows}, indent=2))
+    measures, tables = results(rows, elapsed)
+    session.save(measures, tables, record.output_path("bad_inputs", args))
     return 0 if totals["clean"] == len(rows) else 1
 
 
