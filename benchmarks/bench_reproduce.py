@@ -1,12 +1,14 @@
 """Time `gapviz reproduce` for every experiment at small scale (the budget: 20 minutes on 2 CPU cores).
 
-Usage: python benchmarks/bench_reproduce.py [--scale small|tiny] [--home DIR] [--threads N] [NAME ...]
+Usage: python -m benchmarks.bench_reproduce [--scale small|tiny] [--home DIR] [--threads N] [NAME ...]
+                                            [--record | --json PATH]
 
 Runs the experiments in registry order in a fresh GAPVIZ_HOME (a temp folder unless --home), so
 runs shared between experiments (the pretraining run) are trained once, as a user's
-`gapviz reproduce all` would. Prints a Markdown table: wall seconds per experiment, runs it
-trained, whether the paper's direction held, and the total against the budget. Exit code 1 when
-the total is over budget.
+`gapviz reproduce all` would. Prints a Markdown table: wall seconds per experiment, runs planned and
+trained, the verdict its report gives, and the total against the scale's budget. ``--record`` writes
+benchmarks/results/reproduce.json (docs/benchmarks.md's source), ``--json PATH`` the same file
+elsewhere. Exit code 1 when the total is over budget.
 """
 
 from __future__ import annotations
@@ -18,60 +20,102 @@ import resource
 import sys
 import tempfile
 import time
+from typing import Any
+
+from benchmarks import record
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 BUDGET_S = {"small": 20 * 60, "tiny": 4 * 60}
 """Small: the issue's 20 minutes on 2 cores; tiny: what tests/test_experiments.py may take."""
+COLUMNS = ["experiment", "what it is", "runs planned", "runs trained", "wall seconds", "verdict"]
+DIGITS: list[int | None] = [None, None, 0, 0, 1, None]
+
+
+def run_all(names: list[str], scale: str, home: str) -> list[list[Any]]:
+    """One row per experiment, run in order in ``home``: name, title, runs planned, runs trained, seconds, verdict."""
+    from gapviz.reproduce import experiments
+    from gapviz.reproduce.runner import plan_for, reproduce
+    from gapviz.runs.store import RunStore
+
+    rows = []
+    for name in names:
+        before = set(RunStore(home).run_ids())
+        started = time.perf_counter()
+        report = reproduce(name, scale, home, log=lambda line: print(f"    {line}", file=sys.stderr, flush=True))
+        elapsed = time.perf_counter() - started
+        trained = len(set(RunStore(home).run_ids()) - before)
+        planned = len(plan_for(name, scale))
+        rows.append([name, experiments.get(name).TITLE, planned, trained, elapsed, report.verdict.value])
+        print(f"{name}: {elapsed:.1f} s", file=sys.stderr, flush=True)
+    return rows
+
+
+def results(
+    rows: list[list[Any]], scale: str, total: float, cpu: float
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The total against the budget, CPU time and runs trained (measures); the experiments (a table)."""
+    from gapviz.reproduce.experiments.base import seed_count
+
+    budget = BUDGET_S[scale]
+    measures = [
+        record.measure(
+            "total_s",
+            f"`{scale}` scale, {len(rows)} experiment{'s' if len(rows) != 1 else ''}, wall time",
+            total,
+            "s",
+            ("<=", budget),
+            0,
+        ),
+        record.measure("total_min", "the same in minutes", total / 60, "min", digits=1),
+        record.measure("cpu_s", "CPU time of the process", cpu, "s", digits=0),
+        record.measure("runs_trained", "training runs", sum(row[3] for row in rows), digits=0),
+        record.measure("seeds", "seeds per condition", seed_count(scale, None), digits=0),
+    ]
+    return measures, [record.table("experiments", COLUMNS, rows, DIGITS)]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Run the experiments, print their table and the total; exit 1 when the total is over budget."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("names", nargs="*", help="experiments (default: all)")
     parser.add_argument("--scale", choices=sorted(BUDGET_S), default="small")
     parser.add_argument("--home", default=None, help="GAPVIZ_HOME to use (default: a new temp folder)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    record.add_output_arguments(parser)
     args = parser.parse_args(argv)
+    session = record.Session("reproduce", argv)
 
     import torch
 
     from gapviz.reproduce import experiments
-    from gapviz.reproduce.runner import reproduce
-    from gapviz.runs.store import RunStore
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    names = args.names or experiments.names()
     home = args.home or tempfile.mkdtemp(prefix="gapviz-bench-reproduce-")
     print(f"# reproduce benchmark: {args.scale} scale, home {home}")
     print(
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads)\n"
     )
-    rows = []
-    started_all = time.perf_counter()
-    for name in names:
-        before = set(RunStore(home).run_ids())
-        started = time.perf_counter()
-        report = reproduce(name, args.scale, home, log=lambda line: print(f"    {line}", file=sys.stderr, flush=True))
-        elapsed = time.perf_counter() - started
-        trained = len(set(RunStore(home).run_ids()) - before)
-        rows.append((name, elapsed, trained, report.verdict.value))
-        print(f"{name}: {elapsed:.1f} s", file=sys.stderr, flush=True)
-    total = time.perf_counter() - started_all
-    print("| experiment | seconds | runs trained | verdict |")
-    print("| --- | ---: | ---: | --- |")
-    for name, elapsed, trained, holds in rows:
-        print(f"| {name} | {elapsed:.1f} | {trained} | {holds} |")
-    budget = BUDGET_S[args.scale]
+    started = time.perf_counter()
+    rows = run_all(args.names or experiments.names(), args.scale, home)
+    total = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = usage.ru_utime + usage.ru_stime
+    print("| experiment | seconds | runs planned | runs trained | verdict |")
+    print("| --- | ---: | ---: | ---: | --- |")
+    for name, _, planned, trained, elapsed, verdict in rows:
+        print(f"| {name} | {elapsed:.1f} | {planned} | {trained} | {verdict} |")
+    budget = BUDGET_S[args.scale]
     print(
-        f"| **total** | **{total:.1f}** | {sum(r[2] for r in rows)} | "
+        f"| **total** | **{total:.1f}** | | {sum(r[3] for r in rows)} | "
         f"budget {budget} s: {'within' if total <= budget else 'OVER'} |"
     )
-    print(f"\nCPU time of this process: {cpu:.0f} s for {total:.0f} s of wall time (less CPU than wall: it waited)")
+    print(f"\nCPU time of this process: {cpu:.0f} s for {total:.0f} s of wall time")
+    measures, tables = results(rows, args.scale, total, cpu)
+    session.save(measures, tables, record.output_path("reproduce", args))
     return 0 if total <= budget else 1
 
 
