@@ -10,8 +10,11 @@
    the page drawn. Target: curves within 3 s. The same for one run alone (``?runs=<id>``) shows the
    page's fixed cost, so the difference is what 100 runs add.
 
-Run from the repository root: python -m benchmarks.bench_compare [--runs 100] [--epochs 20] [--browser]
-It writes its runs into a temporary GAPVIZ_HOME (or --home).
+Usage (from the repository root): python -m benchmarks.bench_compare [--runs 100] [--epochs 20] [--repeats 3]
+       [--browser] [--home DIR] [--record | --json PATH]
+It writes its runs into a temporary GAPVIZ_HOME (or --home). ``--record`` writes
+benchmarks/results/compare.json (docs/benchmarks.md's source; record it with ``--browser``: the
+target is the browser's), ``--json PATH`` the same file elsewhere.
 """
 
 from __future__ import annotations
@@ -29,8 +32,12 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import record
+
 REPO = Path(__file__).resolve().parents[1]
 GROUP = "bench-100"
+CURVES_TARGET_S = 3.0
+"""The issue's target: navigation to the curves drawn within 3 s at 100 runs."""
 TAUS = (0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.2, 0.3, 0.5, 1.0)
 
 
@@ -208,26 +215,86 @@ def browser_times(home: Path, repeats: int, one_run: str) -> dict[str, Any]:
     return {"group": group, "one_run": single}
 
 
+def measures_of(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The headline numbers (the tables hold the rest): the settings, the warm rerun, the curves drawn."""
+    runs, server = results["runs"], results["server"]
+    out = [
+        record.measure("runs", "runs in the group", runs, digits=0),
+        record.measure("epochs", "epochs per run", results["epochs"], digits=0),
+        record.measure(
+            "repeats", "warm reruns and browser visits timed (medians over them)", results["repeats"], digits=0
+        ),
+        record.measure("server_cold_s", "page script, first run in the process", server["cold_s"], "s"),
+        record.measure("server_warm_s", "page script, warm rerun (median)", server["warm_median_s"], "s"),
+    ]
+    if "browser" not in results:
+        return out
+    group, single = results["browser"]["group"], results["browser"]["one_run"]
+    curves = f"navigation → curves drawn, {runs} runs (median of {group['visits']} visits)"
+    out += [
+        record.measure("curves_s", curves, group["curves_median_s"], "s", ("<=", CURVES_TARGET_S)),
+        record.measure("curves_max_s", f"navigation → curves drawn, {runs} runs (max)", group["curves_max_s"], "s"),
+        record.measure(
+            "one_run_curves_s", "navigation → curves drawn, one run (median)", single["curves_median_s"], "s"
+        ),
+        record.measure(
+            "runs_added_s",
+            f"what {runs} runs add to the curves drawn (median with {runs} runs − median with one)",
+            group["curves_median_s"] - single["curves_median_s"],
+            "s",
+        ),
+    ]
+    return out
+
+
+def server_table(results: dict[str, Any]) -> dict[str, Any]:
+    """The page script's runs in AppTest: first in the process, warm rerun, after two widget changes."""
+    server = results["server"]
+    rows = [
+        ["first run in the process (every store read)", server["cold_s"]],
+        ["warm rerun (cached reads; median)", server["warm_median_s"]],
+        ["rerun after moving the smoothing slider", server["smoothing_s"]],
+        ['rerun after switching the value table to "best"', server["best_values_s"]],
+    ]
+    return record.table("server", ["page script, whole group", "seconds"], rows, [None, 2])
+
+
+def browser_table(results: dict[str, Any]) -> dict[str, Any]:
+    """Navigation to title, curves drawn (median, max) and every chart drawn: the group beside one run."""
+    group, single = results["browser"]["group"], results["browser"]["one_run"]
+    steps = [
+        ("navigation → title (median)", "title_median_s"),
+        ("navigation → curves drawn (median)", "curves_median_s"),
+        ("navigation → curves drawn (max)", "curves_max_s"),
+        ("navigation → every chart drawn (median)", "all_charts_median_s"),
+    ]
+    rows = [[label, group[key], single[key]] for label, key in steps]
+    return record.table("browser", ["measure", f"{results['runs']} runs (s)", "1 run (s)"], rows, [None, 2, 2])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Write the runs, time the page script (and with ``--browser`` the page in Chromium), print the results."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--browser", action="store_true", help="also time the page in headless Chromium")
     parser.add_argument("--home", help="GAPVIZ_HOME to use (default: a new temporary folder)")
-    parser.add_argument("--json", help="write the results to this file")
+    record.add_output_arguments(parser)
     args = parser.parse_args(argv)
+    session = record.Session("compare", argv)
     home = Path(args.home or tempfile.mkdtemp(prefix="gapviz-bench-compare-")) / "home"
     os.environ["GAPVIZ_HOME"] = str(home)
     start = time.perf_counter()
     made = make_runs(home, args.runs, args.epochs)
-    results: dict[str, object] = {"runs": len(made), "epochs": args.epochs, "make_runs_s": time.perf_counter() - start}
+    results: dict[str, Any] = {"runs": len(made), "epochs": args.epochs, "repeats": args.repeats}
+    results["make_runs_s"] = time.perf_counter() - start
     results["server"] = server_times(args.repeats)
     if args.browser:
         results["browser"] = browser_times(home, args.repeats, made[0])
     print(json.dumps(results, indent=2))
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+    tables = [server_table(results), *([browser_table(results)] if args.browser else [])]
+    session.save(measures_of(results), tables, record.output_path("compare", args))
     return 0
 
 
