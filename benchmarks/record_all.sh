@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Record every results file docs/benchmarks.md is generated from, one benchmark after another (they must
+# not share the cores), then regenerate the page. Run on an idle machine from the repository root:
+#   bash benchmarks/record_all.sh            # about 45 minutes on 2 cores; the reproduce suite is 15+ of them
+#   bash benchmarks/record_all.sh train app  # only the named steps
+# A benchmark whose target is missed exits non-zero but still writes its results; every step runs.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
+steps=(
+  "train:python -m benchmarks.bench_train --record"
+  "retrieval:python -m benchmarks.bench_retrieval --record"
+  "analyze:python -m benchmarks.bench_analyze --record"
+  "analyze_training:python -m benchmarks.bench_analyze --resamples 200 --name analyze_training --record"
+  "analyze_memory:python -m benchmarks.bench_analyze --pairs 100000 --memory-only --record"
+  "bad_inputs:python -m benchmarks.bad_inputs --record"
+  "queue:python -m benchmarks.bench_queue --record"
+  "app:python -m benchmarks.bench_app --record"
+  "explore:python -m benchmarks.bench_explore --browser --record"
+  "compare:python -m benchmarks.bench_compare --browser --record"
+  "aligned_umap:python -m benchmarks.bench_aligned_umap --record"
+  "aligned_umap_quality:python -m benchmarks.bench_aligned_umap --quality --record"
+  "reproduce:python -m benchmarks.bench_reproduce --record"
+)
+python -c "from gapviz.science.projection import warm_umap; warm_umap()"
+failed=()
+for step in "${steps[@]}"; do
+  name=${step%%:*} command=${step#*:}
+  if [ $# -gt 0 ] && [[ " $* " != *" $name "* ]]; then continue; fi
+  echo "== $name: $command"
+  $command || failed+=("$name")
+done
+python -m benchmarks.report
+if [ ${#failed[@]} -gt 0 ]; then echo "exited non-zero (missed target or error): ${failed[*]}"; exit 1; fi
