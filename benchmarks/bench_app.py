@@ -254,10 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     stages = server_stages(folder, args.pairs)
     found = browser_side(folder, args)
     measures, tables = measures_and_tables(found, stages, args.pairs)
-    for entry in measures:
-        print(f"{entry['label']}: {report.format_measure(entry)}")
-    for spec in tables:
-        print(f"\n{spec['key']}:\n{report.render_table(spec)}")
+    report.show(measures, tables)
     session.save(measures, tables, record.output_path("app", args))
     return 0
 

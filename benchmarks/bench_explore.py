@@ -235,10 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.browser:
         more, browser = browser_measures(browser_side(args.sizes), args.sizes)
         measures, tables = more + measures, [server, browser]
-    for entry in measures:
-        print(f"{entry['label']}: {report.format_measure(entry)}")
-    for spec in tables:
-        print(f"\n{spec['key']}:\n{report.render_table(spec)}")
+    report.show(measures, tables)
     session.save(measures, tables, record.output_path("explore", args))
     return 0
 

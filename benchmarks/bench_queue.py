@@ -296,14 +296,6 @@ def step_table(step: dict[str, list[float]], publishing: dict[str, Any]) -> dict
     return record.table("step_time", columns, rows, [None, 0, 0, 2, 2, 2])
 
 
-def show(measures: list[dict[str, Any]], tables: list[dict[str, Any]]) -> None:
-    """The results as the page will show them: a line per measure, then each table."""
-    for entry in measures:
-        print(f"{entry['label']}: {report.format_measure(entry)}")
-    for spec in tables:
-        print(f"\n{spec['key']}:\n{report.render_table(spec)}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="tiny-test runs submitted one after another")
@@ -315,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     queue = queue_latency(args.runs, args.skip_umap_warmup)
     publishing = publish_overhead(args.repeats)
     measures, tables = measures_and_tables(queue, publishing)
-    show(measures, tables)
+    report.show(measures, tables)
     session.save(measures, tables, record.output_path("queue", args))
     return 0
 

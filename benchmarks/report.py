@@ -126,6 +126,14 @@ def render_table(spec: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def show(measures: list[dict[str, Any]], tables: list[dict[str, Any]]) -> None:
+    """A benchmark's results on stdout as the page will show them: a line per measure, then each table."""
+    for entry in measures:
+        print(f"{entry['label']}: {format_measure(entry)}")
+    for spec in tables:
+        print(f"\n{spec['key']}:\n{render_table(spec)}")
+
+
 def _find(items: list[dict[str, Any]], key: str, name: str, kind: str) -> dict[str, Any]:
     for item in items:
         if item["key"] == key:
