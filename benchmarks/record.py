@@ -90,15 +90,43 @@ def _commit() -> str:
     return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "") if head.returncode == 0 else "unknown"
 
 
-class Session:
-    """Started when a benchmark starts (load average then), saved when it ends (load average again)."""
+BUSY_SAMPLE_S = 2.0
+"""How long the machine's CPU use is sampled before a benchmark starts."""
 
-    def __init__(self, name: str, argv: list[str] | None = None, module: str | None = None) -> None:
-        """``name`` names the results file; ``module`` the benchmark's module when it is not bench_<name>."""
+
+def _cpu_ticks() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat; None where there is none."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_cores(seconds: float = BUSY_SAMPLE_S) -> float | None:
+    """How many cores other processes kept busy over the next ``seconds`` (this one sleeps meanwhile)."""
+    before = _cpu_ticks()
+    time.sleep(seconds)
+    after = _cpu_ticks()
+    if before is None or after is None or after[1] == before[1]:
+        return None
+    return round((after[0] - before[0]) / (after[1] - before[1]) * (os.cpu_count() or 1), 2)
+
+
+class Session:
+    """Started when a benchmark starts (the machine's CPU use and load then), saved when it ends."""
+
+    def __init__(
+        self, name: str, argv: list[str] | None = None, module: str | None = None, sample_s: float = BUSY_SAMPLE_S
+    ) -> None:
+        """``name`` names the results file; ``module`` the benchmark's module when it is not bench_<name>;
+        the machine's CPU use is sampled for ``sample_s`` seconds first (0: not sampled)."""
         self.name = name
         shown = _without_output_flags(list(sys.argv[1:] if argv is None else argv))
         self.command = f"python -m benchmarks.{module or _module_name(name)}" + "".join(f" {a}" for a in shown)
         self.load_before = [round(x, 2) for x in os.getloadavg()]
+        self.busy_before = busy_cores(sample_s) if sample_s > 0 else None
         self.started = time.time()
 
     def save(
@@ -112,6 +140,7 @@ class Session:
             "wall_s": round(time.time() - self.started, 1),
             "commit": _commit(),
             "machine": machine(),
+            "busy_cores_before": self.busy_before,
             "load_average_before": self.load_before,
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
             "measures": measures,

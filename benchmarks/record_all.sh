@@ -29,6 +29,7 @@ for step in "${steps[@]}"; do
   if [ $# -gt 0 ] && [[ " $* " != *" $name "* ]]; then continue; fi
   echo "== $name: $command"
   $command || failed+=("$name")
+  sleep 5  # let the last benchmark's servers and children exit before the next samples the machine
 done
 python -m benchmarks.report
 if [ ${#failed[@]} -gt 0 ]; then echo "exited non-zero (missed target or error): ${failed[*]}"; exit 1; fi

@@ -11,9 +11,10 @@ The prose holds no measured number; it names them with placeholders, filled from
 - ``{{verdicts NAME}}``: a line per target of NAME, met or missed by the rule below;
 - ``{{table NAME.KEY}}``: one of NAME's tables.
 
-The rule: a target is **met** when the measured value satisfies the stated comparison (value ≤ bound,
-say), else **missed**; a result whose load average at the start exceeded half the cores is marked as
-measured under load, its timings upper bounds.
+The rules: a target is **met** when the measured value satisfies the stated comparison (value ≤ bound,
+say), else **missed**; a result is marked as measured under load, its timings upper bounds, when other
+processes kept more than a quarter of the cores busy in the seconds before it started (or that was
+not sampled).
 """
 
 from __future__ import annotations
@@ -89,9 +90,10 @@ def verdict_line(entry: dict[str, Any]) -> str:
 
 
 def under_load(result: dict[str, Any]) -> bool:
-    """The stated rule: the 1-minute load average at the start exceeded half the cores."""
+    """The stated rule: other processes kept more than a quarter of the cores busy just before the start."""
     cpus = result["machine"].get("cpus") or 1
-    return result["load_average_before"][0] > cpus / 2
+    busy = result.get("busy_cores_before")
+    return busy is None or busy > cpus / 4
 
 
 def measured_line(result: dict[str, Any]) -> str:
@@ -99,12 +101,14 @@ def measured_line(result: dict[str, Any]) -> str:
     facts = result["machine"]
     torch = f", torch {facts['torch']} ({facts['torch_threads']} threads)" if "torch" in facts else ""
     gpu = f", GPU {facts['gpu']}" if facts.get("gpu") else ", no GPU"
-    load = result["load_average_before"][0]
+    busy, load = result.get("busy_cores_before"), result["load_average_before"][0]
+    busy_text = "not sampled" if busy is None else f"{busy:.2f} of {facts['cpus']} cores busy"
     state = (
-        f"**under load** (load average {load:.1f} at the start on {facts['cpus']} cores: timings are upper bounds)"
+        f"**under load** ({busy_text} just before the start: timings are upper bounds)"
         if under_load(result)
-        else f"idle (load average {load:.1f} at the start)"
+        else f"idle ({busy_text} just before the start)"
     )
+    state += f"; 1-minute load average {load:.1f} at the start, {result['load_average_after'][0]:.1f} at the end"
     return (
         f"Measured {result['measured_at'].replace('T', ' ').rstrip('Z')} UTC at commit `{result['commit']}` with "
         f"`{result['command']}` in {result['wall_s']:.0f} s: {facts['cpus']} cores ({facts['cpu']}), "

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
+import sys
+import time
 
 import pytest
 
 from benchmarks import record, report
 
 
-def result(value: float, load: float = 0.3, target: tuple[str, float] | None = ("<=", 1.5)) -> dict:
-    session = record.Session("analyze", ["--pairs", "20000", "--record", "--json", "/tmp/x.json"])
-    session.load_before = [load, load, load]
+def result(value: float, busy: float | None = 0.1, target: tuple[str, float] | None = ("<=", 1.5)) -> dict:
+    session = record.Session("analyze", ["--pairs", "20000", "--record", "--json", "/tmp/x.json"], sample_s=0)
+    session.busy_before = busy
     measures = [record.measure("ratio", "compute_all, × matmul", value, "×", target)]
     tables = [record.table("steps", ["step", "seconds"], [["matmul", 2.281], ["a|b", 3.9]], [None, 2])]
     return session.save(measures, tables, None)
@@ -29,11 +32,24 @@ def test_a_target_is_met_or_missed_by_its_comparison():
         record.measure("x", "x", 1.0, target=("=", 1.0))
 
 
-def test_load_above_half_the_cores_marks_the_result_under_load():
+def test_other_processes_busy_on_a_quarter_of_the_cores_mark_the_result_under_load():
     cpus = record.machine()["cpus"]
-    assert "**under load**" in report.measured_line(result(1.0, load=cpus / 2 + 0.1))
-    idle = report.measured_line(result(1.0, load=cpus / 2))
+    assert "**under load**" in report.measured_line(result(1.0, busy=cpus / 4 + 0.01))
+    assert "**under load**" in report.measured_line(result(1.0, busy=None))
+    idle = report.measured_line(result(1.0, busy=cpus / 4))
     assert "idle" in idle and "under load" not in idle
+
+
+def test_busy_cores_counts_what_other_processes_use():
+    idle = record.busy_cores(0.2)
+    spinning = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        busy = record.busy_cores(1.0)
+    finally:
+        spinning.kill()
+    assert idle is not None and 0 <= idle <= record.machine()["cpus"]
+    assert busy is not None and busy >= 0.8  # the spinner alone keeps most of a core busy
 
 
 def test_the_command_shown_is_the_one_to_rerun_without_the_output_flags():
@@ -55,7 +71,7 @@ def test_placeholders_are_filled_and_a_missing_result_says_so():
 
 
 def test_saved_file_round_trips(tmp_path):
-    session = record.Session("train", [])
+    session = record.Session("train", [], sample_s=0.1)
     session.save([record.measure("r", "ratio", 0.98, target=(">=", 0.95))], [], tmp_path / "train.json")
     loaded = report.load_results(tmp_path)
     assert report.target_met(loaded["train"]["measures"][0])
