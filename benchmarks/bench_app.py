@@ -144,15 +144,15 @@ def _seconds(work: Any) -> tuple[Any, float]:
 def server_stages(folder: Path, n: int) -> list[list[Any]]:
     """[stage, seconds] of a warm upload's analysis in this process (after a first one, as in a running app)."""
     from gapviz.app import analysis
-    from gapviz.science import metrics
+    from gapviz.science import kernels, metrics
+    from gapviz.science.estimators import DEFAULT_RESAMPLES
 
     analysis.complete_metrics(analysis.from_upload(_pairs_file(folder, n, 64, 2)[0].read_bytes(), "cold.npy"))
     data = _pairs_file(folder, n, 64, 1)[0].read_bytes()
     result, read = _seconds(lambda: analysis.from_upload(data, "warm.npy"))
     _, whole_set = _seconds(lambda: analysis.complete_metrics(result))
-    _, uniformity = _seconds(
-        lambda: [metrics.uniformity(x) for x in (result.image, result.text, np.vstack([result.image, result.text]))]
-    )
+    x, y, _ = metrics.prepare(result.image, result.text, result.text_image_index)
+    _, uniformity = _seconds(lambda: kernels.uniformities(x, y, n_resamples=DEFAULT_RESAMPLES))
     sample = analysis.shift_sample(result)
     lambdas = analysis.shift_lambdas(sample)
     _, sweep = _seconds(lambda: analysis.shift_rows(sample, lambdas, 100.0, None))
@@ -160,7 +160,7 @@ def server_stages(folder: Path, n: int) -> list[list[Any]]:
     return [
         ["read the file + PCA layout", read],
         ["whole-set metrics (metrics.compute_all)", whole_set],
-        ["of which the three uniformity terms (images, captions, both)", uniformity],
+        ["of which the three uniformity terms with their intervals, as compute_all runs them", uniformity],
         [f"shift sweep ({len(lambdas)} λ on {len(sample.image):,} pairs)", sweep],
         ["one λ of the slider (shifted metrics)", one],
     ]
