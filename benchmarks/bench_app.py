@@ -6,7 +6,7 @@
    stamps when "showing epoch N" first appears). Target: <= 2 s, checked on the slowest epoch.
 2. Explore render: the time from handing the page a 5,000-pair embeddings file to the whole
    page drawn (scatter, metrics, cone histogram, shift experiment: every chart's canvas on the
-   page); cold (first analysis in the app process, torch imported) and warm (a second file).
+   page); the session's first upload (the front page has already imported torch) and a second file.
    Also the tiny random-init model encoding 5,000 built-in pairs.
 3. Where the warm upload's server time goes: the same analysis stages in this process, torch
    already imported (read + PCA, the whole-set metrics and their uniformity terms, the shift sweep,
@@ -210,7 +210,7 @@ def measures_and_tables(found: dict[str, Any], stages: list[list[Any]], n: int) 
         record.measure("live_missed", "epochs the Live page never showed", len(found["live"]["missed"]), digits=0),
         record.measure(
             "upload_cold_s",
-            f"Explore: {n:,} uploaded pairs → every chart drawn, first analysis",
+            f"Explore: {n:,} uploaded pairs → every chart drawn, the session's first upload",
             found["upload"]["cold"],
             "s",
             digits=1,

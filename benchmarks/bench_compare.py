@@ -130,7 +130,12 @@ def server_times(repeats: int) -> dict[str, float]:
 
 
 DRAWN = """(n) => { const c = [...document.querySelectorAll('.vega-embed canvas')];
-  return c.length >= n && c.slice(0, n).every(x => x.width > 0 && x.height > 0); }"""
+  if (c.length < n) return false;
+  return c.slice(0, n).every(x => { if (!x.width || !x.height) return false;
+    const d = x.getContext('2d').getImageData(0, 0, x.width, x.height).data;
+    for (let i = 3; i < d.length; i += 64) { if (d[i] > 0) return true; }
+    return false; }); }"""
+"""The first ``n`` Vega canvases exist and each has pixels painted (every 16th pixel's alpha is read)."""
 
 
 def wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 120.0) -> None:

@@ -131,16 +131,24 @@ def bench_trace_cost(batch_sizes: list[int], steps: int, home: Path) -> list[dic
 
 
 def throughput_results(throughput: dict[str, list[float]]) -> tuple[list[dict], list[dict]]:
-    """(a): the medians, their ratio against the target, and each repeat."""
+    """(a): the medians, the median of the paired ratios (each repeat runs both loops back to back) against
+    the target, and each repeat."""
     bare, ours = statistics.median(throughput["bare"]), statistics.median(throughput["gapviz"])
-    ratio = ours / bare
+    ratio = statistics.median(g / b for b, g in zip(throughput["bare"], throughput["gapviz"], strict=True))
     print("\n| loop | samples/s |\n|---|---|")
     print(f"| bare open_clip | {bare:.0f} |\n| gapviz train() | {ours:.0f} |")
     print(f"\n(a) throughput ratio gapviz / bare = {ratio:.3f} (target >= 0.95)")
     measures = [
         record.measure("bare_samples_per_s", "bare open_clip loop (median)", bare, "samples/s", digits=0),
         record.measure("gapviz_samples_per_s", "gapviz train() (median)", ours, "samples/s", digits=0),
-        record.measure("throughput_ratio", "(a) throughput, gapviz / bare loop", ratio, "×", (">=", 0.95), 3),
+        record.measure(
+            "throughput_ratio",
+            "(a) throughput, gapviz / bare loop (median of paired repeats)",
+            ratio,
+            "×",
+            (">=", 0.95),
+            3,
+        ),
     ]
     rows = [[i + 1, b, g, g / b] for i, (b, g) in enumerate(zip(throughput["bare"], throughput["gapviz"], strict=True))]
     columns = ["repeat", "bare open_clip (samples/s)", "gapviz train() (samples/s)", "ratio"]
@@ -191,7 +199,7 @@ def trace_results(rows: list[dict[str, float]]) -> tuple[list[dict], list[dict]]
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--trace-only", action="store_true", help="only (c), the gap-trace cost (results: train_trace)")
     record.add_output_arguments(parser)

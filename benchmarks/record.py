@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import subprocess
@@ -27,7 +28,14 @@ def measure(
     """One named number; ``target`` = (operator, bound) makes it a checked target (met or missed)."""
     if target is not None and target[0] not in OPERATORS:
         raise ValueError(f"target operator must be one of {OPERATORS}, not {target[0]!r}")
-    entry: dict[str, Any] = {"key": key, "label": label, "value": float(value), "unit": unit, "digits": digits}
+    number = float(value)
+    entry: dict[str, Any] = {
+        "key": key,
+        "label": label,
+        "value": number if math.isfinite(number) else None,  # None: not measured (the page says so)
+        "unit": unit,
+        "digits": digits,
+    }
     if target is not None:
         entry["target"] = {"op": target[0], "value": float(target[1])}
     return entry
@@ -41,7 +49,15 @@ def table(
         raise ValueError(f"table {key}: every row needs {len(columns)} cells")
     if digits is not None and len(digits) != len(columns):
         raise ValueError(f"table {key}: digits needs one entry per column ({len(columns)})")
+    rows = [[_finite_or_text(cell) for cell in row] for row in rows]
     return {"key": key, "columns": columns, "rows": rows, "digits": digits or [2] * len(columns)}
+
+
+def _finite_or_text(cell: Any) -> Any:
+    """A table cell as JSON can hold it: a non-finite number becomes the text "not measured"."""
+    if isinstance(cell, float) and not math.isfinite(cell):
+        return "not measured"
+    return cell
 
 
 def machine() -> dict[str, Any]:
@@ -78,12 +94,15 @@ def _memory_gib() -> float | None:
         return None
 
 
+_NOT_CODE = [":(exclude)benchmarks/results", ":(exclude)benchmarks/page"]
+
+
 def _commit() -> str:
     """The checkout's commit, with ``+changes`` when the working tree differs from it."""
     root = Path(__file__).resolve().parent.parent
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
-        changes = ["git", "status", "--porcelain", "--", "gapviz", "workers"]
+        changes = ["git", "status", "--porcelain", "--", "gapviz", "workers", "benchmarks", *_NOT_CODE]
         dirty = subprocess.run(changes, cwd=root, capture_output=True, text=True)
     except OSError:
         return "unknown"
@@ -127,6 +146,7 @@ class Session:
         self.command = f"python -m benchmarks.{module or _module_name(name)}" + "".join(f" {a}" for a in shown)
         self.load_before = [round(x, 2) for x in os.getloadavg()]
         self.busy_before = busy_cores(sample_s) if sample_s > 0 else None
+        self.commit = _commit()  # the code that runs is the code at the start
         self.started = time.time()
 
     def save(
@@ -138,7 +158,7 @@ class Session:
             "command": self.command,
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
             "wall_s": round(time.time() - self.started, 1),
-            "commit": _commit(),
+            "commit": self.commit,
             "machine": machine(),
             "busy_cores_before": self.busy_before,
             "load_average_before": self.load_before,
@@ -148,7 +168,7 @@ class Session:
         }
         if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+            Path(path).write_text(json.dumps(result, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
             print(f"results written to {path}", flush=True)
         return result
 

@@ -3,7 +3,8 @@
 # not share the cores), then regenerate the page. Run on an idle machine from the repository root:
 #   bash benchmarks/record_all.sh            # about 45 minutes on 2 cores; the reproduce suite is 15+ of them
 #   bash benchmarks/record_all.sh train app  # only the named steps
-# A benchmark whose target is missed exits non-zero but still writes its results; every step runs.
+# Every step runs even if one fails. Missed targets are judged on the page, not by exit codes (only
+# bad_inputs and reproduce exit non-zero for a miss; any benchmark does when it breaks).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
@@ -32,4 +33,4 @@ for step in "${steps[@]}"; do
   sleep 5  # let the last benchmark's servers and children exit before the next samples the machine
 done
 python -m benchmarks.report
-if [ ${#failed[@]} -gt 0 ]; then echo "exited non-zero (missed target or error): ${failed[*]}"; exit 1; fi
+if [ ${#failed[@]} -gt 0 ]; then echo "exited non-zero (an error, or a bad_inputs/reproduce miss): ${failed[*]}"; exit 1; fi

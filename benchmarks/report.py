@@ -63,7 +63,9 @@ def format_number(value: float, digits: int) -> str:
 
 
 def format_measure(entry: dict[str, Any]) -> str:
-    """A measure as the page shows it: the number and its unit."""
+    """A measure as the page shows it: the number and its unit ("not measured" for a failed step)."""
+    if entry["value"] is None:
+        return "not measured"
     number = format_number(entry["value"], entry.get("digits", 2))
     unit = entry.get("unit", "")
     return f"{number}×" if unit == "×" else f"{number} {unit}".rstrip()
@@ -72,21 +74,23 @@ def format_measure(entry: dict[str, Any]) -> str:
 def target_met(entry: dict[str, Any]) -> bool:
     """The stated rule: the value satisfies the target's comparison."""
     target = entry["target"]
-    return COMPARE[target["op"]](entry["value"], target["value"])
+    return entry["value"] is not None and COMPARE[target["op"]](entry["value"], target["value"])
 
 
 def verdict_line(entry: dict[str, Any]) -> str:
     """One target: its label, the measured value, the bound and met/missed."""
-    target = entry["target"]
+    target, value = entry["target"], entry["value"]
     digits = entry.get("digits", 2)
-    while digits < 6 and format_number(entry["value"], digits) == format_number(target["value"], digits):
-        digits += 1  # a value just past its bound must not print as the bound itself
-    if entry["value"] == target["value"]:
-        digits = entry.get("digits", 2)
+    if value is not None and value != target["value"]:
+        while digits < 6 and format_number(value, digits) == format_number(target["value"], digits):
+            digits += 1  # a value just past its bound must not print as the bound itself
     entry = {**entry, "digits": digits}
     bound = format_measure({**entry, "value": target["value"]})
+    shown = format_measure(entry)
+    if value is not None and value != target["value"] and shown == bound:
+        shown += " (rounded; not equal to the bound)"
     state = "**met**" if target_met(entry) else "**missed**"
-    return f"- {entry['label']}: {format_measure(entry)} (target {SHOWN_OPERATOR[target['op']]} {bound}): {state}"
+    return f"- {entry['label']}: {shown} (target {SHOWN_OPERATOR[target['op']]} {bound}): {state}"
 
 
 def under_load(result: dict[str, Any]) -> bool:
@@ -164,8 +168,12 @@ def fill(match: re.Match[str], results: dict[str, dict[str, Any]]) -> str:
 
 
 def render(page: str, results: dict[str, dict[str, Any]]) -> str:
-    """The page with every placeholder filled."""
-    return HEADER + PLACEHOLDER.sub(lambda match: fill(match, results), page)
+    """The page with every placeholder filled; a ``{{`` left over is a malformed placeholder (ValueError)."""
+    text = PLACEHOLDER.sub(lambda match: fill(match, results), page)
+    left = re.search(r"\{\{[^\n]{0,60}", text)
+    if left:
+        raise ValueError(f"malformed placeholder: {left.group(0)!r}")
+    return HEADER + text
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -82,7 +82,7 @@ def test_a_failing_child_is_a_one_line_projection_error_remembered_for_a_while(h
     spawned = []
     real_run = projection_cache.subprocess.run
     monkeypatch.setattr(projection_cache.subprocess, "run", lambda *a, **k: spawned.append(1) or real_run(*a, **k))
-    with pytest.raises(projection_cache.ProjectionError, match="not retried for 10 minutes") as again:
+    with pytest.raises(projection_cache.ProjectionError, match=r"\(tried again in 10 min\)$") as again:
         projection_cache.aligned_umap_layouts(home, epochs)
     assert str(caught.value) in str(again.value) and spawned == []
     stale = time.time() - projection_cache.RETRY_AFTER_S - 1
@@ -90,3 +90,12 @@ def test_a_failing_child_is_a_one_line_projection_error_remembered_for_a_while(h
     with pytest.raises(projection_cache.ProjectionError, match="failed in its process"):
         projection_cache.aligned_umap_layouts(home, epochs)
     assert spawned == [1]
+
+
+def test_a_timeout_is_not_remembered(home):
+    image, text = _pairs(10)
+    epochs = [(image, text), (image, text)]
+    with pytest.raises(projection_cache.ProjectionError, match="took longer than 0 s") as caught:
+        projection_cache.aligned_umap_layouts(home, epochs, timeout=0.05)
+    assert caught.value.timed_out
+    assert not projection_cache.failure_path(projection_cache.aligned_cache_path(home, epochs)).exists()

@@ -68,6 +68,18 @@ def test_placeholders_are_filled_and_a_missing_result_says_so():
     assert "*(not measured: benchmarks/results/queue.json does not exist)*" in text
     with pytest.raises(KeyError, match="no measure 'nope'"):
         report.render("{{value analyze.nope}}", {"analyze": result(1.0)})
+    with pytest.raises(ValueError, match="malformed placeholder"):
+        report.render("{{ value analyze.ratio}}", {"analyze": result(1.0)})
+
+
+def test_a_step_that_measured_nothing_says_so_and_misses_its_target(tmp_path):
+    failed = record.measure("ratio", "ratio", float("nan"), "×", ("<=", 1.5))
+    assert report.verdict_line(failed) == "- ratio: not measured (target ≤ 1.50×): **missed**"
+    cells = record.table("t", ["a", "b"], [["x", float("inf")]], [None, 2])
+    assert report.render_table(cells).endswith("| x | not measured |")
+    session = record.Session("train", [], sample_s=0)
+    session.save([failed], [cells], tmp_path / "train.json")  # strict JSON: no NaN written
+    assert report.load_results(tmp_path)["train"]["measures"][0]["value"] is None
 
 
 def test_saved_file_round_trips(tmp_path):

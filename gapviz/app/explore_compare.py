@@ -52,7 +52,7 @@ ALIGNED_MAX_POINTS = 800
 epochs costs in a fresh process, with and without numba's cached kernels, is in docs/benchmarks.md."""
 ALIGNED_MAX_EPOCHS = 10
 """Epochs laid out together; the fit's cost grows with epochs × points, and numba compiles first."""
-ALIGNED_FIRST_TIME = "about half a minute"
+ALIGNED_FIRST_TIME = "half a minute to a minute"
 """What the page tells the user a run's aligned layout costs before it is cached (measured in docs/benchmarks.md)."""
 
 

@@ -12,7 +12,8 @@ one (epochs, N + M, 2) array under a digest of every epoch's arrays (``-aligned-
 
 A child that fails leaves ``<digest>-<method>.failed`` (its one-line error): for RETRY_AFTER_S the
 same embeddings get that error again at once, so a rerun of the page does not start a doomed
-process each time; after that, or once the file is deleted, they are tried again.
+process each time; after that, or once the file is deleted, they are tried again. A timeout is not
+remembered: it may be the machine's load rather than the data.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ ALIGNED = "--aligned"
 class ProjectionError(GapvizError):
     """The UMAP child process failed or timed out; the message says how."""
 
+    def __init__(self, message: str, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
 
 def _digest_path(home: Path, method: str, arrays: list[np.ndarray]) -> Path:
     """``<sha1 of the method, the shapes and the float32 bytes of every array>-<method>.npy`` in the cache."""
@@ -76,26 +81,36 @@ def failure_path(out: Path) -> Path:
     return out.with_suffix(".failed")
 
 
-def _recent_failure(out: Path) -> str | None:
-    """The remembered error of the layout ``out`` if it failed less than RETRY_AFTER_S ago."""
+def _recent_failure(out: Path) -> tuple[str, float] | None:
+    """(error, seconds until a retry) of the layout ``out`` if it failed less than RETRY_AFTER_S ago."""
     path = failure_path(out)
     try:
-        if time.time() - path.stat().st_mtime < RETRY_AFTER_S:
-            return path.read_text(encoding="utf-8").strip()
+        left = RETRY_AFTER_S - (time.time() - path.stat().st_mtime)
+        return (path.read_text(encoding="utf-8").strip(), left) if left > 0 else None
     except OSError:
-        pass
-    return None
+        return None
+
+
+def _remember_failure(out: Path, error: ProjectionError) -> None:
+    """Keep a failure's one-line error beside the cache; a timeout is not kept (it may be the machine's load)."""
+    if error.timed_out:
+        return
+    try:
+        atomic_write_bytes(failure_path(out), str(error).encode("utf-8"))
+    except OSError:
+        pass  # an unwritable cache only means the next rerun tries again
 
 
 def _run_child(mode: list[str], arrays: dict[str, np.ndarray], out: Path, timeout: float, what: str) -> np.ndarray:
     """Write ``arrays`` to a temporary .npz, run the child on it, return what it wrote to ``out``."""
     remembered = _recent_failure(out)
     if remembered is not None:
-        raise ProjectionError(f"{remembered} (not retried for {RETRY_AFTER_S / 60:.0f} minutes)")
+        message, left = remembered
+        raise ProjectionError(f"{message} (tried again in {max(1, round(left / 60))} min)")
     try:
         layout = _spawn_child(mode, arrays, out, timeout, what)
     except ProjectionError as error:
-        atomic_write_bytes(failure_path(out), str(error).encode("utf-8"))
+        _remember_failure(out, error)
         raise
     failure_path(out).unlink(missing_ok=True)
     return layout
@@ -111,7 +126,7 @@ def _spawn_child(mode: list[str], arrays: dict[str, np.ndarray], out: Path, time
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
-            raise ProjectionError(f"{what} took longer than {timeout:.0f} s; use PCA") from None
+            raise ProjectionError(f"{what} took longer than {timeout:.0f} s; use PCA", timed_out=True) from None
     if done.returncode != 0 or not out.is_file():
         detail = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise ProjectionError(f"{what} failed in its process: {detail}")
