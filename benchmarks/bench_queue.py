@@ -1,7 +1,7 @@
 """Queue benchmark: job pickup and first-step latency of a warm worker, epoch-end-to-reader latency,
 and the cost of event publishing on step time.
 
-    python -m benchmarks.bench_queue [--runs 5] [--repeats 4] [--skip-umap-warmup] [--record | --json PATH]
+    python -m benchmarks.bench_queue [--runs 5] [--repeats 8] [--skip-umap-warmup] [--record | --json PATH]
 
 Starts a private redis-server (the embedded one) and one real worker (`python -m gapviz.queue.worker`,
 full warm-up), submits tiny-test runs one after another and follows each run's stream from this
@@ -262,9 +262,33 @@ def measures_and_tables(queue: dict[str, Any], publishing: dict[str, Any]) -> tu
             "%",
             digits=1,
         ),
+        *paired_step_measures(step),
     ]
     tables = [latency_table(queue), warmup_table(queue), step_table(step, publishing)]
     return measures, tables
+
+
+def paired_step_measures(step: dict[str, list[float]]) -> list[dict[str, Any]]:
+    """Step time with the publisher minus without, repeat by repeat (the two runs of a repeat are adjacent):
+    the mean change with its 95% t-interval, as a share of the mean step without, and the sign-flip p."""
+    from gapviz.reproduce.stats import paired_comparison
+
+    paired = paired_comparison(step["publisher"], step["none"])
+    base = statistics.mean(step["none"])
+    d = paired.difference
+    return [
+        record.measure(
+            "paired_change_pct",
+            "step time, paired change with the publisher (mean)",
+            100 * d.mean / base,
+            "%",
+            digits=1,
+        ),
+        record.measure("paired_change_lo_pct", "its 95% interval, low end", 100 * d.lo / base, "%", digits=1),
+        record.measure("paired_change_hi_pct", "its 95% interval, high end", 100 * d.hi / base, "%", digits=1),
+        record.measure("paired_change_p", "sign-flip p-value of the paired change", paired.p_value, digits=3),
+        record.measure("paired_repeats", "paired repeats", d.n, digits=0),
+    ]
 
 
 def latency_table(queue: dict[str, Any]) -> dict[str, Any]:
@@ -300,7 +324,7 @@ def step_table(step: dict[str, list[float]], publishing: dict[str, Any]) -> dict
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="tiny-test runs submitted one after another")
-    parser.add_argument("--repeats", type=int, default=4, help="interleaved repeats for the overhead comparison")
+    parser.add_argument("--repeats", type=int, default=8, help="interleaved repeats for the overhead comparison")
     parser.add_argument("--skip-umap-warmup", action="store_true")
     record.add_output_arguments(parser)
     args = parser.parse_args(argv)
