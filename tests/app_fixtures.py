@@ -333,3 +333,9 @@ def shoot(page, name: str, height: int = 1900) -> None:
         page.wait_for_timeout(3000)  # let Vega and the data grids finish drawing
         page.screenshot(path=str(Path(folder) / f"{name}.png"))
         page.set_viewport_size(size)
+
+
+def settle(page) -> None:
+    """Until the app's script run ends (Streamlit shows its status widget while a run is going)."""
+    page.wait_for_timeout(300)
+    page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=60_000)

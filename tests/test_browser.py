@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_fixtures import CHROMIUM, GapvizUp, choose_option, launch_browser, make_run, metric_value, shoot
+from app_fixtures import CHROMIUM, GapvizUp, choose_option, launch_browser, make_run, metric_value, settle, shoot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -79,6 +79,7 @@ def test_launch_watch_compare_explore(gapviz_up, tmp_path, monkeypatch):
             page.wait_for_function("() => document.querySelectorAll('input[aria-label=\"epochs\"]').length === 1")
             page.get_by_label("epochs", exact=True).fill(str(RUN_EPOCHS))
             page.get_by_label("epochs", exact=True).press("Tab")  # the form reruns on each change: commit it
+            settle(page)  # a click during that rerun can be lost with the button it re-renders
             shoot(page, "launch")
             page.get_by_role("button", name="Queue run(s)").click()
             link = page.get_by_role("link", name=re.compile(r"^Watch \S+ live"))

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from app_fixtures import CHROMIUM, GapvizUp, choose_option, launch_browser, make_run, shoot
+from app_fixtures import CHROMIUM, GapvizUp, choose_option, launch_browser, make_run, settle, shoot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -24,12 +24,6 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 SMALL = {"training pairs": "64", "evaluation pairs": "32"}
 """Data sizes typed into the form so each queued run trains in seconds."""
-
-
-def settle(page) -> None:
-    """Until the app's script run ends (Streamlit shows its status widget while a run is going)."""
-    page.wait_for_timeout(300)
-    page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=60_000)
 
 
 def fill(page, label: str, value: str) -> None:
