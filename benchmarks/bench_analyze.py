@@ -22,14 +22,13 @@ import io
 import os
 import re
 import resource
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import record
+from benchmarks import record, report
 
 KS = (1, 5, 10)
 BOOTSTRAP_STAGES = (
@@ -240,18 +239,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def print_tables(tables: list[dict], args: argparse.Namespace, best: dict[str, float]) -> None:
-    print(
-        f"{args.pairs:,} pairs × {args.dim} dims, {args.threads} threads, best of {args.repeats} interleaved rounds; "
-        f"load average at the end {os.getloadavg()[0]:.1f}"
-    )
-    for spec in tables:
-        print("\n| " + " | ".join(spec["columns"]) + " |\n|---|---|---|")
-        for label, seconds, ratio in spec["rows"]:
-            print(f"| {label} | {seconds:.2f} | {ratio:.2f} |")
-    print(f"\nbootstrap adds {100 * (best['full'] - best['bare']) / best['bare']:.0f} % to compute_all")
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     session = record.Session(args.name, argv, module="bench_analyze")
@@ -269,8 +256,8 @@ def main(argv: list[str] | None = None) -> None:
     best = end_to_end(image, text, args.resamples, args.repeats)
     stage_s = _interleaved_best(stages(image, text, args.resamples), args.repeats)
     measures, tables = analyze_measures(best, stage_s, args), analyze_tables(best, stage_s, args.resamples)
-    print_tables(tables, args, best)
-    sys.stdout.flush()
+    print(f"{args.pairs:,} pairs × {args.dim} dims, {args.threads} threads, best of {args.repeats} interleaved rounds")
+    report.show(measures, tables)
     session.save(measures, tables, record.output_path(args.name, args))
 
 

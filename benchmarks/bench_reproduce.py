@@ -22,7 +22,7 @@ import tempfile
 import time
 from typing import Any
 
-from benchmarks import record
+from benchmarks import record, report
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -43,11 +43,11 @@ def run_all(names: list[str], scale: str, home: str) -> list[list[Any]]:
     for name in names:
         before = set(RunStore(home).run_ids())
         started = time.perf_counter()
-        report = reproduce(name, scale, home, log=lambda line: print(f"    {line}", file=sys.stderr, flush=True))
+        outcome = reproduce(name, scale, home, log=lambda line: print(f"    {line}", file=sys.stderr, flush=True))
         elapsed = time.perf_counter() - started
         trained = len(set(RunStore(home).run_ids()) - before)
         planned = len(plan_for(name, scale))
-        rows.append([name, experiments.get(name).TITLE, planned, trained, elapsed, report.verdict.value])
+        rows.append([name, experiments.get(name).TITLE, planned, trained, elapsed, outcome.verdict.value])
         print(f"{name}: {elapsed:.1f} s", file=sys.stderr, flush=True)
     return rows
 
@@ -104,19 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = usage.ru_utime + usage.ru_stime
-    print("| experiment | seconds | runs planned | runs trained | verdict |")
-    print("| --- | ---: | ---: | ---: | --- |")
-    for name, _, planned, trained, elapsed, verdict in rows:
-        print(f"| {name} | {elapsed:.1f} | {planned} | {trained} | {verdict} |")
-    budget = BUDGET_S[args.scale]
-    print(
-        f"| **total** | **{total:.1f}** | | {sum(r[3] for r in rows)} | "
-        f"budget {budget} s: {'within' if total <= budget else 'OVER'} |"
-    )
-    print(f"\nCPU time of this process: {cpu:.0f} s for {total:.0f} s of wall time")
     measures, tables = results(rows, args.scale, total, cpu)
+    report.show(measures, tables)
     session.save(measures, tables, record.output_path("reproduce", args))
-    return 0 if total <= budget else 1
+    return 0 if report.target_met(measures[0]) else 1
 
 
 if __name__ == "__main__":

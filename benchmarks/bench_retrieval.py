@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import torch
 
-from benchmarks import record
+from benchmarks import record, report
 from gapviz.science.metrics import retrieval_recall
 
 
@@ -84,18 +84,16 @@ def main(argv: list[str] | None = None) -> None:
         f"chunk_size={args.chunk_size}, best of {args.repeats}; torch {torch.__version__}, "
         f"{os.cpu_count()} CPUs\n"
     )
-    print("| device | bare matmul (s) | retrieval_recall (s) | ratio (throughput vs matmul) |")
-    print("| --- | --- | --- | --- |")
     measures, rows = [], []
     for device in devices:
         r = bench(device, args.images, args.captions, args.dim, args.chunk_size, args.repeats)
         r["ratio"] = r["matmul_s"] / r["retrieval_s"]
         name = f"{device} ({_device_name(device)})"
-        print(f"| {name} | {r['matmul_s']:.3f} | {r['retrieval_s']:.3f} | {r['ratio']:.2f} |")
         measures += device_measures(r)
         rows.append([name, r["matmul_s"], r["retrieval_s"], r["ratio"]])
     columns = ["device", "bare matmul (s)", "retrieval_recall (s)", "throughput vs matmul"]
     tables = [record.table("devices", columns, rows, [None, 3, 3, 2])]
+    report.show(measures, tables)
     session.save(measures, tables, record.output_path("retrieval", args))
 
 

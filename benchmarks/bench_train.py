@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from open_clip.loss import ClipLoss  # noqa: E402
 
-from benchmarks import record  # noqa: E402
+from benchmarks import record, report  # noqa: E402
 from gapviz.config import preset  # noqa: E402
 from gapviz.runs.records import NullSink  # noqa: E402
 from gapviz.runs.store import CheckpointFiles  # noqa: E402
@@ -135,9 +135,6 @@ def throughput_results(throughput: dict[str, list[float]]) -> tuple[list[dict], 
     the target, and each repeat."""
     bare, ours = statistics.median(throughput["bare"]), statistics.median(throughput["gapviz"])
     ratio = statistics.median(g / b for b, g in zip(throughput["bare"], throughput["gapviz"], strict=True))
-    print("\n| loop | samples/s |\n|---|---|")
-    print(f"| bare open_clip | {bare:.0f} |\n| gapviz train() | {ours:.0f} |")
-    print(f"\n(a) throughput ratio gapviz / bare = {ratio:.3f} (target >= 0.95)")
     measures = [
         record.measure("bare_samples_per_s", "bare open_clip loop (median)", bare, "samples/s", digits=0),
         record.measure("gapviz_samples_per_s", "gapviz train() (median)", ours, "samples/s", digits=0),
@@ -160,10 +157,6 @@ def eval_results(epochs: list[dict[str, float]]) -> tuple[list[dict], list[dict]
     fractions = [100 * e["eval_s"] / (e["eval_s"] + e["train_s"]) for e in epochs]
     train_s, eval_s = statistics.median(e["train_s"] for e in epochs), statistics.median(e["eval_s"] for e in epochs)
     fraction = statistics.median(fractions)
-    print(
-        f"(b) demo preset: train {train_s:.2f} s/epoch, eval+projection {eval_s:.2f} s/epoch, "
-        f"eval fraction {fraction:.1f}% (target <= 10%)"
-    )
     measures = [
         record.measure("epoch_train_s", "training per epoch (median)", train_s, "s"),
         record.measure("epoch_eval_s", "evaluation + projection per epoch (median)", eval_s, "s"),
@@ -178,7 +171,6 @@ def eval_results(epochs: list[dict[str, float]]) -> tuple[list[dict], list[dict]
 
 def trace_results(rows: list[dict[str, float]]) -> tuple[list[dict], list[dict]]:
     """(c): the trace's share of training per batch size, each against the target."""
-    print_trace_cost(rows)
     measures = [
         record.measure(
             f"trace_cost_b{row['batch']:.0f}",
@@ -217,16 +209,8 @@ def main(argv: list[str] | None = None) -> None:
     parts.append(trace_results(bench_trace_cost([32, 128], args.steps, home)))
     measures = [m for part_measures, _ in parts for m in part_measures]
     tables = [t for _, part_tables in parts for t in part_tables]
+    report.show(measures, tables)
     session.save(measures, tables, record.output_path(name, args))
-
-
-def print_trace_cost(rows: list[dict[str, float]]) -> None:
-    for row in rows:
-        print(
-            f"(c) batch {row['batch']:.0f}: step {row['step_s'] * 1000:.1f} ms, "
-            f"trace point {row['trace_s'] * 1000:.1f} ms every {row['every']:.0f} steps -> "
-            f"{row['fraction']:.2%} of training (target < 2%)"
-        )
 
 
 if __name__ == "__main__":

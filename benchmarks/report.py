@@ -135,9 +135,10 @@ def render_table(spec: dict[str, Any]) -> str:
 
 
 def show(measures: list[dict[str, Any]], tables: list[dict[str, Any]]) -> None:
-    """A benchmark's results on stdout as the page will show them: a line per measure, then each table."""
+    """A benchmark's results on stdout as the page will show them: a line per measure (its verdict where it has
+    a target), then each table."""
     for entry in measures:
-        print(f"{entry['label']}: {format_measure(entry)}")
+        print(verdict_line(entry)[2:] if "target" in entry else f"{entry['label']}: {format_measure(entry)}")
     for spec in tables:
         print(f"\n{spec['key']}:\n{render_table(spec)}")
 
