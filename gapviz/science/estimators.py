@@ -194,3 +194,41 @@ def weighted_offdiag_mean(kernel: np.ndarray, w: np.ndarray) -> np.ndarray:
     w64 = np.asarray(w, dtype=np.float64)
     weighted = (mm(np.asarray(w, dtype=k.dtype), k).astype(np.float64) * w64).sum(axis=1)
     return _div(weighted, w64.sum(axis=1) ** 2 - (w64 * w64).sum(axis=1))
+
+
+def caption_means_differences(sums: PairSums) -> np.ndarray:
+    """d_i = x_i − mean of image i's captions, for every image with a caption: the rows the gap's U averages."""
+    has = sums.n_caps > 0
+    return sums.x[has] - sums.y_sum[has] / sums.n_caps[has, None].astype(sums.x.dtype)
+
+
+def gap_intervals(sums: PairSums, u: float, plug_in: float, seed: int = 0) -> dict[str, list[float]]:
+    """Calibrated intervals of the gap family (gapviz.science.intervals), without resampling.
+
+    ``gap_squared_unbiased``: the score interval of the signed U. ``gap_distance_unbiased`` (the debiased gap
+    √max(0, U)): the square root of U's unified interval. ``gap_distance`` (plug-in): the same interval,
+    widened to reach the plug-in point, which sits above it by its small-sample bias.
+    """
+    from gapviz.science.intervals import score_interval, u_variance, unified_interval
+
+    d = caption_means_differences(sums)
+    if len(d) < 4:
+        return {}
+    var = u_variance(d, seed)
+    lo, hi = unified_interval(u, var)
+    debiased = [float(np.sqrt(max(lo, 0.0))), float(np.sqrt(max(hi, 0.0)))]
+    return {
+        "gap_squared_unbiased_ci95": score_interval(u, var),
+        "gap_distance_unbiased_ci95": debiased,
+        "gap_distance_ci95": [min(debiased[0], plug_in), max(debiased[1], plug_in)],
+    }
+
+
+def recall_intervals(recall: dict[str, float], sums: PairSums, n_captions: int) -> dict[str, list[float]]:
+    """Wilson intervals of recall: over images (i→t) and captions (t→i; images when an image has several)."""
+    from gapviz.science.intervals import wilson_interval
+
+    images = int((sums.n_caps > 0).sum())
+    one_each = n_captions == images == len(sums.x)
+    units = {"i2t": images, "t2i": n_captions if one_each else images}
+    return {f"{key}_ci95": wilson_interval(value, units[key[:3]]) for key, value in recall.items()}

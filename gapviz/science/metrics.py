@@ -340,7 +340,15 @@ def _point_metrics(
     xf, yf = _first_pairs(x, y, sums.first_caption)
     values: dict[str, Any] = {
         k: stats[k]
-        for k in ("gap_distance", "gap_distance_unbiased", "pair_cosine", "cone_image", "cone_text", "relative_gap")
+        for k in (
+            "gap_distance",
+            "gap_distance_unbiased",
+            "gap_squared_unbiased",
+            "pair_cosine",
+            "cone_image",
+            "cone_text",
+            "relative_gap",
+        )
     }
     values["mean_pair_distance"] = float(np.sqrt(pair_sq).mean())
     values["alignment"] = float(pair_sq.mean())
@@ -364,22 +372,58 @@ def resample_statistics(sums: Any, idx: np.ndarray, pair_sq: np.ndarray, hits: A
     gap = E.gap_statistics(sums, w)
     gap.pop("gap_squared_unbiased")
     pairs = E.pair_distance_statistics(pair_sq, idx, n, w)
-    return {**gap, **pairs, **E.recall_statistics(hits.i2t, hits.t2i, idx, n, w, hits.ks)}
+    recall = E.recall_statistics(hits.i2t, hits.t2i, idx, n, w, hits.ks) if hits is not None else {}
+    return {**gap, **pairs, **recall}
 
 
 def _intervals(
     sums: Any, y: np.ndarray, idx: np.ndarray, pair_sq: np.ndarray, hits: Any, n_resamples: int, seed: int
 ) -> dict[str, Any]:
-    """Bootstrap ``<metric>_ci95`` of resample_statistics (one resampling of images, an image's captions
-    with it), and gap_null95."""
+    """``<metric>_ci95`` of every metric compute_all resamples, and gap_null95.
+
+    The gap family's intervals come from the U-statistic's variance and recall's from Wilson
+    (estimators.gap_intervals, recall_intervals); the others are percentile bootstraps of images (an image's
+    captions with it). Which method each key uses is listed in docs/science.md with its measured coverage.
+    """
     from gapviz.science import estimators as E
 
+    recall = hits.recall() if hits is not None else {}
+    analytic = ("gap_distance", "gap_distance_unbiased", *recall)
+
     def stats(w: np.ndarray) -> dict[str, np.ndarray]:
-        return resample_statistics(sums, idx, pair_sq, hits, w)
+        out = resample_statistics(sums, idx, pair_sq, hits, w)
+        return {k: v for k, v in out.items() if k not in analytic}
 
     out: dict[str, Any] = dict(E.bootstrap_intervals(stats, len(sums.x), n_resamples, seed))
+    point = {k: float(v[0]) for k, v in E.gap_statistics(sums, np.ones((1, len(sums.x)))).items()}
+    if n_resamples > 0:
+        out.update(E.gap_intervals(sums, point["gap_squared_unbiased"], point["gap_distance"], seed))
+        out.update(E.recall_intervals(recall, sums, len(y)))
     out["gap_null95"] = E.gap_null95(sums, y, n_resamples, seed)
     return out
+
+
+def pair_estimates(
+    image: Any,
+    text: Any,
+    text_image_index: Any | None = None,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    recall: bool = True,
+) -> dict[str, Any]:
+    """The gap family, pair distances and recall with their intervals: compute_all's own code for these keys,
+    without the subsampled and fitted metrics (what the calibration suite measures at scale)."""
+    from gapviz.science.estimators import PairSums, gap_statistics
+
+    x, y, idx = prepare(image, text, text_image_index)
+    sums = PairSums.of(x, y, idx)
+    hits = retrieval_hits(x, y, idx, ks=(1, 5, 10)) if recall else None
+    pair_sq = pair_squared(x, y, idx)
+    values: dict[str, Any] = {k: float(v[0]) for k, v in gap_statistics(sums, np.ones((1, len(x)))).items()}
+    values.update(hits.recall() if hits is not None else {})
+    values.update(_intervals(sums, y, idx, pair_sq, hits, n_resamples, seed))
+    return values
 
 
 def compute_all(
@@ -414,7 +458,8 @@ def compute_all(
     values.update(_intervals(sums, y, idx, pair_sq, hits, n_resamples, seed))
     nan_pair = [float("nan"), float("nan")]
     values.setdefault("gap_null95", float("nan"))
-    return {key: values.get(key, nan_pair if key.endswith("_ci95") else float("nan")) for key in ALL_KEYS}
+    out = {key: values.get(key, nan_pair if key.endswith("_ci95") else float("nan")) for key in ALL_KEYS}
+    return {**out, **{k: v for k, v in values.items() if k not in out}}
 
 
 def record_values(values: dict[str, Any]) -> dict[str, Any]:
