@@ -28,10 +28,23 @@ SIZE = "size"
 RECORD = "record"
 """Kind: recorded by training or an experiment, not by compute_all (τ, loss, zero-shot accuracy)."""
 
-VIEWS = ("curve", "final", "live", "explore", "selection", "pair_compare", "anatomy", "fix", "report")
-"""Where a metric is shown: Compare's and Live's epoch curves, Compare's values table, Live's epoch row,
-Explore's metric panel, an Explore selection's table, Explore's two-source table, Explore's gap anatomy,
-the before/after table of a training-free fix, and the measurements a reproduction report keeps."""
+VIEWS = (
+    "curve",
+    "first_curve",
+    "final",
+    "live",
+    "explore",
+    "selection",
+    "pair_compare",
+    "anatomy",
+    "fix",
+    "report",
+    "shift",
+)
+"""Where a metric is shown: Compare's and Live's epoch curves, the curves Compare draws first, Compare's
+values table, Live's epoch row, Explore's metric panel, an Explore selection's table, Explore's two-source table,
+Explore's gap anatomy, the before/after table of a training-free fix, what a reproduction report keeps, and the
+embedding-shift curves."""
 
 INTERVAL_METHODS: dict[str, str] = {
     "basic bootstrap": "basic (reverse-percentile) bootstrap over images, an image's captions kept with it: "
@@ -113,7 +126,7 @@ def _recall(direction: str, k: int, views: str) -> Metric:
 CATALOG: tuple[Metric, ...] = (
     _m("gap_distance_unbiased", "Gap, debiased (√max(0, U))", "gap (debiased)", "", (0.0, 2.0), 1, -1,
        "unified, √ mapped", None, "‖μ_X − μ_Y‖ without the plug-in's small-sample floor (biased low near 0)",
-       "Hoeffding 1948 U-statistic of Liang et al.'s gap", GAP_VIEWS, resampled=True),
+       "Hoeffding 1948 U-statistic of Liang et al.'s gap", GAP_VIEWS + " first_curve", resampled=True),
     _m("gap_squared_unbiased", "Squared gap, unbiased U-statistic (signed)", "gap² (U)", "", (-4.0, 4.0), 1, -1,
        "unified", None, "unbiased estimate of ‖μ_X − μ_Y‖²; negative values are noise around a zero gap",
        "Hoeffding 1948", "explore report"),
@@ -125,7 +138,7 @@ CATALOG: tuple[Metric, ...] = (
        "Fisher randomisation test: image and caption swapped within pairs", "report"),
     _m("relative_gap", "Relative modality gap (RMG)", "relative gap", "", (0.0, 1.0), 1, -1,
        "percentile bootstrap", None, "pair distance relative to the within-modality spread (near 1: pairs far apart)",
-       "Schrodi et al., ICLR 2025", "curve final explore selection pair_compare fix", resampled=True),
+       "Schrodi et al., ICLR 2025", "curve first_curve final explore selection pair_compare fix", resampled=True),
     _m("pair_cosine", "Mean cosine of matched pairs", "pair cosine", "cosine", (-1.0, 1.0), -1, 1,
        "percentile bootstrap", None, "how close an image and its caption are (CLIP on COCO ≈ 0.3)", LIANG,
        "final explore selection pair_compare fix", resampled=True),
@@ -183,10 +196,10 @@ CATALOG: tuple[Metric, ...] = (
     _m("effective_rank_text", "Effective rank of the captions", "effective rank (text)", "dimensions",
        (1.0, None), 0, 0, "none", "effective_rank_n", "how many directions the captions use",
        "Roy & Vetterli, EUSIPCO 2007", "anatomy"),
-    _recall("i2t", 1, "curve final live selection pair_compare fix report"),
+    _recall("i2t", 1, "curve first_curve final live selection pair_compare fix report shift"),
     _recall("i2t", 5, "curve selection fix"),
     _recall("i2t", 10, "curve fix"),
-    _recall("t2i", 1, "curve final live selection pair_compare fix report"),
+    _recall("t2i", 1, "curve first_curve final live selection pair_compare fix report shift"),
     _recall("t2i", 5, "curve selection fix"),
     _recall("t2i", 10, "curve fix"),
     _m("mixed_itr", "Mixed pool: images whose top-1 neighbour is an image", "mixed-pool ITR", "fraction",
@@ -217,14 +230,15 @@ CATALOG: tuple[Metric, ...] = (
     ),
     _m("tau", "Temperature τ = 1/logit scale", "temperature τ", "", (0.0, None), 0, 0, "none", None,
        "the model's temperature at that epoch (a parameter, not an estimate)", "CLIP (Radford et al. 2021)",
-       "curve final explore pair_compare", RECORD),
+       "curve first_curve final explore pair_compare", RECORD),
     _m("loss", "Symmetric InfoNCE loss on the eval set", "loss", "nats", (0.0, None), 0, -1, "none", None,
-       "CLIP's loss at the model's τ", "CLIP (Radford et al. 2021)", "curve final explore pair_compare", RECORD),
+       "CLIP's loss at the model's τ", "CLIP (Radford et al. 2021)",
+       "curve first_curve final explore pair_compare shift", RECORD),
     _m("train_loss", "Training loss (mean over the epoch)", "train loss", "nats", (0.0, None), 0, -1, "none", None,
        "the loss the optimiser saw", "CLIP (Radford et al. 2021)", "", RECORD),
     _m("zero_shot", "Zero-shot accuracy with the class prompts", "zero-shot accuracy", "fraction", (0.0, 1.0), 0, 1,
        "none", None, "images labelled by their nearest class-prompt embedding", "CLIP (Radford et al. 2021)",
-       "curve final explore pair_compare fix", RECORD),
+       "curve final explore pair_compare fix shift", RECORD),
     _m("matched", "Pairs matched to their caption", "pairs matched", "fraction", (0.0, 1.0), 0, 1, "none", None,
        "share of pairs whose nearest caption is their own (theory sandbox)", GAPVIZ, "", RECORD),
 )
