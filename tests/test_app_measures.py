@@ -78,14 +78,14 @@ def test_explore_anatomy_and_a_fix_before_and_after(home):
     at.run()
     assert "Gap anatomy" in texts(at)
     expected = compute_all(image.astype(np.float32), text.astype(np.float32))
-    assert f"gap top1 share: {metric_text(expected, 'gap_top1_share')}" in texts(at)
+    assert f"gap top-1 share: {metric_text(expected, 'gap_top1_share')}" in texts(at)
     at.selectbox(key="explore_fix").set_value("centre").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     table = [d.value for d in at.dataframe if "before" in d.value.columns][0]
-    row = table.set_index("metric").loc["gap_distance"]
+    row = table.set_index("metric").loc["plug-in gap"]
     assert row["before"] == metric_text(expected, "gap_distance")
     assert float(row["after"].split(" ")[0]) < 0.2 * expected["gap_distance"]
-    assert {"i2t_r1", "t2i_r1"} <= set(table["metric"])
+    assert {"R@1 image→text", "R@1 text→image", "gap (debiased)"} <= set(table["metric"])
 
 
 def test_curves_draw_the_bootstrap_interval_as_a_band():
