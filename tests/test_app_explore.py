@@ -95,8 +95,8 @@ def test_upload_shows_every_metric_recall_cone_and_shift(home):
     assert _metric(at, "plug-in gap") == metric_text(expected, "gap_distance")
     assert _metric(at, "plug-in gap").startswith(f"{expected['gap_distance']:.4f} [")
     assert _metric(at, "relative gap") == metric_text(expected, "relative_gap")
-    assert _metric(at, "modality probe accuracy") == metric_text(expected, "modality_probe_accuracy")
-    assert _metric(at, "modality probe accuracy").startswith(f"{expected['modality_probe_accuracy']:.4f} [")
+    assert _metric(at, "probe accuracy") == metric_text(expected, "modality_probe_accuracy")
+    assert _metric(at, "probe accuracy").startswith(f"{expected['modality_probe_accuracy']:.4f} [")
     recall = [d.value for d in at.dataframe if "direction" in d.value.columns][0]
     assert recall["direction"].tolist() == ["image → text", "text → image"]
     assert recall.loc[0, "R@1"] == metric_text(expected, "i2t_r1") and recall.loc[1, "R@5"] == metric_text(
