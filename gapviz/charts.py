@@ -12,6 +12,8 @@ from typing import Sequence
 import altair as alt
 import pandas as pd
 
+from gapviz.science import catalog
+
 IMAGE_COLOR = "#4C78A8"
 TEXT_COLOR = "#F58518"
 MODALITY_DOMAIN = ["image", "text"]
@@ -21,34 +23,10 @@ CURVE_WIDTH = 260
 CURVE_HEIGHT = 170
 EMBED_OPTIONS = {"renderer": "canvas", "actions": {"export": True, "source": False, "compiled": False, "editor": False}}
 
-METRIC_TITLES: dict[str, str] = {
-    "gap_distance": "gap distance",
-    "relative_gap": "relative gap",
-    "tau": "temperature τ",
-    "loss": "loss",
-    "i2t_r1": "recall@1 image→text",
-    "i2t_r5": "recall@5 image→text",
-    "i2t_r10": "recall@10 image→text",
-    "t2i_r1": "recall@1 text→image",
-    "t2i_r5": "recall@5 text→image",
-    "t2i_r10": "recall@10 text→image",
-    "zero_shot": "zero-shot accuracy",
-    "pair_cosine": "pair cosine",
-    "cone_image": "cone (image)",
-    "cone_text": "cone (text)",
-    "modality_probe_accuracy": "modality probe accuracy",
-    "modality_probe_logloss": "modality probe log-loss",
-    "gap_distance_unbiased": "gap (unbiased)",
-    "gap_null95": "gap null floor (95%)",
-    "distribution_gap": "distribution gap (MMD²)",
-    "mutual_knn_10": "mutual 10-NN alignment",
-    "matched": "pairs matched to their caption",
-}
-
 
 def metric_title(name: str) -> str:
-    """A readable name for a metric column (the column name itself when unknown)."""
-    return METRIC_TITLES.get(name, name.replace("_", " "))
+    """A metric's short label from the catalog (the column name, spaced, when it is not a metric)."""
+    return catalog.short(name)
 
 
 def _modality_color(legend: bool = True) -> alt.Color:

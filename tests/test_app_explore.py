@@ -57,7 +57,7 @@ def test_an_empty_home_opens_on_the_tiny_model_without_a_click(home):
     assert at.radio(key="explore_source").value == "tiny"
     page = texts(at)
     assert explore_views.BUILT_IN_CAPTION in page and "gapviz-tiny on synthetic (512 images)" in page
-    assert float(_metric(at, "gap distance").split(" [")[0]) > 0.1  # a random-init model has a modality gap
+    assert float(_metric(at, "plug-in gap").split(" [")[0]) > 0.1  # a random-init model has a modality gap
     spec = _scatter_spec(at)
     assert [t["name"] for t in spec["data"]] == ["pairs", "image", "text"]  # lines at 512 pairs, then the points
     assert at.query_params["source"] == "tiny" and at.query_params["method"] == "pca"
@@ -72,7 +72,7 @@ def test_a_finished_run_is_the_default_view_and_the_url_reopens_it(home):
     assert at.radio(key="explore_source").value == "run" and at.selectbox(key="explore_run").value == finished
     assert at.selectbox(key="explore_run_epoch").value == 2
     row = store.metrics(finished)[-1]
-    assert _metric(at, "gap distance").split(" [")[0] == f"{row['gap_distance']:.4f}"
+    assert _metric(at, "plug-in gap").split(" [")[0] == f"{row['gap_distance']:.4f}"
     assert at.query_params["run"] == finished and at.query_params["epoch"] == "2"
     # a link with an older epoch reopens that view in a new session
     from streamlit.testing.v1 import AppTest
@@ -82,7 +82,7 @@ def test_a_finished_run_is_the_default_view_and_the_url_reopens_it(home):
     again.run()
     assert again.selectbox(key="explore_run_epoch").value == 1
     first = [r for r in store.metrics(finished) if r["epoch"] == 1][0]
-    assert _metric(again, "gap distance").split(" [")[0] == f"{first['gap_distance']:.4f}"
+    assert _metric(again, "plug-in gap").split(" [")[0] == f"{first['gap_distance']:.4f}"
     assert f"run {finished} · epoch 1" in texts(again)
 
 
@@ -92,11 +92,11 @@ def test_upload_shows_every_metric_recall_cone_and_shift(home):
     at = _upload(open_page("explore", timeout=120), data)
     assert not at.exception and not at.error, [e.value for e in at.error]
     expected = compute_all(image.astype(np.float32), text.astype(np.float32))
-    assert _metric(at, "gap distance") == metric_text(expected, "gap_distance")
-    assert _metric(at, "gap distance").startswith(f"{expected['gap_distance']:.4f} [")
+    assert _metric(at, "plug-in gap") == metric_text(expected, "gap_distance")
+    assert _metric(at, "plug-in gap").startswith(f"{expected['gap_distance']:.4f} [")
     assert _metric(at, "relative gap") == metric_text(expected, "relative_gap")
-    assert _metric(at, "modality probe accuracy") == metric_text(expected, "modality_probe_accuracy")
-    assert _metric(at, "modality probe accuracy").startswith(f"{expected['modality_probe_accuracy']:.4f} [")
+    assert _metric(at, "probe accuracy") == metric_text(expected, "modality_probe_accuracy")
+    assert _metric(at, "probe accuracy").startswith(f"{expected['modality_probe_accuracy']:.4f} [")
     recall = [d.value for d in at.dataframe if "direction" in d.value.columns][0]
     assert recall["direction"].tolist() == ["image → text", "text → image"]
     assert recall.loc[0, "R@1"] == metric_text(expected, "i2t_r1") and recall.loc[1, "R@5"] == metric_text(
@@ -177,7 +177,7 @@ def test_compare_two_epochs_of_a_run_and_play_its_epochs(home):
     assert not at.exception and not at.error, [e.value for e in at.error]
     table = [d.value for d in at.dataframe if "second − first [95% CI]" in d.value.columns][0]
     rows = {r["epoch"]: r for r in store.metrics(run_id)}
-    gap = table[table["metric"] == "gap distance"].iloc[0]
+    gap = table[table["metric"] == "plug-in gap"].iloc[0]
     assert gap["first [95% CI]"].startswith(f"{rows[3]['gap_distance']:.4f} [")  # recomputed intervals
     assert gap["second [95% CI]"].startswith(f"{rows[0]['gap_distance']:.4f} [")
     change = float(gap["second − first [95% CI]"].split(" [")[0])
@@ -277,7 +277,7 @@ def test_compare_before_and_after_a_training_free_fix(home):
         fixes.parse_fix("centre"), image.astype(np.float32), text.astype(np.float32)
     )
     table = [d.value for d in at.dataframe if "second − first [95% CI]" in d.value.columns][0]
-    gap = table[table["metric"] == "gap distance"].iloc[0]
+    gap = table[table["metric"] == "plug-in gap"].iloc[0]
     after = compute_all(fixed_image, fixed_text)["gap_distance"]
     assert float(gap["second [95% CI]"].split(" [")[0]) == pytest.approx(after, abs=1e-4)
     lo, hi = (float(v) for v in gap["second − first [95% CI]"].split(" [")[1].rstrip("]").split(", "))

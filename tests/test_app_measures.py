@@ -44,7 +44,8 @@ def test_live_shows_the_epoch_with_intervals_and_warns_on_collapse(home):
     run_id, last = _run(RunStore(), collapse_last=True)
     at = open_page("live", {"run": run_id})
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert _metric(at, "gap (95% CI)") == metric_text(last, "gap_distance", digits=3)
+    assert _metric(at, "plug-in gap") == metric_text(last, "gap_distance", digits=3)
+    assert _metric(at, "gap (debiased)") == metric_text(last, "gap_distance_unbiased", digits=3)
     assert " [" in _metric(at, "R@1 image→text")
     assert last["collapsed_image"] is True
     assert any("image embeddings are collapsed" in w.value for w in at.warning)
@@ -60,7 +61,7 @@ def test_explore_marks_a_gap_under_the_null_floor(home):
     at.file_uploader(key="explore_upload").set_value(("halves.npz", buffer.getvalue(), "application/octet-stream"))
     at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert _metric(at, "gap distance").endswith("≈ 0")
+    assert _metric(at, "plug-in gap").endswith("≈ 0")
     assert any("indistinguishable from 0" in w.value for w in at.warning)
 
 
@@ -77,14 +78,14 @@ def test_explore_anatomy_and_a_fix_before_and_after(home):
     at.run()
     assert "Gap anatomy" in texts(at)
     expected = compute_all(image.astype(np.float32), text.astype(np.float32))
-    assert f"gap top1 share: {metric_text(expected, 'gap_top1_share')}" in texts(at)
+    assert f"gap top-1 share: {metric_text(expected, 'gap_top1_share')}" in texts(at)
     at.selectbox(key="explore_fix").set_value("centre").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     table = [d.value for d in at.dataframe if "before" in d.value.columns][0]
-    row = table.set_index("metric").loc["gap_distance"]
+    row = table.set_index("metric").loc["plug-in gap"]
     assert row["before"] == metric_text(expected, "gap_distance")
     assert float(row["after"].split(" ")[0]) < 0.2 * expected["gap_distance"]
-    assert {"i2t_r1", "t2i_r1"} <= set(table["metric"])
+    assert {"R@1 image→text", "R@1 text→image", "gap (debiased)"} <= set(table["metric"])
 
 
 def test_curves_draw_the_bootstrap_interval_as_a_band():
@@ -115,8 +116,11 @@ def test_compare_final_table_shows_the_gap_interval(home):
     second, _ = _run(store)
     at = open_page("compare", {"runs": [first, second]})
     assert not at.exception and not at.error, [e.value for e in at.error]
-    table = [d.value for d in at.dataframe if "gap_distance [95% CI]" in d.value.columns][0]
-    assert table.set_index("run").loc[first, "gap_distance [95% CI]"] == metric_text(last, "gap_distance", 3)
+    table = [d.value for d in at.dataframe if "plug-in gap [95% CI]" in d.value.columns][0]
+    assert table.set_index("run").loc[first, "plug-in gap [95% CI]"] == metric_text(last, "gap_distance", 3)
+    debiased = table.set_index("run").loc[first, "gap (debiased) [95% CI]"]
+    assert debiased == metric_text(last, "gap_distance_unbiased", 3)
+    assert not any("_" in column for column in table.columns)  # catalog labels, not raw keys
 
 
 def test_a_forged_upload_is_refused_from_its_header(home):

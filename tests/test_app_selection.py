@@ -72,12 +72,12 @@ def test_selection_metrics_are_compute_all_on_the_selected_pairs(result):
         "selection lo",
         "selection hi",
     ]
-    row = table[table["metric"] == "gap distance"].iloc[0]
+    row = table[table["metric"] == "plug-in gap"].iloc[0]
     assert row["whole set"] == pytest.approx(result.metrics["gap_distance"])
     assert row["selection − whole"] == pytest.approx(values["gap_distance"] - result.metrics["gap_distance"])
     assert [row["selection lo"], row["selection hi"]] == pytest.approx(values["gap_distance_ci95"])
     shown = selection.metric_display(table)
-    gap = shown[shown["metric"] == "gap distance"].iloc[0]
+    gap = shown[shown["metric"] == "plug-in gap"].iloc[0]
     assert gap["selection [95% CI]"] == metric_text(values, "gap_distance")
     with pytest.raises(ValueError, match="at least 2"):
         selection.subset_metrics(result, pairs[:1])
@@ -164,8 +164,8 @@ def _gap_versus_rest(result: analysis.Analysis, pairs: np.ndarray) -> tuple[floa
     rest = selection.versus_rest(result, pairs)
     table = selection.metric_table(result.metrics, selection.subset_metrics(result, pairs)[0], rest=rest)
     shown = selection.metric_display(table)
-    row = table[table["metric"] == "gap distance"].iloc[0]
-    return row["selection − rest"], shown[shown["metric"] == "gap distance"].iloc[0]["differs from the rest"]
+    row = table[table["metric"] == "plug-in gap"].iloc[0]
+    return row["selection − rest"], shown[shown["metric"] == "plug-in gap"].iloc[0]["differs from the rest"]
 
 
 def test_a_region_with_its_own_gap_differs_from_the_rest():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pandas as pd
 import pytest
 from app_fixtures import APP_ROOT
 
@@ -68,18 +67,6 @@ def test_config_diff_shows_only_differing_settings():
     diff = views.config_diff({"r1": a, "r2": b})
     assert list(diff.index) == ["seed", "temperature.tau"]
     assert diff.loc["temperature.tau"].tolist() == ["0.07", "0.05"]
-    labels = views.series_labels({"r1": a, "r2": b, "r3": RunConfig(seed=9).to_dict()})
-    assert labels["r1"] == labels["r3"] != labels["r2"]
-
-
-def test_mean_std_over_seeds():
-    frame = pd.DataFrame(
-        {"epoch": [0, 0, 1, 1], "metric": "gap_distance", "value": [1.0, 3.0, 2.0, 2.0], "series": "s"}
-    )
-    out = views.mean_std_frame(frame)
-    assert out["value"].tolist() == [2.0, 2.0]
-    assert out["lo"].tolist()[0] == pytest.approx(2.0 - 2**0.5)
-    assert out["n"].tolist() == [2, 2]
 
 
 def test_parse_seeds_and_lists():

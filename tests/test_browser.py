@@ -129,7 +129,7 @@ def test_launch_watch_compare_explore(gapviz_up, tmp_path, monkeypatch):
             page.get_by_text("Embedding shift", exact=True).wait_for(timeout=180_000)
             from gapviz.science.metrics import gap_distance
 
-            shown = metric_value(page, "gap distance")  # "0.1234 [0.1200, 0.1270]": the value and its 95% interval
+            shown = metric_value(page, "plug-in gap")  # "0.1234 [0.1200, 0.1270]": the value and its 95% interval
             assert shown.startswith(f"{gap_distance(image, text):.4f} ["), shown
             page.get_by_text("Gap anatomy", exact=True).wait_for(timeout=60_000)
             page.wait_for_function("() => document.querySelectorAll('canvas').length >= 4", timeout=30_000)

@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from gapviz.app import frames
+from gapviz.science import catalog
 
 Progress = Callable[[str, float], None]
 METRICS_MAX_PAIRS = 10_000
@@ -371,9 +372,7 @@ def reference_projection(sample: ShiftSample) -> np.ndarray:
     return projection.pca_project(sample.image, sample.text)
 
 
-def shift_frame(
-    rows: list[dict[str, float]], metrics: tuple[str, ...] = ("loss", "i2t_r1", "t2i_r1", "zero_shot")
-) -> Any:
+def shift_frame(rows: list[dict[str, float]], metrics: tuple[str, ...] = catalog.in_view("shift")) -> Any:
     """Long frame (gap, metric, value) for charts.shift_curves."""
     import pandas as pd
 

@@ -14,19 +14,11 @@ import numpy as np
 import pandas as pd
 
 from gapviz.app import format as fmt
+from gapviz.science import catalog
 
-LOWER_IS_BETTER = (
-    "gap_distance",
-    "relative_gap",
-    "loss",
-    "train_loss",
-    "linear_separability",
-    "modality_probe_accuracy",
-)
-"""Metrics whose best value is their smallest (the gap: smaller is what the mitigations aim for)."""
 VALUE_MODES = ("last", "best", "at epoch")
-INTERVAL_COLUMNS = ("gap_distance",)
-"""Metrics whose own 95% interval (``<metric>_ci95`` in the epoch record) joins the values table."""
+INTERVAL_COLUMNS = (catalog.DEFAULT_GAP_KEY, catalog.PLUG_IN_GAP_KEY)
+"""Metrics whose own 95% interval (``<metric>_ci95`` in the epoch record) joins the values table: both gaps."""
 CI_SUFFIX = "_ci95"
 """Epoch records may carry ``<metric>_ci95 = [lo, hi]``: that measurement's own 95% interval."""
 
@@ -183,8 +175,8 @@ def seed_bands(frame: pd.DataFrame, keys: Sequence[str] = ("series", "metric", "
 
 # ---- one value per run --------------------------------------------------------------------
 def run_value(rows: Sequence[Mapping[str, Any]], metric: str, mode: str, epoch: int | None = None) -> tuple[Any, Any]:
-    """(value, epoch) of one metric of one run: its last, its best (lowest for LOWER_IS_BETTER, else
-    highest) or at a given epoch; (None, None) when the run has no such value."""
+    """(value, epoch) of one metric of one run: its last, its best (lowest where the catalog says lower
+    is better, else highest) or at a given epoch; (None, None) when the run has no such value."""
     points = [
         (int(r["epoch"]), float(r[metric]))
         for r in rows
@@ -196,7 +188,7 @@ def run_value(rows: Sequence[Mapping[str, Any]], metric: str, mode: str, epoch: 
         found = [p for p in points if p[0] == epoch]
         return (found[0][1], found[0][0]) if found else (None, None)
     if mode == "best":
-        pick = min if metric in LOWER_IS_BETTER else max
+        pick = min if catalog.lower_is_better(metric) else max
         at, value = pick(points, key=lambda p: p[1])
         return value, at
     return points[-1][1], points[-1][0]
@@ -230,6 +222,11 @@ def values_table(
             row["epoch"] = epoch if mode == "at epoch" else max((int(r["epoch"]) for r in history), default=None)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def display_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """The values table with catalog labels for headers (``plug-in gap [95% CI]``), for people; CSVs keep keys."""
+    return table.rename(columns=catalog.short)
 
 
 # ---- results against a setting ------------------------------------------------------------

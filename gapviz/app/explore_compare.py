@@ -24,6 +24,7 @@ from gapviz.app import format as fmt
 from gapviz.app.analysis import Analysis
 from gapviz.charts import metric_title
 from gapviz.runs.store import StoreError
+from gapviz.science import catalog
 
 COMPARE_SOURCES = {
     "run": "Saved run · stored evaluation",
@@ -31,21 +32,7 @@ COMPARE_SOURCES = {
     "upload": "Upload embeddings",
     "fix": "The same embeddings after a training-free fix",
 }
-COMPARE_METRICS = (
-    "gap_distance",
-    "gap_distance_unbiased",
-    "relative_gap",
-    "pair_cosine",
-    "cone_image",
-    "cone_text",
-    "modality_probe_accuracy",
-    "uniformity_joint",
-    "i2t_r1",
-    "t2i_r1",
-    "tau",
-    "loss",
-    "zero_shot",
-)
+COMPARE_METRICS = catalog.in_view("pair_compare")
 EPOCH_METHODS = {"pca": "PCA (rotated onto the last epoch)", "umap": "UMAP (umap.AlignedUMAP)"}
 ALIGNED_MAX_POINTS = 800
 """Rows (images + captions) of the aligned UMAP: 400 pairs of one caption each; what a fit of ten

@@ -64,9 +64,9 @@ def shifted_view(result: Analysis, sample: Any, lam: float, here: dict[str, floa
     shown = [
         ("signed gap", "signed_gap"),
         (f"loss at τ = {tau:g}", "loss"),
-        ("recall@1 image→text", "i2t_r1"),
-        ("recall@1 text→image", "t2i_r1"),
-    ] + ([("zero-shot accuracy", "zero_shot")] if "zero_shot" in here else [])
+        (charts.metric_title("i2t_r1"), "i2t_r1"),
+        (charts.metric_title("t2i_r1"), "t2i_r1"),
+    ] + ([(charts.metric_title("zero_shot"), "zero_shot")] if "zero_shot" in here else [])
     for start in range(0, len(shown), 2):
         for col, (label, name) in zip(st.columns(2), shown[start : start + 2], strict=False):
             col.metric(label, number(here.get(name)))

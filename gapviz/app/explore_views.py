@@ -19,6 +19,7 @@ from gapviz import charts
 from gapviz.app import common, frames, measures, scatter, selection
 from gapviz.app import format as format_
 from gapviz.app.analysis import Analysis
+from gapviz.science import catalog
 
 BUILT_IN_CAPTION = (
     "Shown: the built-in shapes through gapviz-tiny at random init. Even an untrained CLIP shows a modality gap "
@@ -34,24 +35,8 @@ SVG_PAIRS = 5_000
 """The SVG export (Altair, vl-convert) draws at most this many pairs."""
 COMPARE_PAIRS = 5_000
 ANIMATION_PAIRS = 1_000
-METRIC_COLUMNS = (
-    "gap_distance",
-    "gap_distance_unbiased",
-    "relative_gap",
-    "pair_cosine",
-    "mean_pair_distance",
-    "cone_image",
-    "cone_text",
-    "modality_probe_accuracy",
-    "modality_probe_logloss",
-    "alignment",
-    "uniformity_image",
-    "uniformity_text",
-    "uniformity_joint",
-    "tau",
-    "loss",
-    "zero_shot",
-)
+METRIC_COLUMNS = catalog.in_view("explore")
+"""The whole-set metrics Explore shows as tiles, from the metric catalog."""
 NUMBER = st.column_config.NumberColumn(format="%.4f")
 THUMB = st.column_config.ImageColumn("image", width="small")
 
@@ -360,19 +345,11 @@ def ensure_metrics(result: Analysis) -> str:
 
 
 def metrics_panel(result: Analysis) -> None:
-    from gapviz.science.metrics import METRIC_DESCRIPTIONS
-
-    descriptions = {
-        **METRIC_DESCRIPTIONS,
-        "tau": "Temperature τ = 1/logit scale of the model.",
-        "loss": "Symmetric InfoNCE loss at the model's τ.",
-        "zero_shot": "Zero-shot accuracy with the class prompts.",
-    }
     shown = [m for m in METRIC_COLUMNS if m in result.metrics]
     for start in range(0, len(shown), 2):
         for col, name in zip(st.columns(2), shown[start : start + 2], strict=False):
             col.metric(
-                charts.metric_title(name), format_.metric_text(result.metrics, name), help=descriptions.get(name)
+                charts.metric_title(name), format_.metric_text(result.metrics, name), help=catalog.help_text(name)
             )
 
 

@@ -9,6 +9,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from gapviz.science import catalog
+
 NULL_FLOOR_MARK = "≈ 0"
 """Appended to a gap at or below its permutation null floor (gap_null95)."""
 
@@ -62,11 +64,18 @@ def under_null_floor(values: Mapping[str, Any]) -> bool:
 
 
 def metric_text(values: Mapping[str, Any], name: str, digits: int = 4) -> str:
-    """A metric for tables: with its interval when ``<name>_ci95`` exists, and the null-floor mark on the gap."""
+    """A metric for tables: with its interval when ``<name>_ci95`` exists, the null-floor mark on the plug-in gap,
+    and "(n = …)" when it was measured on a subsample of known size."""
     text = with_interval(values.get(name), values.get(f"{name}_ci95"), digits)
     if name == "gap_distance" and under_null_floor(values):
         text += f" {NULL_FLOOR_MARK}"
-    return text
+    return text + sample_note(values, name)
+
+
+def sample_note(values: Mapping[str, Any], name: str) -> str:
+    """ " (n = 1,000)" for a metric measured on a subsample whose size ``values`` carries, else ""."""
+    n = catalog.subsample_size(dict(values), name)
+    return "" if n is None else f" (n = {n:,})"
 
 
 def warnings(values: Mapping[str, Any]) -> list[str]:
@@ -81,7 +90,7 @@ def warnings(values: Mapping[str, Any]) -> list[str]:
             )
     if under_null_floor(values):
         out.append(
-            f"gap {number(values.get('gap_distance'), 3)} is indistinguishable from 0: at or below the "
+            f"plug-in gap {number(values.get('gap_distance'), 3)} is indistinguishable from 0: at or below the "
             f"permutation null floor {number(values.get('gap_null95'), 3)} (gap_null95)"
         )
     return out

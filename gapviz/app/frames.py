@@ -15,6 +15,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from gapviz.science import catalog
+
 MAX_SCATTER_PAIRS = 5000
 """Pairs drawn in one scatter (10,000 points); bigger sets are sampled, with a note."""
 MAX_PAIR_LINES = 400
@@ -24,19 +26,8 @@ MAX_THUMBNAILS = 400
 THUMBNAIL_SIZE = 48
 HISTOGRAM_MAX_ROWS = 1500
 """Rows per modality used for the pairwise-cosine histogram (the rest is sampled away)."""
-CURVE_METRICS = (
-    "gap_distance",
-    "relative_gap",
-    "tau",
-    "loss",
-    "i2t_r1",
-    "i2t_r5",
-    "i2t_r10",
-    "t2i_r1",
-    "t2i_r5",
-    "t2i_r10",
-    "zero_shot",
-)
+CURVE_METRICS = catalog.in_view("curve")
+"""Per-epoch metrics drawn as curves (Live, Compare), from the metric catalog."""
 
 
 # ---- embedding scatter -----------------------------------------------------------------
@@ -278,27 +269,15 @@ def spectrum_frame(spectrum: Sequence[tuple[int, float, float]]) -> pd.DataFrame
 
 
 def before_after_frame(before: Mapping[str, Any], after: Mapping[str, Any], names: Sequence[str]) -> pd.DataFrame:
-    """One row per metric: its text before and after a fix (value [95% interval]), for a before/after table."""
+    """One row per metric (its catalog label): its text before and after a fix (value [95% interval])."""
     from gapviz.app.format import metric_text
 
     rows = [
-        {"metric": n, "before": metric_text(before, n), "after": metric_text(after, n)}
+        {"metric": catalog.short(n), "before": metric_text(before, n), "after": metric_text(after, n)}
         for n in names
         if n in before or n in after
     ]
     return pd.DataFrame.from_records(rows, columns=["metric", "before", "after"])
-
-
-def mean_std_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean ± std over the runs of each series, per (series, metric, epoch); adds lo/hi and n."""
-    if frame.empty:
-        return frame.assign(lo=[], hi=[], n=[])
-    grouped = frame.groupby(["series", "metric", "epoch"], sort=True)["value"]
-    out = grouped.agg(value="mean", std="std", n="count").reset_index()
-    out["std"] = out["std"].fillna(0.0)
-    out["lo"] = out["value"] - out["std"]
-    out["hi"] = out["value"] + out["std"]
-    return out
 
 
 # ---- configs --------------------------------------------------------------------------
@@ -328,15 +307,6 @@ def config_diff(configs: Mapping[str, Mapping[str, Any]], ignore: Sequence[str] 
 
 def _cell(value: Any) -> str:
     return "—" if value is None else str(value)
-
-
-def series_labels(configs: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
-    """A label per run from the settings that tell runs apart, seed ignored: runs with equal
-    labels are seeds of one series and are averaged."""
-    diff = config_diff(configs, ignore=("name", "seed"))
-    if diff.empty:
-        return {run: "same settings" for run in configs}
-    return {run: ", ".join(f"{k}={diff.at[k, run]}" for k in diff.index)[:160] for run in configs}
 
 
 # ---- progress ---------------------------------------------------------------------------

@@ -13,32 +13,10 @@ from gapviz import charts
 from gapviz.app import common
 from gapviz.app import format as fmt
 from gapviz.app import frames as views
+from gapviz.science import catalog
 
-ANATOMY_METRICS = (
-    "gap_top1_share",
-    "gap_top5_share",
-    "gap_top10_share",
-    "distribution_gap",
-    "mutual_knn_10",
-    "effective_rank_image",
-    "effective_rank_text",
-    "modality_probe_logloss",
-)
-FIX_TABLE_METRICS = (
-    "gap_distance",
-    "gap_distance_unbiased",
-    "relative_gap",
-    "pair_cosine",
-    "distribution_gap",
-    "mutual_knn_10",
-    "i2t_r1",
-    "i2t_r5",
-    "i2t_r10",
-    "t2i_r1",
-    "t2i_r5",
-    "t2i_r10",
-    "zero_shot",
-)
+ANATOMY_METRICS = catalog.in_view("anatomy")
+FIX_TABLE_METRICS = catalog.in_view("fix")
 FIX_OPTIONS = {
     "none": "no fix",
     "centre": "centre (C3 step 1)",
@@ -54,19 +32,10 @@ def show_warnings(values: Mapping[str, Any]) -> None:
 
 
 def epoch_row(values: Mapping[str, Any]) -> None:
-    """Live: the shown epoch's gap, unbiased gap and R@1 both ways with their 95% intervals."""
-    cols = st.columns(4)
-    for col, (label, key) in zip(
-        cols,
-        (
-            ("gap (95% CI)", "gap_distance"),
-            ("unbiased gap", "gap_distance_unbiased"),
-            ("R@1 image→text", "i2t_r1"),
-            ("R@1 text→image", "t2i_r1"),
-        ),
-        strict=True,
-    ):
-        col.metric(label, fmt.metric_text(values, key, digits=3))
+    """Live: the shown epoch's gaps (debiased and plug-in) and R@1 both ways with their 95% intervals."""
+    shown = catalog.in_view("live")
+    for col, key in zip(st.columns(len(shown)), shown, strict=True):
+        col.metric(charts.metric_title(key), fmt.metric_text(values, key, digits=3), help=catalog.help_text(key))
     show_warnings(values)
 
 

@@ -16,28 +16,15 @@ import pandas as pd
 from gapviz.app import format as fmt
 from gapviz.app import frames
 from gapviz.app.analysis import Analysis, metric_sample, pair_metrics
+from gapviz.science import catalog
 from gapviz.science.neighbours import point_neighbours
 
 MIN_SELECTED_PAIRS = 2
 """Fewer pairs have no spread: the metrics need two at least."""
 TABLE_ROWS = 200
 """Selected pairs listed at most (with thumbnails)."""
-TABLE_METRICS = (
-    "gap_distance",
-    "gap_distance_unbiased",
-    "relative_gap",
-    "pair_cosine",
-    "mean_pair_distance",
-    "cone_image",
-    "cone_text",
-    "modality_probe_accuracy",
-    "alignment",
-    "uniformity_joint",
-    "i2t_r1",
-    "i2t_r5",
-    "t2i_r1",
-    "t2i_r5",
-)
+TABLE_METRICS = catalog.in_view("selection")
+"""Metrics of a selection's table, from the metric catalog."""
 
 
 def selected_pairs(analysis: Analysis, rows: np.ndarray) -> np.ndarray:

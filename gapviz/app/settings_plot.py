@@ -16,8 +16,10 @@ from gapviz import charts, charts_compare
 from gapviz.app import common, form
 from gapviz.app import compare_frames as cf
 from gapviz.runs.store import StoreError
+from gapviz.science import catalog
 
-DEFAULT_Y = "gap_distance"
+DEFAULT_Y = catalog.DEFAULT_GAP_KEY
+"""The metric plotted against a setting at first: what the views call the gap."""
 
 
 def export_buttons(chart: Any, name: str, key: str, table: pd.DataFrame | None = None) -> None:

@@ -17,6 +17,7 @@ from gapviz.cli.common import EXIT_INTERRUPTED, EXIT_OK, add_config_arguments, c
 from gapviz.errors import GapvizError
 from gapviz.runs.records import EpochRecord, RunState, StepProgress
 from gapviz.runs.store import RunStore
+from gapviz.science import catalog
 
 
 class ProgressBarSink:
@@ -98,9 +99,10 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
     if not summaries:
         print(f"no runs in {store.runs_dir}")
         return EXIT_OK
-    print(f"{'run id':<24} {'state':<11} {'epochs':>7}  {'gap':>6} {'R@1 i2t':>8}  name")
+    gap_name = catalog.label(catalog.DEFAULT_GAP_KEY)
+    print(f"{'run id':<24} {'state':<11} {'epochs':>7}  {'gap':>6} {'R@1 i2t':>8}  name  (gap: {gap_name})")
     for s in summaries:
-        gap, r1 = s.last_metrics.get("gap_distance", math.nan), s.last_metrics.get("i2t_r1", math.nan)
+        gap, r1 = s.last_metrics.get(catalog.DEFAULT_GAP_KEY, math.nan), s.last_metrics.get("i2t_r1", math.nan)
         epochs = f"{max(s.epochs_done, 0):>3}/{s.epochs_total:<3}"
         print(f"{s.run_id:<24} {s.state:<11} {epochs}  {gap:>6.3f} {r1:>8.3f}  {s.name}")
     return EXIT_OK
@@ -162,18 +164,17 @@ def _json_ready(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _analysis_table(before: dict[str, Any], after: dict[str, Any] | None, fix_label: str) -> list[str]:
-    """Rows 'metric  value [lo, hi]' (and the fixed value beside it) for every metric of compute_all."""
+    """Rows 'metric  value [lo, hi] (n = …)' (and the fixed value beside it) for every metric of compute_all."""
     from gapviz.app.format import metric_text
-    from gapviz.science.metrics import FLAG_NAMES, METRIC_NAMES
 
-    width = max(len(k) for k in METRIC_NAMES)
+    width = max(len(k) for k in catalog.METRIC_NAMES)
     head = f"  {'metric':<{width}}  {'value [95% interval]':<32}"
     lines = [head + (f"  after --fix {fix_label}" if after is not None else "")]
-    for key in (*METRIC_NAMES, *(["zero_shot"] if "zero_shot" in before else []), *FLAG_NAMES):
-        cell = str(before[key]) if key in FLAG_NAMES else metric_text(before, key)
+    for key in (*catalog.METRIC_NAMES, *(["zero_shot"] if "zero_shot" in before else []), *catalog.FLAG_NAMES):
+        cell = str(before[key]) if key in catalog.FLAG_NAMES else metric_text(before, key)
         row = f"  {key:<{width}}  {cell:<32}"
         if after is not None:
-            row += "  " + (str(after[key]) if key in FLAG_NAMES else metric_text(after, key))
+            row += "  " + (str(after[key]) if key in catalog.FLAG_NAMES else metric_text(after, key))
         lines.append(row.rstrip())
     return lines
 

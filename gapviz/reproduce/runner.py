@@ -46,6 +46,7 @@ from gapviz.reproduce.report import render_markdown, write_docs_page
 from gapviz.reproduce.verdicts import Verdict, count_verdicts
 from gapviz.runs.records import EpochRecord, RunState, StepProgress
 from gapviz.runs.store import RunStore
+from gapviz.science import catalog
 
 REPORTS_FOLDER = "reports"
 GROUP_PREFIX = "reproduce"
@@ -275,19 +276,10 @@ def run_seconds(store: RunStore, run_ids: Mapping[str, str]) -> float:
     return total
 
 
-MEASUREMENT_KEYS = (
-    "gap_distance",
-    "gap_distance_ci95",
-    "gap_distance_unbiased",
-    "gap_distance_unbiased_ci95",
-    "gap_null95",
-    "i2t_r1",
-    "i2t_r1_ci95",
-    "t2i_r1",
-    "t2i_r1_ci95",
-    "collapsed_image",
-    "collapsed_text",
+MEASUREMENT_KEYS = tuple(
+    name for key in catalog.in_view("report") for name in (key, key + catalog.CI_SUFFIX) if name in catalog.ALL_KEYS
 )
+"""A run's last-epoch values that reports keep: the catalog's "report" metrics with their intervals."""
 
 
 def final_measurements(store: RunStore, run_ids: Mapping[str, str]) -> dict[str, dict[str, Any]]:

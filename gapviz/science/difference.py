@@ -15,12 +15,11 @@ from typing import Any
 import numpy as np
 
 from gapviz.science import estimators as E
-from gapviz.science.metrics import INTERVAL_METRICS, pair_squared, prepare, resample_statistics
+from gapviz.science.catalog import RESAMPLED_METRICS
+from gapviz.science.metrics import pair_squared, prepare, resample_statistics
 from gapviz.science.retrieval import RetrievalHits, retrieval_hits
 
-DIFFERENCE_METRICS = tuple(
-    m for m in INTERVAL_METRICS if not m.startswith(("uniformity", "distribution_gap", "modality_probe"))
-)
+DIFFERENCE_METRICS = RESAMPLED_METRICS
 """compute_all's bootstrapped metrics that come from per-image sums and retrieval hits (not the kernel ones)."""
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from gapviz.science.catalog import RESAMPLED_METRICS
 from gapviz.science.linalg import mm
 
 DEFAULT_RESAMPLES = 1000
@@ -27,7 +28,7 @@ def block_size(n: int) -> int:
     return max(16, BLOCK_CELLS // max(1, n))
 
 
-CI_KEYS = ("gap_distance", "gap_distance_unbiased", "relative_gap", "pair_cosine", "i2t_r1", "t2i_r1")
+CI_KEYS = RESAMPLED_METRICS
 
 
 @dataclass(frozen=True)

@@ -16,70 +16,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from gapviz.science.catalog import (  # noqa: F401 - the metric lists live in the catalog; re-exported
+    ALL_KEYS,
+    FLAG_NAMES,
+    INTERVAL_METRICS,
+    INTERVAL_NAMES,
+    METRIC_DESCRIPTIONS,
+    METRIC_NAMES,
+    SIZE_KEYS,
+)
 from gapviz.science.retrieval import retrieval_hits, retrieval_recall  # noqa: F401 - re-exported
 
-METRIC_DESCRIPTIONS: dict[str, str] = {
-    "gap_distance": "Distance between the image and text centroids, ‖c_X − c_Y‖ (0 = no gap, max 2; "
-    "biased up on small sets).",
-    "gap_distance_unbiased": "√ of the unbiased estimate of ‖μ_X − μ_Y‖² (pairs i ≠ j): no small-sample floor.",
-    "gap_null95": "95th percentile of the gap when image and caption swap places at random: a gap below it is "
-    "indistinguishable from 0.",
-    "pair_cosine": "Mean cosine similarity of matched image-caption pairs.",
-    "mean_pair_distance": "Mean Euclidean distance between matched image and caption embeddings.",
-    "cone_image": "Mean cosine between two different images: how narrow the image cone is.",
-    "cone_text": "Mean cosine between two different captions: how narrow the text cone is.",
-    "relative_gap": "Relative modality gap (Schrodi et al.): pair distance relative to within-modality spread.",
-    "alignment": "Mean squared distance of matched pairs (Wang & Isola, α = 2; lower is better aligned).",
-    "uniformity_image": "log mean exp(−2‖x_i − x_j‖²) over images (Wang & Isola; lower is more uniform).",
-    "uniformity_text": "log mean exp(−2‖y_i − y_j‖²) over captions (lower is more uniform).",
-    "uniformity_joint": "Uniformity of images and captions pooled together (lower is more uniform).",
-    "modality_probe_accuracy": "Held-out accuracy of a logistic regression telling images from captions "
-    "(5 folds, pairs kept together; 0.5 = no gap).",
-    "modality_probe_logloss": "Held-out log-loss of the modality probe (0.693 = no gap; lower = more separable).",
-    "gap_top1_share": "Share of ‖c_X − c_Y‖² carried by the largest coordinate.",
-    "gap_top5_share": "Share of ‖c_X − c_Y‖² carried by the 5 largest coordinates.",
-    "gap_top10_share": "Share of ‖c_X − c_Y‖² carried by the 10 largest coordinates.",
-    "distribution_gap": "Unbiased RBF-MMD² between the modalities after centring each: the gap left once the "
-    "centroids coincide.",
-    "mutual_knn_10": "Mean overlap of a pair's 10 nearest images and 10 nearest captions (Huh et al.; gap-invariant).",
-    "effective_rank_image": "Effective rank of the image embeddings (exp entropy of singular values).",
-    "effective_rank_text": "Effective rank of the caption embeddings.",
-    "i2t_r1": "Image→text recall@1 (ties shared fairly): an image's caption is the nearest caption.",
-    "i2t_r5": "Image→text recall@5: one of an image's captions is among the 5 nearest.",
-    "i2t_r10": "Image→text recall@10: one of an image's captions is among the 10 nearest.",
-    "t2i_r1": "Text→image recall@1 (ties shared fairly): a caption's image is the nearest image.",
-    "t2i_r5": "Text→image recall@5: a caption's image is among the 5 nearest.",
-    "t2i_r10": "Text→image recall@10: a caption's image is among the 10 nearest.",
-}
-METRIC_NAMES: tuple[str, ...] = tuple(METRIC_DESCRIPTIONS)
-"""The float metrics, in display order."""
-FLAG_NAMES: tuple[str, ...] = ("collapsed_image", "collapsed_text")
-"""Booleans: the modality's mean within-modality cosine exceeds checks.COLLAPSE_CONE."""
-INTERVAL_METRICS: tuple[str, ...] = (
-    "gap_distance",
-    "gap_distance_unbiased",
-    "relative_gap",
-    "pair_cosine",
-    "mean_pair_distance",
-    "alignment",
-    "cone_image",
-    "cone_text",
-    "modality_probe_accuracy",
-    "modality_probe_logloss",
-    "i2t_r1",
-    "i2t_r5",
-    "i2t_r10",
-    "t2i_r1",
-    "t2i_r5",
-    "t2i_r10",
-    "uniformity_image",
-    "uniformity_text",
-    "uniformity_joint",
-    "distribution_gap",
-)
-INTERVAL_NAMES: tuple[str, ...] = tuple(f"{m}_ci95" for m in INTERVAL_METRICS)
-"""[lo, hi] percentile-bootstrap 95% intervals (lists, so records stay JSON)."""
-ALL_KEYS: tuple[str, ...] = METRIC_NAMES + FLAG_NAMES + INTERVAL_NAMES
 UNIFORMITY_CHUNK = 1024
 LOSS_CHUNK = 1024
 

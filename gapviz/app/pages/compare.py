@@ -19,17 +19,13 @@ from gapviz.app import common, run_picker, settings_plot
 from gapviz.app import compare_frames as cf
 from gapviz.app import frames as views
 from gapviz.app.settings_plot import export_buttons
+from gapviz.science import catalog
 
 MAX_SCATTER_COLUMNS = 3
 DEFAULT_SCATTERS = 3
-FINAL_COLUMNS = (
-    *views.CURVE_METRICS,
-    "pair_cosine",
-    "linear_separability",  # recorded by runs trained before the modality probe replaced it
-    "modality_probe_accuracy",
-)
-"""Metrics of the values table, in this order, those that the selected runs record."""
-DEFAULT_CURVES = ("gap_distance", "relative_gap", "tau", "loss", "i2t_r1", "t2i_r1")
+FINAL_COLUMNS = catalog.in_view("final")
+"""Metrics of the values table, in the catalog's order, those that the selected runs record."""
+DEFAULT_CURVES = catalog.in_view("first_curve")
 """Panels drawn at first (each costs the browser a facet); the Metrics box adds any other."""
 WIDE_DIFF_UP_TO = 12
 """Up to this many runs the settings diff has a column per run; above, a row per setting with its values."""
@@ -156,7 +152,7 @@ def values_section(
     metrics = [m for m in FINAL_COLUMNS if any(m in row for rows in histories.values() for row in rows)]
     table = cf.values_table(histories, names, metrics, mode, epoch)
     table.insert(2, "series", table["run"].map(labels))
-    st.dataframe(table, width="stretch", hide_index=True)
+    st.dataframe(cf.display_columns(table), width="stretch", hide_index=True)
     st.download_button(
         "Download CSV",
         table.to_csv(index=False),

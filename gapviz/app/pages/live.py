@@ -19,6 +19,7 @@ from gapviz import charts
 from gapviz.app import common, measures, settings_plot
 from gapviz.app import frames as views
 from gapviz.runs.records import RunState, RunStatus
+from gapviz.science import catalog
 
 # Seconds between polls of an active run: an epoch reaches the page within about this long.
 LIVE_REFRESH_S = 0.75
@@ -256,8 +257,9 @@ def scatter_chart(live: LiveRun, run_id: str, epoch: int, method: str, epochs: l
         except Exception:  # noqa: BLE001 - not on disk: draw without pair lines
             index = None
     points, lines, arrow, note = views.scatter_frames(coords, n_image, index, caps)
-    gap = record["metrics"].get("gap_distance")
-    title = f"epoch {epoch}" + (f" · gap {gap:.3f}" if isinstance(gap, (int, float)) else "")
+    gap = record["metrics"].get(catalog.DEFAULT_GAP_KEY)
+    gap_name = catalog.short(catalog.DEFAULT_GAP_KEY)
+    title = f"epoch {epoch}" + (f" · {gap_name} {gap:.3f}" if isinstance(gap, (int, float)) else "")
     chart = charts.embedding_scatter(
         points, pair_lines=lines, arrow=arrow, x_domain=x_dom, y_domain=y_dom, title=title, width=440, height=440
     )
