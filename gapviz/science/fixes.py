@@ -103,7 +103,7 @@ def apply_fix(fix: Fix, image: np.ndarray, text: np.ndarray) -> tuple[np.ndarray
     return image_map(image), text_map(text)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FixSplit:
     """Which images (with all their captions) a fix was fitted on and which it is measured on."""
 
