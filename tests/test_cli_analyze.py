@@ -68,21 +68,65 @@ def test_zero_vectors_are_a_one_line_error(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("fix", ["centre", "standardise", "ablate:3"])
-def test_fix_reports_before_and_after(tmp_path, capsys, fix):
-    _pairs(tmp_path / "emb.npy")
-    body = _json(capsys, ["analyze", str(tmp_path / "emb.npy"), "--json", "--fix", fix, "--resamples", "50"])
-    assert body["fix"] == fix and tuple(body["before"]) == ALL_KEYS and tuple(body["after"]) == ALL_KEYS
-    assert body["after"]["gap_distance"] < body["before"]["gap_distance"]
-    assert "i2t_r1" in body["after"] and body["after"]["i2t_r1_ci95"][0] <= body["after"]["i2t_r1"]
+def test_fix_reports_before_and_after_on_the_held_out_half(tmp_path, capsys, fix):
+    from gapviz.science.fixes import held_out_fix, parse_fix
+
+    image, text = _pairs(tmp_path / "emb.npy")
+    argv = ["analyze", str(tmp_path / "emb.npy"), "--json", "--fix", fix, "--resamples", "50", "--seed", "2"]
+    body = _json(capsys, argv)
+    assert list(body) == ["fix", "split", "before", "after"] and body["fix"] == fix
+    assert tuple(body["before"]) == ALL_KEYS and tuple(body["after"]) == ALL_KEYS
+    assert body["split"] == {
+        "fitted_images": 60,
+        "measured_images": 60,
+        "fitted_captions": 60,
+        "measured_captions": 60,
+        "seed": 2,
+        "text": "fitted on 60 pairs, measured on the other 60 (seed 2)",
+    }
+    held = held_out_fix(parse_fix(fix), image, text, seed=2)
+    options = {"n_resamples": 50, "seed": 2}
+    before = compute_all(held.image_before, held.text_before, **options)
+    after = compute_all(held.image, held.text, **options)
+    for key in ("gap_distance", "i2t_r1", "modality_probe_accuracy"):
+        assert body["before"][key] == pytest.approx(before[key]), key
+        assert body["after"][key] == pytest.approx(after[key]), key
+    if fix != "ablate:3":  # the gap is spread over all 16 coordinates: zeroing 3 of them does not shrink it
+        assert body["after"]["gap_distance"] < 0.5 * body["before"]["gap_distance"]
+    assert body["after"]["i2t_r1_ci95"][0] <= body["after"]["i2t_r1"]
 
 
-def test_fix_table_and_the_null_floor_mark(tmp_path, capsys):
+@pytest.mark.parametrize("fix", ["centre", "ablate:3"])
+def test_fix_table_names_the_split_and_marks_the_null_floor(tmp_path, capsys, fix):
+    """The ≈ 0 mark and the warning follow the held-out numbers (a fix fitted on one half leaves a residual gap
+    of about √2 times the other half's noise, so the mark no longer appears by construction)."""
     _pairs(tmp_path / "emb.npy")
-    assert main(["analyze", str(tmp_path / "emb.npy"), "--fix", "centre", "--resamples", "100"]) == 0
+    argv = ["analyze", str(tmp_path / "emb.npy"), "--fix", fix, "--resamples", "100"]
+    after = _json(capsys, [*argv, "--json"])["after"]
+    assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "after --fix centre" in out and "indistinguishable from 0" in out
+    assert f"--fix {fix} fitted on 60 pairs, measured on the other 60 (seed 0)" in out
+    assert f"after --fix {fix}" in out
     row = next(line for line in out.splitlines() if line.strip().startswith("gap_distance "))
-    assert row.count("[") == 2 and row.endswith("≈ 0")
+    floored = after["gap_distance"] <= after["gap_null95"]
+    assert row.count("[") == 2 and row.endswith("≈ 0") == floored
+    assert (f"after --fix {fix}: gap" in out and "indistinguishable from 0" in out) == floored
+
+
+def test_fix_split_keeps_every_image_with_its_captions(tmp_path, capsys):
+    rng = np.random.default_rng(7)
+    image = rng.normal(size=(50, 8)) + 1.0
+    index = np.repeat(np.arange(50), 3)
+    text = image[index] + rng.normal(size=(150, 8)) - 1.0
+    np.savez(tmp_path / "multi.npz", image=image, text=text, text_image_index=index)
+    body = _json(capsys, ["analyze", str(tmp_path / "multi.npz"), "--json", "--fix", "centre", "--resamples", "0"])
+    split = body["split"]
+    assert (split["fitted_images"], split["measured_images"]) == (25, 25)
+    assert (split["fitted_captions"], split["measured_captions"]) == (75, 75)
+    assert (
+        split["text"]
+        == "fitted on 25 images and their 75 captions, measured on the other 25 images and 75 captions (seed 0)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -101,7 +145,7 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys, argv, fragment):
 
 
 def test_zero_shot_before_and_after_when_the_file_has_classes(tmp_path, capsys):
-    from gapviz.science.fixes import Fix, fit_fix
+    from gapviz.science.fixes import Fix, held_out_fix
     from gapviz.science.metrics import zero_shot_accuracy
 
     rng = np.random.default_rng(5)
@@ -111,9 +155,10 @@ def test_zero_shot_before_and_after_when_the_file_has_classes(tmp_path, capsys):
     text = classes[labels] + 0.8 * rng.normal(size=(150, 12))
     np.savez(tmp_path / "cls.npz", image=image, text=text, labels=labels, class_text=classes)
     body = _json(capsys, ["analyze", str(tmp_path / "cls.npz"), "--json", "--fix", "centre", "--resamples", "20"])
-    assert body["before"]["zero_shot"] == pytest.approx(zero_shot_accuracy(image, classes, labels))
-    image_map, text_map = fit_fix(Fix("centre"), image, text)
-    assert body["after"]["zero_shot"] == pytest.approx(zero_shot_accuracy(image_map(image), text_map(classes), labels))
+    held = held_out_fix(Fix("centre"), image, text, seed=0)
+    kept = labels[held.split.measured]
+    assert body["before"]["zero_shot"] == pytest.approx(zero_shot_accuracy(held.image_before, classes, kept))
+    assert body["after"]["zero_shot"] == pytest.approx(zero_shot_accuracy(held.image, held.text_map(classes), kept))
     assert main(["analyze", str(tmp_path / "cls.npz"), "--resamples", "0"]) == 0
     assert any(line.strip().startswith("zero_shot ") for line in capsys.readouterr().out.splitlines())
     np.savez(tmp_path / "half.npz", image=image, text=text, labels=labels)

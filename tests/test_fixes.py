@@ -6,7 +6,8 @@ import pytest
 from gapviz.errors import GapvizError
 from gapviz.science import metrics as M
 from gapviz.science.checks import DegenerateEmbeddingsError
-from gapviz.science.fixes import Fix, FixError, apply_fix, parse_fix
+from gapviz.science.fixes import Fix, FixError, apply_fix, fit_fix, held_out_fix, parse_fix, split_images
+from gapviz.science.probe import modality_probe
 
 
 def _unit(a):
@@ -90,3 +91,99 @@ def test_collapse_is_flagged():
     out = M.compute_all(x, y, n_resamples=20)
     assert out["collapsed_image"] is True and out["collapsed_text"] is False
     assert out["i2t_r1"] < 0.2
+
+
+def _gap_clouds(seed=0, n=400, d=256):
+    """Unit image and caption rows with a real gap along the first axis (D/n near CLIP's 512/500)."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(n, d))
+    offset = np.r_[3.0, np.zeros(d - 1)]
+    return _unit(base + offset), _unit(base - offset + 0.5 * rng.normal(size=(n, d)))
+
+
+def _chance_floor(rows):
+    """0.5 minus 3 binomial standard errors of an accuracy over ``rows`` held-out predictions."""
+    return 0.5 - 3 * np.sqrt(0.25 / rows)
+
+
+@pytest.mark.parametrize("fix", [Fix("centre"), Fix("standardise"), Fix("ablate", 3)])
+def test_probe_after_a_held_out_fix_is_not_below_chance(fix):
+    x, y = _gap_clouds()
+    assert modality_probe(x, y)["modality_probe_accuracy"] > 0.85  # the gap is real before any fix
+    held = held_out_fix(fix, x, y, seed=0)
+    accuracy = modality_probe(held.image, held.text)["modality_probe_accuracy"]
+    assert accuracy >= _chance_floor(2 * held.split.n_measured)
+
+
+@pytest.mark.parametrize("fix", [Fix("centre"), Fix("standardise")])
+def test_fitting_on_every_row_reads_below_chance(fix):
+    """The flaw the split removes: fitted on all rows and scored on them, the probe is clearly below chance."""
+    x, y = _gap_clouds()
+    image_map, text_map = fit_fix(fix, x, y)
+    accuracy = modality_probe(image_map(x), text_map(y))["modality_probe_accuracy"]
+    assert accuracy < _chance_floor(2 * len(x))
+
+
+def _captioned(n_image=40, per_image=(1, 2, 3), seed=1, d=6):
+    rng = np.random.default_rng(seed)
+    index = np.concatenate([np.full(per_image[i % len(per_image)], i) for i in range(n_image)])
+    index = rng.permutation(index)
+    return rng.normal(size=(n_image, d)), rng.normal(size=(len(index), d)), index
+
+
+def test_split_is_disjoint_seeded_and_keeps_captions_with_their_image():
+    image, text, index = _captioned()
+    split = split_images(len(image), index, seed=3)
+    assert np.intersect1d(split.fitted, split.measured).size == 0
+    assert np.array_equal(np.union1d(split.fitted, split.measured), np.arange(len(image)))
+    assert split.n_fitted == split.n_measured == 20
+    assert set(index[split.fitted_captions]) == set(split.fitted.tolist())
+    assert set(index[split.measured_captions]) == set(split.measured.tolist())
+    assert len(split.fitted_captions) + len(split.measured_captions) == len(index)
+    again = split_images(len(image), index, seed=3)
+    assert np.array_equal(again.fitted, split.fitted) and np.array_equal(
+        again.measured_captions, split.measured_captions
+    )
+    assert not np.array_equal(split_images(len(image), index, seed=4).fitted, split.fitted)
+    assert "images and their" in split.describe() and split.describe().endswith("(seed 3)")
+    assert split_images(500, None).describe() == "fitted on 250 pairs, measured on the other 250 (seed 0)"
+    with pytest.raises(FixError, match="too few"):
+        split_images(3, None)
+
+
+def test_held_out_rows_are_reindexed_and_fixed_with_calibration_maps():
+    image, text, index = _captioned(seed=2)
+    held = held_out_fix(Fix("centre"), image, text, index, seed=5)
+    measured, captions = held.split.measured, held.split.measured_captions
+    np.testing.assert_array_equal(held.image_before, image[measured])
+    np.testing.assert_array_equal(held.text_before, text[captions])
+    np.testing.assert_array_equal(measured[held.text_image_index], index[captions])
+    ux, uy = _unit(image), _unit(text)
+    cx, cy = ux[held.split.fitted].mean(0), uy[held.split.fitted_captions].mean(0)
+    np.testing.assert_allclose(held.image, _unit(ux[measured] - cx))
+    np.testing.assert_allclose(held.text, _unit(uy[captions] - cy))
+    prompts = np.random.default_rng(0).normal(size=(4, 6))
+    np.testing.assert_allclose(held.text_map(prompts), _unit(_unit(prompts) - cy))
+    assert held_out_fix(Fix("centre"), image[:30], text[:30]).text_image_index is None
+
+
+@pytest.mark.parametrize("fix", [Fix("centre"), Fix("standardise"), Fix("ablate", 2)])
+def test_maps_are_fitted_on_calibration_rows_only(fix):
+    x, y = _data(6)
+    held = held_out_fix(fix, x, y, seed=1)
+    probe_rows = np.random.default_rng(1).normal(size=(5, x.shape[1]))
+
+    def maps_after(image, text):
+        other = held_out_fix(fix, image, text, seed=1)
+        return np.hstack([other.image_map(probe_rows), other.text_map(probe_rows)])
+
+    reference = maps_after(x, y)
+    for part, images, captions in (
+        ("measured", held.split.measured, held.split.measured),
+        ("fitted", held.split.fitted, held.split.fitted),
+    ):
+        px, py = x.copy(), y.copy()
+        px[images, -1] += 50.0  # every row of the part: enough to move the ablated coordinates too
+        py[captions, -1] -= 50.0
+        changed = not np.allclose(maps_after(px, py), reference)
+        assert changed == (part == "fitted"), part

@@ -94,21 +94,41 @@ def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def fix_choice(box: Any, first: Analysis) -> tuple[str, Any]:
-    """The first source's embeddings after a fix of gapviz.science.fixes (same points: aligned)."""
+def _held_out_analysis(first: Analysis, held: Any, note: str) -> Analysis:
+    """The held-out part of ``first`` after the fix, its captions, labels, thumbnails and metadata kept."""
     from gapviz.app import analysis
+
+    images, captions = held.split.measured, held.split.measured_captions
+    return analysis.analyse(
+        f"{first.key}:fix:{held.fix.label}:held-out",
+        f"{first.title} · held-out half after {held.fix.label}",
+        held.image,
+        held.text,
+        held.text_image_index,
+        captions=None if first.captions is None else [first.captions[i] for i in captions],
+        labels=None if first.labels is None else first.labels[images],
+        class_names=first.class_names,
+        class_text=None if first.class_text is None else held.text_map(first.class_text),
+        images=None if first.images is None else first.images[images],
+        metadata={k: np.asarray(v)[images] for k, v in first.metadata.items()},
+        notes=[note],
+    )
+
+
+def fix_choice(box: Any, first: Analysis) -> tuple[str, Any]:
+    """The first source's held-out half after a fix of gapviz.science.fixes fitted on its other half."""
     from gapviz.science import fixes
 
     text = box.text_input("Fix", value="centre", key="explore_cmp_fix", help=", ".join(fixes.FIX_CHOICES))
     fix = fixes.parse_fix(text)
+    split = fixes.split_images(first.n_image, first.text_image_index)
+    note = f"{fix.label} {split.describe()}: the second source is that held-out part after the fix."
+    box.text(note)
 
     def compute(progress: Any) -> Analysis:
-        image, text_emb = fixes.apply_fix(fix, first.image, first.text)
-        extra = {k: getattr(first, k) for k in ("captions", "labels", "class_names", "images", "metadata")}
-        title = f"{first.title} · after {fix.label}"
-        return analysis.analyse(f"{first.key}:fix:{fix.label}", title, image, text_emb, first.text_image_index, **extra)
+        return _held_out_analysis(first, fixes.held_out_fix(fix, first.image, first.text, first.text_image_index), note)
 
-    return f"{first.key}:fix:{fix.label}", compute
+    return f"{first.key}:fix:{fix.label}:held-out", compute
 
 
 def second_choice(box: Any, first: Analysis) -> tuple[str, Any] | None:

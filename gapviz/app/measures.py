@@ -14,6 +14,7 @@ from gapviz.app import common
 from gapviz.app import format as fmt
 from gapviz.app import frames as views
 from gapviz.science import catalog
+from gapviz.errors import GapvizError
 
 ANATOMY_METRICS = catalog.in_view("anatomy")
 FIX_TABLE_METRICS = catalog.in_view("fix")
@@ -39,22 +40,24 @@ def epoch_row(values: Mapping[str, Any]) -> None:
     show_warnings(values)
 
 
-def _fixed_metrics(result: Any, choice: str, k: int) -> dict[str, Any]:
+def _fixed_metrics(result: Any, choice: str, k: int) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """(before, after, split sentence): the fix fitted on a seeded half of the images, both measured on the other."""
+    from gapviz.app.analysis import pair_metrics
     from gapviz.science import metrics
-    from gapviz.science.fixes import Fix, fit_fix
+    from gapviz.science.fixes import Fix, held_out_fix
 
-    fix = Fix(choice, k if choice == "ablate" else 0)
-    image_map, text_map = fit_fix(fix, result.image, result.text)
-    values = metrics.compute_all(image_map(result.image), text_map(result.text), result.text_image_index)
+    held = held_out_fix(Fix(choice, k if choice == "ablate" else 0), result.image, result.text, result.text_image_index)
+    before = pair_metrics(held.image_before, held.text_before, held.text_image_index)[0]
+    after = pair_metrics(held.image, held.text, held.text_image_index)[0]
     if result.class_text is not None and result.labels is not None:
-        values["zero_shot"] = metrics.zero_shot_accuracy(
-            image_map(result.image), text_map(result.class_text), result.labels
-        )
-    return values
+        labels = result.labels[held.split.measured]
+        before["zero_shot"] = metrics.zero_shot_accuracy(held.image_before, result.class_text, labels)
+        after["zero_shot"] = metrics.zero_shot_accuracy(held.image, held.text_map(result.class_text), labels)
+    return before, after, held.split.describe()
 
 
 def fix_section(result: Any) -> None:
-    """A training-free fix and every metric before and after it, recall included."""
+    """A training-free fix fitted on half the images, and every metric of the other half before and after it."""
     c1, c2 = st.columns([3, 1])
     choice = str(
         c1.selectbox("Training-free fix", list(FIX_OPTIONS), format_func=lambda c: FIX_OPTIONS[c], key="explore_fix")
@@ -67,17 +70,23 @@ def fix_section(result: Any) -> None:
     )
     if choice == "none":
         st.caption(
-            "Pick a fix to see every metric before and after it (the embeddings are transformed, not the model)."
+            "Pick a fix to see every metric before and after it (the embeddings are transformed, not the model). "
+            "The fix is fitted on a seeded half of the images and measured on the other half."
         )
         return
     label = f"ablate:{k}" if choice == "ablate" else choice
-    after = common.shared_compute(
-        f"{result.key}:fix:{label}",
-        f"Applying {label}",
-        lambda progress: _fixed_metrics(result, choice, k),
-        kind="derived",
-    )
-    st.dataframe(views.before_after_frame(result.metrics, after, FIX_TABLE_METRICS), hide_index=True, width="stretch")
+    try:
+        before, after, split = common.shared_compute(
+            f"{result.key}:fix:{label}:held-out",
+            f"Applying {label}",
+            lambda progress: _fixed_metrics(result, choice, k),
+            kind="derived",
+        )
+    except (GapvizError, ValueError) as error:  # a message (too few images, ablating every coordinate)
+        common.show_error(f"Cannot apply {label}", error)
+        return
+    st.text(f"{label}: {split}. Before and after are both measured on that held-out part.")
+    st.dataframe(views.before_after_frame(before, after, FIX_TABLE_METRICS), hide_index=True, width="stretch")
     show_warnings(after)
 
 

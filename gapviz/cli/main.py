@@ -179,34 +179,50 @@ def _analysis_table(before: dict[str, Any], after: dict[str, Any] | None, fix_la
     return lines
 
 
+def _measured_fix(fix: Any, emb: Any, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    """(before, after, split): the fix fitted on a seeded half of the images, both measured on the other half."""
+    import numpy as np
+
+    from gapviz.science.fixes import held_out_fix
+    from gapviz.science.metrics import compute_all, zero_shot_accuracy
+
+    held = held_out_fix(fix, emb.image, emb.text, emb.text_image_index, seed=options["seed"])
+    before = compute_all(held.image_before, held.text_before, held.text_image_index, **options)
+    after = compute_all(held.image, held.text, held.text_image_index, **options)
+    if emb.labels is not None and emb.class_text is not None:
+        labels = np.asarray(emb.labels)[held.split.measured]
+        before["zero_shot"] = zero_shot_accuracy(held.image_before, emb.class_text, labels)
+        after["zero_shot"] = zero_shot_accuracy(held.image, held.text_map(emb.class_text), labels)
+    return before, after, held.split
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
-    """Every metric of an embeddings file with its interval, before and (with --fix) after a training-free fix."""
+    """Every metric of an embeddings file with its interval; with --fix, before and after a training-free fix
+    fitted on a seeded half of the images and measured, both times, on the other half."""
     from gapviz.app.format import warnings
     from gapviz.data.embeddings_io import load_embeddings, parse_size
-    from gapviz.science.fixes import fit_fix, parse_fix
+    from gapviz.science.fixes import parse_fix
     from gapviz.science.metrics import compute_all, zero_shot_accuracy
 
     fix = parse_fix(args.fix) if args.fix else None
     emb = load_embeddings(args.file, max_bytes=parse_size(args.max_bytes) if args.max_bytes else None)
     options = {"modality_probe": True, "n_resamples": args.resamples, "seed": args.seed}
-    before = compute_all(emb.image, emb.text, emb.text_image_index, **options)
-    if emb.labels is not None:
-        before["zero_shot"] = zero_shot_accuracy(emb.image, emb.class_text, emb.labels)
-    after = None
+    after, split = None, None
     if fix is not None:
-        image_map, text_map = fit_fix(fix, emb.image, emb.text)
-        after = compute_all(image_map(emb.image), text_map(emb.text), emb.text_image_index, **options)
-        if emb.labels is not None and emb.class_text is not None:
-            after["zero_shot"] = zero_shot_accuracy(image_map(emb.image), text_map(emb.class_text), emb.labels)
+        before, after, split = _measured_fix(fix, emb, options)
+    else:
+        before = compute_all(emb.image, emb.text, emb.text_image_index, **options)
+        if emb.labels is not None:
+            before["zero_shot"] = zero_shot_accuracy(emb.image, emb.class_text, emb.labels)
     if args.json:
-        body = (
-            _json_ready(before)
-            if after is None or fix is None
-            else {"fix": fix.label, "before": _json_ready(before), "after": _json_ready(after)}
-        )
+        body: dict[str, Any] = _json_ready(before)
+        if fix is not None and after is not None and split is not None:
+            body = {"fix": fix.label, "split": split.as_dict(), "before": body, "after": _json_ready(after)}
         print(json.dumps(body))
         return EXIT_OK
     print(f"{args.file}: {emb.image.shape[0]} images, {emb.text.shape[0]} texts, dimension {emb.image.shape[1]}")
+    if fix is not None and split is not None:
+        print(f"--fix {fix.label} {split.describe()}; before and after are both measured on that held-out part")
     for label, values in (("", before), (f"after --fix {fix.label}: " if fix else "", after)):
         for warning in warnings(values or {}):
             print(f"  warning: {label}{warning}")
@@ -258,8 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
         "[, labels, class_text])",
     )
     analyze.add_argument("file")
-    analyze.add_argument("--json", action="store_true", help="one JSON object (with --fix: fix, before, after)")
-    analyze.add_argument("--fix", help="also measure after a training-free fix: centre, standardise or ablate:K")
+    analyze.add_argument("--json", action="store_true", help="one JSON object (with --fix: fix, split, before, after)")
+    analyze.add_argument(
+        "--fix",
+        help="also measure after a training-free fix: centre, standardise or ablate:K, fitted on a seeded half "
+        "of the images; before and after are measured on the other half",
+    )
     analyze.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the intervals (0: none)")
     analyze.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the subsamples")
     analyze.add_argument("--max-bytes", help="refuse files whose arrays would take more (default: half of free memory)")

@@ -47,12 +47,13 @@ Explore's gap anatomy, the before/after table of a training-free fix, what a rep
 embedding-shift curves."""
 
 INTERVAL_METHODS: dict[str, str] = {
-    "basic bootstrap": "basic (reverse-percentile) bootstrap over images, an image's captions kept with it: "
-    "2·θ̂ − the resamples' 97.5th and 2.5th percentiles, so the interval holds its point",
-    "unified": "Feldman–Cousins unified interval for the signed U-statistic from its bootstrap standard "
-    "error over images; never zero-width, one-sided (upper bound) when U ≤ 0",
-    "unified, √ mapped": "the U-statistic's unified interval mapped through √max(0, ·)",
-    "percentile bootstrap": "seeded percentile bootstrap over images (an image's captions kept with it)",
+    "score": "score interval of the signed U-statistic, {θ : |U − θ| ≤ 1.96·sd(θ)} with Var(U | θ) from "
+    "Hoeffding's decomposition (gapviz.science.intervals); may reach below 0, always contains U",
+    "unified, √ mapped": "√ of the Feldman–Cousins unified interval of θ = ‖μ_X − μ_Y‖² ≥ 0 from U and its "
+    "variance at θ: never empty or zero-width, an upper bound when U is near or below 0",
+    "unified, widened to the point": "the debiased gap's interval widened to reach the plug-in point, which "
+    "sits above the population gap by its small-sample bias",
+"percentile bootstrap": "seeded percentile bootstrap over images (an image's captions kept with it)",
     "percentile bootstrap of predictions": "percentile bootstrap of the probe's held-out predictions, "
     "pairs resampled, folds not refitted",
     "Wilson": "Wilson score interval for a proportion over its queries (stays inside [0, 1])",
@@ -128,10 +129,10 @@ CATALOG: tuple[Metric, ...] = (
        "unified, √ mapped", None, "‖μ_X − μ_Y‖ without the plug-in's small-sample floor (biased low near 0)",
        "Hoeffding 1948 U-statistic of Liang et al.'s gap", GAP_VIEWS + " first_curve", resampled=True),
     _m("gap_squared_unbiased", "Squared gap, unbiased U-statistic (signed)", "gap² (U)", "", (-4.0, 4.0), 1, -1,
-       "unified", None, "unbiased estimate of ‖μ_X − μ_Y‖²; negative values are noise around a zero gap",
+       "score", None, "unbiased estimate of ‖μ_X − μ_Y‖²; negative values are noise around a zero gap",
        "Hoeffding 1948", "explore report"),
     _m("gap_distance", "Gap (plug-in centroid distance ‖c_X − c_Y‖)", "plug-in gap", "", (0.0, 2.0), 1, -1,
-       "basic bootstrap", None, "the papers' gap: 0 = shared centre, max 2; biased up on small sets", LIANG,
+       "unified, widened to the point", None, "the papers' gap: 0 = shared centre, max 2; biased up on small sets", LIANG,
        GAP_VIEWS, resampled=True),
     _m("gap_null95", "Plug-in gap's permutation null floor (95th percentile)", "plug-in gap null floor", "",
        (0.0, 2.0), 0, 0, "none", None, "a plug-in gap at or below it cannot be told from 0",
