@@ -13,8 +13,8 @@ from gapviz import charts
 from gapviz.app import common
 from gapviz.app import format as fmt
 from gapviz.app import frames as views
-from gapviz.science import catalog
 from gapviz.errors import GapvizError
+from gapviz.science import catalog
 
 ANATOMY_METRICS = catalog.in_view("anatomy")
 FIX_TABLE_METRICS = catalog.in_view("fix")

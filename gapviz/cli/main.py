@@ -152,17 +152,6 @@ def cmd_runs_delete(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _json_ready(values: dict[str, Any]) -> dict[str, Any]:
-    """NaN becomes null (inside [lo, hi] intervals too), so the output is strict JSON."""
-
-    def clean(v: Any) -> Any:
-        if isinstance(v, list):
-            return [clean(x) for x in v]
-        return None if isinstance(v, float) and math.isnan(v) else v
-
-    return {k: clean(v) for k, v in values.items()}
-
-
 def _analysis_table(before: dict[str, Any], after: dict[str, Any] | None, fix_label: str) -> list[str]:
     """Rows 'metric  value [lo, hi] (n = …)' (and the fixed value beside it) for every metric of compute_all."""
     from gapviz.app.format import metric_text
@@ -179,54 +168,37 @@ def _analysis_table(before: dict[str, Any], after: dict[str, Any] | None, fix_la
     return lines
 
 
-def _measured_fix(fix: Any, emb: Any, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Any]:
-    """(before, after, split): the fix fitted on a seeded half of the images, both measured on the other half."""
-    import numpy as np
-
-    from gapviz.science.fixes import held_out_fix
-    from gapviz.science.metrics import compute_all, zero_shot_accuracy
-
-    held = held_out_fix(fix, emb.image, emb.text, emb.text_image_index, seed=options["seed"])
-    before = compute_all(held.image_before, held.text_before, held.text_image_index, **options)
-    after = compute_all(held.image, held.text, held.text_image_index, **options)
-    if emb.labels is not None and emb.class_text is not None:
-        labels = np.asarray(emb.labels)[held.split.measured]
-        before["zero_shot"] = zero_shot_accuracy(held.image_before, emb.class_text, labels)
-        after["zero_shot"] = zero_shot_accuracy(held.image, held.text_map(emb.class_text), labels)
-    return before, after, held.split
-
-
 def cmd_analyze(args: argparse.Namespace) -> int:
-    """Every metric of an embeddings file with its interval; with --fix, before and after a training-free fix
-    fitted on a seeded half of the images and measured, both times, on the other half."""
+    """Every metric of an embeddings file with its interval (gapviz.api.analyze); with --fix, before and after a
+    training-free fix fitted on a seeded half of the images and measured, both times, on the other half."""
+    from gapviz.api import Analysis, analyze
     from gapviz.app.format import warnings
     from gapviz.data.embeddings_io import load_embeddings, parse_size
-    from gapviz.science.fixes import parse_fix
-    from gapviz.science.metrics import compute_all, zero_shot_accuracy
 
-    fix = parse_fix(args.fix) if args.fix else None
     emb = load_embeddings(args.file, max_bytes=parse_size(args.max_bytes) if args.max_bytes else None)
-    options = {"modality_probe": True, "n_resamples": args.resamples, "seed": args.seed}
-    after, split = None, None
-    if fix is not None:
-        before, after, split = _measured_fix(fix, emb, options)
-    else:
-        before = compute_all(emb.image, emb.text, emb.text_image_index, **options)
-        if emb.labels is not None:
-            before["zero_shot"] = zero_shot_accuracy(emb.image, emb.class_text, emb.labels)
+    result = analyze(
+        emb.image,
+        emb.text,
+        text_image_index=emb.text_image_index,
+        resamples=args.resamples,
+        seed=args.seed,
+        fix=args.fix,
+        labels=emb.labels,
+        class_text=emb.class_text,
+    )
     if args.json:
-        body: dict[str, Any] = _json_ready(before)
-        if fix is not None and after is not None and split is not None:
-            body = {"fix": fix.label, "split": split.as_dict(), "before": body, "after": _json_ready(after)}
-        print(json.dumps(body))
+        print(json.dumps(result.to_dict()))
         return EXIT_OK
     print(f"{args.file}: {emb.image.shape[0]} images, {emb.text.shape[0]} texts, dimension {emb.image.shape[1]}")
-    if fix is not None and split is not None:
-        print(f"--fix {fix.label} {split.describe()}; before and after are both measured on that held-out part")
-    for label, values in (("", before), (f"after --fix {fix.label}: " if fix else "", after)):
+    before, after = (result, None) if isinstance(result, Analysis) else (result.before, result.after)
+    fix_label = "" if isinstance(result, Analysis) else result.fix
+    if fix_label and not isinstance(result, Analysis):
+        print(f"--fix {fix_label} {result.split['text']}; before and after are both measured on that held-out part")
+    after_label = f"after --fix {fix_label}: " if fix_label else ""
+    for label, values in (("", before.raw), (after_label, after.raw if after else None)):
         for warning in warnings(values or {}):
             print(f"  warning: {label}{warning}")
-    print("\n".join(_analysis_table(before, after, fix.label if fix else "")))
+    print("\n".join(_analysis_table(before.raw, after.raw if after else None, fix_label)))
     return EXIT_OK
 
 

@@ -53,7 +53,7 @@ INTERVAL_METHODS: dict[str, str] = {
     "variance at θ: never empty or zero-width, an upper bound when U is near or below 0",
     "unified, widened to the point": "the debiased gap's interval widened to reach the plug-in point, which "
     "sits above the population gap by its small-sample bias",
-"percentile bootstrap": "seeded percentile bootstrap over images (an image's captions kept with it)",
+    "percentile bootstrap": "seeded percentile bootstrap over images (an image's captions kept with it)",
     "percentile bootstrap of predictions": "percentile bootstrap of the probe's held-out predictions, "
     "pairs resampled, folds not refitted",
     "Wilson": "Wilson score interval for a proportion over its queries (stays inside [0, 1])",
@@ -132,8 +132,8 @@ CATALOG: tuple[Metric, ...] = (
        "score", None, "unbiased estimate of ‖μ_X − μ_Y‖²; negative values are noise around a zero gap",
        "Hoeffding 1948", "explore report"),
     _m("gap_distance", "Gap (plug-in centroid distance ‖c_X − c_Y‖)", "plug-in gap", "", (0.0, 2.0), 1, -1,
-       "unified, widened to the point", None, "the papers' gap: 0 = shared centre, max 2; biased up on small sets", LIANG,
-       GAP_VIEWS, resampled=True),
+       "unified, widened to the point", None, "the papers' gap: 0 = shared centre, max 2; biased up on small sets",
+       LIANG, GAP_VIEWS, resampled=True),
     _m("gap_null95", "Plug-in gap's permutation null floor (95th percentile)", "plug-in gap null floor", "",
        (0.0, 2.0), 0, 0, "none", None, "a plug-in gap at or below it cannot be told from 0",
        "Fisher randomisation test: image and caption swapped within pairs", "report"),

@@ -142,4 +142,6 @@ def wilson_interval(proportion: float, n: float, z: float = Z95) -> list[float]:
     denom = 1.0 + z * z / n
     centre = (p + z * z / (2.0 * n)) / denom
     half = z * np.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n)) / denom
-    return [float(max(0.0, centre - half)), float(min(1.0, centre + half))]
+    lo = 0.0 if p == 0.0 else max(0.0, centre - half)
+    hi = 1.0 if p == 1.0 else min(1.0, centre + half)
+    return [float(lo), float(hi)]
