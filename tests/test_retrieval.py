@@ -146,3 +146,14 @@ def test_gpu_equals_cpu():
     image = np.vstack([image, rng.normal(size=(200, 7))])
     cpu = retrieval_recall(image, text, idx, chunk_size=128)
     assert retrieval_recall(image, text, idx, chunk_size=128, device="cuda") == pytest.approx(cpu, abs=1e-12)
+
+
+def test_float64_scores_apart_by_more_than_float64_precision_are_not_tied():
+    """Issue 19: a partner and a rival 4e-7 apart in cosine are tied in float32, not in float64 input."""
+    angle = np.sqrt(8e-7)
+    image = np.array([[1.0, 0.0, 0.0], [np.cos(angle), np.sin(angle), 0.0]], dtype=np.float64)
+    text = image.copy()
+    assert 3e-7 < 1.0 - image[0] @ image[1] < 5e-7
+    assert retrieval_recall(image, text, ks=(1,)) == {"i2t_r1": 1.0, "t2i_r1": 1.0}
+    as32 = retrieval_recall(image.astype(np.float32), text.astype(np.float32), ks=(1,))
+    assert as32 == {"i2t_r1": 0.5, "t2i_r1": 0.5}

@@ -4,8 +4,9 @@ For a query whose best partner scores p, with g candidates scoring above p, T ca
 (the partners at p included) and h of those T being partners, the query's hit at k is the chance
 that a uniformly random order of the T tied candidates puts a partner among the first r = k − g:
 1 − C(T − h, r) / C(T, r), which for one partner is clamp((k − g) / T, 0, 1). Collapsed embeddings
-therefore score exactly chance (k/N). Scores are float32; two scores within TIE_TOLERANCE count as
-tied, because a float32 cosine over a few hundred dimensions is not more precise than that.
+therefore score exactly chance (k/N). Scores keep the input's precision (float64 stays float64, every
+other dtype is float32); two scores within that precision's tie tolerance count as tied, because a cosine
+over a few hundred dimensions is not more precise than that.
 The similarity matrix is computed once, in chunks of images, so N×M never materialises; on CPU
 one numba pass over each chunk counts both directions (torch comparisons cost 2.5× the matmul).
 """
@@ -21,7 +22,16 @@ import numpy as np
 import torch
 
 TIE_TOLERANCE = 2.0**-20
-"""Scores closer than this (≈ 9.5e-7, 16 float32 ulps at 1.0) are tied."""
+"""float32 scores closer than this (≈ 9.5e-7, 16 float32 ulps at 1.0) are tied."""
+TIE_TOLERANCE_FLOAT64 = 2.0**-46
+"""float64 scores closer than this (≈ 1.4e-14, 128 float64 ulps at 1.0) are tied."""
+
+
+def tie_tolerance(dtype: torch.dtype) -> float:
+    """The tie tolerance of scores computed in ``dtype``."""
+    return TIE_TOLERANCE_FLOAT64 if dtype == torch.float64 else TIE_TOLERANCE
+
+
 DEFAULT_CHUNK = 1024
 FUSED_MIN_CELLS = 1 << 20
 """Chunks with fewer scores use plain torch comparisons (the numba pass pays a thread start-up per call)."""
@@ -86,7 +96,7 @@ def _count_chunk(sims, col_hi, col_lo, row_hi, row_lo, n_blocks):  # pragma: no 
 
 def _count(sims: torch.Tensor, col_pos: torch.Tensor, row_pos: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """(row above, row at-or-above, col above, col at-or-above) counts of one chunk, fused on CPU."""
-    tol = TIE_TOLERANCE
+    tol = tie_tolerance(sims.dtype)
     if sims.device.type == "cpu" and sims.numel() >= FUSED_MIN_CELLS:
         blocks = max(1, min(numba.get_num_threads() * 4, sims.shape[0]))
         out = _count_chunk(
@@ -106,13 +116,15 @@ def _count(sims: torch.Tensor, col_pos: torch.Tensor, row_pos: torch.Tensor) -> 
     )
 
 
-def _to_device_unit(x: Any, device: torch.device) -> torch.Tensor:
+def _as_tensor(x: Any) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
-        t = x.detach()
-    else:
-        arr = np.asarray(x)
-        t = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
-    return torch.nn.functional.normalize(t.to(device=device, dtype=torch.float32), dim=1).contiguous()
+        return x.detach()
+    arr = np.asarray(x)
+    return torch.from_numpy(arr if arr.flags.writeable else arr.copy())
+
+
+def _to_device_unit(x: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    return torch.nn.functional.normalize(x.to(device=device, dtype=dtype), dim=1).contiguous()
 
 
 def _check_args(ks: Sequence[int], chunk_size: int) -> tuple[int, ...]:
@@ -141,7 +153,10 @@ def retrieval_hits(
 
     ks = _check_args(ks, chunk_size)
     dev = torch.device(device) if device is not None else torch.device("cpu")
-    x, y = _to_device_unit(image, dev), _to_device_unit(text, dev)
+    image_t, text_t = _as_tensor(image), _as_tensor(text)
+    both64 = image_t.dtype == text_t.dtype == torch.float64 and dev.type != "mps"
+    dtype = torch.float64 if both64 else torch.float32
+    x, y = _to_device_unit(image_t, dev, dtype), _to_device_unit(text_t, dev, dtype)
     n, m = x.shape[0], y.shape[0]
     idx_np = pair_index(n, m, text_image_index)
     if n == 0 or m == 0:
@@ -157,9 +172,10 @@ def retrieval_hits(
         sims = y @ x[start:stop].T
         caps = order[bounds[chunk] : bounds[chunk + 1]]
         local, pos = idx[caps] - start, sims[caps, idx[caps] - start]
-        col_pos = torch.full((stop - start,), float("-inf"), device=dev).scatter_reduce_(0, local, pos, reduce="amax")
+        col_pos = torch.full((stop - start,), float("-inf"), device=dev, dtype=dtype)
+        col_pos.scatter_reduce_(0, local, pos, reduce="amax")
         partners = torch.zeros(stop - start, dtype=torch.int64, device=dev)
-        partners.scatter_add_(0, local, ((pos - col_pos[local]).abs() <= TIE_TOLERANCE).long())
+        partners.scatter_add_(0, local, ((pos - col_pos[local]).abs() <= tie_tolerance(dtype)).long())
         r_gt, r_ge, c_gt, c_ge = _count(sims, col_pos, row_pos)
         row_gt += r_gt.cpu()
         row_ge += r_ge.cpu()
