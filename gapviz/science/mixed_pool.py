@@ -10,6 +10,8 @@ uniformly random order (as recall does). Queries are chunked, so no (N + M)² ma
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from gapviz.science.linalg import mm
@@ -42,7 +44,7 @@ def mixed_pool_bias(x: np.ndarray, y: np.ndarray, *, seed: int = 0, max_queries:
     """
     keys = ("mixed_itr", "mixed_tir", "mixed_imr", "mixed_tmr")
     if len(x) < 2 or len(y) < 2:
-        return {**dict.fromkeys(keys, float("nan")), "mixed_pool_n": 0.0}
+        return {**dict.fromkeys(keys, math.nan), "mixed_pool_n": 0.0}
     rng = np.random.default_rng(seed + 13)
     qx = np.arange(len(x)) if len(x) <= max_queries else np.sort(rng.choice(len(x), max_queries, replace=False))
     qy = np.arange(len(y)) if len(y) <= max_queries else np.sort(rng.choice(len(y), max_queries, replace=False))

@@ -8,6 +8,7 @@ gap. Two-fold cross-fitting over images: each half is scored by the classifier f
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -31,7 +32,7 @@ def cross_modal_transfer(
     ``x`` (N, D) unit image rows, ``y`` (M, D) unit caption rows, ``idx`` (M,) caption → image,
     ``labels`` (N,) one class per image. NaN without labels or with fewer than 2 classes.
     """
-    nan = {"transfer_accuracy_image": float("nan"), "transfer_accuracy_text": float("nan")}
+    nan = {"transfer_accuracy_image": math.nan, "transfer_accuracy_text": math.nan}
     if labels is None:
         return {**nan, "transfer_n": 0.0}
     labels = np.asarray(labels.detach().cpu().numpy() if hasattr(labels, "detach") else labels)
@@ -54,7 +55,7 @@ def cross_modal_transfer(
             hits[key][1] += len(rows)
     return {
         "transfer_accuracy_image": hits["image"][0] / hits["image"][1],
-        "transfer_accuracy_text": hits["text"][0] / hits["text"][1] if hits["text"][1] else float("nan"),
+        "transfer_accuracy_text": hits["text"][0] / hits["text"][1] if hits["text"][1] else math.nan,
         "transfer_n": float(len(keep)),
     }
 
