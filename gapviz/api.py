@@ -99,16 +99,16 @@ def analyze(
 
     options: dict[str, Any] = {"modality_probe": True, "n_resamples": resamples, "seed": seed}
     if fix is None:
-        raw = compute_all(image, text, text_image_index, **options)
+        raw = compute_all(image, text, text_image_index, labels=labels, **options)
         if labels is not None and class_text is not None:
             raw["zero_shot"] = zero_shot_accuracy(image, class_text, labels)
         return Analysis.of(raw)
     parsed = parse_fix(fix)
     held = held_out_fix(parsed, image, text, text_image_index, seed=seed)
-    before = compute_all(held.image_before, held.text_before, held.text_image_index, **options)
-    after = compute_all(held.image, held.text, held.text_image_index, **options)
-    if labels is not None and class_text is not None:
-        measured = np.asarray(labels)[held.split.measured]
+    measured = np.asarray(labels)[held.split.measured] if labels is not None else None
+    before = compute_all(held.image_before, held.text_before, held.text_image_index, labels=measured, **options)
+    after = compute_all(held.image, held.text, held.text_image_index, labels=measured, **options)
+    if measured is not None and class_text is not None:
         before["zero_shot"] = zero_shot_accuracy(held.image_before, class_text, measured)
         after["zero_shot"] = zero_shot_accuracy(held.image, held.text_map(class_text), measured)
     return FixedAnalysis(parsed.label, held.split.as_dict(), Analysis.of(before), Analysis.of(after))

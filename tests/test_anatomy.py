@@ -85,32 +85,66 @@ def test_uniformity_subsample_and_interval():
     assert kernels.uniformities(np.eye(6), np.eye(6), t=500.0)["uniformity_image"] == pytest.approx(-1000.0, rel=1e-6)
 
 
-def _mmd_ref(x, y):
+def _centred_u(x, y, bw):
     xc, yc = x - x.mean(0), y - y.mean(0)
-    pooled = [np.sum((a - b) ** 2) for s in (xc, yc) for i, a in enumerate(s) for j, b in enumerate(s) if i < j]
-    pooled += [np.sum((a - b) ** 2) for a in xc for b in yc]
-    bw = np.median(pooled)
     k = lambda a, b: np.exp(-np.sum((a - b) ** 2) / bw)  # noqa: E731
     n = len(x)
     vals = [
-        k(xc[i], xc[j]) + k(yc[i], yc[j]) - k(xc[i], yc[j]) - k(xc[j], yc[i])
-        for i in range(n)
-        for j in range(n)
-        if i != j
+        k(x[i], x[j]) + k(y[i], y[j]) - k(xc[i], yc[j]) - k(xc[j], yc[i]) for i in range(n) for j in range(n) if i != j
     ]
     return np.mean(vals)
 
 
+def _mmd_ref(x, y, seed=0, splits=4):
+    """Split-half jackknife of the own-mean-centred MMD² U-statistic, from the definition with loops."""
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    pooled = [np.sum((a - b) ** 2) for s in (x, y) for i, a in enumerate(s) for j, b in enumerate(s) if i < j]
+    pooled += [np.sum((a - b) ** 2) for a in xc for b in yc]
+    bw = np.median(pooled)
+    n = len(x)
+    full = _centred_u(x, y, bw)
+    rng = np.random.default_rng(seed + 5)  # the splits distribution_gap draws (no subsample below its cap)
+    excess = scale = 0.0
+    for _ in range(splits):
+        order = rng.permutation(n)
+        for half in (np.sort(order[: n // 2]), np.sort(order[n // 2 :])):
+            excess += _centred_u(x[half], y[half], bw) - full
+            scale += 1 / len(half) - 1 / n
+    return full - (excess / scale / n if splits else 0.0)
+
+
 def test_distribution_gap_against_loops_and_blind_to_the_centroid_gap():
     rng = np.random.default_rng(5)
-    x = _unit(rng.normal(size=(60, 4)))
-    y = _unit(rng.normal(size=(60, 4)) * np.array([6.0, 1, 1, 0.05]))
+    x = _unit(rng.normal(size=(40, 4)))
+    y = _unit(rng.normal(size=(40, 4)) * np.array([6.0, 1, 1, 0.05]))
     got = kernels.distribution_gap(x, y, n_resamples=200)
     assert got["distribution_gap"] == pytest.approx(_mmd_ref(x, y), abs=1e-6)
+    assert got["distribution_gap_n"] == 40
+    plain = kernels.distribution_gap(x, y, splits=0)["distribution_gap"]
+    assert plain == pytest.approx(_mmd_ref(x, y, splits=0), abs=1e-6)
     lo, hi = got["distribution_gap_ci95"]
     assert 0 < lo < got["distribution_gap"] < hi
     offset = kernels.distribution_gap(x, x + 0.5, n_resamples=0)["distribution_gap"]  # a pure centroid gap
-    assert abs(offset) < 1e-12
+    assert abs(offset) < 1e-7  # float32 distances
+    assert kernels.distribution_gap(x, y, max_pairs=16)["distribution_gap_n"] == 16
+
+
+def _cloud(rng, n, d):
+    """Unit rows with a decaying spectrum around a common direction (a cone), like real embeddings."""
+    a = rng.normal(size=(n, d)) * (1 + np.arange(d)) ** -0.6
+    a[:, 0] += 1.2
+    return _unit(a)
+
+
+def test_distribution_gap_has_no_small_sample_bias():
+    """Two halves of one modality (true value 0): the own-mean-centred estimate averages about −0.65/n."""
+    new, old = [], []
+    for rep in range(200):
+        a = _cloud(np.random.default_rng(rep), 250, 64)
+        new.append(kernels.distribution_gap(a[:125], a[125:], seed=rep)["distribution_gap"])
+        old.append(kernels.distribution_gap(a[:125], a[125:], seed=rep, splits=0)["distribution_gap"])
+    assert abs(np.mean(new)) < 0.002
+    assert np.mean(old) < -0.004
 
 
 def test_modality_probe_does_not_saturate_on_overlapping_modalities():
@@ -126,3 +160,74 @@ def test_modality_probe_does_not_saturate_on_overlapping_modalities():
     assert 0.55 < weak["modality_probe_accuracy"] < strong["modality_probe_accuracy"]
     assert strong["modality_probe_logloss"] < weak["modality_probe_logloss"] < none["modality_probe_logloss"]
     assert math.isnan(modality_probe(x[:3], y[:3])["modality_probe_accuracy"])
+
+
+def _hsic_loops(k, q):
+    """Song et al. (2012) eq. 5 written with explicit sums."""
+    m = len(k)
+    kt = [[0.0 if i == j else k[i][j] for j in range(m)] for i in range(m)]
+    qt = [[0.0 if i == j else q[i][j] for j in range(m)] for i in range(m)]
+    trace = sum(kt[i][j] * qt[j][i] for i in range(m) for j in range(m))
+    total = sum(map(sum, kt)) * sum(map(sum, qt)) / ((m - 1) * (m - 2))
+    cross = sum(kt[i][j] * qt[j][l] for i in range(m) for j in range(m) for l in range(m))  # noqa: E741
+    return (trace + total - 2 * cross / (m - 2)) / (m * (m - 3))
+
+
+def _cknna_ref(a, b, k):
+    m = len(a)
+
+    def neighbours(x, i):
+        return {j for _, j in sorted(((x[i] @ x[j], j) for j in range(m) if j != i), reverse=True)[:k]}
+
+    na, nb = [neighbours(a, i) for i in range(m)], [neighbours(b, i) for i in range(m)]
+    ka = [[a[i] @ a[j] for j in range(m)] for i in range(m)]
+    kb = [[b[i] @ b[j] for j in range(m)] for i in range(m)]
+
+    def masked(kern, keep):
+        return [[kern[i][j] if keep(i, j) else 0.0 for j in range(m)] for i in range(m)]
+
+    both = lambda i, j: j in na[i] and j in nb[i]  # noqa: E731
+    kl = _hsic_loops(masked(ka, both), masked(kb, both))
+    kk = _hsic_loops(masked(ka, lambda i, j: j in na[i]), masked(ka, lambda i, j: j in na[i]))
+    ll = _hsic_loops(masked(kb, lambda i, j: j in nb[i]), masked(kb, lambda i, j: j in nb[i]))
+    return kl / (np.sqrt(kk * ll) + 1e-6)
+
+
+def test_cknna_against_its_definition():
+    rng = np.random.default_rng(8)
+    x = _unit(rng.normal(size=(24, 6)))
+    y = _unit(x + 0.7 * rng.normal(size=(24, 6)))
+    got = anatomy.cknna(x, y, k=5)
+    assert got == pytest.approx(_cknna_ref(x, y, 5), rel=1e-6)
+    assert anatomy.cknna(x, x, k=5) == pytest.approx(1.0, abs=1e-4)
+    unrelated = anatomy.cknna(x, _unit(rng.normal(size=(24, 6))), k=5)
+    assert unrelated < got
+
+
+def test_knn_alignment_prints_its_n_chance_and_interval():
+    rng = np.random.default_rng(9)
+    x = _unit(rng.normal(size=(300, 8)))
+    y = _unit(x + 0.8 * rng.normal(size=(300, 8)))
+    out = anatomy.knn_alignment(x, y, n_resamples=300, max_pairs=200)
+    assert out["mutual_knn_n"] == out["cknna_n"] == 200
+    assert out["mutual_knn_10_chance"] == pytest.approx(10 / 199)
+    assert out["mutual_knn_10"] == anatomy.mutual_knn(x, y, max_pairs=200)
+    lo, hi = out["mutual_knn_10_ci95"]
+    assert out["mutual_knn_10_chance"] < lo < out["mutual_knn_10"] < hi
+    full = anatomy.knn_alignment(x, y)
+    assert full["mutual_knn_n"] == 300 and full["mutual_knn_10"] == pytest.approx(_mutual_knn_ref(x, y, 10))
+    assert anatomy.MUTUAL_KNN_MAX_PAIRS == 1024
+    noise = anatomy.knn_alignment(x, _unit(rng.normal(size=(300, 8))))  # unrelated spaces sit at chance
+    assert abs(noise["mutual_knn_10"] - noise["mutual_knn_10_chance"]) < 0.03
+
+
+def test_effective_ranks_use_the_same_rows_in_each_modality():
+    from gapviz.science.metrics import compute_all
+
+    rng = np.random.default_rng(10)
+    x = _unit(rng.normal(size=(40, 12)))
+    y = _unit(np.repeat(x, 3, axis=0) + 0.5 * rng.normal(size=(120, 12)))  # three captions per image
+    out = compute_all(x, y, np.repeat(np.arange(40), 3), n_resamples=0, modality_probe=False)
+    assert out["effective_rank_n"] == 40
+    assert out["effective_rank_text"] == pytest.approx(anatomy.effective_rank(y[::3]), rel=1e-6)
+    assert out["effective_rank_image"] == pytest.approx(anatomy.effective_rank(x), rel=1e-6)

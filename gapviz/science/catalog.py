@@ -56,6 +56,8 @@ INTERVAL_METHODS: dict[str, str] = {
     "percentile bootstrap": "seeded percentile bootstrap over images (an image's captions kept with it)",
     "percentile bootstrap of predictions": "percentile bootstrap of the probe's held-out predictions, "
     "pairs resampled, folds not refitted",
+    "percentile bootstrap of overlaps": "percentile bootstrap over pairs of the per-pair neighbour overlaps, "
+    "the neighbour sets held fixed",
     "Wilson": "Wilson score interval for a proportion over its queries (stays inside [0, 1])",
     "none": "no interval",
 }
@@ -178,11 +180,12 @@ CATALOG: tuple[Metric, ...] = (
        (0.0, 1.0), 0, 0, "none", None, "how concentrated the gap is", "Schrodi et al., ICLR 2025", "anatomy"),
     _m("gap_top10_share", "Share of ‖c_X − c_Y‖² in the 10 largest coordinates", "gap top-10 share", "fraction",
        (0.0, 1.0), 0, 0, "none", None, "how concentrated the gap is", "Schrodi et al., ICLR 2025", "anatomy"),
-    _m("distribution_gap", "Distribution gap (unbiased RBF-MMD² after centring)", "distribution gap (MMD²)", "",
-       (None, None), 1, -1, "percentile bootstrap", "distribution_gap_n",
+    _m("distribution_gap", "Distribution gap (RBF-MMD² after centring, jackknife bias-corrected)",
+       "distribution gap (MMD²)", "", (None, None), 1, -1, "percentile bootstrap", "distribution_gap_n",
        "the gap left once the centroids coincide; 0 for a pure offset", "Gretton et al., JMLR 2012",
        "anatomy fix"),
-    _m("mutual_knn_10", "Mutual 10-NN alignment", "mutual 10-NN", "fraction", (0.0, 1.0), 0, 1, "none",
+    _m("mutual_knn_10", "Mutual 10-NN alignment", "mutual 10-NN", "fraction", (0.0, 1.0), 0, 1,
+       "percentile bootstrap of overlaps",
        "mutual_knn_n", "overlap of a pair's 10 nearest images and 10 nearest captions; depends on n",
        HUH, "anatomy fix"),
     _m("mutual_knn_10_chance", "Mutual 10-NN alignment by chance, k/(N − 1)", "mutual 10-NN (chance)", "fraction",

@@ -281,7 +281,7 @@ def _point_metrics(
     """Every float metric except recall and the subsampled kernel ones, the probe's intervals, the collapse flags."""
     from gapviz.science import anatomy, checks
     from gapviz.science.estimators import gap_statistics
-    from gapviz.science.probe import modality_probe
+    from gapviz.science.probe import PROBE_KEYS, modality_probe
 
     stats = {k: float(v[0]) for k, v in gap_statistics(sums, np.ones((1, len(x)))).items()}
     xf, yf = _first_pairs(x, y, sums.first_caption)
@@ -300,11 +300,10 @@ def _point_metrics(
     values["mean_pair_distance"] = float(np.sqrt(pair_sq).mean())
     values["alignment"] = float(pair_sq.mean())
     values.update(anatomy.gap_spectrum_shares(x.mean(axis=0) - y.mean(axis=0)))
-    nan_probe = {"modality_probe_accuracy": float("nan"), "modality_probe_logloss": float("nan")}
+    nan_probe = {k: float("nan") for k in PROBE_KEYS} | {"modality_probe_n": 0.0}
     values.update(modality_probe(xf, yf, seed, n_resamples) if probe else nan_probe)
-    values["mutual_knn_10"] = anatomy.mutual_knn(xf, yf, seed=seed)
-    values["effective_rank_image"] = anatomy.effective_rank(x)
-    values["effective_rank_text"] = anatomy.effective_rank(y)
+    values.update(anatomy.knn_alignment(xf, yf, seed=seed, n_resamples=n_resamples))
+    values.update(anatomy.equal_rows_effective_ranks(xf, yf))
     values["collapsed_image"] = checks.is_collapsed(values["cone_image"])
     values["collapsed_text"] = checks.is_collapsed(values["cone_text"])
     return values
@@ -382,15 +381,19 @@ def compute_all(
     seed: int = 0,
     device: str | torch.device | None = None,
     n_resamples: int = 1000,
+    labels: Any | None = None,
 ) -> dict[str, Any]:
-    """Every key of ALL_KEYS, in that order: METRIC_NAMES (floats), FLAG_NAMES (bools), INTERVAL_NAMES ([lo, hi]).
+    """Every key of ALL_KEYS, in that order: METRIC_NAMES (floats), FLAG_NAMES (bools), INTERVAL_NAMES ([lo, hi]),
+    then the keys not yet in ALL_KEYS (the newer measures, their intervals, every subsampled metric's ``*_n``).
 
     Raises checks.DegenerateEmbeddingsError for NaN/inf or zero rows. ``n_resamples`` bootstrap draws
     (seeded by ``seed``) give the intervals and the permutation null; 0 leaves them NaN. Without
-    ``modality_probe`` the two probe keys are NaN.
+    ``modality_probe`` the probe keys are NaN. ``labels`` (one class per image) enables cross-modal transfer.
     """
     from gapviz.science import kernels
     from gapviz.science.estimators import PairSums
+    from gapviz.science.mixed_pool import mixed_pool_bias
+    from gapviz.science.transfer import cross_modal_transfer
 
     x, y, idx = prepare(image, text, text_image_index)
     sums = PairSums.of(x, y, idx)
@@ -403,10 +406,12 @@ def compute_all(
     values.update(kernels.uniformities(x, y, n_resamples=n_resamples, seed=seed))
     values.update(kernels.distribution_gap(*_first_pairs(x, y, sums.first_caption), n_resamples=n_resamples, seed=seed))
     values.update(_intervals(sums, y, idx, pair_sq, hits, n_resamples, seed))
+    values.update(cross_modal_transfer(x, y, idx, labels, seed=seed))
+    values.update(mixed_pool_bias(x, y, seed=seed))
     nan_pair = [float("nan"), float("nan")]
     values.setdefault("gap_null95", float("nan"))
-    out = {key: values.get(key, nan_pair if key.endswith("_ci95") else float("nan")) for key in ALL_KEYS}
-    return {**out, **{k: v for k, v in values.items() if k not in out}}
+    keys = ALL_KEYS + tuple(k for k in values if k not in ALL_KEYS)
+    return {key: values.get(key, nan_pair if key.endswith("_ci95") else float("nan")) for key in keys}
 
 
 def record_values(values: dict[str, Any]) -> dict[str, Any]:
