@@ -67,3 +67,18 @@ def test_docs_table_is_generated_from_the_results_file():
     page = Path(PAGE).read_text()
     assert page_with_table(page, data["rows"]) == page
     assert {(r["case"], r["n"]) for r in data["rows"]} == {(c, n) for c in CASES for n in C.SIZES}
+
+
+@pytest.mark.parametrize("case", ["halves", "none", "moderate"])
+def test_every_interval_compute_all_prints_holds_its_point(case):
+    """`gapviz analyze` never prints a point outside its interval (issue 19), on the null and on a real gap."""
+    from gapviz.science.metrics import compute_all
+
+    rng = np.random.default_rng([C.SUITE_SEED, 7])
+    for _ in range(3):
+        x, y = C.draw(case, 120, rng)
+        values = compute_all(x, y, n_resamples=200, labels=rng.integers(0, 4, len(x)))
+        for key, (lo, hi) in ((k, v) for k, v in values.items() if k.endswith("_ci95")):
+            point = values[key[: -len("_ci95")]]
+            if np.isfinite(point) and np.isfinite(lo):
+                assert lo <= point <= hi, f"{key}: {point} outside [{lo}, {hi}]"

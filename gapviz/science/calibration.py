@@ -11,6 +11,7 @@ Everything is seeded: the same call gives the same table.
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -182,8 +183,13 @@ def coverage(
 def suite(
     cases: Iterable[str] = (*SHIFTS, "halves"), sizes: Iterable[int] = SIZES, replicates: int = REPLICATES
 ) -> list[Coverage]:
-    """Every case at every size: the table docs/science.md shows."""
-    return [row for case in cases for n in sizes for row in coverage(case, n, CASE_METRICS, replicates=replicates)]
+    """Every case at every size: the table docs/science.md shows (a line on stderr per case and size)."""
+    rows: list[Coverage] = []
+    for case in cases:
+        for n in sizes:
+            rows += coverage(case, n, CASE_METRICS, replicates=replicates)
+            print(f"calibration: {case} n={n} done", file=sys.stderr, flush=True)
+    return rows
 
 
 def coverage_table(rows: Iterable[dict[str, Any]]) -> str:

@@ -277,6 +277,7 @@ def _point_metrics(
     seed: int,
     probe: bool,
     n_resamples: int,
+    null_permutations: int,
 ) -> dict[str, Any]:
     """Every float metric except recall and the subsampled kernel ones, the probe's intervals, the collapse flags."""
     from gapviz.science import anatomy, checks
@@ -301,7 +302,7 @@ def _point_metrics(
     values["alignment"] = float(pair_sq.mean())
     values.update(anatomy.gap_spectrum_shares(x.mean(axis=0) - y.mean(axis=0)))
     nan_probe = {k: float("nan") for k in PROBE_KEYS} | {"modality_probe_n": 0.0}
-    values.update(modality_probe(xf, yf, seed, n_resamples) if probe else nan_probe)
+    values.update(modality_probe(xf, yf, seed, n_resamples, null_permutations) if probe else nan_probe)
     values.update(anatomy.knn_alignment(xf, yf, seed=seed, n_resamples=n_resamples))
     values.update(anatomy.equal_rows_effective_ranks(xf, yf))
     values["collapsed_image"] = checks.is_collapsed(values["cone_image"])
@@ -382,13 +383,16 @@ def compute_all(
     device: str | torch.device | None = None,
     n_resamples: int = 1000,
     labels: Any | None = None,
+    probe_null_permutations: int = 2,
 ) -> dict[str, Any]:
     """Every key of ALL_KEYS, in that order: METRIC_NAMES (floats), FLAG_NAMES (bools), INTERVAL_NAMES ([lo, hi]),
     then the keys not yet in ALL_KEYS (the newer measures, their intervals, every subsampled metric's ``*_n``).
 
     Raises checks.DegenerateEmbeddingsError for NaN/inf or zero rows. ``n_resamples`` bootstrap draws
     (seeded by ``seed``) give the intervals and the permutation null; 0 leaves them NaN. Without
-    ``modality_probe`` the probe keys are NaN. ``labels`` (one class per image) enables cross-modal transfer.
+    ``modality_probe`` the probe keys are NaN; ``probe_null_permutations`` 0 leaves only its null log-loss NaN
+    (training evaluation: the refits cost most of the probe). ``labels`` (one class per image) enables cross-modal
+    transfer.
     """
     from gapviz.science import kernels
     from gapviz.science.estimators import PairSums
@@ -400,7 +404,7 @@ def compute_all(
     hits = retrieval_hits(x, y, idx, ks=(1, 5, 10), device=device)
     pair_sq = pair_squared(x, y, idx)
     values: dict[str, Any] = {
-        **_point_metrics(x, y, idx, sums, pair_sq, seed, modality_probe, n_resamples),
+        **_point_metrics(x, y, idx, sums, pair_sq, seed, modality_probe, n_resamples, probe_null_permutations),
         **hits.recall(),
     }
     values.update(kernels.uniformities(x, y, n_resamples=n_resamples, seed=seed))

@@ -26,13 +26,20 @@ PROBE_INNER_FOLDS = 2
 PROBE_CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 """The inner search walks this grid upward and stops at the first C whose inner log-loss is not lower."""
 PROBE_NULL_PERMUTATIONS = 2
+"""Refits with permuted labels behind ``modality_probe_logloss_null`` (0: not measured, NaN; training evaluation)."""
 PROBE_MAX_ITER = 300
 PROBE_MIN_PAIRS = PROBE_FOLDS
 """With fewer pairs than folds there is no held-out fold: the probe returns NaN."""
 PROBE_KEYS = ("modality_probe_accuracy", "modality_probe_logloss", "modality_probe_logloss_null")
 
 
-def modality_probe(x: np.ndarray, y_first: np.ndarray, seed: int = 0, n_resamples: int = 0) -> dict[str, object]:
+def modality_probe(
+    x: np.ndarray,
+    y_first: np.ndarray,
+    seed: int = 0,
+    n_resamples: int = 0,
+    null_permutations: int = PROBE_NULL_PERMUTATIONS,
+) -> dict[str, object]:
     """Held-out accuracy and log-loss of image-vs-caption logistic regression over matched pairs (x_i, y_i).
 
     ``x`` and ``y_first`` are (N, D) unit rows; pair i is one group of GroupKFold. With
@@ -52,14 +59,14 @@ def modality_probe(x: np.ndarray, y_first: np.ndarray, seed: int = 0, n_resample
     labels = np.repeat([1, 0], pairs)
     proba = _held_out(features, labels)
     null = []
-    for _ in range(PROBE_NULL_PERMUTATIONS):
+    for _ in range(null_permutations):
         swap = np.tile(rng.random(pairs) < 0.5, 2)
         permuted = np.where(swap, 1 - labels, labels)
         null.append(_log_loss(_held_out(features, permuted), permuted))
     out: dict[str, object] = {
         "modality_probe_accuracy": float(((proba >= 0.5) == labels).mean()),
         "modality_probe_logloss": _log_loss(proba, labels),
-        "modality_probe_logloss_null": float(np.mean(null)),
+        "modality_probe_logloss_null": float(np.mean(null)) if null else float("nan"),
         "modality_probe_n": float(pairs),
     }
     out.update(_probe_intervals(proba, labels, pairs, n_resamples, seed))

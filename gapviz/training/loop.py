@@ -200,6 +200,8 @@ def evaluate(
         seed=cfg.seed,
         device=setup.device,
         n_resamples=EVAL_RESAMPLES,
+        labels=data.labels,
+        probe_null_permutations=0,
     )
     progress = min(1.0, global_step / max(1, total_steps(setup)))
     scale = float(setup.temperature(progress).detach())
