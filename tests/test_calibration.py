@@ -67,6 +67,7 @@ def test_docs_table_is_generated_from_the_results_file():
     page = Path(PAGE).read_text()
     assert page_with_table(page, data["rows"]) == page
     assert {(r["case"], r["n"]) for r in data["rows"]} == {(c, n) for c in CASES for n in C.SIZES}
+    assert {r["metric"] for r in data["rows"]} == set(C.CASE_METRICS) | set(C.NULL_METRICS)
 
 
 @pytest.mark.parametrize("case", ["halves", "none", "moderate"])
@@ -82,3 +83,11 @@ def test_every_interval_compute_all_prints_holds_its_point(case):
             point = values[key[: -len("_ci95")]]
             if np.isfinite(point) and np.isfinite(lo):
                 assert lo <= point <= hi, f"{key}: {point} outside [{lo}, {hi}]"
+
+
+def test_probe_accuracy_interval_covers_chance_on_the_null():
+    rows = C.null_coverage(100)
+    probe = next(r for r in rows if r.metric == "modality_probe_accuracy")
+    _check([probe])
+    gap = next(r for r in rows if r.metric == "distribution_gap")
+    assert gap.rate >= 0.95  # conservative on the null: the bootstrap does not re-centre (docs/science.md)

@@ -112,8 +112,9 @@ def expected_recall(case: str, n: int, dim: int = DIM, replicates: int = REPLICA
 
 
 def draw(case: str, n: int, rng: np.random.Generator, dim: int = DIM) -> tuple[np.ndarray, np.ndarray]:
-    """One replicate of a case."""
-    return halves(n, rng, dim) if case == "halves" else clouds(n, SHIFTS[case], rng, dim)
+    """One replicate of a case, as float32 rows (what encoders give and compute_all computes in)."""
+    x, y = halves(n, rng, dim) if case == "halves" else clouds(n, SHIFTS[case], rng, dim)
+    return x.astype(np.float32), y.astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,25 @@ def coverage(
     return [Coverage(k, case, n, truths[k], replicates, covered[k], inside[k], width[k]) for k in metrics]
 
 
+def null_estimator(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, Any]:
+    """The modality probe (accuracy, Wilson over pairs) and the distribution gap, as compute_all runs them."""
+    from gapviz.science.kernels import distribution_gap
+    from gapviz.science.probe import modality_probe
+
+    probe = modality_probe(x, y, seed, n_resamples=1, null_permutations=0)
+    return {**probe, **distribution_gap(x, y, n_resamples=RESAMPLES, seed=seed)}
+
+
+NULL_METRICS = ("modality_probe_accuracy", "distribution_gap")
+NULL_TRUTHS = {"modality_probe_accuracy": 0.5, "distribution_gap": 0.0}
+"""On two halves of one modality a probe cannot beat chance and the centred distributions are equal."""
+
+
+def null_coverage(n: int, replicates: int = REPLICATES) -> list[Coverage]:
+    """Coverage of the probe's and the distribution gap's intervals on the null, where their values are known."""
+    return coverage("halves", n, NULL_METRICS, null_estimator, NULL_TRUTHS, replicates)
+
+
 def suite(
     cases: Iterable[str] = (*SHIFTS, "halves"), sizes: Iterable[int] = SIZES, replicates: int = REPLICATES
 ) -> list[Coverage]:
@@ -189,6 +209,9 @@ def suite(
         for n in sizes:
             rows += coverage(case, n, CASE_METRICS, replicates=replicates)
             print(f"calibration: {case} n={n} done", file=sys.stderr, flush=True)
+    for n in sizes:
+        rows += null_coverage(n, replicates)
+        print(f"calibration: probe and distribution gap on the null, n={n} done", file=sys.stderr, flush=True)
     return rows
 
 

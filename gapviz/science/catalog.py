@@ -58,6 +58,7 @@ INTERVAL_METHODS: dict[str, str] = {
     "pairs resampled, folds not refitted",
     "percentile bootstrap of overlaps": "percentile bootstrap over pairs of the per-pair neighbour overlaps, "
     "the neighbour sets held fixed",
+    "Wilson over pairs": "Wilson score interval over pairs (an image and its caption share a fold): inside [0, 1]",
     "Wilson": "Wilson score interval for a proportion over its queries (stays inside [0, 1])",
     "none": "no interval",
 }
@@ -156,7 +157,7 @@ CATALOG: tuple[Metric, ...] = (
        "percentile bootstrap", None, "how narrow the text cone is", LIANG, "explore selection pair_compare",
        resampled=True),
     _m("modality_probe_accuracy", "Modality probe accuracy (held-out, image vs caption)", "probe accuracy",
-       "fraction", (0.0, 1.0), 1, -1, "percentile bootstrap of predictions", "modality_probe_n",
+       "fraction", (0.0, 1.0), 1, -1, "Wilson over pairs", "modality_probe_n",
        "0.5 = the modalities cannot be told apart; saturates at 1 on real features",
        "linear probe, regularisation by nested cross-validation", "final explore selection pair_compare"),
     _m("modality_probe_logloss", "Modality probe log-loss (held-out)", "probe log-loss", "nats", (0.0, None), -1, 1,

@@ -72,20 +72,29 @@ class UStatVariance:
         return np.sqrt(self.slope * np.maximum(theta, 0.0) + self.floor)
 
 
-def trace_sigma_squared(d: np.ndarray) -> float:
-    """Unbiased tr(Σ²) of the rows' covariance from their Gram matrix (A − 2B + C of distinct-index U-statistics)."""
-    n = len(d)
-    if n < 4:
-        return float("nan")
-    g = mm(d, d.T).astype(np.float64)
+def offdiag_moments(kernel: np.ndarray) -> tuple[float, float, float]:
+    """(A, B, C): the distinct-index means of h_ij², h_ij·h_ik and h_ij·h_kl of a symmetric kernel matrix.
+
+    Unbiased for E h², E[h(z₁,z₂)h(z₁,z₃)] and (E h)², the moments of a U-statistic's variance (Hoeffding 1948).
+    """
+    g = np.array(kernel, dtype=np.float64)
+    n = len(g)
     np.fill_diagonal(g, 0.0)
     total, row, sq = g.sum(), g.sum(axis=1), g * g
     sq_total, sq_row = sq.sum(), sq.sum(axis=1)
-    a = sq_total / (n * (n - 1))
     triples = float((row * row - sq_row).sum())
+    a = sq_total / (n * (n - 1))
     b = triples / (n * (n - 1) * (n - 2))
     c = (total * total - 2.0 * sq_total - 4.0 * triples) / (n * (n - 1) * (n - 2) * (n - 3))
-    return float(a - 2.0 * b + c)
+    return float(a), float(b), float(c)
+
+
+def trace_sigma_squared(d: np.ndarray) -> float:
+    """Unbiased tr(Σ²) of the rows' covariance: A − 2B + C of their Gram matrix (offdiag_moments)."""
+    if len(d) < 4:
+        return float("nan")
+    a, b, c = offdiag_moments(mm(d, d.T))
+    return a - 2.0 * b + c
 
 
 def u_variance(d: np.ndarray, seed: int = 0, max_rows: int = MOMENT_MAX_ROWS) -> UStatVariance:
