@@ -58,6 +58,8 @@ INTERVAL_METHODS: dict[str, str] = {
     "pairs resampled, folds not refitted",
     "percentile bootstrap of overlaps": "percentile bootstrap over pairs of the per-pair neighbour overlaps, "
     "the neighbour sets held fixed",
+    "percentile bootstrap, conservative near 0": "percentile bootstrap over pairs with the full sample's centring "
+    "kept: on the null it covers 0 in every replicate (docs/science.md, Coverage), so near 0 read it as an upper bound",
     "Wilson over pairs": "Wilson score interval over pairs (an image and its caption share a fold): inside [0, 1]",
     "Wilson": "Wilson score interval for a proportion over its queries (stays inside [0, 1])",
     "none": "no interval",
@@ -182,7 +184,8 @@ CATALOG: tuple[Metric, ...] = (
     _m("gap_top10_share", "Share of ‖c_X − c_Y‖² in the 10 largest coordinates", "gap top-10 share", "fraction",
        (0.0, 1.0), 0, 0, "none", None, "how concentrated the gap is", "Schrodi et al., ICLR 2025", "anatomy"),
     _m("distribution_gap", "Distribution gap (RBF-MMD² after centring, jackknife bias-corrected)",
-       "distribution gap (MMD²)", "", (None, None), 1, -1, "percentile bootstrap", "distribution_gap_n",
+       "distribution gap (MMD²)", "", (None, None), 1, -1, "percentile bootstrap, conservative near 0",
+       "distribution_gap_n",
        "the gap left once the centroids coincide; 0 for a pure offset", "Gretton et al., JMLR 2012",
        "anatomy fix"),
     _m("mutual_knn_10", "Mutual 10-NN alignment", "mutual 10-NN", "fraction", (0.0, 1.0), 0, 1,
