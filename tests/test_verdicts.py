@@ -112,6 +112,7 @@ def test_minimum_detectable_effect_by_hand():
     assert minimum_detectable_effect(0.1, 3, family=6) == pytest.approx(holm)
     assert minimum_detectable_effect(0.1, 10) < minimum_detectable_effect(0.1, 3)
     assert math.isnan(minimum_detectable_effect(0.1, 1))
+    assert math.isnan(minimum_detectable_effect(0.0, 3))  # all seeds equal: no noise estimate
 
 
 def test_proportion_interval_stays_inside_0_1_and_contains_the_mean():

@@ -164,8 +164,8 @@ def minimum_detectable_effect(std: float, n: int, family: int = 1, alpha: float 
     """Smallest mean effect the paired t-test finds with ``power`` at two-sided level alpha/family over ``n`` seeds.
 
     (t₁₋α′/₂,ₙ₋₁ + t_power,ₙ₋₁)·sd/√n with α′ = alpha/family (Holm's strictest step, so the bound holds at
-    every step); NaN for fewer than two seeds or no spread estimate."""
-    if n < 2 or not math.isfinite(std) or family < 1:
+    every step); NaN for fewer than two seeds or no spread (all seeds equal: the test has no noise estimate)."""
+    if n < 2 or not math.isfinite(std) or std <= 0.0 or family < 1:
         return math.nan
     level = alpha / family
     quantiles = scipy_stats.t.ppf(1.0 - level / 2.0, n - 1) + scipy_stats.t.ppf(power, n - 1)

@@ -27,7 +27,7 @@ from gapviz.reproduce.experiments.base import (
     seed_count,
     stats_json,
 )
-from gapviz.reproduce.verdicts import Claim, all_of, effect_claim, paired_claim
+from gapviz.reproduce.verdicts import ONE_SEED, Claim, all_of, effect_claim, paired_claim
 from gapviz.science.theory import (
     DEFAULT_MISMATCH,
     SANDBOX_TEMPERATURES,
@@ -223,7 +223,8 @@ def analyze(results: RunResults, scale: Scale) -> Analysis:
     claims = theory_claims(runs, probe)
     main = next(r for r in runs if (r["temperature"], r["mismatch"], r["seed"]) == (*CLAIM_RUN, 0))
     summary = (
-        f"Learnable τ with mismatch (seed 0): gap {main['gap_start']:.3f} → {main['gap_end']:.3f} while τ falls to "
+        f"Learnable τ with mismatch ({ONE_SEED} shown: seed 0; the verdicts use every seed): "
+        f"gap {main['gap_start']:.3f} → {main['gap_end']:.3f} while τ falls to "
         f"{main['tau_end']:.4f}; gap·log²t {main['checks']['bound_start']:.1f} → "
         f"{main['checks']['bound_end']:.1f} over the slow phase; "
         f"throttling slope {main['checks']['throttling_slope']:.2f}."
