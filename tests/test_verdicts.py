@@ -334,6 +334,8 @@ def test_procrustes_reopening_is_a_fraction_of_the_plain_gap():
     by = {("plain", s): {"gap_final": 0.4} for s in range(3)}
     by.update({("procrustes", s): {"gap_final": g} for s, g in enumerate((0.36, 0.38, 0.34))})
     assert procrustes.reopened_fractions(by, [0, 1, 2]) == pytest.approx([0.9, 0.95, 0.85])
+    by[("plain", 2)] = {"gap_final": 0.0}  # an unbiased gap can be 0 or below: no fraction
+    assert math.isnan(procrustes.reopened_fractions(by, [2])[0])
     assert procrustes.REOPEN_MIN == 0.5 and procrustes.PAPER_REOPENED == pytest.approx(0.915, abs=1e-3)
 
 

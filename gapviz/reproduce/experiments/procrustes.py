@@ -93,8 +93,12 @@ def _per_run(results: RunResults, key: str) -> dict[str, Any]:
 
 
 def reopened_fractions(by: dict[tuple[str, int], dict[str, Any]], seeds: list[int]) -> list[float]:
-    """Per seed: the aligned run's final gap as a fraction of the plain run's."""
-    return [by[("procrustes", s)]["gap_final"] / by[("plain", s)]["gap_final"] for s in seeds]
+    """Per seed: the aligned run's final gap as a fraction of the plain run's (NaN, so dropped, where that is ≤ 0)."""
+    out = []
+    for s in seeds:
+        plain = by[("plain", s)]["gap_final"]
+        out.append(by[("procrustes", s)]["gap_final"] / plain if plain > 0 else float("nan"))
+    return out
 
 
 def analyze(results: RunResults, scale: Scale) -> Analysis:

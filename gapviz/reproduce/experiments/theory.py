@@ -101,6 +101,7 @@ def _run_record(result: TheoryResult) -> dict[str, Any]:
         "seed": cfg.seed,
         "gap_start": float(result.gap[0]),
         "gap_end": float(result.gap[-1]),
+        "tau_start": float(result.tau[0]),
         "tau_end": float(result.tau[-1]),
         "t_end": float(result.t[-1]),
         "t_matched": result.t_matched,
@@ -224,7 +225,8 @@ def analyze(results: RunResults, scale: Scale) -> Analysis:
     main = next(r for r in runs if (r["temperature"], r["mismatch"], r["seed"]) == (*CLAIM_RUN, 0))
     summary = (
         f"Learnable τ with mismatch ({ONE_SEED} shown: seed 0; the verdicts use every seed): "
-        f"gap {main['gap_start']:.3f} → {main['gap_end']:.3f} while τ falls to "
+        f"gap {main['gap_start']:.3f} → {main['gap_end']:.3f} while τ "
+        f"{'falls' if main['tau_end'] < main['tau_start'] else 'rises'} from {main['tau_start']:.3f} to "
         f"{main['tau_end']:.4f}; gap·log²t {main['checks']['bound_start']:.1f} → "
         f"{main['checks']['bound_end']:.1f} over the slow phase; "
         f"throttling slope {main['checks']['throttling_slope']:.2f}."
