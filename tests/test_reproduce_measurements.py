@@ -29,6 +29,6 @@ def test_final_measurements_and_their_markdown(tmp_path):
     lo, hi = measured["open"]["gap_distance_ci95"]
     assert lo <= measured["open"]["gap_distance"] <= hi
     text = "\n".join(measurement_lines(measured))
-    assert f"- `open`: gap {measured['open']['gap_distance']:.3f} [{lo:.3f}, {hi:.3f}]" in text
+    assert f"- `open`: plug-in gap {measured['open']['gap_distance']:.3f} [{lo:.3f}, {hi:.3f}]" in text
     assert "warning: the image embeddings are collapsed" in text
     assert measurement_lines({"old": {"gap_distance": 0.3}}) == []

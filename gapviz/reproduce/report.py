@@ -51,21 +51,41 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 
 def claim_rows(claims: Sequence[Mapping[str, Any]], depth: int = 0) -> list[dict[str, Any]]:
-    """One table row per claim and, indented under it, per part."""
+    """One table row per claim and, indented under it, per part: verdict, effect, the three p-values and the MDE."""
     rows = []
     for claim in claims:
-        p_value = claim.get("p_value")
+        label = claim.get("label", claim["verdict"])
         rows.append(
             {
                 "claim": ("↳ " * depth) + claim["name"],
-                "verdict": f"**{claim['verdict']}**" if depth == 0 else claim["verdict"],
+                "verdict": f"**{label}**" if depth == 0 else label,
                 "effect: mean [95% interval]": interval_text(claim.get("effect"), 4) if claim.get("effect") else "",
-                "p (paired sign-flip)": format_number(p_value) if p_value is not None else "",
+                "p (t)": _p_cell(claim, "p_t"),
+                "p Holm (t)": _p_cell(claim, "p_holm"),
+                "p (sign-flip)": _p_cell(claim, "p_value"),
+                "MDE (80% power)": _p_cell(claim, "mde"),
                 "seeds": (claim.get("effect") or {}).get("n", ""),
             }
         )
         rows += claim_rows(claim.get("parts", ()), depth + 1)
     return rows
+
+
+def _p_cell(claim: Mapping[str, Any], key: str) -> str:
+    """A claim's number, blank for a parent claim (no test of its own); an en dash where it could not be computed."""
+    if claim.get("parts") or not claim.get("effect"):
+        return ""
+    value = claim.get(key)
+    return "–" if value is None else format_number(float(value))
+
+
+def estimator_words(estimator: str) -> str:
+    """Which gap estimator a report's tables use, in words."""
+    words = {
+        "gap_distance_unbiased": "the unbiased gap estimate (`gap_distance_unbiased`)",
+        "gap_distance": "the plug-in gap (`gap_distance`, ‖mean image − mean text‖)",
+    }
+    return words.get(estimator, f"the {estimator}")
 
 
 def verdict_sentence(counts: Mapping[str, int]) -> str:
@@ -78,10 +98,15 @@ def measurement_lines(measurements: Mapping[str, Mapping[str, Any]]) -> list[str
 
     if not any("gap_distance_ci95" in m for m in measurements.values()):
         return []
-    lines = ["", "**Final gaps with 95% bootstrap intervals** (unbiased gap; gap_null95 = permutation null floor):", ""]
+    lines = [
+        "",
+        "**Final gaps with 95% bootstrap intervals** (plug-in `gap_distance` and unbiased `gap_distance_unbiased`; "
+        "null floor = the permutation null's 95th percentile):",
+        "",
+    ]
     for key, m in measurements.items():
         lines.append(
-            f"- `{key}`: gap {metric_text(m, 'gap_distance', 3)}, unbiased "
+            f"- `{key}`: plug-in gap {metric_text(m, 'gap_distance', 3)}, unbiased "
             f"{metric_text(m, 'gap_distance_unbiased', 3)}, null floor {metric_text(m, 'gap_null95', 3)}"
         )
         lines += [f"  - warning: {w}" for w in warnings(m)]
@@ -98,8 +123,9 @@ def render_markdown(results: Mapping[str, Any], table: pd.DataFrame, chart_files
         "",
         f"**Paper.** {results['paper']}",
         "",
-        f"**Seeds.** {results['seeds']} per compared condition (`--seeds N` changes it); gap estimator "
-        f"`{results['measured'].get('gap_estimator', 'gap_distance')}`.",
+        f'**Seeds.** {results["seeds"]} per compared condition (`--seeds N` changes it); every "gap" below is '
+        f"{estimator_words(results['measured'].get('gap_estimator', 'gap_distance'))}; recall and accuracy are "
+        "fractions in [0, 1] (paper percentages divided by 100).",
         "",
         f"**Rule.** {results['rule']}",
         "",
@@ -108,6 +134,8 @@ def render_markdown(results: Mapping[str, Any], table: pd.DataFrame, chart_files
         markdown_table(pd.DataFrame(claim_rows(results["claims"]))),
         "",
     ]
+    if results.get("power"):
+        lines += [f"**Power.** {results['power']}", ""]
     if len(table):
         lines += [markdown_table(table), ""]
     lines += [f"![{Path(f).stem}]({f})" for f in chart_files]

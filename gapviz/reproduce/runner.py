@@ -321,6 +321,7 @@ def results_dict(
         "verdict": analysis.verdict.value,
         "verdict_counts": count_verdicts(analysis.claims),
         "claims": [c.to_json() for c in analysis.claims],
+        "power": analysis.power,
         "summary": analysis.summary,
         "differences": list(analysis.differences),
         "measured": analysis.measured,

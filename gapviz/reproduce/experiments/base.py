@@ -23,8 +23,8 @@ import pandas as pd
 from gapviz.config import RunConfig, preset
 from gapviz.errors import GapvizError
 from gapviz.fsio import json_clean
-from gapviz.reproduce.stats import SeedStats, seed_stats, seed_stats_from_json
-from gapviz.reproduce.verdicts import RULE, Claim, Verdict, combined_verdict
+from gapviz.reproduce.stats import SeedStats, proportion_stats, seed_stats, seed_stats_from_json
+from gapviz.reproduce.verdicts import RULE, Claim, Verdict, combined_verdict, judge_family, power_line
 
 Scale = Literal["tiny", "small", "paper"]
 SCALES: tuple[str, ...] = ("tiny", "small", "paper")
@@ -82,6 +82,15 @@ class Analysis:
     measured: dict[str, Any]
     differences: list[str] = field(default_factory=list)
     rule: str = RULE
+
+    def __post_init__(self) -> None:
+        """Every tested part of the experiment is one Holm family: the verdicts are re-judged over all of them."""
+        self.claims = judge_family(self.claims)
+
+    @property
+    def power(self) -> str:
+        """The power line: how small an effect each tested part could miss."""
+        return power_line(self.claims)
 
     @property
     def verdict(self) -> Verdict:
@@ -152,6 +161,26 @@ def error_bar(stats: Mapping[str, Any]) -> tuple[float, float]:
 def stats_json(values: Sequence[Any]) -> dict[str, Any]:
     """``seed_stats`` as a JSON-able dict."""
     return seed_stats(values).to_json()
+
+
+PROPORTIONS = frozenset({"i2t_r1", "t2i_r1", "zero_shot", "linear_probe"})
+"""Metrics that are fractions in [0, 1]: their interval over seeds is taken on the logit scale."""
+
+
+def proportion_json(values: Sequence[Any]) -> dict[str, Any]:
+    """``proportion_stats`` (mean with a logit-scale interval inside [0, 1]) as a JSON-able dict."""
+    return proportion_stats(values).to_json()
+
+
+def metric_json(metric: str, values: Sequence[Any]) -> dict[str, Any]:
+    """Stats over seeds of ``metric``: a proportion's interval for recall and accuracy, Student's t otherwise."""
+    return proportion_json(values) if metric in PROPORTIONS else stats_json(values)
+
+
+def gap_label(measured: Mapping[str, Any]) -> str:
+    """The gap column's heading, naming the estimator (unbiased or plug-in)."""
+    estimator = measured.get("gap_estimator", GAP_PLUGIN)
+    return {GAP_UNBIASED: "gap (unbiased)", GAP_PLUGIN: "gap (plug-in)"}.get(estimator, f"gap ({estimator})")
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,15 @@ from gapviz.reproduce.experiments.base import (
     base_config,
     error_bar,
     gap_estimator,
+    gap_label,
     gap_of,
     interval_text,
+    metric_json,
     seed_count,
     stats_json,
     variant,
 )
-from gapviz.reproduce.verdicts import Claim, Verdict, paired_claim
+from gapviz.reproduce.verdicts import ONE_SEED, Claim, Verdict, judge_family, paired_claim
 
 NAME = "mitigations"
 TITLE = "Mitigations: temperature control and modality swapping"
@@ -47,7 +49,8 @@ PAPER = (
     "Yaras et al. 2024, Table 2 (CLIP RN50 from scratch on COCO, 100 epochs, batch 1024, 3 seeds; gap / image "
     "R@1 / text R@1): learnable 0.294 / 68.2 / 78.4; fixed τ = 0.04 0.122 / 73.4 / 82.7; scheduled 0.01→0.05 "
     "0.088 / 75.7 / 85.3; softplus 0.284 / 70.1 / 80.1; slow ν 0.268 / 70.3 / 80.4; hard swap 0.225 / 69.7 / 79.7; "
-    "soft swap 0.139 / 68.9 / 79.2. The learnable τ falls from 0.07 to the 0.01 clamp."
+    "soft swap 0.139 / 68.9 / 79.2 (R@1 in percent, as printed; the tables here divide by 100). "
+    "The learnable τ falls from 0.07 to the 0.01 clamp."
 )
 NOTE = (
     "From scratch on 2,048 built-in pairs, 12 epochs of batch 64 (384 steps), with ν's learning rate ×30 "
@@ -184,7 +187,13 @@ def variant_claims(rows: list[dict[str, Any]]) -> list[Claim]:
 
 def _paper_text(name: str, metric: str) -> str:
     index = {"gap": 0, "i2t_r1": 1, "t2i_r1": 2}[metric]
-    return f"{PAPER_TABLE[name][index]:g} vs {PAPER_TABLE[BASELINE][index]:g}"
+    return f"{paper_value(name, index):.3f} vs {paper_value(BASELINE, index):.3f}"
+
+
+def paper_value(name: str, index: int) -> float:
+    """Yaras et al.'s number in this report's unit: the gap as printed, recall as a fraction (percent / 100)."""
+    value = PAPER_TABLE[name][index]
+    return value if index == 0 else value / 100.0
 
 
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -193,7 +202,7 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for name, _ in VARIANTS:
         mine = [r for r in rows if r["variant"] == name]
         if mine:
-            row = {"variant": name, "seeds": len(mine), **{m: stats_json([r[m] for r in mine]) for m in METRICS}}
+            row = {"variant": name, "seeds": len(mine), **{m: metric_json(m, [r[m] for r in mine]) for m in METRICS}}
             row["gap_null95"] = stats_json(
                 [r.get("gap_null95") for r in mine]
             )  # the estimator's noise floor, when recorded
@@ -206,7 +215,7 @@ def analyze(results: RunResults, scale: Scale) -> Analysis:
     rows = [r for r in per_run if r["variant"] is not None]
     regimes = [r for r in per_run if r["regime"] is not None]
     summary_rows = summarise(rows)
-    claims = variant_claims(rows)
+    claims = judge_family(variant_claims(rows))
     baseline = next(r for r in summary_rows if r["variant"] == BASELINE)
     measured = {
         "rows": summary_rows,
@@ -262,8 +271,9 @@ def differences(measured: dict[str, Any], claims: list[Claim], scale: str) -> li
     counts = {v: sum(c.verdict == v for c in claims) for v in Verdict}
     out.append(
         f"In the paper every variant has a smaller gap and a higher R@1 both ways; here {counts[Verdict.HOLDS]} of "
-        f"{len(claims)} such claims hold, {counts[Verdict.PARTIAL]} are partial and {counts[Verdict.DOES_NOT_HOLD]} "
-        "go the wrong way (table above)."
+        f"{len(claims)} such claims hold, {counts[Verdict.INCONCLUSIVE]} are inconclusive and "
+        f"{counts[Verdict.CONTRADICTED]} are contradicted (a clear effect the wrong way), after the Holm "
+        "correction over all of them (table above)."
     )
     out += _regime_sentences(measured, rows[BASELINE])
     if measured["regimes"]:
@@ -282,16 +292,17 @@ def differences(measured: dict[str, Any], claims: list[Claim], scale: str) -> li
 
 
 def _regime_sentences(measured: dict[str, Any], base: dict[str, Any]) -> list[str]:
-    """What each single-seed ν learning-rate regime run gave, against the baseline."""
+    """What each single-seed ν learning-rate regime run gave, against the baseline (labelled one seed)."""
     out = []
     for regime in measured["regimes"]:
         curve = regime["tau_curve"]
         mid = curve[min(REGIME_CHECK_EPOCH, len(curve) - 1)]
         out.append(
-            f"Tried ν learning rate ×{regime['regime']:g} (seed 0): τ {curve[0]:.3f} → {mid:.4f} after "
+            f"Tried ν learning rate ×{regime['regime']:g} ({ONE_SEED}, seed 0; no interval, so a description, "
+            f"not a conclusion): τ {curve[0]:.3f} → {mid:.4f} after "
             f"{REGIME_CHECK_EPOCH} epochs → {curve[-1]:.4f} after {len(curve) - 1}; gap {regime['gap']:.3f}, "
             f"R@1 {regime['i2t_r1']:.3f}/{regime['t2i_r1']:.3f} ("
-            f"{'smaller' if regime['gap'] < base['gap']['mean'] else 'larger'} gap than the "
+            f"{'smaller' if regime['gap'] < base['gap']['mean'] else 'larger'} gap on this one seed than the "
             f"×{measured['nu_lr_scale']:g} "
             f"baseline's mean {base['gap']['mean']:.3f})."
         )
@@ -319,11 +330,11 @@ def table(analysis: Analysis) -> pd.DataFrame:
                 "variant": r["variant"],
                 "seeds": r["seeds"],
                 "final τ": interval_text(r["tau"], 4),
-                "gap (paper)": paper[0],
-                "gap": interval_text(r["gap"]),
+                "gap (paper, plug-in)": paper[0],
+                gap_label(analysis.measured): interval_text(r["gap"]),
                 "R@1 image→text": interval_text(r["i2t_r1"]),
                 "R@1 text→image": interval_text(r["t2i_r1"]),
-                "R@1 (paper)": f"{paper[1]:g} / {paper[2]:g}",
+                "R@1 (paper, fraction)": "–" if paper[1] is None else f"{paper[1] / 100:.3f} / {paper[2] / 100:.3f}",
                 "zero-shot": interval_text(r["zero_shot"]),
                 "linear probe": interval_text(r["linear_probe"]),
                 "uniformity": interval_text(r["uniformity_joint"]),

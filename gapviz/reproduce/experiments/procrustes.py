@@ -23,13 +23,15 @@ from gapviz.reproduce.experiments.base import (
     RunResults,
     Scale,
     gap_estimator,
+    gap_label,
     gap_of,
     interval_text,
+    metric_json,
     seed_count,
     stats_json,
     variant,
 )
-from gapviz.reproduce.verdicts import paired_claim
+from gapviz.reproduce.verdicts import all_of, effect_claim, paired_claim
 
 NAME = "procrustes"
 TITLE = "Procrustes-aligned initialisation"
@@ -51,6 +53,14 @@ NOTE = (
 
 TAU_LABEL = "1/100"
 INITS = ("plain", "procrustes")
+PAPER_REOPENED = 0.75 / 0.82
+"""The paper's aligned run ends at 0.75 against CLIP's own 0.82: 91% of the plain gap."""
+REOPEN_MIN = 0.5
+"""'Opens again' means the aligned run's final gap is more than half the plain run's (paired by seed).
+
+Half, not the paper's 91%: the claim is that alignment at init does not last, i.e. most of the gap
+comes back; demanding 91% would test the paper's training length (ours is a 2-epoch fine-tune), and
+any reopening above 0 (the former test) would count a gap that stays mostly closed as a reopening."""
 
 
 def plan(scale: Scale, overrides: Mapping[str, Any] | None = None, seeds: int | None = None) -> list[PlannedRun]:
@@ -82,6 +92,15 @@ def _per_run(results: RunResults, key: str) -> dict[str, Any]:
     }
 
 
+def reopened_fractions(by: dict[tuple[str, int], dict[str, Any]], seeds: list[int]) -> list[float]:
+    """Per seed: the aligned run's final gap as a fraction of the plain run's (NaN, so dropped, where that is ≤ 0)."""
+    out = []
+    for s in seeds:
+        plain = by[("plain", s)]["gap_final"]
+        out.append(by[("procrustes", s)]["gap_final"] / plain if plain > 0 else float("nan"))
+    return out
+
+
 def analyze(results: RunResults, scale: Scale) -> Analysis:
     per_run = [_per_run(results, key) for key in results.keys() if "init" in results.params(key)]
     by = {(r["init"], r["seed"]): r for r in per_run}
@@ -96,13 +115,26 @@ def analyze(results: RunResults, scale: Scale) -> Analysis:
             -1,
             paper="0.82 → 0.04",
         ),
-        paired_claim(
+        all_of(
             "training opens the gap again",
-            "aligned run: final gap − gap at init is > 0",
-            [r["gap_final"] for r in aligned],
-            [r["gap_init"] for r in aligned],
-            1,
-            paper="0.04 → 0.75",
+            f"the aligned run's gap grows, and ends above {REOPEN_MIN:g} of the plain run's final gap",
+            [
+                paired_claim(
+                    "the gap grows",
+                    "aligned run: final gap − gap at init is > 0",
+                    [r["gap_final"] for r in aligned],
+                    [r["gap_init"] for r in aligned],
+                    1,
+                    paper="0.04 → 0.75",
+                ),
+                effect_claim(
+                    f"reopens to more than {REOPEN_MIN:.0%} of the plain gap",
+                    f"final gap (aligned) / final gap (plain) − {REOPEN_MIN:g}, paired by seed, is > 0",
+                    [r - REOPEN_MIN for r in reopened_fractions(by, seeds)],
+                    1,
+                    paper=f"0.75 / 0.82 = {PAPER_REOPENED:.2f}",
+                ),
+            ],
         ),
     ]
     rows: list[dict[str, Any]] = []
@@ -113,23 +145,27 @@ def analyze(results: RunResults, scale: Scale) -> Analysis:
                 "init": init,
                 "seeds": len(mine),
                 **{
-                    m: stats_json([r[m] for r in mine])
+                    m: metric_json(m, [r[m] for r in mine])
                     for m in ("gap_init", "gap_final", "pair_cosine_init", "i2t_r1", "t2i_r1")
                 },
             }
         )
     plain, procrustes = rows
+    fraction = stats_json(reopened_fractions(by, seeds))
     summary = (
         f"Gap at init {interval_text(plain['gap_init'])} (plain) vs "
         f"{interval_text(procrustes['gap_init'])} (Procrustes); "
-        f"after training {interval_text(plain['gap_final'])} vs {interval_text(procrustes['gap_final'])}."
+        f"after training {interval_text(plain['gap_final'])} vs {interval_text(procrustes['gap_final'])}: "
+        f"the aligned gap reopens to {interval_text(fraction, 2)} of the plain one (paper {PAPER_REOPENED:.2f}; "
+        f"the test asks for more than {REOPEN_MIN:g})."
     )
     differences = [
         "Aligned at the start of a 2-epoch fine-tune at τ = 1/100 of the tiny pretrained model, not of CLIP on COCO.",
-        f"The re-opened gap ({procrustes['gap_final']['mean']:.3f}) stays below the plain run's "
-        f"({plain['gap_final']['mean']:.3f}); the paper's returns to 0.75 of 0.82 after longer training.",
+        f"The aligned run reopens to {fraction['mean']:.0%} of the plain run's final gap (mean over seeds); "
+        f"the paper's returns to {PAPER_REOPENED:.0%} (0.75 of 0.82) after longer training.",
     ]
     measured = {
+        "reopened_fraction": fraction,
         "rows": rows,
         "runs": per_run,
         "gap_estimator": gap_estimator([results.final(k) for k in results.keys()]),
@@ -144,10 +180,10 @@ def table(analysis: Analysis) -> pd.DataFrame:
             {
                 "initialisation": r["init"],
                 "seeds": r["seeds"],
-                "gap at init": interval_text(r["gap_init"]),
-                "gap at init (paper)": paper[r["init"]][0],
-                "gap after training": interval_text(r["gap_final"]),
-                "gap after training (paper)": paper[r["init"]][1],
+                f"{gap_label(analysis.measured)} at init": interval_text(r["gap_init"]),
+                "gap at init (paper, plug-in)": paper[r["init"]][0],
+                f"{gap_label(analysis.measured)} after training": interval_text(r["gap_final"]),
+                "gap after training (paper, plug-in)": paper[r["init"]][1],
                 "pair cosine at init": interval_text(r["pair_cosine_init"]),
                 "R@1 image→text": interval_text(r["i2t_r1"]),
                 "R@1 text→image": interval_text(r["t2i_r1"]),

@@ -26,10 +26,11 @@ from gapviz.reproduce.experiments.base import (
     base_config,
     error_bar,
     gap_estimator,
+    gap_label,
     gap_of,
     interval_text,
+    metric_json,
     seed_count,
-    stats_json,
     variant,
 )
 from gapviz.reproduce.verdicts import Claim, all_of, effect_claim, paired_claim
@@ -172,7 +173,7 @@ def analyze(results: RunResults, scale: Scale) -> Analysis:
                 "label": label,
                 "seeds": len(mine),
                 **{
-                    m: stats_json([r[m] for r in mine])
+                    m: metric_json(m, [r[m] for r in mine])
                     for m in ("gap_start", "gap", "relative_gap", "i2t_r1", "t2i_r1", "zero_shot")
                 },
             }
@@ -209,9 +210,9 @@ def table(analysis: Analysis) -> pd.DataFrame:
             {
                 "τ": r["label"],
                 "seeds": r["seeds"],
-                "gap (paper)": paper.get(round(r["tau"], 6)),
-                "gap before": interval_text(r["gap_start"]),
-                "gap after": interval_text(r["gap"]),
+                "gap (paper, plug-in)": paper.get(round(r["tau"], 6)),
+                f"{gap_label(analysis.measured)} before": interval_text(r["gap_start"]),
+                f"{gap_label(analysis.measured)} after": interval_text(r["gap"]),
                 "relative gap": interval_text(r["relative_gap"]),
                 "R@1 image→text": interval_text(r["i2t_r1"]),
                 "R@1 text→image": interval_text(r["t2i_r1"]),
