@@ -74,6 +74,21 @@ def test_seed_bands_are_t_intervals_over_seeds():
     assert (row["lo"], row["hi"]) == pytest.approx((row["value"] - half, row["value"] + half))
 
 
+def test_recall_bands_over_seeds_stay_inside_0_1_and_gap_bands_above_0():
+    """Issue 19/22: a t-interval of a proportion over 3 seeds went below 0; a gap band below 0."""
+    recall = {
+        f"r{i}": [{"epoch": 0, "i2t_r1": v, "gap_distance": g}]
+        for i, (v, g) in enumerate([(0.0, 0.01), (0.02, 0.4), (0.15, 0.02)])
+    }
+    long = cf.long_curves(recall, {r: "s" for r in recall}, ["i2t_r1", "gap_distance"])
+    bands = cf.seed_bands(long).set_index("metric")
+    r_lo, r_hi = bands.loc["i2t_r1", ["lo", "hi"]]
+    assert 0.0 < r_lo <= bands.loc["i2t_r1", "value"] <= r_hi < 1.0
+    plain_half = stats.t.ppf(0.975, 2) * statistics.stdev([0.0, 0.02, 0.15]) / math.sqrt(3)
+    assert bands.loc["i2t_r1", "value"] - plain_half < 0  # the plain t-interval would have gone below 0
+    assert bands.loc["gap_distance", "lo"] == 0.0  # clipped to the gap's range
+
+
 def test_a_single_run_uses_its_own_measurement_interval():
     rows = [{"epoch": 0, "gap_distance": 0.5, "gap_distance_ci95": [0.45, 0.56]}, {"epoch": 1, "gap_distance": 0.4}]
     bands = cf.seed_bands(cf.long_curves({"r": rows}, {"r": "s"}, ["gap_distance"]))

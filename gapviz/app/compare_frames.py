@@ -157,20 +157,49 @@ def t_quantile(n: int) -> float:
     return float(stats.t.ppf(0.975, n - 1))
 
 
+LOGIT_EPS = 1e-4
+"""Proportions of exactly 0 or 1 are moved this far inside (0, 1) before the logit (as reproduce.stats does)."""
+
+
+def _is_proportion(metric: Any) -> bool:
+    entry = catalog.BY_KEY.get(str(metric))
+    return entry is not None and entry.range == (0.0, 1.0) and entry.unit == "fraction"
+
+
+def _clip_to_range(out: pd.DataFrame) -> pd.DataFrame:
+    """Bands clipped to each metric's catalog range (a gap below 0 or a cosine above 1 cannot be)."""
+    for metric, rows in out.groupby("metric").groups.items():
+        entry = catalog.BY_KEY.get(str(metric))
+        if entry is None or entry.range is None:
+            continue
+        low, high = entry.range
+        out.loc[rows, ["lo", "hi"]] = out.loc[rows, ["lo", "hi"]].clip(lower=low, upper=high)
+    return out
+
+
 def seed_bands(frame: pd.DataFrame, keys: Sequence[str] = ("series", "metric", "epoch")) -> pd.DataFrame:
-    """Mean over the runs of each series with its 95% interval: a t-interval over seeds for 2+ runs; for one
-    run, that measurement's own interval when its record has one (``ci_lo``/``ci_hi``), else none."""
+    """Mean over the runs of each series with its 95% interval: a t-interval over seeds for 2+ runs (on the
+    logit scale for proportions, so recall stays inside [0, 1]; clipped to the metric's range otherwise); for
+    one run, that measurement's own interval when its record has one (``ci_lo``/``ci_hi``), else none."""
     if frame.empty:
         return frame.assign(lo=[], hi=[], n=[])
+    proportion = frame["metric"].map(_is_proportion) if "metric" in frame else pd.Series(False, index=frame.index)
+    logits = np.log(frame["value"].clip(LOGIT_EPS, 1 - LOGIT_EPS) / (1 - frame["value"].clip(LOGIT_EPS, 1 - LOGIT_EPS)))
+    frame = frame.assign(scaled=np.where(proportion, logits, frame["value"]))
     grouped = frame.groupby(list(keys), sort=True)
-    out = grouped["value"].agg(value="mean", std="std", n="count").reset_index()
+    out = grouped["value"].agg(value="mean", n="count").reset_index()
+    scaled = grouped["scaled"].agg(centre="mean", std="std").reset_index(drop=True)
+    half = scaled["std"].fillna(0.0) / np.sqrt(out["n"]) * out["n"].map(t_quantile)
+    lo, hi = scaled["centre"] - half, scaled["centre"] + half
+    on_logit = out["metric"].map(_is_proportion) if "metric" in out else pd.Series(False, index=out.index)
+    out["lo"] = np.where(on_logit, np.minimum(1 / (1 + np.exp(-lo)), out["value"]), lo)
+    out["hi"] = np.where(on_logit, np.maximum(1 / (1 + np.exp(-hi)), out["value"]), hi)
+    out["std"] = grouped["value"].std().reset_index(drop=True)
     single = grouped[["ci_lo", "ci_hi"]].first().reset_index(drop=True) if "ci_lo" in frame else None
-    half = out["std"].fillna(0.0) / np.sqrt(out["n"]) * out["n"].map(t_quantile)
-    out["lo"], out["hi"] = out["value"] - half, out["value"] + half
     if single is not None:
         one = out["n"] == 1
         out.loc[one, "lo"], out.loc[one, "hi"] = single.loc[one, "ci_lo"], single.loc[one, "ci_hi"]
-    return out
+    return _clip_to_range(out) if "metric" in out else out
 
 
 # ---- one value per run --------------------------------------------------------------------
