@@ -210,7 +210,7 @@ def test_report_files_and_strict_json(reproduced, home):
     )
     assert results["rule"] in text and f"**Verdict: {results['verdict']}**" in text
     assert f"**Power.** {results['power']}" in text and "Holm family m = " in results["power"]
-    assert "gap (unbiased)" in text or "gap (plug-in)" in text  # the table names its estimator
+    assert "gap (debiased)" in text or "gap (plug-in)" in text  # the table names its estimator
     assert (folder / "gap_vs_tau.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (folder / "gap_vs_tau.svg").read_text().lstrip().startswith("<svg")
 

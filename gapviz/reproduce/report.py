@@ -82,7 +82,7 @@ def _p_cell(claim: Mapping[str, Any], key: str) -> str:
 def estimator_words(estimator: str) -> str:
     """Which gap estimator a report's tables use, in words."""
     words = {
-        "gap_distance_unbiased": "the unbiased gap estimate (`gap_distance_unbiased`)",
+        "gap_distance_unbiased": "the debiased gap √max(0, U) (`gap_distance_unbiased`, U unbiased for ‖μ_X − μ_Y‖²)",
         "gap_distance": "the plug-in gap (`gap_distance`, ‖mean image − mean text‖)",
     }
     return words.get(estimator, f"the {estimator}")
@@ -100,13 +100,14 @@ def measurement_lines(measurements: Mapping[str, Mapping[str, Any]]) -> list[str
         return []
     lines = [
         "",
-        "**Final gaps with 95% bootstrap intervals** (plug-in `gap_distance` and unbiased `gap_distance_unbiased`; "
+        "**Final gaps with 95% intervals** (plug-in `gap_distance` and debiased `gap_distance_unbiased` = "
+        "√max(0, U); each interval's method and measured coverage: docs/science.md; "
         "null floor = the permutation null's 95th percentile):",
         "",
     ]
     for key, m in measurements.items():
         lines.append(
-            f"- `{key}`: plug-in gap {metric_text(m, 'gap_distance', 3)}, unbiased "
+            f"- `{key}`: plug-in gap {metric_text(m, 'gap_distance', 3)}, debiased "
             f"{metric_text(m, 'gap_distance_unbiased', 3)}, null floor {metric_text(m, 'gap_null95', 3)}"
         )
         lines += [f"  - warning: {w}" for w in warnings(m)]

@@ -283,7 +283,7 @@ MEASUREMENT_KEYS = tuple(
 
 
 def final_measurements(store: RunStore, run_ids: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    """Each run's last epoch: the gap with its interval, unbiased gap, null floor, R@1 and the collapse flags."""
+    """Each run's last epoch: the gap with its interval, debiased gap, null floor, R@1 and the collapse flags."""
     out = {}
     for key, run_id in run_ids.items():
         rows = store.metrics(run_id)

@@ -127,7 +127,7 @@ def seed_count(scale: str, seeds: int | None) -> int:
 
 
 def gap_of(row: Mapping[str, Any]) -> float:
-    """The gap of an epoch record: the unbiased estimate when the record has one, else the plug-in."""
+    """The gap of an epoch record: the debiased gap √max(0, U) when the record has one, else the plug-in."""
     value = row.get(GAP_UNBIASED)
     return float(value if value is not None else row[GAP_PLUGIN])
 
@@ -178,9 +178,9 @@ def metric_json(metric: str, values: Sequence[Any]) -> dict[str, Any]:
 
 
 def gap_label(measured: Mapping[str, Any]) -> str:
-    """The gap column's heading, naming the estimator (unbiased or plug-in)."""
+    """The gap column's heading, naming the estimator (debiased or plug-in)."""
     estimator = measured.get("gap_estimator", GAP_PLUGIN)
-    return {GAP_UNBIASED: "gap (unbiased)", GAP_PLUGIN: "gap (plug-in)"}.get(estimator, f"gap ({estimator})")
+    return {GAP_UNBIASED: "gap (debiased)", GAP_PLUGIN: "gap (plug-in)"}.get(estimator, f"gap ({estimator})")
 
 
 @dataclass(frozen=True)
