@@ -376,7 +376,7 @@ def test_report_counts_and_prints_every_verdict():
     assert results["verdict"] == "partial"
     text = render_markdown(results, pd.DataFrame(), [])
     assert RULE in text and "compare?group=reproduce-made-up-small" in text and "- one difference" in text
-    assert f"**Power.** {results['power']}" in text and "unbiased gap estimate" in text
+    assert f"**Power.** {results['power']}" in text and "the debiased gap √max(0, U)" in text
     rows = claim_rows(results["claims"])
     assert [r["verdict"] for r in rows] == [
         "**holds**",

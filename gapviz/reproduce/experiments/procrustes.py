@@ -31,7 +31,7 @@ from gapviz.reproduce.experiments.base import (
     stats_json,
     variant,
 )
-from gapviz.reproduce.verdicts import all_of, effect_claim, paired_claim
+from gapviz.reproduce.verdicts import Claim, all_of, effect_claim, paired_claim
 
 NAME = "procrustes"
 TITLE = "Procrustes-aligned initialisation"
@@ -101,12 +101,10 @@ def reopened_fractions(by: dict[tuple[str, int], dict[str, Any]], seeds: list[in
     return out
 
 
-def analyze(results: RunResults, scale: Scale) -> Analysis:
-    per_run = [_per_run(results, key) for key in results.keys() if "init" in results.params(key)]
-    by = {(r["init"], r["seed"]): r for r in per_run}
-    seeds = sorted({r["seed"] for r in per_run if ("plain", r["seed"]) in by and ("procrustes", r["seed"]) in by})
+def _claims(by: dict[tuple[str, int], dict[str, Any]], seeds: list[int]) -> list[Claim]:
+    """The paper's two claims, each paired by seed: alignment removes the gap, training opens it again."""
     aligned = [by[("procrustes", s)] for s in seeds]
-    claims = [
+    return [
         paired_claim(
             "alignment removes the gap at init",
             "gap at init: procrustes − plain, paired by seed, is < 0",
@@ -137,19 +135,24 @@ def analyze(results: RunResults, scale: Scale) -> Analysis:
             ],
         ),
     ]
-    rows: list[dict[str, Any]] = []
+
+
+def _rows(per_run: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per initialisation: its seeds and each metric's mean with its interval."""
+    metrics = ("gap_init", "gap_final", "pair_cosine_init", "i2t_r1", "t2i_r1")
+    rows = []
     for init in INITS:
         mine = [r for r in per_run if r["init"] == init]
-        rows.append(
-            {
-                "init": init,
-                "seeds": len(mine),
-                **{
-                    m: metric_json(m, [r[m] for r in mine])
-                    for m in ("gap_init", "gap_final", "pair_cosine_init", "i2t_r1", "t2i_r1")
-                },
-            }
-        )
+        rows.append({"init": init, "seeds": len(mine), **{m: metric_json(m, [r[m] for r in mine]) for m in metrics}})
+    return rows
+
+
+def analyze(results: RunResults, scale: Scale) -> Analysis:
+    per_run = [_per_run(results, key) for key in results.keys() if "init" in results.params(key)]
+    by = {(r["init"], r["seed"]): r for r in per_run}
+    seeds = sorted({r["seed"] for r in per_run if ("plain", r["seed"]) in by and ("procrustes", r["seed"]) in by})
+    claims = _claims(by, seeds)
+    rows = _rows(per_run)
     plain, procrustes = rows
     fraction = stats_json(reopened_fractions(by, seeds))
     summary = (
