@@ -7,6 +7,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from gapviz.science import transfer
+from gapviz.science.intervals import wilson_interval
 from gapviz.science.metrics import compute_all
 
 
@@ -25,30 +26,28 @@ def _classes(rng, n, d, offset):
 
 
 def _reference(x, y, idx, labels, seed):
-    """The two-fold cross-fit written out: fit on one half of the images, count hits caption by caption."""
+    """The split written out: fit on one random half of the images, count hits on the other caption by caption."""
     rng = np.random.default_rng(seed + 11)
     order = rng.permutation(np.arange(len(x)))
-    halves = (order[: len(x) // 2], order[len(x) // 2 :])
-    hits = {"image": [], "text": []}
-    for train, test in (halves, halves[::-1]):
-        model = LogisticRegression(C=transfer.TRANSFER_C, max_iter=transfer.TRANSFER_MAX_ITER)
-        model.fit(x[train], labels[train])
-        held = set(test.tolist())
-        for i in test:
-            hits["image"].append(model.predict(x[i : i + 1])[0] == labels[i])
-        for j, image in enumerate(idx):
-            if image in held:
-                hits["text"].append(model.predict(y[j : j + 1])[0] == labels[image])
-    return np.mean(hits["image"]), np.mean(hits["text"])
+    train, test = order[: len(x) // 2], order[len(x) // 2 :]
+    model = LogisticRegression(C=transfer.TRANSFER_C, max_iter=transfer.TRANSFER_MAX_ITER)
+    model.fit(x[train], labels[train])
+    held = set(test.tolist())
+    image = [model.predict(x[i : i + 1])[0] == labels[i] for i in test]
+    text = [model.predict(y[j : j + 1])[0] == labels[im] for j, im in enumerate(idx) if im in held]
+    return np.mean(image), np.mean(text), len(image), len(text)
 
 
-def test_transfer_against_an_explicit_cross_fit():
+def test_transfer_against_an_explicit_split():
     rng = np.random.default_rng(0)
     x, y, idx, labels = _classes(rng, 120, 16, 0.0)
     out = transfer.cross_modal_transfer(x, y, idx, labels, seed=3)
-    image, text = _reference(x, y, idx, labels, 3)
+    image, text, n_images, n_captions = _reference(x, y, idx, labels, 3)
     assert out["transfer_accuracy_image"] == pytest.approx(image)
     assert out["transfer_accuracy_text"] == pytest.approx(text)
+    assert n_captions == 2 * n_images  # two captions per image: the text interval counts the images
+    assert out["transfer_accuracy_image_ci95"] == pytest.approx(wilson_interval(image, n_images))
+    assert out["transfer_accuracy_text_ci95"] == pytest.approx(wilson_interval(text, n_images))
     assert out["transfer_n"] == 120 and image > 0.8 and text > 0.7
 
 

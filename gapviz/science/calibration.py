@@ -200,6 +200,25 @@ def null_coverage(n: int, replicates: int = REPLICATES) -> list[Coverage]:
     return coverage("halves", n, NULL_METRICS, null_estimator, NULL_TRUTHS, replicates)
 
 
+LABEL_CLASSES = 4
+LABEL_METRICS = ("transfer_accuracy_image", "transfer_accuracy_text")
+LABEL_TRUTHS = dict.fromkeys(LABEL_METRICS, 1.0 / LABEL_CLASSES)
+"""With class labels drawn at random, independent of the embeddings, any classifier is right 1/K of the time."""
+
+
+def random_labels_estimator(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, Any]:
+    """Cross-modal transfer on labels drawn uniformly from LABEL_CLASSES classes, one caption per image."""
+    from gapviz.science.transfer import cross_modal_transfer
+
+    labels = np.random.default_rng([seed, len(x)]).integers(0, LABEL_CLASSES, len(x))
+    return cross_modal_transfer(x, y, np.arange(len(y)), labels, seed=seed)
+
+
+def random_labels_coverage(n: int, replicates: int = REPLICATES) -> list[Coverage]:
+    """Coverage of the transfer accuracies' intervals on the null of random class labels (truth 1/K)."""
+    return coverage("moderate", n, LABEL_METRICS, random_labels_estimator, LABEL_TRUTHS, replicates)
+
+
 def suite(
     cases: Iterable[str] = (*SHIFTS, "halves"), sizes: Iterable[int] = SIZES, replicates: int = REPLICATES
 ) -> list[Coverage]:
@@ -212,6 +231,8 @@ def suite(
     for n in sizes:
         rows += null_coverage(n, replicates)
         print(f"calibration: probe and distribution gap on the null, n={n} done", file=sys.stderr, flush=True)
+        rows += random_labels_coverage(n, replicates)
+        print(f"calibration: transfer on random labels, n={n} done", file=sys.stderr, flush=True)
     return rows
 
 

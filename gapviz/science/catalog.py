@@ -58,10 +58,10 @@ INTERVAL_METHODS: dict[str, str] = {
     "pairs resampled, folds not refitted",
     "percentile bootstrap of overlaps": "percentile bootstrap over pairs of the per-pair neighbour overlaps, "
     "the neighbour sets held fixed",
-    "percentile bootstrap, conservative near 0": "percentile bootstrap over pairs with the full sample's centring "
-    "kept: on the null it covers 0 in every replicate (docs/science.md, Coverage), so near 0 read it as an upper bound",
+    "half-sample normal": "normal interval with the variance from disjoint halves and thirds of the pairs "
+    "(Var(m) = a/m + b/m², held between its null and regular limits); each part centred and jackknifed on its own",
     "Wilson over pairs": "Wilson score interval over pairs (an image and its caption share a fold): inside [0, 1]",
-    "Wilson": "Wilson score interval for a proportion over its queries (stays inside [0, 1])",
+    "Wilson": "Wilson score interval for a proportion over its queries or test items (stays inside [0, 1])",
     "none": "no interval",
 }
 """Short name of each interval method → what it is (docs/science.md prints this table)."""
@@ -184,7 +184,7 @@ CATALOG: tuple[Metric, ...] = (
     _m("gap_top10_share", "Share of ‖c_X − c_Y‖² in the 10 largest coordinates", "gap top-10 share", "fraction",
        (0.0, 1.0), 0, 0, "none", None, "how concentrated the gap is", "Schrodi et al., ICLR 2025", "anatomy"),
     _m("distribution_gap", "Distribution gap (RBF-MMD² after centring, jackknife bias-corrected)",
-       "distribution gap (MMD²)", "", (None, None), 1, -1, "percentile bootstrap, conservative near 0",
+       "distribution gap (MMD²)", "", (None, None), 1, -1, "half-sample normal",
        "distribution_gap_n",
        "the gap left once the centroids coincide; 0 for a pure offset", "Gretton et al., JMLR 2012",
        "anatomy fix"),
@@ -221,10 +221,10 @@ CATALOG: tuple[Metric, ...] = (
     _m("mixed_tmr", "Mixed pool: mean rank of a caption's first image", "mixed-pool TMR", "rank", (1.0, None),
        1, -1, "none", "mixed_pool_n", "how far down a caption query finds the other modality", ROLE, "anatomy"),
     _m("transfer_accuracy_text", "Cross-modal transfer: image-trained classifier on captions",
-       "transfer accuracy (text)", "fraction", (0.0, 1.0), -1, 1, "none", "transfer_n",
+       "transfer accuracy (text)", "fraction", (0.0, 1.0), -1, 1, "Wilson", "transfer_n",
        "a classifier fitted on images, scored on text; NaN without class labels", ZHANG, "anatomy fix curve final"),
     _m("transfer_accuracy_image", "Cross-modal transfer: the same classifier on held-out images",
-       "transfer accuracy (image)", "fraction", (0.0, 1.0), 0, 1, "none", "transfer_n",
+       "transfer accuracy (image)", "fraction", (0.0, 1.0), 0, 1, "Wilson", "transfer_n",
        "the ceiling transfer_accuracy_text is read against", ZHANG, "anatomy"),
     _m("collapsed_image", "Images collapsed (cone > 0.999)", "images collapsed", "", None, 0, 0, "none", None,
        "recall is at chance and the gap measures one point", GAPVIZ, "report", FLAG),

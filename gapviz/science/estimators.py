@@ -188,15 +188,6 @@ def gap_null95(sums: PairSums, y: np.ndarray, n_resamples: int, seed: int) -> fl
     return float(np.percentile(np.concatenate(gaps), 95.0))
 
 
-def weighted_offdiag_mean(kernel: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Σ_{i≠j} w_i w_j K_ij / Σ_{i≠j} w_i w_j for each row of ``w``: a resampled U-statistic."""
-    k = np.array(kernel, dtype=np.float32 if len(w) > 1 else np.float64)
-    np.fill_diagonal(k, 0.0)
-    w64 = np.asarray(w, dtype=np.float64)
-    weighted = (mm(np.asarray(w, dtype=k.dtype), k).astype(np.float64) * w64).sum(axis=1)
-    return _div(weighted, w64.sum(axis=1) ** 2 - (w64 * w64).sum(axis=1))
-
-
 def caption_means_differences(sums: PairSums) -> np.ndarray:
     """d_i = x_i − mean of image i's captions, for every image with a caption: the rows the gap's U averages."""
     has = sums.n_caps > 0
