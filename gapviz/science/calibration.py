@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -216,7 +216,8 @@ def random_labels_estimator(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str
 
 def random_labels_coverage(n: int, replicates: int = REPLICATES) -> list[Coverage]:
     """Coverage of the transfer accuracies' intervals on the null of random class labels (truth 1/K)."""
-    return coverage("moderate", n, LABEL_METRICS, random_labels_estimator, LABEL_TRUTHS, replicates)
+    rows = coverage("moderate", n, LABEL_METRICS, random_labels_estimator, LABEL_TRUTHS, replicates)
+    return [replace(row, case="random labels") for row in rows]
 
 
 def suite(
