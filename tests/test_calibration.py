@@ -66,8 +66,9 @@ def test_docs_table_is_generated_from_the_results_file():
     assert data["seed"] == C.SUITE_SEED and data["replicates"] == C.REPLICATES
     page = Path(PAGE).read_text()
     assert page_with_table(page, data["rows"]) == page
-    assert {(r["case"], r["n"]) for r in data["rows"]} == {(c, n) for c in CASES for n in C.SIZES}
-    assert {r["metric"] for r in data["rows"]} == set(C.CASE_METRICS) | set(C.NULL_METRICS)
+    assert {(r["case"], r["n"]) for r in data["rows"]} == {(c, n) for c in (*CASES, "random labels") for n in C.SIZES}
+    assert {r["metric"] for r in data["rows"]} == set(C.CASE_METRICS) | set(C.NULL_METRICS) | set(C.LABEL_METRICS)
+    assert all(r["within_band"] for r in data["rows"])
 
 
 @pytest.mark.parametrize("case", ["halves", "none", "moderate"])
