@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, TextIO
 
 from gapviz.errors import EXIT_OK, GapvizError
-from gapviz.fsio import open_private_append, private_dir, private_umask, tighten_tree
+from gapviz.fsio import open_private_append, private_umask, tighten_tree
 from gapviz.queue import APP_HOST, DEFAULT_APP_PORT
 from gapviz.queue.uplock import UpLock
 from gapviz.runs.store import gapviz_home
@@ -257,7 +257,7 @@ class Supervisor:
 
     def make_home_private(self) -> None:
         """chmod -R go-rwx the home (one made by an older gapviz or under a loose umask) and say so if it changed."""
-        changed = tighten_tree(private_dir(self.home))
+        changed = tighten_tree(self.home)  # the up lock has made it if it was missing
         if changed:
             self.say(f"made {self.home} private (owner-only): {changed} file(s)/folder(s) had group or other access")
 

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from gapviz.errors import GapvizError
-from gapviz.fsio import FILE_MODE, private_dir
+from gapviz.fsio import DIR_MODE, FILE_MODE
 
 LOCK_FILE = "up.lock"
 
@@ -42,7 +42,7 @@ class UpLock:
 
     def acquire(self) -> None:
         """Take the lock without waiting and write our pid into the file; raise if another process holds it."""
-        private_dir(self.home)
+        self.home.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)  # `gapviz up` then tightens an older home
         fd = os.open(lock_path(self.home), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
