@@ -1,10 +1,12 @@
-"""Atomic file writes (readers see the old or the new content, never a partial file) and strict JSON."""
+"""Atomic file writes (readers see the old or the new content, never a partial file), strict JSON, and
+owner-only permissions: everything gapviz writes under $GAPVIZ_HOME is 0700 folders and 0600 files."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,10 +14,62 @@ from typing import Any
 
 import numpy as np
 
+PRIVATE_UMASK = 0o077
+"""Group and others get no access to anything a gapviz process creates."""
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def private_umask() -> None:
+    """Add go-rwx to this process's umask (children inherit it): files and folders it creates are the user's only."""
+    previous = os.umask(PRIVATE_UMASK)
+    os.umask(previous | PRIVATE_UMASK)
+
+
+def private_dir(path: Path, root: Path | None = None) -> Path:
+    """Create ``path`` (and missing parents) 0700; with ``root`` (an ancestor, e.g. the home) every folder from
+    ``root`` down to ``path`` is set 0700, else only ``path`` (folders above the home are not ours to change)."""
+    path = Path(path)
+    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    chain = [path]
+    if root is not None:
+        root = Path(root)
+        chain += [parent for parent in path.parents if parent == root or root in parent.parents]
+    for folder in chain:
+        os.chmod(folder, DIR_MODE)
+    return path
+
+
+def open_private_append(path: Path) -> Any:
+    """Open ``path`` for unbuffered binary append, creating it 0600 (its folder 0700) if missing."""
+    private_dir(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+    return os.fdopen(fd, "ab", buffering=0)
+
+
+def tighten_tree(root: Path) -> int:
+    """Remove group and other access from ``root`` and everything below it (``chmod -R go-rwx``, symlinks not
+    followed) so a home made by an older gapviz or a loose umask becomes private; returns how many entries changed."""
+    changed = 0
+    paths = [Path(root)]
+    for folder, dirs, files in os.walk(root):
+        paths.extend(Path(folder) / name for name in dirs + files)
+    for path in paths:
+        try:
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode) or not mode & 0o077:
+                continue
+            os.chmod(path, stat.S_IMODE(mode) & ~0o077)
+            changed += 1
+        except OSError:
+            continue  # vanished meanwhile, or not ours
+    return changed
+
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write a file so readers see the old or the new content, never a partial one (created 0600)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:

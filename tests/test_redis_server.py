@@ -33,12 +33,45 @@ def test_start_needs_password_binds_loopback_and_keeps_files_private(tmp_path):
             redis.Redis(host=info.host, port=info.port, retry=None).ping()
         with pytest.raises(redis.exceptions.AuthenticationError):
             redis.Redis(host=info.host, port=info.port, password="wrong", retry=None).ping()
-        config = redis.Redis.from_url(info.url).config_get("bind")
-        assert config["bind"] == "127.0.0.1"
+        assert redis.Redis.from_url(info.url).client_info()["laddr"].startswith("127.0.0.1:")
         assert stat.S_IMODE(server.config_path.stat().st_mode) == 0o600
         assert stat.S_IMODE(server.data_dir.stat().st_mode) == 0o700
         assert "***" in info.safe_url and info.password not in info.safe_url
     assert not server.running()
+
+
+DANGEROUS = [
+    ("CONFIG", "SET", "dir", "/tmp"),
+    ("CONFIG", "GET", "dir"),
+    ("MODULE", "LOAD", "/tmp/evil.so"),
+    ("DEBUG", "SLEEP", "0"),
+    ("SAVE",),
+    ("BGSAVE",),
+    ("BGREWRITEAOF",),
+    ("SHUTDOWN", "NOSAVE"),
+    ("SLAVEOF", "127.0.0.1", "1"),
+    ("REPLICAOF", "127.0.0.1", "1"),
+    ("MIGRATE", "127.0.0.1", "1", "key", "0", "1000"),
+    ("ACL", "SETUSER", "default", "+@all"),
+    ("FAILOVER",),
+    ("MONITOR",),
+]
+
+
+def test_dangerous_commands_are_refused_even_with_the_password(redis_server):
+    client = redis.Redis.from_url(redis_server.url, retry=None)
+    try:
+        for command in DANGEROUS:
+            with pytest.raises(redis.exceptions.ResponseError, match="no permissions"):
+                client.execute_command(*command)
+        assert client.ping() and redis_server.running()  # SHUTDOWN did nothing
+        client.set("k", "v")  # ordinary commands and Lua (RQ's) still work
+        assert client.get("k") == b"v" and client.eval("return redis.call('GET', KEYS[1])", 1, "k") == b"v"
+    finally:
+        client.delete("k")
+        client.close()
+    assert "requirepass" not in redis_server.config_path.read_text()
+    assert redis_server.password not in redis_server.config_path.read_text()  # only its SHA-256
 
 
 def test_embedded_record_is_owner_only_and_found(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from gapviz.app import access, common
+from gapviz.fsio import private_umask
 
 METRIC_STYLE = (
     "<style>[data-testid='stMetricValue'] { font-size: 1.3rem; line-height: 1.35; }"
@@ -27,6 +28,7 @@ def pages() -> list:
 
 def run() -> None:
     """Draw the page the URL names, after the access check; a failure is one line, never a traceback."""
+    private_umask()  # caches and thumbnails the app writes under $GAPVIZ_HOME are owner-only
     st.set_page_config(page_title="gapviz — modality gap", page_icon=str(common.FAVICON), layout="wide")
     # Also in .streamlit/config.toml; set here too in case the app starts from another folder.
     st.set_option("client.showErrorDetails", "none")

@@ -12,6 +12,7 @@ from typing import Callable
 
 from gapviz.config import PRESETS, ConfigError, RunConfig, resolve_config
 from gapviz.errors import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, describe, is_user_error
+from gapviz.fsio import private_umask
 
 __all__ = ["EXIT_OK", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE", "add_config_arguments", "run_command"]
 DEBUG_ENV = "GAPVIZ_DEBUG"
@@ -41,6 +42,7 @@ def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namesp
 
     A closed stdout (``gapviz runs list | head``) ends the command quietly, as Unix tools do.
     """
+    private_umask()
     try:
         code = func(args)
         sys.stdout.flush()

@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from gapviz.data import DataError, PairData
-from gapviz.fsio import atomic_write_text
+from gapviz.fsio import FILE_MODE, atomic_write_text, private_dir
 
 CACHE_VERSION = 1
 """Bump when decoding changes, so old entries are not reused."""
@@ -152,7 +152,7 @@ def load_images(
         if missing:
             more = f" (and {len(missing) - 1} more missing)" if len(missing) > 1 else ""
             raise DataError(f"{missing[0]}: image file not found{more}")
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder, root=Path(home))
     stem = f".{key}.{os.getpid()}.{uuid.uuid4().hex}"
     full, compact = folder / f"{stem}.tmp.npy", folder / f"{stem}.compact.tmp.npy"
     try:
@@ -163,6 +163,7 @@ def load_images(
             _compact(full, compact, broken)
             ready = compact
         atomic_write_text(meta_path, json.dumps({"n": n, "image_size": image_size, "broken": broken}))
+        os.chmod(ready, FILE_MODE)  # np.save creates it under the umask: make it owner-only whatever that is
         os.replace(ready, array_path)
     finally:
         for tmp in (full, compact):

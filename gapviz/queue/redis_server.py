@@ -6,10 +6,16 @@ append-only file, so queued runs survive a restart), its config and its record l
 ``$GAPVIZ_HOME/redis/``; the record (``server.json``: host, port, password, pid) is readable by the
 owner only, so `gapviz submit`, `status` and `worker` on the same machine find the server.
 Port and password are kept across restarts, so clients that hold the URL reconnect.
+
+Clients log in as Redis's ``default`` user, which an ACL line in the generated config limits: the
+commands in :data:`DENIED_COMMANDS` (CONFIG, MODULE, DEBUG, SAVE, SHUTDOWN, replication, ACL, ...)
+are refused even with the password, so a leaked password cannot write files or load code as the
+gapviz user. gapviz stops its server with SIGTERM on the pid, never with SHUTDOWN.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -37,10 +43,41 @@ STOP_TIMEOUT_S = 10.0
 APPENDFSYNC = "everysec"
 """AOF fsync policy: at most ~1 s of writes is lost if the machine (not just Redis) crashes."""
 BINARY_ENV = "GAPVIZ_REDIS_SERVER"
+DENIED_COMMANDS = (
+    "config",
+    "module",
+    "debug",
+    "save",
+    "bgsave",
+    "bgrewriteaof",
+    "shutdown",
+    "slaveof",
+    "replicaof",
+    "sync",
+    "psync",
+    "failover",
+    "migrate",
+    "restore",
+    "restore-asking",
+    "acl",
+    "monitor",
+    "pfdebug",
+    "pfselftest",
+)
+"""Commands no client may run (RQ, gapviz and the event streams use none): they write files, load code,
+stop the server, replicate it elsewhere, change the ACL, or read every command of every client."""
 
 
 class RedisServerError(GapvizError, RuntimeError):
     """No redis-server binary, or the server would not start."""
+
+
+def acl_rule(password: str) -> str:
+    """The ``user default`` config line: password login (stored as its SHA-256), all keys and channels,
+    every command except :data:`DENIED_COMMANDS`; also what docs/security.md asks of an external Redis."""
+    digest = hashlib.sha256(password.encode()).hexdigest()
+    denied = " ".join(f"-{name}" for name in DENIED_COMMANDS)
+    return f"user default on #{digest} ~* &* +@all {denied}"
 
 
 def find_redis_server() -> Path:
@@ -236,11 +273,12 @@ class RedisServer:
         return self.process is not None and self.process.poll() is None
 
     def write_config(self) -> Path:
+        """Write redis.conf (0600): loopback, the ACL of acl_rule, append-only file, no RDB snapshots."""
         lines = [
             f"bind {self.host}",
             f"port {self.port}",
             "protected-mode yes",
-            f'requirepass "{self.password}"',
+            acl_rule(self.password),
             f'dir "{self.data_dir}"',
             "daemonize no",
             f'logfile "{self.log_path}"',

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, TextIO
 
 from gapviz.errors import EXIT_OK, GapvizError
+from gapviz.fsio import open_private_append, private_umask, tighten_tree
 from gapviz.queue import APP_HOST, DEFAULT_APP_PORT
+from gapviz.queue.uplock import UpLock
 from gapviz.runs.store import gapviz_home
 
 DEFAULT_PORT = DEFAULT_APP_PORT
@@ -74,8 +76,7 @@ class Child:
 
     def start(self) -> None:
         if self.log_path is not None:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            self._log = open(self.log_path, "ab", buffering=0)  # noqa: SIM115 - kept open while the child runs
+            self._log = open_private_append(self.log_path)  # kept open while the child runs
         self.process = subprocess.Popen(
             self.argv,
             env=self.env,
@@ -237,18 +238,28 @@ class Supervisor:
         self._stopping = True
 
     def run(self) -> int:
-        """Start everything, supervise until SIGINT/SIGTERM, stop everything; returns an exit code."""
-        previous = {sig: signal.signal(sig, self.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            self.start()
-            while not self._stopping:
-                self.tick()
-                time.sleep(POLL_S)
-            return EXIT_OK
-        finally:
-            self.shutdown()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        """Take the home's lock, make the home private, start everything, supervise until SIGINT/SIGTERM,
+        stop everything; returns an exit code."""
+        private_umask()
+        with UpLock(self.home):
+            self.make_home_private()
+            previous = {sig: signal.signal(sig, self.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                self.start()
+                while not self._stopping:
+                    self.tick()
+                    time.sleep(POLL_S)
+                return EXIT_OK
+            finally:
+                self.shutdown()
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    def make_home_private(self) -> None:
+        """chmod -R go-rwx the home (one made by an older gapviz or under a loose umask) and say so if it changed."""
+        changed = tighten_tree(self.home)  # the up lock has made it if it was missing
+        if changed:
+            self.say(f"made {self.home} private (owner-only): {changed} file(s)/folder(s) had group or other access")
 
     def start(self) -> None:
         app_path = self._check_app() if self.with_app else None

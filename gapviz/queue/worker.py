@@ -31,6 +31,7 @@ import time
 from typing import TYPE_CHECKING, Any, Sequence
 
 from gapviz.errors import EXIT_ERROR, EXIT_OK
+from gapviz.fsio import private_umask
 from gapviz.queue import DEFAULT_QUEUE
 
 log = logging.getLogger("gapviz.worker")
@@ -279,6 +280,7 @@ def run_worker(
     """Warm up, then work the queues until stopped; reconnects whenever Redis goes away. Returns an exit code."""
     from gapviz.queue.client import QueueUnavailable, redis_url
 
+    private_umask()  # run folders, caches and logs are owner-only
     logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     _set_home(home)
     try:

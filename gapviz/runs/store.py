@@ -35,7 +35,7 @@ except ImportError:  # pragma: no cover - Windows: no lock (one writer per run i
 
 from gapviz.config import RunConfig
 from gapviz.errors import GapvizError
-from gapviz.fsio import atomic_write_bytes, atomic_write_json, json_default
+from gapviz.fsio import DIR_MODE, atomic_write_bytes, atomic_write_json, json_default, private_dir
 from gapviz.runs.records import EpochRecord, GapTracePoint, RunState, RunStatus
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
@@ -131,7 +131,7 @@ class RunStore:
     def __init__(self, home: str | Path | None = None):
         self.home = gapviz_home(home)
         self.runs_dir = self.home / "runs"
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.runs_dir, root=self.home)
 
     # ---- paths -------------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:
@@ -207,7 +207,8 @@ class RunStore:
         path = self.run_dir(run_id)
         if path.exists():
             raise StoreError(f"run {run_id} already exists")
-        (path / "epochs").mkdir(parents=True)
+        path.mkdir(mode=DIR_MODE)
+        (path / "epochs").mkdir(mode=DIR_MODE)
         atomic_write_bytes(path / "config.json", (cfg.to_json() + "\n").encode())
         atomic_write_json(path / "meta.json", {"name": cfg.name or run_id, "group": group, "tags": list(tags)})
         now = time.time()
@@ -524,7 +525,7 @@ class RunStore:
     def export(self, run_id: str, dest: str | Path) -> list[Path]:
         """Write metrics.csv, embeddings.npz (every epoch, keys eNNN_image...) and config.json to ``dest``."""
         dest = Path(dest).expanduser().resolve()
-        dest.mkdir(parents=True, exist_ok=True)
+        dest.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         rows = self.metrics(run_id)
         columns = list(dict.fromkeys(key for row in rows for key in row))
         text = io.StringIO()
