@@ -208,7 +208,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     store.existing_run_dir(args.run_id)
     sub = queue.resume(queue.connect(_home(args)), store, args.run_id, queue_name=args.queue)
     where = f"position {sub.position + 1}" if sub.position is not None else "queued"
-    print(f"{sub.run_id} queued on {sub.queue} to resume from its last checkpoint ({where})")
+    print(f"{sub.run_id} queued on {term_safe(sub.queue)} to resume from its last checkpoint ({where})")
     return EXIT_OK
 
 
@@ -221,14 +221,14 @@ def format_status(report: dict[str, Any]) -> str:
         lines.append(f"redis {report['redis']}")
         for q in report["queues"]:
             lines.append(
-                f"queue {q['name']}: {q['queued']} waiting, {q['running']} running, {q['failed']} failed, "
+                f"queue {term_safe(q['name'])}: {q['queued']} waiting, {q['running']} running, {q['failed']} failed, "
                 f"{q['finished']} finished, {q['cancelled']} cancelled"
             )
         lines.append(f"workers: {len(report['workers'])}")
         for w in report["workers"]:
             job = f" run {w['run_id']}" if w.get("run_id") else ""
             where = f"{w['hostname']} pid {w['pid']}  device {w['device'] or 'auto'}"
-            lines.append(f"  {w['name']}  {w['state']}  {where}  queues {','.join(w['queues'])}{job}")
+            lines.append(term_safe(f"  {w['name']}  {w['state']}  {where}  queues {','.join(w['queues'])}{job}", 1000))
     else:
         lines.append(term_safe(report["error"], 1000))
     lines.append(f"runs ({len(report['runs'])}):")
