@@ -55,6 +55,19 @@ class Problem:
         return f"{self.path}: {self.message}"
 
 
+MAX_LABEL = 200
+"""Longest run name or tag, in characters."""
+
+
+def label_problem(path: str, text: str) -> Problem | None:
+    """Why ``text`` cannot be a run name or tag (over MAX_LABEL characters, or a control character), or None."""
+    if len(text) > MAX_LABEL:
+        return Problem(path, f"must be at most {MAX_LABEL} characters (got {len(text)})")
+    if any(not ch.isprintable() and ch != " " for ch in text):
+        return Problem(path, "must not contain control characters (newline, tab, escape, ...)")
+    return None
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Which open_clip model to train, and what weights it starts from."""
@@ -372,6 +385,8 @@ def _check_numbers(checks: _Checks, node: Any, prefix: str) -> set[str]:
 def _check_top(checks: _Checks, cfg: RunConfig, bad: set[str]) -> None:
     need, m, ev = checks.need, cfg.model, cfg.eval
     need(cfg.seed >= 0, "seed", "must be a non-negative integer")
+    name_problem = label_problem("name", cfg.name)
+    need(name_problem is None, "name", name_problem.message if name_problem else "")
     need(
         cfg.device == "auto" or cfg.device in ("cpu", "mps") or _is_cuda_name(cfg.device),
         "device",

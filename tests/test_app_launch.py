@@ -253,5 +253,5 @@ def test_a_run_name_is_shown_as_typed_when_opened(home):
     store = RunStore()
     source = make_run(store, "*bold* [link](http://example.com)", epochs=1)
     at = open_page("launch", {"from": source})
-    [note] = [i.value for i in at.info if source in i.value]
+    [note] = [i.value for i in at.info if source in plain(i.value)]
     assert "*bold* [link](http://example.com)" in plain(note) and "\\*bold\\*" in note

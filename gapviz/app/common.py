@@ -58,10 +58,10 @@ def md_escape(text: object) -> str:
 
 
 def error_text(action: str, error: BaseException) -> str:
-    """``"<action>: <one-line message>"`` with the message escaped (it may quote user input)."""
+    """``"<action>: <one-line message>"``, both escaped (an action may name a run id from the URL)."""
     from gapviz.errors import describe
 
-    return f"{action}: {md_escape(describe(error))}"
+    return f"{md_escape(action)}: {md_escape(describe(error))}"
 
 
 def show_error(action: str, error: BaseException, where: Any = None) -> None:

@@ -13,7 +13,14 @@ from typing import Any, Sequence
 
 from gapviz.cli import queue as queue_commands
 from gapviz.cli import reproduce as reproduce_commands
-from gapviz.cli.common import EXIT_INTERRUPTED, EXIT_OK, add_config_arguments, config_from_args, run_command
+from gapviz.cli.common import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    add_config_arguments,
+    config_from_args,
+    run_command,
+    term_safe,
+)
 from gapviz.errors import GapvizError
 from gapviz.runs.records import EpochRecord, RunState, StepProgress
 from gapviz.runs.store import RunStore
@@ -97,14 +104,16 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
         print(json.dumps([_summary_dict(s) for s in summaries], indent=2))
         return EXIT_OK
     if not summaries:
-        print(f"no runs in {store.runs_dir}")
+        print(f"no runs in {term_safe(store.runs_dir)}")
         return EXIT_OK
     gap_name = catalog.label(catalog.DEFAULT_GAP_KEY)
     print(f"{'run id':<24} {'state':<11} {'epochs':>7}  {'gap':>6} {'R@1 i2t':>8}  name  (gap: {gap_name})")
     for s in summaries:
         gap, r1 = s.last_metrics.get(catalog.DEFAULT_GAP_KEY, math.nan), s.last_metrics.get("i2t_r1", math.nan)
         epochs = f"{max(s.epochs_done, 0):>3}/{s.epochs_total:<3}"
-        print(f"{s.run_id:<24} {s.state:<11} {epochs}  {gap:>6.3f} {r1:>8.3f}  {s.name}")
+        print(
+            f"{term_safe(s.run_id):<24} {term_safe(s.state):<11} {epochs}  {gap:>6.3f} {r1:>8.3f}  {term_safe(s.name)}"
+        )
     return EXIT_OK
 
 
@@ -118,9 +127,9 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return EXIT_OK
-    print(f"run {args.run_id}  state {info['state']}  name {info['meta'].get('name')}")
+    print(f"run {term_safe(args.run_id)}  state {term_safe(info['state'])}  name {term_safe(info['meta'].get('name'))}")
     if info["status"].get("error"):
-        print(f"error: {info['status']['error']}")
+        print(f"error: {term_safe(info['status']['error'], 1000)}")
     for row in info["epochs"]:
         print(
             f"  epoch {row['epoch']:>3}: gap {row['gap_distance']:.3f}  tau {row['tau']:.4f}  "
@@ -189,7 +198,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict()))
         return EXIT_OK
-    print(f"{args.file}: {emb.image.shape[0]} images, {emb.text.shape[0]} texts, dimension {emb.image.shape[1]}")
+    shape = f"{emb.image.shape[0]} images, {emb.text.shape[0]} texts, dimension {emb.image.shape[1]}"
+    print(f"{term_safe(args.file)}: {shape}")
     before, after = (result, None) if isinstance(result, Analysis) else (result.before, result.after)
     fix_label = "" if isinstance(result, Analysis) else result.fix
     if fix_label and not isinstance(result, Analysis):

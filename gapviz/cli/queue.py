@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any, Sequence
 
-from gapviz.cli.common import EXIT_ERROR, EXIT_OK, add_config_arguments, run_command
+from gapviz.cli.common import EXIT_ERROR, EXIT_OK, add_config_arguments, run_command, term_safe
 from gapviz.config import ConfigError, Problem, parse_assignment, resolve_config, sweep
 from gapviz.queue import APP_HOST, DEFAULT_APP_PORT, DEFAULT_QUEUE
 from gapviz.queue.supervisor import TOKEN_ENV
@@ -148,7 +148,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
         return EXIT_OK
     for sub in submissions:
         where = f"position {sub.position + 1}" if sub.position is not None else "queued"
-        print(f"{sub.run_id}  queued on {sub.queue} ({where})  {store.meta(sub.run_id).get('name', '')}")
+        name = term_safe(store.meta(sub.run_id).get("name", ""))
+        print(f"{sub.run_id}  queued on {term_safe(sub.queue)} ({where})  {name}")
     if group:
         print(f"group {group}: {len(submissions)} runs")
     return EXIT_OK
@@ -182,7 +183,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         print(format_status(report))
     if not report["available"]:
-        print(f"gapviz: {report['error']}", file=sys.stderr)
+        print(f"gapviz: {term_safe(report['error'], 1000)}", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK
 
@@ -207,7 +208,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     store.existing_run_dir(args.run_id)
     sub = queue.resume(queue.connect(_home(args)), store, args.run_id, queue_name=args.queue)
     where = f"position {sub.position + 1}" if sub.position is not None else "queued"
-    print(f"{sub.run_id} queued on {sub.queue} to resume from its last checkpoint ({where})")
+    print(f"{sub.run_id} queued on {term_safe(sub.queue)} to resume from its last checkpoint ({where})")
     return EXIT_OK
 
 
@@ -220,16 +221,16 @@ def format_status(report: dict[str, Any]) -> str:
         lines.append(f"redis {report['redis']}")
         for q in report["queues"]:
             lines.append(
-                f"queue {q['name']}: {q['queued']} waiting, {q['running']} running, {q['failed']} failed, "
+                f"queue {term_safe(q['name'])}: {q['queued']} waiting, {q['running']} running, {q['failed']} failed, "
                 f"{q['finished']} finished, {q['cancelled']} cancelled"
             )
         lines.append(f"workers: {len(report['workers'])}")
         for w in report["workers"]:
             job = f" run {w['run_id']}" if w.get("run_id") else ""
             where = f"{w['hostname']} pid {w['pid']}  device {w['device'] or 'auto'}"
-            lines.append(f"  {w['name']}  {w['state']}  {where}  queues {','.join(w['queues'])}{job}")
+            lines.append(term_safe(f"  {w['name']}  {w['state']}  {where}  queues {','.join(w['queues'])}{job}", 1000))
     else:
-        lines.append(report["error"])
+        lines.append(term_safe(report["error"], 1000))
     lines.append(f"runs ({len(report['runs'])}):")
     for run in report["runs"]:
         extra = ""
@@ -241,9 +242,10 @@ def format_status(report: dict[str, Any]) -> str:
             if run.get("cancel_requested"):
                 extra += "  (cancelling)"
         elif run["state"] == "failed" and run.get("error"):
-            extra = f"  {str(run['error']).splitlines()[0][:100]}"
+            extra = f"  {term_safe(str(run['error']).splitlines()[0], 100)}"
         done = max(run["epochs_done"], 0)
-        lines.append(f"  {run['run_id']}  {run['state']:<11} {done}/{run['epochs_total']} epochs  {run['name']}{extra}")
+        name, state = term_safe(run["name"]), term_safe(run["state"])
+        lines.append(f"  {term_safe(run['run_id'])}  {state:<11} {done}/{run['epochs_total']} epochs  {name}{extra}")
     return "\n".join(lines)
 
 

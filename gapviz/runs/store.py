@@ -33,7 +33,7 @@ try:
 except ImportError:  # pragma: no cover - Windows: no lock (one writer per run in practice)
     fcntl = None  # type: ignore[assignment]
 
-from gapviz.config import RunConfig
+from gapviz.config import RunConfig, label_problem
 from gapviz.errors import GapvizError
 from gapviz.fsio import DIR_MODE, atomic_write_bytes, atomic_write_json, json_default, private_dir
 from gapviz.runs.records import EpochRecord, GapTracePoint, RunState, RunStatus
@@ -56,6 +56,14 @@ TEMP_SUFFIX = ".tmp"
 
 class StoreError(GapvizError):
     """A run that does not exist, a bad run id, or an unreadable run directory."""
+
+
+def check_labels(name: str, tags: Iterable[str]) -> None:
+    """Raise StoreError (one line) when the run name or a tag is too long or holds a control character."""
+    for path, text in [("name", str(name))] + [("tag", str(tag)) for tag in tags]:
+        problem = label_problem(path, text)
+        if problem is not None:
+            raise StoreError(f"run {problem}")
 
 
 def gapviz_home(override: str | Path | None = None) -> Path:
@@ -204,6 +212,7 @@ class RunStore:
     # ---- writing -----------------------------------------------------------------------
     def create(self, cfg: RunConfig, *, group: str = "", tags: tuple[str, ...] = (), run_id: str | None = None) -> str:
         run_id = run_id or new_run_id()
+        check_labels(cfg.name, tags)
         path = self.run_dir(run_id)
         if path.exists():
             raise StoreError(f"run {run_id} already exists")
@@ -343,7 +352,8 @@ class RunStore:
         return time.time() - self.last_beat(run_id, status) > STALE_AFTER_S
 
     def update_meta(self, run_id: str, **fields: Any) -> dict[str, Any]:
-        """Rename, tag or group a run."""
+        """Rename, tag or group a run (a name or tag too long or with a control character is refused)."""
+        check_labels(fields.get("name", ""), fields.get("tags", ()))
         meta = self.meta(run_id)
         meta.update({k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()})
         atomic_write_json(self.run_dir(run_id) / "meta.json", meta)

@@ -30,7 +30,8 @@ def _base() -> tuple[RunConfig, str]:
             left, right = st.columns([5, 1], vertical_alignment="center")
             what = "fine-tune from" if kind == "ft" else "a copy of"
             left.info(
-                f"The form holds {what} run {run_id} ({common.md_escape(name)}); change what you need and queue it."
+                f"The form holds {what} run {common.md_escape(run_id)} ({common.md_escape(name)}); "
+                "change what you need and queue it."
             )
             if right.button("Start from a preset", key="launch_clear_run"):
                 del st.query_params[param]
