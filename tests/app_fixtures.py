@@ -247,8 +247,9 @@ class GapvizUp:
         context = browser.new_context(**kwargs)
         page = context.new_page()
         page.goto(f"{self.url}/?token={self.token}")
-        page.wait_for_function("() => document.cookie.includes('gapviz_access_')", timeout=60_000)
+        page.get_by_test_id("stApp").wait_for(timeout=60_000)
         page.close()
+        assert any(c["name"] == f"gapviz_session_{self.port}" for c in context.cookies()), "no session cookie"
         return context
 
     def connection(self):

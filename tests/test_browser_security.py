@@ -56,7 +56,14 @@ class Tracker:
 
 
 def payload(tracker: Tracker, field: str) -> str:
-    """Markdown and HTML that would make a link, an image (fetching the tracker) and an autolink."""
+    """Markdown and HTML that would make a link, an image (fetching the tracker) and an autolink.
+
+    Names and tags are at most 200 characters, so they get the short form (a link, both images, an autolink)."""
+    if field in ("name", "tag"):
+        return (
+            f"[{field}](https://{EVIL}/l) ![i](http://127.0.0.1:{tracker.port}/{field}.png) "
+            f"<img src='http://127.0.0.1:{tracker.port}/{field}-h.png'> www.{EVIL} **b**"
+        )
     return (
         f"[{field}-link](https://{EVIL}/{field}) ![{field}-img](http://127.0.0.1:{tracker.port}/{field}.png) "
         f"<img src='http://127.0.0.1:{tracker.port}/{field}-html.png'> <a href='https://{EVIL}/a'>x</a> "
@@ -92,7 +99,7 @@ def hostile(tmp_path_factory, tracker):
         },
         **common,
     )
-    other = payload(tracker, "other")
+    other = payload(tracker, "name").replace("name", "other")
     finished = make_run(store, other, seed=1, caption=payload(tracker, "caption2") + " {i}", **common)
     umap_run = make_run(store, "with umap", seed=2, n=24, methods=("pca", "umap"))
     server = GapvizUp(home, workers=0).start()
@@ -155,16 +162,18 @@ def test_without_the_token_pages_show_one_line_and_the_printed_url_opens_them(ho
         try:
             stranger = browser.new_context(viewport=VIEWPORT).new_page()
             for path in ("/", f"/live?run={failed}", "/compare", f"/?token=wrong-{server.token}"):
-                stranger.goto(server.url + path)
-                stranger.get_by_text(LOCKED_MESSAGE.split(":")[0]).wait_for(timeout=60_000)
-                _settle(stranger, 1.0)
-                body = stranger.locator("[data-testid=stMain]").inner_text()
-                assert stranger.locator("[data-testid=stMain] h1").count() == 0 and failed not in body
+                response = stranger.goto(server.url + path)
+                assert response.status == 403 and stranger.locator("body").inner_text().strip() == LOCKED_MESSAGE
+                assert failed not in stranger.content()
             user = browser.new_context(viewport=VIEWPORT)
             page = user.new_page()
             page.goto(printed)
             _opened(page)
             page.wait_for_function("() => !location.search.includes('token=')", timeout=30_000)
+            session = [c for c in user.cookies() if c["name"] == f"gapviz_session_{server.port}"]
+            assert len(session) == 1 and session[0]["httpOnly"] and session[0]["sameSite"] == "Strict"
+            assert server.token not in session[0]["value"]
+            assert "gapviz_session_" not in page.evaluate("() => document.cookie")  # scripts cannot read it
             later = user.new_page()  # a new tab of the same browser, no token in its URL
             later.goto(f"{server.url}/live?run={failed}")
             _opened(later)

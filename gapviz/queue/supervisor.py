@@ -290,14 +290,16 @@ class Supervisor:
         self.say("Ctrl-C stops everything")
 
     def _app_child(self, app_path: Path, env: dict[str, str], logs: Path) -> Child:
-        """The Streamlit app on host:port, given the access token ("" = open) in its environment only."""
+        """The Streamlit app on host:port behind the access gate (gapviz/app/serve.py), given the access token
+        ("" = open) and the page script in its environment only."""
         self.token = app_token(self.home, enabled=self.use_token)
+        serve = Path(__file__).resolve().parents[1] / "app" / "serve.py"
         argv = [
             sys.executable,
             "-m",
             "streamlit",
             "run",
-            str(app_path),
+            str(serve),
             "--server.address",
             self.host,
             "--server.port",
@@ -307,7 +309,8 @@ class Supervisor:
             "--browser.gatherUsageStats",
             "false",
         ]
-        return Child("app", argv, dict(env, **{TOKEN_ENV: self.token}), logs / "app.log", cwd=app_path.parent)
+        child_env = dict(env, **{TOKEN_ENV: self.token, "GAPVIZ_APP_SCRIPT": str(app_path)})
+        return Child("app", argv, child_env, logs / "app.log", cwd=app_path.parent)
 
     def _check_app(self) -> Path:
         from gapviz.queue.redis_server import port_free
