@@ -174,6 +174,15 @@ class RunStore:
             raise StoreError(f"run {run_id} has no checkpoint for epoch {epoch}; kept epochs: {available}")
         return files.epoch(epoch)
 
+    def check_references(self, cfg: RunConfig) -> None:
+        """Refuse a config whose init_run, data file or image folder does not exist, as training would, before
+        any run is created (``gapviz train`` and ``gapviz submit`` alike)."""
+        from gapviz.data.loader import check_paths
+
+        if cfg.model.init_run:
+            self.epoch_checkpoint(cfg.model.init_run, cfg.model.init_epoch)
+        check_paths(cfg.data)
+
     def epoch_file(self, run_id: str, epoch: int) -> Path:
         """The .npz of one evaluated epoch (it may not exist yet)."""
         return self.run_dir(run_id) / "epochs" / f"{int(epoch):03d}.npz"
