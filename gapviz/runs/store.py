@@ -35,7 +35,7 @@ except ImportError:  # pragma: no cover - Windows: no lock (one writer per run i
 
 from gapviz.config import RunConfig
 from gapviz.errors import GapvizError
-from gapviz.fsio import atomic_write_bytes, atomic_write_json, json_default
+from gapviz.fsio import atomic_write_bytes, atomic_write_json, json_default, remove_stale_temp_files
 from gapviz.runs.records import EpochRecord, GapTracePoint, RunState, RunStatus
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
@@ -414,7 +414,13 @@ class RunStore:
         stale = [p for sub in ("checkpoints", "epochs") for p in (folder / sub).glob(f".*{TEMP_SUFFIX}")]
         for path in stale:
             path.unlink(missing_ok=True)
-        return stale
+        return sorted({*stale, *remove_stale_temp_files(folder)})
+
+    def remove_stale_temp_files(self) -> list[Path]:
+        """Delete every run's ``*.tmp`` files left unmodified for a while (``gapviz up``): killed atomic writes."""
+        if not self.runs_dir.is_dir():
+            return []
+        return remove_stale_temp_files(self.runs_dir)
 
     # ---- reading -----------------------------------------------------------------------
     def config(self, run_id: str) -> RunConfig:
