@@ -176,11 +176,14 @@ class RunStore:
 
     def check_references(self, cfg: RunConfig) -> None:
         """Refuse a config whose init_run, data file or image folder does not exist, as training would, before
-        any run is created (``gapviz train`` and ``gapviz submit`` alike)."""
+        any run is created (``gapviz train`` and ``gapviz submit`` alike). A parent run still created, queued or
+        running need not have its checkpoint yet; any other must."""
         from gapviz.data.loader import check_paths
 
         if cfg.model.init_run:
-            self.epoch_checkpoint(cfg.model.init_run, cfg.model.init_epoch)
+            self.existing_run_dir(cfg.model.init_run)
+            if self.state(cfg.model.init_run) not in {*RunState.ACTIVE, RunState.CREATED}:
+                self.epoch_checkpoint(cfg.model.init_run, cfg.model.init_epoch)
         check_paths(cfg.data)
 
     def epoch_file(self, run_id: str, epoch: int) -> Path:
