@@ -8,6 +8,7 @@ import math
 import os
 import stat
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -66,11 +67,37 @@ def tighten_tree(root: Path) -> int:
     return changed
 
 
+TEMP_SUFFIX = ".tmp"
+"""The suffix of atomic_write_bytes' temporary files."""
+STALE_TEMP_AGE_S = 10.0
+"""A temporary file unmodified this long is a dead writer's (a live one writes it within a second)."""
+
+
+def remove_stale_temp_files(folder: Path, older_than_s: float = STALE_TEMP_AGE_S) -> list[Path]:
+    """Delete the regular ``*.tmp`` files under ``folder`` (symlinks not followed) unmodified for ``older_than_s``
+    seconds: what atomic writes killed by SIGKILL leave behind. Returns them, sorted."""
+    removed = []
+    now = time.time()
+    for parent, _, names in os.walk(folder, followlinks=False):
+        for name in names:
+            path = Path(parent) / name
+            if not name.endswith(TEMP_SUFFIX):
+                continue
+            try:
+                info = path.lstat()
+                if stat.S_ISREG(info.st_mode) and now - info.st_mtime >= older_than_s:
+                    path.unlink()
+                    removed.append(path)
+            except FileNotFoundError:
+                continue
+    return sorted(removed)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write a file so readers see the old or the new content, never a partial one (created 0600)."""
     if not path.parent.is_dir():
         path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

@@ -170,6 +170,8 @@ def test_fine_tune_from_a_run_fills_model_init_run(home, conn, redis_server, mon
     monkeypatch.setenv("REDIS_URL", redis_server.url)
     store = RunStore()
     source = make_run(store, "parent", epochs=1)
+    store.checkpoint_files(source).epoch(1).parent.mkdir(parents=True, exist_ok=True)
+    store.checkpoint_files(source).epoch(1).write_bytes(b"weights")  # a finished run without one is refused
     at = open_page("launch", {"finetune": source})
     prefix = f"launch:ft-{source}:"
     assert at.selectbox(key=prefix + "model.source").value == "run"

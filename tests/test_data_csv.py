@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -179,3 +182,37 @@ def test_a_byte_order_mark_is_accepted(tmp_path):
     path = tmp_path / "pairs.csv"
     path.write_bytes("\ufefffilepath,caption\na.png,hello\n".encode())
     assert read_csv_pairs(path).captions == ["hello"]
+
+
+FIFO_LOADER = """
+import sys
+from pathlib import Path
+from gapviz.config import DataConfig
+from gapviz.data import DataError
+from gapviz.data.loader import load_pairs
+path, home, skip = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == "skip"
+cfg = DataConfig(source="csv", path=str(path), eval_size=2, train_size=0, skip_broken=skip)
+try:
+    parts = [load_pairs(cfg, 8, s, home) for s in ("train", "eval")]
+except DataError as error:
+    print("error:", error)
+else:
+    print("skipped:", sum(p.skipped for p in parts), "captions:", sorted(c for p in parts for c in p.captions))
+"""
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_a_fifo_in_the_csv_is_refused_without_blocking(tmp_path, skip):
+    """Issue 20.1: a named pipe as an image never reaches the decoder (which would block on it forever)."""
+    for i in range(4):
+        Image.new("RGB", (10, 10), colour_of(i)).save(tmp_path / f"{i}.png")
+    os.mkfifo(tmp_path / "pipe.png")
+    path = tmp_path / "pairs.csv"
+    path.write_text("filepath,caption\n" + "".join(f"{i}.png,c{i}\n" for i in range(4)) + "pipe.png,pipe\n")
+    argv = [sys.executable, "-c", FIFO_LOADER, str(path), str(tmp_path / "home"), "skip" if skip else "strict"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=20, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr
+    if skip:
+        assert done.stdout.strip() == "skipped: 1 captions: ['c0', 'c1', 'c2', 'c3']"
+    else:
+        assert done.stdout.strip() == f"error: {tmp_path.resolve() / 'pipe.png'}: not a regular file"

@@ -256,3 +256,48 @@ if given is not None:
             assert "\n" not in str(error) and "fuzz" in str(error)
         else:
             assert emb.image.nbytes <= 1 << 20
+
+
+BOMB_LOADER = """
+import resource, sys
+from gapviz.data.embeddings_io import EmbeddingsError, load_embeddings
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    load_embeddings(sys.argv[1], max_bytes=int(sys.argv[2]))
+except EmbeddingsError as error:
+    print(error)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
+"""
+
+
+@pytest.mark.parametrize(
+    ("text_shape", "expected"),
+    [
+        ((4, 1000), r"50000 image rows but 4 text rows"),
+        ((4, 999), r"image dim 1000 does not match text dim 999"),
+    ],
+)
+def test_npz_members_disagreeing_in_their_headers_are_refused_before_loading(tmp_path, text_shape, expected):
+    """Issue 20.3: a highly compressed 200 MB image member with a 4-row text member was inflated before the error."""
+    import re
+    import subprocess
+    import sys
+    import zipfile
+
+    path, bound = tmp_path / "bomb.npz", 300 << 20
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for key, shape in (("image", (50_000, 1000)), ("text", text_shape)):
+            with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array_header_1_0(member, {"descr": "<f4", "fortran_order": False, "shape": shape})
+                block = np.zeros((1000, shape[1]), dtype=np.float32).tobytes()
+                for _ in range(shape[0] // 1000):
+                    member.write(block)
+                member.write(np.zeros((shape[0] % 1000, shape[1]), dtype=np.float32).tobytes())
+    assert path.stat().st_size < 2_000_000
+    done = subprocess.run(
+        [sys.executable, "-c", BOMB_LOADER, str(path), str(bound)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    message, grown = done.stdout.strip().splitlines()
+    assert message.startswith(f"{path}: ") and re.search(expected, message), message
+    assert int(grown) < min(bound * 3 // 2, 50 << 20)  # nothing was inflated: far below the 200 MB member

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import gapviz
 from gapviz.errors import GapvizError
 from gapviz.science import metrics as M
 from gapviz.science.checks import DegenerateEmbeddingsError
@@ -187,3 +188,36 @@ def test_maps_are_fitted_on_calibration_rows_only(fix):
         py[captions, -1] -= 50.0
         changed = not np.allclose(maps_after(px, py), reference)
         assert changed == (part == "fitted"), part
+
+
+KEYS = ("gap_distance", "cone_image", "cone_text", "collapsed_image", "collapsed_text")
+
+
+def _measured(x: np.ndarray, y: np.ndarray) -> list[float]:
+    result = gapviz.analyze(x, y, resamples=20, seed=1)
+    return [float(result.raw[k]) for k in KEYS]
+
+
+@pytest.mark.parametrize("factor", [1e300, 1e-300, 1e150, 1e-150])
+def test_the_gap_does_not_depend_on_the_scale_of_the_rows(factor):
+    """Issue 20.2: x·1e300 gave gap 0 with no error; x/1e300 was refused as zero rows."""
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(40, 6)), rng.normal(size=(40, 6)) + 0.8
+    np.testing.assert_allclose(_measured(x * factor, y * factor), _measured(x, y), rtol=1e-9)
+    assert _measured(x * factor, y)[0] == pytest.approx(_measured(x, y)[0], rel=1e-9)
+
+
+def test_float32_near_its_max_gives_the_scaled_down_result():
+    """Issue 20.2: float32 rows near finfo.max squared to inf: a wrong gap and no collapse flag."""
+    rng = np.random.default_rng(6)
+    big = np.finfo(np.float32).max
+    x = rng.normal(size=(40, 6))
+    x = (x / np.abs(x).max() * big * 0.9).astype(np.float32)
+    collapsed = np.tile(x[:1], (40, 1))
+    for image in (x, collapsed):
+        near_max = _measured(image, x[::-1].copy())
+        scaled = _measured(
+            (image / np.float32(1e30)).astype(np.float32), (x[::-1] / np.float32(1e30)).astype(np.float32)
+        )
+        np.testing.assert_allclose(near_max, scaled, rtol=1e-5, atol=1e-6)
+    assert _measured(collapsed, x)[3] == 1.0 and _measured(x, x)[3] == 0.0

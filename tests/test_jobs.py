@@ -160,15 +160,16 @@ def test_cancel_stops_a_running_job_at_a_step_and_keeps_finished_epochs(cluster)
 
 
 def test_a_job_that_raises_records_its_error_and_the_worker_goes_on(cluster, tmp_path):
-    cfg = tiny_config(data__source="csv", data__path=str(tmp_path / "missing.csv"))
+    (tmp_path / "broken.csv").write_text("")  # exists (submit checks that), fails only when the worker reads it
+    cfg = tiny_config(data__source="csv", data__path=str(tmp_path / "broken.csv"))
     bad = queue.submit(cluster.conn, cluster.store, cfg)
     assert cluster.wait_state(bad.run_id, ("failed", "finished")) == "failed"
     status = cluster.store.status(bad.run_id)
-    assert "missing.csv" in status.error and "Traceback" in status.traceback
+    assert "broken.csv" in status.error and "Traceback" in status.traceback
     job = queue.fetch_job(cluster.conn, bad.job_id)
     wait_for(lambda: job.get_status() == "failed", 30, "RQ to record the failure")
     assert bad.job_id in queue.get_queue(cluster.conn).failed_job_registry.get_job_ids()
-    assert "missing.csv" in (job.latest_result().exc_string or "")
+    assert "broken.csv" in (job.latest_result().exc_string or "")
     assert stream(cluster, bad.run_id)[-1].state == "failed"
     assert all(w.poll() is None for w in cluster.workers)
     good = queue.submit(cluster.conn, cluster.store, tiny_config(train__epochs=1))

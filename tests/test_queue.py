@@ -4,6 +4,7 @@ and what lands in Redis (JSON only)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from queue_fixtures import tiny_config
 
 from gapviz.cli import queue as queue_cli
 from gapviz.config import ConfigError, sweep
+from gapviz.errors import GapvizError
 from gapviz.queue import client as queue
 from gapviz.queue import events
 from gapviz.queue.redis_server import ServerInfo, write_record
@@ -293,3 +295,41 @@ def test_a_live_foreground_run_is_not_resumed_twice_and_cancel_reaches_it_throug
         proc.kill()
         proc.wait()
     assert store.status(run_id).abandoned  # its process is gone now
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("model.init_run=../../x", "invalid run id '../../x'"),
+        ("model.init_run=no-such-run", "no run 'no-such-run'"),
+        ("model.init_run={finished}", "has no saved checkpoint"),
+        ("data.path={home}/missing.csv", "missing.csv: file not found"),
+    ],
+)
+def test_a_missing_reference_is_refused_at_submit_and_leaves_no_run(
+    conn, store, capsys, monkeypatch, redis_server, setting, message
+):
+    """Issue 20.4: submit exited 0 and the worker failed the run; now submit and train refuse it alike."""
+    from gapviz.cli.main import main as gapviz_main
+
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    finished = store.create(tiny_config(), run_id="parent-run")
+    store.finished(finished, 1)
+    setting = setting.format(home=store.home, finished=finished)
+    extra = ("--set", "data.source=csv") if "data.path" in setting else ()
+    code, out, err = cli(capsys, store.home, "submit", "--preset", "tiny-test", "--set", setting, *extra)
+    assert code == 1 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert store.run_ids() == [finished] and conn.llen("rq:queue:gapviz") == 0
+    code = gapviz_main(["--home", str(store.home), "train", "--preset", "tiny-test", "--set", setting, *extra])
+    _, train_err = capsys.readouterr()
+    assert code == 1 and train_err.strip() == err.strip() and store.run_ids() == [finished]
+    overrides = dict(pair.replace(".", "__", 1).split("=", 1) for pair in (setting, *extra[1:]))
+    with pytest.raises(GapvizError, match=re.escape(message)):
+        queue.submit(conn, store, tiny_config(**overrides))
+    assert store.run_ids() == [finished]
+
+
+def test_fine_tuning_from_a_queued_run_is_accepted_before_its_checkpoint_exists(conn, store):
+    parent = queue.submit(conn, store, tiny_config()).run_id
+    child = queue.submit(conn, store, tiny_config(model__init_run=parent)).run_id
+    assert store.config(child).model.init_run == parent and store.state(child) == RunState.QUEUED

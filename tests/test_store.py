@@ -192,3 +192,28 @@ def test_stale_temp_files_are_removed_and_checkpoint_names_come_from_the_store(h
     stale[0].write_bytes(b"partial")
     store.delete(run_id)
     assert not store.run_dir(run_id).exists()
+
+
+def test_stale_temp_files_are_removed_on_resume_and_by_up(tmp_path):
+    """Issue 20.5: atomic writes killed by SIGKILL leave .tmp files; old ones go, fresh ones (a live writer's) stay."""
+    store = RunStore(tmp_path / "home")
+    first, second = store.create(RunConfig(name="a")), store.create(RunConfig(name="b"))
+    old = time.time() - 60
+    stale = []
+    for run_id, sub in ((first, ""), (first, "checkpoints"), (second, "epochs")):
+        folder = store.run_dir(run_id) / sub
+        folder.mkdir(exist_ok=True)
+        path = folder / ".status.json.x1y2.tmp"
+        path.write_text("partial")
+        os.utime(path, (old, old))
+        stale.append(path)
+    fresh = store.run_dir(second) / ".meta.json.live.tmp"
+    fresh.write_text("being written")
+    kept = store.run_dir(second) / "notes.tmp.txt"
+    kept.write_text("not a temp file")
+    os.utime(kept, (old, old))
+    assert store.remove_temp_files(first) == sorted(stale[:2])
+    assert stale[2].exists() and fresh.exists()
+    assert store.remove_stale_temp_files() == [stale[2]]
+    assert fresh.exists() and kept.exists() and not any(p.exists() for p in stale)
+    assert store.config(first).name == "a" and store.status(second).state == RunState.CREATED

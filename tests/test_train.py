@@ -267,3 +267,22 @@ def test_the_heartbeat_renews_while_a_run_trains(tmp_path):
         while beat.stat().st_mtime == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
     assert beat.stat().st_mtime > time.time() - 60
+
+
+def test_read_only_image_batches_raise_no_torch_warning():
+    """Issue 20.5: slices of the read-only image cache made torch print a UserWarning on every CSV/COCO run."""
+    import warnings
+
+    import numpy as np
+
+    from gapviz.training.loop import images_to_tensor
+    from gapviz.training.model import ModelBundle
+
+    images = np.arange(2 * 4 * 4 * 3, dtype=np.uint8).reshape(2, 4, 4, 3)
+    images.flags.writeable = False
+    bundle = ModelBundle(torch.nn.Identity(), str, 4, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        batch = images_to_tensor(images[:1], bundle, torch.device("cpu"))
+    expected = (torch.from_numpy(images[:1].copy()).permute(0, 3, 1, 2).float() / 255.0 - 0.5) / 0.25
+    assert torch.equal(batch, expected) and not images.flags.writeable

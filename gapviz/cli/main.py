@@ -66,6 +66,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from gapviz.training.runner import execute_run  # torch loads only for a valid config
 
     store = RunStore(args.home)
+    store.check_references(cfg)
     run_id = store.create(cfg)
     print(f"run {run_id} ({store.run_dir(run_id)})", flush=True)
     stop_requested = {"flag": False}

@@ -18,11 +18,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -92,13 +94,32 @@ def cache_key(paths: Sequence[Path], image_size: int) -> str:
     return digest.hexdigest()
 
 
+def _open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file; ValueError for a FIFO, device, socket or folder.
+
+    The open is non-blocking and the check is made on the opened descriptor, so a FIFO never blocks
+    and a file swapped for one after a first check is refused too.
+    """
+    if not stat.S_ISREG(os.stat(Path(path).resolve()).st_mode):
+        raise ValueError("not a regular file")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def decode_image(path: Path, image_size: int) -> np.ndarray:
     """One image as uint8 (image_size, image_size, 3): RGB, shorter side resized (bicubic), centre crop.
 
     Mirrors open_clip's eval transform (torchvision Resize + CenterCrop on a PIL image); large
     JPEGs are first reduced by the decoder (``draft``) to no less than twice the target size.
     """
-    with Image.open(path) as source:
+    with Image.open(_open_regular(path)) as source:
         source.draft("RGB", (2 * image_size, 2 * image_size))
         im: Image.Image = source.convert("RGB")
         w, h = im.size
@@ -151,7 +172,8 @@ def load_images(
         missing = [p for p in paths if not p.is_file()]
         if missing:
             more = f" (and {len(missing) - 1} more missing)" if len(missing) > 1 else ""
-            raise DataError(f"{missing[0]}: image file not found{more}")
+            what = "not a regular file" if missing[0].exists() else "image file not found"
+            raise DataError(f"{missing[0]}: {what}{more}")
     private_dir(folder, root=Path(home))
     stem = f".{key}.{os.getpid()}.{uuid.uuid4().hex}"
     full, compact = folder / f"{stem}.tmp.npy", folder / f"{stem}.compact.tmp.npy"

@@ -201,6 +201,35 @@ def _classes(emb: Embeddings, labels: Any, class_text: Any, name: str) -> Embedd
     return replace(emb, labels=labels.astype(np.int64), class_text=class_text)
 
 
+def _check_shapes(shapes: dict[str, tuple[int, ...]], name: str) -> None:
+    """Refuse, from the headers alone, members whose shapes disagree (before any member is decompressed)."""
+    image, text = shapes["image"], shapes["text"]
+    for what, shape in (("image", image), ("text", text)):
+        if len(shape) != 2:
+            raise EmbeddingsError(f"{name}: {what} must have shape (rows, dim), got {shape}")
+    if image[1] != text[1]:
+        raise EmbeddingsError(f"{name}: image dim {image[1]} does not match text dim {text[1]}")
+    index = shapes.get("text_image_index")
+    if index is None and image[0] != text[0]:
+        raise EmbeddingsError(
+            f"{name}: {image[0]} image rows but {text[0]} text rows; add a text_image_index array to pair them"
+        )
+    if index is not None and index != (text[0],):
+        raise EmbeddingsError(
+            f"{name}: text_image_index must have shape ({text[0]},) for {text[0]} text rows, got {index}"
+        )
+    labels, class_text = shapes.get("labels"), shapes.get("class_text")
+    if labels is not None and labels != (image[0],):
+        raise EmbeddingsError(f"{name}: labels must be {image[0]} integers (one per image), got shape {labels}")
+    if class_text is not None and (len(class_text) != 2 or class_text[1] != image[1]):
+        raise EmbeddingsError(f"{name}: class_text must have shape (classes, {image[1]}), got {class_text}")
+    captions, images = shapes.get("captions"), shapes.get("images")
+    if captions is not None and captions != (text[0],):
+        raise EmbeddingsError(f"{name}: captions must be {text[0]} strings (one per text row), got shape {captions}")
+    if images is not None and (len(images) != 4 or images[0] != image[0] or images[3] != 3):
+        raise EmbeddingsError(f"{name}: images must be uint8 of shape ({image[0]}, H, W, 3), got {images}")
+
+
 def _from_npy(stream: IO[bytes], name: str, limit: int) -> Embeddings:
     shape, dtype = _declared(stream, name, "the array")
     if len(shape) != 3 or shape[0] != 2:
@@ -224,6 +253,7 @@ def _from_npz(stream: IO[bytes], name: str, limit: int) -> Embeddings:
             with archive.open(info) as member:
                 declared.append((key, *_declared(member, name, key)))
         _check_size(declared, name, limit)
+        _check_shapes({key: shape for key, shape, _ in declared}, name)
         arrays = {}
         for key, info in members.items():
             with archive.open(info) as member:

@@ -63,6 +63,21 @@ def load_pairs(
     return data
 
 
+def check_paths(cfg: DataConfig) -> None:
+    """Refuse a missing data file or image folder (coco, csv) with the loader's messages, reading neither."""
+    if cfg.source not in ("coco", "csv"):
+        return
+    if not cfg.path:
+        raise DataError(f"data.path is required for data.source={cfg.source}")
+    from gapviz.data.coco import resolve_root
+
+    path = Path(cfg.path).expanduser().resolve()
+    if not path.is_file():
+        kind = "JSON" if cfg.source == "coco" else "CSV"
+        raise DataError(f"{path}: {f'is a folder; expected a {kind} file' if path.is_dir() else 'file not found'}")
+    resolve_root(cfg.image_root, path)
+
+
 def read_listing(cfg: DataConfig) -> ImageListing:
     """The image files and captions named by a COCO or CSV config (not decoded)."""
     if not cfg.path:

@@ -182,6 +182,7 @@ def submit(
 ) -> Submission:
     """Validate ``cfg``, create its run in the store and queue it; a run that cannot be queued is removed."""
     cfg.check()
+    store.check_references(cfg)
     run_id = store.create(cfg, group=group, tags=tags)
     try:
         return enqueue_run(conn, store, run_id, queue_name=queue_name)
@@ -208,6 +209,8 @@ def submit_many(
     problems = [p for cfg in configs for p in cfg.validate()]
     if problems:
         raise ConfigError(list({str(p): p for p in problems}.values()))
+    for cfg in configs:
+        store.check_references(cfg)
     if group is None:
         group = f"sweep-{new_run_id()}" if len(configs) > 1 else ""
     return group, [submit(conn, store, cfg, queue_name=queue_name, group=group, tags=tags) for cfg in configs]

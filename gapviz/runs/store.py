@@ -35,7 +35,14 @@ except ImportError:  # pragma: no cover - Windows: no lock (one writer per run i
 
 from gapviz.config import RunConfig, label_problem
 from gapviz.errors import GapvizError
-from gapviz.fsio import DIR_MODE, atomic_write_bytes, atomic_write_json, json_default, private_dir
+from gapviz.fsio import (
+    DIR_MODE,
+    atomic_write_bytes,
+    atomic_write_json,
+    json_default,
+    private_dir,
+    remove_stale_temp_files,
+)
 from gapviz.runs.records import EpochRecord, GapTracePoint, RunState, RunStatus
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
@@ -181,6 +188,18 @@ class RunStore:
             available = ", ".join(str(e) for e in kept)
             raise StoreError(f"run {run_id} has no checkpoint for epoch {epoch}; kept epochs: {available}")
         return files.epoch(epoch)
+
+    def check_references(self, cfg: RunConfig) -> None:
+        """Refuse a config whose init_run, data file or image folder does not exist, as training would, before
+        any run is created (``gapviz train`` and ``gapviz submit`` alike). A parent run still created, queued or
+        running need not have its checkpoint yet; any other must."""
+        from gapviz.data.loader import check_paths
+
+        if cfg.model.init_run:
+            self.existing_run_dir(cfg.model.init_run)
+            if self.state(cfg.model.init_run) not in {*RunState.ACTIVE, RunState.CREATED}:
+                self.epoch_checkpoint(cfg.model.init_run, cfg.model.init_epoch)
+        check_paths(cfg.data)
 
     def epoch_file(self, run_id: str, epoch: int) -> Path:
         """The .npz of one evaluated epoch (it may not exist yet)."""
@@ -416,7 +435,13 @@ class RunStore:
         stale = [p for sub in ("checkpoints", "epochs") for p in (folder / sub).glob(f".*{TEMP_SUFFIX}")]
         for path in stale:
             path.unlink(missing_ok=True)
-        return stale
+        return sorted({*stale, *remove_stale_temp_files(folder)})
+
+    def remove_stale_temp_files(self) -> list[Path]:
+        """Delete every run's ``*.tmp`` files left unmodified for a while (``gapviz up``): killed atomic writes."""
+        if not self.runs_dir.is_dir():
+            return []
+        return remove_stale_temp_files(self.runs_dir)
 
     # ---- reading -----------------------------------------------------------------------
     def config(self, run_id: str) -> RunConfig:

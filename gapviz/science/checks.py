@@ -7,7 +7,7 @@ import numpy as np
 from gapviz.errors import GapvizError
 
 ZERO_NORM = 1e-12
-"""Rows with an L2 norm below this have no direction to normalise to."""
+"""Rows shorter than this times the longest row have no direction to normalise to (scale-free)."""
 COLLAPSE_CONE = 0.999
 """A modality whose mean within-modality cosine exceeds this is collapsed (every row nearly the same)."""
 SHOWN_INDICES = 5
@@ -22,23 +22,56 @@ def _indices(rows: np.ndarray) -> str:
     return shown + (", ..." if len(rows) > SHOWN_INDICES else "")
 
 
+def _stable_norms(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's largest |value| and the L2 norm of the row divided by it (float64, overflow- and underflow-free)."""
+    scale = np.abs(arr).max(axis=1).astype(np.float64) if arr.shape[1] else np.zeros(len(arr))
+    safe = np.where(scale > 0, scale, 1.0)
+    scaled = (arr / safe[:, None].astype(arr.dtype)) if arr.dtype == np.float32 else arr / safe[:, None]
+    return scale, np.sqrt(np.einsum("ij,ij->i", scaled, scaled, dtype=np.float64))
+
+
+def _zero_rows(scale: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """Rows that are zero, or shorter than ZERO_NORM times the longest row (a scale-free test)."""
+    if not len(scale) or not scale.max() > 0:
+        return np.arange(len(scale))
+    top = int(np.argmax(scale / scale.max() * inner))
+    relative = (scale / scale[top]) * (inner / inner[top])
+    return np.flatnonzero(~(relative >= ZERO_NORM))
+
+
 def check_rows(rows: np.ndarray, what: str) -> None:
     """Raise DegenerateEmbeddingsError naming how many rows of ``what`` are non-finite or zero, and the first few."""
+    unit_rows(rows, what)
+
+
+def unit_rows(rows: np.ndarray, what: str) -> np.ndarray:
+    """Rows scaled to unit L2 norm, in the input's float precision, computed without overflow or underflow.
+
+    Each row is first divided by its largest |value|, so 1e300- or 1e-300-scaled and float32 near-max rows
+    give the same directions; non-finite rows, zero rows and rows below ZERO_NORM of the longest raise
+    DegenerateEmbeddingsError, as does any non-finite value left after normalising.
+    """
     arr = np.asarray(rows)
     if arr.ndim != 2:
         raise DegenerateEmbeddingsError(f"{what} embeddings must be 2-D (rows, dim), got shape {arr.shape}")
+    if arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
     bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
     if len(bad):
         raise DegenerateEmbeddingsError(
             f"{len(bad)} {what} row(s) contain NaN or inf (rows {_indices(bad)}): they cannot be measured"
         )
-    sq = np.einsum("ij,ij->i", arr, arr)
-    zero = np.flatnonzero(~(sq >= ZERO_NORM**2))
+    scale, inner = _stable_norms(arr)
+    zero = _zero_rows(scale, inner)
     if len(zero):
         raise DegenerateEmbeddingsError(
-            f"{len(zero)} {what} row(s) are zero vectors (norm < {ZERO_NORM:g}; rows {_indices(zero)}): "
-            "they have no direction, so no gap or recall can be measured"
+            f"{len(zero)} {what} row(s) are zero vectors (norm 0 or below {ZERO_NORM:g} of the longest row's; "
+            f"rows {_indices(zero)}): they have no direction, so no gap or recall can be measured"
         )
+    unit = (arr / scale[:, None].astype(arr.dtype)) / inner[:, None].astype(arr.dtype)
+    if not np.isfinite(unit).all():
+        raise DegenerateEmbeddingsError(f"{what} rows could not be normalised to unit length (values out of range)")
+    return unit
 
 
 def is_collapsed(cone: float) -> bool:

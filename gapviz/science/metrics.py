@@ -43,6 +43,8 @@ def _as_float_array(x: Any) -> np.ndarray:
 def l2_normalize(x: Any) -> np.ndarray:
     """Rows of ``x`` scaled to unit L2 norm, as float64 (all-zero rows stay zero)."""
     arr = _as_float_array(x)
+    scale = np.abs(arr).max(axis=1, keepdims=True) if arr.shape[1] else np.zeros((len(arr), 1))
+    arr = arr / np.where(scale > 0, scale, 1.0)  # largest |value| 1: squaring neither overflows nor underflows
     norms = np.linalg.norm(arr, axis=1, keepdims=True)
     return arr / np.where(norms > 0, norms, 1.0)
 
@@ -244,13 +246,9 @@ def prepare(image: Any, text: Any, text_image_index: Any | None = None) -> tuple
 
     Rows keep the input's precision (float64, else float32), so large float32 sets are not doubled in memory.
     """
-    from gapviz.science.checks import check_rows
+    from gapviz.science.checks import unit_rows
 
-    x, y = _as_compute_array(image), _as_compute_array(text)
-    check_rows(x, "image")
-    check_rows(y, "text")
-    x = x / np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
-    y = y / np.sqrt(np.einsum("ij,ij->i", y, y))[:, None]
+    x, y = unit_rows(_as_compute_array(image), "image"), unit_rows(_as_compute_array(text), "text")
     return x, y, pair_index(len(x), len(y), text_image_index)
 
 

@@ -70,7 +70,10 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
 
 def images_to_tensor(images: np.ndarray, bundle: ModelBundle, device: torch.device) -> torch.Tensor:
     """uint8 (B, H, W, 3) -> normalised float (B, 3, H, W) on ``device``."""
-    batch = torch.from_numpy(np.ascontiguousarray(images)).to(device, non_blocking=True)
+    array = np.ascontiguousarray(images)
+    if not array.flags.writeable:  # a slice of the read-only image cache: torch warns on non-writable arrays
+        array = array.copy()
+    batch = torch.from_numpy(array).to(device, non_blocking=True)
     batch = batch.permute(0, 3, 1, 2).float().div_(255.0)
     mean = torch.tensor(bundle.mean, device=device).view(1, 3, 1, 1)
     std = torch.tensor(bundle.std, device=device).view(1, 3, 1, 1)
