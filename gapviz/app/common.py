@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 
 import streamlit as st
 
-from gapviz.runs.store import RunStore, StoreError, gapviz_home
+from gapviz.runs.store import UNREADABLE, RunStore, StoreError, gapviz_home, npz_keys, npz_member
 
 QUEUE_UNAVAILABLE = "queue unavailable — start it with `gapviz up`"
 NO_WORKER = "no worker is running — start one with `gapviz worker` (or `gapviz up`, which starts the queue and workers)"
@@ -142,18 +142,12 @@ def captions(run_id: str) -> list[str]:
 
 @st.cache_data(show_spinner=False, max_entries=4096)
 def _npz_member(path: str, key: str, version: int) -> Any:
-    import numpy as np
-
-    with np.load(path, allow_pickle=False) as data:
-        return data[key] if key in data.files else None
+    return npz_member(path, key)
 
 
 @st.cache_data(show_spinner=False, max_entries=1024)
 def _npz_keys(path: str, version: int) -> list[str]:
-    import numpy as np
-
-    with np.load(path, allow_pickle=False) as data:
-        return list(data.files)
+    return npz_keys(path)
 
 
 def _epoch_file(run_id: str, epoch: int) -> tuple[str, int]:
@@ -202,8 +196,17 @@ def run_label(run_id: str, summaries: dict[str, Any] | None = None, state: str |
     return f"{name + ' · ' if name else ''}{state or summary.state} · {run_id}"
 
 
+def unreadable(run_id: str, summaries: dict[str, Any], where: Any = None) -> bool:
+    """True (after one escaped error line naming the file and the reason) when the run's files cannot be read."""
+    summary = summaries.get(run_id)
+    if summary is None or summary.state != UNREADABLE:
+        return False
+    (where or st).error(f"Run {md_escape(run_id)} is unreadable: {md_escape(summary.problem)}")
+    return True
+
+
 def summaries() -> dict[str, Any]:
-    """run id -> RunSummary, newest first."""
+    """run id -> RunSummary, newest first, unreadable runs included (state UNREADABLE)."""
     return {s.run_id: s for s in store().summaries()}
 
 

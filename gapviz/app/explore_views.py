@@ -68,6 +68,8 @@ def pick_run_epoch(box: Any, prefix: str, *, url: bool) -> tuple[str, int] | Non
     st.session_state.setdefault(run_key, newest_finished_run() or next(iter(summaries)))
     c1, c2 = box.columns([3, 1])
     run_id = c1.selectbox("Run", list(summaries), key=run_key, format_func=lambda r: common.run_label(r, summaries))
+    if common.unreadable(run_id, summaries, box):
+        return None
     epochs = common.store().epochs(run_id)
     if not epochs:
         box.info("This run has no evaluated epoch yet.")
@@ -93,6 +95,8 @@ def pick_checkpoint(box: Any) -> tuple[str, str, Any] | None:
     run_id = c1.selectbox(
         "Run", list(summaries), key="explore_ckpt_run", format_func=lambda r: common.run_label(r, summaries)
     )
+    if common.unreadable(run_id, summaries, box):
+        return None
     store = common.store()
     kept = store.checkpoint_epochs(run_id)
     if not kept:

@@ -13,7 +13,7 @@ import streamlit as st
 from gapviz.app import common
 from gapviz.app import compare_frames as cf
 from gapviz.app import frames as views
-from gapviz.runs.store import RunStore, StoreError
+from gapviz.runs.store import UNREADABLE, RunStore
 
 EXPANDED_UP_TO = 12
 """The Runs box is open while it holds at most this many runs (100 chips would push the page down)."""
@@ -32,18 +32,15 @@ def flat_config(run_id: str) -> dict[str, Any]:
 
 @st.cache_data(show_spinner=False, max_entries=4096)
 def _summary(home_path: str, run_id: str, version: float) -> Any:
-    return RunStore(home_path).summary(run_id)
+    return RunStore(home_path).summary_or_unreadable(run_id)
 
 
 def summaries() -> dict[str, Any]:
-    """run id -> RunSummary, newest first; each cached until its run's files change (100 runs: one stat each)."""
-    found = {}
-    for run_id in common.store().run_ids():
-        try:
-            found[run_id] = _summary(str(common.home()), run_id, common.run_version(run_id))
-        except (StoreError, ValueError):
-            continue
-    return found
+    """run id -> RunSummary, newest first, unreadable runs included (state UNREADABLE, with their problem); each
+    cached until its run's files change (100 runs: one stat each)."""
+    return {
+        run_id: _summary(str(common.home()), run_id, common.run_version(run_id)) for run_id in common.store().run_ids()
+    }
 
 
 def _matching(table: Any) -> list[str]:
@@ -118,7 +115,8 @@ def filters(summaries: dict[str, Any], table: Any) -> None:
 
 def pick(summaries: dict[str, Any]) -> list[str]:
     """The filter row and the Runs box; returns the selected run ids (and keeps them in the URL)."""
-    table = cf.run_table(summaries, {r: flat_config(r) for r in summaries})
+    readable = [r for r, summary in summaries.items() if summary.state != UNREADABLE]
+    table = cf.run_table(summaries, {r: flat_config(r) for r in readable})
     _init_from_url(summaries)
     filters(summaries, table)
     if "runs" in st.session_state:  # runs deleted meanwhile (here or elsewhere) leave the selection

@@ -113,7 +113,8 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
         gap, r1 = s.last_metrics.get(catalog.DEFAULT_GAP_KEY, math.nan), s.last_metrics.get("i2t_r1", math.nan)
         epochs = f"{max(s.epochs_done, 0):>3}/{s.epochs_total:<3}"
         print(
-            f"{term_safe(s.run_id):<24} {term_safe(s.state):<11} {epochs}  {gap:>6.3f} {r1:>8.3f}  {term_safe(s.name)}"
+            f"{term_safe(s.run_id):<24} {term_safe(s.state):<11} {epochs}  {gap:>6.3f} {r1:>8.3f}  "
+            + (term_safe(f"cannot be read: {s.problem}", limit=400) if s.problem else term_safe(s.name))
         )
     return EXIT_OK
 

@@ -101,7 +101,6 @@ def _home(args: argparse.Namespace) -> str | None:
 def cmd_up(args: argparse.Namespace) -> int:
     from gapviz.queue.supervisor import Supervisor
 
-    RunStore(_home(args)).remove_stale_temp_files()  # what writers killed by SIGKILL left behind
     devices = [d.strip() for d in (args.device or "").split(",") if d.strip()]
     supervisor = Supervisor(
         _home(args),

@@ -243,6 +243,7 @@ class Supervisor:
         private_umask()
         with UpLock(self.home):
             self.make_home_private()
+            self.remove_stale_temp_files()
             previous = {sig: signal.signal(sig, self.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
             try:
                 self.start()
@@ -260,6 +261,14 @@ class Supervisor:
         changed = tighten_tree(self.home)  # the up lock has made it if it was missing
         if changed:
             self.say(f"made {self.home} private (owner-only): {changed} file(s)/folder(s) had group or other access")
+
+    def remove_stale_temp_files(self) -> None:
+        """Delete what atomic writes killed by SIGKILL left in the runs (under the up lock: no other up writes)."""
+        from gapviz.runs.store import RunStore
+
+        removed = RunStore(self.home).remove_stale_temp_files()
+        if removed:
+            self.say(f"removed {len(removed)} stale temporary file(s) left by killed writers")
 
     def start(self) -> None:
         app_path = self._check_app() if self.with_app else None

@@ -22,6 +22,7 @@ import secrets
 import shutil
 import socket
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -73,6 +74,36 @@ def check_labels(name: str, tags: Iterable[str]) -> None:
             raise StoreError(f"run {problem}")
 
 
+UNREADABLE = "unreadable"
+"""The state a run summary shows when its files cannot be read (never stored in status.json)."""
+
+
+def _reason(error: BaseException) -> str:
+    """One line about why a file could not be read: StoreError's own text, else the error's type and message."""
+    if isinstance(error, StoreError):
+        return str(error)
+    text = " ".join(str(error).split())[:200]
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def npz_keys(path: str | Path) -> list[str]:
+    """The member names of a run's .npz file; an unreadable one is a StoreError naming it."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return list(data.files)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise StoreError(f"cannot read {path}: {_reason(error)}") from None
+
+
+def npz_member(path: str | Path, key: str) -> np.ndarray | None:
+    """One member of a run's .npz file (None when absent); an unreadable one is a StoreError naming it."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return data[key] if key in data.files else None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise StoreError(f"cannot read {path}: {_reason(error)}") from None
+
+
 def gapviz_home(override: str | Path | None = None) -> Path:
     """The data folder: ``override``, else $GAPVIZ_HOME, else ~/.gapviz."""
     raw = override or os.environ.get("GAPVIZ_HOME") or DEFAULT_HOME
@@ -108,6 +139,8 @@ class RunSummary:
     group: str
     tags: tuple[str, ...]
     last_metrics: dict[str, float]
+    problem: str = ""
+    """Why the run is UNREADABLE (its file and the reason); empty for a readable run."""
 
 
 @dataclass(frozen=True)
@@ -445,7 +478,11 @@ class RunStore:
 
     # ---- reading -----------------------------------------------------------------------
     def config(self, run_id: str) -> RunConfig:
-        return RunConfig.from_json((self.existing_run_dir(run_id) / "config.json").read_text())
+        path = self.existing_run_dir(run_id) / "config.json"
+        try:
+            return RunConfig.from_json(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as error:
+            raise StoreError(f"cannot read {path}: {_reason(error)}") from None
 
     def status(self, run_id: str) -> RunStatus:
         """The run's status; a foreground run whose process died (or went silent) is marked abandoned first."""
@@ -472,10 +509,27 @@ class RunStore:
         return self._read_json(self.existing_run_dir(run_id) / "meta.json")
 
     def metrics(self, run_id: str) -> list[dict[str, Any]]:
+        """The per-epoch metric rows; a torn last line (a run killed while appending) is left out, any other
+        unreadable line is a StoreError naming the file and line."""
         path = self.existing_run_dir(run_id) / "metrics.jsonl"
-        if not path.exists():
+        try:
+            lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except FileNotFoundError:
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as error:
+            raise StoreError(f"cannot read {path}: {_reason(error)}") from None
+        rows = []
+        for number, line in enumerate(lines, start=1):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                if number == len(lines):
+                    break
+                raise StoreError(f"cannot read {path}: line {number}: {error.msg}") from None
+            if not isinstance(row, dict) or "epoch" not in row:
+                raise StoreError(f"cannot read {path}: line {number} is not an epoch row")
+            rows.append(row)
+        return rows
 
     def epochs(self, run_id: str) -> list[int]:
         return [int(row["epoch"]) for row in self.metrics(run_id)]
@@ -485,8 +539,7 @@ class RunStore:
         path = self.epoch_file(self.existing_run_dir(run_id).name, epoch)
         if not path.is_file():
             raise StoreError(f"run {run_id} has no saved epoch {epoch}")
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
+        return {key: npz_member(path, key) for key in npz_keys(path)}  # type: ignore[misc]
 
     def gap_trace(self, run_id: str) -> list[dict[str, Any]]:
         """The run's gap-trace points in step order: dicts with step, epoch, tau, beta, gap_distance."""
@@ -505,25 +558,49 @@ class RunStore:
 
     def captions(self, run_id: str) -> list[str]:
         path = self.existing_run_dir(run_id) / "captions.json"
-        return json.loads(path.read_text()) if path.exists() else []
+        if not path.exists():
+            return []
+        try:
+            captions = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            raise StoreError(f"cannot read {path}: {_reason(error)}") from None
+        if not isinstance(captions, list):
+            raise StoreError(f"cannot read {path}: not a list of captions")
+        return [str(c) for c in captions]
 
     def _read_json(self, path: Path) -> dict[str, Any]:
         try:
-            return json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise StoreError(f"cannot read {path}: {error}") from None
+            value = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            raise StoreError(f"cannot read {path}: {_reason(error)}") from None
+        if not isinstance(value, dict):
+            raise StoreError(f"cannot read {path}: not a JSON object")
+        return value
 
     def run_ids(self) -> list[str]:
-        """Every run id, newest first."""
-        ids = [p.name for p in self.runs_dir.iterdir() if (p / "config.json").is_file()]
+        """Every run folder's id, newest first: broken ones too (summaries shows them as unreadable)."""
+        ids = [p.name for p in self.runs_dir.iterdir() if p.is_dir() and RUN_ID_PATTERN.match(p.name)]
         return sorted(ids, reverse=True)
 
     def summaries(self) -> Iterator[RunSummary]:
+        """Every run's summary, newest first; a run whose files cannot be read is UNREADABLE, never left out."""
         for run_id in self.run_ids():
-            try:
-                yield self.summary(run_id)
-            except (StoreError, ValueError):
-                continue
+            yield self.summary_or_unreadable(run_id)
+
+    def summary_or_unreadable(self, run_id: str) -> RunSummary:
+        """The run's summary, or an UNREADABLE one naming the file and the reason."""
+        if not (self.runs_dir / run_id / "config.json").is_file():
+            return self.unreadable(run_id, f"{self.runs_dir / run_id / 'config.json'} is missing")
+        try:
+            return self.summary(run_id)
+        except (StoreError, ValueError, TypeError, KeyError) as error:
+            return self.unreadable(run_id, _reason(error))
+
+    def unreadable(self, run_id: str, problem: str) -> RunSummary:
+        """The summary of a run that cannot be read: its id as name, the mtime of its folder as creation time."""
+        path = self.runs_dir / run_id
+        created = path.stat().st_mtime if path.exists() else 0.0
+        return RunSummary(run_id, run_id, UNREADABLE, -1, 0, created, "", (), {}, problem)
 
     def summary(self, run_id: str) -> RunSummary:
         status, meta, cfg, rows = self.status(run_id), self.meta(run_id), self.config(run_id), self.metrics(run_id)
@@ -559,9 +636,10 @@ class RunStore:
 
     def export(self, run_id: str, dest: str | Path) -> list[Path]:
         """Write metrics.csv, embeddings.npz (every epoch, keys eNNN_image...) and config.json to ``dest``."""
+        self.config(run_id)  # a corrupt config is refused, not copied
+        rows = self.metrics(run_id)
         dest = Path(dest).expanduser().resolve()
         dest.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        rows = self.metrics(run_id)
         columns = list(dict.fromkeys(key for row in rows for key in row))
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=columns)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from gapviz.fsio import atomic_write_bytes
-from gapviz.runs.store import CheckpointFiles
+from gapviz.runs.store import CheckpointFiles, StoreError
 
 if TYPE_CHECKING:
     from gapviz.training.loop import TrainingSetup
@@ -49,11 +49,26 @@ def _torch_bytes(value: Any) -> bytes:
     return buffer.getvalue()
 
 
+def _read(path: Any, device: Any) -> dict[str, Any]:
+    """torch.load with weights only; a corrupt or truncated file is gapviz's one-line StoreError, never PyTorch's
+    advice to load it with weights_only=False (which would run code from the file)."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as error:  # noqa: BLE001 - pickle, zip, EOF and runtime errors all mean an unreadable file
+        raise StoreError(
+            f"cannot read checkpoint {path}: corrupt or truncated ({type(error).__name__}); delete it to train the run "
+            "again from the start"
+        ) from None
+    if not isinstance(state, dict) or "epoch" not in state:
+        raise StoreError(f"cannot read checkpoint {path}: not a gapviz checkpoint")
+    return state
+
+
 def load_checkpoint(
     files: CheckpointFiles, setup: TrainingSetup, optimizer: torch.optim.Optimizer
 ) -> tuple[int, int, dict[str, np.ndarray]]:
     """Restore model, temperature and optimiser from last.pt; returns (epoch, global step, projections)."""
-    state = torch.load(files.last, map_location=setup.device, weights_only=True)
+    state = _read(files.last, setup.device)
     setup.model.load_state_dict(state["state_dict"])
     setup.temperature.load_state_dict(state["temperature"])
     optimizer.load_state_dict(state["optimizer"])
@@ -65,4 +80,4 @@ def checkpoint_epoch(files: CheckpointFiles) -> int | None:
     """The epoch of the resumable checkpoint, if there is one."""
     if not files.last.is_file():
         return None
-    return int(torch.load(files.last, map_location="cpu", weights_only=True)["epoch"])
+    return int(_read(files.last, "cpu")["epoch"])

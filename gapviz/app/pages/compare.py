@@ -19,6 +19,7 @@ from gapviz.app import common, run_picker, settings_plot
 from gapviz.app import compare_frames as cf
 from gapviz.app import frames as views
 from gapviz.app.settings_plot import export_buttons
+from gapviz.runs.store import StoreError
 from gapviz.science import catalog
 
 MAX_SCATTER_COLUMNS = 3
@@ -173,7 +174,7 @@ def render() -> None:
             "start one on the Launch page or with `gapviz train`."
         )
         return
-    run_ids = run_picker.pick(summaries)
+    run_ids = readable_runs(run_picker.pick(summaries))
     if not run_ids:
         st.info("Choose runs, a group or a filter above. The page URL keeps the selection.")
         return
@@ -189,6 +190,29 @@ def render() -> None:
         settings_plot.gap_against_beta(run_ids, labels)
         scatters(run_ids, names, {r: [int(row["epoch"]) for row in histories[r]] for r in run_ids})
         manage(run_ids, summaries)
+
+
+def readable_runs(run_ids: list[str]) -> list[str]:
+    """The chosen runs whose config and metrics can be read; each other one is named, with its problem, in one
+    warning line, so one broken run never breaks the page for the rest."""
+    readable = []
+    for run_id in run_ids:
+        try:
+            run_picker.flat_config(run_id)
+            common.metrics(run_id)
+        except Exception as error:  # noqa: BLE001 - any unreadable file: name the run, keep the others
+            common.show_error(f"run {run_id} is unreadable and left out", error)
+            continue
+        readable.append(run_id)
+    return readable
+
+
+def _methods(run_id: str, epoch: int) -> list[str]:
+    """The projections saved at a run's epoch; none for an unreadable file (its scatter then says which run)."""
+    try:
+        return common.projection_methods(run_id, epoch)
+    except StoreError:
+        return []
 
 
 def scatters(run_ids: list[str], names: dict[str, str], epochs: dict[str, list[int]]) -> None:
@@ -207,13 +231,13 @@ def scatters(run_ids: list[str], names: dict[str, str], epochs: dict[str, list[i
     )
     last = max(max(epochs[r]) for r in with_epochs)
     epoch = c2.slider("Epoch (all runs)", 0, last, last, key="compare_epoch") if last > 0 else 0
-    methods = sorted({m for r in shown_runs or with_epochs[:1] for m in common.projection_methods(r, epochs[r][-1])})
+    methods = sorted({m for r in shown_runs or with_epochs[:1] for m in _methods(r, epochs[r][-1])})
     method = c3.selectbox("Projection", methods or ["pca"], key="compare_method")
     if not shown_runs:
         return
     columns = st.columns(min(MAX_SCATTER_COLUMNS, len(shown_runs)))
     for position, run_id in enumerate(shown_runs):
-        with columns[position % len(columns)]:
+        with columns[position % len(columns)], common.guard(f"could not draw run {run_id}"):
             scatter(run_id, names[run_id], epochs[run_id], epoch, method, legend=position == 0)
 
 

@@ -391,7 +391,7 @@ def render() -> None:
         st.info("No runs yet — launch one on the Launch page.")
         return
     run_id = picker(summaries)
-    if not run_id:
+    if not run_id or common.unreadable(run_id, summaries):
         return
     conn = common.connection()
     if conn is None:
