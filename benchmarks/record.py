@@ -187,7 +187,7 @@ def _without_output_flags(argv: list[str]) -> list[str]:
 
 
 def _module_name(name: str) -> str:
-    return "bad_inputs" if name == "bad_inputs" else f"bench_{name}"
+    return f"bench_{name}"
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,7 +4,7 @@
 #   bash benchmarks/record_all.sh            # about 45 minutes on 2 cores; the reproduce suite is 15+ of them
 #   bash benchmarks/record_all.sh train app  # only the named steps
 # Every step runs even if one fails. Missed targets are judged on the page, not by exit codes (only
-# bad_inputs and reproduce exit non-zero for a miss; any benchmark does when it breaks).
+# reproduce exits non-zero for a miss; any benchmark does when it breaks).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
@@ -14,7 +14,6 @@ steps=(
   "analyze:python -m benchmarks.bench_analyze --record"
   "analyze_training:python -m benchmarks.bench_analyze --resamples 200 --name analyze_training --record"
   "analyze_memory:python -m benchmarks.bench_analyze --pairs 100000 --memory-only --record"
-  "bad_inputs:python -m benchmarks.bad_inputs --record"
   "queue:python -m benchmarks.bench_queue --record"
   "app:python -m benchmarks.bench_app --record"
   "explore:python -m benchmarks.bench_explore --browser --record"
@@ -33,4 +32,4 @@ for step in "${steps[@]}"; do
   sleep 5  # let the last benchmark's servers and children exit before the next samples the machine
 done
 python -m benchmarks.report
-if [ ${#failed[@]} -gt 0 ]; then echo "exited non-zero (an error, or a bad_inputs/reproduce miss): ${failed[*]}"; exit 1; fi
+if [ ${#failed[@]} -gt 0 ]; then echo "exited non-zero (an error, or a reproduce miss): ${failed[*]}"; exit 1; fi

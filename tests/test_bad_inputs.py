@@ -1,41 +1,24 @@
-"""Bad inputs, tried as a hostile or careless user would: every one must end in a clean one-line error.
+"""Bad inputs, tried as a hostile or careless user would: every one ends in a clean one-line error.
 
 Each case runs the real `gapviz` command (in this process through ``gapviz.cli.main.main``, or as a
-subprocess where a pipe or a closed reader matters) on a private GAPVIZ_HOME and is classified:
-
-- clean:      exit code 1 and one line on stderr (one per problem for config errors), no traceback,
-              no "unexpected error"; for a closed pipe, any non-zero exit with nothing on stderr;
-- traceback:  an exception escaped (a traceback on stderr, or no exit), or the error was not one line
-              or not exit code 1 (counted with the tracebacks);
-- unexpected: gapviz caught an error it did not expect ("unexpected error": a bug, one line);
-- wrong:      exit code 0 where the input is bad (a silently wrong result);
-- leak:       the message quotes the contents of the file it was given.
-
-Run: python -m benchmarks.bad_inputs [--record | --json PATH]   (well under a minute on 2 idle cores)
-
-``--record`` writes benchmarks/results/bad_inputs.json (docs/benchmarks.md's source); ``--json PATH``
-writes the same results file elsewhere. Exit code 1 unless every input ends cleanly.
+subprocess where a closed reader matters) on a private GAPVIZ_HOME. Clean means: exit code 1 and one
+line on stderr (one per problem for config errors), no traceback, no "unexpected error", not the
+contents of the file it was given; for a closed pipe, a non-zero exit with nothing on stderr.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
-import os
 import subprocess
 import sys
-import tempfile
-import time
+from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+import pytest
 
-from benchmarks import record
-
-REPO = Path(__file__).resolve().parents[1]
 SECRET = "root:x:0:0:root:/root:/bin/bash"
 TRAIN = ["train", "--preset", "tiny-test", "--set", "train.epochs=1"]
 
@@ -206,6 +189,7 @@ def cases(f: dict[str, Path]) -> list[Case]:
 
 
 def run_in_process(argv: list[str]) -> tuple[int | None, str]:
+    """Exit code and stderr of `gapviz ARGV` run through the CLI's main; None: an exception escaped."""
     from gapviz.cli.main import main
 
     err = io.StringIO()
@@ -214,25 +198,13 @@ def run_in_process(argv: list[str]) -> tuple[int | None, str]:
             code = main(argv)
         except SystemExit as exit_:  # argparse
             code = int(exit_.code or 0)
-        except BaseException as error:  # noqa: BLE001 - an escaped exception is what we count
+        except BaseException as error:  # noqa: BLE001 - an escaped exception is what we look for
             return None, f"Traceback: {type(error).__name__}: {error}"
     return code, err.getvalue()
 
 
-def run_piped(argv: list[str]) -> tuple[int | None, str]:
-    """The command with its stdout closed before it writes (as `| head` does when it exits)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gapviz.cli.main", *argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=dict(os.environ),
-    )
-    process.stdout.close()
-    _, err = process.communicate(timeout=120)
-    return process.returncode, err.decode(errors="replace")
-
-
-def classify(code: int | None, err: str, *, pipe: bool = False) -> str:
+def outcome(code: int | None, err: str, *, pipe: bool = False) -> str:
+    """clean, traceback, leak, unexpected or wrong (exit 0 for a bad input)."""
     if code is None or "Traceback" in err:
         return "traceback"
     if SECRET in err or "daemon:x" in err:
@@ -248,75 +220,35 @@ def classify(code: int | None, err: str, *, pipe: bool = False) -> str:
     return "clean" if code == 1 and one_line else "traceback"
 
 
-OUTCOMES = ("clean", "traceback", "unexpected", "wrong", "leak")
-CLEAN_LABEL = "clean one-line errors (exit 1; a closed pipe: non-zero, stderr empty)"
+LABELS = [label for _, label, _ in cases(defaultdict(Path))]  # the labels name no path
 
 
-def try_all(f: dict[str, Path]) -> list[dict[str, Any]]:
-    """Every case run and classified: kind, case, exit code, outcome and the start of stderr."""
-    rows = []
-    for kind, label, argv in cases(f):
-        code, err = run_in_process(argv)
-        rows.append({"kind": kind, "case": label, "exit": code, "outcome": classify(code, err), "stderr": err})
-    for argv in PIPED:
-        code, err = run_piped(argv)
-        label, outcome = f"{' '.join(argv)} | head", classify(code, err, pipe=True)
-        rows.append({"kind": "closed pipes", "case": label, "exit": code, "outcome": outcome, "stderr": err})
-    for row in rows:
-        row["stderr"] = row["stderr"].strip()[:200]
-    return rows
+@pytest.fixture(scope="module")
+def argv_of(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
+    """Every case's argv by label, pointing at bad files written once for the module."""
+    return {label: argv for _, label, argv in cases(files(tmp_path_factory.mktemp("bad")))}
 
 
-def results(rows: list[dict[str, Any]], seconds: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The measures (each outcome's count, with its goal) and the tables (per kind; cases not clean)."""
-    totals = {kind: sum(r["outcome"] == kind for r in rows) for kind in OUTCOMES}
-    measures = [
-        record.measure("tried", "bad inputs tried", len(rows), digits=0),
-        record.measure("clean", CLEAN_LABEL, totals["clean"], "", (">=", len(rows)), 0),
-        record.measure("tracebacks", "tracebacks", totals["traceback"], "", ("<=", 0), 0),
-        record.measure("unexpected", '"unexpected error" (one line, a bug)', totals["unexpected"], "", ("<=", 0), 0),
-        record.measure("silently_wrong", "silently wrong results (exit 0)", totals["wrong"], "", ("<=", 0), 0),
-        record.measure("leaks", "file contents in the message", totals["leak"], "", ("<=", 0), 0),
-        record.measure("seconds", "time to try them all", seconds, "s", digits=1),
-    ]
-    by_kind = []
-    for kind in dict.fromkeys(r["kind"] for r in rows):
-        outcomes = [r["outcome"] for r in rows if r["kind"] == kind]
-        by_kind.append([kind, len(outcomes), *(outcomes.count(outcome) for outcome in OUTCOMES)])
-    columns = ["kind of input", "tried", "clean", "traceback", "unexpected error", "silently wrong", "leak"]
-    failures = [
-        [r["case"], r["outcome"], "" if r["exit"] is None else r["exit"], r["stderr"]]
-        for r in rows
-        if r["outcome"] != "clean"
-    ]
-    tables = [
-        record.table("by_kind", columns, by_kind, [None, 0, 0, 0, 0, 0, 0]),
-        record.table("not_clean", ["case", "outcome", "exit code", "stderr"], failures, [None, None, 0, None]),
-    ]
-    return measures, tables
+@pytest.fixture(autouse=True)
+def _private_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh GAPVIZ_HOME, offline, no queue."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+    monkeypatch.delenv("REDIS_URL", raising=False)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Try every bad input; print the ones not clean and the totals; exit 1 unless all are clean."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    record.add_output_arguments(parser)
-    args = parser.parse_args(argv)
-    session = record.Session("bad_inputs", argv, module="bad_inputs")
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ.update(GAPVIZ_HOME=str(Path(tmp) / "home"), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-        os.environ.pop("REDIS_URL", None)
-        started = time.perf_counter()
-        rows = try_all(files(Path(tmp)))
-        elapsed = time.perf_counter() - started
-    for row in rows:
-        if row["outcome"] != "clean":
-            print(f"{row['outcome']:<10} {row['case']}: exit {row['exit']}: {row['stderr']}")
-    totals = {kind: sum(r["outcome"] == kind for r in rows) for kind in OUTCOMES}
-    print(json.dumps({"tried": len(rows), **totals, "seconds": round(elapsed, 1)}))
-    measures, tables = results(rows, elapsed)
-    session.save(measures, tables, record.output_path("bad_inputs", args))
-    return 0 if totals["clean"] == len(rows) else 1
+@pytest.mark.parametrize("label", LABELS)
+def test_a_bad_input_ends_in_a_clean_one_line_error(label: str, argv_of: dict[str, list[str]]) -> None:
+    code, err = run_in_process(argv_of[label])
+    assert outcome(code, err) == "clean", f"exit {code}: {err.strip()[:300]}"
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+@pytest.mark.parametrize("argv", PIPED, ids=" ".join)
+def test_a_closed_pipe_ends_quietly(argv: list[str]) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gapviz.cli.main", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdout is not None
+    process.stdout.close()  # as `| head` does when it exits
+    _, err = process.communicate(timeout=120)
+    assert outcome(process.returncode, err.decode(errors="replace"), pipe=True) == "clean", err
