@@ -8,17 +8,18 @@ Each setting runs in a new Python process, as the app's child does: starting Pyt
 umap, its numba kernels and the fit. Two columns: "compiling" leaves umap's kernels as umap ships
 them (no ``cache=True``: every process compiles them, what the first child on a machine pays);
 "kernels cached" turns on numba's disk cache for them first
-(``projection_cache.cache_umap_kernels``, as the child does), after one process has written it.
+(``cache_umap_kernels`` below, what the app's child process does), after one process has written it.
+The fit is the public ``gapviz.science.projection.aligned_umap_project``, the function the app's child wraps;
+nothing here imports gapviz.app.
 
 Every grid starts with two rows timed both ways: 3 epochs × 40 pairs (almost only the fixed cost)
-and the app's setting (``--app-epochs`` × ``--app-pairs``, by default the app's ALIGNED_MAX_EPOCHS
-and ALIGNED_MAX_POINTS / 2, at ALIGNED_UMAP_EPOCHS optimiser epochs). Then, by default, the page's
+and the app's setting (``--app-epochs`` × ``--app-pairs``, by default APP_EPOCHS × APP_PAIRS, Explore's
+setting, at ALIGNED_UMAP_EPOCHS optimiser epochs). Then, by default, the page's
 grid: one factor at a time away from the app's setting (pairs, run epochs, optimiser epochs), kernels
 cached only, since compiling adds the same fixed cost to every row; given any of ``--epochs``,
-``--pairs`` or ``--n-epochs``, their product instead, timed both ways. The last row is the app's
-own path, ``projection_cache.aligned_umap_layouts`` on an empty layout cache (``--no-app-path``:
-none). Synthetic epochs: the same pairs drifting a little per epoch while their modality gap
-shrinks, as in training. Prints a Markdown table; ``--record`` writes
+``--pairs`` or ``--n-epochs``, their product instead, timed both ways. Synthetic epochs: the same
+pairs drifting a little per epoch while their modality gap shrinks, as in training. Prints a Markdown
+table; ``--record`` writes
 benchmarks/results/aligned_umap.json (docs/benchmarks.md's source), ``--json PATH`` the same file
 elsewhere.
 
@@ -32,15 +33,15 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmarks import record
 
+APP_EPOCHS, APP_PAIRS = 10, 400
+"""Explore's aligned-UMAP setting: at most 10 run epochs of 800 points (400 pairs); --app-epochs/--app-pairs."""
 QUALITY_EPOCHS, QUALITY_PAIRS = 10, 500
 """The layout-quality data: run epochs and clustered pairs per epoch."""
 CHILD = """
@@ -50,7 +51,7 @@ from benchmarks.bench_aligned_umap import synthetic_epochs
 from gapviz.science.projection import aligned_umap_project
 epochs, pairs, dim, n_epochs, cached = map(int, sys.argv[1:6])
 if cached:
-    from gapviz.app.projection_cache import cache_umap_kernels
+    from benchmarks.bench_aligned_umap import cache_umap_kernels
     cache_umap_kernels()
 layouts = aligned_umap_project(synthetic_epochs(epochs, pairs, dim), n_epochs=n_epochs)
 print(time.perf_counter() - start)
@@ -80,17 +81,22 @@ def _fresh(epochs: int, pairs: int, dim: int, n_epochs: int, cached: bool) -> fl
     return time.perf_counter() - start
 
 
-def _app_path(epochs: int, pairs: int, dim: int) -> float:
-    """Seconds of projection_cache.aligned_umap_layouts on an empty cache (the app's child process)."""
-    from gapviz.app import projection_cache
-
-    data = synthetic_epochs(epochs, pairs, dim)
-    with tempfile.TemporaryDirectory() as home:
-        start = time.perf_counter()
-        layouts = projection_cache.aligned_umap_layouts(Path(home), data)
-        seconds = time.perf_counter() - start
-    assert len(layouts) == epochs and all(np.isfinite(layout).all() for layout in layouts)
-    return seconds
+def cache_umap_kernels() -> int:
+    """Turn on numba's disk cache for umap's module-level kernels, as the app's child process does; how many."""
+    try:
+        import umap  # noqa: F401  (imports umap.umap_, layouts, spectral, distances, aligned_umap)
+        from numba.core.caching import NullCache
+        from numba.core.dispatcher import Dispatcher
+    except ImportError:
+        return 0
+    turned_on = 0
+    for name, module in list(sys.modules.items()):
+        if name == "umap" or name.startswith("umap."):
+            for value in list(vars(module).values()):
+                if isinstance(value, Dispatcher) and isinstance(getattr(value, "_cache", None), NullCache):
+                    value.enable_caching()
+                    turned_on += 1
+    return turned_on
 
 
 def _clustered_epochs(n_epochs: int, pairs: int, dim: int = 64, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -121,7 +127,6 @@ def _knn_kept(points: np.ndarray, layout: np.ndarray, k: int = 10) -> float:
 
 def quality(n_epochs_list: list[int]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Fit time, 10-NN kept and movement per frame of each optimiser-epoch setting (warm process)."""
-    from gapviz.app.projection_cache import cache_umap_kernels
     from gapviz.science import projection
 
     cache_umap_kernels()
@@ -207,8 +212,8 @@ def time_grid(rows: list[Row], dim: int) -> list[list[Any]]:
     return out
 
 
-def grid_results(table: list[list[Any]], app_path: float | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The fixed cost and the app's setting as measures (and the app's own path), the grid as a table."""
+def grid_results(table: list[list[Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The fixed cost and the app's setting as measures, the grid as a table."""
     fixed, app = table[0], table[1]
     setting = f"{app[1]} run epochs × {app[2]} pairs, {app[4]} optimiser epochs"
     measures = [
@@ -223,13 +228,6 @@ def grid_results(table: list[list[Any]], app_path: float | None) -> tuple[list[d
         record.measure("compile_s", "what compiling adds (the app's setting)", app[5] - app[6], "s", digits=1),
     ]
     rows = list(table)
-    if app_path is not None:
-        measures.append(
-            record.measure(
-                "app_path_s", f"the app's path on an empty layout cache ({setting})", app_path, "s", digits=1
-            )
-        )
-        rows.append(["the app's path (aligned_umap_layouts, empty layout cache)", *app[1:5], "", app_path])
     columns = [
         "row",
         "run epochs",
@@ -242,30 +240,17 @@ def grid_results(table: list[list[Any]], app_path: float | None) -> tuple[list[d
     return measures, [record.table("grid", columns, rows, [None, 0, 0, 0, 0, 1, 1])]
 
 
-def app_setting() -> tuple[int, int]:
-    """The run epochs and pairs Explore's aligned UMAP uses (gapviz.app.explore_compare)."""
-    import streamlit.logger
-
-    streamlit.logger.set_log_level("error")  # the page module's caches warn outside a Streamlit runtime
-    from gapviz.app.explore_compare import ALIGNED_MAX_EPOCHS, ALIGNED_MAX_POINTS
-
-    return ALIGNED_MAX_EPOCHS, ALIGNED_MAX_POINTS // 2
-
-
 def main(argv: list[str] | None = None) -> None:
     """Print one row per setting (or, with ``--quality``, per optimiser-epoch setting) and save the results."""
     from gapviz.science.projection import ALIGNED_UMAP_EPOCHS
-
-    app_epochs, app_pairs = app_setting()
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--epochs", type=int, nargs="+", help="run epochs laid out together (a product grid)")
     parser.add_argument("--pairs", type=int, nargs="+", help="image-caption pairs per epoch (a product grid)")
     parser.add_argument("--n-epochs", type=int, nargs="+", help="optimiser epochs (a product grid; with --quality)")
     parser.add_argument("--dim", type=int, default=64)
-    parser.add_argument("--app-epochs", type=int, default=app_epochs, help="run epochs of the app's setting")
-    parser.add_argument("--app-pairs", type=int, default=app_pairs, help="pairs of the app's setting")
-    parser.add_argument("--no-app-path", action="store_true", help="leave out the app's own path")
+    parser.add_argument("--app-epochs", type=int, default=APP_EPOCHS, help="run epochs of the app's setting")
+    parser.add_argument("--app-pairs", type=int, default=APP_PAIRS, help="pairs of the app's setting")
     parser.add_argument("--quality", action="store_true", help="layout quality per optimiser-epoch setting instead")
     record.add_output_arguments(parser)
     args = parser.parse_args(argv)
@@ -279,12 +264,7 @@ def main(argv: list[str] | None = None) -> None:
     session = record.Session("aligned_umap", argv)
     _fresh(3, 40, args.dim, ALIGNED_UMAP_EPOCHS, cached=True)  # writes the kernel cache if it is not there
     table = time_grid(grid(args, ALIGNED_UMAP_EPOCHS), args.dim)
-    app_path = None if args.no_app_path else _app_path(args.app_epochs, args.app_pairs, args.dim)
-    if app_path is not None:
-        print(
-            f"| the app's path (aligned_umap_layouts) | {args.app_epochs} | {args.app_pairs} | | | | {app_path:.1f} s |"
-        )
-    measures, tables = grid_results(table, app_path)
+    measures, tables = grid_results(table)
     session.save(measures, tables, record.output_path("aligned_umap", args))
 
 

@@ -8,9 +8,10 @@
    page drawn (scatter, metrics, cone histogram, shift experiment: every chart's canvas on the
    page); the session's first upload (the front page has already imported torch) and a second file.
    Also the tiny random-init model encoding 5,000 built-in pairs.
-3. Where the warm upload's server time goes: the same analysis stages in this process, torch
-   already imported (read + PCA, the whole-set metrics and their uniformity terms, the shift sweep,
-   one λ of the slider).
+3. Where the warm upload's server time goes: the public science functions the page runs, in this
+   process, torch already imported (gapviz.data.embeddings_io.load_embeddings and
+   gapviz.science.projection.pca_project, metrics.compute_all and its uniformity terms,
+   shift.shift_sweep on a SHIFT_PAIRS sample, one λ of the slider).
 
     python -m benchmarks.bench_app [--epochs 6] [--live-eval-pairs 512] [--pairs 5000] [--record | --json PATH]
 
@@ -32,9 +33,11 @@ from typing import Any
 import numpy as np
 
 from benchmarks import record, report
-from tests.app_fixtures import GapvizUp, launch_browser, metric_value
+from benchmarks.browser import GapvizUp, launch_browser, metric_value
 
 REPO = Path(__file__).resolve().parents[1]
+SHIFT_PAIRS, SHIFT_LAMBDAS = 600, 13
+"""The shift experiment's sample and λ count, as Explore runs it (a seeded sample of images and their captions)."""
 
 SEEN_SCRIPT = """
 window.__gapvizSeen = window.__gapvizSeen || {};
@@ -142,26 +145,36 @@ def _seconds(work: Any) -> tuple[Any, float]:
 
 
 def server_stages(folder: Path, n: int) -> list[list[Any]]:
-    """[stage, seconds] of a warm upload's analysis in this process (after a first one, as in a running app)."""
-    from gapviz.app import analysis
-    from gapviz.science import kernels, metrics
+    """[stage, seconds] of a warm upload's analysis through the public functions the page runs (after a first one)."""
+    import io
+
+    from gapviz.data.embeddings_io import load_embeddings
+    from gapviz.science import kernels, metrics, projection, shift
     from gapviz.science.estimators import DEFAULT_RESAMPLES
 
-    analysis.complete_metrics(analysis.from_upload(_pairs_file(folder, n, 64, 2)[0].read_bytes(), "cold.npy"))
-    data = _pairs_file(folder, n, 64, 1)[0].read_bytes()
-    result, read = _seconds(lambda: analysis.from_upload(data, "warm.npy"))
-    _, whole_set = _seconds(lambda: analysis.complete_metrics(result))
-    x, y, _ = metrics.prepare(result.image, result.text, result.text_image_index)
+    def read(path: Path) -> tuple[np.ndarray, np.ndarray, Any]:
+        buffer = io.BytesIO(path.read_bytes())
+        buffer.name = path.name
+        emb = load_embeddings(buffer)
+        image, text = np.asarray(emb.image, dtype=np.float32), np.asarray(emb.text, dtype=np.float32)
+        projection.pca_project(image, text)
+        return image, text, emb.text_image_index
+
+    metrics.compute_all(*read(_pairs_file(folder, n, 64, 2)[0]), modality_probe=True)  # first calls, untimed
+    (image, text, index), read_s = _seconds(lambda: read(_pairs_file(folder, n, 64, 1)[0]))
+    _, whole_set = _seconds(lambda: metrics.compute_all(image, text, index, modality_probe=True))
+    x, y, _ = metrics.prepare(image, text, index)
     _, uniformity = _seconds(lambda: kernels.uniformities(x, y, n_resamples=DEFAULT_RESAMPLES))
-    sample = analysis.shift_sample(result)
-    lambdas = analysis.shift_lambdas(sample)
-    _, sweep = _seconds(lambda: analysis.shift_rows(sample, lambdas, 100.0, None))
-    _, one = _seconds(lambda: analysis.shift_rows(sample, [0.0], 100.0, None))
+    kept = np.sort(np.random.default_rng(1).permutation(len(image))[:SHIFT_PAIRS])
+    sample = image[kept], text[kept]
+    lambdas = [float(v) for v in shift.default_lambdas(*sample, SHIFT_LAMBDAS)]
+    _, sweep = _seconds(lambda: shift.shift_sweep(*sample, lambdas, logit_scales=(100.0,)))
+    _, one = _seconds(lambda: shift.shift_sweep(*sample, [0.0], logit_scales=(100.0,)))
     return [
-        ["read the file + PCA layout", read],
+        ["read the file + PCA layout (load_embeddings, projection.pca_project)", read_s],
         ["whole-set metrics (metrics.compute_all)", whole_set],
         ["of which the three uniformity terms with their intervals, as compute_all runs them", uniformity],
-        [f"shift sweep ({len(lambdas)} λ on {len(sample.image):,} pairs)", sweep],
+        [f"shift sweep (shift.shift_sweep, {len(lambdas)} λ on {len(kept):,} pairs)", sweep],
         ["one λ of the slider (shifted metrics)", one],
     ]
 
@@ -193,8 +206,6 @@ def browser_side(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 def measures_and_tables(found: dict[str, Any], stages: list[list[Any]], n: int) -> tuple[list, list]:
     """The results file's headline numbers (the Live target among them) and its tables."""
-    from gapviz.app.pages.live import LIVE_REFRESH_S
-
     latency = list(found["live"]["latency_s"].values())
     measures = [
         record.measure(
@@ -206,7 +217,6 @@ def measures_and_tables(found: dict[str, Any], stages: list[list[Any]], n: int) 
             2,
         ),
         record.measure("live_median_s", "Live page: epoch end → its plot, median", statistics.median(latency), "s"),
-        record.measure("live_poll_s", "Live page's polling interval (LIVE_REFRESH_S, a setting)", LIVE_REFRESH_S, "s"),
         record.measure("live_missed", "epochs the Live page never showed", len(found["live"]["missed"]), digits=0),
         record.measure(
             "upload_cold_s",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -98,3 +100,37 @@ def test_the_page_types_no_measured_number_and_the_doc_is_current():
     prose = re.sub(r"`[^`]*`", "", prose)
     assert RESULT_NUMBER.findall(prose) == []
     assert report.main(["--check"]) == 0, "docs/benchmarks.md is out of date: run python -m benchmarks.report"
+
+
+FORBIDDEN = ("gapviz.app", "tests", "app_fixtures", "queue_fixtures", "conftest")
+"""Modules a benchmark must not import: the app's internals (they move) and the tests' helpers."""
+
+
+APP_IN_TEXT = re.compile(r"(?:from|import)\s+(gapviz\.app|tests)\b|gapviz/app/")
+"""Code in a string (a child process's script, a page path for AppTest) reaching into the app or the tests."""
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a Python file imports, at any depth (inside functions and child scripts' strings too)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            names.update(match.group(1) or "gapviz.app" for match in APP_IN_TEXT.finditer(node.value))
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_benchmarks_depend_only_on_public_functions():
+    files = sorted((Path(report.ROOT) / "benchmarks").glob("*.py"))
+    assert files
+    bad = {
+        f"{path.name}: {name}"
+        for path in files
+        for name in imported_modules(path)
+        if any(name == root or name.startswith(root + ".") for root in FORBIDDEN)
+    }
+    assert not bad, f"benchmarks import app internals or test helpers: {sorted(bad)}"
