@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import record
+from benchmarks import report
 
 APP_EPOCHS, APP_PAIRS = 10, 400
 """Explore's aligned-UMAP setting: at most 10 run epochs of 800 points (400 pairs); --app-epochs/--app-pairs."""
@@ -154,12 +154,12 @@ def quality(n_epochs_list: list[int]) -> tuple[list[dict[str, Any]], list[dict[s
     )
     print(f"| independent umap_project fits ({projection.UMAP_COLD_EPOCHS} epochs, for reference) | | {kept:.3f} | |")
     measures = [
-        record.measure("run_epochs", "run epochs laid out together", QUALITY_EPOCHS, digits=0),
-        record.measure("pairs", "clustered pairs per epoch", QUALITY_PAIRS, digits=0),
-        record.measure("independent_kept", "10-NN kept by independent umap_project fits", kept, digits=3),
+        report.measure("run_epochs", "run epochs laid out together", QUALITY_EPOCHS, digits=0),
+        report.measure("pairs", "clustered pairs per epoch", QUALITY_PAIRS, digits=0),
+        report.measure("independent_kept", "10-NN kept by independent umap_project fits", kept, digits=3),
     ]
     columns = ["layout", "optimiser epochs", "fit, warm process (s)", "10-NN kept", "movement per frame"]
-    return measures, [record.table("quality", columns, rows, [None, 0, 1, 3, 3])]
+    return measures, [report.table("quality", columns, rows, [None, 0, 1, 3, 3])]
 
 
 Row = tuple[str, int, int, int, bool]
@@ -217,15 +217,15 @@ def grid_results(table: list[list[Any]]) -> tuple[list[dict[str, Any]], list[dic
     fixed, app = table[0], table[1]
     setting = f"{app[1]} run epochs × {app[2]} pairs, {app[4]} optimiser epochs"
     measures = [
-        record.measure(
+        report.measure(
             "fixed_compiling_s", f"{fixed[1]} run epochs × {fixed[2]} pairs, compiling", fixed[5], "s", digits=1
         ),
-        record.measure(
+        report.measure(
             "fixed_cached_s", f"{fixed[1]} run epochs × {fixed[2]} pairs, kernels cached", fixed[6], "s", digits=1
         ),
-        record.measure("app_compiling_s", f"the app's setting ({setting}), compiling", app[5], "s", digits=1),
-        record.measure("app_cached_s", f"the app's setting ({setting}), kernels cached", app[6], "s", digits=1),
-        record.measure("compile_s", "what compiling adds (the app's setting)", app[5] - app[6], "s", digits=1),
+        report.measure("app_compiling_s", f"the app's setting ({setting}), compiling", app[5], "s", digits=1),
+        report.measure("app_cached_s", f"the app's setting ({setting}), kernels cached", app[6], "s", digits=1),
+        report.measure("compile_s", "what compiling adds (the app's setting)", app[5] - app[6], "s", digits=1),
     ]
     rows = list(table)
     columns = [
@@ -237,7 +237,7 @@ def grid_results(table: list[list[Any]]) -> tuple[list[dict[str, Any]], list[dic
         "compiling (s)",
         "kernels cached (s)",
     ]
-    return measures, [record.table("grid", columns, rows, [None, 0, 0, 0, 0, 1, 1])]
+    return measures, [report.table("grid", columns, rows, [None, 0, 0, 0, 0, 1, 1])]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -252,20 +252,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--app-epochs", type=int, default=APP_EPOCHS, help="run epochs of the app's setting")
     parser.add_argument("--app-pairs", type=int, default=APP_PAIRS, help="pairs of the app's setting")
     parser.add_argument("--quality", action="store_true", help="layout quality per optimiser-epoch setting instead")
-    record.add_output_arguments(parser)
+    report.add_output_arguments(parser)
     args = parser.parse_args(argv)
     if args.quality:
-        session = record.Session("aligned_umap_quality", argv, module="bench_aligned_umap")
+        session = report.Session("aligned_umap_quality", argv, module="bench_aligned_umap")
         measures, tables = quality(
             args.n_epochs or [ALIGNED_UMAP_EPOCHS // 2, ALIGNED_UMAP_EPOCHS, 2 * ALIGNED_UMAP_EPOCHS]
         )
-        session.save(measures, tables, record.output_path("aligned_umap_quality", args))
+        session.save(measures, tables, report.output_path("aligned_umap_quality", args))
         return
-    session = record.Session("aligned_umap", argv)
+    session = report.Session("aligned_umap", argv)
     _fresh(3, 40, args.dim, ALIGNED_UMAP_EPOCHS, cached=True)  # writes the kernel cache if it is not there
     table = time_grid(grid(args, ALIGNED_UMAP_EPOCHS), args.dim)
     measures, tables = grid_results(table)
-    session.save(measures, tables, record.output_path("aligned_umap", args))
+    session.save(measures, tables, report.output_path("aligned_umap", args))
 
 
 if __name__ == "__main__":

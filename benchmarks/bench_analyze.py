@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import record, report
+from benchmarks import report
 
 KS = (1, 5, 10)
 BOOTSTRAP_STAGES = (
@@ -157,18 +157,18 @@ def analyze_measures(best: dict[str, float], stage_s: dict[str, float], args: ar
     bound = ratio_target(r)
     bootstrap_stages = sum(stage_s[name] for name in BOOTSTRAP_STAGES)
     return [
-        record.measure("matmul_s", "bare `image @ text.T` (torch)", matmul, "s"),
-        record.measure("bare_s", "compute_all, no bootstrap", bare, "s"),
-        record.measure("full_s", f"compute_all, {r} resamples", full, "s"),
-        record.measure("cli_s", "`gapviz analyze --json` (reads the .npy)", cli, "s"),
-        record.measure("bare_ratio", "compute_all without bootstrap, × the bare matmul", bare / matmul, "×"),
-        record.measure(
+        report.measure("matmul_s", "bare `image @ text.T` (torch)", matmul, "s"),
+        report.measure("bare_s", "compute_all, no bootstrap", bare, "s"),
+        report.measure("full_s", f"compute_all, {r} resamples", full, "s"),
+        report.measure("cli_s", "`gapviz analyze --json` (reads the .npy)", cli, "s"),
+        report.measure("bare_ratio", "compute_all without bootstrap, × the bare matmul", bare / matmul, "×"),
+        report.measure(
             "full_ratio", f"compute_all with {r} resamples, × the bare matmul", full / matmul, "×", ("<=", bound)
         ),
-        record.measure(
+        report.measure(
             "cli_ratio", f"`gapviz analyze --json`, {r} resamples, × the bare matmul", cli / matmul, "×", ("<=", bound)
         ),
-        record.measure(
+        report.measure(
             "bootstrap_added",
             f"time the bootstrap ({r} resamples) adds to compute_all",
             100 * (full - bare) / bare,
@@ -176,20 +176,20 @@ def analyze_measures(best: dict[str, float], stage_s: dict[str, float], args: ar
             ("<=", 20),
             1,
         ),
-        record.measure(
+        report.measure(
             "bootstrap_stages_ratio",
             "the sum-based bootstraps, their counts and the null together, × the bare matmul",
             bootstrap_stages / matmul,
             "×",
         ),
-        record.measure(
+        report.measure(
             "bootstrap_work",
             "multiply-adds of the bootstrap's and the null's products, share of the matmul's",
             100 * bootstrap_multiply_adds(args.pairs, args.dim, r),
             "%",
             digits=0,
         ),
-        record.measure("peak_rss", "peak resident memory of the run", _peak_rss_gib(), "GiB"),
+        report.measure("peak_rss", "peak resident memory of the run", _peak_rss_gib(), "GiB"),
     ]
 
 
@@ -205,8 +205,8 @@ def analyze_tables(best: dict[str, float], stage_s: dict[str, float], resamples:
     parts = [[name, seconds] for name, seconds in stage_s.items()]
     parts.append(["sum of the stages", sum(stage_s.values())])
     return [
-        record.table("steps", ["step", "seconds", "× matmul"], [[n, s, s / matmul] for n, s in steps], [None, 2, 2]),
-        record.table("stages", ["stage", "seconds", "× matmul"], [[n, s, s / matmul] for n, s in parts], [None, 2, 2]),
+        report.table("steps", ["step", "seconds", "× matmul"], [[n, s, s / matmul] for n, s in steps], [None, 2, 2]),
+        report.table("stages", ["stage", "seconds", "× matmul"], [[n, s, s / matmul] for n, s in parts], [None, 2, 2]),
     ]
 
 
@@ -224,10 +224,10 @@ def memory_only(image: Any, text: Any, args: argparse.Namespace) -> list[dict]:
     )
     n = f"{args.pairs:,}"
     return [
-        record.measure("seconds", f"compute_all of {n} pairs, {args.resamples} resamples", seconds, "s", digits=0),
-        record.measure("peak_rss", "peak resident memory of the run", peak, "GiB"),
-        record.measure("inputs", "the two float32 input arrays", inputs, "GiB"),
-        record.measure("score_matrix", f"the {n} × {n} float32 score matrix (never built)", scores, "GiB", digits=0),
+        report.measure("seconds", f"compute_all of {n} pairs, {args.resamples} resamples", seconds, "s", digits=0),
+        report.measure("peak_rss", "peak resident memory of the run", peak, "GiB"),
+        report.measure("inputs", "the two float32 input arrays", inputs, "GiB"),
+        report.measure("score_matrix", f"the {n} × {n} float32 score matrix (never built)", scores, "GiB", digits=0),
     ]
 
 
@@ -244,7 +244,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="only time one compute_all and report the peak RSS (the bare N×N matmul would not fit)",
     )
     parser.add_argument("--name", help="results name (default: analyze, or analyze_memory with --memory-only)")
-    record.add_output_arguments(parser)
+    report.add_output_arguments(parser)
     args = parser.parse_args(argv)
     args.name = args.name or ("analyze_memory" if args.memory_only else "analyze")
     if not re.fullmatch(r"[a-z_]+", args.name):
@@ -254,7 +254,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    session = record.Session(args.name, argv, module="bench_analyze")
+    session = report.Session(args.name, argv, module="bench_analyze")
     _setup_threads(args.threads)
     import torch
 
@@ -264,14 +264,14 @@ def main(argv: list[str] | None = None) -> None:
     image, text = _data(args.pairs, args.dim)
     compute_all(image[:2000], text[:2000], n_resamples=10)  # compile the numba kernel outside the timings
     if args.memory_only:
-        session.save(memory_only(image, text, args), [], record.output_path(args.name, args))
+        session.save(memory_only(image, text, args), [], report.output_path(args.name, args))
         return
     best = end_to_end(image, text, args.resamples, args.repeats)
     stage_s = _interleaved_best(stages(image, text, args.resamples), args.repeats)
     measures, tables = analyze_measures(best, stage_s, args), analyze_tables(best, stage_s, args.resamples)
     print(f"{args.pairs:,} pairs × {args.dim} dims, {args.threads} threads, best of {args.repeats} interleaved rounds")
     report.show(measures, tables)
-    session.save(measures, tables, record.output_path(args.name, args))
+    session.save(measures, tables, report.output_path(args.name, args))
 
 
 if __name__ == "__main__":

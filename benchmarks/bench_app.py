@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import record, report
+from benchmarks import report
 from benchmarks.browser import GapvizUp, launch_browser, metric_value
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,7 +71,7 @@ def live_latency(server: GapvizUp, browser: Any, epochs: int, eval_size: int) ->
     page.wait_for_timeout(3000)
     seen = {int(k): v for k, v in page.evaluate("window.__gapvizSeen").items()}
     stream, _ = events.read_events(conn, run_id)
-    ended = {e.epoch: e.ts for e in stream if e.kind == "epoch"}
+    ended = {e.epoch: e.ts for e in stream if e.kind == "epoch" and e.epoch is not None}
     context.close()
     return {
         "latency_s": {e: seen[e] - ended[e] for e in sorted(ended) if e in seen},
@@ -208,7 +208,7 @@ def measures_and_tables(found: dict[str, Any], stages: list[list[Any]], n: int) 
     """The results file's headline numbers (the Live target among them) and its tables."""
     latency = list(found["live"]["latency_s"].values())
     measures = [
-        record.measure(
+        report.measure(
             "live_max_s",
             "Live page: epoch end → its plot in the browser, slowest epoch",
             max(latency),
@@ -216,38 +216,38 @@ def measures_and_tables(found: dict[str, Any], stages: list[list[Any]], n: int) 
             ("<=", 2.0),
             2,
         ),
-        record.measure("live_median_s", "Live page: epoch end → its plot, median", statistics.median(latency), "s"),
-        record.measure("live_missed", "epochs the Live page never showed", len(found["live"]["missed"]), digits=0),
-        record.measure(
+        report.measure("live_median_s", "Live page: epoch end → its plot, median", statistics.median(latency), "s"),
+        report.measure("live_missed", "epochs the Live page never showed", len(found["live"]["missed"]), digits=0),
+        report.measure(
             "upload_cold_s",
             f"Explore: {n:,} uploaded pairs → every chart drawn, the session's first upload",
             found["upload"]["cold"],
             "s",
             digits=1,
         ),
-        record.measure(
+        report.measure(
             "upload_warm_s",
             f"Explore: another {n:,}-pair file → every chart drawn",
             found["upload"]["warm"],
             "s",
             digits=1,
         ),
-        record.measure(
+        report.measure(
             "tiny_model_s",
             f"Explore: tiny random-init model encoding {n:,} built-in pairs → every chart",
             found["tiny_model_s"],
             "s",
             digits=1,
         ),
-        record.measure(
+        report.measure(
             "startup_s", "`gapviz up` (one worker) → app and worker ready", found["startup_s"], "s", digits=1
         ),
     ]
     shown = [[epoch, seconds] for epoch, seconds in found["live"]["latency_s"].items()]
     shown += [[epoch, "not shown"] for epoch in found["live"]["missed"]]
     tables = [
-        record.table("live", ["epoch", "epoch end → shown (s)"], sorted(shown, key=lambda row: row[0]), [0, 2]),
-        record.table("server", ["stage (warm, in one process)", "seconds"], stages, [None, 2]),
+        report.table("live", ["epoch", "epoch end → shown (s)"], sorted(shown, key=lambda row: row[0]), [0, 2]),
+        report.table("server", ["stage (warm, in one process)", "seconds"], stages, [None, 2]),
     ]
     return measures, tables
 
@@ -257,15 +257,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--live-eval-pairs", type=int, default=512)
     parser.add_argument("--pairs", type=int, default=5000)
-    record.add_output_arguments(parser)
+    report.add_output_arguments(parser)
     args = parser.parse_args(argv)
-    session = record.Session("app", argv)
+    session = report.Session("app", argv)
     folder = Path(tempfile.mkdtemp(prefix="gapviz-bench-app-"))
     stages = server_stages(folder, args.pairs)
     found = browser_side(folder, args)
     measures, tables = measures_and_tables(found, stages, args.pairs)
     report.show(measures, tables)
-    session.save(measures, tables, record.output_path("app", args))
+    session.save(measures, tables, report.output_path("app", args))
     return 0
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import record
+from benchmarks import report
 
 REPO = Path(__file__).resolve().parents[1]
 GROUP = "bench-100"
@@ -222,25 +222,25 @@ def measures_of(results: dict[str, Any]) -> list[dict[str, Any]]:
     """The headline numbers (the tables hold the rest): the settings, the warm rerun, the curves drawn."""
     runs, server = results["runs"], results["server"]
     out = [
-        record.measure("runs", "runs in the group", runs, digits=0),
-        record.measure("epochs", "epochs per run", results["epochs"], digits=0),
-        record.measure(
+        report.measure("runs", "runs in the group", runs, digits=0),
+        report.measure("epochs", "epochs per run", results["epochs"], digits=0),
+        report.measure(
             "repeats", "warm reruns and browser visits timed (medians over them)", results["repeats"], digits=0
         ),
-        record.measure("store_cold_s", "RunStore reads of the group, first in the process", server["cold_s"], "s"),
-        record.measure("store_warm_s", "RunStore reads of the group, warm (median)", server["warm_median_s"], "s"),
+        report.measure("store_cold_s", "RunStore reads of the group, first in the process", server["cold_s"], "s"),
+        report.measure("store_warm_s", "RunStore reads of the group, warm (median)", server["warm_median_s"], "s"),
     ]
     if "browser" not in results:
         return out
     group, single = results["browser"]["group"], results["browser"]["one_run"]
     curves = f"navigation → curves drawn, {runs} runs (median of {group['visits']} visits)"
     out += [
-        record.measure("curves_s", curves, group["curves_median_s"], "s", ("<=", CURVES_TARGET_S)),
-        record.measure("curves_max_s", f"navigation → curves drawn, {runs} runs (max)", group["curves_max_s"], "s"),
-        record.measure(
+        report.measure("curves_s", curves, group["curves_median_s"], "s", ("<=", CURVES_TARGET_S)),
+        report.measure("curves_max_s", f"navigation → curves drawn, {runs} runs (max)", group["curves_max_s"], "s"),
+        report.measure(
             "one_run_curves_s", "navigation → curves drawn, one run (median)", single["curves_median_s"], "s"
         ),
-        record.measure(
+        report.measure(
             "runs_added_s",
             f"what {runs} runs add to the curves drawn (median with {runs} runs − median with one)",
             group["curves_median_s"] - single["curves_median_s"],
@@ -254,7 +254,7 @@ def server_table(results: dict[str, Any]) -> dict[str, Any]:
     """The group's RunStore reads: first in the process, warm (median)."""
     server = results["server"]
     rows = [["first read in the process", server["cold_s"]], ["warm read (median)", server["warm_median_s"]]]
-    return record.table("server", ["RunStore reads, whole group", "seconds"], rows, [None, 2])
+    return report.table("server", ["RunStore reads, whole group", "seconds"], rows, [None, 2])
 
 
 def browser_table(results: dict[str, Any]) -> dict[str, Any]:
@@ -267,7 +267,7 @@ def browser_table(results: dict[str, Any]) -> dict[str, Any]:
         ("navigation → every chart drawn (median)", "all_charts_median_s"),
     ]
     rows = [[label, group[key], single[key]] for label, key in steps]
-    return record.table("browser", ["measure", f"{results['runs']} runs (s)", "1 run (s)"], rows, [None, 2, 2])
+    return report.table("browser", ["measure", f"{results['runs']} runs (s)", "1 run (s)"], rows, [None, 2, 2])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -278,9 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--browser", action="store_true", help="also time the page in headless Chromium")
     parser.add_argument("--home", help="GAPVIZ_HOME to use (default: a new temporary folder)")
-    record.add_output_arguments(parser)
+    report.add_output_arguments(parser)
     args = parser.parse_args(argv)
-    session = record.Session("compare", argv)
+    session = report.Session("compare", argv)
     home = Path(args.home or tempfile.mkdtemp(prefix="gapviz-bench-compare-")) / "home"
     os.environ["GAPVIZ_HOME"] = str(home)
     start = time.perf_counter()
@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         results["browser"] = browser_times(home, args.repeats, made[0])
     print(json.dumps(results, indent=2))
     tables = [server_table(results), *([browser_table(results)] if args.browser else [])]
-    session.save(measures_of(results), tables, record.output_path("compare", args))
+    session.save(measures_of(results), tables, report.output_path("compare", args))
     return 0
 
 

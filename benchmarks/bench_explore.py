@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import record, report
+from benchmarks import report
 
 DIM = 16
 METRICS_MAX_PAIRS = 10_000
@@ -156,25 +156,25 @@ def server_measures(server: list[dict[str, float]]) -> tuple[list[dict[str, Any]
     for row in server:
         n = int(row["pairs"])
         label = f"server: read + PCA layout, {n:,} pairs"
-        measures.append(record.measure(f"server_read_and_pca_{n}_s", label, row["read_and_pca_s"], "s"))
+        measures.append(report.measure(f"server_read_and_pca_{n}_s", label, row["read_and_pca_s"], "s"))
     rows = [[row[key] for key, _, _ in SERVER_COLUMNS] for row in server]
     columns, digits = [label for _, label, _ in SERVER_COLUMNS], [d for _, _, d in SERVER_COLUMNS]
-    return measures, record.table("server", columns, rows, digits)
+    return measures, report.table("server", columns, rows, digits)
 
 
 def browser_measures(browser: dict[str, Any], sizes: list[int]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The two targets (every size's upload → drawn, `gapviz up` → first chart), hover times; table "browser"."""
     first_chart = browser["front_page_first_chart_s"]
     measures = [
-        record.measure(
+        report.measure(
             "up_to_first_chart_s", "`gapviz up` → front page's first chart (cold)", first_chart, "s", ("<=", 30.0), 1
         ),
-        record.measure("up_ready_s", "`gapviz up` (no worker) → app answering", browser["up_s"], "s", digits=1),
+        report.measure("up_ready_s", "`gapviz up` (no worker) → app answering", browser["up_s"], "s", digits=1),
     ]
     for n in sizes:
         found = browser[f"upload_{n}"]
         measures += [
-            record.measure(
+            report.measure(
                 f"drawn_{n}_s",
                 f"browser: upload → every point drawn, {n:,} pairs",
                 found["upload_to_drawn_s"],
@@ -182,8 +182,8 @@ def browser_measures(browser: dict[str, Any], sizes: list[int]) -> tuple[list[di
                 ("<=", 10.0),
                 2,
             ),
-            record.measure(f"hover_{n}_s", f"browser: mouse move → hover label, {n:,} pairs", found["hover_s"], "s"),
-            record.measure(
+            report.measure(f"hover_{n}_s", f"browser: mouse move → hover label, {n:,} pairs", found["hover_s"], "s"),
+            report.measure(
                 f"hover_image_{n}_s",
                 f"browser: mouse move → the pair's image, {n:,} pairs",
                 found["hover_image_s"],
@@ -192,16 +192,16 @@ def browser_measures(browser: dict[str, Any], sizes: list[int]) -> tuple[list[di
         ]
     rows = [[n] + [browser[f"upload_{n}"][key] for key, _, _ in BROWSER_COLUMNS] for n in sizes]
     columns = ["pairs"] + [label for _, label, _ in BROWSER_COLUMNS]
-    return measures, record.table("browser", columns, rows, [0] + [d for _, _, d in BROWSER_COLUMNS])
+    return measures, report.table("browser", columns, rows, [0] + [d for _, _, d in BROWSER_COLUMNS])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--browser", action="store_true", help="also measure in Chromium with `gapviz up`")
-    record.add_output_arguments(parser)
+    report.add_output_arguments(parser)
     args = parser.parse_args(argv)
-    session = record.Session("explore", argv)
+    session = report.Session("explore", argv)
     server_side(1_000)  # first-call costs (imports, numba kernels, BLAS start-up) outside the timed sizes
     measures, server = server_measures([server_side(n) for n in args.sizes])
     tables = [server]
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         more, browser = browser_measures(browser_side(args.sizes), args.sizes)
         measures, tables = more + measures, [server, browser]
     report.show(measures, tables)
-    session.save(measures, tables, record.output_path("explore", args))
+    session.save(measures, tables, report.output_path("explore", args))
     return 0
 
 

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import record, report
+from benchmarks import report
 
 REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -216,15 +216,15 @@ def measures_and_tables(queue: dict[str, Any], publishing: dict[str, Any]) -> tu
     shares = [100 * r["share"] for r in publishing["publisher"]]
     cpu_shares = [100 * r["cpu_share"] for r in publishing["publisher"]]
     measures = [
-        record.measure("worker_ready_s", "worker start → ready (full warm-up)", queue["worker_ready_s"], "s", digits=1),
-        record.measure(
+        report.measure("worker_ready_s", "worker start → ready (full warm-up)", queue["worker_ready_s"], "s", digits=1),
+        report.measure(
             "pickup_median_ms",
             "submit → job picked up, median",
             1000 * statistics.median(queue["pickup"]),
             "ms",
             digits=1,
         ),
-        record.measure(
+        report.measure(
             "first_step_max_s",
             "submit → first training step, slowest run",
             max(queue["first_step"]),
@@ -232,7 +232,7 @@ def measures_and_tables(queue: dict[str, Any], publishing: dict[str, Any]) -> tu
             ("<=", 2.0),
             2,
         ),
-        record.measure(
+        report.measure(
             "epoch_to_reader_max_ms",
             "epoch end → reader (blocked XREAD returns), slowest epoch",
             1000 * max(queue["epoch_lag"]),
@@ -240,7 +240,7 @@ def measures_and_tables(queue: dict[str, Any], publishing: dict[str, Any]) -> tu
             ("<=", 200.0),
             1,
         ),
-        record.measure(
+        report.measure(
             "publisher_share_pct",
             "time in the event publisher, share of training (median of repeats)",
             statistics.median(shares),
@@ -248,14 +248,14 @@ def measures_and_tables(queue: dict[str, Any], publishing: dict[str, Any]) -> tu
             ("<=", 2.0),
             2,
         ),
-        record.measure(
+        report.measure(
             "publishing_cpu_pct",
             "publishing CPU (incl. sender thread), share of the run's CPU",
             statistics.median(cpu_shares),
             "%",
             digits=2,
         ),
-        record.measure(
+        report.measure(
             "step_time_change_pct",
             "median step time with the publisher against without",
             100 * (with_pub - without) / without,
@@ -277,17 +277,17 @@ def paired_step_measures(step: dict[str, list[float]]) -> list[dict[str, Any]]:
     base = statistics.mean(step["none"])
     d = paired.difference
     return [
-        record.measure(
+        report.measure(
             "paired_change_pct",
             "step time, paired change with the publisher (mean)",
             100 * d.mean / base,
             "%",
             digits=1,
         ),
-        record.measure("paired_change_lo_pct", "its 95% interval, low end", 100 * d.lo / base, "%", digits=1),
-        record.measure("paired_change_hi_pct", "its 95% interval, high end", 100 * d.hi / base, "%", digits=1),
-        record.measure("paired_change_p", "sign-flip p-value of the paired change", paired.p_value, digits=3),
-        record.measure("paired_repeats", "paired repeats", d.n, digits=0),
+        report.measure("paired_change_lo_pct", "its 95% interval, low end", 100 * d.lo / base, "%", digits=1),
+        report.measure("paired_change_hi_pct", "its 95% interval, high end", 100 * d.hi / base, "%", digits=1),
+        report.measure("paired_change_p", "sign-flip p-value of the paired change", paired.p_value, digits=3),
+        report.measure("paired_repeats", "paired repeats", d.n, digits=0),
     ]
 
 
@@ -303,13 +303,13 @@ def latency_table(queue: dict[str, Any]) -> dict[str, Any]:
         ms = [1000 * v for v in queue[key]]
         rows.append([what, len(ms), ms[0], statistics.median(ms), pct(ms, 0.9), max(ms)])
     columns = ["from → to", "n", "first (ms)", "median (ms)", "p90 (ms)", "max (ms)"]
-    return record.table("latency", columns, rows, [None, 0, 1, 1, 1, 1])
+    return report.table("latency", columns, rows, [None, 0, 1, 1, 1, 1])
 
 
 def warmup_table(queue: dict[str, Any]) -> dict[str, Any]:
     rows = [[WARMUP_PARTS.get(key, key), value] for key, value in queue["warmup"].items()]
     rows.append(["worker start → ready (process start, warm-up, RQ registration)", queue["worker_ready_s"]])
-    return record.table("warmup", ["part", "seconds"], rows, [None, 2])
+    return report.table("warmup", ["part", "seconds"], rows, [None, 2])
 
 
 def step_table(step: dict[str, list[float]], publishing: dict[str, Any]) -> dict[str, Any]:
@@ -318,7 +318,7 @@ def step_table(step: dict[str, list[float]], publishing: dict[str, Any]) -> dict
         for v, label in (("none", "without publisher"), ("publisher", "with EventPublisher"))
     ]
     columns = ["run", "runs", "steps per run", "median step (ms)", "fastest run (ms)", "slowest run (ms)"]
-    return record.table("step_time", columns, rows, [None, 0, 0, 2, 2, 2])
+    return report.table("step_time", columns, rows, [None, 0, 0, 2, 2, 2])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -326,14 +326,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="tiny-test runs submitted one after another")
     parser.add_argument("--repeats", type=int, default=8, help="interleaved repeats for the overhead comparison")
     parser.add_argument("--skip-umap-warmup", action="store_true")
-    record.add_output_arguments(parser)
+    report.add_output_arguments(parser)
     args = parser.parse_args(argv)
-    session = record.Session("queue", argv)
+    session = report.Session("queue", argv)
     queue = queue_latency(args.runs, args.skip_umap_warmup)
     publishing = publish_overhead(args.repeats)
     measures, tables = measures_and_tables(queue, publishing)
     report.show(measures, tables)
-    session.save(measures, tables, record.output_path("queue", args))
+    session.save(measures, tables, report.output_path("queue", args))
     return 0
 
 

@@ -22,7 +22,7 @@ import tempfile
 import time
 from typing import Any
 
-from benchmarks import record, report
+from benchmarks import report
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -60,7 +60,7 @@ def results(
 
     budget = BUDGET_S[scale]
     measures = [
-        record.measure(
+        report.measure(
             "total_s",
             f"`{scale}` scale, {len(rows)} experiment{'s' if len(rows) != 1 else ''}, wall time",
             total,
@@ -68,12 +68,12 @@ def results(
             ("<=", budget),
             0,
         ),
-        record.measure("total_min", "the same in minutes", total / 60, "min", digits=1),
-        record.measure("cpu_s", "CPU time of the process", cpu, "s", digits=0),
-        record.measure("runs_trained", "training runs", sum(row[3] for row in rows), digits=0),
-        record.measure("seeds", "seeds per condition", seed_count(scale, None), digits=0),
+        report.measure("total_min", "the same in minutes", total / 60, "min", digits=1),
+        report.measure("cpu_s", "CPU time of the process", cpu, "s", digits=0),
+        report.measure("runs_trained", "training runs", sum(row[3] for row in rows), digits=0),
+        report.measure("seeds", "seeds per condition", seed_count(scale, None), digits=0),
     ]
-    return measures, [record.table("experiments", COLUMNS, rows, DIGITS)]
+    return measures, [report.table("experiments", COLUMNS, rows, DIGITS)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", choices=sorted(BUDGET_S), default="small")
     parser.add_argument("--home", default=None, help="GAPVIZ_HOME to use (default: a new temp folder)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
-    record.add_output_arguments(parser)
+    report.add_output_arguments(parser)
     args = parser.parse_args(argv)
-    session = record.Session("reproduce", argv)
+    session = report.Session("reproduce", argv)
 
     import torch
 
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     cpu = usage.ru_utime + usage.ru_stime
     measures, tables = results(rows, args.scale, total, cpu)
     report.show(measures, tables)
-    session.save(measures, tables, record.output_path("reproduce", args))
+    session.save(measures, tables, report.output_path("reproduce", args))
     return 0 if report.target_met(measures[0]) else 1
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import torch
 
-from benchmarks import record, report
+from benchmarks import report
 from gapviz.science.metrics import retrieval_recall
 
 
@@ -62,9 +62,9 @@ def device_measures(r: dict) -> list[dict]:
     """One device's seconds and ratio; keys prefixed by the device (cpu_, cuda_)."""
     device = r["device"]
     return [
-        record.measure(f"{device}_matmul_s", f"bare `image @ text.T`, {device}", r["matmul_s"], "s", digits=3),
-        record.measure(f"{device}_retrieval_s", f"retrieval_recall, {device}", r["retrieval_s"], "s", digits=3),
-        record.measure(f"{device}_ratio", f"retrieval_recall throughput vs the bare matmul, {device}", r["ratio"], "×"),
+        report.measure(f"{device}_matmul_s", f"bare `image @ text.T`, {device}", r["matmul_s"], "s", digits=3),
+        report.measure(f"{device}_retrieval_s", f"retrieval_recall, {device}", r["retrieval_s"], "s", digits=3),
+        report.measure(f"{device}_ratio", f"retrieval_recall throughput vs the bare matmul, {device}", r["ratio"], "×"),
     ]
 
 
@@ -75,9 +75,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--chunk-size", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=3)
-    record.add_output_arguments(parser)
+    report.add_output_arguments(parser)
     args = parser.parse_args(argv)
-    session = record.Session("retrieval", argv)
+    session = report.Session("retrieval", argv)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(
         f"retrieval_recall, {args.images} images × {args.captions} captions × D={args.dim}, fp32, "
@@ -92,9 +92,9 @@ def main(argv: list[str] | None = None) -> None:
         measures += device_measures(r)
         rows.append([name, r["matmul_s"], r["retrieval_s"], r["ratio"]])
     columns = ["device", "bare matmul (s)", "retrieval_recall (s)", "throughput vs matmul"]
-    tables = [record.table("devices", columns, rows, [None, 3, 3, 2])]
+    tables = [report.table("devices", columns, rows, [None, 3, 3, 2])]
     report.show(measures, tables)
-    session.save(measures, tables, record.output_path("retrieval", args))
+    session.save(measures, tables, report.output_path("retrieval", args))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from open_clip.loss import ClipLoss  # noqa: E402
 
-from benchmarks import record, report  # noqa: E402
+from benchmarks import report  # noqa: E402
 from gapviz.config import preset  # noqa: E402
 from gapviz.runs.records import NullSink  # noqa: E402
 from gapviz.runs.store import CheckpointFiles  # noqa: E402
@@ -136,9 +136,9 @@ def throughput_results(throughput: dict[str, list[float]]) -> tuple[list[dict], 
     bare, ours = statistics.median(throughput["bare"]), statistics.median(throughput["gapviz"])
     ratio = statistics.median(g / b for b, g in zip(throughput["bare"], throughput["gapviz"], strict=True))
     measures = [
-        record.measure("bare_samples_per_s", "bare open_clip loop (median)", bare, "samples/s", digits=0),
-        record.measure("gapviz_samples_per_s", "gapviz train() (median)", ours, "samples/s", digits=0),
-        record.measure(
+        report.measure("bare_samples_per_s", "bare open_clip loop (median)", bare, "samples/s", digits=0),
+        report.measure("gapviz_samples_per_s", "gapviz train() (median)", ours, "samples/s", digits=0),
+        report.measure(
             "throughput_ratio",
             "(a) throughput, gapviz / bare loop (median of paired repeats)",
             ratio,
@@ -149,7 +149,7 @@ def throughput_results(throughput: dict[str, list[float]]) -> tuple[list[dict], 
     ]
     rows = [[i + 1, b, g, g / b] for i, (b, g) in enumerate(zip(throughput["bare"], throughput["gapviz"], strict=True))]
     columns = ["repeat", "bare open_clip (samples/s)", "gapviz train() (samples/s)", "ratio"]
-    return measures, [record.table("throughput", columns, rows, [0, 0, 0, 3])]
+    return measures, [report.table("throughput", columns, rows, [0, 0, 0, 3])]
 
 
 def eval_results(epochs: list[dict[str, float]]) -> tuple[list[dict], list[dict]]:
@@ -158,21 +158,21 @@ def eval_results(epochs: list[dict[str, float]]) -> tuple[list[dict], list[dict]
     train_s, eval_s = statistics.median(e["train_s"] for e in epochs), statistics.median(e["eval_s"] for e in epochs)
     fraction = statistics.median(fractions)
     measures = [
-        record.measure("epoch_train_s", "training per epoch (median)", train_s, "s"),
-        record.measure("epoch_eval_s", "evaluation + projection per epoch (median)", eval_s, "s"),
-        record.measure(
+        report.measure("epoch_train_s", "training per epoch (median)", train_s, "s"),
+        report.measure("epoch_eval_s", "evaluation + projection per epoch (median)", eval_s, "s"),
+        report.measure(
             "eval_fraction", "(b) evaluation + projection, share of a demo epoch (median)", fraction, "%", ("<=", 10), 1
         ),
     ]
     rows = [[i + 1, e["train_s"], e["eval_s"], f] for i, (e, f) in enumerate(zip(epochs, fractions, strict=True))]
     columns = ["epoch", "training (s)", "evaluation + projection (s)", "share of the epoch (%)"]
-    return measures, [record.table("epochs", columns, rows, [0, 2, 2, 1])]
+    return measures, [report.table("epochs", columns, rows, [0, 2, 2, 1])]
 
 
 def trace_results(rows: list[dict[str, float]]) -> tuple[list[dict], list[dict]]:
     """(c): the trace's share of training per batch size, each against the target."""
     measures = [
-        record.measure(
+        report.measure(
             f"trace_cost_b{row['batch']:.0f}",
             f"(c) gap trace, share of training at batch {row['batch']:.0f}",
             100 * row["fraction"],
@@ -185,7 +185,7 @@ def trace_results(rows: list[dict[str, float]]) -> tuple[list[dict], list[dict]]
         [int(r["batch"]), 1000 * r["step_s"], 1000 * r["trace_s"], int(r["every"]), 100 * r["fraction"]] for r in rows
     ]
     columns = ["batch", "optimiser step (ms)", "trace point (ms)", "every (steps)", "share of training (%)"]
-    return measures, [record.table("trace", columns, table_rows, [0, 1, 1, 0, 2])]
+    return measures, [report.table("trace", columns, table_rows, [0, 1, 1, 0, 2])]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -194,10 +194,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--trace-only", action="store_true", help="only (c), the gap-trace cost (results: train_trace)")
-    record.add_output_arguments(parser)
+    report.add_output_arguments(parser)
     args = parser.parse_args(argv)
     name = "train_trace" if args.trace_only else "train"
-    session = record.Session(name, argv, module="bench_train")
+    session = report.Session(name, argv, module="bench_train")
     torch.manual_seed(0)
     np.random.seed(0)
     home = Path(tempfile.mkdtemp(prefix="gapviz-bench-"))
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     measures = [m for part_measures, _ in parts for m in part_measures]
     tables = [t for _, part_tables in parts for t in part_tables]
     report.show(measures, tables)
-    session.save(measures, tables, record.output_path(name, args))
+    session.save(measures, tables, report.output_path(name, args))
 
 
 if __name__ == "__main__":

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import record, report
+from benchmarks import report
 
 
 def result(value: float, busy: float | None = 0.1, target: tuple[str, float] | None = ("<=", 1.5)) -> dict:
-    session = record.Session("analyze", ["--pairs", "20000", "--record", "--json", "/tmp/x.json"], sample_s=0)
+    session = report.Session("analyze", ["--pairs", "20000", "--record", "--json", "/tmp/x.json"], sample_s=0)
     session.busy_before = busy
-    measures = [record.measure("ratio", "compute_all, × matmul", value, "×", target)]
-    tables = [record.table("steps", ["step", "seconds"], [["matmul", 2.281], ["a|b", 3.9]], [None, 2])]
+    measures = [report.measure("ratio", "compute_all, × matmul", value, "×", target)]
+    tables = [report.table("steps", ["step", "seconds"], [["matmul", 2.281], ["a|b", 3.9]], [None, 2])]
     return session.save(measures, tables, None)
 
 
@@ -31,11 +31,11 @@ def test_a_target_is_met_or_missed_by_its_comparison():
     above = result(0.9, target=(">=", 0.95))["measures"][0]
     assert report.verdict_line(above) == "- compute_all, × matmul: 0.90× (target ≥ 0.95×): **missed**"
     with pytest.raises(ValueError, match="operator"):
-        record.measure("x", "x", 1.0, target=("=", 1.0))
+        report.measure("x", "x", 1.0, target=("=", 1.0))
 
 
 def test_other_processes_busy_on_a_quarter_of_the_cores_mark_the_result_under_load():
-    cpus = record.machine()["cpus"]
+    cpus = report.machine()["cpus"]
     assert "**under load**" in report.measured_line(result(1.0, busy=cpus / 4 + 0.01))
     assert "**under load**" in report.measured_line(result(1.0, busy=None))
     idle = report.measured_line(result(1.0, busy=cpus / 4))
@@ -43,23 +43,23 @@ def test_other_processes_busy_on_a_quarter_of_the_cores_mark_the_result_under_lo
 
 
 def test_busy_cores_counts_what_other_processes_use():
-    idle = record.busy_cores(0.2)
+    idle = report.busy_cores(0.2)
     spinning = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.3)
-        busy = record.busy_cores(1.0)
+        busy = report.busy_cores(1.0)
     finally:
         spinning.kill()
-    assert idle is not None and 0 <= idle <= record.machine()["cpus"]
+    assert idle is not None and 0 <= idle <= report.machine()["cpus"]
     assert busy is not None and busy >= 0.8  # the spinner alone keeps most of a core busy
 
 
 def test_the_command_shown_is_the_one_to_rerun_without_the_output_flags():
     assert result(1.0)["command"] == "python -m benchmarks.bench_analyze --pairs 20000"
     parser = argparse.ArgumentParser()
-    record.add_output_arguments(parser)
-    assert record.output_path("train", parser.parse_args(["--record"])) == record.RESULTS / "train.json"
-    assert record.output_path("train", parser.parse_args([])) is None
+    report.add_output_arguments(parser)
+    assert report.output_path("train", parser.parse_args(["--record"])) == report.RESULTS / "train.json"
+    assert report.output_path("train", parser.parse_args([])) is None
 
 
 def test_placeholders_are_filled_and_a_missing_result_says_so():
@@ -75,18 +75,18 @@ def test_placeholders_are_filled_and_a_missing_result_says_so():
 
 
 def test_a_step_that_measured_nothing_says_so_and_misses_its_target(tmp_path):
-    failed = record.measure("ratio", "ratio", float("nan"), "×", ("<=", 1.5))
+    failed = report.measure("ratio", "ratio", float("nan"), "×", ("<=", 1.5))
     assert report.verdict_line(failed) == "- ratio: not measured (target ≤ 1.50×): **missed**"
-    cells = record.table("t", ["a", "b"], [["x", float("inf")]], [None, 2])
+    cells = report.table("t", ["a", "b"], [["x", float("inf")]], [None, 2])
     assert report.render_table(cells).endswith("| x | not measured |")
-    session = record.Session("train", [], sample_s=0)
+    session = report.Session("train", [], sample_s=0)
     session.save([failed], [cells], tmp_path / "train.json")  # strict JSON: no NaN written
     assert report.load_results(tmp_path)["train"]["measures"][0]["value"] is None
 
 
 def test_saved_file_round_trips(tmp_path):
-    session = record.Session("train", [], sample_s=0.1)
-    session.save([record.measure("r", "ratio", 0.98, target=(">=", 0.95))], [], tmp_path / "train.json")
+    session = report.Session("train", [], sample_s=0.1)
+    session.save([report.measure("r", "ratio", 0.98, target=(">=", 0.95))], [], tmp_path / "train.json")
     loaded = report.load_results(tmp_path)
     assert report.target_met(loaded["train"]["measures"][0])
     assert loaded["train"]["machine"]["cpus"] >= 1
