@@ -11,7 +11,7 @@ import pytest
 import websockets
 from app_fixtures import GapvizUp
 
-from gapviz.app import access
+from gapviz.app.shared import access
 
 pytestmark = pytest.mark.slow
 

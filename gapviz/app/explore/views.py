@@ -1,4 +1,4 @@
-"""The sections of the Explore page, each drawn from one Analysis (gapviz.app.analysis).
+"""The sections of the Explore page, each drawn from one Analysis (gapviz.app.shared.analysis).
 
 The scatter is a Plotly WebGL figure whose selection comes back to Python: box or lasso ->
 metrics of the selected pairs beside the whole set, and the pairs listed; a click -> the point,
@@ -16,9 +16,10 @@ import pandas as pd
 import streamlit as st
 
 from gapviz import charts
-from gapviz.app import common, frames, measures, scatter, selection
-from gapviz.app import format as format_
-from gapviz.app.analysis import Analysis
+from gapviz import format as format_
+from gapviz.app.explore import selection
+from gapviz.app.shared import common, frames, measures, scatter
+from gapviz.app.shared.analysis import Analysis
 from gapviz.science import catalog
 
 BUILT_IN_CAPTION = (
@@ -133,7 +134,7 @@ def scatter_points(result: Analysis, method: str, lines: bool) -> tuple[pd.DataF
 
 def umap_option(result: Analysis) -> None:
     """Offer UMAP where the source has none: computed in a child process, cached on disk."""
-    from gapviz.app import projection_cache
+    from gapviz.app.explore import projection_cache
 
     if "umap" in result.projections or result.n_image > projection_cache.UMAP_MAX_PAIRS:
         return
@@ -173,7 +174,7 @@ def scatter_controls(result: Analysis) -> tuple[str, str, bool, bool]:
 
 def hover_images_for(result: Analysis, target: str) -> None:
     """Images on hover in the scatter ``target`` when the source has images (sheets made once per source)."""
-    from gapviz.app import hover_images
+    from gapviz.app.explore import hover_images
 
     images = result.images
     if images is None or not len(images):
@@ -339,7 +340,7 @@ def selection_section(result: Analysis, event: Any) -> None:
 # ---- whole-set metrics ------------------------------------------------------------------------------
 def ensure_metrics(result: Analysis) -> str:
     """Fill in the whole-set metrics once (shared by sessions); returns the note on sampling."""
-    from gapviz.app import analysis
+    from gapviz.app.shared import analysis
 
     values, note = common.shared_compute(
         f"{result.key}:metrics", "Gap metrics", lambda progress: analysis.complete_metrics(result), kind="derived"

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from gapviz.app import format as fmt
+from gapviz import format as fmt
 from gapviz.science import catalog
 
 VALUE_MODES = ("last", "best", "at epoch")

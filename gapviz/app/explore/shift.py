@@ -9,9 +9,9 @@ import numpy as np
 import streamlit as st
 
 from gapviz import charts
-from gapviz.app import common, frames
-from gapviz.app.analysis import Analysis
-from gapviz.app.format import number
+from gapviz.app.shared import common, frames
+from gapviz.app.shared.analysis import Analysis
+from gapviz.format import number
 
 
 @st.fragment
@@ -39,7 +39,7 @@ def shift_controls(result: Analysis, sample: Any, lambdas: np.ndarray) -> tuple[
 
 def shifted_view(result: Analysis, sample: Any, lam: float, here: dict[str, float], tau: float) -> None:
     """The shifted sample on fixed axes, and the numbers at the slider's λ."""
-    from gapviz.app import analysis
+    from gapviz.app.shared import analysis
 
     reference = common.shared_compute(
         f"{result.key}:shift:ref",
@@ -75,7 +75,7 @@ def shifted_view(result: Analysis, sample: Any, lam: float, here: dict[str, floa
 
 
 def shift_section(result: Analysis) -> None:
-    from gapviz.app import analysis
+    from gapviz.app.shared import analysis
 
     st.subheader("Embedding shift")
     st.caption(

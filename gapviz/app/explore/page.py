@@ -5,7 +5,7 @@ built-in shapes through the tiny model at random init. Pick a source (a saved ru
 checkpoint, the tiny model, an open_clip architecture + pretrained tag, a local checkpoint, an
 upload); the choice lives in the URL (?source=&run=&epoch=&method=). The sections (WebGL scatter
 with selection and neighbours, metrics, comparison, epochs, cone, shift) are in
-gapviz.app.explore_views. torch is imported only when a model must encode.
+gapviz.app.explore.views. torch is imported only when a model must encode.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from gapviz.app import common, explore_compare, explore_shift
-from gapviz.app import explore_views as sections
+from gapviz.app.explore import compare, shift, views
+from gapviz.app.shared import common
 
 SOURCES = {
     "run": "Saved run · stored evaluation",
@@ -47,7 +47,7 @@ def data_inputs(box: Any) -> dict[str, Any]:
 
 def default_source() -> str:
     """ "run" when a finished run with an evaluation exists, else the tiny model."""
-    return "run" if sections.newest_finished_run() else "tiny"
+    return "run" if views.newest_finished_run() else "tiny"
 
 
 def pick_source(box: Any) -> str:
@@ -60,7 +60,7 @@ def pick_source(box: Any) -> str:
 
 
 def upload_choice(box: Any) -> Choice | None:
-    from gapviz.app import analysis
+    from gapviz.app.shared import analysis
 
     upload = box.file_uploader(
         "Embeddings: .npy (2, N, D), or .npz with image, text[, text_image_index, captions, images, more columns]",
@@ -77,9 +77,9 @@ def upload_choice(box: Any) -> Choice | None:
 
 
 def run_choice(box: Any) -> Choice | None:
-    from gapviz.app import analysis
+    from gapviz.app.shared import analysis
 
-    picked = sections.pick_run_epoch(box, "explore", url=True)
+    picked = views.pick_run_epoch(box, "explore", url=True)
     if picked is None:
         return None
     run_id, epoch = picked
@@ -92,7 +92,7 @@ def model_fields(box: Any, source: str) -> tuple[str, str, Any] | None:
     if source == "tiny":
         return "gapviz-tiny", "", None
     if source == "checkpoint":
-        return sections.pick_checkpoint(box)
+        return views.pick_checkpoint(box)
     c1, c2 = box.columns(2)
     if source == "openclip":
         arch = c1.text_input("Architecture", value="ViT-B-32", key="explore_arch", help="`gapviz models` lists them")
@@ -110,7 +110,7 @@ def model_fields(box: Any, source: str) -> tuple[str, str, Any] | None:
 
 def model_choice(box: Any, source: str) -> Choice | None:
     """Model + data inputs; computes at once for the built-in default, else after "Encode"."""
-    from gapviz.app import analysis
+    from gapviz.app.shared import analysis
 
     fields = model_fields(box, source)
     if fields is None:
@@ -158,13 +158,13 @@ def render() -> None:
         return
     st.session_state["explore_last_key"] = key
     if st.session_state.get("explore_source") == "tiny" and key.startswith("model:"):
-        st.caption(sections.BUILT_IN_CAPTION)
+        st.caption(views.BUILT_IN_CAPTION)
     with common.guard("could not draw the analysis"):
-        sections.show(result)
-        explore_compare.compare_section(result)
-        explore_compare.epochs_section(result)
-        sections.cone_section(result)
-        explore_shift.shift_fragment(result)
+        views.show(result)
+        compare.compare_section(result)
+        compare.epochs_section(result)
+        views.cone_section(result)
+        shift.shift_fragment(result)
 
 
 if __name__ == "__main__":

@@ -15,10 +15,10 @@ import pandas as pd
 import streamlit as st
 
 from gapviz import charts, charts_compare
-from gapviz.app import common, run_picker, settings_plot
-from gapviz.app import compare_frames as cf
-from gapviz.app import frames as views
-from gapviz.app.settings_plot import export_buttons
+from gapviz.app.compare import run_picker
+from gapviz.app.shared import common, frames, settings_plot
+from gapviz.app.shared import compare_frames as cf
+from gapviz.app.shared.settings_plot import export_buttons
 from gapviz.runs.store import StoreError
 from gapviz.science import catalog
 
@@ -47,7 +47,7 @@ def _numeric_metrics(histories: dict[str, list[dict[str, Any]]]) -> list[str]:
 
 def settings_diff(flat: dict[str, dict[str, Any]], names: dict[str, str]) -> None:
     st.subheader("Settings that differ")
-    diff = views.config_diff(flat_to_tree(flat))
+    diff = frames.config_diff(flat_to_tree(flat))
     if diff.empty:
         st.caption(
             "All selected runs have the same settings" + (" (apart from their names)." if len(flat) > 1 else ".")
@@ -253,7 +253,7 @@ def scatter(run_id: str, name: str, epochs: list[int], epoch: int, method: str, 
         return
     index = common.epoch_member(run_id, shown, "text_image_index")
     x_dom, y_dom = common.projection_domain(run_id, method)
-    points, lines, arrow, note = views.scatter_frames(
+    points, lines, arrow, note = frames.scatter_frames(
         coords, len(coords) - len(index), index, common.captions(run_id) or None, max_lines=150
     )
     title = f"{name} · epoch {shown}" + ("" if shown == epoch else f" (last saved ≤ {epoch})")

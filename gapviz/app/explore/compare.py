@@ -6,7 +6,7 @@ reflected onto the first (gapviz.science.projection.align_to), so what differs i
 not the arbitrary orientation of its PCA. Different point sets keep their own axes, said in a note.
 A run's epochs play either as its stored PCA layouts rotated onto the last epoch or as one
 ``umap.AlignedUMAP`` fit of a sample of pairs over up to ALIGNED_MAX_EPOCHS epochs, computed in a
-child process (gapviz.app.projection_cache) and cached on disk.
+child process (gapviz.app.explore.projection_cache) and cached on disk.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from gapviz.app import common, frames, scatter
-from gapviz.app import explore_views as views
-from gapviz.app import format as fmt
-from gapviz.app.analysis import Analysis
+from gapviz import format as fmt
+from gapviz.app.explore import views
+from gapviz.app.shared import common, frames, scatter
+from gapviz.app.shared.analysis import Analysis
 from gapviz.charts import metric_title
 from gapviz.runs.store import StoreError
 from gapviz.science import catalog
@@ -96,7 +96,7 @@ def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
 
 def _held_out_analysis(first: Analysis, held: Any, note: str) -> Analysis:
     """The held-out part of ``first`` after the fix, its captions, labels, thumbnails and metadata kept."""
-    from gapviz.app import analysis
+    from gapviz.app.shared import analysis
 
     images, captions = held.split.measured, held.split.measured_captions
     return analysis.analyse(
@@ -133,7 +133,7 @@ def fix_choice(box: Any, first: Analysis) -> tuple[str, Any]:
 
 def second_choice(box: Any, first: Analysis) -> tuple[str, Any] | None:
     """(cache key, compute) of the second source."""
-    from gapviz.app import analysis
+    from gapviz.app.shared import analysis
 
     kind = box.radio(
         "Second source",
@@ -195,7 +195,7 @@ def side_by_side(first: Analysis, second: Analysis) -> None:
         if sample_note:
             column.caption(sample_note)
     st.caption(note)
-    from gapviz.app import analysis
+    from gapviz.app.shared import analysis
 
     diff = common.shared_compute(
         f"{first.key}|{second.key}:difference",
@@ -272,7 +272,7 @@ def aligned_sample(n_image: int, index: np.ndarray, most: int = ALIGNED_MAX_POIN
 
 def umap_epoch_layouts(run_id: str, kept: np.ndarray, captions: np.ndarray) -> dict[int, np.ndarray]:
     """AlignedUMAP layouts of the sampled pairs at the shown epochs (a child process, cached on disk)."""
-    from gapviz.app import projection_cache
+    from gapviz.app.explore import projection_cache
     from gapviz.science.projection import check_same_points
 
     epochs = shown_epochs(common.store().epochs(run_id))

@@ -10,9 +10,8 @@ from typing import Any, Mapping
 import streamlit as st
 
 from gapviz import charts
-from gapviz.app import common
-from gapviz.app import format as fmt
-from gapviz.app import frames as views
+from gapviz import format as fmt
+from gapviz.app.shared import common, frames
 from gapviz.errors import GapvizError
 from gapviz.science import catalog
 
@@ -42,7 +41,7 @@ def epoch_row(values: Mapping[str, Any]) -> None:
 
 def _fixed_metrics(result: Any, choice: str, k: int) -> tuple[dict[str, Any], dict[str, Any], str]:
     """(before, after, split sentence): the fix fitted on a seeded half of the images, both measured on the other."""
-    from gapviz.app.analysis import pair_metrics
+    from gapviz.app.shared.analysis import pair_metrics
     from gapviz.science import metrics
     from gapviz.science.fixes import Fix, held_out_fix
 
@@ -86,7 +85,7 @@ def fix_section(result: Any) -> None:
         common.show_error(f"Cannot apply {label}", error)
         return
     st.text(f"{label}: {split}. Before and after are both measured on that held-out part.")
-    st.dataframe(views.before_after_frame(before, after, FIX_TABLE_METRICS), hide_index=True, width="stretch")
+    st.dataframe(frames.before_after_frame(before, after, FIX_TABLE_METRICS), hide_index=True, width="stretch")
     show_warnings(after)
 
 
@@ -103,7 +102,7 @@ def anatomy_view(result: Any) -> None:
     left, right = st.columns([3, 2])
     with left:
         spectrum = gap_spectrum(gap_vector(result.image, result.text), k=20)
-        common.show_chart(charts.gap_spectrum_bars(views.spectrum_frame(spectrum)), key="explore_spectrum")
+        common.show_chart(charts.gap_spectrum_bars(frames.spectrum_frame(spectrum)), key="explore_spectrum")
     with right:
         for name in ANATOMY_METRICS:
             if name in result.metrics:
