@@ -75,13 +75,13 @@ def flat_to_tree(flat: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return trees
 
 
-def grouping(flat: dict[str, dict[str, Any]], names: dict[str, str]) -> tuple[dict[str, str], bool]:
+def group_by_series(flat: dict[str, dict[str, Any]], names: dict[str, str]) -> tuple[dict[str, str], bool]:
     """Group by any settings (default: every one that differs, seed aside); runs of one group are its seeds."""
     varying = cf.varying_settings(flat)
     settings = sorted({k for cfg in flat.values() for k in cfg} - {"name"})
     c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
     default = [k for k in varying if k != "seed"]
-    by = c1.multiselect(
+    group_by = c1.multiselect(
         "Group by",
         settings,
         default=default,
@@ -96,7 +96,7 @@ def grouping(flat: dict[str, dict[str, Any]], names: dict[str, str]) -> tuple[di
     )
     if not average:
         return {r: f"{names[r]} ({r})" for r in flat}, False
-    return cf.group_labels(flat, by) if by else {r: "all runs" for r in flat}, True
+    return cf.group_labels(flat, group_by) if group_by else {r: "all runs" for r in flat}, True
 
 
 def curves(histories: dict[str, list[dict[str, Any]]], labels: dict[str, str], average: bool) -> None:
@@ -183,7 +183,7 @@ def render() -> None:
         names = {r: summaries[r].name for r in run_ids}
         histories = {r: common.metrics(r) for r in run_ids}
         settings_diff(flat, names)
-        labels, average = grouping(flat, names)
+        labels, average = group_by_series(flat, names)
         curves(histories, labels, average)
         values, value_mode = values_section(histories, names, labels)
         settings_plot.results_against_setting(flat, values, value_mode)
