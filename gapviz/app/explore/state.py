@@ -56,6 +56,11 @@ METRICS_CSV = "explore_metrics_csv"
 SELECTION_CSV = "explore_selection_csv"
 CONE = "explore_cone"
 
+# ---- the gap anatomy and fixes (anatomy.py) ----
+FIX = "explore_fix"
+FIX_K = "explore_fix_k"
+SPECTRUM = "explore_spectrum"
+
 # ---- the comparison and the epochs (compare.py) ----
 CMP_OPEN = CMP + "_open"
 CMP_SOURCE = CMP + "_source"

@@ -17,7 +17,7 @@ import streamlit as st
 
 from gapviz import charts
 from gapviz import format as format_
-from gapviz.app.explore import selection, state
+from gapviz.app.explore import anatomy, selection, state
 from gapviz.app.shared import common, frames, measures, scatter
 from gapviz.app.shared.analysis import Analysis
 from gapviz.science import catalog
@@ -384,4 +384,4 @@ def cone_section(result: Analysis) -> None:
     st.caption("Cosine similarity between two items of the same modality: narrow cones sit far from 0.")
     hist = frames.cosine_histogram_frame(result.image, result.text)
     common.show_chart(charts.cosine_histogram(hist, width="container"), key=state.CONE)
-    measures.anatomy_view(result)
+    anatomy.anatomy_view(result)
