@@ -123,7 +123,7 @@ def open_page(page: str, query: dict | None = None, timeout: float = 60):
 
     at = AppTest.from_file(APP_SCRIPT, default_timeout=timeout)
     at.run()
-    at.switch_page(f"gapviz/app/{page}/page.py")
+    at.switch_page(f"gapviz/app/{page}/{page}.py")
     for key, value in (query or {}).items():
         at.query_params[key] = value
     return at.run()

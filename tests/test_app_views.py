@@ -92,10 +92,10 @@ def test_launch_live_compare_pages_do_not_import_torch(home):
         "import sys\n"
         "from streamlit.testing.v1 import AppTest\n"
         "for page in ('launch', 'live', 'compare', 'theory'):\n"
-        "    script = f'from gapviz.app.{page} import page\\npage.render()'\n"
+        "    script = f'from gapviz.app.{page} import {page}\\n{page}.render()'\n"
         "    at = AppTest.from_string(script, default_timeout=60).run()\n"
         "    assert not at.exception, (page, at.exception)\n"
-        "import gapviz.app.main, gapviz.app.explore.page\n"
+        "import gapviz.app.main, gapviz.app.explore.explore\n"
         "print('torch' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=APP_ROOT, capture_output=True, text=True, timeout=120)

@@ -1,4 +1,4 @@
-"""App entry: page config, the access token, and `st.navigation` over the pages (each feature package's page.py).
+"""App entry: page config, the access token, and `st.navigation` over the pages (``<page>/<page>.py``).
 
 `streamlit_app.py` at the repository root calls :func:`run`; so can any other entry script,
 since page paths are taken from this package, not from the working directory.

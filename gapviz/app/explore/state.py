@@ -19,7 +19,7 @@ MAIN = "explore"
 CMP = "explore_cmp"
 """Key prefix of the comparison's widgets (its run picker is not in the URL)."""
 
-# ---- the source (page.py) ----
+# ---- the source (explore.py) ----
 SOURCE = "explore_source"
 UPLOAD = "explore_upload"
 DATA_SOURCE = "explore_data_source"
