@@ -31,7 +31,7 @@ PAGE_TABLE = (
     ("compare", "Compare", ":material/compare_arrows:"),
     ("theory", "Theory", ":material/functions:"),
 )
-"""The pages, in menu order: (url path, which names the feature package and its page file, title, icon); the first is the default."""
+"""The pages, in menu order: (url path = feature package = page file name, title, icon); the first is the default."""
 PAGES = {name: str(APP_DIR / name / f"{name}.py") for name, _, _ in PAGE_TABLE}
 """url path -> page file, for st.page_link and st.switch_page."""
 
