@@ -1,7 +1,7 @@
 """Altair builders for comparing runs: smoothed curves over a faint raw curve with 95% bands, a final
 metric against a setting (per-seed points, mean and interval), and the gap against β = 1/τ with its fit.
 
-A data frame in, a chart out; no Streamlit, no torch. Frames come from gapviz.app.compare_frames.
+A data frame in, a chart out; no Streamlit, no torch. Frames come from gapviz.app.shared.compare_frames.
 """
 
 from __future__ import annotations

@@ -123,7 +123,7 @@ def open_page(page: str, query: dict | None = None, timeout: float = 60):
 
     at = AppTest.from_file(APP_SCRIPT, default_timeout=timeout)
     at.run()
-    at.switch_page(f"gapviz/app/pages/{page}.py")
+    at.switch_page(f"gapviz/app/{page}/{page}.py")
     for key, value in (query or {}).items():
         at.query_params[key] = value
     return at.run()
@@ -131,7 +131,7 @@ def open_page(page: str, query: dict | None = None, timeout: float = 60):
 
 def plain(markdown: str) -> str:
     """Markdown text with its backslash escapes and word joiners removed: what the browser shows (user text is
-    escaped, see gapviz.app.common.md_escape)."""
+    escaped, see gapviz.app.shared.common.md_escape)."""
     import re
 
     return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", str(markdown)).replace("\u2060", "")

@@ -6,7 +6,7 @@ import pytest
 from app_fixtures import APP_SCRIPT, make_run, texts
 from streamlit.testing.v1 import AppTest
 
-from gapviz.app import access
+from gapviz.app.shared import access
 from gapviz.runs.store import RunStore
 
 TOKEN = "s3cret-Token_1"
@@ -40,7 +40,7 @@ def test_the_token_opens_every_page_for_the_session_and_leaves_the_url(locked):
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert [t.value for t in at.title] == ["Explore the modality gap"]
     assert "token" not in at.query_params
-    at.switch_page("gapviz/app/pages/live.py")
+    at.switch_page("gapviz/app/live/live.py")
     at.query_params["run"] = run_id
     at.run()
     assert not at.error and "mine" in texts(at)

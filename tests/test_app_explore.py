@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from app_fixtures import APP_SCRIPT, make_run, open_page, plain, texts
 
-from gapviz.app import explore_views
-from gapviz.app.format import metric_text
+from gapviz.app.explore import views as explore_views
+from gapviz.format import metric_text
 from gapviz.runs.records import RunState
 from gapviz.runs.store import RunStore
 from gapviz.science.metrics import compute_all
@@ -231,7 +231,7 @@ def test_epochs_that_do_not_share_their_points_are_a_message_for_umap(home):
 
 
 def test_the_epochs_shown_are_evenly_spaced_with_the_first_and_last():
-    from gapviz.app import explore_compare
+    from gapviz.app.explore import compare as explore_compare
 
     assert explore_compare.shown_epochs(list(range(19))) == list(range(0, 19, 2))
     picked = explore_compare.shown_epochs([5, 0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12])
@@ -255,7 +255,7 @@ def test_images_on_hover_come_from_sheets_the_app_serves(home):
     hover = [e.proto for e in at.get("bidi_component") if e.proto.component_name == "gapviz_hover_images"]
     spec = json.loads(hover[-1].json)
     assert (spec["target"], spec["count"], spec["height"], spec["width"]) == ("explore_scatter", 30, 12, 12)
-    prefix = "/component/gapviz.app.hover_images.thumbs/"
+    prefix = "/component/gapviz.app.explore.hover_images.thumbs/"
     assert spec["base"].startswith(prefix)
     from PIL import Image
 

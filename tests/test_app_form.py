@@ -1,4 +1,4 @@
-"""gapviz.app.form: which fields apply when, sentinels, model sources, fine-tune configs, sweep values."""
+"""gapviz.app.shared.form: which fields apply when, sentinels, model sources, fine-tune configs, sweep values."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from gapviz.app import form
+from gapviz.app.shared import form
 from gapviz.config import TINY_MODEL, preset
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from app_fixtures import make_run, open_page, plain, texts
 
-from gapviz.app import form
+from gapviz.app.shared import form
 from gapviz.queue.client import get_queue
 from gapviz.runs.records import RunState
 from gapviz.runs.store import RunStore

@@ -28,6 +28,6 @@ def test_navigation_lists_the_five_pages_and_opens_explore(home):
 def test_every_page_opens(home, page, title):
     make_run(RunStore(), "one", epochs=1)
     at = AppTest.from_file(APP_SCRIPT, default_timeout=60).run()
-    at.switch_page(f"gapviz/app/pages/{page}.py").run()
+    at.switch_page(f"gapviz/app/{page}/{page}.py").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert title in texts(at)

@@ -11,7 +11,7 @@ from app_fixtures import make_run, open_page
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gapviz.app.common import md_escape
+from gapviz.app.shared.common import md_escape
 from gapviz.runs.records import RunState
 from gapviz.runs.store import RunStore
 

@@ -11,9 +11,9 @@ import numpy as np
 from app_fixtures import open_page, synthetic_epoch, texts
 
 from gapviz import charts
-from gapviz.app import frames as views
-from gapviz.app.format import metric_text, with_interval
+from gapviz.app.shared import frames
 from gapviz.config import preset
+from gapviz.format import metric_text, with_interval
 from gapviz.runs.store import RunStore
 from gapviz.science.metrics import compute_all, record_values
 
@@ -101,14 +101,14 @@ def test_curves_draw_the_bootstrap_interval_as_a_band():
         {"epoch": e, "gap_distance": 0.5 - 0.1 * e, "gap_distance_ci95": [0.45 - 0.1 * e, 0.56 - 0.1 * e], "tau": 0.07}
         for e in range(3)
     ]
-    frame = views.curves_frame(rows, "run")
+    frame = frames.curves_frame(rows, "run")
     gap = frame[frame["metric"] == "gap_distance"]
     assert gap["lo"].tolist() == [0.45, 0.35, 0.25] and frame[frame["metric"] == "tau"]["lo"].isna().all()
     spec = charts.metric_curves(frame).to_dict()
     layers = spec["spec"]["layer"]
     marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in layers]
     assert "area" in marks
-    no_ci = views.curves_frame([{"epoch": 0, "gap_distance": 0.3}], "run")
+    no_ci = frames.curves_frame([{"epoch": 0, "gap_distance": 0.3}], "run")
     assert "lo" not in no_ci.columns
 
 
@@ -144,7 +144,7 @@ def test_a_forged_upload_is_refused_from_its_header(home):
 
 
 def test_interval_helpers_for_tables():
-    from gapviz.app import format as fmt
+    from gapviz import format as fmt
 
     assert fmt.interval_ends([0.1, 0.3]) == (0.1, 0.3)
     assert all(math.isnan(v) for v in fmt.interval_ends(None))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from app_fixtures import open_page
 
-from gapviz.app import projection_cache
+from gapviz.app.explore import projection_cache
 
 
 def _pairs(n: int = 60, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""The WebGL scatter (gapviz.app.scatter): traces, joint rows as customdata, escaped hover labels,
+"""The WebGL scatter (gapviz.app.shared.scatter): traces, joint rows as customdata, escaped hover labels,
 pair lines, colour groups, selection events and the epoch animation."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.io
 import pytest
 
-from gapviz.app import frames, scatter
+from gapviz.app.shared import frames, scatter
 
 
 @pytest.fixture
@@ -145,7 +145,7 @@ def test_epoch_animation_has_a_frame_per_epoch_and_fixed_axes():
 
 
 def test_svg_export_of_the_scatter(layout):
-    from gapviz.app.explore_views import scatter_svg
+    from gapviz.app.explore.views import scatter_svg
 
     coords, n, index, captions = layout
     points, lines, arrow, _ = _points(layout)

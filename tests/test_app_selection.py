@@ -1,4 +1,4 @@
-"""Selections in Explore (gapviz.app.selection, gapviz.app.analysis): pairs, metrics on the selected
+"""Selections in Explore (gapviz.app.explore.selection, gapviz.app.shared.analysis): pairs, metrics on the selected
 pairs, tables, neighbours; uploads with captions, images and metadata columns."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ import io
 import numpy as np
 import pytest
 
-from gapviz.app import analysis, frames, selection
-from gapviz.app.format import metric_text
+from gapviz.app.explore import selection
+from gapviz.app.shared import analysis, frames
 from gapviz.data.embeddings_io import EmbeddingsError, load_embeddings
+from gapviz.format import metric_text
 from gapviz.science.metrics import compute_all
 from gapviz.science.neighbours import nearest
 

@@ -8,8 +8,7 @@ import sys
 import pytest
 from app_fixtures import APP_ROOT
 
-from gapviz.app import form
-from gapviz.app import frames as views
+from gapviz.app.shared import form, frames
 from gapviz.config import PRESETS, RunConfig, preset
 
 
@@ -64,28 +63,28 @@ def test_float_steps():
 def test_config_diff_shows_only_differing_settings():
     a = RunConfig(name="a").to_dict()
     b = RunConfig(name="b", seed=3).with_overrides({"temperature.tau": 0.05}).to_dict()
-    diff = views.config_diff({"r1": a, "r2": b})
+    diff = frames.config_diff({"r1": a, "r2": b})
     assert list(diff.index) == ["seed", "temperature.tau"]
     assert diff.loc["temperature.tau"].tolist() == ["0.07", "0.05"]
 
 
 def test_parse_seeds_and_lists():
-    assert views.parse_seeds("0, 1 2") == [0, 1, 2]
-    assert views.parse_seeds("3-5, 3") == [3, 4, 5]
+    assert frames.parse_seeds("0, 1 2") == [0, 1, 2]
+    assert frames.parse_seeds("3-5, 3") == [3, 4, 5]
     with pytest.raises(ValueError):
-        views.parse_seeds("5-3")
+        frames.parse_seeds("5-3")
     with pytest.raises(ValueError):
-        views.parse_seeds("x")
-    assert views.parse_list("0.01, 0.03  0.1") == ["0.01", "0.03", "0.1"]
+        frames.parse_seeds("x")
+    assert frames.parse_list("0.01, 0.03  0.1") == ["0.01", "0.03", "0.1"]
 
 
 def test_eta_and_durations():
-    assert views.eta_seconds(10, 110, 64.0, 64) == pytest.approx(100.0)
-    assert views.eta_seconds(10, 110, 0.0, 64) is None
-    assert views.format_duration(None) == "—"
-    assert views.format_duration(59) == "59s"
-    assert views.format_duration(125) == "2m 05s"
-    assert views.format_duration(7260) == "2h 01m"
+    assert frames.eta_seconds(10, 110, 64.0, 64) == pytest.approx(100.0)
+    assert frames.eta_seconds(10, 110, 0.0, 64) is None
+    assert frames.format_duration(None) == "—"
+    assert frames.format_duration(59) == "59s"
+    assert frames.format_duration(125) == "2m 05s"
+    assert frames.format_duration(7260) == "2h 01m"
 
 
 def test_launch_live_compare_pages_do_not_import_torch(home):
@@ -93,10 +92,10 @@ def test_launch_live_compare_pages_do_not_import_torch(home):
         "import sys\n"
         "from streamlit.testing.v1 import AppTest\n"
         "for page in ('launch', 'live', 'compare', 'theory'):\n"
-        "    script = f'from gapviz.app.pages import {page}\\n{page}.render()'\n"
+        "    script = f'from gapviz.app.{page} import {page}\\n{page}.render()'\n"
         "    at = AppTest.from_string(script, default_timeout=60).run()\n"
         "    assert not at.exception, (page, at.exception)\n"
-        "import gapviz.app.main, gapviz.app.pages.explore\n"
+        "import gapviz.app.main, gapviz.app.explore.explore\n"
         "print('torch' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=APP_ROOT, capture_output=True, text=True, timeout=120)

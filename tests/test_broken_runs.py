@@ -90,7 +90,7 @@ def test_store_readers_raise_store_errors(broken_home):
 def test_one_broken_run_does_not_break_compare_for_the_others(broken_home):
     store, healthy, broken, npz, caps = broken_home
     at = AppTest.from_file(APP_SCRIPT, default_timeout=120)
-    at.switch_page("gapviz/app/pages/compare.py")
+    at.switch_page("gapviz/app/compare/compare.py")
     at.query_params["runs"] = [healthy, npz, caps, *list(broken)[:2]]
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -107,7 +107,7 @@ def test_live_names_an_unreadable_run(broken_home):
     store, _, broken, _, _ = broken_home
     run_id = next(iter(broken))
     at = AppTest.from_file(APP_SCRIPT, default_timeout=120)
-    at.switch_page("gapviz/app/pages/live.py")
+    at.switch_page("gapviz/app/live/live.py")
     at.query_params["run"] = run_id
     at.run()
     assert not at.exception

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from app_fixtures import CHROMIUM, GapvizUp, choose_option, launch_browser, make_run
 
-from gapviz.app.access import LOCKED_MESSAGE
+from gapviz.app.shared.access import LOCKED_MESSAGE
 from gapviz.runs.records import RunState
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

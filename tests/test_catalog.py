@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gapviz.app.format import metric_text
+from gapviz.format import metric_text
 from gapviz.science import catalog as C
 from gapviz.science.metrics import compute_all
 

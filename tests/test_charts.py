@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from gapviz import charts
-from gapviz.app import frames as views
+from gapviz.app.shared import frames
 
 
 def _layers(spec: dict) -> list[dict]:
@@ -35,7 +35,7 @@ def scatter_input():
 
 def test_embedding_scatter_layers_colours_and_tooltips(scatter_input):
     coords, captions, images = scatter_input
-    points, lines, arrow, note = views.scatter_frames(coords, 30, None, captions, images=images)
+    points, lines, arrow, note = frames.scatter_frames(coords, 30, None, captions, images=images)
     spec = charts.embedding_scatter(
         points, pair_lines=lines, arrow=arrow, x_domain=(-5, 5), y_domain=(-4, 4), title="t"
     ).to_dict()
@@ -55,7 +55,7 @@ def test_embedding_scatter_layers_colours_and_tooltips(scatter_input):
 
 def test_embedding_scatter_without_optional_layers(scatter_input):
     coords, captions, _ = scatter_input
-    points, _, _, _ = views.scatter_frames(coords, 30, None, None)
+    points, _, _, _ = frames.scatter_frames(coords, 30, None, None)
     spec = charts.embedding_scatter(points).to_dict()
     assert _marks(spec) == ["circle"]
     assert "domain" not in _layers(spec)[0]["encoding"]["x"]["scale"]
@@ -63,7 +63,7 @@ def test_embedding_scatter_without_optional_layers(scatter_input):
 
 def test_gap_arrow_points_from_text_to_image_centroid():
     coords = np.array([[2.0, 0.0], [4.0, 0.0], [-1.0, 0.0], [-3.0, 0.0]])
-    arrow = views.gap_arrow_frame(coords, 2)
+    arrow = frames.gap_arrow_frame(coords, 2)
     assert arrow.loc[0, ["x", "y", "x2", "y2"]].tolist() == [-2.0, 0.0, 3.0, 0.0]
     assert arrow.loc[0, "gap"] == pytest.approx(5.0)
     assert arrow.loc[0, "angle"] == pytest.approx(90.0)  # pointing right
@@ -74,9 +74,9 @@ def test_large_scatter_is_sampled_with_a_note():
     rng = np.random.default_rng(1)
     coords = rng.normal(size=(2 * n, 2))
     captions = [str(i) for i in range(n)]
-    points, lines, _, note = views.scatter_frames(coords, n, None, captions)
-    assert len(points) == 2 * views.MAX_SCATTER_PAIRS
-    assert len(lines) == views.MAX_PAIR_LINES
+    points, lines, _, note = frames.scatter_frames(coords, n, None, captions)
+    assert len(points) == 2 * frames.MAX_SCATTER_PAIRS
+    assert len(lines) == frames.MAX_PAIR_LINES
     assert "5,000 of 12,000 images" in note
     # pairs stay whole: every kept caption's image is kept too
     image_pairs = set(points.loc[points.modality == "image", "pair"])
@@ -89,7 +89,7 @@ def test_scatter_with_several_captions_per_image():
     coords = np.arange(2 * 7, dtype=float).reshape(7, 2)  # 3 images, 4 captions
     index = np.array([0, 0, 1, 2])
     captions = ["a", "b", "c", "d"]
-    points, lines, _, _ = views.scatter_frames(coords, 3, index, captions)
+    points, lines, _, _ = frames.scatter_frames(coords, 3, index, captions)
     text = points[points.modality == "text"]
     assert text["pair"].tolist() == [0, 0, 1, 2]
     assert points[points.modality == "image"]["caption"].tolist() == ["a", "c", "d"]
@@ -97,14 +97,14 @@ def test_scatter_with_several_captions_per_image():
 
 
 def test_axis_domains_cover_every_epoch():
-    x_dom, y_dom = views.axis_domains([np.array([[0.0, 0.0], [1.0, 2.0]]), np.array([[-1.0, 5.0]])], pad=0.0)
+    x_dom, y_dom = frames.axis_domains([np.array([[0.0, 0.0], [1.0, 2.0]]), np.array([[-1.0, 5.0]])], pad=0.0)
     assert x_dom == (-1.0, 1.0) and y_dom == (0.0, 5.0)
-    assert views.axis_domains([]) == ((-1.0, 1.0), (-1.0, 1.0))
+    assert frames.axis_domains([]) == ((-1.0, 1.0), (-1.0, 1.0))
 
 
 def test_metric_curves_facets_bands_and_marker():
     rows = [{"epoch": e, "gap_distance": 1 / (e + 1), "tau": 0.07, "loss": 3.0 - e} for e in range(4)]
-    long = pd.concat([views.curves_frame(rows, "a"), views.curves_frame(rows, "a"), views.curves_frame(rows, "b")])
+    long = pd.concat([frames.curves_frame(rows, "a"), frames.curves_frame(rows, "a"), frames.curves_frame(rows, "b")])
     grouped = long.groupby(["series", "metric", "epoch"], as_index=False)["value"].mean()
     banded = grouped.assign(lo=grouped["value"] - 0.1, hi=grouped["value"] + 0.1)
     spec = charts.metric_curves(banded, metrics=["gap_distance", "loss"], current=2).to_dict()
@@ -121,7 +121,7 @@ def test_metric_curves_facets_bands_and_marker():
 def test_cosine_histogram_is_prebinned_and_normalised():
     rng = np.random.default_rng(2)
     image, text = rng.normal(size=(200, 16)) + 2, rng.normal(size=(150, 16))
-    frame = views.cosine_histogram_frame(image, text, bins=40)
+    frame = frames.cosine_histogram_frame(image, text, bins=40)
     for _, part in frame.groupby("modality"):
         assert ((part.hi - part.lo) * part.density).sum() == pytest.approx(1.0)
     mean_image = (frame[frame.modality == "image"].eval("(lo + hi) / 2 * density * (hi - lo)")).sum()

@@ -1,4 +1,4 @@
-"""gapviz.app.compare_frames against brute-force references: filters, seed bands, values, smoothing, fits."""
+"""gapviz.app.shared.compare_frames against brute-force references: filters, seed bands, values, smoothing, fits."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from gapviz.app import compare_frames as cf
-from gapviz.app import format as fmt
+from gapviz import format as fmt
+from gapviz.app.shared import compare_frames as cf
 
 
 @dataclass

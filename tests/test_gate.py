@@ -1,4 +1,4 @@
-"""The access gate (gapviz/app/gate.py) against a real `gapviz up`: nothing but the health check answers without a
+"""The access gate (app/shared/gate.py) against a real `gapviz up`: nothing but the health check answers without a
 session; ``?token=`` opens one in an HttpOnly, SameSite=Strict cookie named per port; a restart ends every session."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import websockets
 from app_fixtures import GapvizUp
 
-from gapviz.app import access
+from gapviz.app.shared import access
 
 pytestmark = pytest.mark.slow
 

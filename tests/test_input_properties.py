@@ -263,12 +263,12 @@ def test_embeddings_file_with_any_bytes(tmp_path_factory, content, magic):
 @SETTINGS
 @given(st.text(max_size=60))
 def test_escaped_user_text_reads_as_typed_and_has_no_live_markup(text):
-    """gapviz.app.common.md_escape: every ASCII punctuation escaped, autolinks broken, text unchanged to the eye."""
+    """shared.common.md_escape: every ASCII punctuation escaped, autolinks broken, text unchanged to the eye."""
     import re
 
     from app_fixtures import plain
 
-    from gapviz.app.common import md_escape
+    from gapviz.app.shared.common import md_escape
 
     escaped = md_escape(text)
     assert plain(escaped) == " ".join(text.splitlines())

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gapviz.app import thumb_sheets
+from gapviz.app.explore import thumb_sheets
 from gapviz.errors import GapvizError
 
 

@@ -1,4 +1,4 @@
-"""App entry: page config, the access token, and `st.navigation` over the pages (files in pages/).
+"""App entry: page config, the access token, and `st.navigation` over the pages (``<page>/<page>.py``).
 
 `streamlit_app.py` at the repository root calls :func:`run`; so can any other entry script,
 since page paths are taken from this package, not from the working directory.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gapviz.app import access, common
+from gapviz.app.shared import access, common
 from gapviz.fsio import private_umask
 
 METRIC_STYLE = (

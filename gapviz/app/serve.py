@@ -11,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 from starlette.middleware import Middleware
 
-from gapviz.app.gate import AccessGate
+from gapviz.app.shared.gate import AccessGate
 
 SCRIPT_ENV = "GAPVIZ_APP_SCRIPT"
 

@@ -165,7 +165,7 @@ def cmd_runs_delete(args: argparse.Namespace) -> int:
 
 def _analysis_table(before: dict[str, Any], after: dict[str, Any] | None, fix_label: str) -> list[str]:
     """Rows 'metric  value [lo, hi] (n = …)' (and the fixed value beside it) for every metric of compute_all."""
-    from gapviz.app.format import metric_text
+    from gapviz.format import metric_text
 
     width = max(len(k) for k in catalog.METRIC_NAMES)
     head = f"  {'metric':<{width}}  {'value [95% interval]':<32}"
@@ -183,8 +183,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     """Every metric of an embeddings file with its interval (gapviz.api.analyze); with --fix, before and after a
     training-free fix fitted on a seeded half of the images and measured, both times, on the other half."""
     from gapviz.api import Analysis, analyze
-    from gapviz.app.format import warnings
     from gapviz.data.embeddings_io import load_embeddings, parse_size
+    from gapviz.format import warnings
 
     emb = load_embeddings(args.file, max_bytes=parse_size(args.max_bytes) if args.max_bytes else None)
     result = analyze(

@@ -94,7 +94,7 @@ def verdict_sentence(counts: Mapping[str, int]) -> str:
 
 def measurement_lines(measurements: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """Markdown: every run's final gap with its 95% interval, and a warning per collapsed or null-floor run."""
-    from gapviz.app.format import metric_text, warnings
+    from gapviz.format import metric_text, warnings
 
     if not any("gap_distance_ci95" in m for m in measurements.values()):
         return []

@@ -13,6 +13,7 @@ for recall and accuracy over seeds (it stays inside [0, 1]).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -81,6 +82,14 @@ def finite_values(values: Sequence[Any]) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
+@functools.lru_cache(maxsize=256)
+def t_quantile(n: int) -> float:
+    """The two-sided 95% quantile of Student's t with n - 1 degrees of freedom (nan below 2 samples)."""
+    if n < 2:
+        return math.nan
+    return float(scipy_stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1))
+
+
 def seed_stats(values: Sequence[Any]) -> SeedStats:
     """Mean, std (ddof 1) and 95% t-interval of the finite values; NaNs where there are too few."""
     arr = finite_values(values)
@@ -91,7 +100,7 @@ def seed_stats(values: Sequence[Any]) -> SeedStats:
     if n == 1:
         return SeedStats(1, mean, 0.0, math.nan, math.nan)
     std = float(arr.std(ddof=1))
-    half = float(scipy_stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * std / math.sqrt(n)
+    half = t_quantile(n) * std / math.sqrt(n)
     return SeedStats(n, mean, std, mean - half, mean + half)
 
 

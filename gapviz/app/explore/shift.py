@@ -9,9 +9,10 @@ import numpy as np
 import streamlit as st
 
 from gapviz import charts
-from gapviz.app import common, frames
-from gapviz.app.analysis import Analysis
-from gapviz.app.format import number
+from gapviz.app.explore import state
+from gapviz.app.shared import common, frames
+from gapviz.app.shared.analysis import Analysis
+from gapviz.format import number
 
 
 @st.fragment
@@ -24,7 +25,7 @@ def shift_controls(result: Analysis, sample: Any, lambdas: np.ndarray) -> tuple[
     default_tau = 1.0 / result.logit_scale if result.logit_scale else 0.01
     c1, c2 = st.columns([3, 1])
     step = float((lambdas[-1] - lambdas[0]) / 100) or 0.01
-    lam = c1.slider("λ", float(lambdas[0]), float(lambdas[-1]), 0.0, step=step, format="%.3f", key="explore_lambda")
+    lam = c1.slider("λ", float(lambdas[0]), float(lambdas[-1]), 0.0, step=step, format="%.3f", key=state.LAMBDA)
     tau = c2.number_input(
         "τ for the loss",
         min_value=1e-4,
@@ -32,14 +33,14 @@ def shift_controls(result: Analysis, sample: Any, lambdas: np.ndarray) -> tuple[
         value=float(round(default_tau, 4)),
         step=0.001,
         format="%g",
-        key="explore_tau",
+        key=state.TAU,
     )
     return lam, tau
 
 
 def shifted_view(result: Analysis, sample: Any, lam: float, here: dict[str, float], tau: float) -> None:
     """The shifted sample on fixed axes, and the numbers at the slider's λ."""
-    from gapviz.app import analysis
+    from gapviz.app.shared import analysis
 
     reference = common.shared_compute(
         f"{result.key}:shift:ref",
@@ -60,7 +61,7 @@ def shifted_view(result: Analysis, sample: Any, lam: float, here: dict[str, floa
         width=360,
         height=360,
     )
-    common.show_chart(chart, key="explore_shift_scatter")
+    common.show_chart(chart, key=state.SHIFT_SCATTER)
     shown = [
         ("signed gap", "signed_gap"),
         (f"loss at τ = {tau:g}", "loss"),
@@ -75,7 +76,7 @@ def shifted_view(result: Analysis, sample: Any, lam: float, here: dict[str, floa
 
 
 def shift_section(result: Analysis) -> None:
-    from gapviz.app import analysis
+    from gapviz.app.shared import analysis
 
     st.subheader("Embedding shift")
     st.caption(
@@ -105,4 +106,4 @@ def shift_section(result: Analysis) -> None:
         chart = charts.shift_curves(
             analysis.shift_frame(rows), current=here["signed_gap"], columns=2, width=230, height=150
         )
-        common.show_chart(chart, key="explore_shift_curves")
+        common.show_chart(chart, key=state.SHIFT_CURVES)

@@ -1,4 +1,4 @@
-"""The sections of the Explore page, each drawn from one Analysis (gapviz.app.analysis).
+"""The sections of the Explore page, each drawn from one Analysis (gapviz.app.shared.analysis).
 
 The scatter is a Plotly WebGL figure whose selection comes back to Python: box or lasso ->
 metrics of the selected pairs beside the whole set, and the pairs listed; a click -> the point,
@@ -16,9 +16,10 @@ import pandas as pd
 import streamlit as st
 
 from gapviz import charts
-from gapviz.app import common, frames, measures, scatter, selection
-from gapviz.app import format as format_
-from gapviz.app.analysis import Analysis
+from gapviz import format as format_
+from gapviz.app.explore import anatomy, selection, state
+from gapviz.app.shared import common, frames, measures, scatter
+from gapviz.app.shared.analysis import Analysis
 from gapviz.science import catalog
 
 BUILT_IN_CAPTION = (
@@ -50,22 +51,16 @@ def newest_finished_run() -> str | None:
     return None
 
 
-def _seed_epoch(key: str, epochs: list[int]) -> None:
-    raw = st.query_params.get("epoch")
-    if key not in st.session_state and raw is not None and raw.isdigit() and int(raw) in epochs:
-        st.session_state[key] = int(raw)
-
-
 def pick_run_epoch(box: Any, prefix: str, *, url: bool) -> tuple[str, int] | None:
     """A run and one of its evaluated epochs (default: the newest finished run, its last epoch)."""
     summaries = common.summaries()
     if not summaries:
         box.info("No saved runs yet — train one on the Launch page or with `gapviz train`.")
         return None
-    run_key, epoch_key = f"{prefix}_run", f"{prefix}_run_epoch"
+    view, run_key, epoch_key = state.ExploreState(), state.run_key(prefix), state.epoch_key(prefix)
     if url:
-        common.init_from_url(run_key, "run", list(summaries), multi=False)
-    st.session_state.setdefault(run_key, newest_finished_run() or next(iter(summaries)))
+        view.from_url("run", list(summaries))
+    view.default_run(prefix, newest_finished_run() or next(iter(summaries)))
     c1, c2 = box.columns([3, 1])
     run_id = c1.selectbox("Run", list(summaries), key=run_key, format_func=lambda r: common.run_label(r, summaries))
     if common.unreadable(run_id, summaries, box):
@@ -75,13 +70,11 @@ def pick_run_epoch(box: Any, prefix: str, *, url: bool) -> tuple[str, int] | Non
         box.info("This run has no evaluated epoch yet.")
         return None
     if url:
-        _seed_epoch(epoch_key, epochs)
-    if st.session_state.get(epoch_key) not in epochs:
-        st.session_state[epoch_key] = epochs[-1]
+        view.from_url("epoch", epochs)
+    view.keep_epoch(prefix, epochs)
     epoch = int(c2.selectbox("Epoch", epochs, key=epoch_key))
     if url:
-        common.sync_to_url("run", run_id)
-        common.sync_to_url("epoch", str(epoch))
+        view.to_url("run", "epoch")
     return run_id, epoch
 
 
@@ -93,7 +86,7 @@ def pick_checkpoint(box: Any) -> tuple[str, str, Any] | None:
         return None
     c1, c2 = box.columns([3, 1])
     run_id = c1.selectbox(
-        "Run", list(summaries), key="explore_ckpt_run", format_func=lambda r: common.run_label(r, summaries)
+        "Run", list(summaries), key=state.CKPT_RUN, format_func=lambda r: common.run_label(r, summaries)
     )
     if common.unreadable(run_id, summaries, box):
         return None
@@ -102,7 +95,7 @@ def pick_checkpoint(box: Any) -> tuple[str, str, Any] | None:
     if not kept:
         box.info("This run kept no checkpoint (train.keep_epoch_checkpoints) — use its stored evaluation instead.")
         return None
-    epoch = c2.selectbox("Checkpoint epoch", kept, index=len(kept) - 1, key="explore_ckpt_epoch")
+    epoch = c2.selectbox("Checkpoint epoch", kept, index=len(kept) - 1, key=state.CKPT_EPOCH)
     return store.config(run_id).model.name, "", store.epoch_checkpoint(run_id, int(epoch))
 
 
@@ -133,12 +126,12 @@ def scatter_points(result: Analysis, method: str, lines: bool) -> tuple[pd.DataF
 
 def umap_option(result: Analysis) -> None:
     """Offer UMAP where the source has none: computed in a child process, cached on disk."""
-    from gapviz.app import projection_cache
+    from gapviz.app.explore import projection_cache
 
     if "umap" in result.projections or result.n_image > projection_cache.UMAP_MAX_PAIRS:
         return
     if projection_cache.cached_layout(common.home(), result.image, result.text) is None and not st.toggle(
-        "add UMAP", key="explore_umap", help="computed once in a separate process (numba compiles there), then cached"
+        "add UMAP", key=state.UMAP, help="computed once in a separate process (numba compiles there), then cached"
     ):
         return
     try:
@@ -157,23 +150,22 @@ def umap_option(result: Analysis) -> None:
 def scatter_controls(result: Analysis) -> tuple[str, str, bool, bool]:
     umap_option(result)
     methods = sorted(result.projections)
-    common.init_from_url("explore_method", "method", methods, multi=False)
+    view = state.ExploreState()
+    view.from_url("method", methods)
     c1, c2, c3, c4 = st.columns([1, 1, 1, 1], vertical_alignment="bottom")
-    method = c1.selectbox("Projection", methods, key="explore_method")
-    common.sync_to_url("method", method)
+    method = c1.selectbox("Projection", methods, key=state.METHOD)
+    view.to_url("method")
     color = c2.selectbox(
-        "Colour by", color_options(result), key="explore_color", format_func=lambda c: "class" if c == "label" else c
+        "Colour by", color_options(result), key=state.COLOR, format_func=lambda c: "class" if c == "label" else c
     )
-    lines = c3.toggle("lines between pairs", value=result.n_image <= LINES_DEFAULT_PAIRS, key="explore_lines")
-    arrow = c4.toggle(
-        "gap vector", value=True, key="explore_arrow", help="from the text centroid to the image centroid"
-    )
+    lines = c3.toggle("lines between pairs", value=result.n_image <= LINES_DEFAULT_PAIRS, key=state.LINES)
+    arrow = c4.toggle("gap vector", value=True, key=state.ARROW, help="from the text centroid to the image centroid")
     return method, color, lines, arrow
 
 
 def hover_images_for(result: Analysis, target: str) -> None:
     """Images on hover in the scatter ``target`` when the source has images (sheets made once per source)."""
-    from gapviz.app import hover_images
+    from gapviz.app.explore import hover_images
 
     images = result.images
     if images is None or not len(images):
@@ -211,13 +203,13 @@ def scatter_section(result: Analysis) -> Any:
     )
     event = st.plotly_chart(
         figure,
-        key="explore_scatter",
+        key=state.SCATTER,
         on_select="rerun",
         selection_mode=scatter.SELECTION_MODES,
         config=scatter.PLOTLY_CONFIG,
         theme=None,
     )
-    hover_images_for(result, "explore_scatter")
+    hover_images_for(result, state.SCATTER)
     st.caption(
         "Hover shows the pair's captions" + (" and its image" if result.images is not None else "") + ". "
         "Click a point for its neighbours; Box or Lasso Select in the toolbar measures a region; double-click "
@@ -242,7 +234,7 @@ def svg_button(result: Analysis, method: str, points: pd.DataFrame, lines: pd.Da
         data=lambda: scatter_svg(points, lines, arrow, result.n_image, method.upper()),
         file_name=f"gapviz-{method}.svg",
         mime="image/svg+xml",
-        key="explore_svg",
+        key=state.SVG,
         on_click="ignore",
     )
 
@@ -263,9 +255,9 @@ def point_section(result: Analysis, row: int) -> None:
     images, texts = selection.neighbour_frames(result, row)
     c1, c2 = st.columns(2)
     c1.markdown("**Nearest images** (cosine, full space)")
-    c1.dataframe(images, hide_index=True, column_config={"image": THUMB, "cosine": NUMBER}, key="explore_nn_images")
+    c1.dataframe(images, hide_index=True, column_config={"image": THUMB, "cosine": NUMBER}, key=state.NN_IMAGES)
     c2.markdown("**Nearest captions** (cosine, full space)")
-    c2.dataframe(texts, hide_index=True, column_config={"cosine": NUMBER}, key="explore_nn_texts")
+    c2.dataframe(texts, hide_index=True, column_config={"cosine": NUMBER}, key=state.NN_TEXTS)
 
 
 def selection_metrics(result: Analysis, rows: np.ndarray) -> None:
@@ -286,21 +278,21 @@ def selection_metrics(result: Analysis, rows: np.ndarray) -> None:
     )
     st.markdown(f"**Selection: {len(pairs):,} pairs** of {result.n_image:,}")
     table = selection.metric_table(result.metrics, values, rest=rest)
-    st.dataframe(selection.metric_display(table), hide_index=True, key="explore_selection_metrics")
+    st.dataframe(selection.metric_display(table), hide_index=True, key=state.SELECTION_METRICS)
     if rest:
         st.caption(
             "selection − rest: the selected pairs against the pairs not selected, with a 95% bootstrap interval "
             "(independent resamples of the two sets); the last column says whether that interval excludes 0."
         )
     listing = selection.pairs_frame(result, pairs)
-    st.dataframe(listing, hide_index=True, column_config={"image": THUMB}, key="explore_selection_pairs")
+    st.dataframe(listing, hide_index=True, column_config={"image": THUMB}, key=state.SELECTION_PAIRS)
     row = st.container(horizontal=True)
     row.download_button(
         "Metric table (CSV)",
         table.to_csv(index=False),
         "gapviz-selection-metrics.csv",
         "text/csv",
-        key="explore_metrics_csv",
+        key=state.METRICS_CSV,
         on_click="ignore",
     )
     row.download_button(
@@ -308,7 +300,7 @@ def selection_metrics(result: Analysis, rows: np.ndarray) -> None:
         lambda: selection.pairs_frame(result, pairs, limit=len(pairs), thumbnails=False).to_csv(index=False),
         "gapviz-selection.csv",
         "text/csv",
-        key="explore_selection_csv",
+        key=state.SELECTION_CSV,
         on_click="ignore",
     )
     if note or len(pairs) > selection.TABLE_ROWS:
@@ -325,7 +317,7 @@ def selection_section(result: Analysis, event: Any) -> None:
         max_value=total - 1,
         value=None,
         step=1,
-        key="explore_point",
+        key=state.POINT,
         help="or click a point in the scatter",
     )
     if scatter.is_click(event):
@@ -339,7 +331,7 @@ def selection_section(result: Analysis, event: Any) -> None:
 # ---- whole-set metrics ------------------------------------------------------------------------------
 def ensure_metrics(result: Analysis) -> str:
     """Fill in the whole-set metrics once (shared by sessions); returns the note on sampling."""
-    from gapviz.app import analysis
+    from gapviz.app.shared import analysis
 
     values, note = common.shared_compute(
         f"{result.key}:metrics", "Gap metrics", lambda progress: analysis.complete_metrics(result), kind="derived"
@@ -391,5 +383,5 @@ def cone_section(result: Analysis) -> None:
     st.subheader("Cone effect")
     st.caption("Cosine similarity between two items of the same modality: narrow cones sit far from 0.")
     hist = frames.cosine_histogram_frame(result.image, result.text)
-    common.show_chart(charts.cosine_histogram(hist, width="container"), key="explore_cone")
-    measures.anatomy_view(result)
+    common.show_chart(charts.cosine_histogram(hist, width="container"), key=state.CONE)
+    anatomy.anatomy_view(result)

@@ -270,7 +270,7 @@ def spectrum_frame(spectrum: Sequence[tuple[int, float, float]]) -> pd.DataFrame
 
 def before_after_frame(before: Mapping[str, Any], after: Mapping[str, Any], names: Sequence[str]) -> pd.DataFrame:
     """One row per metric (its catalog label): its text before and after a fix (value [95% interval])."""
-    from gapviz.app.format import metric_text
+    from gapviz.format import metric_text
 
     rows = [
         {"metric": catalog.short(n), "before": metric_text(before, n), "after": metric_text(after, n)}

@@ -21,7 +21,7 @@ from gapviz.runs.store import UNREADABLE, RunStore, StoreError, gapviz_home, npz
 
 QUEUE_UNAVAILABLE = "queue unavailable — start it with `gapviz up`"
 NO_WORKER = "no worker is running — start one with `gapviz worker` (or `gapviz up`, which starts the queue and workers)"
-APP_DIR = Path(__file__).resolve().parent
+APP_DIR = Path(__file__).resolve().parents[1]
 FAVICON = APP_DIR / "static" / "favicon.png"
 """Shipped with the package: a material-icon favicon would be fetched from fonts.gstatic.com."""
 PAGE_TABLE = (
@@ -31,8 +31,8 @@ PAGE_TABLE = (
     ("compare", "Compare", ":material/compare_arrows:"),
     ("theory", "Theory", ":material/functions:"),
 )
-"""The pages, in menu order: (url path and file name in pages/, title, icon); the first is the default."""
-PAGES = {name: str(APP_DIR / "pages" / f"{name}.py") for name, _, _ in PAGE_TABLE}
+"""The pages, in menu order: (url path = feature package = page file name, title, icon); the first is the default."""
+PAGES = {name: str(APP_DIR / name / f"{name}.py") for name, _, _ in PAGE_TABLE}
 """url path -> page file, for st.page_link and st.switch_page."""
 
 
@@ -176,7 +176,7 @@ def projection(run_id: str, epoch: int, method: str) -> Any:
 
 def projection_domain(run_id: str, method: str) -> tuple[tuple[float, float], tuple[float, float]]:
     """Axis ranges covering every saved epoch of ``method``: axes that stay still across epochs."""
-    from gapviz.app import frames as views
+    from gapviz.app.shared import frames
 
     coords = []
     for epoch in store().epochs(run_id):
@@ -184,7 +184,7 @@ def projection_domain(run_id: str, method: str) -> tuple[tuple[float, float], tu
             coords.append(projection(run_id, epoch, method))
         except StoreError:
             continue
-    return views.axis_domains(coords)
+    return frames.axis_domains(coords)
 
 
 def run_label(run_id: str, summaries: dict[str, Any] | None = None, state: str | None = None) -> str:

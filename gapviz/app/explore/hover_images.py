@@ -1,6 +1,6 @@
 """Images on hover in the WebGL scatter: Plotly's hover labels hold text only, so a small component adds them.
 
-The images are tiled into JPEG sheets once (gapviz.app.thumb_sheets) under
+The images are tiled into JPEG sheets once (gapviz.app.explore.thumb_sheets) under
 ``$GAPVIZ_HOME/cache/thumbs``; Streamlit's component file route serves that folder (a v1
 component declared with a path, never rendered). A v2 component, whose JavaScript runs in the
 page, listens to the scatter's ``plotly_hover`` events and shows the hovered pair's image beside
@@ -17,7 +17,7 @@ import numpy as np
 import streamlit as st
 import streamlit.components.v1 as components_v1
 
-from gapviz.app import thumb_sheets
+from gapviz.app.explore import thumb_sheets
 
 DISPLAY_PX = 112
 """The hovered image is drawn this big (small thumbnails are scaled up, pixelated)."""

@@ -1,6 +1,6 @@
 """Widgets of the Launch form: one per RunConfig field, sentinel switches, the model source, typed sweeps.
 
-Streamlit only: what the fields are, their help and which apply when comes from gapviz.app.form.
+Streamlit only: what the fields are, their help and which apply when comes from gapviz.app.shared.form.
 Every widget key starts with the page's prefix (``launch:<preset or run>:``), so switching the
 base config starts from fresh widgets. A field that does not apply is not drawn; its value is the
 base config's.
@@ -12,7 +12,7 @@ from typing import Any
 
 import streamlit as st
 
-from gapviz.app import common, form
+from gapviz.app.shared import common, form
 from gapviz.config import Problem, RunConfig
 
 COLUMNS = 3
@@ -106,7 +106,7 @@ def section(state: FormState, paths: tuple[str, ...], columns: int = COLUMNS) ->
 
 def seeds_field(state: FormState) -> list[int] | Problem:
     """The seeds field (``0, 1, 2`` or ``0-4``): one run per seed."""
-    from gapviz.app import frames as views
+    from gapviz.app.shared import frames
 
     raw = st.text_input(
         "seeds",
@@ -116,7 +116,7 @@ def seeds_field(state: FormState) -> list[int] | Problem:
     )
     state.slots["seeds"] = st.empty()
     try:
-        seeds = views.parse_seeds(raw)
+        seeds = frames.parse_seeds(raw)
     except ValueError as error:
         return Problem("seeds", f"{error} — e.g. 0, 1, 2 or 0-4")
     return seeds or Problem("seeds", "give at least one seed, e.g. 0 or 0-2")

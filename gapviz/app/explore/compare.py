@@ -6,7 +6,7 @@ reflected onto the first (gapviz.science.projection.align_to), so what differs i
 not the arbitrary orientation of its PCA. Different point sets keep their own axes, said in a note.
 A run's epochs play either as its stored PCA layouts rotated onto the last epoch or as one
 ``umap.AlignedUMAP`` fit of a sample of pairs over up to ALIGNED_MAX_EPOCHS epochs, computed in a
-child process (gapviz.app.projection_cache) and cached on disk.
+child process (gapviz.app.explore.projection_cache) and cached on disk.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from gapviz.app import common, frames, scatter
-from gapviz.app import explore_views as views
-from gapviz.app import format as fmt
-from gapviz.app.analysis import Analysis
+from gapviz import format as fmt
+from gapviz.app.explore import state, views
+from gapviz.app.shared import common, frames, scatter
+from gapviz.app.shared.analysis import Analysis
 from gapviz.charts import metric_title
 from gapviz.runs.store import StoreError
 from gapviz.science import catalog
@@ -96,7 +96,7 @@ def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
 
 def _held_out_analysis(first: Analysis, held: Any, note: str) -> Analysis:
     """The held-out part of ``first`` after the fix, its captions, labels, thumbnails and metadata kept."""
-    from gapviz.app import analysis
+    from gapviz.app.shared import analysis
 
     images, captions = held.split.measured, held.split.measured_captions
     return analysis.analyse(
@@ -119,7 +119,7 @@ def fix_choice(box: Any, first: Analysis) -> tuple[str, Any]:
     """The first source's held-out half after a fix of gapviz.science.fixes fitted on its other half."""
     from gapviz.science import fixes
 
-    text = box.text_input("Fix", value="centre", key="explore_cmp_fix", help=", ".join(fixes.FIX_CHOICES))
+    text = box.text_input("Fix", value="centre", key=state.CMP_FIX, help=", ".join(fixes.FIX_CHOICES))
     fix = fixes.parse_fix(text)
     split = fixes.split_images(first.n_image, first.text_image_index)
     note = f"{fix.label} {split.describe()}: the second source is that held-out part after the fix."
@@ -133,17 +133,17 @@ def fix_choice(box: Any, first: Analysis) -> tuple[str, Any]:
 
 def second_choice(box: Any, first: Analysis) -> tuple[str, Any] | None:
     """(cache key, compute) of the second source."""
-    from gapviz.app import analysis
+    from gapviz.app.shared import analysis
 
     kind = box.radio(
         "Second source",
         list(COMPARE_SOURCES),
         format_func=COMPARE_SOURCES.get,
         horizontal=True,
-        key="explore_cmp_source",
+        key=state.CMP_SOURCE,
     )
     if kind == "run":
-        picked = views.pick_run_epoch(box, "explore_cmp", url=False)
+        picked = views.pick_run_epoch(box, state.CMP, url=False)
         if picked is None:
             return None
         run_id, epoch = picked
@@ -153,12 +153,12 @@ def second_choice(box: Any, first: Analysis) -> tuple[str, Any] | None:
     if kind == "fix":
         return fix_choice(box, first)
     if kind == "upload":
-        upload = box.file_uploader("Second embeddings file", type=["npy", "npz"], key="explore_cmp_upload")
+        upload = box.file_uploader("Second embeddings file", type=["npy", "npz"], key=state.CMP_UPLOAD)
         if upload is None:
             return None
         data, name = upload.getvalue(), upload.name
         return f"upload:{hashlib.sha1(data).hexdigest()}", lambda p: analysis.from_upload(data, name, progress=p)
-    seed = int(box.number_input("init seed", min_value=0, value=1, step=1, key="explore_cmp_seed"))
+    seed = int(box.number_input("init seed", min_value=0, value=1, step=1, key=state.CMP_SEED))
     n = first.n_image if first.key.startswith("model:") else 512
     model_cfg, data_cfg = analysis.model_configs("gapviz-tiny", "", {"source": "synthetic", "eval_size": n, "seed": 0})
     return f"model:{model_cfg}:{data_cfg}:seed{seed}", lambda p: analysis.from_model(
@@ -189,13 +189,13 @@ def side_by_side(first: Analysis, second: Analysis) -> None:
             height=420,
             ranges=ranges,
         )
-        column.plotly_chart(figure, key=f"explore_cmp_{name}", config=scatter.PLOTLY_CONFIG, theme=None)
+        column.plotly_chart(figure, key=state.cmp_scatter_key(name), config=scatter.PLOTLY_CONFIG, theme=None)
         with column:
-            views.hover_images_for(result, f"explore_cmp_{name}")
+            views.hover_images_for(result, state.cmp_scatter_key(name))
         if sample_note:
             column.caption(sample_note)
     st.caption(note)
-    from gapviz.app import analysis
+    from gapviz.app.shared import analysis
 
     diff = common.shared_compute(
         f"{first.key}|{second.key}:difference",
@@ -204,7 +204,7 @@ def side_by_side(first: Analysis, second: Analysis) -> None:
         kind="derived",
     )
     table = comparison_table(first, second, diff)
-    st.dataframe(comparison_display(table), hide_index=True, key="explore_cmp_table")
+    st.dataframe(comparison_display(table), hide_index=True, key=state.CMP_TABLE)
     st.caption(
         "Differences with 95% percentile-bootstrap intervals, "
         + (
@@ -218,16 +218,16 @@ def side_by_side(first: Analysis, second: Analysis) -> None:
         table.to_csv(index=False),
         "gapviz-comparison.csv",
         "text/csv",
-        key="explore_cmp_csv",
+        key=state.CMP_CSV,
         on_click="ignore",
     )
 
 
 def compare_section(first: Analysis) -> None:
     """An expander: pick a second source and see both side by side."""
-    with st.expander("Compare with a second source", expanded=bool(st.session_state.get("explore_cmp_open"))):
-        st.toggle("show the comparison", key="explore_cmp_open")
-        if not st.session_state.get("explore_cmp_open"):
+    with st.expander("Compare with a second source", expanded=state.ExploreState().comparison_open):
+        st.toggle("show the comparison", key=state.CMP_OPEN)
+        if not state.ExploreState().comparison_open:
             return
         try:
             choice = second_choice(st.container(), first)
@@ -272,7 +272,7 @@ def aligned_sample(n_image: int, index: np.ndarray, most: int = ALIGNED_MAX_POIN
 
 def umap_epoch_layouts(run_id: str, kept: np.ndarray, captions: np.ndarray) -> dict[int, np.ndarray]:
     """AlignedUMAP layouts of the sampled pairs at the shown epochs (a child process, cached on disk)."""
-    from gapviz.app import projection_cache
+    from gapviz.app.explore import projection_cache
     from gapviz.science.projection import check_same_points
 
     epochs = shown_epochs(common.store().epochs(run_id))
@@ -339,7 +339,7 @@ def epochs_section(result: Analysis) -> None:
             st.info("This run has a single stored evaluation.")
             return
         method = st.radio(
-            "Layout", list(EPOCH_METHODS), format_func=EPOCH_METHODS.get, horizontal=True, key="explore_epochs_method"
+            "Layout", list(EPOCH_METHODS), format_func=EPOCH_METHODS.get, horizontal=True, key=state.EPOCHS_METHOD
         )
         try:
             layouts, n_image, rows, n_pairs = _epochs_figure(result, method)
@@ -351,7 +351,7 @@ def epochs_section(result: Analysis) -> None:
             return
         st.plotly_chart(
             scatter.epoch_animation(layouts, n_image, rows),
-            key="explore_epochs",
+            key=state.EPOCHS,
             theme=None,
             config=scatter.PLOTLY_CONFIG,
         )

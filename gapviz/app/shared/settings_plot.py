@@ -13,8 +13,8 @@ import pandas as pd
 import streamlit as st
 
 from gapviz import charts, charts_compare
-from gapviz.app import common, form
-from gapviz.app import compare_frames as cf
+from gapviz.app.shared import common, form
+from gapviz.app.shared import compare_frames as cf
 from gapviz.runs.store import StoreError
 from gapviz.science import catalog
 

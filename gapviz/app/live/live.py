@@ -16,8 +16,7 @@ from typing import Any
 import streamlit as st
 
 from gapviz import charts
-from gapviz.app import common, measures, settings_plot
-from gapviz.app import frames as views
+from gapviz.app.shared import common, frames, measures, settings_plot
 from gapviz.runs.records import RunState, RunStatus
 from gapviz.science import catalog
 
@@ -133,10 +132,10 @@ def progress_block(live: LiveRun, status: RunStatus, batch_size: int, epochs_tot
         global_step = int(step.get("global_step") or 0)
         fraction = min(1.0, global_step / total) if total else 0.0
         sps = float(step.get("samples_per_s") or 0.0)
-        eta = views.eta_seconds(global_step, total, sps, batch_size) if state == "running" else None
+        eta = frames.eta_seconds(global_step, total, sps, batch_size) if state == "running" else None
         text = (
             f"epoch {step.get('epoch')}/{epochs_total} · step {step.get('step')}/{step.get('steps_per_epoch')} "
-            f"· {sps:,.0f} samples/s · ETA {views.format_duration(eta)}"
+            f"· {sps:,.0f} samples/s · ETA {frames.format_duration(eta)}"
         )
         if state == "finished":
             fraction, text = 1.0, f"finished {epochs_total} epochs"
@@ -246,7 +245,7 @@ def scatter_chart(live: LiveRun, run_id: str, epoch: int, method: str, epochs: l
     if coords is None:
         return None, ""
     n_image = record["n_image"] or len(coords) // 2
-    x_dom, y_dom = views.axis_domains([live.epochs[e]["projections"].get(method) for e in epochs])
+    x_dom, y_dom = frames.axis_domains([live.epochs[e]["projections"].get(method) for e in epochs])
     caps = common.captions(run_id) or None
     if caps is not None and len(caps) != len(coords) - n_image:
         caps = None
@@ -256,7 +255,7 @@ def scatter_chart(live: LiveRun, run_id: str, epoch: int, method: str, epochs: l
             index = common.epoch_member(run_id, epoch, "text_image_index")
         except Exception:  # noqa: BLE001 - not on disk: draw without pair lines
             index = None
-    points, lines, arrow, note = views.scatter_frames(coords, n_image, index, caps)
+    points, lines, arrow, note = frames.scatter_frames(coords, n_image, index, caps)
     gap = record["metrics"].get(catalog.DEFAULT_GAP_KEY)
     gap_name = catalog.short(catalog.DEFAULT_GAP_KEY)
     title = f"epoch {epoch}" + (f" · {gap_name} {gap:.3f}" if isinstance(gap, (int, float)) else "")
@@ -268,7 +267,7 @@ def scatter_chart(live: LiveRun, run_id: str, epoch: int, method: str, epochs: l
 
 def curves_chart(live: LiveRun, run_id: str, epoch: int, epochs: list[int]) -> Any:
     rows = [{"epoch": e, **live.epochs[e]["metrics"]} for e in epochs]
-    frame = views.curves_frame(rows, series=run_id)
+    frame = frames.curves_frame(rows, series=run_id)
     if frame.empty:
         return None
     return charts.metric_curves(frame, columns=3, width=170, height=120, current=epoch)

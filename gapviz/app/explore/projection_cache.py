@@ -1,12 +1,12 @@
 """UMAP layouts for Explore, computed once in a separate process and cached on disk.
 
 The web process never runs UMAP itself: numba would compile its kernels there (up to a minute,
-blocking every session). A child process (``python -m gapviz.app.projection_cache IN OUT``) runs
+blocking every session). A child process (``python -m gapviz.app.explore.projection_cache IN OUT``) runs
 gapviz.science.projection.umap_project and writes the layout; the result is kept under
 ``$GAPVIZ_HOME/cache/projections/<sha1 of the embeddings>-umap.npy``, so the same embeddings never
 pay twice, whichever session or restart asks. A run's own UMAP layouts come from its workers.
 
-The aligned mode (``python -m gapviz.app.projection_cache --aligned IN OUT``) lays out several
+The aligned mode (``python -m gapviz.app.explore.projection_cache --aligned IN OUT``) lays out several
 epochs of the same points at once with gapviz.science.projection.aligned_umap_project, cached as
 one (epochs, N + M, 2) array under a digest of every epoch's arrays (``-aligned-umap.npy``).
 
@@ -122,7 +122,7 @@ def _spawn_child(mode: list[str], arrays: dict[str, np.ndarray], out: Path, time
         source = Path(folder) / "embeddings.npz"
         members: dict[str, Any] = {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
         np.savez(source, **members)
-        argv = [sys.executable, "-m", "gapviz.app.projection_cache", *mode, str(source), str(out)]
+        argv = [sys.executable, "-m", "gapviz.app.explore.projection_cache", *mode, str(source), str(out)]
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:

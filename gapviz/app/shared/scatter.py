@@ -4,7 +4,7 @@ Plotly ships inside Streamlit's frontend (no CDN), draws 200,000 points on the G
 software fallback, and ``st.plotly_chart(on_select="rerun")`` returns box, lasso and clicked
 points to Python. Every point carries its joint row (image rows first, then captions) as
 ``customdata``, so a selection maps back to embeddings whatever trace it came from, and its pair's
-image index in the trace's ``meta`` list (gapviz.app.hover_images reads it on hover). Captions
+image index in the trace's ``meta`` list (gapviz.app.explore.hover_images reads it on hover). Captions
 are user text: hover labels escape them (Plotly reads a few HTML tags in labels). No Streamlit
 here: the page passes the figure to ``st.plotly_chart``.
 """

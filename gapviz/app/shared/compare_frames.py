@@ -6,14 +6,13 @@ No Streamlit, no torch: records and flat configs in, tidy data frames out (chart
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from gapviz.app import format as fmt
+from gapviz import format as fmt
 from gapviz.science import catalog
 
 VALUE_MODES = ("last", "best", "at epoch")
@@ -147,16 +146,6 @@ def _ema(values: np.ndarray, weight: float) -> np.ndarray:
     return out
 
 
-@functools.lru_cache(maxsize=256)
-def t_quantile(n: int) -> float:
-    """The two-sided 95% quantile of Student's t with n - 1 degrees of freedom (nan below 2 samples)."""
-    if n < 2:
-        return math.nan
-    from scipy import stats
-
-    return float(stats.t.ppf(0.975, n - 1))
-
-
 LOGIT_EPS = 1e-4
 """Proportions of exactly 0 or 1 are moved this far inside (0, 1) before the logit (as reproduce.stats does)."""
 
@@ -183,6 +172,8 @@ def seed_bands(frame: pd.DataFrame, keys: Sequence[str] = ("series", "metric", "
     one run, that measurement's own interval when its record has one (``ci_lo``/``ci_hi``), else none."""
     if frame.empty:
         return frame.assign(lo=[], hi=[], n=[])
+    from gapviz.reproduce.stats import t_quantile  # the one seed t-interval; scipy only when drawn
+
     proportion = frame["metric"].map(_is_proportion) if "metric" in frame else pd.Series(False, index=frame.index)
     logits = np.log(frame["value"].clip(LOGIT_EPS, 1 - LOGIT_EPS) / (1 - frame["value"].clip(LOGIT_EPS, 1 - LOGIT_EPS)))
     frame = frame.assign(scaled=np.where(proportion, logits, frame["value"]))
@@ -287,6 +278,8 @@ def settings_summary(points: pd.DataFrame) -> pd.DataFrame:
     measurement interval when it has one (else lo = hi = its value)."""
     if points.empty:
         return pd.DataFrame(columns=["x", "color", "mean", "lo", "hi", "n", "std"])
+    from gapviz.reproduce.stats import t_quantile
+
     grouped = points.groupby(["x", "color"], sort=True)
     out = grouped["y"].agg(mean="mean", std="std", n="count").reset_index()
     half = out["std"].fillna(0.0) / np.sqrt(out["n"]) * out["n"].map(lambda n: t_quantile(n) if n > 1 else 0.0)

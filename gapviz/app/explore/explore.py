@@ -5,7 +5,7 @@ built-in shapes through the tiny model at random init. Pick a source (a saved ru
 checkpoint, the tiny model, an open_clip architecture + pretrained tag, a local checkpoint, an
 upload); the choice lives in the URL (?source=&run=&epoch=&method=). The sections (WebGL scatter
 with selection and neighbours, metrics, comparison, epochs, cone, shift) are in
-gapviz.app.explore_views. torch is imported only when a model must encode.
+gapviz.app.explore.views. torch is imported only when a model must encode.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from gapviz.app import common, explore_compare, explore_shift
-from gapviz.app import explore_views as sections
+from gapviz.app.explore import compare, shift, state, views
+from gapviz.app.shared import common
 
 SOURCES = {
     "run": "Saved run · stored evaluation",
@@ -34,38 +34,39 @@ def data_inputs(box: Any) -> dict[str, Any]:
     """Data settings (DataConfig fields) for model sources."""
     c1, c2, c3 = box.columns(3)
     names = {"synthetic": "built-in synthetic shapes", "coco": "COCO captions", "csv": "CSV (filepath, caption)"}
-    source = c1.selectbox("Data", list(names), key="explore_data_source", format_func=names.get)
-    eval_size = c2.number_input("pairs (evaluation images)", 2, 50_000, 512, 256, key="explore_eval_size")
-    seed = c3.number_input("data seed", min_value=0, value=0, step=1, key="explore_data_seed")
+    source = c1.selectbox("Data", list(names), key=state.DATA_SOURCE, format_func=names.get)
+    eval_size = c2.number_input("pairs (evaluation images)", 2, 50_000, 512, 256, key=state.EVAL_SIZE)
+    seed = c3.number_input("data seed", min_value=0, value=0, step=1, key=state.DATA_SEED)
     data: dict[str, Any] = {"source": source, "eval_size": int(eval_size), "seed": int(seed)}
     if source != "synthetic":
         c1, c2 = box.columns(2)
-        data["path"] = c1.text_input("captions JSON / CSV file", key="explore_data_path")
-        data["image_root"] = c2.text_input("image folder (default: next to the file)", key="explore_image_root")
+        data["path"] = c1.text_input("captions JSON / CSV file", key=state.DATA_PATH)
+        data["image_root"] = c2.text_input("image folder (default: next to the file)", key=state.IMAGE_ROOT)
     return data
 
 
 def default_source() -> str:
     """ "run" when a finished run with an evaluation exists, else the tiny model."""
-    return "run" if sections.newest_finished_run() else "tiny"
+    return "run" if views.newest_finished_run() else "tiny"
 
 
 def pick_source(box: Any) -> str:
     """The source radio, seeded from ?source= (else the default view) and mirrored to the URL."""
-    common.init_from_url("explore_source", "source", list(SOURCES), multi=False)
-    st.session_state.setdefault("explore_source", default_source())
-    source = box.radio("Source", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="explore_source")
-    common.sync_to_url("source", source)
+    view = state.ExploreState()
+    view.from_url("source", list(SOURCES))
+    view.default_source(default_source())
+    source = box.radio("Source", list(SOURCES), format_func=SOURCES.get, horizontal=True, key=state.SOURCE)
+    view.to_url("source")
     return source
 
 
 def upload_choice(box: Any) -> Choice | None:
-    from gapviz.app import analysis
+    from gapviz.app.shared import analysis
 
     upload = box.file_uploader(
         "Embeddings: .npy (2, N, D), or .npz with image, text[, text_image_index, captions, images, more columns]",
         type=["npy", "npz"],
-        key="explore_upload",
+        key=state.UPLOAD,
     )
     if upload is None:
         box.caption("The same files `gapviz analyze` reads. Everything stays on this machine.")
@@ -77,9 +78,9 @@ def upload_choice(box: Any) -> Choice | None:
 
 
 def run_choice(box: Any) -> Choice | None:
-    from gapviz.app import analysis
+    from gapviz.app.shared import analysis
 
-    picked = sections.pick_run_epoch(box, "explore", url=True)
+    picked = views.pick_run_epoch(box, state.MAIN, url=True)
     if picked is None:
         return None
     run_id, epoch = picked
@@ -92,16 +93,14 @@ def model_fields(box: Any, source: str) -> tuple[str, str, Any] | None:
     if source == "tiny":
         return "gapviz-tiny", "", None
     if source == "checkpoint":
-        return sections.pick_checkpoint(box)
+        return views.pick_checkpoint(box)
     c1, c2 = box.columns(2)
     if source == "openclip":
-        arch = c1.text_input("Architecture", value="ViT-B-32", key="explore_arch", help="`gapviz models` lists them")
-        tag = c2.text_input(
-            "Pretrained tag", value="openai", key="explore_tag", help="weights must be cached (offline)"
-        )
+        arch = c1.text_input("Architecture", value="ViT-B-32", key=state.ARCH, help="`gapviz models` lists them")
+        tag = c2.text_input("Pretrained tag", value="openai", key=state.TAG, help="weights must be cached (offline)")
         return arch, tag, None
-    arch = c1.text_input("Architecture", value="gapviz-tiny", key="explore_local_arch")
-    path = c2.text_input("Checkpoint file", key="explore_local_path", placeholder="/path/to/checkpoint.pt")
+    arch = c1.text_input("Architecture", value="gapviz-tiny", key=state.LOCAL_ARCH)
+    path = c2.text_input("Checkpoint file", key=state.LOCAL_PATH, placeholder="/path/to/checkpoint.pt")
     if not path.strip():
         box.caption("Give the checkpoint file (.pt, .pth, .bin or .safetensors) to evaluate.")
         return None
@@ -110,14 +109,14 @@ def model_fields(box: Any, source: str) -> tuple[str, str, Any] | None:
 
 def model_choice(box: Any, source: str) -> Choice | None:
     """Model + data inputs; computes at once for the built-in default, else after "Encode"."""
-    from gapviz.app import analysis
+    from gapviz.app.shared import analysis
 
     fields = model_fields(box, source)
     if fields is None:
         return None
     name, pretrained, checkpoint = fields
     data = data_inputs(box)
-    go = box.button("Encode and analyse", type="primary", key="explore_go")
+    go = box.button("Encode and analyse", type="primary", key=state.GO)
     try:
         model_cfg, data_cfg = analysis.model_configs(name.strip(), pretrained.strip(), data)
     except Exception as error:  # noqa: BLE001 - a ConfigError: say which field
@@ -125,7 +124,7 @@ def model_choice(box: Any, source: str) -> Choice | None:
         return None
     key = f"model:{model_cfg}:{data_cfg}:{checkpoint}"
     automatic = source == "tiny" and data == DEFAULT_DATA
-    if not (go or automatic or common.shared_has(key) or st.session_state.get("explore_last_key") == key):
+    if not (go or automatic or common.shared_has(key) or state.ExploreState().last_key == key):
         box.caption("Encoding loads the model in this process (torch); progress shows while it runs.")
         return None
     title = f"checkpoint {checkpoint.name} on {data_cfg.source}" if checkpoint else ""
@@ -156,15 +155,16 @@ def render() -> None:
     except Exception as error:  # noqa: BLE001 - a message, never a traceback
         common.show_error("Cannot analyse this", error)
         return
-    st.session_state["explore_last_key"] = key
-    if st.session_state.get("explore_source") == "tiny" and key.startswith("model:"):
-        st.caption(sections.BUILT_IN_CAPTION)
+    view = state.ExploreState()
+    view.last_key = key
+    if view.source == "tiny" and key.startswith("model:"):
+        st.caption(views.BUILT_IN_CAPTION)
     with common.guard("could not draw the analysis"):
-        sections.show(result)
-        explore_compare.compare_section(result)
-        explore_compare.epochs_section(result)
-        sections.cone_section(result)
-        explore_shift.shift_fragment(result)
+        views.show(result)
+        compare.compare_section(result)
+        compare.epochs_section(result)
+        views.cone_section(result)
+        shift.shift_fragment(result)
 
 
 if __name__ == "__main__":

@@ -15,10 +15,10 @@ import pandas as pd
 import streamlit as st
 
 from gapviz import charts, charts_compare
-from gapviz.app import common, run_picker, settings_plot
-from gapviz.app import compare_frames as cf
-from gapviz.app import frames as views
-from gapviz.app.settings_plot import export_buttons
+from gapviz.app.compare import run_picker
+from gapviz.app.shared import common, frames, settings_plot
+from gapviz.app.shared import compare_frames as cf
+from gapviz.app.shared.settings_plot import export_buttons
 from gapviz.runs.store import StoreError
 from gapviz.science import catalog
 
@@ -47,7 +47,7 @@ def _numeric_metrics(histories: dict[str, list[dict[str, Any]]]) -> list[str]:
 
 def settings_diff(flat: dict[str, dict[str, Any]], names: dict[str, str]) -> None:
     st.subheader("Settings that differ")
-    diff = views.config_diff(flat_to_tree(flat))
+    diff = frames.config_diff(flat_to_tree(flat))
     if diff.empty:
         st.caption(
             "All selected runs have the same settings" + (" (apart from their names)." if len(flat) > 1 else ".")
@@ -75,13 +75,13 @@ def flat_to_tree(flat: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return trees
 
 
-def grouping(flat: dict[str, dict[str, Any]], names: dict[str, str]) -> tuple[dict[str, str], bool]:
+def group_by_series(flat: dict[str, dict[str, Any]], names: dict[str, str]) -> tuple[dict[str, str], bool]:
     """Group by any settings (default: every one that differs, seed aside); runs of one group are its seeds."""
     varying = cf.varying_settings(flat)
     settings = sorted({k for cfg in flat.values() for k in cfg} - {"name"})
     c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
     default = [k for k in varying if k != "seed"]
-    by = c1.multiselect(
+    group_by = c1.multiselect(
         "Group by",
         settings,
         default=default,
@@ -96,7 +96,7 @@ def grouping(flat: dict[str, dict[str, Any]], names: dict[str, str]) -> tuple[di
     )
     if not average:
         return {r: f"{names[r]} ({r})" for r in flat}, False
-    return cf.group_labels(flat, by) if by else {r: "all runs" for r in flat}, True
+    return cf.group_labels(flat, group_by) if group_by else {r: "all runs" for r in flat}, True
 
 
 def curves(histories: dict[str, list[dict[str, Any]]], labels: dict[str, str], average: bool) -> None:
@@ -183,7 +183,7 @@ def render() -> None:
         names = {r: summaries[r].name for r in run_ids}
         histories = {r: common.metrics(r) for r in run_ids}
         settings_diff(flat, names)
-        labels, average = grouping(flat, names)
+        labels, average = group_by_series(flat, names)
         curves(histories, labels, average)
         values, value_mode = values_section(histories, names, labels)
         settings_plot.results_against_setting(flat, values, value_mode)
@@ -253,7 +253,7 @@ def scatter(run_id: str, name: str, epochs: list[int], epoch: int, method: str, 
         return
     index = common.epoch_member(run_id, shown, "text_image_index")
     x_dom, y_dom = common.projection_domain(run_id, method)
-    points, lines, arrow, note = views.scatter_frames(
+    points, lines, arrow, note = frames.scatter_frames(
         coords, len(coords) - len(index), index, common.captions(run_id) or None, max_lines=150
     )
     title = f"{name} · epoch {shown}" + ("" if shown == epoch else f" (last saved ≤ {epoch})")

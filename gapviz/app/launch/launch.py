@@ -1,7 +1,7 @@
 """Launch page: the experiment's knobs first, the rest collapsed; typed grid sweeps; queue through the client.
 
 The base config is a preset, or a saved run's exact config (``?from=<run id>``, "Open in Launch")
-or that run as a fine-tune start (``?finetune=<run id>``). Fields follow gapviz.app.form (what
+or that run as a fine-tune start (``?finetune=<run id>``). Fields follow gapviz.app.shared.form (what
 applies when, sentinels as words, help with units). On queue: RunConfig.validate() and
 config.sweep() check every run first, each problem shows under its field and nothing is queued;
 then gapviz.queue.client.submit_many queues them as one group. No torch here.
@@ -13,8 +13,8 @@ from typing import Any
 
 import streamlit as st
 
-from gapviz.app import common, form
-from gapviz.app.launch_form import FormState, draw, section, seeds_field, show_problems, sweep_section
+from gapviz.app.launch.launch_form import FormState, draw, section, seeds_field, show_problems, sweep_section
+from gapviz.app.shared import common, form
 from gapviz.config import PRESETS, ConfigError, Problem, RunConfig, preset, sweep
 from gapviz.queue import DEFAULT_QUEUE
 

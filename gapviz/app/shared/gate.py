@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-from gapviz.app.access import (
+from gapviz.app.shared.access import (
     LOCKED_MESSAGE,
     SESSION_TTL_S,
     TOKEN_PARAM,

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from gapviz.app import frames
+from gapviz.app.shared import frames
 from gapviz.science import catalog
 
 Progress = Callable[[str, float], None]

@@ -10,9 +10,8 @@ from typing import Any
 
 import streamlit as st
 
-from gapviz.app import common
-from gapviz.app import compare_frames as cf
-from gapviz.app import frames as views
+from gapviz.app.shared import common, frames
+from gapviz.app.shared import compare_frames as cf
 from gapviz.runs.store import UNREADABLE, RunStore
 
 EXPANDED_UP_TO = 12
@@ -22,7 +21,7 @@ FILTER_KEYS = ("compare_groups", "compare_tags", "compare_states", "compare_filt
 
 @st.cache_data(show_spinner=False, max_entries=4096)
 def _flat_config(home_path: str, run_id: str) -> dict[str, Any]:
-    return views.flatten(RunStore(home_path).config(run_id).to_dict())
+    return frames.flatten(RunStore(home_path).config(run_id).to_dict())
 
 
 def flat_config(run_id: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from gapviz import charts
-from gapviz.app import common
+from gapviz.app.shared import common
 from gapviz.science.theory import (
     DEFAULT_STEPS,
     SANDBOX_TEMPERATURES,

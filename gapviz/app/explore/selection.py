@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gapviz.app import format as fmt
-from gapviz.app import frames
-from gapviz.app.analysis import Analysis, metric_sample, pair_metrics
+from gapviz import format as fmt
+from gapviz.app.shared import frames
+from gapviz.app.shared.analysis import Analysis, metric_sample, pair_metrics
 from gapviz.science import catalog
 from gapviz.science.neighbours import point_neighbours
 

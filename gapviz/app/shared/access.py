@@ -1,6 +1,6 @@
 """The app's access: the token `gapviz up` passes as ``$GAPVIZ_TOKEN``, and the sessions it opens.
 
-Under `gapviz up` an ASGI layer in front of Streamlit (gapviz/app/gate.py) answers nothing without a
+Under `gapviz up` an ASGI layer in front of Streamlit (gapviz/app/shared/gate.py) answers nothing without a
 session, `/_stcore/health` excepted: a request carrying ``?token=<token>`` gets a random session id in an
 ``HttpOnly``, ``SameSite=Strict`` cookie named per port (``gapviz_session_<port>``), and is redirected to the
 same URL without the token. Sessions live in this process only and expire, so a restart (a new token)

@@ -1,18 +1,18 @@
-"""Measurement views the pages call in one line: warnings, Live's epoch row, Explore's gap anatomy and fixes.
+"""Explore's gap anatomy (the coordinates carrying the gap, its spectrum) and the training-free fixes.
 
 Every string shown here is gapviz's own (metric names, numbers); nothing user-typed is rendered as markup.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 import streamlit as st
 
 from gapviz import charts
-from gapviz.app import common
-from gapviz.app import format as fmt
-from gapviz.app import frames as views
+from gapviz import format as fmt
+from gapviz.app.explore import state
+from gapviz.app.shared import common, frames, measures
 from gapviz.errors import GapvizError
 from gapviz.science import catalog
 
@@ -26,23 +26,9 @@ FIX_OPTIONS = {
 }
 
 
-def show_warnings(values: Mapping[str, Any]) -> None:
-    """Collapse and null-floor warnings as plain text boxes (one line each)."""
-    for line in fmt.warnings(values):
-        st.warning(line, icon="⚠️")
-
-
-def epoch_row(values: Mapping[str, Any]) -> None:
-    """Live: the shown epoch's gaps (debiased and plug-in) and R@1 both ways with their 95% intervals."""
-    shown = catalog.in_view("live")
-    for col, key in zip(st.columns(len(shown)), shown, strict=True):
-        col.metric(charts.metric_title(key), fmt.metric_text(values, key, digits=3), help=catalog.help_text(key))
-    show_warnings(values)
-
-
 def _fixed_metrics(result: Any, choice: str, k: int) -> tuple[dict[str, Any], dict[str, Any], str]:
     """(before, after, split sentence): the fix fitted on a seeded half of the images, both measured on the other."""
-    from gapviz.app.analysis import pair_metrics
+    from gapviz.app.shared.analysis import pair_metrics
     from gapviz.science import metrics
     from gapviz.science.fixes import Fix, held_out_fix
 
@@ -60,12 +46,12 @@ def fix_section(result: Any) -> None:
     """A training-free fix fitted on half the images, and every metric of the other half before and after it."""
     c1, c2 = st.columns([3, 1])
     choice = str(
-        c1.selectbox("Training-free fix", list(FIX_OPTIONS), format_func=lambda c: FIX_OPTIONS[c], key="explore_fix")
+        c1.selectbox("Training-free fix", list(FIX_OPTIONS), format_func=lambda c: FIX_OPTIONS[c], key=state.FIX)
     )
     top = max(1, result.image.shape[1] - 1)
     k = int(
         c2.number_input(
-            "K", min_value=1, max_value=top, value=min(5, top), key="explore_fix_k", disabled=choice != "ablate"
+            "K", min_value=1, max_value=top, value=min(5, top), key=state.FIX_K, disabled=choice != "ablate"
         )
     )
     if choice == "none":
@@ -86,8 +72,8 @@ def fix_section(result: Any) -> None:
         common.show_error(f"Cannot apply {label}", error)
         return
     st.text(f"{label}: {split}. Before and after are both measured on that held-out part.")
-    st.dataframe(views.before_after_frame(before, after, FIX_TABLE_METRICS), hide_index=True, width="stretch")
-    show_warnings(after)
+    st.dataframe(frames.before_after_frame(before, after, FIX_TABLE_METRICS), hide_index=True, width="stretch")
+    measures.show_warnings(after)
 
 
 def anatomy_view(result: Any) -> None:
@@ -103,7 +89,7 @@ def anatomy_view(result: Any) -> None:
     left, right = st.columns([3, 2])
     with left:
         spectrum = gap_spectrum(gap_vector(result.image, result.text), k=20)
-        common.show_chart(charts.gap_spectrum_bars(views.spectrum_frame(spectrum)), key="explore_spectrum")
+        common.show_chart(charts.gap_spectrum_bars(frames.spectrum_frame(spectrum)), key=state.SPECTRUM)
     with right:
         for name in ANATOMY_METRICS:
             if name in result.metrics:
