@@ -29,7 +29,7 @@ from gapviz.runs.store import gapviz_home
 
 DEFAULT_PORT = DEFAULT_APP_PORT
 TOKEN_ENV = "GAPVIZ_TOKEN"
-"""The app's access token: read by `gapviz up` (else generated) and passed to the app (gapviz.app.access)."""
+"""The app's access token: read by `gapviz up` (else generated) and passed to the app (gapviz.app.shared.access)."""
 TOKEN_FILE = "app_token"
 """Beside the Redis record ($GAPVIZ_HOME/redis/), readable by the owner only."""
 POLL_S = 0.5
