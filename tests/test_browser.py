@@ -24,6 +24,23 @@ EPOCH_TEXT = re.compile(r"showing epoch (\d+) of (\d+)(?: · arrived ([\d.]+) s 
 RUN_EPOCHS = 4
 
 
+def set_epochs(page, epochs: int) -> None:
+    """Type the run's epochs and commit them (Tab). A rerun still drawing the preset's widgets can show a second
+    epochs box for a moment; then wait for it to settle and type again."""
+    only_one = "() => document.querySelectorAll('input[aria-label=\"epochs\"]').length === 1"
+    for attempt in range(3):
+        page.wait_for_function(only_one, timeout=30_000)
+        box = page.get_by_label("epochs", exact=True)
+        try:
+            box.fill(str(epochs))
+            box.press("Tab")  # the form reruns on each change: commit it
+            return
+        except sync_api.Error:
+            if attempt == 2:
+                raise
+            settle(page)
+
+
 def watch_epochs(pages, until_state: str = "finished", timeout: float = 240.0) -> list[dict[int, float | None]]:
     """Poll every page's text; per page, the epochs seen while the run was still going (+ latency)."""
     seen: list[dict[int, float | None]] = [{} for _ in pages]
@@ -76,9 +93,7 @@ def test_launch_watch_compare_explore(gapviz_up, tmp_path, monkeypatch):
                 "() => document.querySelector('input[aria-label=\"name\"]').value === 'tiny-test'", timeout=15_000
             )
             # the demo preset's widgets leave the page when the rerun ends (the top row has its own epochs)
-            page.wait_for_function("() => document.querySelectorAll('input[aria-label=\"epochs\"]').length === 1")
-            page.get_by_label("epochs", exact=True).fill(str(RUN_EPOCHS))
-            page.get_by_label("epochs", exact=True).press("Tab")  # the form reruns on each change: commit it
+            set_epochs(page, RUN_EPOCHS)
             settle(page)  # a click during that rerun can be lost with the button it re-renders
             shoot(page, "launch")
             page.get_by_role("button", name="Queue run(s)").click()
