@@ -58,3 +58,60 @@ def test_science_imports_no_app_queue_or_store():
                 names = [node.module]
             offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in forbidden or n.startswith(forbidden)]
     assert offenders == []
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imported_modules(path: Path, modules: set[str]) -> set[str]:
+    """Every gapviz module this file imports, inside functions and under TYPE_CHECKING too."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            found.add(base)
+            found |= {f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in modules}
+    return {m for m in found if m in modules and m != name}
+
+
+def _import_graph() -> dict[str, set[str]]:
+    paths = _sources()
+    modules = {_module_name(p) for p in paths}
+    return {_module_name(p): _imported_modules(p, modules) for p in paths}
+
+
+def _find_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle in the graph (depth-first, a module on the stack seen again), or []."""
+    colour: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> list[str]:
+        colour[m] = 1
+        stack.append(m)
+        for n in sorted(graph[m]):
+            if colour.get(n) == 1:
+                return stack[stack.index(n) :] + [n]
+            if n not in colour and (cycle := visit(n)):
+                return cycle
+        stack.pop()
+        colour[m] = 2
+        return []
+
+    for m in sorted(graph):
+        if m not in colour and (cycle := visit(m)):
+            return cycle
+    return []
+
+
+def test_no_two_modules_import_each_other():
+    cycle = _find_cycle(_import_graph())
+    assert cycle == [], " -> ".join(cycle)
