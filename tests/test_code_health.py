@@ -115,3 +115,70 @@ def _find_cycle(graph: dict[str, set[str]]) -> list[str]:
 def test_no_two_modules_import_each_other():
     cycle = _find_cycle(_import_graph())
     assert cycle == [], " -> ".join(cycle)
+
+
+RUN_STATES = {"created", "queued", "running", "finished", "failed", "cancelled", "interrupted", "unreadable"}
+JOB_STATUSES = {"started", "deferred", "scheduled", "canceled", "stopped"}  # RQ's JobStatus
+CANCEL_OUTCOMES = {"stopping"}
+EVENT_KINDS = {"step", "epoch", "state"}
+"""Only a state, job status or event kind has an enum: code outside the enum's module compares the members."""
+STATUS_OWNERS = {"runs/records.py", "queue/events.py", "queue/submission.py"}
+COMPARISONS = (ast.Eq, ast.NotEq, ast.In, ast.NotIn)
+
+
+def _compared_literals(node: ast.Compare) -> set[str]:
+    """Status literals a comparison tests against (directly, or inside a tuple, list or set).
+
+    An event kind counts only against something named ``kind`` ("epoch" and "step" are also column names), and
+    "scheduled" not against a ``mode`` (the scheduled temperature mode is no RQ status).
+    """
+    if not any(isinstance(op, COMPARISONS) for op in node.ops):
+        return set()
+    sides = [node.left, *node.comparators]
+    context = " ".join(ast.unparse(side) for side in sides if not isinstance(side, (ast.Constant, ast.Tuple)))
+    words = RUN_STATES | JOB_STATUSES | CANCEL_OUTCOMES | (EVENT_KINDS if "kind" in context else set())
+    if "mode" in context:
+        words = words - {"scheduled"}
+    found = set()
+    for side in sides:
+        items = side.elts if isinstance(side, (ast.Tuple, ast.List, ast.Set)) else [side]
+        found |= {item.value for item in items if isinstance(item, ast.Constant) and isinstance(item.value, str)}
+    return found & words
+
+
+def status_literal_comparisons(root: Path, skip: tuple[str, ...]) -> list[str]:
+    """Every comparison of a status literal under ``root`` outside its owner (paths relative to gapviz/)."""
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        name = path.relative_to(PACKAGE).as_posix()
+        if name in STATUS_OWNERS or name.startswith(skip):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare):
+                offenders += [f"{name}:{node.lineno} {word!r}" for word in sorted(_compared_literals(node))]
+    return offenders
+
+
+def test_states_are_compared_as_enum_members_outside_the_app():
+    assert status_literal_comparisons(PACKAGE, skip=("app/",)) == []
+
+
+def test_state_enums_still_equal_and_print_as_their_text():
+    """The app still compares strings: a str Enum member must equal, and print as, its value."""
+    from gapviz.queue import events
+    from gapviz.queue.submission import CancelOutcome
+    from gapviz.runs import store
+    from gapviz.runs.records import RunState, RunStatus
+
+    assert RunState.FINISHED == "finished" and f"{RunState.FINISHED}" == "finished" and str(RunState.QUEUED) == "queued"
+    assert CancelOutcome.CANCELLED == "cancelled" and CancelOutcome.STOPPING == "stopping"
+    assert events.KIND_EPOCH is events.EventKind.EPOCH and events.KIND_STATE == "state"
+    assert store.UNREADABLE is RunState.UNREADABLE == "unreadable"
+    unreadable = RunState.UNREADABLE
+    assert not unreadable.is_terminal and unreadable not in RunState.ACTIVE | RunState.RESUMABLE
+    try:
+        RunStatus.from_dict({"state": "unreadable"})
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("status.json must never say unreadable")

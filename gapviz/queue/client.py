@@ -45,6 +45,7 @@ from gapviz.queue.submission import (
     FAILURE_TTL_S,
     JOB_FUNC,
     RESULT_TTL_S,
+    CancelOutcome,
     Submission,
     cancel,
     cancel_key,
@@ -60,6 +61,7 @@ from gapviz.queue.submission import (
 __all__ = [
     "CANCEL_KEY",
     "CANCEL_TTL_S",
+    "CancelOutcome",
     "CONNECT_TIMEOUT_S",
     "DEFAULT_JOB_TIMEOUT_S",
     "DEFAULT_QUEUE",

@@ -141,7 +141,7 @@ def run_rows(store: RunStore, conn: "Redis | None" = None, *, limit: int = 20) -
             continue
         if status.state not in RunState.ACTIVE and index >= limit:
             continue
-        row = {
+        row: dict[str, Any] = {
             "run_id": run_id,
             "name": summary.name,
             "state": status.state.value,

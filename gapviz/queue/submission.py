@@ -11,8 +11,11 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
+
+from rq.job import JobStatus
 
 from gapviz.config import ConfigError, RunConfig
 from gapviz.queue import DEFAULT_QUEUE, events
@@ -32,6 +35,19 @@ RESULT_TTL_S = 7 * 24 * 3600
 FAILURE_TTL_S = 30 * 24 * 3600
 CANCEL_KEY = "gapviz:cancel:{run_id}"
 CANCEL_TTL_S = 7 * 24 * 3600
+WAITING_JOB_STATUSES = (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.CREATED)
+"""RQ jobs no worker has taken yet: cancel takes them off their queue."""
+ALIVE_JOB_STATUSES = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED)
+"""RQ jobs still queued or running: resume refuses a run whose job is one of these."""
+ENDED_JOB_STATUSES = (JobStatus.CANCELED, JobStatus.STOPPED, JobStatus.FAILED, JobStatus.FINISHED)
+"""RQ jobs no worker runs any more."""
+
+
+class CancelOutcome(StrEnum):
+    """What cancel did: the run ended now (``cancelled``), or it stops at its next step (``stopping``)."""
+
+    CANCELLED = "cancelled"
+    STOPPING = "stopping"
 
 
 def job_timeout() -> int:
@@ -178,7 +194,12 @@ def _job_alive(conn: "Redis", status: RunStatus) -> bool:
     job = fetch_job(conn, status.job_id)
     if job is None:
         return False
-    return job.get_status(refresh=False) in ("queued", "started", "deferred", "scheduled")
+    return job.get_status(refresh=False) in (
+        JobStatus.QUEUED,
+        JobStatus.STARTED,
+        JobStatus.DEFERRED,
+        JobStatus.SCHEDULED,
+    )
 
 
 def position(conn: "Redis", store: RunStore, run_id: str) -> int | None:
@@ -193,15 +214,15 @@ def position(conn: "Redis", store: RunStore, run_id: str) -> int | None:
 # ---- cancelling --------------------------------------------------------------------------------
 
 
-def cancel(conn: "Redis", store: RunStore, run_id: str) -> str:
-    """Cancel a run: a queued one leaves the queue at once (returns "cancelled"); a running one stops at
-    its next step boundary, keeping its finished epochs (returns "stopping"); a dead one ends at once."""
+def cancel(conn: "Redis", store: RunStore, run_id: str) -> CancelOutcome:
+    """Cancel a run: a queued one leaves the queue at once (returns CANCELLED); a running one stops at
+    its next step boundary, keeping its finished epochs (returns STOPPING); a dead one ends at once."""
     with contextlib.suppress(QueueUnavailable):
         reap_abandoned(conn)  # a queued run whose worker died is marked abandoned now, not at the next reap
     status = store.status(run_id)  # a foreground run whose process died reads as abandoned
     if status.abandoned and status.state == RunState.FAILED:
         store.cancelled(run_id)
-        return "cancelled"
+        return CancelOutcome.CANCELLED
     if status.state.is_terminal:
         raise QueueError(f"run {run_id} is already {status.state.value}")
     with unavailable_on_error():
@@ -213,9 +234,9 @@ def cancel(conn: "Redis", store: RunStore, run_id: str) -> str:
             with contextlib.suppress(Exception):
                 events.publish_state(conn, run_id, RunState.CANCELLED, expire=True)
             conn.delete(cancel_key(run_id))
-            return "cancelled"
+            return CancelOutcome.CANCELLED
     store.request_cancel(run_id)  # a foreground run reads it from status.json, a queued one from the key
-    return "stopping"
+    return CancelOutcome.STOPPING
 
 
 def _nothing_runs(conn: "Redis", status: RunStatus) -> bool:
@@ -224,11 +245,11 @@ def _nothing_runs(conn: "Redis", status: RunStatus) -> bool:
 
     job = fetch_job(conn, status.job_id)
     job_state = job.get_status(refresh=False) if job is not None else None
-    if job is not None and job_state in ("queued", "deferred", "scheduled", "created"):
+    if job is not None and job_state in WAITING_JOB_STATUSES:
         with contextlib.suppress(InvalidJobOperation):
             job.cancel()
-        job_state = "canceled"
-    return job is None or job_state in ("canceled", "stopped", "failed", "finished") or status.state == RunState.CREATED
+        job_state = JobStatus.CANCELED
+    return job is None or job_state in ENDED_JOB_STATUSES or status.state == RunState.CREATED
 
 
 def cancel_requested(conn: "Redis", run_id: str) -> bool:
