@@ -1,5 +1,12 @@
 """Yaras et al.'s statements checked on one sandbox run's slow phase: the Ω(1/log²t) bound and the throttling.
 
+What the default run shows (Yaras et al., Thm 3.2, and their Table "fixed τ" row): with a
+learnable s = exp(ν), s keeps growing after every pair is matched and throttles the closing
+of the gap (dγ/dβ ∝ 1/β), which then creeps down, staying above the Ω(1/log²t) bound; with a
+fixed τ the gap closes to ≈ 0. ``slow_phase`` picks the part of a run after the matching
+transient; ``slow_phase_checks`` checks the bound and the throttling there and fits four
+candidate shapes (``candidate_fits``: RMSE and AIC, no winner forced).
+
 Pure: numpy; no IO.
 """
 
