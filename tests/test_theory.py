@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from gapviz.science import theory
+from gapviz.science import theory, theory_sandbox
 from gapviz.science.theory import (
     TheoryConfig,
     candidate_fits,
@@ -67,7 +67,7 @@ def test_compiled_loop_matches_numpy_loop(mode, monkeypatch):
         pytest.skip("numba is not installed")
     cfg = dataclasses.replace(SHORT, temperature=mode, steps=300)
     compiled = simulate(cfg)
-    monkeypatch.setattr(theory, "_SEGMENT", False)
+    monkeypatch.setattr(theory_sandbox, "_SEGMENT", False)
     plain = simulate(cfg)
     np.testing.assert_allclose(compiled.gap, plain.gap, atol=1e-10)
     np.testing.assert_allclose(compiled.tau, plain.tau, rtol=1e-10)

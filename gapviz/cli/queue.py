@@ -16,6 +16,7 @@ from gapviz.cli.common import EXIT_ERROR, EXIT_OK, add_config_arguments, run_com
 from gapviz.config import ConfigError, Problem, parse_assignment, resolve_config, sweep
 from gapviz.queue import APP_HOST, DEFAULT_APP_PORT, DEFAULT_QUEUE
 from gapviz.queue.supervisor import TOKEN_ENV
+from gapviz.runs.records import RunState
 from gapviz.runs.store import RunStore
 
 
@@ -194,7 +195,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     store = RunStore(_home(args))
     store.existing_run_dir(args.run_id)
     outcome = queue.cancel(queue.connect(_home(args)), store, args.run_id)
-    if outcome == "cancelled":
+    if outcome == queue.CancelOutcome.CANCELLED:
         print(f"{args.run_id} cancelled")
     else:
         print(f"{args.run_id} stops at its next step (finished epochs are kept)")
@@ -234,14 +235,14 @@ def format_status(report: dict[str, Any]) -> str:
     lines.append(f"runs ({len(report['runs'])}):")
     for run in report["runs"]:
         extra = ""
-        if run["state"] == "queued" and run["position"] is not None:
+        if run["state"] == RunState.QUEUED and run["position"] is not None:
             extra = f"  position {run['position'] + 1}"
-        elif run["state"] == "running" and run.get("progress"):
+        elif run["state"] == RunState.RUNNING and run.get("progress"):
             p = run["progress"]
             extra = f"  epoch {p.get('epoch')}/{run['epochs_total']} step {p.get('step')}/{p.get('steps_per_epoch')}"
             if run.get("cancel_requested"):
                 extra += "  (cancelling)"
-        elif run["state"] == "failed" and run.get("error"):
+        elif run["state"] == RunState.FAILED and run.get("error"):
             extra = f"  {term_safe(str(run['error']).splitlines()[0], 100)}"
         done = max(run["epochs_done"], 0)
         name, state = term_safe(run["name"]), term_safe(run["state"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gapviz.queue.client import FAILURE_CALLBACK, JOB_FUNC
+from gapviz.queue.submission import FAILURE_CALLBACK, JOB_FUNC
 
 ALLOWED_FUNCTIONS = frozenset({JOB_FUNC})
 ALLOWED_CALLBACKS = frozenset({FAILURE_CALLBACK})

@@ -22,6 +22,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,7 +49,17 @@ MAX_PENDING = 2_000
 """Events waiting for Redis (e.g. while it restarts); beyond this the oldest steps are dropped."""
 RETRY_MAX_S = 2.0
 
-KIND_STEP, KIND_EPOCH, KIND_STATE = "step", "epoch", "state"
+
+class EventKind(StrEnum):
+    """What a stream entry carries: one optimiser step's progress, an epoch's record, or a state change."""
+
+    STEP = "step"
+    EPOCH = "epoch"
+    STATE = "state"
+
+
+KIND_STEP, KIND_EPOCH, KIND_STATE = EventKind.STEP, EventKind.EPOCH, EventKind.STATE
+"""Aliases of the EventKind members, kept for callers that still use the old names."""
 
 
 def stream_key(run_id: str) -> str:
@@ -76,8 +87,10 @@ class Event:
         return self.data.get("projections", {})
 
     @property
-    def state(self) -> str | None:
-        return self.data.get("state") if self.kind == KIND_STATE else None
+    def state(self) -> RunState | None:
+        """A state event's RunState (None for other kinds, and for a state this version does not know)."""
+        value = self.data.get("state") if self.kind == EventKind.STATE else None
+        return RunState(value) if isinstance(value, str) and value in RunState._value2member_map_ else None
 
 
 # ---- encoding ----------------------------------------------------------------------------------
@@ -95,7 +108,7 @@ def decode_array(blob: dict[str, Any]) -> np.ndarray:
 
 
 def step_fields(run_id: str, progress: StepProgress, ts: float | None = None) -> dict[str, str]:
-    return _fields(KIND_STEP, run_id, progress.to_dict(), ts)
+    return _fields(EventKind.STEP, run_id, progress.to_dict(), ts)
 
 
 def epoch_payload(
@@ -121,15 +134,15 @@ def epoch_fields(run_id: str, record: EpochRecord, ts: float | None = None) -> d
         len(record.text_embeddings),
         {method: encode_array(coords) for method, coords in record.projections.items()},
     )
-    return _fields(KIND_EPOCH, run_id, data, ts)
+    return _fields(EventKind.EPOCH, run_id, data, ts)
 
 
 def state_fields(run_id: str, state: RunState | str, ts: float | None = None, **extra: Any) -> dict[str, str]:
     value = state.value if isinstance(state, RunState) else str(state)
-    return _fields(KIND_STATE, run_id, {"state": value, **extra}, ts)
+    return _fields(EventKind.STATE, run_id, {"state": value, **extra}, ts)
 
 
-def _fields(kind: str, run_id: str, data: dict[str, Any], ts: float | None) -> dict[str, str]:
+def _fields(kind: EventKind, run_id: str, data: dict[str, Any], ts: float | None) -> dict[str, str]:
     return {
         "kind": kind,
         "run": run_id,
@@ -141,7 +154,7 @@ def _fields(kind: str, run_id: str, data: dict[str, Any], ts: float | None) -> d
 def decode_entry(entry_id: Any, fields: dict[Any, Any]) -> Event:
     text = {_text(k): _text(v) for k, v in fields.items()}
     data = json.loads(text.get("data", "{}"))
-    if text.get("kind") == KIND_EPOCH:
+    if text.get("kind") == EventKind.EPOCH:
         data["projections"] = {m: decode_array(blob) for m, blob in data.get("projections", {}).items()}
     kind, run_id, ts = text.get("kind", ""), text.get("run", ""), float(text.get("ts", 0))
     return Event(id=_text(entry_id), kind=kind, run_id=run_id, ts=ts, data=data)
@@ -347,7 +360,7 @@ def store_epoch_event(store: "RunStore", run_id: str, row: dict[str, Any]) -> Ev
     data = epoch_payload(
         epoch, int(row.get("step", 0)), metrics, len(arrays.get("image", ())), len(arrays.get("text", ())), projections
     )
-    return Event(id=f"store:{epoch}", kind=KIND_EPOCH, run_id=run_id, ts=0.0, data=data)
+    return Event(id=f"store:{epoch}", kind=EventKind.EPOCH, run_id=run_id, ts=0.0, data=data)
 
 
 class RunFollower:
@@ -365,7 +378,7 @@ class RunFollower:
         self.last_id = "0-0"
         self.available = conn is not None
         self.error = ""
-        self.state: str | None = None
+        self.state: RunState | None = None
         self._started = False
         self._epochs_seen: set[int] = set()
         self._catchup_until: tuple[int, int] | None = None
@@ -404,12 +417,12 @@ class RunFollower:
         self.available, self.error = True, ""
         kept = []
         for event in fresh:
-            if event.kind == KIND_EPOCH and event.epoch is not None:
+            if event.kind == EventKind.EPOCH and event.epoch is not None:
                 in_catchup = self._catchup_until is not None and _id_tuple(event.id) <= self._catchup_until
                 if in_catchup and event.epoch in self._epochs_seen:
                     continue
                 self._epochs_seen.add(event.epoch)
-            if event.kind == KIND_STATE:
+            if event.kind == EventKind.STATE:
                 self.state = event.state
             kept.append(event)
         return kept
@@ -433,13 +446,13 @@ class RunFollower:
 
     def _refresh_state_from_store(self, events: list[Event]) -> None:
         try:
-            state = self.store.status(self.run_id).state.value
+            state = self.store.status(self.run_id).state
         except Exception:  # noqa: BLE001
             return
         if state and state != self.state:
             self.state = state
             event_id, data = f"store:state:{state}", {"state": state}
-            events.append(Event(id=event_id, kind=KIND_STATE, run_id=self.run_id, ts=time.time(), data=data))
+            events.append(Event(id=event_id, kind=EventKind.STATE, run_id=self.run_id, ts=time.time(), data=data))
 
     @property
     def finished(self) -> bool:

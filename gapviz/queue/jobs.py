@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 from gapviz.errors import describe
 from gapviz.queue import DEFAULT_QUEUE, events
-from gapviz.queue.client import cancel_key, connect, enqueue_run
+from gapviz.queue.connection import connect
+from gapviz.queue.submission import cancel_key, enqueue_run
 from gapviz.runs.records import RunState
 from gapviz.runs.store import RunStore, StoreError
 

@@ -376,7 +376,8 @@ class Supervisor:
 
     def _reap(self) -> None:
         try:
-            from gapviz.queue.client import connect, reap_abandoned
+            from gapviz.queue.connection import connect
+            from gapviz.queue.status import reap_abandoned
 
             conn = connect(url=self.redis_url)
             try:

@@ -100,7 +100,7 @@ class _GapvizWorkerMixin:
 
     # -- heartbeats: short TTL, renewed by the monitor thread while a job runs
     def get_heartbeat_ttl(self, job: Any) -> int:
-        from gapviz.queue.client import HEARTBEAT_TTL_S
+        from gapviz.queue.status import HEARTBEAT_TTL_S
 
         return HEARTBEAT_TTL_S
 
@@ -134,7 +134,7 @@ class _GapvizWorkerMixin:
         super().handle_execution_ended(job, queue, heartbeat_ttl)  # type: ignore[misc]
 
     def bootstrap(self, *args: Any, **kwargs: Any) -> None:
-        from gapviz.queue.client import QUEUES_KEY
+        from gapviz.queue.connection import QUEUES_KEY
 
         super().bootstrap(*args, **kwargs)  # type: ignore[misc]
         self.connection.sadd(QUEUES_KEY, *self.queue_names())
@@ -144,7 +144,7 @@ class _GapvizWorkerMixin:
         self._monitor.start()
 
     def teardown(self) -> None:
-        from gapviz.queue.client import WORKER_INFO_KEY
+        from gapviz.queue.connection import WORKER_INFO_KEY
 
         self._monitor_stop.set()
         if self._monitor is not None:
@@ -177,7 +177,7 @@ class _GapvizWorkerMixin:
         self._write_info(self._job, refresh_only=True)
 
     def _reap(self) -> None:
-        from gapviz.queue.client import reap_abandoned
+        from gapviz.queue.status import reap_abandoned
 
         reaped = reap_abandoned(self.connection)
         if reaped:
@@ -185,7 +185,7 @@ class _GapvizWorkerMixin:
 
     def _write_info(self, job: Any, refresh_only: bool = False) -> None:
         """Device, run id and pid next to RQ's worker hash (what `gapviz status` shows)."""
-        from gapviz.queue.client import WORKER_INFO_KEY
+        from gapviz.queue.connection import WORKER_INFO_KEY
 
         key = WORKER_INFO_KEY.format(name=self.name)
         try:
@@ -278,7 +278,7 @@ def run_worker(
     log_level: str = "INFO",
 ) -> int:
     """Warm up, then work the queues until stopped; reconnects whenever Redis goes away. Returns an exit code."""
-    from gapviz.queue.client import QueueUnavailable, redis_url
+    from gapviz.queue.connection import QueueUnavailable, redis_url
 
     private_umask()  # run folders, caches and logs are owner-only
     logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -328,7 +328,7 @@ def _work(
     import redis
     from rq.serializers import JSONSerializer
 
-    from gapviz.queue.client import QueueUnavailable, connect
+    from gapviz.queue.connection import QueueUnavailable, connect
 
     worker_class = _worker_class()
     base_name = name or f"{socket.gethostname()}.{os.getpid()}"

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
 
-class RunState(str, Enum):
-    """Life cycle of a run, as stored in status.json and reported by the CLI and app."""
+class RunState(StrEnum):
+    """Life cycle of a run, as stored in status.json and reported by the CLI and app.
+
+    A str Enum whose str() and format() are its value, so ``RunState.FINISHED == "finished"`` and printing a
+    state shows "finished".
+    """
 
     CREATED = "created"
     QUEUED = "queued"
@@ -21,6 +25,9 @@ class RunState(str, Enum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     INTERRUPTED = "interrupted"
+    UNREADABLE = "unreadable"
+    """Display only: the summary of a run folder whose files cannot be read. Never stored in status.json,
+    and neither terminal, active nor resumable."""
 
     ACTIVE: ClassVar[frozenset[RunState]]
     """Waiting in a queue or training: what cancel stops and what resume refuses."""
@@ -73,6 +80,8 @@ class RunStatus:
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values["state"] = RunState(values.get("state", RunState.CREATED.value))
+        if values["state"] is RunState.UNREADABLE:  # display only: status.json never says it
+            raise ValueError(f"{RunState.UNREADABLE.value!r} is not a valid RunState")
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:

@@ -74,8 +74,8 @@ def check_labels(name: str, tags: Iterable[str]) -> None:
             raise StoreError(f"run {problem}")
 
 
-UNREADABLE = "unreadable"
-"""The state a run summary shows when its files cannot be read (never stored in status.json)."""
+UNREADABLE = RunState.UNREADABLE
+"""The state a run summary shows when its files cannot be read (never stored in status.json); an alias."""
 
 
 def _reason(error: BaseException) -> str:
@@ -132,7 +132,7 @@ class RunSummary:
 
     run_id: str
     name: str
-    state: str
+    state: RunState
     epochs_done: int
     epochs_total: int
     created_at: float
@@ -608,7 +608,7 @@ class RunStore:
         return RunSummary(
             run_id=run_id,
             name=meta.get("name", run_id),
-            state=status.state.value,
+            state=status.state,
             epochs_done=max((int(r["epoch"]) for r in rows), default=-1),
             epochs_total=cfg.train.epochs,
             created_at=float(status.created_at),

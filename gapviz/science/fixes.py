@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gapviz.errors import GapvizError
+from gapviz.science.pairs import pair_index
 
 FIX_CHOICES = ("centre", "standardise", "ablate:K")
 FIT_FRACTION = 0.5
@@ -155,8 +156,6 @@ def split_images(
 
     Each image keeps all its captions; ``text_image_index`` None means caption i belongs to image i.
     """
-    from gapviz.science.metrics import pair_index
-
     n_text = n_image if text_image_index is None else len(text_image_index)
     idx = pair_index(n_image, n_text, text_image_index)
     n_fit = int(round(fraction * n_image))

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from gapviz.science import anatomy, checks
 from gapviz.science.catalog import (  # noqa: F401 - the metric lists live in the catalog; re-exported
     ALL_KEYS,
     FLAG_NAMES,
@@ -25,47 +26,13 @@ from gapviz.science.catalog import (  # noqa: F401 - the metric lists live in th
     METRIC_NAMES,
     SIZE_KEYS,
 )
+from gapviz.science.checks import unit_rows
+from gapviz.science.mixed_pool import mixed_pool_bias
+from gapviz.science.pairs import as_compute_array, l2_normalize, pair_index
 from gapviz.science.retrieval import retrieval_hits, retrieval_recall  # noqa: F401 - re-exported
 
 UNIFORMITY_CHUNK = 1024
 LOSS_CHUNK = 1024
-
-
-def _as_float_array(x: Any) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().float().numpy()
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim != 2:
-        raise ValueError(f"embeddings must be 2-D (rows, dim), got shape {arr.shape}")
-    return arr
-
-
-def l2_normalize(x: Any) -> np.ndarray:
-    """Rows of ``x`` scaled to unit L2 norm, as float64 (all-zero rows stay zero)."""
-    arr = _as_float_array(x)
-    scale = np.abs(arr).max(axis=1, keepdims=True) if arr.shape[1] else np.zeros((len(arr), 1))
-    arr = arr / np.where(scale > 0, scale, 1.0)  # largest |value| 1: squaring neither overflows nor underflows
-    norms = np.linalg.norm(arr, axis=1, keepdims=True)
-    return arr / np.where(norms > 0, norms, 1.0)
-
-
-def pair_index(n_image: int, n_text: int, text_image_index: Any | None) -> np.ndarray:
-    """Caption j → its image as int64 (identity when None and the counts match); ValueError otherwise."""
-    if text_image_index is None:
-        if n_image != n_text:
-            raise ValueError(f"{n_image} images but {n_text} captions: pass text_image_index to pair them")
-        return np.arange(n_text)
-    if isinstance(text_image_index, torch.Tensor):
-        text_image_index = text_image_index.detach().cpu().numpy()
-    idx = np.asarray(text_image_index)
-    if idx.shape != (n_text,):
-        raise ValueError(f"text_image_index must have shape ({n_text},), got {idx.shape}")
-    if idx.size and not np.issubdtype(idx.dtype, np.integer):
-        raise ValueError(f"text_image_index must be integers, got {idx.dtype}")
-    idx = idx.astype(np.int64)
-    if idx.size and (idx.min() < 0 or idx.max() >= n_image):
-        raise ValueError(f"text_image_index values must lie in [0, {n_image})")
-    return idx
 
 
 def _pairs(image: Any, text: Any, text_image_index: Any | None) -> tuple[np.ndarray, np.ndarray]:
@@ -229,26 +196,12 @@ def contrastive_loss(image: Any, text: Any, logit_scale: float, text_image_index
     return contrastive_losses(image, text, [logit_scale], text_image_index)[0]
 
 
-def _as_compute_array(x: Any) -> np.ndarray:
-    """2-D float array in the input's precision: float64 stays float64, every other dtype becomes float32."""
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    arr = np.asarray(x)
-    dtype = np.float64 if arr.dtype == np.float64 else np.float32
-    arr = arr.astype(dtype, copy=False)
-    if arr.ndim != 2:
-        raise ValueError(f"embeddings must be 2-D (rows, dim), got shape {arr.shape}")
-    return arr
-
-
 def prepare(image: Any, text: Any, text_image_index: Any | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Unit rows and the caption → image index, after refusing NaN/inf and zero rows (one-line errors).
 
     Rows keep the input's precision (float64, else float32), so large float32 sets are not doubled in memory.
     """
-    from gapviz.science.checks import unit_rows
-
-    x, y = unit_rows(_as_compute_array(image), "image"), unit_rows(_as_compute_array(text), "text")
+    x, y = unit_rows(as_compute_array(image), "image"), unit_rows(as_compute_array(text), "text")
     return x, y, pair_index(len(x), len(y), text_image_index)
 
 
@@ -278,7 +231,6 @@ def _point_metrics(
     null_permutations: int,
 ) -> dict[str, Any]:
     """Every float metric except recall and the subsampled kernel ones, the probe's intervals, the collapse flags."""
-    from gapviz.science import anatomy, checks
     from gapviz.science.estimators import gap_statistics
     from gapviz.science.probe import PROBE_KEYS, modality_probe
 
@@ -394,7 +346,6 @@ def compute_all(
     """
     from gapviz.science import kernels
     from gapviz.science.estimators import PairSums
-    from gapviz.science.mixed_pool import mixed_pool_bias
     from gapviz.science.transfer import cross_modal_transfer
 
     x, y, idx = prepare(image, text, text_image_index)

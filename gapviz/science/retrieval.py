@@ -21,6 +21,8 @@ import numba
 import numpy as np
 import torch
 
+from gapviz.science.pairs import pair_index
+
 TIE_TOLERANCE = 2.0**-20
 """float32 scores closer than this (≈ 9.5e-7, 16 float32 ulps at 1.0) are tied."""
 TIE_TOLERANCE_FLOAT64 = 2.0**-46
@@ -149,8 +151,6 @@ def retrieval_hits(
     Image→text: a query's partners are all its captions and p is the best of their scores.
     Text→image: a caption's one partner is its image; p is computed per caption up front.
     """
-    from gapviz.science.metrics import pair_index
-
     ks = _check_args(ks, chunk_size)
     dev = torch.device(device) if device is not None else torch.device("cpu")
     image_t, text_t = _as_tensor(image), _as_tensor(text)

@@ -8,16 +8,14 @@ checkpoint. Writes are atomic (gapviz.fsio), loads use ``weights_only=True`` (no
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
 from gapviz.fsio import atomic_write_bytes
 from gapviz.runs.store import CheckpointFiles, StoreError
-
-if TYPE_CHECKING:
-    from gapviz.training.loop import TrainingSetup
+from gapviz.training.setup import TrainingSetup
 
 
 def save_checkpoint(

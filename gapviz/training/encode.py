@@ -19,8 +19,9 @@ import torch.nn.functional as F
 
 from gapviz.config import DataConfig, ModelConfig
 from gapviz.data.loader import load_pairs
-from gapviz.training.loop import images_to_tensor, resolve_device
+from gapviz.training.loop import images_to_tensor
 from gapviz.training.model import ModelBundle, build_model
+from gapviz.training.setup import resolve_device
 
 Progress = Callable[[str, float], None]
 BATCH_SIZE = 256

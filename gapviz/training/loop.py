@@ -11,7 +11,6 @@ import math
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -20,17 +19,15 @@ import torch.nn.functional as F
 from open_clip.loss import ClipLoss
 from scipy.linalg import orthogonal_procrustes
 
-from gapviz.config import RunConfig
 from gapviz.data import PairData
-from gapviz.data.loader import load_pairs
 from gapviz.errors import GapvizError
 from gapviz.runs.records import EpochRecord, GapTracePoint, StepProgress, TraceSink, TrainSink
 from gapviz.runs.store import CheckpointFiles
 from gapviz.science import metrics, projection
 from gapviz.science.swap import swap_modalities
-from gapviz.science.temperature import Temperature
 from gapviz.training.checkpoint import load_checkpoint, save_checkpoint
-from gapviz.training.model import ModelBundle, build_model, encoder_parameter_groups
+from gapviz.training.model import ModelBundle, encoder_parameter_groups
+from gapviz.training.setup import TrainingSetup, prepare, resolve_device  # noqa: F401 - prepare re-exported
 
 PROCRUSTES_PAIRS = 2048
 TRACE_PAIRS = 64
@@ -43,17 +40,6 @@ analyze's 1,000 to keep evaluation within 10 % of an epoch (docs/benchmarks.md).
 
 def never() -> bool:
     return False
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA, then MPS, then CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(name)
 
 
 def lr_at(step: int, total_steps: int, warmup_steps: int, base_lr: float) -> float:
@@ -81,59 +67,11 @@ def images_to_tensor(images: np.ndarray, bundle: ModelBundle, device: torch.devi
 
 
 @dataclass
-class TrainingSetup:
-    """Everything built once per run: model, temperature, data and its tokens."""
-
-    cfg: RunConfig
-    device: torch.device
-    bundle: ModelBundle
-    temperature: Temperature
-    train_data: PairData
-    eval_data: PairData
-    train_tokens: torch.Tensor
-    eval_tokens: torch.Tensor
-    class_tokens: torch.Tensor | None
-
-    @property
-    def model(self) -> torch.nn.Module:
-        return self.bundle.model
-
-
-@dataclass
 class TrainResult:
     epochs_done: int
     global_step: int
     stopped: bool
     final_metrics: dict[str, float] = field(default_factory=dict)
-
-
-def prepare(
-    cfg: RunConfig,
-    home: Path,
-    init_checkpoint: Path | None = None,
-    progress: Callable[[str, int, int], None] | None = None,
-) -> TrainingSetup:
-    """Build the model, temperature and data of ``cfg`` (the slow part before step 1)."""
-    torch.manual_seed(cfg.seed)
-    device = resolve_device(cfg.device)
-    bundle = build_model(cfg.model, device, checkpoint=init_checkpoint)
-    image_size = cfg.data.image_size or bundle.image_size
-    report = (lambda stage: lambda done, total: progress(stage, done, total)) if progress else (lambda stage: None)
-    train_data = load_pairs(cfg.data, image_size, "train", home, progress=report("train data"))
-    eval_data = load_pairs(cfg.data, image_size, "eval", home, progress=report("eval data"))
-    temperature = Temperature(cfg.temperature).to(device)
-    class_tokens = bundle.tokenizer(eval_data.class_prompts) if eval_data.class_prompts else None
-    return TrainingSetup(
-        cfg=cfg,
-        device=device,
-        bundle=bundle,
-        temperature=temperature,
-        train_data=train_data,
-        eval_data=eval_data,
-        train_tokens=bundle.tokenizer(train_data.captions),
-        eval_tokens=bundle.tokenizer(eval_data.captions),
-        class_tokens=class_tokens,
-    )
 
 
 def make_optimizer(setup: TrainingSetup) -> torch.optim.Optimizer:

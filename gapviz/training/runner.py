@@ -18,7 +18,8 @@ from gapviz.errors import describe
 from gapviz.runs.records import EpochRecord, GapTracePoint, RunState, StepProgress, TraceSink, TrainSink
 from gapviz.runs.store import HEARTBEAT_INTERVAL_S, RunStore, StoreError
 from gapviz.training.checkpoint import checkpoint_epoch
-from gapviz.training.loop import TrainResult, never, prepare, train
+from gapviz.training.loop import TrainResult, never, train
+from gapviz.training.setup import prepare
 
 STATUS_WRITE_INTERVAL_S = 2.0
 CANCEL_POLL_S = 1.0
