@@ -203,8 +203,8 @@ def status_literal_comparisons(root: Path, skip: tuple[str, ...]) -> list[str]:
     return offenders
 
 
-def test_states_are_compared_as_enum_members_outside_the_app():
-    assert status_literal_comparisons(PACKAGE, skip=("app/",)) == []
+def test_states_are_compared_as_enum_members():
+    assert status_literal_comparisons(PACKAGE, skip=()) == []
 
 
 def test_state_enums_still_equal_and_print_as_their_text():

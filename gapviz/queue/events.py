@@ -22,13 +22,12 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gapviz.fsio import json_clean
-from gapviz.runs.records import EpochRecord, RunState, StepProgress
+from gapviz.runs.records import EpochRecord, RunState, StepProgress, StrEnum
 
 if TYPE_CHECKING:
     from redis import Redis

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import asdict, dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
@@ -21,7 +20,7 @@ from gapviz.config import ConfigError, RunConfig
 from gapviz.queue import DEFAULT_QUEUE, events
 from gapviz.queue.connection import QUEUES_KEY, QueueError, QueueUnavailable, fetch_job, get_queue, unavailable_on_error
 from gapviz.queue.status import reap_abandoned
-from gapviz.runs.records import RunState, RunStatus
+from gapviz.runs.records import RunState, RunStatus, StrEnum
 from gapviz.runs.store import RunStore, new_run_id
 
 if TYPE_CHECKING:

@@ -4,11 +4,25 @@ gap-trace points, and the sinks that take them."""
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import asdict, dataclass, field
-from enum import StrEnum
+from enum import Enum
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
+
+if sys.version_info >= (3, 11):
+    from enum import StrEnum
+else:  # pragma: no cover - Python 3.10
+
+    class StrEnum(str, Enum):
+        """Python 3.11's enum.StrEnum: members are strs that equal and print as their value."""
+
+        def __str__(self) -> str:
+            return str(self.value)
+
+        def __format__(self, spec: str) -> str:
+            return format(str(self.value), spec)
 
 
 class RunState(StrEnum):

@@ -20,6 +20,7 @@ from gapviz import format as format_
 from gapviz.app.explore import anatomy, selection, state
 from gapviz.app.shared import common, frames, measures, scatter
 from gapviz.app.shared.analysis import Analysis
+from gapviz.runs.records import RunState
 from gapviz.science import catalog
 
 BUILT_IN_CAPTION = (
@@ -46,7 +47,7 @@ THUMB = st.column_config.ImageColumn("image", width="small")
 def newest_finished_run() -> str | None:
     """The newest finished run that has a stored evaluation (the default view)."""
     for run_id, summary in common.summaries().items():
-        if summary.state == "finished" and summary.epochs_done >= 0:
+        if summary.state == RunState.FINISHED and summary.epochs_done >= 0:
             return run_id
     return None
 

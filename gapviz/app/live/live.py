@@ -17,6 +17,7 @@ import streamlit as st
 
 from gapviz import charts
 from gapviz.app.shared import common, frames, measures, settings_plot
+from gapviz.queue.events import EventKind
 from gapviz.runs.records import RunState, RunStatus
 from gapviz.science import catalog
 
@@ -62,14 +63,14 @@ class LiveRun:
     def absorb(self, events: list[Any]) -> bool:
         changed = False
         for event in events:
-            if event.kind == "epoch" and event.epoch is not None:
+            if event.kind == EventKind.EPOCH and event.epoch is not None:
                 self.epochs[event.epoch] = {**event.data, "ts": event.ts}  # events.epoch_payload's keys
                 self.received_at[event.epoch] = time.time()
                 changed = True
-            elif event.kind == "step":
+            elif event.kind == EventKind.STEP:
                 self.step = dict(event.data)
                 changed = True
-            elif event.kind == "state":
+            elif event.kind == EventKind.STATE:
                 self.state = event.state
                 changed = True
         return changed
@@ -132,12 +133,12 @@ def progress_block(live: LiveRun, status: RunStatus, batch_size: int, epochs_tot
         global_step = int(step.get("global_step") or 0)
         fraction = min(1.0, global_step / total) if total else 0.0
         sps = float(step.get("samples_per_s") or 0.0)
-        eta = frames.eta_seconds(global_step, total, sps, batch_size) if state == "running" else None
+        eta = frames.eta_seconds(global_step, total, sps, batch_size) if state == RunState.RUNNING else None
         text = (
             f"epoch {step.get('epoch')}/{epochs_total} · step {step.get('step')}/{step.get('steps_per_epoch')} "
             f"· {sps:,.0f} samples/s · ETA {frames.format_duration(eta)}"
         )
-        if state == "finished":
+        if state == RunState.FINISHED:
             fraction, text = 1.0, f"finished {epochs_total} epochs"
     else:
         fraction = (done or 0) / epochs_total if epochs_total and done is not None else 0.0
@@ -298,12 +299,12 @@ def header(run_id: str, name: str, state: str, conn: Any) -> None:
 
 def state_notes(run_id: str, state: str, status: RunStatus, conn: Any) -> None:
     """A failed run's error (and traceback, as text); a queued run's place in the queue."""
-    if state == "failed":
+    if state == RunState.FAILED:
         st.error(f"run failed: {common.md_escape(status.error or 'no error message recorded')}")
         if status.traceback:
             with st.expander("traceback"):
                 st.code(status.traceback, language=None)
-    elif state == "queued" and conn is not None:
+    elif state == RunState.QUEUED and conn is not None:
         try:
             from gapviz.queue import client as queue
 
