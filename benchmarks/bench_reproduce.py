@@ -28,7 +28,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 BUDGET_S = {"small": 20 * 60, "tiny": 4 * 60}
-"""Small: the issue's 20 minutes on 2 cores; tiny: what tests/test_experiments.py may take."""
+"""Small: the issue's 20 minutes on 2 cores; tiny: what tests/reproduce/test_experiments.py may take."""
 COLUMNS = ["experiment", "what it is", "runs planned", "runs trained", "wall seconds", "verdict"]
 DIGITS: list[int | None] = [None, None, 0, 0, 1, None]
 

@@ -1,4 +1,7 @@
-"""Shared test setup: offline open_clip, a private GAPVIZ_HOME per test, a real Redis server per module."""
+"""Shared test setup: offline open_clip, a private GAPVIZ_HOME per test, a real Redis server per module, and a
+marker per layer (the folder a test sits in: ``pytest -m science``, or ``pytest tests/science``).
+
+The fast lane for local work: ``python -m pytest -q -m "not slow and not browser"``."""
 
 from __future__ import annotations
 
@@ -8,11 +11,24 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 
 from gapviz.queue.redis_server import RedisServer  # noqa: E402
+
+LAYER_MARKERS = {"browser": "browser_layer"}
+"""Folder → marker where they differ (``browser`` already marks every Chromium test, wherever it sits)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its layer, the folder under tests/ it sits in."""
+    root = Path(__file__).parent
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(root).parts
+        if len(parts) > 1:
+            item.add_marker(LAYER_MARKERS.get(parts[0], parts[0]))
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ The fixtures ``redis_server`` and ``conn`` are defined in conftest.py (every tes
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -14,8 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-
-from gapviz.config import RunConfig, preset
+import train_fixtures
 
 REPO = Path(__file__).resolve().parent.parent
 WORKER_START_TIMEOUT_S = 180.0
@@ -31,11 +31,8 @@ FAST_RUN = {
 """tiny-test made smaller still: 4 steps per epoch, a 32-pair evaluation."""
 
 
-def tiny_config(**overrides: Any) -> RunConfig:
-    """The tiny-test preset shrunk for queue tests; ``overrides`` use dotted keys with __ for dots."""
-    changes = dict(FAST_RUN)
-    changes.update({k.replace("__", "."): v for k, v in overrides.items()})
-    return preset("tiny-test").with_overrides(changes)
+tiny_config = functools.partial(train_fixtures.tiny_config, FAST_RUN, False)
+"""The suite's one tiny config (train_fixtures.tiny_config) at the queue tests' sizes, unchecked as before."""
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, message: str, interval: float = 0.1) -> Any:

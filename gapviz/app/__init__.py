@@ -4,5 +4,5 @@
 ASGI entry ``gapviz up`` starts. Each page is the file of its package's name (``explore/explore.py``, ...):
 Streamlit and its AppTest know a page by that file name, which is also its URL path. Feature packages
 (``explore/``, ``launch/``, ``live/``, ``compare/``, ``theory/``) import ``shared/`` and themselves only;
-``shared/`` imports no feature package; nothing below the app imports it (tests/test_code_health.py checks it).
+``shared/`` imports no feature package; nothing below the app imports it (tests/project/test_code_health.py checks it).
 """

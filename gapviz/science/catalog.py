@@ -3,7 +3,7 @@ interval method, subsample size, meaning and source.
 
 Every list of metrics and every label elsewhere (compute_all's keys, the CLI, the app's pages, Compare's tables
 and axes, the reports) is derived from ``CATALOG`` here, so a metric is added, renamed or relabelled in one
-place. docs/science.md's metric table is :func:`markdown_table` (tests/test_catalog.py checks it).
+place. docs/science.md's metric table is :func:`markdown_table` (tests/science/test_catalog.py checks it).
 
 Directions are two separate questions:
 

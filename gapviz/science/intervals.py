@@ -10,7 +10,7 @@ variance of a degenerate U-statistic near θ = 0 and over-covers. Two intervals 
 - the *unified* interval (Feldman & Cousins 1998): θ ≥ 0, likelihood-ratio ordering, never empty, one-sided
   (an upper bound) when U is near or below 0 and two-sided when it is far above it.
 
-Coverage of both is measured by simulation (tests/test_calibration.py; the table in docs/science.md).
+Coverage of both is measured by simulation (tests/science/test_calibration.py; the table in docs/science.md).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from gapviz.format import metric_text
 from gapviz.science import catalog as C
 from gapviz.science.metrics import compute_all
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONSUMERS = (
     *sorted((ROOT / "gapviz" / "app").rglob("*.py")),
     *sorted((ROOT / "gapviz" / "cli").rglob("*.py")),

@@ -42,7 +42,7 @@ def up_argv(home: Path) -> list[str]:
 
 
 def up_env() -> dict[str, str]:
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     env.pop("REDIS_URL", None)
     return env
 

@@ -6,7 +6,7 @@ import ast
 import re
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "gapviz"
+PACKAGE = Path(__file__).resolve().parents[2] / "gapviz"
 MAX_FUNCTION_LINES = 60
 RUN_FOLDER_NAMES = re.compile(
     r"""["'](status\.json|config\.json|meta\.json|metrics\.jsonl|captions\.json|last\.pt)["']"""
