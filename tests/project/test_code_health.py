@@ -8,8 +8,9 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "gapviz"
 MAX_FUNCTION_LINES = 60
-RUN_FOLDER_NAMES = re.compile(
-    r"""["'](status\.json|config\.json|meta\.json|metrics\.jsonl|captions\.json|last\.pt)["']"""
+RUN_FOLDER_NAMES = re.compile(  # file names, and the two folders where a path is joined
+    r"""["'](status\.json|config\.json|meta\.json|metrics\.jsonl|captions\.json|last\.pt|gap_trace\.jsonl|heartbeat)["']"""
+    r"""|/\s*["'](epochs|checkpoints)["']|["'](epochs|checkpoints)/"""
 )
 NUMBA_MARK = "numba kernel"
 """A numba kernel may be longer: its docstring says so and why."""
