@@ -152,6 +152,7 @@ def test_results_against_a_setting_with_per_seed_points_and_intervals(home):
     assert [layer["mark"]["type"] for layer in spec["layer"]] == ["circle", "line", "rule", "point"]
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 def test_rename_tag_relaunch_and_delete_with_confirmation(home):
     store = RunStore()
     a, b, _ = _runs(store)

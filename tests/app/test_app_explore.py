@@ -63,6 +63,7 @@ def test_an_empty_home_opens_on_the_tiny_model_without_a_click(home):
     assert at.query_params["source"] == "tiny" and at.query_params["method"] == "pca"
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 def test_a_finished_run_is_the_default_view_and_the_url_reopens_it(home):
     store = RunStore()
     finished = make_run(store, "done", epochs=2)
@@ -190,6 +191,7 @@ def test_compare_two_epochs_of_a_run_and_play_its_epochs(home):
     assert len(charts) == 4  # the scatter, the two compared layouts, the epochs
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 def test_play_a_runs_epochs_as_aligned_umap_computed_once_in_a_child_process(home):
     make_run(RunStore(), "run", epochs=3)
     at = open_page("explore", timeout=180)
@@ -265,6 +267,7 @@ def test_images_on_hover_come_from_sheets_the_app_serves(home):
     assert "Hover shows the pair's captions and its image" in " ".join(c.value for c in at.caption)
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 def test_compare_with_a_training_free_fix_on_the_held_out_half(home):
     fixes = pytest.importorskip("gapviz.science.fixes")
     data, image, text = _npz(n=60)

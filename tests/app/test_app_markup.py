@@ -74,6 +74,7 @@ def test_launch_shows_a_markup_run_id_escaped(home, param, value):
     assert any("could not open run" in e.value for e in at.error)  # the error box is there, escaped
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 @pytest.mark.parametrize("page", sorted(PAGE_PARAMS))
 def test_every_page_escapes_markup_in_its_query_parameters_and_runs(markup_runs, page):
     for value in MARKUP[:3]:
@@ -97,6 +98,7 @@ QUERY_TEXT = st.one_of(
 )
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 @pytest.mark.parametrize("page", sorted(PAGE_PARAMS))
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(values=st.lists(QUERY_TEXT, min_size=4, max_size=4))

@@ -8,6 +8,7 @@ import io
 import math
 
 import numpy as np
+import pytest
 from app_fixtures import open_page, synthetic_epoch, texts
 
 from gapviz import charts
@@ -51,6 +52,7 @@ def test_live_shows_the_epoch_with_intervals_and_warns_on_collapse(home):
     assert any("image embeddings are collapsed" in w.value for w in at.warning)
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 def test_explore_marks_a_gap_under_the_null_floor(home):
     rng = np.random.default_rng(3)
     features = rng.normal(size=(400, 32)) + 0.3
@@ -65,6 +67,7 @@ def test_explore_marks_a_gap_under_the_null_floor(home):
     assert any("indistinguishable from 0" in w.value for w in at.warning)
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 def test_explore_anatomy_and_a_fix_measured_on_the_held_out_half(home):
     from gapviz.science.fixes import Fix, held_out_fix
 
@@ -118,6 +121,7 @@ def test_with_interval_text():
     assert with_interval(float("nan"), [0.1, 0.2]) == "—"
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 def test_compare_final_table_shows_the_gap_interval(home):
     store = RunStore()
     first, last = _run(store)

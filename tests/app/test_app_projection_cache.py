@@ -27,6 +27,7 @@ def test_cache_keys_follow_the_embeddings(tmp_path):
     assert path.parent == tmp_path / "cache" / "projections"
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 def test_umap_runs_once_in_a_child_process_and_the_page_reuses_it(home):
     image, text = _pairs()
     started = time.perf_counter()
@@ -49,6 +50,7 @@ def test_umap_runs_once_in_a_child_process_and_the_page_reuses_it(home):
     assert at.query_params["method"] == "umap"
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 def test_aligned_umap_runs_in_a_child_process_once_then_comes_from_the_cache(home, monkeypatch):
     epochs = [_pairs(40, seed=0)] * 2 + [_pairs(40, seed=1)]
     layouts = projection_cache.aligned_umap_layouts(home, epochs)
@@ -71,6 +73,7 @@ def test_aligned_umap_checks_the_shapes_before_starting_a_process(home, monkeypa
         projection_cache.aligned_umap_layouts(home, [(image, text), (image[:5], text)])
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 def test_a_failing_child_is_a_one_line_projection_error_remembered_for_a_while(home, monkeypatch):
     epochs = [(np.full((6, 4), np.nan, dtype=np.float32), np.ones((6, 4), dtype=np.float32))] * 2
     with pytest.raises(projection_cache.ProjectionError, match="^aligned UMAP failed in its process: ") as caught:

@@ -87,6 +87,7 @@ def test_eta_and_durations():
     assert frames.format_duration(7260) == "2h 01m"
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 def test_launch_live_compare_pages_do_not_import_torch(home):
     code = (
         "import sys\n"

@@ -243,6 +243,7 @@ def test_a_bad_input_ends_in_a_clean_one_line_error(label: str, argv_of: dict[st
     assert outcome(code, err) == "clean", f"exit {code}: {err.strip()[:300]}"
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 @pytest.mark.parametrize("argv", PIPED, ids=" ".join)
 def test_a_closed_pipe_ends_quietly(argv: list[str]) -> None:
     process = subprocess.Popen(

@@ -101,6 +101,7 @@ def test_analyze_npz_with_several_captions_per_image(tmp_path, capsys):
     assert values["i2t_r1"] == pytest.approx(1.0) and values["t2i_r1"] == pytest.approx(1.0)
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 @pytest.mark.parametrize(
     "argv, fragment",
     [
@@ -144,6 +145,7 @@ def _long_train_command(home) -> list[str]:
     ]
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 def test_ctrl_c_stops_training_cleanly_keeping_finished_epochs(tmp_path):
     import os
     import signal
@@ -173,6 +175,7 @@ def test_ctrl_c_stops_training_cleanly_keeping_finished_epochs(tmp_path):
     assert f"run {run_id} interrupted" in out
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 def test_a_sigkilled_foreground_train_shows_as_abandoned_and_stale_temp_files_go_on_resume(tmp_path):
     """Issue 10 items 15 and 17: a `gapviz train` killed mid-run is no longer "running" forever."""
     import os

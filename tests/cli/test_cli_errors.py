@@ -27,6 +27,7 @@ def runs_home(tmp_path_factory):
     return home
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 @pytest.mark.parametrize("argv", [("runs", "list"), ("runs", "list", "--json"), ("reproduce", "--list")])
 def test_a_closed_pipe_ends_the_command_quietly(runs_home, argv):
     """issue 10.13: `gapviz runs list | head -3` ended in a BrokenPipeError traceback."""

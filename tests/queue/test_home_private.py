@@ -90,6 +90,7 @@ def read_until(proc: subprocess.Popen, marker: str, timeout: float) -> str:
     return text
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 def test_up_tightens_an_old_home_and_keeps_everything_it_writes_private(tmp_path):
     home = tmp_path / "home"
     (home / "runs" / "old").mkdir(parents=True)

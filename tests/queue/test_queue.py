@@ -157,6 +157,7 @@ def test_submit_that_cannot_reach_redis_leaves_no_run(store):
     assert store.run_ids() == []
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 def test_connect_errors_say_queue_unavailable(tmp_path, monkeypatch, redis_server):
     monkeypatch.delenv("REDIS_URL", raising=False)
     with pytest.raises(queue.QueueUnavailable, match="gapviz up"):
@@ -252,6 +253,7 @@ def test_cli_errors_are_one_line(conn, store, capsys, monkeypatch, redis_server,
     assert code == 1 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 def test_cli_without_redis_says_queue_unavailable(store, capsys, monkeypatch):
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
     store.create(tiny_config())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
 from queue_fixtures import log_tail, start_worker
 from rq import Callback, Queue
 from rq.job import Job, JobStatus
@@ -30,6 +31,7 @@ def test_the_allow_list_names_what_is_wrong(conn):  # noqa: F811 - the fixture
     assert "on_failure callback 'os.makedirs' is not gapviz's" in allowlist.job_problem(sneaky)
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 def test_a_worker_refuses_a_job_naming_os_makedirs(conn, redis_server, tmp_path):  # noqa: F811 - fixtures
     """issue 10.4: a JSON job naming os.makedirs was executed by the worker."""
     target, via_callback = tmp_path / "made-by-a-job", tmp_path / "made-by-a-callback"

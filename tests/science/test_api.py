@@ -34,6 +34,7 @@ def _cli_json(tmp_path, image, text, *extra):
     return json.loads(out.stdout)
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 def test_analyze_to_dict_equals_the_cli_json(tmp_path):
     image, text = _pairs()
     result = gapviz.analyze(image, text, resamples=50)
@@ -41,6 +42,7 @@ def test_analyze_to_dict_equals_the_cli_json(tmp_path):
     assert json.loads(json.dumps(result.to_dict())) == _cli_json(tmp_path, image, text)
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 def test_analyze_with_a_fix_equals_the_cli_json(tmp_path):
     image, text = _pairs(n=80)
     result = gapviz.analyze(image, text, resamples=50, fix="centre")

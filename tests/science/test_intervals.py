@@ -39,6 +39,7 @@ def _brute_unified(x: float) -> tuple[float, float]:
     return min(accepted), max(accepted)
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 @pytest.mark.parametrize("x", [-2.0, 0.0, 1.0, 2.5, 4.0])
 def test_unified_interval_equals_the_neyman_construction(x):
     lo, hi = unified_interval(x, UNIT)

@@ -51,6 +51,7 @@ def test_align_to_rejects_wrong_shape():
         P.align_to(np.zeros((5, 2)), np.zeros((4, 2)))
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 @pytest.mark.parametrize("n_image,n_text", [(0, 0), (0, 1), (1, 1), (2, 1), (2, 2), (3, 4)])
 def test_tiny_inputs(n_image, n_text):
     rng = np.random.default_rng(0)
@@ -62,6 +63,7 @@ def test_tiny_inputs(n_image, n_text):
     assert P.umap_project(image, text, init=layout).shape == (n, 2)
 
 
+@pytest.mark.slow  # UMAP's first compile (numba) lands here: out of the fast lane
 def test_umap_shape_and_fewer_points_than_neighbours():
     image, text, _ = _clustered(n=5)
     layout = P.umap_project(image, text, n_neighbors=15)
@@ -118,6 +120,7 @@ def _movement(layouts):
     )
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 def test_aligned_umap_layouts_are_finite_deterministic_and_stay_put_across_identical_epochs():
     image, text, _ = _clustered(n=40)
     epochs = [(image, text)] * 3
@@ -137,6 +140,7 @@ def test_aligned_umap_layouts_are_finite_deterministic_and_stay_put_across_ident
     assert _movement(layouts) < 0.5 * _movement(rotated)
 
 
+@pytest.mark.slow  # over 2 s: out of the fast lane
 @pytest.mark.parametrize("n_pairs,n_epochs", [(0, 2), (1, 3), (2, 2), (20, 1)])
 def test_aligned_umap_of_few_points_or_one_epoch(n_pairs, n_epochs):
     rng = np.random.default_rng(0)
@@ -146,6 +150,7 @@ def test_aligned_umap_of_few_points_or_one_epoch(n_pairs, n_epochs):
     assert all(layout.shape == (2 * n_pairs, 2) and np.isfinite(layout).all() for layout in layouts)
 
 
+@pytest.mark.slow  # UMAP's first compile (numba) lands here: out of the fast lane
 def test_aligned_umap_of_identical_points_is_finite():
     image = np.ones((10, 5))
     assert all(np.isfinite(layout).all() for layout in P.aligned_umap_project([(image, image)] * 2))
