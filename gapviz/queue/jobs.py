@@ -31,10 +31,8 @@ import os
 import socket
 import sys
 import threading
-import traceback
 from typing import TYPE_CHECKING, Any
 
-from gapviz.errors import describe
 from gapviz.queue import DEFAULT_QUEUE, events
 from gapviz.queue.connection import connect
 from gapviz.queue.submission import cancel_key, enqueue_run
@@ -160,7 +158,7 @@ def train_run(run_id: str, resume: bool = False, device: str = "auto") -> dict[s
         )
     except BaseException as error:
         watcher.stop()
-        final = _record_failure(store, run_id, error)
+        final = store.record_exception(run_id, error)
         publisher.publish_state(final, error=store.status(run_id).error)
         publisher.close(FLUSH_TIMEOUT_S)
         raise
@@ -200,21 +198,6 @@ def _cancelled_before_start(conn: "Redis", store: RunStore, run_id: str) -> bool
         events.publish_state(conn, run_id, RunState.CANCELLED, expire=True)
         conn.delete(cancel_key(run_id))
     return True
-
-
-def _record_failure(store: RunStore, run_id: str, error: BaseException) -> RunState:
-    """Make status.json say what happened, whether or not execute_run got to record it."""
-    if isinstance(error, (KeyboardInterrupt, SystemExit)):
-        # A cold shutdown of the worker (second Ctrl-C / SIGTERM): not the run's fault.
-        store.interrupted(run_id)
-        return RunState.INTERRUPTED
-    try:
-        status = store.status(run_id)
-    except StoreError:
-        return RunState.FAILED
-    if status.state != RunState.FAILED or not status.traceback:
-        store.failed(run_id, describe(error), "".join(traceback.format_exception(error)))
-    return RunState.FAILED
 
 
 def _requeue(conn: "Redis", store: RunStore, run_id: str) -> bool:

@@ -22,6 +22,7 @@ import secrets
 import shutil
 import socket
 import time
+import traceback as traceback_module
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ except ImportError:  # pragma: no cover - Windows: no lock (one writer per run i
     fcntl = None  # type: ignore[assignment]
 
 from gapviz.config import RunConfig, label_problem
-from gapviz.errors import GapvizError
+from gapviz.errors import GapvizError, describe
 from gapviz.fsio import (
     DIR_MODE,
     atomic_write_bytes,
@@ -322,6 +323,21 @@ class RunStore:
     def failed(self, run_id: str, error: str, traceback: str | None = None) -> RunStatus:
         """Training raised ``error`` (a one-line message; ``traceback`` for the curious)."""
         return self._change(run_id, state=RunState.FAILED, finished_at=time.time(), error=error, traceback=traceback)
+
+    def record_exception(self, run_id: str, error: BaseException) -> RunState:
+        """The one failure recorder (the worker's job and the foreground runner): Ctrl-C or a shutdown is
+        INTERRUPTED; anything else is FAILED with its one-line message and traceback, unless a failure with a
+        traceback is already recorded (the runner's, seen again by the job). A vanished run records nothing."""
+        if isinstance(error, (KeyboardInterrupt, SystemExit)):
+            self.interrupted(run_id)
+            return RunState.INTERRUPTED
+        try:
+            status = self.status(run_id)
+        except StoreError:
+            return RunState.FAILED
+        if status.state != RunState.FAILED or not status.traceback:
+            self.failed(run_id, describe(error), "".join(traceback_module.format_exception(error)))
+        return RunState.FAILED
 
     def interrupted(self, run_id: str, note: str = "") -> RunStatus:
         """Stopped by a shutdown (Ctrl-C, a worker stopping); resumable from its last checkpoint."""

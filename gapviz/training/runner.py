@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import threading
 import time
-import traceback
 from typing import Any, Callable
 
-from gapviz.errors import describe
 from gapviz.runs.records import EpochRecord, GapTracePoint, RunState, StepProgress, TraceSink, TrainSink
 from gapviz.runs.store import HEARTBEAT_INTERVAL_S, RunStore, StoreError
 from gapviz.training.checkpoint import checkpoint_epoch
@@ -110,7 +108,7 @@ def execute_run(
         try:
             result = _train_stored(store, run_id, cfg, sink, stop, resume, on_prepare)
         except BaseException as error:
-            _record_error(store, run_id, error)
+            store.record_exception(run_id, error)
             raise
     if not result.stopped:
         store.finished(run_id, result.epochs_done)
@@ -142,11 +140,3 @@ def _train_stored(
     setup = prepare(cfg, store.home, init_checkpoint=init, progress=on_prepare)
     store_sink = StoreSink(store, run_id, sink)
     return train(setup, store_sink, checkpoints, should_stop, resume=resume_epoch is not None)
-
-
-def _record_error(store: RunStore, run_id: str, error: BaseException) -> None:
-    """Failed with a one-line message (gapviz.errors.describe) and the traceback; Ctrl-C: interrupted."""
-    if isinstance(error, (KeyboardInterrupt, SystemExit)):
-        store.interrupted(run_id)
-        return
-    store.failed(run_id, describe(error), traceback.format_exc())

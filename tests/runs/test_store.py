@@ -217,3 +217,22 @@ def test_stale_temp_files_are_removed_on_resume_and_by_up(tmp_path):
     assert store.remove_stale_temp_files() == [stale[2]]
     assert fresh.exists() and kept.exists() and not any(p.exists() for p in stale)
     assert store.config(first).name == "a" and store.status(second).state == RunState.CREATED
+
+
+def test_record_exception_is_the_one_failure_recorder(tmp_path):
+    store = RunStore(tmp_path)
+    run_id = store.create(RunConfig(name="fails"))
+    store.running(run_id)
+    try:
+        raise ValueError("first\nsecond line")
+    except ValueError as error:
+        assert store.record_exception(run_id, error) == RunState.FAILED
+    status = store.status(run_id)
+    assert status.state == RunState.FAILED and "ValueError" in status.traceback and "\n" not in status.error
+    assert store.record_exception(run_id, RuntimeError("seen again by the job")) == RunState.FAILED
+    assert store.status(run_id).traceback == status.traceback  # the first failure, with its traceback, stays
+    other = store.create(RunConfig(name="stopped"))
+    store.running(other)
+    assert store.record_exception(other, KeyboardInterrupt()) == RunState.INTERRUPTED
+    assert store.status(other).state == RunState.INTERRUPTED
+    assert store.record_exception("20990101-000000-abcdef", ValueError("gone")) == RunState.FAILED  # no such run
