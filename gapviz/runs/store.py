@@ -87,22 +87,35 @@ def _reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
+READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile)
+"""What reading a run's file raises when the file is corrupt or truncated (JSON and Unicode errors are ValueErrors)."""
+
+
+@contextlib.contextmanager
+def reading(path: str | Path, errors: tuple[type[BaseException], ...] = READ_ERRORS) -> Iterator[None]:
+    """Turn ``errors`` raised while reading ``path`` into one-line StoreErrors naming it."""
+    try:
+        yield
+    except errors as error:
+        raise StoreError(f"cannot read {path}: {_reason(error)}") from None
+
+
+def read_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """Every member of a run's .npz file, read in one opening; an unreadable file is a StoreError naming it."""
+    with reading(path), np.load(path, allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
+
+
 def npz_keys(path: str | Path) -> list[str]:
     """The member names of a run's .npz file; an unreadable one is a StoreError naming it."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return list(data.files)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise StoreError(f"cannot read {path}: {_reason(error)}") from None
+    with reading(path), np.load(path, allow_pickle=False) as data:
+        return list(data.files)
 
 
 def npz_member(path: str | Path, key: str) -> np.ndarray | None:
     """One member of a run's .npz file (None when absent); an unreadable one is a StoreError naming it."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return data[key] if key in data.files else None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise StoreError(f"cannot read {path}: {_reason(error)}") from None
+    with reading(path), np.load(path, allow_pickle=False) as data:
+        return data[key] if key in data.files else None
 
 
 def gapviz_home(override: str | Path | None = None) -> Path:
@@ -495,10 +508,8 @@ class RunStore:
     # ---- reading -----------------------------------------------------------------------
     def config(self, run_id: str) -> RunConfig:
         path = self.existing_run_dir(run_id) / "config.json"
-        try:
+        with reading(path, (*READ_ERRORS, TypeError, KeyError)):
             return RunConfig.from_json(path.read_text())
-        except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as error:
-            raise StoreError(f"cannot read {path}: {_reason(error)}") from None
 
     def status(self, run_id: str) -> RunStatus:
         """The run's status; a foreground run whose process died (or went silent) is marked abandoned first."""
@@ -528,12 +539,10 @@ class RunStore:
         """The per-epoch metric rows; a torn last line (a run killed while appending) is left out, any other
         unreadable line is a StoreError naming the file and line."""
         path = self.existing_run_dir(run_id) / "metrics.jsonl"
-        try:
-            lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        except FileNotFoundError:
+        if not path.exists():
             return []
-        except (OSError, UnicodeDecodeError) as error:
-            raise StoreError(f"cannot read {path}: {_reason(error)}") from None
+        with reading(path):
+            lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         rows = []
         for number, line in enumerate(lines, start=1):
             try:
@@ -555,7 +564,7 @@ class RunStore:
         path = self.epoch_file(self.existing_run_dir(run_id).name, epoch)
         if not path.is_file():
             raise StoreError(f"run {run_id} has no saved epoch {epoch}")
-        return {key: npz_member(path, key) for key in npz_keys(path)}  # type: ignore[misc]
+        return read_npz(path)
 
     def gap_trace(self, run_id: str) -> list[dict[str, Any]]:
         """The run's gap-trace points in step order: dicts with step, epoch, tau, beta, gap_distance."""
@@ -576,19 +585,15 @@ class RunStore:
         path = self.existing_run_dir(run_id) / "captions.json"
         if not path.exists():
             return []
-        try:
+        with reading(path):
             captions = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as error:
-            raise StoreError(f"cannot read {path}: {_reason(error)}") from None
         if not isinstance(captions, list):
             raise StoreError(f"cannot read {path}: not a list of captions")
         return [str(c) for c in captions]
 
     def _read_json(self, path: Path) -> dict[str, Any]:
-        try:
+        with reading(path):
             value = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as error:
-            raise StoreError(f"cannot read {path}: {_reason(error)}") from None
         if not isinstance(value, dict):
             raise StoreError(f"cannot read {path}: not a JSON object")
         return value
