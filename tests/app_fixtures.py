@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.browser import CHROMIUM, free_port, launch_browser, metric_value  # noqa: F401 - re-exported to the tests
 from gapviz.config import RunConfig, preset
 from gapviz.runs.records import EpochRecord, RunState
 from gapviz.runs.store import RunStore
@@ -158,27 +159,7 @@ def texts(at) -> str:
     return plain("\n".join(parts))
 
 
-# ---- a real `gapviz up` for browser tests and the benchmark --------------------------------------
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
+# ---- a real `gapviz up` for browser tests (Chromium and its helpers: benchmarks/browser.py) --------
 TEST_TOKEN = "gapviz-test-token"
 """$GAPVIZ_TOKEN of the `gapviz up` that browser tests start (pages need it, as users' do)."""
 
@@ -283,10 +264,6 @@ class GapvizUp:
         self.proc = None
 
 
-def launch_browser(playwright):
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-
-
 def choose_option(page, label: str, option_prefix: str) -> None:
     """Pick an option of the Streamlit selectbox labelled ``label``."""
     import re
@@ -306,14 +283,6 @@ def choose_option(page, label: str, option_prefix: str) -> None:
         option.click()
         return
     raise AssertionError(f"selectbox {label!r} offers no option starting with {option_prefix!r}")
-
-
-def metric_value(page, label: str) -> str:
-    """The value of the st.metric labelled ``label`` as the browser shows it."""
-    box = page.get_by_test_id("stMetric").filter(
-        has=page.get_by_test_id("stMetricLabel").get_by_text(label, exact=True)
-    )
-    return box.first.get_by_test_id("stMetricValue").inner_text().strip()
 
 
 def shoot(page, name: str, height: int = 1900) -> None:
