@@ -223,6 +223,12 @@ class GapvizUp:
         self.stop()
         raise RuntimeError(f"gapviz up did not come up in {timeout:.0f} s: {self.log.read_text()[-2000:]}")
 
+    def __enter__(self) -> "GapvizUp":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
     def new_context(self, browser, **kwargs):
         """A browser context that has opened the URL `gapviz up` printed (?token=), so its pages open."""
         context = browser.new_context(**kwargs)

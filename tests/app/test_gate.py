@@ -56,11 +56,8 @@ def _websocket_opens(server: GapvizUp, cookie: str | None) -> bool:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    up = GapvizUp(tmp_path_factory.mktemp("gate") / "home", workers=0).start()
-    try:
+    with GapvizUp(tmp_path_factory.mktemp("gate") / "home", workers=0) as up:
         yield up
-    finally:
-        up.stop()
 
 
 PATHS = ("/", "/live?run=x", "/_stcore/metrics", "/_stcore/host-config", "/media/x.png", "/static/js/x.js")
@@ -101,19 +98,13 @@ def test_the_redirect_stays_on_this_host(server):
 
 
 def test_a_restart_with_a_new_token_ends_every_session(tmp_path):
-    first = GapvizUp(tmp_path / "home", workers=0, token="first-token-1").start()
-    try:
+    with GapvizUp(tmp_path / "home", workers=0, token="first-token-1") as first:
         cookie, _ = _login(first)
         assert _get(first.url + "/", cookie)[0] == 200
-    finally:
-        first.stop()
     second = GapvizUp(tmp_path / "home", workers=0, token="second-token-2")
     second.port, second.url = first.port, first.url
-    second.start()
-    try:
+    with second:
         assert _get(second.url + "/", cookie)[0] == 403
-    finally:
-        second.stop()
 
 
 def test_sessions_expire_and_are_bounded():

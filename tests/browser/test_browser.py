@@ -66,11 +66,8 @@ def watch_epochs(pages, until_state: str = "finished", timeout: float = 240.0) -
 
 @pytest.fixture(scope="module")
 def gapviz_up(tmp_path_factory):
-    server = GapvizUp(tmp_path_factory.mktemp("e2e") / "home", workers=1).start()
-    try:
+    with GapvizUp(tmp_path_factory.mktemp("e2e") / "home", workers=1) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_launch_watch_compare_explore(gapviz_up, tmp_path, monkeypatch):

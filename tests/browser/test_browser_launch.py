@@ -67,11 +67,8 @@ def wait_finished(store, run_ids: list[str], timeout: float = 420.0) -> None:
 
 @pytest.fixture(scope="module")
 def gapviz_up(tmp_path_factory):
-    server = GapvizUp(tmp_path_factory.mktemp("e2e-launch") / "home", workers=1).start()
-    try:
+    with GapvizUp(tmp_path_factory.mktemp("e2e-launch") / "home", workers=1) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_rerun_with_an_edit_a_grid_sweep_and_its_settings_plot(gapviz_up, monkeypatch):

@@ -102,11 +102,8 @@ def hostile(tmp_path_factory, tracker):
     other = payload(tracker, "name").replace("name", "other")
     finished = make_run(store, other, seed=1, caption=payload(tracker, "caption2") + " {i}", **common)
     umap_run = make_run(store, "with umap", seed=2, n=24, methods=("pca", "umap"))
-    server = GapvizUp(home, workers=0).start()
-    try:
+    with GapvizUp(home, workers=0) as server:
         yield server, failed, finished, umap_run
-    finally:
-        server.stop()
 
 
 def _outside(requests: list[str]) -> list[str]:
