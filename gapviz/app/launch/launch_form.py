@@ -12,6 +12,7 @@ from typing import Any
 
 import streamlit as st
 
+from gapviz import setting_catalog
 from gapviz.app.shared import common, form
 from gapviz.config import Problem, RunConfig
 
@@ -130,7 +131,7 @@ def sweep_axis(state: FormState, path: str) -> list[Any] | Problem:
     left, right = st.columns([1, 4], vertical_alignment="top")
     left.markdown(f"**{common.md_escape(path)}**")
     modes = form.sweep_modes(spec.kind)
-    log_first = path in form.LOG_DEFAULT_PATHS and "log-spaced" in modes
+    log_first = setting_catalog.is_log(path) and "log-spaced" in modes
     mode = right.radio(
         f"{path} values as",
         modes,

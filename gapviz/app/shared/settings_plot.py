@@ -12,8 +12,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from gapviz import charts, charts_compare
-from gapviz.app.shared import common, form
+from gapviz import charts, charts_compare, setting_catalog
+from gapviz.app.shared import common
 from gapviz.app.shared import compare_frames as cf
 from gapviz.runs.store import StoreError
 from gapviz.science import catalog
@@ -94,7 +94,7 @@ def _controls(flat: dict[str, dict[str, Any]], settings: list[str], metrics: lis
     )
     log_x = c4.toggle(
         "log x",
-        value=x in form.LOG_DEFAULT_PATHS,
+        value=setting_catalog.is_log(x),
         key=f"compare_logx:{x}",
         disabled=not positive,
         help="a log axis for settings that span orders of magnitude (τ, learning rate)",

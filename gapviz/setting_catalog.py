@@ -1,0 +1,167 @@
+"""The one owner of how a run setting is named for people: its label in words, the symbol and unit an axis
+title uses, its help text, the group a sweep picker files it under, and whether its axis is logarithmic.
+
+The Launch form, the sweep picker, Compare's axes, Live's picker and the reports read names from here, so a
+setting is renamed in one place. Paths are RunConfig's dotted paths (``temperature.tau``); the form-only
+``model.source`` choice is here too.
+"""
+
+from __future__ import annotations
+
+MODEL_SOURCE = "model.source"
+"""A form-only choice (not a RunConfig field): where the model's weights come from."""
+LABELS = {
+    MODEL_SOURCE: "model source",
+    "model.name": "architecture",
+    "model.pretrained": "pretrained tag",
+    "model.init_run": "start from run",
+    "model.init_epoch": "from epoch",
+    "data.source": "data source",
+    "data.train_size": "training pairs",
+    "data.eval_size": "evaluation pairs",
+    "data.mismatch": "mismatched fraction",
+    "temperature.mode": "temperature mode",
+    "temperature.tau": "τ",
+    "temperature.tau_end": "τ at the end",
+    "temperature.max_logit_scale": "max logit scale",
+    "swap.mode": "swap mode",
+    "swap.fraction": "swap fraction",
+    "train.batch_size": "batch size",
+    "train.lr": "learning rate",
+    "eval.batch_size": "eval batch size",
+    "data.seed": "data seed",
+    "train.epochs": "epochs",
+}
+HELP: dict[str, str] = {
+    "name": "A name for the run (text); a sweep adds each run's setting values to it.",
+    "seed": "Seed of model init, batch order and swaps (integer).",
+    "device": "Where the run trains: auto, cpu, cuda, cuda:N or mps; a worker started with --device uses its own.",
+    MODEL_SOURCE: "Where the weights come from: random init, an open_clip pretrained tag, a checkpoint file, "
+    "or a saved run's checkpoint.",
+    "model.name": "open_clip architecture name (e.g. ViT-B-32, RN50); for a saved run, that run's architecture.",
+    "model.pretrained": "open_clip pretrained tag (e.g. openai; weights must be in the local cache) "
+    "or the path of a checkpoint file.",
+    "model.init_run": "Run id whose checkpoint the weights start from.",
+    "model.init_epoch": "Epoch of that run's checkpoint (number); latest: its newest kept checkpoint.",
+    "model.procrustes_init": "Rotate the text projection onto the image side at init (Liang et al. §4.4).",
+    "data.source": "synthetic: built-in shapes and captions; coco: COCO captions; csv: an open_clip-style CSV.",
+    "data.path": "COCO captions / Karpathy JSON file, or the CSV file (a path on the worker's machine).",
+    "data.image_root": "Folder the image paths are relative to (default: the data file's folder).",
+    "data.split": "Karpathy split used for training (evaluation uses val).",
+    "data.train_size": "Training pairs (count); synthetic data generates this many, real data is capped at it "
+    "(all: no cap).",
+    "data.eval_size": "Pairs in the fixed evaluation subset (count), measured after every epoch.",
+    "data.mismatch": "Fraction (0–1) of training pairs whose caption belongs to another image.",
+    "data.image_size": "Image side in pixels; auto: the model's own input size.",
+    "data.seed": "Seed of the data set itself (integer), apart from the run seed, so seeds share data.",
+    "data.skip_broken": "Skip (and count) unreadable images instead of failing.",
+    "data.csv_image_key": "CSV column with the image paths.",
+    "data.csv_caption_key": "CSV column with the captions.",
+    "data.csv_separator": "CSV field separator (one character).",
+    "temperature.mode": "How τ behaves: fixed, learnable (CLIP), scheduled (τ start → τ end), softplus, "
+    "scaled_exp or slow_learnable (Yaras et al.).",
+    "temperature.tau": "Softmax temperature τ = 1/logit scale (unitless, CLIP starts at 0.07): the fixed value, "
+    "or where the other modes start.",
+    "temperature.tau_end": "τ at the last step of the schedule (unitless).",
+    "temperature.schedule": "Shape of the schedule from τ to τ end: linear or cosine in training progress.",
+    "temperature.k": "Divisor k of ν in s = exp(ν / k) (unitless, > 1): larger k slows τ's learning.",
+    "temperature.lr_scale": "Learning-rate factor of ν (0–1) relative to the model's learning rate.",
+    "temperature.max_logit_scale": "Ceiling of the learned logit scale 1/τ (unitless; CLIP uses 100).",
+    "swap.mode": "Modality swapping (Yaras et al.): hard swaps coordinates of a pair, soft mixes them.",
+    "swap.fraction": "Probability (0–1) that a training pair is swapped in a batch.",
+    "swap.renormalize": "Re-normalise swapped features to unit length.",
+    "train.epochs": "Passes over the training set (count); 0 only evaluates the initial model.",
+    "train.batch_size": "Pairs per optimiser step (count): every other pair in the batch is a negative.",
+    "train.lr": "Peak learning rate of AdamW (per step), after warmup, then cosine decay.",
+    "train.weight_decay": "AdamW weight decay (unitless; gains, biases and τ are not decayed).",
+    "train.warmup_steps": "Optimiser steps of linear learning-rate warmup (count).",
+    "train.grad_accum": "Batches whose gradients are summed per optimiser step (count).",
+    "train.precision": "Number format: auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16 or fp16.",
+    "train.compile": "torch.compile the model (slower start, faster steps on a GPU).",
+    "train.keep_epoch_checkpoints": "Model-weight checkpoints kept (count, newest first); all: keep every epoch's.",
+    "train.max_steps_per_epoch": "Cap on optimiser steps per epoch (count); all: the whole training set.",
+    "eval.projections": "2-D projections saved per epoch: pca (milliseconds), umap (seconds).",
+    "eval.umap_neighbors": "UMAP neighbourhood size (count of points, 2–200).",
+    "eval.batch_size": "Pairs encoded at once during evaluation (count).",
+    "eval.linear_probe": "Measure linear separability of the two modalities each epoch (a logistic probe).",
+}
+"""Help for every field: what it does and its unit (a test checks every RunConfig field has one)."""
+LOG_DEFAULT_PATHS = ("temperature.tau", "temperature.tau_end", "train.lr", "train.weight_decay")
+"""Settings that span orders of magnitude: their sweeps and plots default to a log scale (as the papers plot τ)."""
+SYMBOLS: dict[str, str] = {
+    "temperature.tau": "τ",
+    "temperature.tau_end": "τ_end",
+    "temperature.k": "k",
+    "temperature.max_logit_scale": "max 1/τ",
+    "swap.fraction": "swap fraction",
+    "data.mismatch": "mismatched fraction",
+    "train.lr": "learning rate",
+    "train.batch_size": "batch size",
+}
+"""Short names for axis titles where a symbol is what the papers print."""
+UNITS: dict[str, str] = {
+    "data.train_size": "pairs",
+    "data.eval_size": "pairs",
+    "train.batch_size": "pairs",
+    "train.epochs": "epochs",
+    "train.warmup_steps": "steps",
+    "data.image_size": "px",
+}
+"""Units of the settings that have one (τ, fractions and rates are unitless)."""
+SWEEP_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "temperature",
+        (
+            "temperature.tau",
+            "temperature.mode",
+            "temperature.tau_end",
+            "temperature.schedule",
+            "temperature.k",
+            "temperature.lr_scale",
+            "temperature.max_logit_scale",
+        ),
+    ),
+    ("swap", ("swap.mode", "swap.fraction", "swap.renormalize")),
+    ("data", ("data.mismatch", "data.train_size", "data.eval_size", "data.seed", "data.source")),
+    ("model", (MODEL_SOURCE, "model.name", "model.pretrained", "model.procrustes_init")),
+    (
+        "optimisation",
+        (
+            "train.epochs",
+            "train.batch_size",
+            "train.lr",
+            "train.weight_decay",
+            "train.warmup_steps",
+            "train.grad_accum",
+            "train.precision",
+        ),
+    ),
+)
+"""The settings it makes sense to sweep, grouped as a study thinks of them, most swept first."""
+
+
+def label(path: str) -> str:
+    """The setting in words ("τ", "swap fraction"); an unlisted path falls back to its last part."""
+    return LABELS.get(path, path.split(".")[-1].replace("_", " "))
+
+
+def axis_title(path: str) -> str:
+    """An axis title: symbol and unit ("τ", "training pairs (pairs)"), never a dotted path."""
+    name = SYMBOLS.get(path, label(path))
+    unit = UNITS.get(path)
+    return f"{name} ({unit})" if unit and unit not in name else name
+
+
+def sweep_group(path: str) -> str | None:
+    """The picker group a sweepable setting belongs to, or None when it is not offered for sweeps."""
+    return next((group for group, paths in SWEEP_GROUPS if path in paths), None)
+
+
+def sweep_choices() -> list[str]:
+    """Every sweepable setting, group by group, in the order a study reaches for them."""
+    return [path for _, paths in SWEEP_GROUPS for path in paths]
+
+
+def is_log(path: str) -> bool:
+    """Whether the setting spans orders of magnitude (a log axis and log-spaced sweeps by default)."""
+    return path in LOG_DEFAULT_PATHS
