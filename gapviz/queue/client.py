@@ -38,8 +38,6 @@ from gapviz.queue.status import (
     workers,
 )
 from gapviz.queue.submission import (
-    CANCEL_KEY,
-    CANCEL_TTL_S,
     DEFAULT_JOB_TIMEOUT_S,
     FAILURE_CALLBACK,
     FAILURE_TTL_S,
@@ -48,8 +46,6 @@ from gapviz.queue.submission import (
     CancelOutcome,
     Submission,
     cancel,
-    cancel_key,
-    cancel_requested,
     enqueue_run,
     job_timeout,
     position,
@@ -59,8 +55,6 @@ from gapviz.queue.submission import (
 )
 
 __all__ = [
-    "CANCEL_KEY",
-    "CANCEL_TTL_S",
     "CancelOutcome",
     "CONNECT_TIMEOUT_S",
     "DEFAULT_JOB_TIMEOUT_S",
@@ -79,8 +73,6 @@ __all__ = [
     "QueueUnavailable",
     "Submission",
     "cancel",
-    "cancel_key",
-    "cancel_requested",
     "connect",
     "enqueue_run",
     "fetch_job",

@@ -4,12 +4,13 @@ Payload: the run id, ``resume`` and the run's configured device (resolved agains
 ``--device``, which the worker sets with :func:`set_worker_device`); the RunConfig is read from the
 RunStore once, by the runner. The job wires
 :func:`gapviz.training.runner.execute_run` to an :class:`~gapviz.queue.events.EventPublisher` (live events) and
-to a stop check fed by a watcher thread:
+to two stop causes:
 
-- **cancel**: `gapviz cancel` sets the Redis key ``gapviz:cancel:<run_id>``; the watcher polls it
-  every ``CANCEL_POLL_S`` and the loop stops at its next step boundary (state cancelled, finished
-  epochs kept). RQ's own stop-job command kills the work horse, which a SimpleWorker does not
-  have, and would stop mid-step anyway.
+- **cancel**: `gapviz cancel` sets ``cancel_requested`` in the run's status.json, the one stop signal;
+  the runner's heartbeat thread reads it every ``runner.CANCEL_POLL_S`` (in a worker as in the
+  foreground) and the loop stops at its next step boundary (state cancelled, finished epochs kept).
+  RQ's own stop-job command kills the work horse, which a SimpleWorker does not have, and would stop
+  mid-step anyway.
 - **interrupt**: the worker calls :func:`request_interrupt` on SIGTERM/SIGINT (``gapviz up``
   shutting down); the run stops at its next step boundary, is marked interrupted and queued
   again at the front (``resume=True``), so it continues from its last checkpoint next time a
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from gapviz.queue import DEFAULT_QUEUE, events
 from gapviz.queue.connection import connect
-from gapviz.queue.submission import cancel_key, enqueue_run
+from gapviz.queue.submission import enqueue_run
 from gapviz.runs.records import RunState
 from gapviz.runs.store import RunStore, StoreError
 
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gapviz.queue.jobs")
 
-CANCEL_POLL_S = 0.5
 FLUSH_TIMEOUT_S = 10.0
 REQUEUE_INTERRUPTED = True
 INTERRUPT_NOTE = "interrupted by a worker shutdown"
@@ -62,45 +62,6 @@ def request_interrupt() -> None:
 def set_worker_device(device: str) -> None:
     """The device this worker's runs use when theirs says ``auto`` (see :func:`run_device`)."""
     _worker_device["device"] = device.strip()
-
-
-class StopWatcher:
-    """Watches the run's cancel key from a thread, so the training loop's check is a flag read."""
-
-    def __init__(self, conn: "Redis", run_id: str, poll_s: float = CANCEL_POLL_S):
-        self.conn, self.key, self.poll_s = conn, cancel_key(run_id), poll_s
-        self.cancelled = threading.Event()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"cancel-{run_id}", daemon=True)
-
-    def start(self) -> "StopWatcher":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._done.set()
-        self._thread.join(timeout=2.0)
-
-    def _run(self) -> None:
-        while not self._done.is_set():
-            try:
-                if self.conn.exists(self.key):
-                    self.cancelled.set()
-                    return
-            except Exception:  # noqa: BLE001 - Redis away: keep training, look again later
-                pass
-            self._done.wait(self.poll_s)
-
-    def should_stop(self) -> bool:
-        return self.cancelled.is_set() or _interrupt.is_set()
-
-    @property
-    def reason(self) -> str | None:
-        if self.cancelled.is_set():
-            return "cancel"
-        if _interrupt.is_set():
-            return "interrupt"
-        return None
 
 
 def run_device(configured: str) -> str | None:
@@ -143,7 +104,6 @@ def train_run(run_id: str, resume: bool = False, device: str = "auto") -> dict[s
         resume=resume,
         torch_threads=torch.get_num_threads() if torch is not None else None,
     )
-    watcher = StopWatcher(conn, run_id).start()
     try:
         from gapviz.training.runner import execute_run
 
@@ -151,30 +111,24 @@ def train_run(run_id: str, resume: bool = False, device: str = "auto") -> dict[s
             store,
             run_id,
             publisher,
-            watcher.should_stop,
+            _interrupt.is_set,
             resume=resume,
+            stopped_state=RunState.INTERRUPTED,
             device=run_device(device),
             worker=getattr(job, "worker_name", None) or "",
         )
     except BaseException as error:
-        watcher.stop()
         final = store.record_exception(run_id, error)
         publisher.publish_state(final, error=store.status(run_id).error)
         publisher.close(FLUSH_TIMEOUT_S)
         raise
-    watcher.stop()
-    with contextlib.suppress(Exception):
-        conn.delete(cancel_key(run_id))
-    return _after_run(conn, store, run_id, state, watcher, publisher)
+    return _after_run(conn, store, run_id, state, publisher)
 
 
-def _after_run(
-    conn: "Redis", store: RunStore, run_id: str, state: RunState, watcher: StopWatcher, publisher: Any
-) -> dict[str, Any]:
+def _after_run(conn: "Redis", store: RunStore, run_id: str, state: RunState, publisher: Any) -> dict[str, Any]:
     """Publish the final state; a run stopped by a worker shutdown is interrupted and queued again."""
     requeued = False
-    if state == RunState.CANCELLED and watcher.reason == "interrupt":
-        state = RunState.INTERRUPTED
+    if state == RunState.INTERRUPTED:
         store.interrupted(run_id, note=INTERRUPT_NOTE)
         publisher.publish_state(state)
         publisher.flush(FLUSH_TIMEOUT_S)
@@ -187,16 +141,12 @@ def _after_run(
 
 def _cancelled_before_start(conn: "Redis", store: RunStore, run_id: str) -> bool:
     """A run cancelled while its job was being picked up ends here, untouched."""
-    try:
-        flagged = bool(conn.exists(cancel_key(run_id)))
-    except Exception:  # noqa: BLE001
-        flagged = False
-    if not flagged and store.state(run_id) != RunState.CANCELLED:
+    status = store.status(run_id)
+    if not status.cancel_requested and status.state != RunState.CANCELLED:
         return False
     store.cancelled(run_id)
     with contextlib.suppress(Exception):
         events.publish_state(conn, run_id, RunState.CANCELLED, expire=True)
-        conn.delete(cancel_key(run_id))
     return True
 
 

@@ -32,8 +32,6 @@ DEFAULT_JOB_TIMEOUT_S = 7 * 24 * 3600
 """Longest a run may train before RQ stops it (override: $GAPVIZ_JOB_TIMEOUT, seconds; -1: none)."""
 RESULT_TTL_S = 7 * 24 * 3600
 FAILURE_TTL_S = 30 * 24 * 3600
-CANCEL_KEY = "gapviz:cancel:{run_id}"
-CANCEL_TTL_S = 7 * 24 * 3600
 WAITING_JOB_STATUSES = (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.CREATED)
 """RQ jobs no worker has taken yet: cancel takes them off their queue."""
 ALIVE_JOB_STATUSES = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED)
@@ -61,11 +59,6 @@ def job_timeout() -> int:
     if value == 0 or value < -1:
         raise QueueError("GAPVIZ_JOB_TIMEOUT must be > 0 seconds, or -1 for no limit")
     return value
-
-
-def cancel_key(run_id: str) -> str:
-    """The Redis key a worker polls to learn that ``run_id`` should stop."""
-    return CANCEL_KEY.format(run_id=run_id)
 
 
 @dataclass(frozen=True)
@@ -142,7 +135,6 @@ def enqueue_run(
     store.queued(run_id, job_id=job_id, queue_name=queue_name, resume=resume, note=note)
     try:
         with unavailable_on_error():
-            conn.delete(cancel_key(run_id))
             conn.sadd(QUEUES_KEY, queue_name)
             job = _enqueue_job(conn, run_id, job_id, queue_name, resume=resume, device=device, at_front=at_front)
             with contextlib.suppress(Exception):
@@ -215,7 +207,10 @@ def position(conn: "Redis", store: RunStore, run_id: str) -> int | None:
 
 def cancel(conn: "Redis", store: RunStore, run_id: str) -> CancelOutcome:
     """Cancel a run: a queued one leaves the queue at once (returns CANCELLED); a running one stops at
-    its next step boundary, keeping its finished epochs (returns STOPPING); a dead one ends at once."""
+    its next step boundary, keeping its finished epochs (returns STOPPING); a dead one ends at once.
+
+    The one stop signal is ``cancel_requested`` in status.json (RunStore.request_cancel): the runner's
+    heartbeat thread reads it, in a worker or in the foreground, and a worker picking the job up checks it."""
     with contextlib.suppress(QueueUnavailable):
         reap_abandoned(conn)  # a queued run whose worker died is marked abandoned now, not at the next reap
     status = store.status(run_id)  # a foreground run whose process died reads as abandoned
@@ -224,17 +219,14 @@ def cancel(conn: "Redis", store: RunStore, run_id: str) -> CancelOutcome:
         return CancelOutcome.CANCELLED
     if status.state.is_terminal:
         raise QueueError(f"run {run_id} is already {status.state.value}")
+    store.request_cancel(run_id)  # first: a worker that picks the job up right now sees it before training
     with unavailable_on_error():
-        # The key first: a worker that picks the job up right now sees it before training.
-        conn.set(cancel_key(run_id), "1", ex=CANCEL_TTL_S)
         if _nothing_runs(conn, status) and store.state(run_id) in (RunState.CREATED, RunState.QUEUED):
             # Nothing runs it (any more), and no worker moved it on: it is cancelled now.
             store.cancelled(run_id)
             with contextlib.suppress(Exception):
                 events.publish_state(conn, run_id, RunState.CANCELLED, expire=True)
-            conn.delete(cancel_key(run_id))
             return CancelOutcome.CANCELLED
-    store.request_cancel(run_id)  # a foreground run reads it from status.json, a queued one from the key
     return CancelOutcome.STOPPING
 
 
@@ -249,8 +241,3 @@ def _nothing_runs(conn: "Redis", status: RunStatus) -> bool:
             job.cancel()
         job_state = JobStatus.CANCELED
     return job is None or job_state in ENDED_JOB_STATUSES or status.state == RunState.CREATED
-
-
-def cancel_requested(conn: "Redis", run_id: str) -> bool:
-    """Whether someone asked ``run_id`` to stop (its cancel key exists)."""
-    return bool(conn.exists(cancel_key(run_id)))

@@ -26,7 +26,7 @@ import traceback as traceback_module
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -305,20 +305,23 @@ class RunStore:
         )
 
     def running(self, run_id: str, *, worker: str = "") -> RunStatus:
-        """Training starts in this process (a resume clears the error and ``abandoned`` of the last try)."""
+        """Training starts in this process (a resume clears the error and ``abandoned`` of the last try). A
+        cancel asked for while the run was queued is kept, so it stops at its first step."""
         self.beat(run_id)
-        return self._change(
+        return self._update(
             run_id,
-            state=RunState.RUNNING,
-            started_at=time.time(),
-            finished_at=None,
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            worker=worker,
-            error=None,
-            traceback=None,
-            abandoned=False,
-            cancel_requested=False,
+            lambda status: status.replace(
+                state=RunState.RUNNING,
+                started_at=time.time(),
+                finished_at=None,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                worker=worker,
+                error=None,
+                traceback=None,
+                abandoned=False,
+                cancel_requested=status.cancel_requested and status.state == RunState.QUEUED,
+            ),
         )
 
     def finished(self, run_id: str, epochs_done: int) -> RunStatus:
@@ -382,7 +385,8 @@ class RunStore:
         )
 
     def request_cancel(self, run_id: str) -> RunStatus:
-        """Ask a running run to stop at its next step (a foreground run reads this from status.json)."""
+        """Ask the run to stop at its next step: the one stop signal, which the runner's heartbeat thread reads
+        from status.json whether the run trains in a worker or in the foreground."""
         return self._change(run_id, cancel_requested=True)
 
     def record_progress(self, run_id: str, progress: dict[str, Any]) -> RunStatus:
@@ -392,9 +396,12 @@ class RunStore:
     def _change(self, run_id: str, **changes: Any) -> RunStatus:
         """Read, change, write status.json under the run's lock (a worker's progress write and a client's
         cancel request never lose each other's fields)."""
+        return self._update(run_id, lambda status: status.replace(**changes))
+
+    def _update(self, run_id: str, change: Callable[[RunStatus], RunStatus]) -> RunStatus:
+        """status.json read, passed through ``change`` and written, all under the run's lock."""
         with self._status_lock(run_id):
-            status = self._read_status(run_id).replace(**changes)
-            return self._write_status(run_id, status)
+            return self._write_status(run_id, change(self._read_status(run_id)))
 
     @contextlib.contextmanager
     def _status_lock(self, run_id: str) -> Iterator[None]:

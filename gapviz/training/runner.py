@@ -20,7 +20,7 @@ from gapviz.training.loop import TrainResult, never, train
 from gapviz.training.setup import prepare
 
 STATUS_WRITE_INTERVAL_S = 2.0
-CANCEL_POLL_S = 1.0
+CANCEL_POLL_S = 0.5
 
 
 class StoreSink:

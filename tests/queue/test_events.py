@@ -145,11 +145,6 @@ def test_publisher_keeps_events_while_redis_restarts(tmp_path):
 # ---- RunFollower: store + stream -------------------------------------------------------------------
 
 
-@pytest.fixture
-def store(tmp_path):
-    return RunStore(tmp_path / "home")
-
-
 def make_run(store: RunStore, epochs_on_disk: int) -> str:
     run_id = store.create(tiny_config())
     for epoch in range(epochs_on_disk):

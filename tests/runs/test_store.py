@@ -236,3 +236,19 @@ def test_record_exception_is_the_one_failure_recorder(tmp_path):
     assert store.record_exception(other, KeyboardInterrupt()) == RunState.INTERRUPTED
     assert store.status(other).state == RunState.INTERRUPTED
     assert store.record_exception("20990101-000000-abcdef", ValueError("gone")) == RunState.FAILED  # no such run
+
+
+def test_a_cancel_asked_while_queued_survives_the_start_and_a_resume_clears_it(home):
+    """status.json's cancel_requested is the one stop signal: a worker that starts the run just after a
+    cancel keeps the request (the heartbeat stops it at its first step); queueing it again clears it."""
+    store = RunStore(home)
+    run_id = store.create(RunConfig())
+    store.queued(run_id, job_id="j1", queue_name="default")
+    store.request_cancel(run_id)
+    assert store.running(run_id).cancel_requested is True
+    store.cancelled(run_id)
+    store.queued(run_id, job_id="j2", queue_name="default", resume=True)
+    assert store.status(run_id).cancel_requested is False
+    store.request_cancel(run_id)
+    store.interrupted(run_id)
+    assert store.running(run_id).cancel_requested is False  # a foreground resume of a stopped run starts clean
