@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_fixtures import CHROMIUM, GapvizUp, choose_option, launch_browser, make_run, metric_value, settle, shoot
+from app_fixtures import CHROMIUM, choose_option, launch_browser, make_run, metric_value, settle, shoot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -62,12 +62,6 @@ def watch_epochs(pages, until_state: str = "finished", timeout: float = 240.0) -
             page.screenshot(path=f"/tmp/gapviz-e2e-stuck-{i}.png", full_page=True)
     assert all(done), f"the run did not reach {until_state} in {timeout:.0f} s; saw {seen}"
     return seen
-
-
-@pytest.fixture(scope="module")
-def gapviz_up(tmp_path_factory):
-    with GapvizUp(tmp_path_factory.mktemp("e2e") / "home", workers=1) as server:
-        yield server
 
 
 def test_launch_watch_compare_explore(gapviz_up, tmp_path, monkeypatch):

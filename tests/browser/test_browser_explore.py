@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 import pytest
-from app_fixtures import CHROMIUM, GapvizUp, launch_browser
+from app_fixtures import CHROMIUM, launch_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -25,7 +25,8 @@ if not Path(CHROMIUM).exists():
 sync_api = pytest.importorskip("playwright.sync_api")
 
 FRONT_PAGE_S = 60.0
-"""Bound on `gapviz up` -> first chart, cold (the issue's target is 30 s on 2 free cores; see bench_explore)."""
+"""Bound on opening the front page -> its first chart, in the session's shared server (whose first page may be this
+one, cold); `gapviz up` -> first chart, cold, is bench_explore's measurement (target 30 s on 2 free cores)."""
 LARGE_DRAW_S = 30.0
 """Bound on upload -> 200,000 points drawn (reading, metrics on a 10k sample, PCA, transfer, WebGL)."""
 PLOT = ".js-plotly-plot"
@@ -60,17 +61,6 @@ def shoot(page, name: str, anchor=None, height: int = 1000) -> None:
         page.set_viewport_size(size)
 
 
-@pytest.fixture(scope="module")
-def gapviz_up(tmp_path_factory):
-    started = time.perf_counter()
-    server = GapvizUp(tmp_path_factory.mktemp("explore") / "home", workers=0).start()
-    server.started = started
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def browser_page(gapviz_up):
     with sync_api.sync_playwright() as playwright:
@@ -95,10 +85,11 @@ def test_front_door_hover_select_neighbours_compare(gapviz_up, browser_page):
     from gapviz.data import synthetic
 
     page, _ = browser_page
-    page.goto(gapviz_up.url + "/")
+    opened = time.perf_counter()
+    page.goto(gapviz_up.url + "/?source=tiny")  # the shared home may hold finished runs, which the front door shows
     page.wait_for_function(POINTS_DRAWN, arg=1024, timeout=180_000)
-    first_chart = time.perf_counter() - gapviz_up.started
-    print(f"gapviz up -> first chart on the front page: {first_chart:.1f} s")
+    first_chart = time.perf_counter() - opened
+    print(f"front page opened -> first chart: {first_chart:.1f} s")
     assert first_chart <= FRONT_PAGE_S
     page.get_by_text("Even an untrained CLIP shows a modality gap", exact=False).wait_for()
     assert "source=tiny" in page.url

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
-from app_fixtures import CHROMIUM, GapvizUp, choose_option, launch_browser, make_run
+from app_fixtures import CHROMIUM, choose_option, launch_browser, make_run
 
 from gapviz.app.shared.access import LOCKED_MESSAGE
 from gapviz.runs.records import RunState
@@ -79,12 +79,11 @@ def tracker():
 
 
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory, tracker):
-    """`gapviz up` (token, no workers) over runs whose every user field holds the payload."""
+def hostile(gapviz_up, tracker):
+    """The shared `gapviz up` (token) with runs added whose every user field holds the payload."""
     from gapviz.runs.store import RunStore
 
-    home = tmp_path_factory.mktemp("security") / "home"
-    store = RunStore(home)
+    store = RunStore(gapviz_up.home)
     common = dict(epochs=2, n=24, group=payload(tracker, "group"), tags=(payload(tracker, "tag"),))
     failed = make_run(
         store,
@@ -102,8 +101,7 @@ def hostile(tmp_path_factory, tracker):
     other = payload(tracker, "name").replace("name", "other")
     finished = make_run(store, other, seed=1, caption=payload(tracker, "caption2") + " {i}", **common)
     umap_run = make_run(store, "with umap", seed=2, n=24, methods=("pca", "umap"))
-    with GapvizUp(home, workers=0) as server:
-        yield server, failed, finished, umap_run
+    return gapviz_up, failed, finished, umap_run
 
 
 def _outside(requests: list[str]) -> list[str]:
