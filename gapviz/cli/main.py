@@ -100,22 +100,65 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_runs_list(args: argparse.Namespace) -> int:
     store = RunStore(args.home)
-    summaries = list(store.summaries())
+    summaries = _listed(store, args)
     if args.json:
         print(json.dumps([_summary_dict(s) for s in summaries], indent=2))
         return EXIT_OK
     if not summaries:
-        print(f"no runs in {term_safe(store.runs_dir)}")
+        print(f"no runs in {term_safe(store.runs_dir)}" + (" match" if _filtered(args) else ""))
         return EXIT_OK
     gap_name = catalog.label(catalog.DEFAULT_GAP_KEY)
     print(f"{'run id':<24} {'state':<11} {'epochs':>7}  {'gap':>6} {'R@1 i2t':>8}  name  (gap: {gap_name})")
     for s in summaries:
-        gap, r1 = s.last_metrics.get(catalog.DEFAULT_GAP_KEY, math.nan), s.last_metrics.get("i2t_r1", math.nan)
         epochs = f"{max(s.epochs_done, 0):>3}/{s.epochs_total:<3}"
+        gap, r1 = _cell(s.last_metrics, catalog.DEFAULT_GAP_KEY, 6), _cell(s.last_metrics, "i2t_r1", 8)
         print(
-            f"{term_safe(s.run_id):<24} {term_safe(s.state):<11} {epochs}  {gap:>6.3f} {r1:>8.3f}  "
+            f"{term_safe(s.run_id):<24} {term_safe(s.state):<11} {epochs}  {gap} {r1}  "
             + (term_safe(f"cannot be read: {s.problem}", limit=400) if s.problem else term_safe(s.name))
         )
+    return EXIT_OK
+
+
+def _listed(store: RunStore, args: argparse.Namespace) -> list[Any]:
+    """The runs `runs list` shows: filtered by state, group and tag, newest first, at most ``--limit``."""
+    kept = [
+        s
+        for s in store.summaries()
+        if (not args.state or s.state.value in args.state)
+        and (args.group is None or s.group == args.group)
+        and (not args.tag or set(args.tag) <= set(s.tags))
+    ]
+    kept.sort(key=lambda s: (s.created_at, s.run_id), reverse=True)
+    return kept[: args.limit] if args.limit else kept
+
+
+def _filtered(args: argparse.Namespace) -> bool:
+    return bool(args.state or args.group is not None or args.tag)
+
+
+def _cell(metrics: dict[str, float], key: str, width: int) -> str:
+    """A metric to 3 decimals, or "—" when the run has none yet (a queued run), never "nan"."""
+    value = metrics.get(key)
+    if value is None or not math.isfinite(value):
+        return f"{'—':>{width}}"
+    return f"{value:>{width}.3f}"
+
+
+def _positive_int(text: str) -> int:
+    """A count for --limit: a whole number from 1 to 1,000,000."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text[:40]!r}") from None
+    if not 1 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 1000000 (got {value})")
+    return value
+
+
+def cmd_runs_reindex(args: argparse.Namespace) -> int:
+    store = RunStore(args.home)
+    count = store.reindex()
+    print(f"summary index rebuilt from {count} run folder{'s' if count != 1 else ''} in {term_safe(store.runs_dir)}")
     return EXIT_OK
 
 
@@ -236,9 +279,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs = sub.add_parser("runs", help="list, show, export or delete saved runs")
     runs_sub = runs.add_subparsers(dest="runs_command", required=True)
-    listing = runs_sub.add_parser("list", help="every saved run")
+    listing = runs_sub.add_parser("list", help="saved runs, newest first")
     listing.add_argument("--json", action="store_true")
+    listing.add_argument(
+        "--state", action="append", choices=[s.value for s in RunState], help="only this state (repeatable)"
+    )
+    listing.add_argument("--group", help="only runs of this group")
+    listing.add_argument("--tag", action="append", help="only runs with this tag (repeatable: all of them)")
+    listing.add_argument("--limit", type=_positive_int, default=0, help="at most this many runs (default: all)")
     listing.set_defaults(func=cmd_runs_list)
+    reindex = runs_sub.add_parser("reindex", help="rebuild the run-summary index from the run folders")
+    reindex.set_defaults(func=cmd_runs_reindex)
     show = runs_sub.add_parser("show", help="state, config and per-epoch metrics of a run")
     show.add_argument("run_id")
     show.add_argument("--json", action="store_true")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -45,9 +46,16 @@ from gapviz.fsio import (
     private_dir,
     remove_stale_temp_files,
 )
+from gapviz.runs.index import SummaryIndex
 from gapviz.runs.records import EpochRecord, GapTracePoint, RunState, RunStatus
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
+
+
+def _is_run_id(name: str) -> bool:
+    return bool(RUN_ID_PATTERN.match(name))
+
+
 DEFAULT_HOME = Path("~/.gapviz")
 HEARTBEAT_INTERVAL_S = 5.0
 """A run in training touches its heartbeat file this often (queued or foreground alike)."""
@@ -156,6 +164,20 @@ class RunSummary:
     problem: str = ""
     """Why the run is UNREADABLE (its file and the reason); empty for a readable run."""
 
+    def to_row(self) -> dict[str, Any]:
+        """Plain JSON for the summary index (``volatile``: the summary may change with no write, so it is re-read)."""
+        row = dataclasses.asdict(self)
+        row["state"], row["tags"] = self.state.value, list(self.tags)
+        row["volatile"] = self.state in RunState.ACTIVE or self.state in (RunState.CREATED, UNREADABLE)
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> RunSummary:
+        """The summary an index row holds (the inverse of :meth:`to_row`)."""
+        fields = {f.name: row[f.name] for f in dataclasses.fields(cls) if f.name in row}
+        fields["state"], fields["tags"] = RunState(row["state"]), tuple(row.get("tags", ()))
+        return cls(**fields)
+
 
 @dataclass(frozen=True)
 class CheckpointFiles:
@@ -194,6 +216,9 @@ class RunStore:
         self.home = gapviz_home(home)
         self.runs_dir = self.home / "runs"
         private_dir(self.runs_dir, root=self.home)
+        self.index = SummaryIndex(
+            self.home / "index", self.runs_dir, lambda run_id: self.summary_or_unreadable(run_id).to_row(), _is_run_id
+        )
 
     # ---- paths -------------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:
@@ -413,6 +438,7 @@ class RunStore:
     def _write_status(self, run_id: str, status: RunStatus) -> RunStatus:
         status = status.replace(updated_at=time.time())
         atomic_write_json(self.run_dir(run_id) / "status.json", status.to_dict())
+        self.index.changed(run_id)
         return status
 
     # ---- heartbeat ----------------------------------------------------------------------
@@ -445,6 +471,7 @@ class RunStore:
         meta = self.meta(run_id)
         meta.update({k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()})
         atomic_write_json(self.run_dir(run_id) / "meta.json", meta)
+        self.index.changed(run_id)
         return meta
 
     def append_epoch(self, run_id: str, record: EpochRecord) -> None:
@@ -481,6 +508,7 @@ class RunStore:
                 npz.unlink()
         trace = [row for row in self.gap_trace(run_id) if row["epoch"] <= after_epoch]
         atomic_write_bytes(self._gap_trace_file(run_id), "".join(json.dumps(r) + "\n" for r in trace).encode())
+        self.index.changed(run_id)
 
     def append_gap_trace(self, run_id: str, rows: Iterable[dict[str, Any] | GapTracePoint]) -> None:
         """Append points (keys: step, epoch, tau, beta, gap_distance) to the run's gap trace."""
@@ -611,9 +639,15 @@ class RunStore:
         return sorted(ids, reverse=True)
 
     def summaries(self) -> Iterator[RunSummary]:
-        """Every run's summary, newest first; a run whose files cannot be read is UNREADABLE, never left out."""
-        for run_id in self.run_ids():
-            yield self.summary_or_unreadable(run_id)
+        """Every run's summary, newest first, from the summary index (gapviz.runs.index: warm, it re-reads only
+        runs that changed or are active); a run whose files cannot be read is UNREADABLE, never left out."""
+        rows = self.index.summaries()
+        for run_id in sorted(rows, reverse=True):
+            yield RunSummary.from_row(rows[run_id])
+
+    def reindex(self) -> int:
+        """Rebuild the summary index from the run folders (`gapviz runs reindex`); returns the run count."""
+        return len(self.index.rebuild())
 
     def summary_or_unreadable(self, run_id: str) -> RunSummary:
         """The run's summary, or an UNREADABLE one naming the file and the reason."""
@@ -661,6 +695,7 @@ class RunStore:
     def delete(self, run_id: str) -> None:
         """Remove the run's folder and everything in it (stale temporary files included)."""
         shutil.rmtree(self.existing_run_dir(run_id))
+        self.index.changed(run_id)
 
     def export(self, run_id: str, dest: str | Path) -> list[Path]:
         """Write metrics.csv, embeddings.npz (every epoch, keys eNNN_image...) and config.json to ``dest``."""
