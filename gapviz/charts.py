@@ -170,7 +170,8 @@ def metric_curves(
     no band. ``current`` marks an x position (e.g. the epoch on screen) with a vertical rule.
     """
     data = figures.clip_bands(data)
-    series_color = alt.Color("series:N", legend=alt.Legend(title=None, orient="bottom", labelLimit=360))
+    legend = alt.Legend(title=None, orient="bottom", labelLimit=360, symbolOpacity=1)
+    series_color = alt.Color("series:N", legend=legend)
     tooltip = [alt.Tooltip("series:N"), alt.Tooltip(f"{x}:Q"), alt.Tooltip("value:Q", format=".4f")]
     panels = []
     for metric in panel_metrics(data, metrics):

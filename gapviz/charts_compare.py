@@ -22,7 +22,7 @@ MAX_LEGEND_SERIES = 24
 
 def _series_color(data: pd.DataFrame) -> alt.Color:
     legend = (
-        alt.Legend(title=None, orient="bottom", labelLimit=360)
+        alt.Legend(title=None, orient="bottom", labelLimit=360, symbolOpacity=1)
         if data["series"].nunique() <= MAX_LEGEND_SERIES
         else None
     )
@@ -65,7 +65,8 @@ def compare_curves(
             faint = base.mark_line(opacity=0.22, strokeWidth=1)
             layers.append(faint.encode(y=alt.Y("raw:Q", title=None, scale=y), color=color, detail=detail))
         extra = {"detail": "run:N"} if per_run else {}
-        line = base.mark_line(strokeWidth=1.8)
+        few = part["epoch"].nunique() < 3  # a line through one or two epochs needs its points to be seen
+        line = base.mark_line(strokeWidth=1.8, point=alt.OverlayMarkDef(size=30) if few else False)
         layers.append(line.encode(y=alt.Y("value:Q", title=None, scale=y), color=color, tooltip=tooltip, **extra))
         title = alt.TitleParams(figures.metric_axis_title(metric), fontSize=12, anchor="start")
         panels.append(alt.layer(*layers).properties(width=width, height=height, title=title))

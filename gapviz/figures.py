@@ -25,7 +25,7 @@ BAND_METHODS = (BAND_CI, BAND_SD, BAND_RANGE)
 """The band a figure draws around a mean over seeds: what a reader picks, in the order offered."""
 BAND_WORDS = {
     BAND_CI: "95% t-interval over seeds (one run: its own 95% interval)",
-    BAND_SD: "mean ± 1 SD over seeds",
+    BAND_SD: "SD over seeds (mean ± 1 SD)",
     BAND_RANGE: "min–max over seeds",
 }
 """How each band method reads in a caption."""

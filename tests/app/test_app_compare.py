@@ -79,7 +79,7 @@ def test_a_group_opens_from_the_url_and_seeds_form_one_series_with_a_95_band(hom
     assert at.multiselect(key="compare_group_by").value == ["temperature.tau"]  # what differs, seed aside
     spec, data = _chart(at, "compare_curves")
     assert spec["concat"][0]["layer"][0]["mark"]["type"] == "area"  # the band
-    row = data[(data["series"] == "temperature.tau=0.07") & (data["metric"] == "loss") & (data["epoch"] == 2)].iloc[0]
+    row = data[(data["series"] == "τ = 0.07") & (data["metric"] == "loss") & (data["epoch"] == 2)].iloc[0]
     seeds = [store.metrics(r)[2]["loss"] for r in (a, b)]
     half = stats.t.ppf(0.975, 1) * statistics.stdev(seeds) / 2**0.5
     assert row["n"] == 2 and row["value"] == pytest.approx(statistics.fmean(seeds))
@@ -238,9 +238,9 @@ def test_one_point_per_mitigation_with_the_series_on_x(home):
     at.selectbox(key="compare_x").set_value("series").run()
     _, points = _chart(at, "compare_settings_plot")
     assert points.groupby("x")["run"].count().to_dict() == {
-        "swap.fraction=0, swap.mode=none, temperature.mode=fixed": 2,
-        "swap.fraction=0, swap.mode=none, temperature.mode=learnable": 2,
-        "swap.fraction=0.05, swap.mode=soft, temperature.mode=learnable": 2,
+        "swap fraction = 0, swap mode = none, temperature mode = fixed": 2,
+        "swap fraction = 0, swap mode = none, temperature mode = learnable": 2,
+        "swap fraction = 0.05, swap mode = soft, temperature mode = learnable": 2,
     }
 
 
@@ -262,13 +262,13 @@ def test_band_choice_changes_the_band_and_the_caption_says_which_and_n(home):
     assert "band: 95% t-interval over seeds (one run: its own 95% interval), n = 1–2 per point" in texts(at)
     at.radio(key="compare_band").set_value("min–max").run()
     _, data = _chart(at, "compare_curves")
-    row = data[(data["series"] == "temperature.tau=0.07") & (data["metric"] == "loss") & (data["epoch"] == 2)].iloc[0]
+    row = data[(data["series"] == "τ = 0.07") & (data["metric"] == "loss") & (data["epoch"] == 2)].iloc[0]
     seeds = [store.metrics(r)[2]["loss"] for r in (a, b)]
     assert (row["lo"], row["hi"]) == pytest.approx((min(seeds), max(seeds)))
     assert "band: min–max over seeds, n = 1–2 per point" in texts(at)
     at.radio(key="compare_band").set_value("SD").run()
     _, data = _chart(at, "compare_curves")
-    row = data[(data["series"] == "temperature.tau=0.07") & (data["metric"] == "loss") & (data["epoch"] == 2)].iloc[0]
+    row = data[(data["series"] == "τ = 0.07") & (data["metric"] == "loss") & (data["epoch"] == 2)].iloc[0]
     assert row["hi"] - row["value"] == pytest.approx(statistics.stdev(seeds))
 
 

@@ -239,7 +239,7 @@ def test_titles_and_captions_come_from_the_catalogs():
     assert figures.metric_axis_title("gap_distance_unbiased") == "gap ‖μ_I − μ_T‖ (debiased)"
     assert figures.metric_axis_title("t2i_r1") == "R@1 text→image (fraction)"
     assert figures.setting_axis_title("temperature.tau") == "τ"
-    assert figures.band_caption(figures.BAND_SD, [2, 2, 2]) == "band: mean ± 1 SD over seeds, n = 2 per point"
+    assert figures.band_caption(figures.BAND_SD, [2, 2, 2]) == "band: SD over seeds (mean ± 1 SD), n = 2 per point"
     line = figures.caption_line(["temperature.tau"], [2, 2, 2], "debiased gap, last value", figures.BAND_CI)
     assert line.startswith("settings varied: τ; seeds: n = 2 per point; estimator: debiased gap, last value; band:")
     assert figures.axis_domain("gap_distance", [-3.0, 0.5]) == [0.0, pytest.approx(0.675)]

@@ -52,7 +52,7 @@ def test_group_labels_and_varying_settings():
     _, flat = _table()
     assert cf.varying_settings(flat) == ["seed", "temperature.tau"]
     labels = cf.group_labels(flat, ["temperature.tau"])
-    assert labels == {"r1": "temperature.tau=0.07", "r2": "temperature.tau=0.05", "r3": "temperature.tau=0.07"}
+    assert labels == {"r1": "τ = 0.07", "r2": "τ = 0.05", "r3": "τ = 0.07"}
 
 
 def _histories(seed_values):

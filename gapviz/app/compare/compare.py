@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from gapviz import charts, charts_compare, figures
+from gapviz import charts, charts_compare, figures, setting_catalog
 from gapviz.app.compare import run_picker
 from gapviz.app.shared import common, frames, settings_plot
 from gapviz.app.shared import compare_frames as cf
@@ -86,6 +86,7 @@ def group_by_series(flat: dict[str, dict[str, Any]], names: dict[str, str]) -> t
         settings,
         default=default,
         key="compare_group_by",
+        format_func=setting_catalog.label,
         help="runs with equal values of these settings form one series (the rest are its seeds)",
     )
     average = c2.toggle(

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from gapviz import figures
+from gapviz import figures, setting_catalog
 from gapviz import format as fmt
 from gapviz.science import catalog
 
@@ -94,10 +94,14 @@ def natural_key(text: str) -> tuple[int, float, str]:
 
 
 def group_labels(flat_configs: Mapping[str, Mapping[str, Any]], by: Sequence[str]) -> dict[str, str]:
-    """A series label per run from the settings ``by`` (``"temperature.tau=0.07"``); equal labels are one series."""
+    """A series label per run from the settings ``by``, named by the setting catalog (``"τ = 0.07"``); equal labels
+    are one series."""
     if not by:
         return {run: run for run in flat_configs}
-    return {run: ", ".join(f"{k}={_text(cfg.get(k))}" for k in by)[:160] for run, cfg in flat_configs.items()}
+    return {
+        run: ", ".join(f"{setting_catalog.label(k)} = {_text(cfg.get(k))}" for k in by)[:160]
+        for run, cfg in flat_configs.items()
+    }
 
 
 def _text(value: Any) -> str:

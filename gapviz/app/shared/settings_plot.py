@@ -148,7 +148,7 @@ def results_against_setting(
     varied = [s for s in (x, color) if s and s != SERIES]
     caption = figures.caption_line(varied, summary["n"], f"{catalog.label(y)}, {value_mode} value", band)
     st.caption(
-        f"Diamonds: the mean per setting value, with its band as a bar; dots: each run (seed), drawn while "
+        f"Diamonds and bars: the mean and its {figures.BAND_WORDS[band]}; dots: each run (seed), drawn while "
         f"n < {charts_compare.FEW_SEEDS}."
     )
     st.caption(common.md_escape(caption))
