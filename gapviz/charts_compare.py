@@ -55,17 +55,16 @@ def compare_curves(
         part = data[data["metric"] == metric]
         base = alt.Chart(part).encode(x=x_encoding("epoch", "epoch", part["epoch"].tolist()))
         y = y_scale(metric, part)
+        few = part["epoch"].nunique() < 3  # one or two epochs: points, and the band as a bar at each
         layers = []
         if {"lo", "hi"} <= set(part.columns) and part["lo"].notna().any():
-            layers.append(
-                base.mark_area(opacity=0.16).encode(y=alt.Y("lo:Q", title=None, scale=y), y2="hi:Q", color=color)
-            )
+            band = base.mark_rule(strokeWidth=3, opacity=0.35) if few else base.mark_area(opacity=0.16)
+            layers.append(band.encode(y=alt.Y("lo:Q", title=None, scale=y), y2="hi:Q", color=color))
         if "raw" in part.columns:
             detail = "run:N" if "run" in part.columns else "series:N"
             faint = base.mark_line(opacity=0.22, strokeWidth=1)
             layers.append(faint.encode(y=alt.Y("raw:Q", title=None, scale=y), color=color, detail=detail))
         extra = {"detail": "run:N"} if per_run else {}
-        few = part["epoch"].nunique() < 3  # a line through one or two epochs needs its points to be seen
         line = base.mark_line(strokeWidth=1.8, point=alt.OverlayMarkDef(size=30) if few else False)
         layers.append(line.encode(y=alt.Y("value:Q", title=None, scale=y), color=color, tooltip=tooltip, **extra))
         title = alt.TitleParams(figures.metric_axis_title(metric), fontSize=12, anchor="start")

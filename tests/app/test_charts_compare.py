@@ -106,3 +106,13 @@ def test_gap_beta_chart_draws_the_fit_across_the_runs_beta_range():
     assert x["title"] == "β = 1/τ" and y["title"] == "gap ‖c_I − c_T‖ (plug-in)"
     assert x["scale"]["type"] == "log" and 8 < x["scale"]["domain"][0] < 10 and 50 < x["scale"]["domain"][1] < 60
     assert 0.2 < y["scale"]["domain"][0] < 0.28 and 0.5 < y["scale"]["domain"][1] < 0.6  # fitted, not from 0
+
+
+def test_a_curve_of_one_epoch_shows_its_point_and_its_band_as_a_bar():
+    one = pd.DataFrame({"series": ["s"], "metric": ["gap_distance_unbiased"], "epoch": [3], "value": [0.8]})
+    spec = charts.to_spec(
+        charts_compare.compare_curves(one.assign(lo=-1.66, hi=3.96), metrics=["gap_distance_unbiased"])
+    )
+    band, line = spec["concat"][0]["layer"]
+    assert band["mark"]["type"] == "rule" and line["mark"]["point"]
+    assert [row["lo"] for rows in spec["datasets"].values() for row in rows] == [0.0]
