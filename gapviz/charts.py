@@ -7,11 +7,13 @@ ask vega-embed for the canvas renderer, which keeps 10,000-point scatters respon
 
 from __future__ import annotations
 
-from typing import Sequence
+import math
+from typing import Any, Sequence
 
 import altair as alt
 import pandas as pd
 
+from gapviz import figures
 from gapviz.science import catalog
 
 IMAGE_COLOR = "#4C78A8"
@@ -110,6 +112,44 @@ def embedding_scatter(
     return _finish(chart)
 
 
+def epoch_axis(epochs: Sequence[Any]) -> alt.Axis:
+    """Integer epoch ticks only (never 0.5), at most about seven of them."""
+    finite = sorted({int(e) for e in epochs if isinstance(e, (int, float)) and math.isfinite(float(e))})
+    if not finite:
+        return alt.Axis(tickMinStep=1, format="d")
+    step = max(1, math.ceil((finite[-1] - finite[0]) / 6))
+    return alt.Axis(values=list(range(finite[0], finite[-1] + 1, step)), format="d", tickMinStep=1)
+
+
+def x_encoding(x: str, x_title: str | None, values: Sequence[Any]) -> alt.X:
+    """The x of a curve panel: epochs with integer ticks and the title "epoch" on every panel."""
+    if x == "epoch":
+        return alt.X("epoch:Q", title="epoch", axis=epoch_axis(values), scale=alt.Scale(nice=False, zero=False))
+    return alt.X(f"{x}:Q", title=x_title or x)
+
+
+def y_scale(metric: str, part: pd.DataFrame, fields: Sequence[str] = ("value", "lo", "hi", "raw")) -> alt.Scale:
+    """A y scale fitted to what the panel draws, never beyond the metric's catalog range (no gap below 0)."""
+    present = [f for f in fields if f in part.columns]
+    domain = figures.axis_domain(metric, part[present].to_numpy(dtype=float).ravel()) if present else None
+    return alt.Scale(domain=domain, nice=False, zero=False) if domain else alt.Scale(zero=False)
+
+
+def panel_metrics(data: pd.DataFrame, metrics: Sequence[str] | None) -> list[str]:
+    """The metrics to draw a panel for, in order: those with at least one finite value (no empty panel)."""
+    order = list(dict.fromkeys(metrics if metrics is not None else data["metric"]))
+    finite = data[pd.to_numeric(data["value"], errors="coerce").notna()]
+    return [m for m in order if (finite["metric"] == m).any()]
+
+
+def small_multiples(panels: Sequence[alt.TopLevelMixin], columns: int) -> alt.TopLevelMixin:
+    """Panels side by side, ``columns`` to a row, one shared colour legend (a note when there is nothing)."""
+    if not panels:
+        note = pd.DataFrame({"note": ["no finite values to plot"]})
+        return _finish(alt.Chart(note).mark_text(color="#888888").encode(text="note:N"))
+    return _finish(alt.concat(*panels, columns=columns).resolve_scale(color="shared"))
+
+
 def metric_curves(
     data: pd.DataFrame,
     *,
@@ -120,48 +160,35 @@ def metric_curves(
     width: int = CURVE_WIDTH,
     height: int = CURVE_HEIGHT,
     current: float | None = None,
-) -> alt.FacetChart:
-    """Small multiples, one panel per metric, one line per series, each with its own y axis.
+) -> alt.TopLevelMixin:
+    """Small multiples, one panel per metric with finite values, one line per series, each panel with its own
+    y axis fitted inside the metric's range and titled with its catalog name and unit.
 
     ``data``: long format with columns ``x`` (default ``epoch``), ``metric``, ``value``,
-    ``series``; optional ``lo``/``hi`` draw a band behind each line: mean ± std over seeds, or a run's
-    95% bootstrap interval (``<metric>_ci95``, as frames.curves_frame gives it). NaN bounds draw no band.
-    ``current`` marks an x position (e.g. the epoch on screen) with a vertical rule.
+    ``series``; optional ``lo``/``hi`` draw a band behind each line (clipped to the metric's range): mean ± std
+    over seeds, or a run's 95% interval (``<metric>_ci95``, as frames.curves_frame gives it). NaN bounds draw
+    no band. ``current`` marks an x position (e.g. the epoch on screen) with a vertical rule.
     """
-    if metrics is not None:
-        data = data[data["metric"].isin(list(metrics))]
-    order = list(dict.fromkeys(metrics if metrics is not None else data["metric"]))
-    data = data.assign(title=data["metric"].map(metric_title))
-    titles = [metric_title(m) for m in order]
-    has_band = {"lo", "hi"} <= set(data.columns)
-    series_color = alt.Color("series:N", legend=alt.Legend(title=None, orient="bottom", labelLimit=360))
-    base = alt.Chart().encode(
-        x=alt.X(f"{x}:Q", title=x_title or x, axis=alt.Axis(tickMinStep=1) if x == "epoch" else alt.Axis())
-    )
+    data = figures.clip_bands(data)
+    legend = alt.Legend(title=None, orient="bottom", labelLimit=360, symbolOpacity=1)
+    series_color = alt.Color("series:N", legend=legend)
     tooltip = [alt.Tooltip("series:N"), alt.Tooltip(f"{x}:Q"), alt.Tooltip("value:Q", format=".4f")]
-    layers = []
-    if has_band:
-        layers.append(
-            base.mark_area(opacity=0.18).encode(
-                y=alt.Y("lo:Q", title=None, scale=alt.Scale(zero=False)), y2="hi:Q", color=series_color
-            )
-        )
-    layers.append(
-        base.mark_line(point=alt.OverlayMarkDef(size=28)).encode(
-            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)), color=series_color, tooltip=tooltip
-        )
-    )
-    if current is not None:
-        layers.append(alt.Chart().mark_rule(color="#888888", strokeDash=[4, 3]).encode(x=alt.datum(float(current))))
-    chart = (
-        alt.layer(*layers, data=data)
-        .properties(width=width, height=height)
-        .facet(
-            facet=alt.Facet("title:N", title=None, sort=titles, header=alt.Header(labelFontSize=13)), columns=columns
-        )
-        .resolve_scale(y="independent")
-    )
-    return _finish(chart)
+    panels = []
+    for metric in panel_metrics(data, metrics):
+        part = data[data["metric"] == metric]
+        base = alt.Chart(part).encode(x=x_encoding(x, x_title, part[x].tolist()))
+        y = y_scale(metric, part)
+        layers = []
+        if {"lo", "hi"} <= set(part.columns) and part["lo"].notna().any():
+            band = base.mark_area(opacity=0.18).encode(y=alt.Y("lo:Q", title=None, scale=y), y2="hi:Q")
+            layers.append(band.encode(color=series_color))
+        line = base.mark_line(point=alt.OverlayMarkDef(size=28))
+        layers.append(line.encode(y=alt.Y("value:Q", title=None, scale=y), color=series_color, tooltip=tooltip))
+        if current is not None:
+            layers.append(alt.Chart(part).mark_rule(color="#888888", strokeDash=[4, 3]).encode(x=alt.datum(current)))
+        title = alt.TitleParams(figures.metric_axis_title(metric), fontSize=12, anchor="start")
+        panels.append(alt.layer(*layers).properties(width=width, height=height, title=title))
+    return small_multiples(panels, columns)
 
 
 def cosine_histogram(data: pd.DataFrame, *, width: int | str = 360, height: int = 180) -> alt.LayerChart:
@@ -189,7 +216,7 @@ def cosine_histogram(data: pd.DataFrame, *, width: int | str = 360, height: int 
 
 def shift_curves(
     data: pd.DataFrame, *, current: float | None = None, columns: int = 4, width: int = 210, height: int = 160
-) -> alt.FacetChart:
+) -> alt.TopLevelMixin:
     """Metrics of the embedding-shift experiment against the signed gap distance.
 
     ``data``: columns ``gap`` (signed distance after the shift), ``metric``, ``value``;

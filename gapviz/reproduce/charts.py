@@ -1,7 +1,8 @@
 """Chart builders of the experiment reports: a tidy data frame in, an Altair chart out.
 
 Pure functions (no Streamlit, no torch), in the style of ``gapviz.charts``; the reports save
-them as PNG and SVG through vl-convert (``gapviz.charts.chart_png`` / ``chart_svg``).
+them as PNG and SVG through vl-convert (``gapviz.charts.chart_png`` / ``chart_svg``). Error bars are clipped
+to each metric's catalog range and panels are titled with the catalog's name and unit (gapviz.figures).
 """
 
 from __future__ import annotations
@@ -11,15 +12,21 @@ from collections.abc import Sequence
 import altair as alt
 import pandas as pd
 
-from gapviz.charts import metric_title
+from gapviz import figures
 
 PANEL_WIDTH = 250
 PANEL_HEIGHT = 180
 HIGHLIGHT = "#E45756"
 
 
+def metric_title(key: str) -> str:
+    """A panel's title: the metric's catalog name with its unit (figures.metric_axis_title)."""
+    return figures.metric_axis_title(key)
+
+
 def _titled(data: pd.DataFrame) -> pd.DataFrame:
-    return data.assign(title=data["metric"].map(metric_title))
+    """The panel title of each row, its error bar clipped to the metric's range (figures.clip_bands)."""
+    return figures.clip_bands(data).assign(title=data["metric"].map(metric_title))
 
 
 def metric_vs_parameter(

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from gapviz import figures
 from gapviz.fsio import atomic_write_bytes
 from gapviz.queue import APP_HOST, DEFAULT_APP_PORT
 from gapviz.reproduce.experiments.base import interval_text
@@ -88,6 +89,15 @@ def estimator_words(estimator: str) -> str:
     return words.get(estimator, f"the {estimator}")
 
 
+def figure_caption(results: Mapping[str, Any]) -> str:
+    """The caption line under each report figure: seeds per point, the gap estimator and the error bars."""
+    estimator = estimator_words(results["measured"].get("gap_estimator", "gap_distance"))
+    return (
+        f"*Figure: {results['seeds']} seed(s) per point (n = {results['seeds']}); estimator: {estimator}; "
+        f"bars: {figures.BAND_WORDS[figures.BAND_CI]}, clipped to each metric's range.*"
+    )
+
+
 def verdict_sentence(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{counts.get(v.value, 0)} {v.value}" for v in VERDICTS)
 
@@ -139,7 +149,8 @@ def render_markdown(results: Mapping[str, Any], table: pd.DataFrame, chart_files
         lines += [f"**Power.** {results['power']}", ""]
     if len(table):
         lines += [markdown_table(table), ""]
-    lines += [f"![{Path(f).stem}]({f})" for f in chart_files]
+    for f in chart_files:
+        lines += [f"![{Path(f).stem}]({f})", "", figure_caption(results), ""]
     lines += measurement_lines(results.get("measurements", {}))
     if results.get("differences"):
         lines += ["", "**Differences from the paper.**", "", *[f"- {d}" for d in results["differences"]]]

@@ -312,6 +312,21 @@ def _split(key: str) -> tuple[str, str]:
     return key, ""
 
 
+AXIS_NAMES: dict[str, str] = {
+    "gap_distance_unbiased": "gap ‖μ_I − μ_T‖ (debiased)",
+    "gap_distance": "gap ‖c_I − c_T‖ (plug-in)",
+    "gap_squared_unbiased": "gap² ‖μ_I − μ_T‖² (U-statistic)",
+    "tau": "τ",
+}
+"""Axis titles that print the papers' symbol where the short name has words (μ: population centroids, c: the
+sample's); every other metric's axis reads its short name."""
+
+
+def axis_name(key: str) -> str:
+    """A metric's name on an axis: its symbol (``gap ‖μ_I − μ_T‖ (debiased)``) or its short label."""
+    return AXIS_NAMES.get(key) or short(key)
+
+
 def help_text(key: str) -> str | None:
     """Label, meaning and interval method of a key, for a tooltip (None when unknown)."""
     m = BY_KEY.get(key)

@@ -8,6 +8,7 @@ import json
 import math
 import statistics
 
+import pandas as pd
 import pyarrow as pa
 import pytest
 from app_fixtures import make_run, open_page, texts
@@ -26,17 +27,24 @@ def _runs(store: RunStore):
 
 KINDS = {
     "compare_gap_beta": lambda spec: spec.get("layer", [{}])[0].get("encoding", {}).get("x", {}).get("field") == "beta",
-    "compare_curves": lambda spec: "facet" in spec,
-    "compare_settings_plot": lambda spec: spec.get("layer", [{}])[0].get("mark", {}).get("type") == "circle",
+    "compare_curves": lambda spec: "concat" in spec,
+    "compare_settings_plot": lambda spec: any(
+        layer.get("mark", {}).get("type") == "rule" and layer["encoding"].get("y2", {}).get("field") == "hi"
+        for layer in spec.get("layer", [])
+    ),
 }
 
 
 def _chart(at, kind: str):
-    """(spec, data frame) of the one chart of ``kind`` on the page."""
+    """(spec, data frame) of the one chart of ``kind`` on the page: every panel's rows of the curves, the runs'
+    points of the settings plot, the trace of the gap against β."""
     found = [(json.loads(c.proto.spec), c) for c in at.get("vega_lite_chart")]
     [(spec, element)] = [(spec, c) for spec, c in found if KINDS[kind](spec)]
-    data = pa.ipc.open_stream(element.proto.datasets[0].data.data).read_all().to_pandas()
-    return spec, data
+    frames = [pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in element.proto.datasets]
+    if kind == "compare_curves":
+        return spec, pd.concat(frames, ignore_index=True)
+    need = {"run", "step"} if kind == "compare_gap_beta" else {"run", "y"}
+    return spec, next(f for f in frames if need <= set(f.columns))
 
 
 def _charts(at) -> int:
@@ -70,8 +78,8 @@ def test_a_group_opens_from_the_url_and_seeds_form_one_series_with_a_95_band(hom
     assert at.query_params["group"] == "sweep-x" and "runs" not in at.query_params
     assert at.multiselect(key="compare_group_by").value == ["temperature.tau"]  # what differs, seed aside
     spec, data = _chart(at, "compare_curves")
-    assert spec["spec"]["layer"][0]["mark"]["type"] == "area"  # the band
-    row = data[(data["series"] == "temperature.tau=0.07") & (data["metric"] == "loss") & (data["epoch"] == 2)].iloc[0]
+    assert spec["concat"][0]["layer"][0]["mark"]["type"] == "area"  # the band
+    row = data[(data["series"] == "τ = 0.07") & (data["metric"] == "loss") & (data["epoch"] == 2)].iloc[0]
     seeds = [store.metrics(r)[2]["loss"] for r in (a, b)]
     half = stats.t.ppf(0.975, 1) * statistics.stdev(seeds) / 2**0.5
     assert row["n"] == 2 and row["value"] == pytest.approx(statistics.fmean(seeds))
@@ -127,7 +135,7 @@ def test_smoothing_keeps_the_raw_curve_faint_beneath(home):
     at.toggle(key="compare_average").set_value(False).run()
     at.slider(key="compare_smoothing").set_value(0.5).run()
     spec, data = _chart(at, "compare_curves")
-    marks = [layer["mark"] for layer in spec["spec"]["layer"]]
+    marks = [layer["mark"] for layer in spec["concat"][0]["layer"]]
     assert marks[0] == {"type": "line", "opacity": 0.22, "strokeWidth": 1}
     rows = data[(data["run"] == a) & (data["metric"] == "loss")].sort_values("epoch")
     raw = [r["loss"] for r in store.metrics(a)]
@@ -148,8 +156,9 @@ def test_results_against_a_setting_with_per_seed_points_and_intervals(home):
     assert at.toggle(key="compare_logx:temperature.tau").value is True
     spec, points = _chart(at, "compare_settings_plot")
     assert sorted(points["run"]) == sorted([a, b, c])
-    assert spec["layer"][0]["encoding"]["x"]["scale"] == {"type": "log"}
-    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["circle", "line", "rule", "point"]
+    assert spec["layer"][0]["encoding"]["x"]["scale"]["type"] == "log"
+    assert spec["layer"][0]["encoding"]["x"]["title"] == "τ"  # the setting catalog's symbol, not temperature.tau
+    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["line", "rule", "point", "circle"]  # seeds on top
 
 
 @pytest.mark.slow  # over 2 s: out of the fast lane
@@ -196,7 +205,8 @@ def test_gap_against_beta_with_each_runs_fitted_slope(home):
     at = open_page("compare", {"runs": [a, b, c]})
     assert "No step-level trace" not in texts(at)
     spec, trace = _chart(at, "compare_gap_beta")
-    assert spec["layer"][0]["encoding"]["x"]["scale"] == {"type": "log"}
+    assert spec["layer"][0]["encoding"]["x"]["scale"]["type"] == "log"
+    assert spec["layer"][0]["encoding"]["x"]["scale"]["domain"][0] > 8  # fitted to β of 10–48, not 1–100
     assert sorted(set(trace["run"])) == sorted([a, b])  # c recorded no trace
     fits = [d.value for d in at.dataframe if "slope" in d.value.columns][0].set_index("run")
     assert fits.loc[a, "slope"] == pytest.approx(-0.2) and fits.loc[b, "slope"] == pytest.approx(-0.05)
@@ -228,7 +238,43 @@ def test_one_point_per_mitigation_with_the_series_on_x(home):
     at.selectbox(key="compare_x").set_value("series").run()
     _, points = _chart(at, "compare_settings_plot")
     assert points.groupby("x")["run"].count().to_dict() == {
-        "swap.fraction=0, swap.mode=none, temperature.mode=fixed": 2,
-        "swap.fraction=0, swap.mode=none, temperature.mode=learnable": 2,
-        "swap.fraction=0.05, swap.mode=soft, temperature.mode=learnable": 2,
+        "swap fraction = 0, swap mode = none, temperature mode = fixed": 2,
+        "swap fraction = 0, swap mode = none, temperature mode = learnable": 2,
+        "swap fraction = 0.05, swap mode = soft, temperature mode = learnable": 2,
     }
+
+
+def test_a_fixed_tau_trace_draws_no_beta_panel(home):
+    store = RunStore()
+    a, _, _ = _runs(store)
+    store.append_gap_trace(
+        a, [{"step": i, "epoch": 0, "tau": 0.07, "beta": 1 / 0.07, "gap_distance": 0.5} for i in range(5)]
+    )
+    at = open_page("compare", {"runs": [a]})
+    assert "τ is fixed in these runs" in texts(at)
+    assert not [s for s in at.get("vega_lite_chart") if KINDS["compare_gap_beta"](json.loads(s.proto.spec))]
+
+
+def test_band_choice_changes_the_band_and_the_caption_says_which_and_n(home):
+    store = RunStore()
+    a, b, _ = _runs(store)
+    at = open_page("compare", {"group": "sweep-x"})
+    assert "band: 95% t-interval over seeds (one run: its own 95% interval), n = 1–2 per point" in texts(at)
+    at.radio(key="compare_band").set_value("min–max").run()
+    _, data = _chart(at, "compare_curves")
+    row = data[(data["series"] == "τ = 0.07") & (data["metric"] == "loss") & (data["epoch"] == 2)].iloc[0]
+    seeds = [store.metrics(r)[2]["loss"] for r in (a, b)]
+    assert (row["lo"], row["hi"]) == pytest.approx((min(seeds), max(seeds)))
+    assert "band: min–max over seeds, n = 1–2 per point" in texts(at)
+    at.radio(key="compare_band").set_value("SD").run()
+    _, data = _chart(at, "compare_curves")
+    row = data[(data["series"] == "τ = 0.07") & (data["metric"] == "loss") & (data["epoch"] == 2)].iloc[0]
+    assert row["hi"] - row["value"] == pytest.approx(statistics.stdev(seeds))
+
+
+def test_the_values_table_reads_catalog_labels_not_keys(home):
+    store = RunStore()
+    a, _, c = _runs(store)
+    at = open_page("compare", {"runs": [a, c]})
+    values = at.dataframe[1].value
+    assert not [c for c in values.columns if "_" in c], values.columns

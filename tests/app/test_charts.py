@@ -102,20 +102,43 @@ def test_axis_domains_cover_every_epoch():
     assert frames.axis_domains([]) == ((-1.0, 1.0), (-1.0, 1.0))
 
 
-def test_metric_curves_facets_bands_and_marker():
+def test_metric_curves_are_one_titled_panel_per_metric_with_bands_and_marker():
     rows = [{"epoch": e, "gap_distance": 1 / (e + 1), "tau": 0.07, "loss": 3.0 - e} for e in range(4)]
     long = pd.concat([frames.curves_frame(rows, "a"), frames.curves_frame(rows, "a"), frames.curves_frame(rows, "b")])
     grouped = long.groupby(["series", "metric", "epoch"], as_index=False)["value"].mean()
     banded = grouped.assign(lo=grouped["value"] - 0.1, hi=grouped["value"] + 0.1)
-    spec = charts.metric_curves(banded, metrics=["gap_distance", "loss"], current=2).to_dict()
-    assert spec["facet"]["field"] == "title"
-    assert spec["facet"]["sort"] == ["plug-in gap", "loss"]
-    assert spec["resolve"]["scale"]["y"] == "independent"
-    assert [
-        layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in spec["spec"]["layer"]
-    ] == ["area", "line", "rule"]
-    data = _datasets(spec)[0]
+    spec = charts.to_spec(charts.metric_curves(banded, metrics=["gap_distance", "loss"], current=2))
+    assert [panel["title"]["text"] for panel in spec["concat"]] == ["gap ‖c_I − c_T‖ (plug-in)", "loss (nats)"]
+    for panel in spec["concat"]:
+        assert _marks(panel) == ["area", "line", "rule"]
+        x = panel["layer"][0]["encoding"]["x"]
+        assert x["title"] == "epoch" and x["axis"]["values"] == [0, 1, 2, 3]  # on every panel, integer ticks
+    data = [row for rows in _datasets(spec) for row in rows]
     assert {row["metric"] for row in data} == {"gap_distance", "loss"}
+
+
+def test_bands_and_axes_stay_inside_the_metric_range_and_empty_panels_are_left_out():
+    data = pd.DataFrame(
+        {
+            "epoch": [0, 1, 2] * 3,
+            "metric": ["gap_distance_unbiased"] * 3 + ["i2t_r1"] * 3 + ["loss"] * 3,
+            "value": [0.1, 0.2, 0.3, 0.9, 0.95, 0.99, np.nan, np.nan, np.nan],
+            "lo": [-1.66, -0.5, 0.1, 0.8, 0.9, 0.95, np.nan, np.nan, np.nan],
+            "hi": [3.96, 0.9, 0.5, 1.2, 1.1, 1.3, np.nan, np.nan, np.nan],
+            "series": "s",
+        }
+    )
+    spec = charts.to_spec(charts.metric_curves(data))
+    assert len(spec["concat"]) == 2  # loss has no finite value: no panel
+    gap, recall = spec["concat"]
+    assert gap["title"]["text"] == "gap ‖μ_I − μ_T‖ (debiased)"
+    assert recall["title"]["text"] == "R@1 image→text (fraction)"
+    low, high = gap["layer"][0]["encoding"]["y"]["scale"]["domain"]
+    assert low >= 0.0 and high <= 2.0
+    assert recall["layer"][0]["encoding"]["y"]["scale"]["domain"][1] <= 1.0
+    rows = [row for rows in _datasets(spec) for row in rows]
+    assert min(r["lo"] for r in rows if r["metric"] == "gap_distance_unbiased") == 0.0
+    assert max(r["hi"] for r in rows if r["metric"] == "i2t_r1") == 1.0
 
 
 def test_cosine_histogram_is_prebinned_and_normalised():
@@ -141,8 +164,8 @@ def test_shift_and_time_curves():
         }
     )
     spec = charts.shift_curves(shift, current=0.4).to_dict()
-    assert spec["spec"]["layer"][0]["encoding"]["x"]["title"] == "signed gap distance"
-    assert spec["spec"]["layer"][-1]["encoding"]["x"]["datum"] == 0.4
+    assert spec["concat"][0]["layer"][0]["encoding"]["x"]["title"] == "signed gap distance"
+    assert spec["concat"][0]["layer"][-1]["encoding"]["x"]["datum"] == 0.4
 
     t = np.array([0.0, 0.1, 1.0, 10.0])
     data = pd.DataFrame(
@@ -186,3 +209,57 @@ def test_export_svg_and_png():
     assert svg.lstrip().startswith("<svg")
     png = charts.chart_png(chart, scale=1.0)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_band_summary_gives_ci_sd_and_min_max_clipped_to_the_range():
+    from scipy import stats
+
+    from gapviz import figures
+
+    frame = pd.DataFrame({"x": [0.1, 0.1, 0.5], "value": [0.05, 1.6, 0.4], "own_lo": np.nan, "own_hi": np.nan})
+    frame.loc[2, ["own_lo", "own_hi"]] = [-0.1, 0.7]
+    out = {
+        method: figures.band_summary(frame, ["x"], metric="gap_distance", method=method).set_index("x")
+        for method in figures.BAND_METHODS
+    }
+    two = out[figures.BAND_CI].loc[0.1]
+    half = stats.t.ppf(0.975, 1) * np.std([0.05, 1.6], ddof=1) / np.sqrt(2)
+    assert two["n"] == 2 and two["lo"] == 0.0 and two["hi"] == pytest.approx(min(0.825 + half, 2.0))
+    assert out[figures.BAND_CI].loc[0.5, ["lo", "hi"]].tolist() == [0.0, 0.7]  # one run: its own, clipped at 0
+    sd = np.std([0.05, 1.6], ddof=1)
+    assert out[figures.BAND_SD].loc[0.1, ["lo", "hi"]].tolist() == pytest.approx([max(0.825 - sd, 0.0), 0.825 + sd])
+    assert out[figures.BAND_RANGE].loc[0.1, ["lo", "hi"]].tolist() == [0.05, 1.6]
+    recall = figures.band_summary(pd.DataFrame({"k": [1, 1], "value": [0.98, 1.0]}), ["k"], metric="i2t_r1")
+    assert 0.0 <= recall.loc[0, "lo"] and recall.loc[0, "hi"] <= 1.0  # a proportion's t-interval on the logit scale
+
+
+def test_titles_and_captions_come_from_the_catalogs():
+    from gapviz import figures
+
+    assert figures.metric_axis_title("gap_distance_unbiased") == "gap ‖μ_I − μ_T‖ (debiased)"
+    assert figures.metric_axis_title("t2i_r1") == "R@1 text→image (fraction)"
+    assert figures.setting_axis_title("temperature.tau") == "τ"
+    assert figures.band_caption(figures.BAND_SD, [2, 2, 2]) == "band: SD over seeds (mean ± 1 SD), n = 2 per point"
+    line = figures.caption_line(["temperature.tau"], [2, 2, 2], "debiased gap, last value", figures.BAND_CI)
+    assert line.startswith("settings varied: τ; seeds: n = 2 per point; estimator: debiased gap, last value; band:")
+    assert figures.axis_domain("gap_distance", [-3.0, 0.5]) == [0.0, pytest.approx(0.675)]
+    assert figures.log_domain([14.0, 17.0]) == [pytest.approx(13.78, abs=0.01), pytest.approx(17.27, abs=0.01)]
+
+
+def test_export_at_column_widths_with_csv_and_caption():
+    import re
+
+    from gapviz import figures
+
+    data = pd.DataFrame({"epoch": [0, 1, 2], "metric": "loss", "value": [3.0, 2.0, 1.5], "series": "s"})
+    spec = charts.to_spec(charts.metric_curves(data))
+    for width in figures.COLUMN_WIDTHS_PT.values():
+        svg = figures.figure_svg(spec, width)
+        assert f'width="{width}pt"' in svg.split(">", 1)[0] and "viewBox" in svg.split(">", 1)[0]
+        pdf = figures.figure_pdf(spec, width)
+        assert pdf.startswith(b"%PDF")
+        box = re.search(rb"MediaBox\s*\[\s*0 0 ([\d.]+)", pdf)
+        assert box and float(box.group(1)) == pytest.approx(width, abs=1)
+    csv = figures.figure_csv(data, "band: none, n = 1 per point")
+    assert csv.splitlines()[0] == "# band: none, n = 1 per point"
+    assert pd.read_csv(__import__("io").StringIO(csv), comment="#").equals(data)

@@ -20,15 +20,18 @@ def _curves(n_series: int, raw: bool = True) -> pd.DataFrame:
 
 def test_curves_draw_band_faint_raw_and_smoothed_lines():
     spec = charts.to_spec(charts_compare.compare_curves(_curves(2), metrics=["loss"]))
-    marks = [layer["mark"] for layer in spec["spec"]["layer"]]
+    [panel] = spec["concat"]
+    marks = [layer["mark"] for layer in panel["layer"]]
     assert [m["type"] for m in marks] == ["area", "line", "line"]
     assert marks[1]["opacity"] < 0.5 and "opacity" not in marks[2]
-    assert spec["spec"]["layer"][2]["encoding"]["color"]["legend"] is not None
+    assert panel["layer"][2]["encoding"]["color"]["legend"] is not None
+    assert panel["title"]["text"] == "loss (nats)"
+    assert panel["layer"][0]["encoding"]["y"]["scale"]["domain"][0] >= 0.0  # a loss band never below 0
 
 
 def test_many_series_drop_the_legend():
     spec = charts.to_spec(charts_compare.compare_curves(_curves(30, raw=False), metrics=["loss"]))
-    assert spec["spec"]["layer"][-1]["encoding"]["color"]["legend"] is None
+    assert spec["concat"][0]["layer"][-1]["encoding"]["color"]["legend"] is None
 
 
 def test_settings_plot_has_points_mean_and_interval_with_a_log_axis():
@@ -45,11 +48,29 @@ def test_settings_plot_has_points_mean_and_interval_with_a_log_axis():
         }
     )
     chart = charts_compare.settings_plot(
-        points, summary, x_title="temperature.tau", y_title="gap", numeric_x=True, log_x=True
+        points.assign(y=[0.2, 0.05, 0.7]),
+        summary.assign(lo=[0.2, -1.66], hi=[0.2, 3.96]),
+        x_title="τ",
+        y_title="gap",
+        numeric_x=True,
+        log_x=True,
+        metric="gap_distance",
     )
     spec = charts.to_spec(chart)
-    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["circle", "line", "rule", "point"]
-    assert spec["layer"][0]["encoding"]["x"]["scale"] == {"type": "log"}
+    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["line", "rule", "point", "circle"]  # seeds on top
+    scale = spec["layer"][0]["encoding"]["x"]["scale"]
+    assert scale["type"] == "log" and 0.005 < scale["domain"][0] < 0.01 and 0.07 < scale["domain"][1] < 0.1
+    low, high = spec["layer"][1]["encoding"]["y"]["scale"]["domain"]
+    assert low == 0.0 and high == 2.0  # the t-interval −1.66 to 3.96 clipped to the gap's range [0, 2]
+    summary_rows = [rows for rows in spec["datasets"].values() if "mean" in rows[0]][0]
+    assert [(r["lo"], r["hi"]) for r in summary_rows] == [(0.2, 0.2), (0.0, 2.0)]
+    many = pd.concat([summary.assign(n=[5, 6])])
+    assert "circle" not in [
+        layer["mark"]["type"]
+        for layer in charts.to_spec(
+            charts_compare.settings_plot(points, many, x_title="τ", y_title="g", numeric_x=True)
+        )["layer"]
+    ]
     categorical = charts.to_spec(
         charts_compare.settings_plot(
             points.assign(x=["fixed", "soft", "soft"]),
@@ -59,7 +80,7 @@ def test_settings_plot_has_points_mean_and_interval_with_a_log_axis():
             numeric_x=False,
         )
     )
-    assert [layer["mark"]["type"] for layer in categorical["layer"]] == ["circle", "rule", "point"]
+    assert [layer["mark"]["type"] for layer in categorical["layer"]] == ["rule", "point", "circle"]
     assert categorical["layer"][0]["encoding"]["x"]["type"] == "nominal"
 
 
@@ -81,4 +102,17 @@ def test_gap_beta_chart_draws_the_fit_across_the_runs_beta_range():
     assert lines["gap"].iloc[0] == 0.7 - 0.1 * np.log(10.0)
     spec = charts.to_spec(charts_compare.gap_beta_chart(trace, fits))
     assert [layer["mark"]["type"] for layer in spec["layer"]] == ["line", "line"]
-    assert spec["layer"][0]["encoding"]["x"]["scale"] == {"type": "log"}
+    x, y = spec["layer"][0]["encoding"]["x"], spec["layer"][0]["encoding"]["y"]
+    assert x["title"] == "β = 1/τ" and y["title"] == "gap ‖c_I − c_T‖ (plug-in)"
+    assert x["scale"]["type"] == "log" and 8 < x["scale"]["domain"][0] < 10 and 50 < x["scale"]["domain"][1] < 60
+    assert 0.2 < y["scale"]["domain"][0] < 0.28 and 0.5 < y["scale"]["domain"][1] < 0.6  # fitted, not from 0
+
+
+def test_a_curve_of_one_epoch_shows_its_point_and_its_band_as_a_bar():
+    one = pd.DataFrame({"series": ["s"], "metric": ["gap_distance_unbiased"], "epoch": [3], "value": [0.8]})
+    spec = charts.to_spec(
+        charts_compare.compare_curves(one.assign(lo=-1.66, hi=3.96), metrics=["gap_distance_unbiased"])
+    )
+    band, line = spec["concat"][0]["layer"]
+    assert band["mark"]["type"] == "rule" and line["mark"]["point"]
+    assert [row["lo"] for rows in spec["datasets"].values() for row in rows] == [0.0]

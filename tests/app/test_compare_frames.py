@@ -52,7 +52,7 @@ def test_group_labels_and_varying_settings():
     _, flat = _table()
     assert cf.varying_settings(flat) == ["seed", "temperature.tau"]
     labels = cf.group_labels(flat, ["temperature.tau"])
-    assert labels == {"r1": "temperature.tau=0.07", "r2": "temperature.tau=0.05", "r3": "temperature.tau=0.07"}
+    assert labels == {"r1": "τ = 0.07", "r2": "τ = 0.05", "r3": "τ = 0.07"}
 
 
 def _histories(seed_values):
@@ -186,3 +186,16 @@ def test_a_single_seed_point_uses_its_own_interval():
     summary = cf.settings_summary(cf.settings_points(values, flat, "swap.mode", "gap_distance")).set_index("x")
     assert (summary.loc["none", "lo"], summary.loc["none", "hi"]) == (0.44, 0.57)
     assert summary.loc["soft", "lo"] == summary.loc["soft", "hi"] == 0.3  # no interval recorded: none drawn
+
+
+def test_beta_moves_only_when_tau_changes_within_a_run():
+    fixed = pd.DataFrame({"run": ["a"] * 3 + ["b"] * 3, "beta": [10.0] * 3 + [20.0] * 3, "gap": 0.5})
+    assert not cf.beta_moves(fixed)  # a fixed-τ sweep: β differs between runs, never within one
+    assert cf.beta_moves(fixed.assign(beta=[10.0, 12.0, 14.0, 20.0, 20.0, 20.0]))
+    assert not cf.beta_moves(fixed.iloc[:0])
+
+
+def test_settings_summary_clips_to_the_metric_range():
+    points = pd.DataFrame({"run": ["a", "b"], "x": [0.1, 0.1], "y": [0.05, 1.6], "color": "all runs"})
+    summary = cf.settings_summary(points, metric="gap_distance_unbiased")
+    assert summary.loc[0, "lo"] == 0.0 and summary.loc[0, "hi"] <= 2.0

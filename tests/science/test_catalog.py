@@ -149,3 +149,10 @@ def test_no_stale_metric_names_remain():
 def test_docs_metric_table_is_the_catalog():
     doc = (ROOT / "docs" / "science.md").read_text()
     assert C.docs_block() in doc
+
+
+def test_axis_names_print_the_papers_symbols_and_fall_back_to_short_names():
+    assert C.axis_name("gap_distance_unbiased") == "gap ‖μ_I − μ_T‖ (debiased)"
+    assert C.axis_name("gap_distance") == "gap ‖c_I − c_T‖ (plug-in)"
+    assert C.axis_name("i2t_r1") == C.short("i2t_r1")
+    assert set(C.AXIS_NAMES) <= set(C.BY_KEY)

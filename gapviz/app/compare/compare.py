@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from gapviz import charts, charts_compare
+from gapviz import charts, charts_compare, figures, setting_catalog
 from gapviz.app.compare import run_picker
 from gapviz.app.shared import common, frames, settings_plot
 from gapviz.app.shared import compare_frames as cf
@@ -86,10 +86,11 @@ def group_by_series(flat: dict[str, dict[str, Any]], names: dict[str, str]) -> t
         settings,
         default=default,
         key="compare_group_by",
+        format_func=setting_catalog.label,
         help="runs with equal values of these settings form one series (the rest are its seeds)",
     )
     average = c2.toggle(
-        "mean and 95% band",
+        "mean and band",
         value=True,
         key="compare_average",
         help="over the runs of each series: a t-interval over seeds (one run: its own interval)",
@@ -99,7 +100,9 @@ def group_by_series(flat: dict[str, dict[str, Any]], names: dict[str, str]) -> t
     return cf.group_labels(flat, group_by) if group_by else {r: "all runs" for r in flat}, True
 
 
-def curves(histories: dict[str, list[dict[str, Any]]], labels: dict[str, str], average: bool) -> None:
+def curves(
+    histories: dict[str, list[dict[str, Any]]], labels: dict[str, str], average: bool, band: str = figures.BAND_CI
+) -> None:
     st.subheader("Curves")
     available = _numeric_metrics(histories)
     c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
@@ -121,14 +124,17 @@ def curves(histories: dict[str, list[dict[str, Any]]], labels: dict[str, str], a
         st.caption("No per-epoch metrics yet.")
         return
     if average:
-        data = cf.smooth(cf.seed_bands(long), weight, by=("series", "metric"))
+        data = cf.smooth(cf.seed_bands(long, method=band), weight, by=("series", "metric"))
+        caption = figures.band_caption(band, data["n"])
     else:
         data = cf.smooth(long.rename(columns={"ci_lo": "lo", "ci_hi": "hi"}), weight)
+        caption = "one line per run; band: each run's own 95% interval where its record has one, n = 1 per point"
     if weight <= 0:
         data = data.drop(columns=["raw"])
     chart = charts_compare.compare_curves(data, metrics=chosen)
     common.show_chart(chart, key="compare_curves")
-    export_buttons(chart, "gapviz-curves", "curves", table=data)
+    st.caption(common.md_escape(caption))
+    export_buttons(chart, "gapviz-curves", "curves", table=figures.clip_bands(data), caption=caption)
 
 
 def values_section(
@@ -184,9 +190,10 @@ def render() -> None:
         histories = {r: common.metrics(r) for r in run_ids}
         settings_diff(flat, names)
         labels, average = group_by_series(flat, names)
-        curves(histories, labels, average)
+        band = settings_plot.band_choice() if average else figures.BAND_CI
+        curves(histories, labels, average, band)
         values, value_mode = values_section(histories, names, labels)
-        settings_plot.results_against_setting(flat, values, value_mode)
+        settings_plot.results_against_setting(flat, values, value_mode, band)
         settings_plot.gap_against_beta(run_ids, labels)
         scatters(run_ids, names, {r: [int(row["epoch"]) for row in histories[r]] for r in run_ids})
         manage(run_ids, summaries)

@@ -12,6 +12,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from gapviz import figures, setting_catalog
 from gapviz import format as fmt
 from gapviz.science import catalog
 
@@ -93,10 +94,14 @@ def natural_key(text: str) -> tuple[int, float, str]:
 
 
 def group_labels(flat_configs: Mapping[str, Mapping[str, Any]], by: Sequence[str]) -> dict[str, str]:
-    """A series label per run from the settings ``by`` (``"temperature.tau=0.07"``); equal labels are one series."""
+    """A series label per run from the settings ``by``, named by the setting catalog (``"τ = 0.07"``); equal labels
+    are one series."""
     if not by:
         return {run: run for run in flat_configs}
-    return {run: ", ".join(f"{k}={_text(cfg.get(k))}" for k in by)[:160] for run, cfg in flat_configs.items()}
+    return {
+        run: ", ".join(f"{setting_catalog.label(k)} = {_text(cfg.get(k))}" for k in by)[:160]
+        for run, cfg in flat_configs.items()
+    }
 
 
 def _text(value: Any) -> str:
@@ -146,51 +151,14 @@ def _ema(values: np.ndarray, weight: float) -> np.ndarray:
     return out
 
 
-LOGIT_EPS = 1e-4
-"""Proportions of exactly 0 or 1 are moved this far inside (0, 1) before the logit (as reproduce.stats does)."""
-
-
-def _is_proportion(metric: Any) -> bool:
-    entry = catalog.BY_KEY.get(str(metric))
-    return entry is not None and entry.range == (0.0, 1.0) and entry.unit == "fraction"
-
-
-def _clip_to_range(out: pd.DataFrame) -> pd.DataFrame:
-    """Bands clipped to each metric's catalog range (a gap below 0 or a cosine above 1 cannot be)."""
-    for metric, rows in out.groupby("metric").groups.items():
-        entry = catalog.BY_KEY.get(str(metric))
-        if entry is None or entry.range is None:
-            continue
-        low, high = entry.range
-        out.loc[rows, ["lo", "hi"]] = out.loc[rows, ["lo", "hi"]].clip(lower=low, upper=high)
-    return out
-
-
-def seed_bands(frame: pd.DataFrame, keys: Sequence[str] = ("series", "metric", "epoch")) -> pd.DataFrame:
-    """Mean over the runs of each series with its 95% interval: a t-interval over seeds for 2+ runs (on the
-    logit scale for proportions, so recall stays inside [0, 1]; clipped to the metric's range otherwise); for
-    one run, that measurement's own interval when its record has one (``ci_lo``/``ci_hi``), else none."""
-    if frame.empty:
-        return frame.assign(lo=[], hi=[], n=[])
-    from gapviz.reproduce.stats import t_quantile  # the one seed t-interval; scipy only when drawn
-
-    proportion = frame["metric"].map(_is_proportion) if "metric" in frame else pd.Series(False, index=frame.index)
-    logits = np.log(frame["value"].clip(LOGIT_EPS, 1 - LOGIT_EPS) / (1 - frame["value"].clip(LOGIT_EPS, 1 - LOGIT_EPS)))
-    frame = frame.assign(scaled=np.where(proportion, logits, frame["value"]))
-    grouped = frame.groupby(list(keys), sort=True)
-    out = grouped["value"].agg(value="mean", n="count").reset_index()
-    scaled = grouped["scaled"].agg(centre="mean", std="std").reset_index(drop=True)
-    half = scaled["std"].fillna(0.0) / np.sqrt(out["n"]) * out["n"].map(t_quantile)
-    lo, hi = scaled["centre"] - half, scaled["centre"] + half
-    on_logit = out["metric"].map(_is_proportion) if "metric" in out else pd.Series(False, index=out.index)
-    out["lo"] = np.where(on_logit, np.minimum(1 / (1 + np.exp(-lo)), out["value"]), lo)
-    out["hi"] = np.where(on_logit, np.maximum(1 / (1 + np.exp(-hi)), out["value"]), hi)
-    out["std"] = grouped["value"].std().reset_index(drop=True)
-    single = grouped[["ci_lo", "ci_hi"]].first().reset_index(drop=True) if "ci_lo" in frame else None
-    if single is not None:
-        one = out["n"] == 1
-        out.loc[one, "lo"], out.loc[one, "hi"] = single.loc[one, "ci_lo"], single.loc[one, "ci_hi"]
-    return _clip_to_range(out) if "metric" in out else out
+def seed_bands(
+    frame: pd.DataFrame, keys: Sequence[str] = ("series", "metric", "epoch"), method: str = figures.BAND_CI
+) -> pd.DataFrame:
+    """Mean over the runs of each series with the chosen band as ``lo``/``hi`` (figures.band_summary: a
+    t-interval over seeds, on the logit scale for proportions; one run: its own interval; or SD or min–max),
+    clipped to the metric's range."""
+    own = frame.rename(columns={"ci_lo": "own_lo", "ci_hi": "own_hi"})
+    return figures.band_summary(own, keys, method=method)[[*keys, "value", "n", "lo", "hi", "std"]]
 
 
 # ---- one value per run --------------------------------------------------------------------
@@ -273,22 +241,13 @@ def settings_points(
     return pd.DataFrame(rows, columns=columns)
 
 
-def settings_summary(points: pd.DataFrame) -> pd.DataFrame:
-    """Mean of y per (x, color) with its 95% interval: a t-interval over seeds; for a single run, its own
-    measurement interval when it has one (else lo = hi = its value)."""
-    if points.empty:
-        return pd.DataFrame(columns=["x", "color", "mean", "lo", "hi", "n", "std"])
-    from gapviz.reproduce.stats import t_quantile
-
-    grouped = points.groupby(["x", "color"], sort=True)
-    out = grouped["y"].agg(mean="mean", std="std", n="count").reset_index()
-    half = out["std"].fillna(0.0) / np.sqrt(out["n"]) * out["n"].map(lambda n: t_quantile(n) if n > 1 else 0.0)
-    out["lo"], out["hi"] = out["mean"] - half, out["mean"] + half
-    if "ci_lo" in points:
-        own = grouped[["ci_lo", "ci_hi"]].first().reset_index(drop=True)
-        one = (out["n"] == 1) & own["ci_lo"].notna() & own["ci_hi"].notna()
-        out.loc[one, "lo"], out.loc[one, "hi"] = own.loc[one, "ci_lo"], own.loc[one, "ci_hi"]
-    return out
+def settings_summary(points: pd.DataFrame, metric: str = "", method: str = figures.BAND_CI) -> pd.DataFrame:
+    """Mean of y per (x, color) with the chosen band (figures.band_summary; a single run's CI is its own
+    measurement interval when it has one, else lo = hi = its value), clipped to ``metric``'s range."""
+    frame = points.rename(columns={"y": "value", "ci_lo": "own_lo", "ci_hi": "own_hi"})
+    out = figures.band_summary(frame, ["x", "color"], metric=metric, method=method)
+    out["lo"], out["hi"] = out["lo"].fillna(out["value"]), out["hi"].fillna(out["value"])
+    return out.rename(columns={"value": "mean"})[["x", "color", "mean", "lo", "hi", "n", "std"]]
 
 
 def is_numeric(values: Iterable[Any]) -> bool:
@@ -311,6 +270,14 @@ def trace_frame(traces: Mapping[str, Sequence[Mapping[str, Any]]], labels: Mappi
 
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(float(value))
+
+
+def beta_moves(trace: pd.DataFrame, tolerance: float = 1e-6) -> bool:
+    """Whether β = 1/τ changes within any run of the trace (a fixed-τ run's gap-against-β is a vertical line)."""
+    if trace.empty:
+        return False
+    spread = trace.assign(log_beta=np.log(trace["beta"])).groupby("run")["log_beta"].agg(np.ptp)
+    return bool((spread > tolerance).any())
 
 
 def log_beta_fits(trace: pd.DataFrame) -> pd.DataFrame:
