@@ -231,7 +231,9 @@ def test_more_runs_than_the_maximum_need_a_confirmation(home, conn, redis_server
     at.number_input(key=p + "sweep:data.mismatch:stop").set_value(0.5)
     at.number_input(key=p + "sweep:data.mismatch:count").set_value(form.MAX_RUNS)
     at.text_input(key=p + "seeds").set_value("0-1").run()
-    assert f"**{2 * form.MAX_RUNS} runs** = {form.MAX_RUNS} mismatched fraction × 2 seeds" in [m.value for m in at.markdown]
+    assert f"**{2 * form.MAX_RUNS} runs** = {form.MAX_RUNS} mismatched fraction × 2 seeds" in [
+        m.value for m in at.markdown
+    ]
     at = _submit(at)
     assert any("confirm the number of runs" in plain(e.value) for e in at.error)
     assert RunStore().run_ids() == []
@@ -263,3 +265,37 @@ def test_a_run_name_is_shown_as_typed_when_opened(home):
     at = open_page("launch", {"from": source})
     [note] = [i.value for i in at.info if source in plain(i.value)]
     assert "*bold* [link](http://example.com)" in plain(note) and "\\*bold\\*" in note
+
+
+def test_the_sweep_picker_finds_tau_by_words_and_has_no_select_all(home):
+    at = open_page("launch")
+    box = at.multiselect(key="launch:demo:sweep.settings")
+    assert box.proto.select_all == 0  # Streamlit's "Select all" is off
+    assert box.proto.options[0] == "temperature · τ (softmax temperature)"
+    assert not any(o.split(" · ")[1].startswith(("temperature.", "train.")) for o in box.proto.options)
+    box.set_value(["temperature.tau"]).run()
+    assert at.number_input(key="launch:demo:sweep:temperature.tau:stop").value == 0.7  # 0.07 × 10, no float noise
+    assert "**τ**" in [m.value for m in at.markdown]  # the swept setting by its name, not its path
+    mode = at.selectbox(key="launch:demo:temperature.mode")
+    assert mode.format_func("scaled_exp") == "scaled exponential (Yaras TR)" and "$s = e^{\\nu}$" in mode.help
+
+
+def test_the_group_typed_is_kept_and_the_links_name_the_swept_values(home, conn, redis_server, monkeypatch):
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    at = open_page("launch")
+    at.selectbox(key="launch_preset").set_value("tiny-test").run()
+    p = "launch:tiny-test:"
+    at.text_input(key=p + "group").set_value("tau-sweep")
+    at.multiselect(key=p + "sweep.settings").set_value(["temperature.tau"]).run()
+    at.radio(key=p + "sweep:temperature.tau:mode").set_value("list").run()
+    at.text_input(key=p + "sweep:temperature.tau:list").set_value("0.1, 1")
+    at.text_input(key=p + "seeds").set_value("0-1").run()
+    at = _submit(at)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    store = RunStore()
+    assert {store.meta(r)["group"] for r in store.run_ids()} == {"tau-sweep"}
+    by_values = {(store.config(r).temperature.tau, store.config(r).seed): r for r in store.run_ids()}
+    labels = [plain(lk.proto.label) for lk in at.get("page_link") if lk.proto.label.startswith("Watch")]
+    assert f"Watch τ = 0.1 · seed 1 live ({by_values[(0.1, 1)]})" in labels, labels
+    link = [lk for lk in at.get("page_link") if "Compare" in lk.proto.label][0]
+    assert link.proto.query_string == "group=tau-sweep"
