@@ -141,7 +141,7 @@ def sweep_axis(state: FormState, path: str) -> list[Any] | Problem:
     modes = form.sweep_modes(spec.kind)
     log_first = setting_catalog.is_log(path) and "log-spaced" in modes
     mode = right.radio(
-        f"{path} values as",
+        f"{spec.label} values as",
         modes,
         horizontal=True,
         key=key + ":mode",
@@ -152,19 +152,24 @@ def sweep_axis(state: FormState, path: str) -> list[Any] | Problem:
         options = list(spec.options) if spec.kind == "choice" else [False, True]
         default = [current] if current in options else []
         picked = right.multiselect(
-            f"{path} values", options, default=default, key=key + ":pick", format_func=_words(path), select_all=False
+            f"{spec.label} values",
+            options,
+            default=default,
+            key=key + ":pick",
+            format_func=_words(path),
+            select_all=False,
         )
         return picked or Problem(f"sweep:{path}", "pick at least one value")
     if mode == "list":
         example = {"float": "e.g. 0.01, 0.03, 0.1", "int": "e.g. 1, 2, 4"}.get(spec.kind, "e.g. a, b")
         text = right.text_input(
-            f"{path} values", key=key + ":list", placeholder=example, help="comma or space separated"
+            f"{spec.label} values", key=key + ":list", placeholder=example, help="comma or space separated"
         )
         try:
             values = form.parse_values(text, spec.kind)
         except ValueError as error:
             return Problem(f"sweep:{path}", str(error))
-        return values or Problem(f"sweep:{path}", f"give the values of {path}, {example}")
+        return values or Problem(f"sweep:{path}", f"give the values of {spec.label}, {example}")
     return _range_axis(right, key, spec, current, log=mode == "log-spaced")
 
 
@@ -176,9 +181,11 @@ def _range_axis(box: Any, key: str, spec: form.FieldSpec, current: Any, *, log: 
     stop_default = number(form.tidy(first * 10 if log else first * 2))
     fmt = "%g" if number is float else "%d"
     step = form.float_step(float(first)) if number is float else 1
-    start = c1.number_input(f"{spec.path} from", value=first, step=step, key=key + ":start", format=fmt)
-    stop = c2.number_input(f"{spec.path} to", value=stop_default, step=step, key=key + ":stop", format=fmt)
-    count = int(c3.number_input(f"{spec.path} count", value=3, min_value=1, max_value=1000, step=1, key=key + ":count"))
+    start = c1.number_input(f"{spec.label} from", value=first, step=step, key=key + ":start", format=fmt)
+    stop = c2.number_input(f"{spec.label} to", value=stop_default, step=step, key=key + ":stop", format=fmt)
+    count = int(
+        c3.number_input(f"{spec.label} count", value=3, min_value=1, max_value=1000, step=1, key=key + ":count")
+    )
     try:
         values = form.spaced_values(float(start), float(stop), count, log=log, kind=spec.kind)
     except ValueError as error:
@@ -195,7 +202,8 @@ def sweep_section(state: FormState) -> tuple[dict[str, list[Any]], list[Problem]
         key=state.key("sweep.settings"),
         format_func=setting_catalog.sweep_option,
         select_all=False,
-        placeholder="type to find a setting, e.g. temp, swap, lr (a grid: every combination)",
+        filter_mode="contains",
+        placeholder="type to find a setting, e.g. temp, swap, rate (a grid: every combination)",
         help="Settings grouped as a study varies them (temperature, swap, data, model, optimisation). "
         "One run per combination of the values given below, times the seeds.",
     )
