@@ -58,8 +58,15 @@ HELP: dict[str, str] = {
     "data.csv_image_key": "CSV column with the image paths.",
     "data.csv_caption_key": "CSV column with the captions.",
     "data.csv_separator": "CSV field separator (one character).",
-    "temperature.mode": "How τ behaves: fixed, learnable (CLIP), scheduled (τ start → τ end), softplus, "
-    "scaled_exp or slow_learnable (Yaras et al.).",
+    "temperature.mode": "How τ = 1/s behaves (s: the logit scale; ν: a trained parameter).\n\n"
+    "- fixed: $\\tau$ constant, not trained\n"
+    "- learnable (CLIP): $s = e^{\\nu}$, ν trained from τ\n"
+    "- scheduled (Yaras et al. TS): $\\tau(t) = \\tau_0 + (\\tau_{end} - \\tau_0)\\,t/T$, not trained "
+    "(cosine: $t/T$ eased by $(1 - \\cos \\pi t/T)/2$)\n"
+    "- softplus (Yaras et al. TR): $s = \\log(1 + e^{\\nu})$\n"
+    "- scaled exponential (Yaras et al. TR): $s = e^{\\nu / k}$, $k > 1$\n"
+    "- slow learnable (Yaras et al. SLRT): $s = e^{\\nu}$ with ν's learning rate × lr scale\n\n"
+    "Every trained s is clamped to at most the max logit scale.",
     "temperature.tau": "Softmax temperature τ = 1/logit scale (unitless, CLIP starts at 0.07): the fixed value, "
     "or where the other modes start.",
     "temperature.tau_end": "τ at the last step of the schedule (unitless).",
@@ -67,8 +74,14 @@ HELP: dict[str, str] = {
     "temperature.k": "Divisor k of ν in s = exp(ν / k) (unitless, > 1): larger k slows τ's learning.",
     "temperature.lr_scale": "Learning-rate factor of ν (0–1) relative to the model's learning rate.",
     "temperature.max_logit_scale": "Ceiling of the learned logit scale 1/τ (unitless; CLIP uses 100).",
-    "swap.mode": "Modality swapping (Yaras et al.): hard swaps coordinates of a pair, soft mixes them.",
-    "swap.fraction": "Probability (0–1) that a training pair is swapped in a batch.",
+    "swap.mode": "Modality swapping (Yaras et al.), in training only, for a fraction p of pairs $(x_i, y_i)$:\n\n"
+    "- no swap\n"
+    "- hard swap: each coordinate $j$ exchanged between $x_i$ and $y_i$ with probability 1/2 (their p = 0.001)\n"
+    "- soft swap: $x_i \\leftarrow \\lambda x_i + (1 - \\lambda) y_i$, "
+    "$y_i \\leftarrow \\lambda y_i + (1 - \\lambda) x_i$, $\\lambda \\sim U[0, 1]$ per coordinate "
+    "(their p = 0.05)",
+    "swap.fraction": "Probability p (0–1) that a training pair is swapped in a batch; picking hard or soft swap "
+    "fills in the fraction Yaras et al. found best (hard 0.001, soft 0.05).",
     "swap.renormalize": "Re-normalise swapped features to unit length.",
     "train.epochs": "Passes over the training set (count); 0 only evaluates the initial model.",
     "train.batch_size": "Pairs per optimiser step (count): every other pair in the batch is a negative.",
@@ -165,3 +178,76 @@ def sweep_choices() -> list[str]:
 def is_log(path: str) -> bool:
     """Whether the setting spans orders of magnitude (a log axis and log-spaced sweeps by default)."""
     return path in LOG_DEFAULT_PATHS
+
+
+WORDS: dict[str, str] = {
+    "temperature.tau": "softmax temperature",
+    "temperature.tau_end": "temperature at the end of the schedule",
+    "temperature.k": "divisor of ν in the scaled exponential",
+    "temperature.lr_scale": "learning-rate factor of ν",
+    "temperature.max_logit_scale": "ceiling of 1/τ",
+    "temperature.schedule": "shape of the τ schedule",
+    "swap.renormalize": "re-normalise after a swap",
+    "data.mismatch": "pairs with another image's caption",
+    "data.seed": "seed of the data set",
+    "model.procrustes_init": "rotate text onto image at init",
+    "train.grad_accum": "batches per optimiser step",
+    "train.precision": "number format",
+    "train.warmup_steps": "steps of learning-rate warmup",
+}
+"""A few words for settings whose label is a symbol or terse, shown in the sweep picker so typing finds them."""
+CHOICE_WORDS: dict[str, dict[str, str]] = {
+    "temperature.mode": {
+        "fixed": "fixed",
+        "learnable": "learnable (CLIP)",
+        "scheduled": "scheduled (Yaras TS)",
+        "softplus": "softplus (Yaras TR)",
+        "scaled_exp": "scaled exponential (Yaras TR)",
+        "slow_learnable": "slow learnable (Yaras SLRT)",
+    },
+    "swap.mode": {"none": "no swap", "hard": "hard swap", "soft": "soft swap"},
+    "temperature.schedule": {"linear": "linear in t/T", "cosine": "cosine in t/T"},
+}
+"""Choices in words; the config keeps the code identifiers (``scaled_exp``), people read these."""
+
+
+def choice_label(path: str, value: object) -> str:
+    """A setting's value in words ("scaled exponential (Yaras TR)"); other values as they are."""
+    return CHOICE_WORDS.get(path, {}).get(str(value), str(value))
+
+
+def sweep_option(path: str) -> str:
+    """A sweep picker entry with its group and words ("temperature · τ (softmax temperature)"), found by typing."""
+    words = WORDS.get(path)
+    return f"{sweep_group(path) or 'other'} · {label(path)}" + (f" ({words})" if words else "")
+
+
+def value_text(path: str, value: object) -> str:
+    """A setting's value as a label shows it: numbers compact (0.1, 1e-05), choices in words."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return choice_label(path, value)
+
+
+def swept_label(flat_config: dict[str, object], swept_paths: list[str] | tuple[str, ...]) -> str:
+    """What sets one run of a sweep apart ("τ = 0.1 · seed 1"), from its flat config and the swept paths."""
+    parts = []
+    for path in swept_paths:
+        if path not in flat_config:
+            continue
+        text = value_text(path, flat_config[path])
+        if path == "seed":
+            text = f"seed {text}"
+        elif path not in CHOICE_WORDS:
+            text = f"{SYMBOLS.get(path, label(path))} = {text}"
+        parts.append(text)
+    return " · ".join(parts)
+
+
+def varying_paths(flat_configs: list[dict[str, object]], ignore: tuple[str, ...] = ("name",)) -> list[str]:
+    """The settings whose values differ between runs (a group's swept settings), seed last."""
+    if len(flat_configs) < 2:
+        return []
+    keys = [k for k in flat_configs[0] if k not in ignore]
+    varying = [k for k in keys if len({repr(c.get(k)) for c in flat_configs}) > 1]
+    return [k for k in varying if k != "seed"] + [k for k in varying if k == "seed"]

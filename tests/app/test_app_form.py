@@ -89,3 +89,51 @@ def test_sweep_modes_fit_the_type():
     assert form.sweep_modes(form.spec_for("train.batch_size").kind) == ("list", "evenly spaced")
     assert form.sweep_modes(form.spec_for("swap.mode").kind) == ("pick",)
     assert "seed" not in form.sweepable_paths() and "eval.projections" not in form.sweepable_paths()
+
+
+def test_the_sweep_picker_offers_settings_grouped_and_in_words():
+    from gapviz import setting_catalog
+
+    paths = form.sweepable_paths()
+    assert paths[0] == "temperature.tau"  # the catalog's order: what a study sweeps first
+    groups = [setting_catalog.sweep_group(p) for p in paths]
+    assert groups == sorted(groups, key=[g for g, _ in setting_catalog.SWEEP_GROUPS].index)  # grouped
+    options = [setting_catalog.sweep_option(p) for p in paths]
+    assert options[0] == "temperature · τ (softmax temperature)"
+    assert [p for p, o in zip(paths, options, strict=True) if "temp" in o.lower()][0] == "temperature.tau"
+    assert not any("." in o.split(" · ", 1)[1].split(" (")[0] for o in options)  # no dotted path shown
+    assert "train.compile" not in paths and "device" not in paths  # nothing worth sweeping
+
+
+def test_range_defaults_have_no_float_noise():
+    assert 0.07 * 10 != 0.7 and form.tidy(0.07 * 10) == 0.7
+    assert form.tidy(0.1 + 0.2) == 0.3 and form.tidy(1e-5 * 3) == 3e-5 and form.tidy(128.0) == 128.0
+
+
+def test_a_swap_mode_starts_at_the_papers_fraction():
+    assert form.swap_fraction_default("soft", 0.0) == pytest.approx(0.05)
+    assert form.swap_fraction_default("hard", 0.0) == pytest.approx(1e-3)
+    assert form.swap_fraction_default("none", 0.0) == pytest.approx(0.05)  # a swept mode: soft's
+    assert form.swap_fraction_default("hard", 0.2) == 0.2  # a value given stays
+
+
+def test_the_group_typed_is_the_group():
+    assert form.group_for("tau-sweep ", "demo", "demo", 6) == "tau-sweep"
+    assert form.group_for("", "tau-sweep", "demo", 6) == "tau-sweep"  # the run name typed names the sweep
+    assert form.group_for("", "demo", "demo", 6) is None  # untouched preset name: a new sweep-<id>
+    assert form.group_for("", "tau-sweep", "demo", 1) == ""
+    assert form.group_for("pilot", "demo", "demo", 1) == "pilot"
+    assert form.swept_paths({"temperature.tau": [0.1, 1.0]}, [0, 1]) == ["temperature.tau", "seed"]
+    assert form.swept_paths({"temperature.tau": [0.1, 1.0]}, [3]) == ["temperature.tau"]
+
+
+def test_modes_read_in_words_and_their_help_has_the_formula():
+    from gapviz import setting_catalog
+
+    for path, words in setting_catalog.CHOICE_WORDS.items():
+        assert set(words) == set(form.spec_for(path).options)  # every value the config takes has words
+    assert setting_catalog.choice_label("temperature.mode", "scaled_exp") == "scaled exponential (Yaras TR)"
+    assert setting_catalog.choice_label("temperature.mode", "slow_learnable") == "slow learnable (Yaras SLRT)"
+    assert setting_catalog.choice_label("data.source", "coco") == "coco"
+    assert "$s = e^{\\nu / k}$" in setting_catalog.HELP["temperature.mode"]
+    assert "\\lambda \\sim U[0, 1]" in setting_catalog.HELP["swap.mode"]

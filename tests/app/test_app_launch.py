@@ -71,13 +71,16 @@ def test_every_field_has_help_with_what_it_does(home):
 def test_fields_appear_when_their_mode_needs_them(home):
     at = open_page("launch")
     assert "launch:demo:temperature.tau_end" not in _widget_keys(at)
-    assert "launch:demo:swap.fraction" not in _widget_keys(at)
+    assert not any(k.startswith("launch:demo:swap.fraction") for k in _widget_keys(at))
     assert "launch:demo:model.name" not in _widget_keys(at)  # the tiny model has no choice of architecture
     at.selectbox(key="launch:demo:temperature.mode").set_value("scheduled")
     at.selectbox(key="launch:demo:swap.mode").set_value("soft").run()
     keys = _widget_keys(at)
-    assert {"launch:demo:temperature.tau_end", "launch:demo:temperature.schedule", "launch:demo:swap.fraction"} <= keys
+    assert {"launch:demo:temperature.tau_end", "launch:demo:temperature.schedule"} <= keys
+    assert at.number_input(key="launch:demo:swap.fraction:soft").value == pytest.approx(0.05)  # Yaras et al.'s
     assert "launch:demo:temperature.max_logit_scale" not in keys  # a scheduled τ is not learned
+    at.selectbox(key="launch:demo:swap.mode").set_value("hard").run()
+    assert at.number_input(key="launch:demo:swap.fraction:hard").value == pytest.approx(1e-3)
     at.selectbox(key="launch:demo:model.source").set_value("open_clip").run()
     assert {"launch:demo:model.name", "launch:demo:model.pretrained"} <= _widget_keys(at)
 
@@ -98,7 +101,7 @@ def test_presets_fill_the_form(home):
     at = open_page("launch")
     at.selectbox(key="launch_preset").set_value("yaras-soft-swap").run()
     assert at.selectbox(key="launch:yaras-soft-swap:swap.mode").value == "soft"
-    assert at.number_input(key="launch:yaras-soft-swap:swap.fraction").value == pytest.approx(0.05)
+    assert at.number_input(key="launch:yaras-soft-swap:swap.fraction:soft").value == pytest.approx(0.05)
     assert at.selectbox(key="launch:yaras-soft-swap:model.source").value == "open_clip"
     assert at.text_input(key="launch:yaras-soft-swap:model.name").value == "RN50"
     options = at.selectbox(key="launch_preset").options
@@ -110,6 +113,7 @@ def test_bad_values_get_messages_under_their_fields(home):
     at.number_input(key="launch:demo:temperature.tau").set_value(0.001)
     at.number_input(key="launch:demo:train.batch_size").set_value(1)
     at.selectbox(key="launch:demo:swap.mode").set_value("hard").run()
+    at.number_input(key="launch:demo:swap.fraction:hard").set_value(0.0)
     at.text_input(key="launch:demo:seeds").set_value("4-2")
     at = _submit(at)
     assert not at.exception
@@ -196,13 +200,15 @@ def test_a_typed_grid_with_seeds_shows_its_count_and_queues_one_group(home, conn
     at.multiselect(key=p + "sweep:swap.mode:pick").set_value(["none", "soft"])
     at.number_input(key=p + "train.epochs").set_value(1)
     at.text_input(key=p + "seeds").set_value("0-1").run()
-    assert "**8 runs** = 2 temperature.tau × 2 swap.mode × 2 seeds" in [m.value for m in at.markdown]
+    assert "**8 runs** = 2 τ × 2 swap mode × 2 seeds" in [m.value for m in at.markdown]
+    assert at.number_input(key=p + "swap.fraction:none").value == pytest.approx(0.05)  # soft's, as swap is swept
+    at.number_input(key=p + "swap.fraction:none").set_value(0.0)
     at = _submit(at)
     errors = [plain(e.value) for e in at.error]
     assert errors[0] == "must be > 0 when swap.mode is hard or soft"  # under the fraction: swap.mode is swept
     message = "swap.fraction: must be > 0 when swap.mode is hard or soft"
     assert errors[1:] == [f"Not queued — fix these settings:\n\n- {message}"]
-    at.number_input(key=p + "swap.fraction").set_value(0.05)
+    at.number_input(key=p + "swap.fraction:none").set_value(0.05)
     at = _submit(at)
     assert not at.exception and not at.error, [e.value for e in at.error]
     store = RunStore()
@@ -225,7 +231,9 @@ def test_more_runs_than_the_maximum_need_a_confirmation(home, conn, redis_server
     at.number_input(key=p + "sweep:data.mismatch:stop").set_value(0.5)
     at.number_input(key=p + "sweep:data.mismatch:count").set_value(form.MAX_RUNS)
     at.text_input(key=p + "seeds").set_value("0-1").run()
-    assert f"**{2 * form.MAX_RUNS} runs** = {form.MAX_RUNS} data.mismatch × 2 seeds" in [m.value for m in at.markdown]
+    assert f"**{2 * form.MAX_RUNS} runs** = {form.MAX_RUNS} mismatched fraction × 2 seeds" in [
+        m.value for m in at.markdown
+    ]
     at = _submit(at)
     assert any("confirm the number of runs" in plain(e.value) for e in at.error)
     assert RunStore().run_ids() == []
@@ -257,3 +265,37 @@ def test_a_run_name_is_shown_as_typed_when_opened(home):
     at = open_page("launch", {"from": source})
     [note] = [i.value for i in at.info if source in plain(i.value)]
     assert "*bold* [link](http://example.com)" in plain(note) and "\\*bold\\*" in note
+
+
+def test_the_sweep_picker_finds_tau_by_words_and_has_no_select_all(home):
+    at = open_page("launch")
+    box = at.multiselect(key="launch:demo:sweep.settings")
+    assert box.proto.select_all == 0  # Streamlit's "Select all" is off
+    assert box.proto.options[0] == "temperature · τ (softmax temperature)"
+    assert not any(o.split(" · ")[1].startswith(("temperature.", "train.")) for o in box.proto.options)
+    box.set_value(["temperature.tau"]).run()
+    assert at.number_input(key="launch:demo:sweep:temperature.tau:stop").value == 0.7  # 0.07 × 10, no float noise
+    assert "**τ**" in [m.value for m in at.markdown]  # the swept setting by its name, not its path
+    mode = at.selectbox(key="launch:demo:temperature.mode")
+    assert mode.format_func("scaled_exp") == "scaled exponential (Yaras TR)" and "$s = e^{\\nu}$" in mode.help
+
+
+def test_the_group_typed_is_kept_and_the_links_name_the_swept_values(home, conn, redis_server, monkeypatch):
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    at = open_page("launch")
+    at.selectbox(key="launch_preset").set_value("tiny-test").run()
+    p = "launch:tiny-test:"
+    at.text_input(key=p + "group").set_value("tau-sweep")
+    at.multiselect(key=p + "sweep.settings").set_value(["temperature.tau"]).run()
+    at.radio(key=p + "sweep:temperature.tau:mode").set_value("list").run()
+    at.text_input(key=p + "sweep:temperature.tau:list").set_value("0.1, 1")
+    at.text_input(key=p + "seeds").set_value("0-1").run()
+    at = _submit(at)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    store = RunStore()
+    assert {store.meta(r)["group"] for r in store.run_ids()} == {"tau-sweep"}
+    by_values = {(store.config(r).temperature.tau, store.config(r).seed): r for r in store.run_ids()}
+    labels = [plain(lk.proto.label) for lk in at.get("page_link") if lk.proto.label.startswith("Watch")]
+    assert f"Watch τ = 0.1 · seed 1 live ({by_values[(0.1, 1)]})" in labels, labels
+    link = [lk for lk in at.get("page_link") if "Compare" in lk.proto.label][0]
+    assert link.proto.query_string == "group=tau-sweep"

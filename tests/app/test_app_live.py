@@ -192,3 +192,70 @@ def test_the_box_switches_runs_and_the_url_follows(home):
     store.cancelled(second)  # the labels change: a new box, the same run
     at.run()
     assert _picker(at).value == second and _picker(at).format_func(second).startswith("second · cancelled")
+
+
+def _step(global_step: int, speed: float, step: int = 2) -> dict:
+    return {"global_step": global_step, "step": step, "samples_per_s": speed}
+
+
+def test_speed_is_smoothed_over_steps_and_skips_the_step_after_an_evaluation():
+    from gapviz.app.shared import frames
+
+    state = frames.smoothed_speed(None, _step(10, 1000.0))
+    assert frames.samples_per_second(state) == pytest.approx(1000.0)
+    jumpy = [(20, 58.0), (30, 1570.0), (40, 58.0), (50, 1570.0)]
+    seen = []
+    for global_step, speed in jumpy:
+        state = frames.smoothed_speed(state, _step(global_step, speed))
+        seen.append(frames.samples_per_second(state))
+    assert all(150 < s < 1000 for s in seen)  # the raw readings swing 27-fold; the smoothed ones do not
+    assert max(seen) / min(seen) < 2
+    after_eval = frames.smoothed_speed(state, _step(60, 5.0, step=1))
+    assert after_eval == state  # the first step of an epoch pays for the evaluation: left out
+    assert frames.smoothed_speed(state, _step(50, 5.0)) == state  # the same step again
+    assert frames.smoothed_speed(state, _step(5, 200.0)) == (5, 1 / 200.0)  # a resume restarts it
+    assert frames.smoothed_speed(state, _step(70, 0.0)) == state and frames.samples_per_second(None) is None
+    eta = frames.eta_seconds(50, 1050, frames.samples_per_second(state) or 0, 64)
+    assert eta == pytest.approx(1000 * 64 / frames.samples_per_second(state))
+
+
+def test_last_values_fall_back_to_the_last_epoch():
+    from gapviz.app.shared import frames
+
+    step = {"loss": 2.5, "tau": 0.05, "samples_per_s": 900.0, "lr": 1e-4}
+    assert frames.last_values(step, {"train_loss": 9.0}) == step
+    epoch = {"train_loss": 2.0, "tau": 0.06, "samples_per_s": 800.0, "lr": 2e-4}
+    assert frames.last_values(None, epoch) == {"loss": 2.0, "tau": 0.06, "samples_per_s": 800.0, "lr": 2e-4}
+    assert frames.last_values({"loss": math.nan}, {}) == {"loss": None, "tau": None, "samples_per_s": None, "lr": None}
+
+
+def test_a_finished_run_shows_its_last_values_not_dashes(home):
+    store = RunStore()
+    run_id = make_run(store, "done", epochs=2)
+    last = StepProgress(2, 4, 4, 8, 8, loss=1.25, tau=0.06, lr=3e-4, samples_per_s=512.0)
+    store.record_progress(run_id, last.to_dict())  # what the runner keeps of the last step
+    at = open_page("live", {"run": run_id})
+    assert not at.exception
+    assert metric(at, "train loss (last step)") == "1.2500"
+    assert metric(at, "τ (last step)") == "0.0600"
+    assert metric(at, "samples/s") == "512"
+    assert metric(at, "learning rate") == "3.00e-04"
+    bare = make_run(store, "no steps kept", epochs=1)
+    at = open_page("live", {"run": bare})
+    assert metric(at, "τ (last step)") == "0.0650"  # the last epoch's τ when no step was kept
+
+
+def test_the_picker_names_a_sweeps_runs_by_their_swept_values(home):
+    store = RunStore()
+    runs = {
+        (tau, seed): make_run(store, "tau-sweep", seed=seed, group="tau-sweep", overrides={"temperature.tau": tau})
+        for tau in (0.1, 1.0)
+        for seed in (0, 1)
+    }
+    alone = make_run(store, "alone")
+    at = open_page("live", {"run": runs[(0.1, 1)]})
+    assert not at.exception
+    label = _picker(at).format_func
+    assert label(runs[(0.1, 1)]) == f"τ = 0.1 · seed 1 · tau-sweep · finished · {runs[(0.1, 1)]}"
+    assert label(runs[(1.0, 0)]).startswith("τ = 1 · seed 0 · tau-sweep")
+    assert label(alone).startswith("alone · finished")

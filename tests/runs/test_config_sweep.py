@@ -46,3 +46,17 @@ def test_every_bad_value_is_named_and_nothing_is_returned():
 def test_problems_name_their_path(axes, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         sweep(preset("tiny-test"), axes)
+
+
+def test_a_sweeps_runs_are_named_by_their_swept_values():
+    from gapviz import setting_catalog
+    from gapviz.app.shared.frames import flatten
+
+    base = preset("tiny-test").with_overrides({"swap.fraction": 0.05})
+    configs = sweep(base, {"temperature.tau": [0.1, 1.0], "swap.mode": ["none", "soft"], "seed": [1]})
+    flats = [flatten(c.to_dict()) for c in configs]
+    paths = setting_catalog.varying_paths([*flats, flatten(configs[0].replace(seed=2).to_dict())])
+    assert paths == ["temperature.tau", "swap.mode", "seed"]  # the seed last, the run name ignored
+    assert setting_catalog.swept_label(flats[1], paths) == "τ = 0.1 · soft swap · seed 1"
+    assert setting_catalog.swept_label(flats[0], ["temperature.tau", "seed"]) == "τ = 0.1 · seed 1"
+    assert setting_catalog.varying_paths(flats[:1]) == []

@@ -13,8 +13,9 @@ from typing import Any
 
 import streamlit as st
 
+from gapviz import setting_catalog
 from gapviz.app.launch.launch_form import FormState, draw, section, seeds_field, show_problems, sweep_section
-from gapviz.app.shared import common, form
+from gapviz.app.shared import common, form, frames
 from gapviz.config import PRESETS, ConfigError, Problem, RunConfig, preset, sweep
 from gapviz.queue import DEFAULT_QUEUE
 
@@ -50,9 +51,9 @@ def _base() -> tuple[RunConfig, str]:
     return preset(chosen), f"launch:{chosen}:"
 
 
-def _top(state: FormState) -> Any:
-    """Name, tags, epochs and seeds: what every run needs first."""
-    c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
+def _top(state: FormState) -> tuple[str, str, Any]:
+    """Name, tags, group, epochs and seeds: what every run needs first."""
+    c1, c2, c3, c4, c5 = st.columns([3, 2, 2, 1, 1])
     with c1:
         draw(state, "name")
     tags = c2.text_input(
@@ -61,11 +62,18 @@ def _top(state: FormState) -> Any:
         placeholder="comma separated",
         help="Labels to find the runs by on Compare (comma separated text).",
     )
-    with c3:
-        draw(state, "train.epochs")
+    group = c3.text_input(
+        "group",
+        key=state.key("group"),
+        placeholder="e.g. tau-sweep",
+        help="The group Compare opens the runs by (text). Empty: a sweep or several seeds are grouped under "
+        "the run name you typed, else a new sweep-<id>; a single run is not grouped.",
+    )
     with c4:
+        draw(state, "train.epochs")
+    with c5:
         seeds = seeds_field(state)
-    return tags, seeds
+    return tags, group, seeds
 
 
 def _configs(state: FormState, seeds: Any, axes: dict[str, list[Any]]) -> tuple[list[RunConfig], list[Problem]]:
@@ -89,8 +97,8 @@ def _configs(state: FormState, seeds: Any, axes: dict[str, list[Any]]) -> tuple[
         return [], error.problems
 
 
-def _queue(configs: list[RunConfig], grid: bool, queue_name: str, tags: str) -> None:
-    """Queue the runs as one group and remember them for the links below."""
+def _queue(configs: list[RunConfig], group: str | None, queue_name: str, tags: str, swept: list[str]) -> None:
+    """Queue the runs as one group and remember them, with their swept values, for the links below."""
     from gapviz.queue import client as queue
 
     conn = common.connection()
@@ -99,23 +107,22 @@ def _queue(configs: list[RunConfig], grid: bool, queue_name: str, tags: str) -> 
         return
     labels = tuple(t.strip() for t in tags.split(",") if t.strip())
     with st.status("Queueing…", expanded=False) as status:
-        group, subs = queue.submit_many(
-            conn, common.store(), configs, queue_name=queue_name, group=None if grid else "", tags=labels
-        )
+        group, subs = queue.submit_many(conn, common.store(), configs, queue_name=queue_name, group=group, tags=labels)
         status.update(label=f"Queued {len(subs)} run(s)" + (f" in group {group}" if group else ""), state="complete")
-    st.session_state["launch_submitted"] = {"group": group, "runs": [s.run_id for s in subs]}
+    names = [setting_catalog.swept_label(frames.flatten(cfg.to_dict()), swept) for cfg in configs]
+    st.session_state["launch_submitted"] = {"group": group, "runs": [s.run_id for s in subs], "labels": names}
 
 
 def _show_submitted() -> None:
     done = st.session_state.get("launch_submitted")
     if not done:
         return
-    runs, group = done["runs"], done["group"]
+    runs, group, names = done["runs"], done["group"], done["labels"]
     st.success(f"Queued {len(runs)} run(s)" + (f" as sweep group {common.md_escape(group)}" if group else "") + ".")
-    for run_id in runs[:20]:
+    for run_id, name in list(zip(runs, names, strict=True))[:20]:
         st.page_link(
             common.PAGES["live"],
-            label=f"Watch {run_id} live",
+            label=f"Watch {common.md_escape(name)} live ({run_id})" if name else f"Watch {run_id} live",
             query_params={"run": run_id},
             icon=":material/monitoring:",
         )
@@ -151,7 +158,9 @@ def _count_line(axes: dict[str, list[Any]], seeds: Any, state: FormState) -> boo
     """How many runs the form queues (settings × values × seeds); above the maximum it asks to confirm."""
     n_seeds = len(seeds) if isinstance(seeds, list) else 1
     count = form.run_count(axes, n_seeds)
-    parts = [f"{len(v)} {p}" for p, v in axes.items()] + ([f"{n_seeds} seeds"] if n_seeds > 1 else [])
+    parts = [f"{len(v)} {setting_catalog.label(p)}" for p, v in axes.items()] + (
+        [f"{n_seeds} seeds"] if n_seeds > 1 else []
+    )
     st.markdown(f"**{count} run{'s' if count != 1 else ''}**" + (f" = {' × '.join(parts)}" if parts else ""))
     if count <= form.MAX_RUNS:
         return True
@@ -163,7 +172,7 @@ def render() -> None:
     common.show_queue_status(common.connection())
     base, prefix = _base()
     state = FormState(base, prefix)
-    tags, seeds = _top(state)
+    tags, group, seeds = _top(state)
     queue_name = _sections(state)
     with st.expander("Sweep (grid)", expanded=bool(st.session_state.get(state.key("sweep.settings")))):
         axes, sweep_problems = sweep_section(state)
@@ -180,7 +189,9 @@ def render() -> None:
         show_problems(state, problems or [confirm], summary)
         return
     with common.guard("could not queue the run"):
-        _queue(configs, bool(axes), queue_name, tags)
+        name = str(state.values["name"])
+        chosen = form.group_for(group, name, state.base.name, len(configs))
+        _queue(configs, chosen, queue_name, tags, form.swept_paths(axes, seeds))
     _show_submitted()
 
 

@@ -42,7 +42,7 @@ def field(spec: form.FieldSpec, default: Any, key: str) -> Any:
     if spec.kind == "choice":
         options = list(spec.options)
         index = options.index(default) if default in options else 0
-        fmt = form.MODEL_SOURCES.get if spec.path == form.MODEL_SOURCE else str
+        fmt = form.MODEL_SOURCES.get if spec.path == form.MODEL_SOURCE else _words(spec.path)
         return st.selectbox(label, options, index=index, key=key, help=help_text, format_func=fmt)
     if spec.kind == "multi":
         return tuple(st.multiselect(label, list(spec.options), default=list(default), key=key, help=help_text))
@@ -54,6 +54,11 @@ def field(spec: form.FieldSpec, default: Any, key: str) -> Any:
         step = form.float_step(float(default))
         return float(st.number_input(label, value=float(default), step=step, format="%g", key=key, help=help_text))
     return st.text_input(label, value=str(default), key=key, help=help_text)
+
+
+def _words(path: str) -> Any:
+    """A format_func showing ``path``'s choices in words (the widget's value stays the code identifier)."""
+    return lambda value: setting_catalog.choice_label(path, value)
 
 
 def sentinel_field(spec: form.FieldSpec, default: int, key: str) -> int:
@@ -83,6 +88,9 @@ def draw(state: FormState, path: str) -> None:
     if not state.applies(path):
         return
     spec, default, key = form.spec_for(path), state.values[path], state.key(path)
+    if path == "swap.fraction":  # each swap mode starts at its paper fraction when none is set
+        mode = state.values["swap.mode"]
+        default, key = form.swap_fraction_default(mode, float(default)), f"{key}:{mode}"
     if path == "model.init_run":
         state.values[path] = run_field(spec, default, key)
     elif form.sentinel_allowed(path, state.values):
@@ -129,11 +137,11 @@ def sweep_axis(state: FormState, path: str) -> list[Any] | Problem:
     key = state.key(f"sweep:{path}")
     current = state.values.get(path)
     left, right = st.columns([1, 4], vertical_alignment="top")
-    left.markdown(f"**{common.md_escape(path)}**")
+    left.markdown(f"**{common.md_escape(setting_catalog.label(path))}**")
     modes = form.sweep_modes(spec.kind)
     log_first = setting_catalog.is_log(path) and "log-spaced" in modes
     mode = right.radio(
-        f"{path} values as",
+        f"{spec.label} values as",
         modes,
         horizontal=True,
         key=key + ":mode",
@@ -143,18 +151,25 @@ def sweep_axis(state: FormState, path: str) -> list[Any] | Problem:
     if mode == "pick":
         options = list(spec.options) if spec.kind == "choice" else [False, True]
         default = [current] if current in options else []
-        picked = right.multiselect(f"{path} values", options, default=default, key=key + ":pick")
+        picked = right.multiselect(
+            f"{spec.label} values",
+            options,
+            default=default,
+            key=key + ":pick",
+            format_func=_words(path),
+            select_all=False,
+        )
         return picked or Problem(f"sweep:{path}", "pick at least one value")
     if mode == "list":
         example = {"float": "e.g. 0.01, 0.03, 0.1", "int": "e.g. 1, 2, 4"}.get(spec.kind, "e.g. a, b")
         text = right.text_input(
-            f"{path} values", key=key + ":list", placeholder=example, help="comma or space separated"
+            f"{spec.label} values", key=key + ":list", placeholder=example, help="comma or space separated"
         )
         try:
             values = form.parse_values(text, spec.kind)
         except ValueError as error:
             return Problem(f"sweep:{path}", str(error))
-        return values or Problem(f"sweep:{path}", f"give the values of {path}, {example}")
+        return values or Problem(f"sweep:{path}", f"give the values of {spec.label}, {example}")
     return _range_axis(right, key, spec, current, log=mode == "log-spaced")
 
 
@@ -162,17 +177,15 @@ def _range_axis(box: Any, key: str, spec: form.FieldSpec, current: Any, *, log: 
     """start, stop and count: log-spaced or evenly spaced values (both ends included)."""
     c1, c2, c3 = box.columns(3)
     number = int if spec.kind == "int" else float
-    first = number(current) if current else number(1)
-    start = c1.number_input(
-        f"{spec.path} from", value=first, key=key + ":start", format="%g" if number is float else "%d"
+    first = number(form.tidy(current)) if current else number(1)
+    stop_default = number(form.tidy(first * 10 if log else first * 2))
+    fmt = "%g" if number is float else "%d"
+    step = form.float_step(float(first)) if number is float else 1
+    start = c1.number_input(f"{spec.label} from", value=first, step=step, key=key + ":start", format=fmt)
+    stop = c2.number_input(f"{spec.label} to", value=stop_default, step=step, key=key + ":stop", format=fmt)
+    count = int(
+        c3.number_input(f"{spec.label} count", value=3, min_value=1, max_value=1000, step=1, key=key + ":count")
     )
-    stop = c2.number_input(
-        f"{spec.path} to",
-        value=number(first * 10 if log else first * 2),
-        key=key + ":stop",
-        format="%g" if number is float else "%d",
-    )
-    count = int(c3.number_input(f"{spec.path} count", value=3, min_value=1, max_value=1000, step=1, key=key + ":count"))
     try:
         values = form.spaced_values(float(start), float(stop), count, log=log, kind=spec.kind)
     except ValueError as error:
@@ -187,8 +200,12 @@ def sweep_section(state: FormState) -> tuple[dict[str, list[Any]], list[Problem]
         "Sweep settings",
         form.sweepable_paths(),
         key=state.key("sweep.settings"),
-        placeholder="vary one or more settings (a grid: every combination)",
-        help="One run per combination of the values given below, times the seeds.",
+        format_func=setting_catalog.sweep_option,
+        select_all=False,
+        filter_mode="contains",
+        placeholder="type to find a setting, e.g. temp, swap, rate (a grid: every combination)",
+        help="Settings grouped as a study varies them (temperature, swap, data, model, optimisation). "
+        "One run per combination of the values given below, times the seeds.",
     )
     axes: dict[str, list[Any]] = {}
     problems: list[Problem] = []

@@ -15,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from gapviz import charts
+from gapviz import charts, setting_catalog
 from gapviz.app.shared import common, frames, measures, settings_plot
 from gapviz.queue.events import EventKind
 from gapviz.runs.records import RunState, RunStatus
@@ -51,6 +51,8 @@ class LiveRun:
     state: str | None = None
     received_at: dict[int, float] = field(default_factory=dict)
     charts: dict[tuple, Any] = field(default_factory=dict)
+    speed: tuple[int, float] | None = None
+    """frames.smoothed_speed's EMA of the steps seen so far (what samples/s and the ETA show)."""
 
     def memo(self, key: tuple, build: Any) -> Any:
         """Charts are rebuilt only when what they show changed (every poll redraws the fragment)."""
@@ -69,6 +71,7 @@ class LiveRun:
                 changed = True
             elif event.kind == EventKind.STEP:
                 self.step = dict(event.data)
+                self.speed = frames.smoothed_speed(self.speed, self.step)
                 changed = True
             elif event.kind == EventKind.STATE:
                 self.state = event.state
@@ -124,7 +127,12 @@ def _toggle_play(key: str) -> None:
     st.session_state[key] = not st.session_state.get(key, False)
 
 
-def progress_block(live: LiveRun, status: RunStatus, batch_size: int, epochs_total: int) -> None:
+def _speed(live: LiveRun, step: dict[str, Any] | None) -> float | None:
+    """Samples per second, smoothed over the steps seen (the one step known when the page opened late)."""
+    return frames.samples_per_second(live.speed or (frames.smoothed_speed(None, step) if step else None))
+
+
+def progress_block(live: LiveRun, status: RunStatus, samples_per_step: int, epochs_total: int) -> None:
     step = live.step or status.progress
     state = current_state(live.state, status.state.value)
     done = max(live.epochs) if live.epochs else None
@@ -132,8 +140,8 @@ def progress_block(live: LiveRun, status: RunStatus, batch_size: int, epochs_tot
         total = int(step.get("total_steps") or 0)
         global_step = int(step.get("global_step") or 0)
         fraction = min(1.0, global_step / total) if total else 0.0
-        sps = float(step.get("samples_per_s") or 0.0)
-        eta = frames.eta_seconds(global_step, total, sps, batch_size) if state == RunState.RUNNING else None
+        sps = _speed(live, step) or 0.0
+        eta = frames.eta_seconds(global_step, total, sps, samples_per_step) if state == RunState.RUNNING else None
         text = (
             f"epoch {step.get('epoch')}/{epochs_total} · step {step.get('step')}/{step.get('steps_per_epoch')} "
             f"· {sps:,.0f} samples/s · ETA {frames.format_duration(eta)}"
@@ -144,26 +152,32 @@ def progress_block(live: LiveRun, status: RunStatus, batch_size: int, epochs_tot
         fraction = (done or 0) / epochs_total if epochs_total and done is not None else 0.0
         text = f"{state} · {done if done is not None else 0}/{epochs_total} epochs evaluated"
     st.progress(min(1.0, max(0.0, fraction)), text=text)
-    metrics_row(live)
+    metrics_row(live, step)
 
 
-def metrics_row(live: LiveRun) -> None:
-    """The last step's training loss next to the last epoch's evaluation loss (two different numbers)."""
-    if not live.step and not live.epochs:
+def metrics_row(live: LiveRun, step: dict[str, Any] | None) -> None:
+    """The last step's training figures next to the last epoch's evaluation loss (two different numbers);
+    a finished run shows its last values (the stored last step, else the last epoch's), not dashes."""
+    if not step and not live.epochs:
         return
-    step = live.step or {}
     last = max(live.epochs) if live.epochs else None
-    eval_loss = live.epochs[last]["metrics"].get("loss") if last is not None else None
+    metrics = live.epochs[last]["metrics"] if last is not None else {}
+    values = frames.last_values(step, metrics)
+    speed = _speed(live, step) or values["samples_per_s"]
     cols = st.columns(5)
-    cols[0].metric("train loss (last step)", _number(step.get("loss"), ".4f"), help="on the last training batch")
+    cols[0].metric("train loss (last step)", _number(values["loss"], ".4f"), help="on the last training batch")
     cols[1].metric(
         f"eval loss (epoch {last})" if last is not None else "eval loss",
-        _number(eval_loss, ".4f"),
+        _number(metrics.get("loss"), ".4f"),
         help="on the fixed evaluation set, after the last evaluated epoch",
     )
-    cols[2].metric("τ (last step)", _number(step.get("tau"), ".4f"))
-    cols[3].metric("samples/s", _number(step.get("samples_per_s"), ",.0f"))
-    cols[4].metric("learning rate", _number(step.get("lr"), ".2e"))
+    cols[2].metric("τ (last step)", _number(values["tau"], ".4f"))
+    cols[3].metric(
+        "samples/s",
+        _number(speed, ",.0f"),
+        help=f"smoothed over steps (half-life {frames.SPEED_HALF_LIFE_STEPS:g} steps), evaluation pauses left out",
+    )
+    cols[4].metric("learning rate", _number(values["lr"], ".2e"))
 
 
 def _number(value: Any, fmt: str) -> str:
@@ -330,7 +344,7 @@ def panel_body(run_id: str, name: str, conn: Any, shown_state: str, refresh: flo
     header(run_id, name, now_state, conn)
     state_notes(run_id, now_state, status, conn)
     cfg = common.store().config(run_id)
-    progress_block(live, status, cfg.train.batch_size, cfg.train.epochs)
+    progress_block(live, status, cfg.train.batch_size * cfg.train.grad_accum, cfg.train.epochs)
     epoch_view(live, run_id, _ongoing(now_state))
     if st.toggle(
         "Gap against β = 1/τ",
@@ -349,6 +363,34 @@ def _picked(box: str) -> None:
     st.query_params["run"] = st.session_state[box]
 
 
+def _group_names(runs: list[str]) -> dict[str, str]:
+    """run id -> what sets it apart in its group ("τ = 0.1 · seed 1"): the settings that vary there."""
+    flats: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        try:
+            flats[run] = frames.flatten(common.store().config(run).to_dict())
+        except Exception:  # noqa: BLE001 - an unreadable config: that run keeps its plain label
+            continue
+    paths = setting_catalog.varying_paths(list(flats.values()))
+    return {run: setting_catalog.swept_label(flat, paths) for run, flat in flats.items()} if paths else {}
+
+
+def swept_names(summaries: dict[str, Any]) -> dict[str, str]:
+    """Each grouped run's swept values, read once per group membership (configs never change)."""
+    groups: dict[str, list[str]] = {}
+    for run, summary in summaries.items():
+        if summary.group and summary.state != RunState.UNREADABLE:
+            groups.setdefault(summary.group, []).append(run)
+    cache = st.session_state.setdefault("live_swept_names", {})
+    names: dict[str, str] = {}
+    for group, runs in groups.items():
+        key = (group, tuple(sorted(runs)))
+        if key not in cache:
+            cache[key] = _group_names(runs)
+        names.update(cache[key])
+    return names
+
+
 def picker(summaries: dict[str, Any]) -> str:
     """The run box (``?run=`` opens a run); each label shows the run's state now.
 
@@ -364,9 +406,14 @@ def picker(summaries: dict[str, Any]) -> str:
         running = [r for r in options if _ongoing(summaries[r].state)]
         st.session_state["live_run"] = running[0] if running else options[0]
 
+    swept = swept_names(summaries)
+
     def label(run: str) -> str:
         known = st.session_state.get(f"live_run_state:{run}")
-        return common.run_label(run, summaries, current_state(known.state if known else None, summaries[run].state))
+        state = current_state(known.state if known else None, summaries[run].state)
+        if swept.get(run):
+            return f"{swept[run]} · {summaries[run].group} · {state} · {run}"
+        return common.run_label(run, summaries, state)
 
     labels = {run: label(run) for run in options}
     box = f"live_run_box:{zlib.crc32(chr(31).join(labels.values()).encode()):08x}"

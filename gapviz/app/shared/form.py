@@ -18,7 +18,7 @@ from typing import Any, Literal, Mapping, get_args, get_origin
 
 from gapviz import config as config_module
 from gapviz.config import RunConfig
-from gapviz.setting_catalog import HELP, LABELS, MODEL_SOURCE
+from gapviz.setting_catalog import HELP, LABELS, MODEL_SOURCE, sweep_choices
 
 MODEL_SOURCES: dict[str, str] = {
     "tiny": "gapviz-tiny, random init",
@@ -295,8 +295,27 @@ NUMBER_SWEEPS = ("list", "log-spaced", "evenly spaced")
 
 
 def sweepable_paths() -> list[str]:
-    """Settings a sweep can vary: numbers, choices, switches and text (not lists; seeds have their own field)."""
-    return [p for p in all_paths() if spec_for(p).kind != "multi" and p not in ("name", "seed")]
+    """Settings it makes sense to sweep, in the catalog's group order: numbers, choices, switches and text
+    (not lists; seeds have their own field)."""
+    fields = set(all_paths()) - {"name", "seed"}
+    return [p for p in sweep_choices() if p in fields and spec_for(p).kind != "multi"]
+
+
+def tidy(value: float) -> float:
+    """``value`` without binary-float noise (0.7000000000000001 -> 0.7): 12 significant digits at most."""
+    return float(f"{value:.12g}")
+
+
+PAPER_SWAP_FRACTION: dict[str, float] = {
+    mode: float(config_module.PRESETS[f"yaras-{mode}-swap"]["swap.fraction"]) for mode in ("hard", "soft")
+}
+"""The swap fraction Yaras et al. found best per swap mode (their presets): hard 1e-3, soft 5e-2."""
+
+
+def swap_fraction_default(mode: str, fraction: float) -> float:
+    """The fraction a swap field starts at: the one given, or the paper's for the mode when it is 0
+    (soft's when no swap is chosen but the mode is swept)."""
+    return fraction if fraction > 0 else PAPER_SWAP_FRACTION.get(mode, PAPER_SWAP_FRACTION["soft"])
 
 
 def sweep_modes(kind: str) -> tuple[str, ...]:
@@ -347,3 +366,18 @@ def spaced_values(start: float, stop: float, count: int, *, log: bool, kind: str
 def run_count(axes: Mapping[str, list[Any]], seeds: int) -> int:
     """Runs a grid queues: the product of every setting's number of values, times the seeds."""
     return math.prod(len(values) for values in axes.values()) * max(1, seeds)
+
+
+def swept_paths(axes: Mapping[str, list[Any]], seeds: Any) -> list[str]:
+    """The settings that tell a form's runs apart: the swept ones, then the seed when several are given."""
+    return [*axes, *(["seed"] if isinstance(seeds, list) and len(seeds) > 1 else [])]
+
+
+def group_for(typed: str, name: str, base_name: str, runs: int) -> str | None:
+    """The group the runs are queued in: the one typed; else for several runs the run name the user typed
+    (not the preset's), or None for a new ``sweep-<id>``; a single run untyped is in no group ("")."""
+    if typed.strip():
+        return typed.strip()
+    if runs < 2:
+        return ""
+    return name.strip() if name.strip() and name.strip() != base_name else None

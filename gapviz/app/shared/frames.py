@@ -352,3 +352,53 @@ def parse_seeds(text: str) -> list[int]:
     if any(s < 0 for s in seeds):
         raise ValueError("seeds must be non-negative integers")
     return list(dict.fromkeys(seeds))
+
+
+# ---- live progress ------------------------------------------------------------------------
+SPEED_HALF_LIFE_STEPS = 50.0
+"""Optimiser steps after which an old speed reading weighs half as much in Live's smoothed speed and ETA."""
+
+
+def smoothed_speed(
+    previous: tuple[int, float] | None, step: Mapping[str, Any], half_life: float = SPEED_HALF_LIFE_STEPS
+) -> tuple[int, float] | None:
+    """(global step, seconds per sample): an EMA over optimiser steps of each step's own time per sample.
+
+    Why: one step's speed jumps (58 ↔ 1,570 samples/s), so ETA swung by minutes. Time per sample is averaged
+    (what an ETA sums), weighted by the steps since the last reading. Eval pauses never enter: a step's speed
+    is timed over that step only, and step 1 of an epoch (the warm-up after an evaluation) is skipped once an
+    estimate exists; a repeated or earlier step (a resume) keeps or restarts the estimate.
+    """
+    speed = float(step.get("samples_per_s") or 0.0)
+    global_step = int(step.get("global_step") or 0)
+    if not math.isfinite(speed) or speed <= 0:
+        return previous
+    if previous is None or global_step < previous[0]:
+        return global_step, 1.0 / speed
+    if global_step == previous[0] or int(step.get("step") or 0) <= 1:
+        return previous
+    weight = 1.0 - 0.5 ** ((global_step - previous[0]) / half_life)
+    return global_step, previous[1] + weight * (1.0 / speed - previous[1])
+
+
+def samples_per_second(smoothed: tuple[int, float] | None) -> float | None:
+    """The smoothed speed in samples per second (None before the first reading)."""
+    return 1.0 / smoothed[1] if smoothed and smoothed[1] > 0 else None
+
+
+LAST_VALUE_KEYS = {"loss": "train_loss", "tau": "tau", "samples_per_s": "samples_per_s", "lr": "lr"}
+"""A step's figure -> the epoch metric that holds the same figure when no step is known (a finished run)."""
+
+
+def last_values(step: Mapping[str, Any] | None, epoch_metrics: Mapping[str, Any] | None) -> dict[str, float | None]:
+    """Train loss, τ, samples/s and learning rate: the last step's, else the last epoch's (never blank
+    when the run recorded them)."""
+    out: dict[str, float | None] = {}
+    for key, metric in LAST_VALUE_KEYS.items():
+        for value in ((step or {}).get(key), (epoch_metrics or {}).get(metric)):
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                out[key] = float(value)
+                break
+        else:
+            out[key] = None
+    return out
