@@ -65,8 +65,8 @@ class GapLevel:
         """The verdict in plain words, with the rule's numbers."""
         tail = f"over the last half of the window (t = {self.t_from:,.4g} → {self.t_to:,.4g}, log scale)"
         moved = f"it changed by {self.change:+.1%}".replace("-", "−")
-        interval = f"{self.plateau_low:.3g}–{self.plateau_high:.3g}"
-        plateau = f"plateau c of {PLATEAU_FIT} = {self.plateau:.3g}, ≈95% interval {interval}"
+        interval = f"{self.plateau_low:.3f}–{self.plateau_high:.3f}"
+        plateau = f"plateau c of {PLATEAU_FIT} = {self.plateau:.3f}, ≈95% interval {interval}"
         if self.trend is GapTrend.LEVELS_OFF:
             return f"The gap is not closing: it levels off at ≈ {self.plateau:.2f} ({plateau}); {tail} {moved}."
         if self.trend is GapTrend.RISING:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from app_fixtures import open_page, texts
+from app_fixtures import open_page, plain, texts
 
 from gapviz.science.theory import CANDIDATE_FITS, DEFAULT_STEPS, TheoryConfig
 
@@ -35,7 +35,26 @@ def test_sandbox_simulates_checks_and_fits(home):
     fits = at.dataframe[1].value
     assert set(fits["fit of the gap"]) <= set(CANDIDATE_FITS) and len(fits) >= 3
     assert all(math.isfinite(v) for v in fits["AIC"])
-    assert len(at.get("vega_lite_chart")) == 2
+    assert len(at.get("vega_lite_chart")) == 3  # the features, the gap with its fits, τ · loss · matched
+
+
+def test_defaults_say_the_gap_levels_off_and_the_bound_check_is_not_informative(home):
+    """Researchers: with the defaults the gap levels off at ≈ 1.0, so 'gap·log²t never falls' is trivially true."""
+    at = open_page("theory")
+    assert not at.exception and not at.error
+    [said] = [w.value for w in at.warning if "not closing" in w.value]
+    assert plain(said).startswith("The gap is not closing: it levels off at ≈ 1.00 (plateau c of a / log²t + c")
+    bound = at.dataframe[0].value.set_index("check").loc["gap·log²t over the window", "here"]
+    assert bound.startswith("not informative: the gap does not close (levels off)")
+
+
+def test_a_fixed_temperature_closes_and_keeps_the_bound_check(home):
+    at = open_page("theory")
+    at.selectbox(key="theory_temperature").set_value("fixed")
+    [b for b in at.button if b.label == "Simulate"][0].click().run()
+    assert any(plain(i.value).startswith("The gap is closing") for i in at.info)
+    bound = at.dataframe[0].value.set_index("check").loc["gap·log²t over the window", "here"]
+    assert bound in {"never falls", "falls somewhere"}
 
 
 def test_fixed_temperature_keeps_tau(home):

@@ -91,7 +91,7 @@ def bound_verdict(checks: SlowPhaseChecks) -> str:
     """What 'gap·log²t never falls' says here: not informative unless the gap closes (it then grows trivially)."""
     if not checks.bound_informative:
         return (
-            f"not informative: the gap is {checks.level.trend.value}, not closing, "
+            f"not informative: the gap does not close ({checks.level.trend.value}), "
             "so gap·log²t grows with log²t whether or not the bound holds"
         )
     return "never falls" if checks.bound_non_decreasing else "falls somewhere"
