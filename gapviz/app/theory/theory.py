@@ -87,13 +87,17 @@ def fit_frames(result: TheoryResult, checks: SlowPhaseChecks) -> tuple[pd.DataFr
     return frame, pd.DataFrame(rows)
 
 
+NOT_CLOSING = {GapTrend.LEVELS_OFF: "levels off", GapTrend.RISING: "rises", GapTrend.UNCLEAR: "is not clearly closing"}
+TRIVIAL_BOUND = (
+    "gap·log²t never falling is trivially true when the gap does not close: it then grows with log²t "
+    "whether or not the bound holds, so that check is reported as not informative."
+)
+
+
 def bound_verdict(checks: SlowPhaseChecks) -> str:
     """What 'gap·log²t never falls' says here: not informative unless the gap closes (it then grows trivially)."""
     if not checks.bound_informative:
-        return (
-            f"not informative: the gap does not close ({checks.level.trend.value}), "
-            "so gap·log²t grows with log²t whether or not the bound holds"
-        )
+        return f"not informative: the gap {NOT_CLOSING[checks.level.trend]}"
     return "never falls" if checks.bound_non_decreasing else "falls somewhere"
 
 
@@ -233,6 +237,8 @@ def _show(result: TheoryResult) -> None:
     c[2].metric("final τ", f"{result.tau[-1]:.4g}")
     c[3].metric("pairs matched to their caption", f"{result.matched[-1]:.0%}")
     st.dataframe(checks_frame(checks), hide_index=True, width="stretch")
+    if not checks.bound_informative:
+        st.caption(TRIVIAL_BOUND)
     if not table.empty:
         st.dataframe(table, hide_index=True, width="stretch")
     st.caption(
