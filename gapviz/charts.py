@@ -232,19 +232,7 @@ def time_curves(
         merged = merged[merged["t"] > 0]
     metrics = list(dict.fromkeys(merged["metric"]))
     merged = merged.assign(title=merged["metric"].map(_panel_title))
-    curves = list(dict.fromkeys(merged["curve"]))
-    color = alt.Color(
-        "curve:N",
-        scale=alt.Scale(domain=curves, range=["#222222", *FIT_COLORS][: len(curves)]),
-        legend=alt.Legend(
-            title="curve (fit: formula)", orient="bottom", labelLimit=400, symbolType="stroke", symbolStrokeWidth=3
-        )
-        if len(curves) > 1
-        else None,
-    )
-    dash = alt.StrokeDash(
-        "curve:N", scale=alt.Scale(domain=curves, range=[[1, 0], *FIT_DASHES][: len(curves)]), legend=None
-    )
+    color, dash = _curve_styles(list(dict.fromkeys(merged["curve"])))
     shown = alt.selection_point(fields=["curve"], bind="legend")
     x = alt.X(
         "t:Q",
@@ -267,7 +255,38 @@ def time_curves(
         .add_params(shown)
         .properties(width=width, height=height)
     )
-    labels = (
+    faceted = (
+        alt.layer(line, _end_labels(color, shown), data=_with_end_labels(merged))
+        .facet(
+            facet=alt.Facet(
+                "title:N", title=None, sort=list(dict.fromkeys(merged["title"])), header=alt.Header(labelFontSize=13)
+            ),
+            columns=columns,
+        )
+        .resolve_scale(y="independent")
+    )
+    return faceted.properties(usermeta={"embedOptions": {**EMBED_OPTIONS, "renderer": renderer}})
+
+
+def _curve_styles(curves: list[str]) -> tuple[alt.Color, alt.StrokeDash]:
+    """The simulation solid and dark, each fit its own colour and dash; the legend (formulas) only with fits."""
+    legend = alt.Legend(
+        title="curve (fit: formula)", orient="bottom", labelLimit=400, symbolType="stroke", symbolStrokeWidth=3
+    )
+    color = alt.Color(
+        "curve:N",
+        scale=alt.Scale(domain=curves, range=["#222222", *FIT_COLORS][: len(curves)]),
+        legend=legend if len(curves) > 1 else None,
+    )
+    dash = alt.StrokeDash(
+        "curve:N", scale=alt.Scale(domain=curves, range=[[1, 0], *FIT_DASHES][: len(curves)]), legend=None
+    )
+    return color, dash
+
+
+def _end_labels(color: alt.Color, shown: alt.Parameter) -> alt.Chart:
+    """Each fit's formula at its line's end (``label_y``: see ``_with_end_labels``), faded with its line."""
+    return (
         alt.Chart()
         .transform_filter("isValid(datum.label_y)")
         .mark_text(align="left", dx=6, fontSize=11, fontWeight="bold")
@@ -279,17 +298,6 @@ def time_curves(
             opacity=alt.condition(shown, alt.value(1.0), alt.value(0.15)),
         )
     )
-    faceted = (
-        alt.layer(line, labels, data=_with_end_labels(merged))
-        .facet(
-            facet=alt.Facet(
-                "title:N", title=None, sort=list(dict.fromkeys(merged["title"])), header=alt.Header(labelFontSize=13)
-            ),
-            columns=columns,
-        )
-        .resolve_scale(y="independent")
-    )
-    return faceted.properties(usermeta={"embedOptions": {**EMBED_OPTIONS, "renderer": renderer}})
 
 
 def _panel_title(metric: str) -> str:
