@@ -2,7 +2,7 @@
 
 With the defaults the gap levels off at ≈ 1.0 (issue 22): the page must say so in words, report the
 gap·log²t check as not informative, and name each fit of the gap at its line's end (the gap chart is
-drawn as SVG, so its labels are text in the page).
+drawn as SVG, so its labels are text in the page); clicking a fit in the legend shows it alone.
 
 Set GAPVIZ_SCREENSHOTS=<folder> to keep a screenshot of the page (docs/screenshots/theory.png).
 """
@@ -29,6 +29,13 @@ def gapviz_up(tmp_path_factory):
         yield server
 
 
+def opacity(page, label: str) -> str:
+    """The opacity of the end label ``label`` in the gap chart (an SVG text)."""
+    return page.evaluate(
+        "l => [...document.querySelectorAll('svg text')].find(t => t.textContent === l).getAttribute('opacity')", label
+    )
+
+
 def test_theory_says_the_gap_levels_off_and_names_its_fits(gapviz_up):
     with sync_api.sync_playwright() as pw:
         browser = launch_browser(pw)
@@ -48,7 +55,14 @@ def test_theory_says_the_gap_levels_off_and_names_its_fits(gapviz_up):
             assert set(CANDIDATE_FITS) <= drawn, drawn  # each fit named at its end (and in the legend)
             for name in CANDIDATE_FITS:
                 assert page.locator("svg text", has_text=name).first.is_visible()
-            assert page.get_by_text("Traceback").count() == 0
             shoot(page, "theory")
+            page.locator("svg text", has_text="fit: a / log²t + c").first.click()  # the legend: show that fit alone
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('svg text')].some("
+                "t => t.textContent === 'a / log²t' && t.getAttribute('opacity') === '0.15')",
+                timeout=10_000,
+            )
+            assert opacity(page, "a / log²t + c") == "1" and opacity(page, "a·t^(−p) + c") == "0.15"
+            assert page.get_by_text("Traceback").count() == 0
         finally:
             browser.close()
