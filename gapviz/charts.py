@@ -229,6 +229,11 @@ def shift_curves(
     )
 
 
+FIT_COLORS = ["#E45756", "#4C78A8", "#54A24B", "#B279A2", "#F58518", "#72B7B2"]
+FIT_DASHES = [[6, 3], [2, 2], [10, 3, 2, 3], [14, 4], [4, 6], [1, 3]]
+SIMULATION = "simulation"
+
+
 def time_curves(
     data: pd.DataFrame,
     *,
@@ -237,51 +242,116 @@ def time_curves(
     columns: int = 2,
     width: int = 320,
     height: int = 200,
+    renderer: str = "canvas",
 ) -> alt.FacetChart:
-    """Quantities against time t (the theory sandbox), fitted curves dashed on top.
+    """Quantities against time t (the theory sandbox), one panel each, fitted curves on top.
 
     ``data``: ``t``, ``metric``, ``value``. ``fits``: ``t``, ``metric``, ``value``, ``fit``
-    (the formula, e.g. "a / log(b·t + e)²"). With ``log_x`` rows at t ≤ 0 are left out.
+    (the formula, e.g. "a / log²t + c"). Each fit has its own colour and dash, its formula in the
+    legend (click it to show that fit alone, shift-click for several) and at its line's end.
+    With ``log_x`` rows at t ≤ 0 are left out. ``renderer`` "svg" keeps the labels in the page's DOM.
     """
-    frames = [data.assign(curve="simulation")]
+    frames = [data.assign(curve=SIMULATION)]
     if fits is not None and len(fits):
-        frames.append(fits.assign(curve="fit: " + fits["fit"]).drop(columns=["fit"]))
+        frames.append(fits.assign(curve="fit: " + fits["fit"]).rename(columns={"fit": "label"}))
     merged = pd.concat(frames, ignore_index=True)
     if log_x:
         merged = merged[merged["t"] > 0]
-    merged = merged.assign(title=merged["metric"].map(metric_title), dashed=merged["curve"] != "simulation")
-    curves = list(dict.fromkeys(merged["curve"]))
-    palette = ["#4C78A8", "#E45756", "#54A24B", "#B279A2", "#F58518"]
+    metrics = list(dict.fromkeys(merged["metric"]))
+    merged = merged.assign(title=merged["metric"].map(_panel_title))
+    color, dash = _curve_styles(list(dict.fromkeys(merged["curve"])))
+    shown = alt.selection_point(fields=["curve"], bind="legend")
+    x = alt.X(
+        "t:Q",
+        title="t = step · lr (gradient-flow time" + (", log scale)" if log_x else ")"),
+        scale=alt.Scale(type="log") if log_x else alt.Scale(),
+        axis=alt.Axis(format="~g", labelOverlap="greedy", tickCount=5),
+    )
+    y_title = _axis_title(metrics[0]) if len(metrics) == 1 else None
     line = (
         alt.Chart()
         .mark_line(strokeWidth=2)
         .encode(
-            x=alt.X(
-                "t:Q",
-                title="t (gradient-flow time)",
-                scale=alt.Scale(type="log") if log_x else alt.Scale(),
-                axis=alt.Axis(format="~g", labelOverlap="greedy", tickCount=5),
-            ),
-            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
-            color=alt.Color(
-                "curve:N",
-                scale=alt.Scale(domain=curves, range=palette[: len(curves)]),
-                legend=alt.Legend(title=None, orient="bottom", labelLimit=400),
-            ),
-            strokeDash=alt.StrokeDash(
-                "dashed:N", scale=alt.Scale(domain=[False, True], range=[[1, 0], [6, 4]]), legend=None
-            ),
+            x=x,
+            y=alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=False)),
+            color=color,
+            strokeDash=dash,
+            opacity=alt.condition(shown, alt.value(1.0), alt.value(0.08)),
             tooltip=[alt.Tooltip("curve:N"), alt.Tooltip("t:Q", format=".3g"), alt.Tooltip("value:Q", format=".4f")],
         )
+        .add_params(shown)
         .properties(width=width, height=height)
     )
-    order = list(dict.fromkeys(merged["title"]))
     faceted = (
-        alt.layer(line, data=merged)
-        .facet(facet=alt.Facet("title:N", title=None, sort=order, header=alt.Header(labelFontSize=13)), columns=columns)
+        alt.layer(line, _end_labels(color, shown), data=_with_end_labels(merged))
+        .facet(
+            facet=alt.Facet(
+                "title:N", title=None, sort=list(dict.fromkeys(merged["title"])), header=alt.Header(labelFontSize=13)
+            ),
+            columns=columns,
+        )
         .resolve_scale(y="independent")
     )
-    return _finish(faceted)
+    return faceted.properties(usermeta={"embedOptions": {**EMBED_OPTIONS, "renderer": renderer}})
+
+
+def _curve_styles(curves: list[str]) -> tuple[alt.Color, alt.StrokeDash]:
+    """The simulation solid and dark, each fit its own colour and dash; the legend (formulas) only with fits."""
+    legend = alt.Legend(
+        title="curve (fit: formula)", orient="bottom", labelLimit=400, symbolType="stroke", symbolStrokeWidth=3
+    )
+    color = alt.Color(
+        "curve:N",
+        scale=alt.Scale(domain=curves, range=["#222222", *FIT_COLORS][: len(curves)]),
+        legend=legend if len(curves) > 1 else None,
+    )
+    dash = alt.StrokeDash(
+        "curve:N", scale=alt.Scale(domain=curves, range=[[1, 0], *FIT_DASHES][: len(curves)]), legend=None
+    )
+    return color, dash
+
+
+def _end_labels(color: alt.Color, shown: alt.Parameter) -> alt.Chart:
+    """Each fit's formula at its line's end (``label_y``: see ``_with_end_labels``), faded with its line."""
+    return (
+        alt.Chart()
+        .transform_filter("isValid(datum.label_y)")
+        .mark_text(align="left", dx=6, fontSize=11, fontWeight="bold")
+        .encode(
+            x="t:Q",
+            y="label_y:Q",
+            text="label:N",
+            color=color,
+            opacity=alt.condition(shown, alt.value(1.0), alt.value(0.15)),
+        )
+    )
+
+
+def _panel_title(metric: str) -> str:
+    """A panel's header: the metric's short label and unit from the catalog."""
+    unit = catalog.BY_KEY[metric].unit if metric in catalog.BY_KEY else ""
+    return catalog.short(metric) + (f" ({unit})" if unit else "")
+
+
+def _axis_title(metric: str) -> str:
+    """A value axis's title: the metric's full label (with its formula) and unit from the catalog."""
+    unit = catalog.BY_KEY[metric].unit if metric in catalog.BY_KEY else ""
+    return catalog.label(metric) + (f" ({unit})" if unit else "")
+
+
+def _with_end_labels(merged: pd.DataFrame, spacing: float = 0.07) -> pd.DataFrame:
+    """``label_y`` on each fit's last point: its end value, spread so labels sit ≥ ``spacing`` of the panel apart."""
+    merged = merged.assign(label_y=float("nan"))
+    ends = merged[merged["curve"] != SIMULATION].sort_values("t").groupby(["metric", "curve"], sort=False).tail(1)
+    for metric, group in ends.groupby("metric"):
+        values = merged.loc[merged["metric"] == metric, "value"]
+        gap = spacing * max(float(values.max() - values.min()), 1e-12)
+        placed: list[float] = []
+        for index in group.sort_values("value").index:
+            y = float(merged.at[index, "value"])
+            placed.append(max(y, placed[-1] + gap) if placed else y)
+            merged.at[index, "label_y"] = placed[-1]
+    return merged
 
 
 def snapshot_scatter(

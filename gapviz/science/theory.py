@@ -6,7 +6,7 @@ Who owns what:
   features on the contrastive loss, with the compiled inner loop);
 - :mod:`gapviz.science.theory_fits`: Fit and the candidate shapes of a gap curve (RMSE and AIC, no winner forced);
 - :mod:`gapviz.science.theory_checks`: SlowPhaseChecks, fit_window, slow_phase_checks (the Ω(1/log²t) bound
-  and the throttling dγ/dβ ∝ 1/β on a run's slow phase).
+  and the throttling dγ/dβ ∝ 1/β on a run's slow phase), gap_trend (whether the gap closes or levels off).
 
 Pure: numpy and scipy (numba, when installed, compiles the inner loop); no IO.
 """
@@ -15,9 +15,16 @@ from __future__ import annotations
 
 from gapviz.science.theory_checks import (
     BOUND_TOLERANCE,
+    LEVEL_CHANGE,
     MIN_WINDOW_POINTS,
+    PLATEAU_FIT,
+    PLATEAU_SHARE,
+    TAIL_SHARE,
+    GapLevel,
+    GapTrend,
     SlowPhaseChecks,
     fit_window,
+    gap_trend,
     slow_phase_checks,
 )
 from gapviz.science.theory_fits import (
@@ -74,6 +81,12 @@ __all__ = [
     "MIN_WINDOW_POINTS",
     "SANDBOX_TEMPERATURES",
     "Fit",
+    "GapLevel",
+    "GapTrend",
+    "LEVEL_CHANGE",
+    "PLATEAU_FIT",
+    "PLATEAU_SHARE",
+    "TAIL_SHARE",
     "SandboxTemperature",
     "SlowPhaseChecks",
     "Snapshot",
@@ -90,6 +103,7 @@ __all__ = [
     "fit_log_bound_offset",
     "fit_power_law",
     "fit_window",
+    "gap_trend",
     "record_steps",
     "simulate",
     "slow_phase_checks",

@@ -24,6 +24,8 @@ class Fit:
     rmse: float
     function: Callable[..., np.ndarray] = field(repr=False, compare=False)
     points: int = 0
+    errors: dict[str, float] = field(default_factory=dict)
+    """Standard errors of ``params`` from the fit's covariance (empty when the fit gives none)."""
 
     @property
     def aic(self) -> float:
@@ -139,7 +141,7 @@ def _best_fit(name, names, function, t, gap, starts, bounds) -> Fit:
         p0 = np.clip(np.asarray(p0, dtype=float), bounds[0], bounds[1])
         try:
             with np.errstate(all="ignore"):
-                params, _ = curve_fit(function, t, gap, p0=p0, bounds=bounds, maxfev=20_000)
+                params, covariance = curve_fit(function, t, gap, p0=p0, bounds=bounds, maxfev=20_000)
         except (RuntimeError, ValueError, FloatingPointError):
             continue
         residual = gap - function(t, *params)
@@ -148,7 +150,17 @@ def _best_fit(name, names, function, t, gap, starts, bounds) -> Fit:
             continue
         total = float(np.sum((gap - gap.mean()) ** 2))
         r2 = 1.0 - float(np.sum(residual**2)) / total if total > 0 else float(rmse == 0.0)
-        best = Fit(name, {k: float(v) for k, v in zip(names, params, strict=True)}, r2, rmse, function, int(t.size))
+        with np.errstate(invalid="ignore"):
+            errors = np.sqrt(np.diag(covariance))
+        best = Fit(
+            name,
+            {k: float(v) for k, v in zip(names, params, strict=True)},
+            r2,
+            rmse,
+            function,
+            int(t.size),
+            {k: float(e) for k, e in zip(names, errors, strict=True)},
+        )
     if best is None:
         raise ValueError(f"could not fit {name} to the curve")
     return best

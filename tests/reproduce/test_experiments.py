@@ -192,6 +192,11 @@ def test_theory_bound_throttling_and_fixed_closing_hold_in_the_sandbox(reproduce
     for run in runs:
         assert set(run["checks"]["fits"]) <= set(CANDIDATE_FITS)
         assert all(math.isfinite(f["aic"]) for f in run["checks"]["fits"].values())
+    claim_runs = [r for r in runs if (r["temperature"], r["mismatch"]) == theory.CLAIM_RUN]
+    flat = sum(not r["checks"]["bound_informative"] for r in claim_runs)
+    assert flat == len(claim_runs)  # the tiny sandbox's gap levels off: gap·log²t never falling says nothing
+    assert "(not informative: the gap levels off, not closing)" in report.results["summary"]
+    assert report.results["differences"][0].startswith(f"In {flat} of {len(claim_runs)} learnable-τ runs")
 
 
 def test_report_files_and_strict_json(reproduced, home):

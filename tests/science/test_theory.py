@@ -13,13 +13,16 @@ import torch
 
 from gapviz.science import theory, theory_sandbox
 from gapviz.science.theory import (
+    GapTrend,
     TheoryConfig,
     candidate_fits,
     caption_assignment,
     contrastive_loss_and_grads,
     fit_exponential,
     fit_log_bound,
+    fit_log_bound_offset,
     fit_power_law,
+    gap_trend,
     record_steps,
     simulate,
     slow_phase_checks,
@@ -198,6 +201,52 @@ def test_fit_rejects_bad_input():
         fit_log_bound([0.5, 0.7, 0.9, 2.0], [1.0, 1.0, 1.0, 1.0])
 
 
+# --- does the gap close? (gap_trend on synthetic traces) ---------------------------------
+
+TRACE_T = np.geomspace(30.0, 1000.0, 40)
+"""Log-spaced times like a default run's slow phase (t ≥ 30 after matching, to t = 1000)."""
+
+
+def _trend(gap: np.ndarray, t: np.ndarray = TRACE_T) -> theory.GapLevel:
+    return gap_trend(t, gap, fit_log_bound_offset(t, gap))
+
+
+@pytest.mark.parametrize("a", [2.0, 20.0])
+def test_a_gap_closing_like_one_over_log_squared_is_closing(a):
+    level = _trend(a / np.log(TRACE_T) ** 2)
+    assert level.trend is GapTrend.CLOSING and level.change < -0.3
+    assert level.plateau_low < 0.05 * a / np.log(1000.0) ** 2 + 1e-6  # no plateau under it
+    assert level.sentence().startswith("The gap is closing")
+
+
+def test_a_gap_that_levels_off_is_reported_with_its_plateau():
+    level = _trend(1.0 + 0.5 / np.log(TRACE_T) ** 2)
+    assert level.trend is GapTrend.LEVELS_OFF and -0.05 < level.change < 0
+    assert level.plateau == pytest.approx(1.0, abs=1e-3) and level.plateau_low <= 1.0 <= level.plateau_high + 1e-6
+    assert level.sentence().startswith("The gap is not closing: it levels off at ≈ 1.00 (")
+
+
+def test_noisy_traces_keep_their_verdicts():
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0.0, 0.005, TRACE_T.size)
+    assert _trend(1.0 + 0.5 / np.log(TRACE_T) ** 2 + noise).trend is GapTrend.LEVELS_OFF
+    assert _trend(5.0 / np.log(TRACE_T) ** 2 + noise).trend is GapTrend.CLOSING
+    flat_noise = _trend(0.02 + rng.normal(0.0, 0.02, TRACE_T.size))  # pure noise about a tiny gap
+    assert flat_noise.trend is not GapTrend.LEVELS_OFF
+
+
+def test_a_rising_gap_and_too_short_a_trace_are_not_levelling_off():
+    assert _trend(0.5 + 0.1 * np.log(TRACE_T)).trend is GapTrend.RISING
+    short = TRACE_T[:4]
+    assert gap_trend(short, 1.0 / np.log(short) ** 2).trend is GapTrend.UNCLEAR
+    assert gap_trend(TRACE_T, 1.0 + 0.0 * TRACE_T).trend is GapTrend.UNCLEAR  # flat, but no plateau fit to judge
+
+
+def test_an_exponential_closing_is_at_most_minus_one_hundred_percent():
+    level = _trend(0.3 * np.exp(-TRACE_T / 100.0))
+    assert level.trend is GapTrend.CLOSING and level.change >= -1.0
+
+
 # --- Yaras et al. on the default run -----------------------------------------------------
 
 
@@ -222,6 +271,16 @@ def test_bound_check_is_gap_times_log_squared_over_the_slow_phase(runs):
     assert checks.bound_non_decreasing == bool(np.all(np.diff(product) >= 0))
     assert checks.bound_non_decreasing and checks.bound_slope > 0  # Yaras: the gap stays above the bound
     assert np.all(np.diff(result.gap[slow]) < 0) and result.gap[-1] > 0.5 * result.gap[0]  # it closes, barely
+
+
+def test_on_the_default_run_the_gap_levels_off_so_the_bound_check_is_not_informative(runs):
+    """Researchers saw the default gap level off at ≈ 1.0: gap·log²t then grows whatever the bound."""
+    checks = slow_phase_checks(runs["learnable"])
+    assert checks.level.trend is GapTrend.LEVELS_OFF and 0.9 < checks.level.plateau < 1.1
+    assert checks.bound_non_decreasing and not checks.bound_informative
+    assert checks.to_json()["bound_informative"] is False and checks.to_json()["level"]["trend"] == "levels off"
+    fixed = slow_phase_checks(runs["fixed"])
+    assert fixed.level.trend is GapTrend.CLOSING and fixed.bound_informative
 
 
 def test_throttling_slope_is_about_minus_one(runs):

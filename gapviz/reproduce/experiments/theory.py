@@ -228,7 +228,7 @@ def analyze(results: RunResults, scale: Scale) -> Analysis:
         f"gap {main['gap_start']:.3f} → {main['gap_end']:.3f} while τ "
         f"{'falls' if main['tau_end'] < main['tau_start'] else 'rises'} from {main['tau_start']:.3f} to "
         f"{main['tau_end']:.4f}; gap·log²t {main['checks']['bound_start']:.1f} → "
-        f"{main['checks']['bound_end']:.1f} over the slow phase; "
+        f"{main['checks']['bound_end']:.1f} over the slow phase{_bound_note(main['checks'])}; "
         f"throttling slope {main['checks']['throttling_slope']:.2f}."
     )
     measured = {
@@ -241,10 +241,23 @@ def analyze(results: RunResults, scale: Scale) -> Analysis:
     return Analysis(claims, summary, measured, differences(runs, probe))
 
 
+def _bound_note(checks: Mapping[str, Any]) -> str:
+    """' (not informative: ...)' when the gap does not close, so gap·log²t grows whatever the bound."""
+    if checks["bound_informative"]:
+        return ""
+    return f" (not informative: the gap {checks['level']['trend']}, not closing)"
+
+
 def differences(runs: list[dict[str, Any]], probe: list[dict[str, Any]]) -> list[str]:
     claim = [r for r in runs if (r["temperature"], r["mismatch"]) == CLAIM_RUN]
     dgdt = [r["checks"]["dgamma_dt_slope"] for r in claim]
+    flat = [r["checks"]["level"] for r in claim if not r["checks"]["bound_informative"]]
+    trends = ", ".join(sorted({level["trend"] for level in flat})) or "–"
+    plateaus = ", ".join(f"{level['plateau']:.3f}" for level in flat) or "–"
     out = [
+        f"In {len(flat)} of {len(claim)} learnable-τ runs with mismatch the gap does not close ({trends}; plateau c "
+        f"of a / log²t + c: {plateaus}): there 'gap·log²t never falls' is trivially true and not informative "
+        "(rule: gapviz.science.theory_checks.gap_trend).",
         "The gap is far above the bound: gap·log²t grows (it would stay level if the gap closed exactly "
         "like 1/log²t), so a / log²t alone fits the curve badly; the bound is a floor, not the curve's shape.",
         f"The slope of log|dγ/dt| against log β is {np.mean(dgdt):.1f} (mean over seeds), not −1: "
