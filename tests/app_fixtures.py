@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -315,3 +316,17 @@ def settle(page) -> None:
     """Until the app's script run ends (Streamlit shows its status widget while a run is going)."""
     page.wait_for_timeout(300)
     page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=60_000)
+
+
+def download(page, key: str) -> bytes:
+    """The file the download button with widget key ``key`` gives."""
+    button = page.locator(f".st-key-{key} button").first
+    button.scroll_into_view_if_needed()
+    with page.expect_download(timeout=60_000) as info:
+        button.click()
+    return Path(info.value.path()).read_bytes()
+
+
+def svg_texts(svg: str) -> list[str]:
+    """The text of every <text> element of an SVG (axis titles, tick labels, panel titles)."""
+    return [re.sub(r"<[^>]+>", "", t) for t in re.findall(r"<text[^>]*>(.*?)</text>", svg, flags=re.S)]

@@ -108,7 +108,7 @@ def test_curves_draw_the_bootstrap_interval_as_a_band():
     gap = frame[frame["metric"] == "gap_distance"]
     assert gap["lo"].tolist() == [0.45, 0.35, 0.25] and frame[frame["metric"] == "tau"]["lo"].isna().all()
     spec = charts.metric_curves(frame).to_dict()
-    layers = spec["spec"]["layer"]
+    layers = spec["concat"][0]["layer"]
     marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in layers]
     assert "area" in marks
     no_ci = frames.curves_frame([{"epoch": 0, "gap_distance": 0.3}], "run")

@@ -9,12 +9,11 @@ Set GAPVIZ_SCREENSHOTS=<folder> to keep a screenshot of the page (docs/screensho
 from __future__ import annotations
 
 import io
-import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from app_fixtures import CHROMIUM, GapvizUp, launch_browser, make_run, settle, shoot, synthetic_epoch
+from app_fixtures import CHROMIUM, download, launch_browser, make_run, settle, shoot, svg_texts, synthetic_epoch
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -27,12 +26,6 @@ GAPS = {0: 0.05, 1: 1.6}
 """The last epoch's debiased gap of seeds 0 and 1: at τ = 0.1 their t-interval is −1.66 to 3.96 unclipped."""
 
 
-@pytest.fixture(scope="module")
-def gapviz_up(tmp_path_factory):
-    with GapvizUp(tmp_path_factory.mktemp("e2e-figure") / "home", workers=0) as server:
-        yield server
-
-
 def _sweep(store) -> None:
     """3 τ × 2 seeds finished runs in group tau-sweep, each with a debiased gap at its last epoch."""
     for tau in TAUS:
@@ -43,19 +36,6 @@ def _sweep(store) -> None:
             record = synthetic_epoch(3, seed=seed)
             record.metrics.update(gap_distance_unbiased=gap, i2t_r1=0.99 if seed else 1.0)
             store.append_epoch(run, record)
-
-
-def _download(page, key: str) -> bytes:
-    """The file the download button with widget key ``key`` gives."""
-    button = page.locator(f".st-key-{key} button").first
-    button.scroll_into_view_if_needed()
-    with page.expect_download(timeout=60_000) as info:
-        button.click()
-    return Path(info.value.path()).read_bytes()
-
-
-def _svg_texts(svg: str) -> list[str]:
-    return [re.sub(r"<[^>]+>", "", t) for t in re.findall(r"<text[^>]*>(.*?)</text>", svg, flags=re.S)]
 
 
 def _number(text: str) -> float | None:
@@ -83,17 +63,17 @@ def test_a_tau_sweep_figure_reads_the_catalogs_stays_in_range_and_exports(gapviz
             assert "n = 2 per point" in body  # under the curves and the settings plot
             assert "band: 95% t-interval over seeds" in body and "settings varied: τ" in body
 
-            svg = _download(page, "settings_svg").decode()
+            svg = download(page, "settings_svg").decode()
             head = svg.split(">", 1)[0]
             assert 'width="252pt"' in head  # single column (3.5 in) by default
-            texts = _svg_texts(svg)
+            texts = svg_texts(svg)
             assert "τ" in texts and "gap ‖μ_I − μ_T‖ (debiased)" in texts
             assert "temperature.tau" not in svg and "gap_distance" not in svg
             numbers = [n for n in map(_number, texts) if n is not None]
             assert numbers and min(numbers) >= 0.0  # no negative gap, no negative τ on any axis
-            assert _download(page, "settings_pdf").startswith(b"%PDF")
+            assert download(page, "settings_pdf").startswith(b"%PDF")
 
-            csv = _download(page, "settings_csv").decode()
+            csv = download(page, "settings_csv").decode()
             caption, _ = csv.split("\n", 1)
             assert caption.startswith("# settings varied: τ; seeds: n = 2 per point; estimator: Gap, debiased")
             table = pd.read_csv(io.StringIO(csv), comment="#")
@@ -101,10 +81,10 @@ def test_a_tau_sweep_figure_reads_the_catalogs_stays_in_range_and_exports(gapviz
             assert len(means) == 3 and set(means["n"]) == {2}
             assert means["lo"].min() == 0.0 and means["hi"].max() <= 2.0  # −1.66 to 3.96 clipped to [0, 2]
 
-            curves = _download(page, "curves_csv").decode()
+            curves = download(page, "curves_csv").decode()
             plotted = pd.read_csv(io.StringIO(curves), comment="#")
             assert plotted["lo"].min() >= 0.0 and plotted[plotted["metric"] == "i2t_r1"]["hi"].max() <= 1.0
-            curve_svg = _svg_texts(_download(page, "curves_svg").decode())
+            curve_svg = svg_texts(download(page, "curves_svg").decode())
             shown = {m for m in plotted["metric"].unique() if plotted[plotted["metric"] == m]["value"].notna().any()}
             titles = [t for t in curve_svg if t.startswith(("gap", "R@", "relative", "loss", "temperature", "τ"))]
             assert len(set(titles)) >= len(shown) and curve_svg.count("epoch") >= len(shown)  # a panel each, no empty

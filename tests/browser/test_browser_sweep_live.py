@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from app_fixtures import CHROMIUM, GapvizUp, launch_browser, make_run, settle, shoot
+from app_fixtures import CHROMIUM, launch_browser, make_run, settle, shoot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -20,12 +20,6 @@ if not Path(CHROMIUM).exists():
 sync_api = pytest.importorskip("playwright.sync_api")
 
 TAU_OPTION = "temperature · τ (softmax temperature)"
-
-
-@pytest.fixture(scope="module")
-def gapviz_up(tmp_path_factory):
-    with GapvizUp(tmp_path_factory.mktemp("e2e-sweep-live") / "home", workers=0) as server:
-        yield server
 
 
 def test_the_sweep_picker_finds_tau_and_a_finished_run_shows_numbers(gapviz_up, monkeypatch):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from app_fixtures import CHROMIUM, GapvizUp, launch_browser, shoot
+from app_fixtures import CHROMIUM, launch_browser, shoot
 
 from gapviz.science.theory import CANDIDATE_FITS
 
@@ -21,12 +21,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} not installed", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture(scope="module")
-def gapviz_up(tmp_path_factory):
-    with GapvizUp(tmp_path_factory.mktemp("theory-reads") / "home", workers=0) as server:
-        yield server
 
 
 def opacity(page, label: str) -> str:
