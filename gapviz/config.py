@@ -14,7 +14,7 @@ import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal, Mapping, get_args, get_origin
 
 import tomllib
 
@@ -527,6 +527,21 @@ def _sweep_point(cfg: RunConfig, assignment: dict[str, Any]) -> tuple[RunConfig 
     label = " ".join(f"{path}={_label(value_at(swept, path))}" for path in assignment)
     swept = swept.replace(name=f"{cfg.name} {label}".strip())
     return swept, [tagged(p) for p in swept.validate()]
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A config tree as dotted settings, ``{"train": {"lr": 1e-3}}`` -> ``{"train.lr": 1e-3}``; lists become
+    comma-joined text (what the summary index, Compare's filters and swept labels key on)."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{path}."))
+        elif isinstance(value, (list, tuple)):
+            flat[path] = ", ".join(str(v) for v in value)
+        else:
+            flat[path] = value
+    return flat
 
 
 def value_at(cfg: RunConfig, path: str) -> Any:

@@ -38,6 +38,8 @@ MARK_SEPARATOR = "~"
 
 Summary = dict[str, Any]
 """One run's summary as plain JSON (RunStore turns it into a RunSummary)."""
+_PARSED: dict[Path, tuple[Any, dict[str, Summary]]] = {}
+"""Snapshot file -> (its stamp, its runs): a process lists again without parsing an unchanged snapshot."""
 
 
 class SummaryIndex:
@@ -64,7 +66,7 @@ class SummaryIndex:
     def summaries(self) -> dict[str, Summary]:
         """Every run's summary, current: the snapshot with changed, active, new and vanished runs folded in."""
         stamp = self._stamp()
-        snapshot = self._read_snapshot()
+        snapshot = self._read_snapshot(stamp)
         if snapshot is None:
             return self.rebuild()
         marks = self._marks()
@@ -101,13 +103,18 @@ class SummaryIndex:
             return []
         return [(name.split(MARK_SEPARATOR, 1)[0], name) for name in names if MARK_SEPARATOR in name]
 
-    def _read_snapshot(self) -> dict[str, Summary] | None:
+    def _read_snapshot(self, stamp: Any) -> dict[str, Summary] | None:
+        """The snapshot's runs (parsed once per version of the file in this process), or None if unusable."""
+        cached = _PARSED.get(self.snapshot_file)
+        if stamp is not None and cached is not None and cached[0] == stamp:
+            return cached[1]
         try:
             data = json.loads(self.snapshot_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
         if not isinstance(data, dict) or data.get("version") != INDEX_VERSION or not isinstance(data.get("runs"), dict):
             return None
+        _PARSED[self.snapshot_file] = (stamp, data["runs"])
         return data["runs"]
 
     # ---- folding -----------------------------------------------------------------------------
@@ -127,8 +134,9 @@ class SummaryIndex:
             if not held or (stamp is not None and self._stamp() != stamp):
                 return
             with contextlib.suppress(OSError):
-                body = {"version": INDEX_VERSION, "written_at": time.time(), "runs": merged}
-                atomic_write_json(self.snapshot_file, json.loads(json.dumps(body, default=json_default)))
+                body = json.loads(json.dumps({"version": INDEX_VERSION, "runs": merged}, default=json_default))
+                atomic_write_json(self.snapshot_file, body)
+                _PARSED[self.snapshot_file] = (self._stamp(), body["runs"])
                 for _, name in marks:
                     with contextlib.suppress(FileNotFoundError):
                         (self.changed_dir / name).unlink()

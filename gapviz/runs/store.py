@@ -36,7 +36,7 @@ try:
 except ImportError:  # pragma: no cover - Windows: no lock (one writer per run in practice)
     fcntl = None  # type: ignore[assignment]
 
-from gapviz.config import RunConfig, label_problem
+from gapviz.config import RunConfig, flatten, label_problem
 from gapviz.errors import GapvizError, describe
 from gapviz.fsio import (
     DIR_MODE,
@@ -163,6 +163,9 @@ class RunSummary:
     last_metrics: dict[str, float]
     problem: str = ""
     """Why the run is UNREADABLE (its file and the reason); empty for a readable run."""
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """The run's config as dotted settings (``config.flatten``), so a listing filters by setting without reading
+    configs."""
 
     def to_row(self) -> dict[str, Any]:
         """Plain JSON for the summary index (``volatile``: the summary may change with no write, so it is re-read)."""
@@ -677,6 +680,7 @@ class RunStore:
             group=meta.get("group", ""),
             tags=tuple(meta.get("tags", ())),
             last_metrics=last,
+            settings=flatten(cfg.to_dict()),
         )
 
     def describe(self, run_id: str) -> dict[str, Any]:

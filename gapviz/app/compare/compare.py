@@ -180,12 +180,12 @@ def render() -> None:
             "start one on the Launch page or with `gapviz train`."
         )
         return
-    run_ids = readable_runs(run_picker.pick(summaries))
+    run_ids = readable_runs(run_picker.pick(summaries), summaries)
     if not run_ids:
         st.info("Choose runs, a group or a filter above. The page URL keeps the selection.")
         return
     with common.guard("could not read the runs"):
-        flat = {r: run_picker.flat_config(r) for r in run_ids}
+        flat = {r: summaries[r].settings for r in run_ids}
         names = {r: summaries[r].name for r in run_ids}
         histories = {r: common.metrics(r) for r in run_ids}
         settings_diff(flat, names)
@@ -199,13 +199,14 @@ def render() -> None:
         manage(run_ids, summaries)
 
 
-def readable_runs(run_ids: list[str]) -> list[str]:
+def readable_runs(run_ids: list[str], summaries: dict[str, Any]) -> list[str]:
     """The chosen runs whose config and metrics can be read; each other one is named, with its problem, in one
-    warning line, so one broken run never breaks the page for the rest."""
+    error line, so one broken run never breaks the page for the rest."""
     readable = []
     for run_id in run_ids:
+        if common.unreadable(run_id, summaries):
+            continue
         try:
-            run_picker.flat_config(run_id)
             common.metrics(run_id)
         except Exception as error:  # noqa: BLE001 - any unreadable file: name the run, keep the others
             common.show_error(f"run {run_id} is unreadable and left out", error)

@@ -10,36 +10,13 @@ from typing import Any
 
 import streamlit as st
 
-from gapviz.app.shared import common, frames
+from gapviz.app.shared import common
 from gapviz.app.shared import compare_frames as cf
-from gapviz.runs.store import UNREADABLE, RunStore
+from gapviz.runs.store import UNREADABLE
 
 EXPANDED_UP_TO = 12
 """The Runs box is open while it holds at most this many runs (100 chips would push the page down)."""
 FILTER_KEYS = ("compare_groups", "compare_tags", "compare_states", "compare_filter_key", "compare_filter_values")
-
-
-@st.cache_data(show_spinner=False, max_entries=4096)
-def _flat_config(home_path: str, run_id: str) -> dict[str, Any]:
-    return frames.flatten(RunStore(home_path).config(run_id).to_dict())
-
-
-def flat_config(run_id: str) -> dict[str, Any]:
-    """A run's config as ``{"temperature.tau": 0.07, ...}`` (cached: a run's config never changes after creation)."""
-    return _flat_config(str(common.home()), run_id)
-
-
-@st.cache_data(show_spinner=False, max_entries=4096)
-def _summary(home_path: str, run_id: str, version: float) -> Any:
-    return RunStore(home_path).summary_or_unreadable(run_id)
-
-
-def summaries() -> dict[str, Any]:
-    """run id -> RunSummary, newest first, unreadable runs included (state UNREADABLE, with their problem); each
-    cached until its run's files change (100 runs: one stat each)."""
-    return {
-        run_id: _summary(str(common.home()), run_id, common.run_version(run_id)) for run_id in common.store().run_ids()
-    }
 
 
 def _matching(table: Any) -> list[str]:
@@ -115,7 +92,7 @@ def filters(summaries: dict[str, Any], table: Any) -> None:
 def pick(summaries: dict[str, Any]) -> list[str]:
     """The filter row and the Runs box; returns the selected run ids (and keeps them in the URL)."""
     readable = [r for r, summary in summaries.items() if summary.state != UNREADABLE]
-    table = cf.run_table(summaries, {r: flat_config(r) for r in readable})
+    table = cf.run_table(summaries, {r: summaries[r].settings for r in readable})
     _init_from_url(summaries)
     filters(summaries, table)
     if "runs" in st.session_state:  # runs deleted meanwhile (here or elsewhere) leave the selection

@@ -363,31 +363,19 @@ def _picked(box: str) -> None:
     st.query_params["run"] = st.session_state[box]
 
 
-def _group_names(runs: list[str]) -> dict[str, str]:
-    """run id -> what sets it apart in its group ("τ = 0.1 · seed 1"): the settings that vary there."""
-    flats: dict[str, dict[str, Any]] = {}
-    for run in runs:
-        try:
-            flats[run] = frames.flatten(common.store().config(run).to_dict())
-        except Exception:  # noqa: BLE001 - an unreadable config: that run keeps its plain label
-            continue
-    paths = setting_catalog.varying_paths(list(flats.values()))
-    return {run: setting_catalog.swept_label(flat, paths) for run, flat in flats.items()} if paths else {}
-
-
 def swept_names(summaries: dict[str, Any]) -> dict[str, str]:
-    """Each grouped run's swept values, read once per group membership (configs never change)."""
+    """Each grouped run's swept values ("τ = 0.1 · seed 1"): the settings that vary within its group, read from
+    the summaries' settings (the summary index holds them, so no config is opened)."""
     groups: dict[str, list[str]] = {}
     for run, summary in summaries.items():
         if summary.group and summary.state != RunState.UNREADABLE:
             groups.setdefault(summary.group, []).append(run)
-    cache = st.session_state.setdefault("live_swept_names", {})
     names: dict[str, str] = {}
-    for group, runs in groups.items():
-        key = (group, tuple(sorted(runs)))
-        if key not in cache:
-            cache[key] = _group_names(runs)
-        names.update(cache[key])
+    for runs in groups.values():
+        flats = {run: summaries[run].settings for run in runs}
+        paths = setting_catalog.varying_paths(list(flats.values()))
+        if paths:
+            names.update({run: setting_catalog.swept_label(flat, paths) for run, flat in flats.items()})
     return names
 
 

@@ -15,6 +15,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from gapviz.config import flatten
 from gapviz.science import catalog
 
 MAX_SCATTER_PAIRS = 5000
@@ -281,20 +282,6 @@ def before_after_frame(before: Mapping[str, Any], after: Mapping[str, Any], name
 
 
 # ---- configs --------------------------------------------------------------------------
-def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"train": {"lr": 1e-3}}`` -> ``{"train.lr": 1e-3}``; lists become comma-joined text."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{path}."))
-        elif isinstance(value, (list, tuple)):
-            flat[path] = ", ".join(str(v) for v in value)
-        else:
-            flat[path] = value
-    return flat
-
-
 def config_diff(configs: Mapping[str, Mapping[str, Any]], ignore: Sequence[str] = ("name",)) -> pd.DataFrame:
     """Rows: the settings whose values differ between runs; columns: the runs."""
     flat = {run: flatten(cfg) for run, cfg in configs.items()}
