@@ -88,7 +88,8 @@ HELP: dict[str, str] = {
     "train.lr": "Peak learning rate of AdamW (per step), after warmup, then cosine decay.",
     "train.weight_decay": "AdamW weight decay (unitless; gains, biases and τ are not decayed).",
     "train.warmup_steps": "Optimiser steps of linear learning-rate warmup (count).",
-    "train.grad_accum": "Batches whose gradients are summed per optimiser step (count).",
+    "train.grad_accum": "Micro-batches of batch-size pairs per optimiser step (count): the loss and gradients are "
+    "exactly those of one batch of batch size × grad_accum pairs, at the cost of a second forward pass of each.",
     "train.precision": "Number format: auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16 or fp16.",
     "train.compile": "torch.compile the model (slower start, faster steps on a GPU).",
     "train.keep_epoch_checkpoints": "Model-weight checkpoints kept (count, newest first); all: keep every epoch's.",

@@ -24,7 +24,7 @@ from gapviz.errors import GapvizError
 from gapviz.runs.records import EpochRecord, GapTracePoint, StepProgress, TraceSink, TrainSink
 from gapviz.runs.store import CheckpointFiles
 from gapviz.science import metrics, projection
-from gapviz.science.swap import swap_modalities
+from gapviz.science.swap import SwapDraw, apply_swap, draw_swap
 from gapviz.training.checkpoint import load_checkpoint, save_checkpoint
 from gapviz.training.model import ModelBundle, encoder_parameter_groups
 from gapviz.training.setup import TrainingSetup, prepare, resolve_device  # noqa: F401 - prepare re-exported
@@ -342,29 +342,67 @@ def _train_step(
     lr: float,
     global_step: int,
 ) -> tuple[float, float]:
-    """One optimiser step over ``train.grad_accum`` micro-batches of ``chosen``; returns (loss, tau).
+    """One optimiser step over the full batch ``chosen`` (``train.grad_accum`` micro-batches); returns (loss, tau).
 
     Raises NonFiniteLoss before the step is applied, so the weights of the last checkpoint stay good."""
-    cfg, data, device = setup.cfg, setup.train_data, setup.device
     for group in optimizer.param_groups:
         group["lr"] = lr * group["lr_scale"]
     progress = global_step / max(1, total_steps(setup))
+    tau = 1.0 / float(setup.temperature(progress).detach())
     optimizer.zero_grad(set_to_none=True)
-    step_loss, batch = 0.0, cfg.train.batch_size
-    for micro in range(cfg.train.grad_accum):
-        rows = np.sort(chosen[micro * batch : (micro + 1) * batch])
-        images = images_to_tensor(data.images[data.caption_image[rows]], setup.bundle, device)
-        with autocast_context(setup):
-            image_features, text_features, _ = forward(images, setup.train_tokens[rows].to(device))
-        image_features, text_features = swap_modalities(
-            image_features.float(), text_features.float(), cfg.swap, generator
-        )
-        scale = setup.temperature(progress)  # per micro-batch: each backward frees its graph
-        loss = CLIP_LOSS(image_features, text_features, scale.to(device)) / cfg.train.grad_accum
-        loss.backward()
-        step_loss += float(loss.detach())
+    step_loss = full_batch_backward(setup, forward, chosen, generator, progress)
     if not math.isfinite(step_loss):
         raise NonFiniteLoss(f"loss became non-finite at step {global_step + 1} (lr {lr:.3g})")
     optimizer.step()
     setup.temperature.clamp_()
-    return step_loss, 1.0 / float(scale.detach())
+    return step_loss, tau
+
+
+def _micro_features(
+    setup: TrainingSetup, forward: Callable[..., Any], rows: np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """float32 image and text features of the training pairs ``rows``."""
+    data, device = setup.train_data, setup.device
+    images = images_to_tensor(data.images[data.caption_image[rows]], setup.bundle, device)
+    with autocast_context(setup):
+        image_features, text_features, _ = forward(images, setup.train_tokens[rows].to(device))
+    return image_features.float(), text_features.float()
+
+
+@torch.no_grad()
+def _cached_features(
+    setup: TrainingSetup, forward: Callable[..., Any], parts: list[np.ndarray]
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Image and text features of every micro-batch, without gradients (accumulation's first pass)."""
+    features = [_micro_features(setup, forward, rows) for rows in parts]
+    return [image for image, _ in features], [text for _, text in features]
+
+
+def full_batch_backward(
+    setup: TrainingSetup, forward: Callable[..., Any], chosen: np.ndarray, generator: torch.Generator, progress: float
+) -> float:
+    """Backpropagate the CLIP loss of the full batch ``chosen`` over ``train.grad_accum`` micro-batches; returns it.
+
+    As open_clip's accum-freq: every micro-batch is first encoded without gradients, then each is encoded again
+    with gradients and the full batch's loss is taken with the cached features of the others, so the loss and
+    the gradients equal those of one batch of ``len(chosen)`` pairs. The swap is drawn once per full batch; the
+    temperature takes its gradient from the first pass only (open_clip's takes it once per micro-batch)."""
+    swap = setup.cfg.swap
+    parts = [rows for rows in np.array_split(np.sort(chosen), setup.cfg.train.grad_accum) if len(rows)]
+    cached = _cached_features(setup, forward, parts) if len(parts) > 1 else None
+    draw: SwapDraw | None = None
+    step_loss = 0.0
+    for index, rows in enumerate(parts):
+        image, text = _micro_features(setup, forward, rows)
+        if cached is not None:
+            image = torch.cat([*cached[0][:index], image, *cached[0][index + 1 :]])
+            text = torch.cat([*cached[1][:index], text, *cached[1][index + 1 :]])
+        if index == 0:
+            draw = draw_swap(image, swap, generator)
+        image, text = apply_swap(image, text, draw, swap)
+        scale = setup.temperature(progress).to(setup.device)
+        loss = CLIP_LOSS(image, text, scale if index == 0 else scale.detach())
+        loss.backward()
+        if index == 0:
+            step_loss = float(loss.detach())
+    return step_loss
