@@ -84,7 +84,8 @@ HELP: dict[str, str] = {
     "fills in the fraction Yaras et al. found best (hard 0.001, soft 0.05).",
     "swap.renormalize": "Re-normalise swapped features to unit length.",
     "train.epochs": "Passes over the training set (count); 0 only evaluates the initial model.",
-    "train.batch_size": "Pairs per optimiser step (count): every other pair in the batch is a negative.",
+    "train.batch_size": "Pairs per micro-batch (count); an optimiser step sees batch size × grad accum pairs, every "
+    "other pair of that full batch a negative.",
     "train.lr": "Peak learning rate of AdamW (per step), after warmup, then cosine decay.",
     "train.weight_decay": "AdamW weight decay (unitless; gains, biases and τ are not decayed).",
     "train.warmup_steps": "Optimiser steps of linear learning-rate warmup (count).",
