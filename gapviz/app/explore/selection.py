@@ -162,3 +162,9 @@ def neighbour_frames(analysis: Analysis, row: int, k: int = 8) -> tuple[pd.DataF
         }
     )
     return image_frame, text_frame
+
+
+def neighbour_rows(analysis: Analysis, row: int, k: int = 8) -> tuple[list[int], list[int]]:
+    """Joint rows of the point's k nearest images and k nearest captions (what neighbour_frames lists)."""
+    images, texts = point_neighbours(analysis.image, analysis.text, int(row), k)
+    return [int(i) for i in images.indices], [analysis.n_image + int(j) for j in texts.indices]
