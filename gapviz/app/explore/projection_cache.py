@@ -104,7 +104,10 @@ def _recent_failure(out: Path) -> tuple[str, float] | None:
 
 def forget_failure(out: Path) -> None:
     """Drop the remembered failure of the layout ``out``: the next request starts a fresh child."""
-    failure_path(out).unlink(missing_ok=True)
+    try:
+        failure_path(out).unlink(missing_ok=True)
+    except OSError:
+        pass  # an unreadable cache folder remembers nothing
 
 
 def _remember_failure(out: Path, error: ProjectionError) -> None:
