@@ -3,7 +3,7 @@
 Opens on a plot without any click: the newest finished run's last stored evaluation, else the
 built-in shapes through the tiny model at random init. Pick a source (a saved run's evaluation or
 checkpoint, the tiny model, an open_clip architecture + pretrained tag, a local checkpoint, an
-upload); the choice lives in the URL (?source=&run=&epoch=&method=). The sections (WebGL scatter
+upload) in the sidebar; the choice lives in the URL (?source=&run=&epoch=&method=). The sections (WebGL scatter
 with selection and neighbours, metrics, comparison, epochs, cone, shift) are in
 gapviz.app.explore.views. torch is imported only when a model must encode.
 """

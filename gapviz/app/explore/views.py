@@ -1,10 +1,10 @@
 """The sections of the Explore page, each drawn from one Analysis (gapviz.app.shared.analysis).
 
-The scatter is a Plotly WebGL figure whose selection comes back to Python: box or lasso ->
-metrics of the selected pairs beside the whole set, and the pairs listed; a click -> the point,
-its partner and its nearest neighbours in the full space. Then the whole-set metrics, the
-comparison with a second source on Procrustes-aligned axes, the epochs of a run as an aligned
-animation, the cone histograms and the embedding-shift experiment.
+Answers first: the headline numbers, then the scatter (a Plotly WebGL figure whose selection comes back to
+Python) with the inspected point beside it: a click rings the point, its partner and its nearest neighbours
+in the full space and lists them; box or lasso -> metrics of the selected pairs beside the whole set, below.
+Then every other metric grouped and folded, the comparison with a second source on Procrustes-aligned axes,
+the epochs of a run as an aligned animation, the cone histograms and the embedding-shift experiment.
 """
 
 from __future__ import annotations
