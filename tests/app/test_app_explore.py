@@ -151,6 +151,12 @@ def test_inspecting_a_point_lists_its_neighbours_in_the_full_space(home):
     rings = {t["name"]: t for t in _scatter_spec(at)["data"] if t["name"] in ("clicked point", "partner", "neighbours")}
     assert list(rings) == ["clicked point", "partner", "neighbours"] and len(_typed(rings["neighbours"]["x"])) == 16
     assert "Nearest images" in texts(at) and "Nearest captions" in texts(at)
+    # a box or lasso region is kept for this source (the scatter's on_select callback stores it) and measured
+    at.session_state["explore_point"] = None
+    at.session_state["explore_picked"] = (at.session_state["explore_last_key"], list(range(10)))
+    at.run()
+    assert "Selection: 10 pairs" in texts(at) and "Point 3" not in texts(at)
+    assert not [t for t in _scatter_spec(at)["data"] if t["name"] == "neighbours"]
 
 
 def test_the_headline_numbers_come_first_and_a_classless_set_shows_no_zero_shot(home):

@@ -213,10 +213,10 @@ def keep_pick() -> None:
     st.session_state[state.PICKED] = (state.ExploreState().last_key, [] if click else rows.tolist())
 
 
-def picked_region(result: Analysis) -> np.ndarray:
-    """Joint rows of the region last box- or lasso-selected in this source's scatter (empty when none)."""
+def picked_region() -> np.ndarray:
+    """Joint rows of the region last box- or lasso-selected in the shown source's scatter (empty when none)."""
     key, rows = st.session_state.get(state.PICKED) or ("", [])
-    return np.asarray(rows if key == result.key else [], dtype=np.int64)
+    return np.asarray(rows if key == state.ExploreState().last_key else [], dtype=np.int64)
 
 
 def inspected_point(result: Analysis) -> int | None:
@@ -399,7 +399,7 @@ def side_panel(result: Analysis) -> None:
     )
     if row is not None:
         point_section(result, row)
-    elif len(picked_region(result)):
+    elif len(picked_region()):
         st.caption("The selected region is measured below the plot.")
     else:
         st.caption("Click a point: it, its partner and its nearest images and captions are ringed and listed here.")
@@ -460,7 +460,7 @@ def show(result: Analysis) -> None:
     with right:
         side_panel(result)
     all_metrics(result, note)
-    region = picked_region(result)
+    region = picked_region()
     if len(region) > 1:
         selection_metrics(result, region)
 
