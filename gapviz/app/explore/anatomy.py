@@ -41,6 +41,6 @@ def anatomy_view(result: Any) -> None:
                 text = fmt.metric_text(result.metrics, name, significant=state.digits())
                 st.text(f"{charts.metric_title(name)}: {text}")
     st.caption(
-        "Training-free fixes (centre, standardise, ablate the top-K gap coordinates): open “Compare with a second "
-        "source” above and pick “The same embeddings after a training-free fix”."
+        "Training-free fixes (centre, standardise, ablate the top-K gap coordinates) are in the comparison above: "
+        "pick “The same embeddings after a training-free fix” as the second source."
     )
