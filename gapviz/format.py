@@ -62,9 +62,11 @@ def interval_ends(ci: Any) -> tuple[float, float]:
     return float("nan"), float("nan")
 
 
-def interval_cells(values: Sequence[Any], los: Sequence[Any], his: Sequence[Any], digits: int = 4) -> list[str]:
+def interval_cells(
+    values: Sequence[Any], los: Sequence[Any], his: Sequence[Any], digits: int = 4, significant: int | None = None
+) -> list[str]:
     """:func:`with_interval` of each value with its [lo, hi] (columns of a table)."""
-    return [with_interval(v, [lo, hi], digits) for v, lo, hi in zip(values, los, his, strict=True)]
+    return [with_interval(v, [lo, hi], digits, significant) for v, lo, hi in zip(values, los, his, strict=True)]
 
 
 def excludes_zero(lo: float, hi: float) -> str:

@@ -312,7 +312,7 @@ def test_compare_with_a_training_free_fix_on_the_held_out_half(home):
     table = [d.value for d in at.dataframe if "second − first [95% CI]" in d.value.columns][0]
     gap = table[table["metric"] == "plug-in gap"].iloc[0]
     after = compute_all(held.image, held.text)["gap_distance"]
-    assert float(gap["second [95% CI]"].split(" [")[0]) == pytest.approx(after, abs=1e-4)
+    assert float(gap["second [95% CI]"].split(" [")[0]) == pytest.approx(after, rel=5e-3)  # 3 significant digits
     lo, hi = (float(v) for v in gap["second − first [95% CI]"].split(" [")[1].rstrip("]").split(", "))
     assert lo <= hi < 0 and gap["interval excludes 0"] == "yes"  # centring removes most of the gap, beyond doubt
     at.text_input(key="explore_cmp_fix").set_value("no-such-fix").run()

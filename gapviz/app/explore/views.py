@@ -356,7 +356,7 @@ def selection_metrics(result: Analysis, rows: np.ndarray) -> None:
     )
     st.markdown(f"**Selection: {len(pairs):,} pairs** of {result.n_image:,}")
     table = selection.metric_table(result.metrics, values, rest=rest)
-    st.dataframe(selection.metric_display(table), hide_index=True, key=state.SELECTION_METRICS)
+    st.dataframe(selection.metric_display(table, state.digits()), hide_index=True, key=state.SELECTION_METRICS)
     if rest:
         st.caption(
             "selection − rest: the selected pairs against the pairs not selected, with a 95% bootstrap interval "
