@@ -210,8 +210,8 @@ def test_compare_two_epochs_of_a_run_and_play_its_epochs(home):
     table = [d.value for d in at.dataframe if "second − first [95% CI]" in d.value.columns][0]
     rows = {r["epoch"]: r for r in store.metrics(run_id)}
     gap = table[table["metric"] == "plug-in gap"].iloc[0]
-    assert gap["first [95% CI]"].startswith(f"{rows[3]['gap_distance']:.4f} [")  # recomputed intervals
-    assert gap["second [95% CI]"].startswith(f"{rows[0]['gap_distance']:.4f} [")
+    assert gap["first [95% CI]"].startswith(f"{rows[3]['gap_distance']:.3f} [")  # recomputed intervals, 3 digits
+    assert gap["second [95% CI]"].startswith(f"{rows[0]['gap_distance']:.3f} [")
     change = float(gap["second − first [95% CI]"].split(" [")[0])
     assert change == pytest.approx(rows[0]["gap_distance"] - rows[3]["gap_distance"], abs=2e-3)  # fp16 on disk
     assert "paired: each resample draws the same images" in texts(at)
