@@ -146,6 +146,7 @@ def test_inspecting_a_point_lists_its_neighbours_in_the_full_space(home):
     assert near_images["pair"].tolist() == nearest(image[3], image, 8, exclude=3)[0].tolist()
     assert near_texts["its image"].tolist() == nearest(image[3], text, 8)[0].tolist()
     assert near_texts["cosine"].tolist() == pytest.approx(nearest(image[3], text, 8)[1].tolist(), abs=1e-5)
+    assert near_images.columns[0] == near_texts.columns[0] == "cosine"  # first, so a narrow column never cuts it off
     assert "Point 3" in texts(at)
     # the point, its partner caption and its 8 + 8 neighbours are ringed in the scatter
     rings = {t["name"]: t for t in _scatter_spec(at)["data"] if t["name"] in ("clicked point", "partner", "neighbours")}
