@@ -24,12 +24,35 @@ def number(value: Any, digits: int = 4) -> str:
     return f"{float(value):.{digits}f}" if _finite(value) else "—"
 
 
-def with_interval(value: Any, ci: Sequence[Any] | None, digits: int = 3) -> str:
-    """``0.093 [0.071, 0.115]``: the value and its [lo, hi] interval (just the value when there is none)."""
-    text = number(value, digits)
-    if ci is None or len(ci) != 2 or not all(_finite(v) for v in ci) or text == "—":
-        return text
-    return f"{text} [{float(ci[0]):.{digits}f}, {float(ci[1]):.{digits}f}]"
+def decimals(values: Sequence[Any], significant: int) -> int:
+    """Decimals that show the largest finite of ``values`` to ``significant`` significant digits (whole part kept)."""
+    sizes = [abs(float(v)) for v in values if _finite(v) and float(v) != 0.0]
+    if not sizes:
+        return max(0, significant - 1)
+    return max(0, significant - 1 - math.floor(math.log10(max(sizes))))
+
+
+def cell_decimals(value: Any, ci: Any, significant: int) -> int:
+    """Decimals of a ``value [lo, hi]`` cell: its largest number to ``significant`` digits, the same for all three."""
+    return decimals([value, *(ci if isinstance(ci, (list, tuple)) else ())], significant)
+
+
+def interval_text(ci: Any, digits: int) -> str:
+    """``[lo, hi]`` with ``digits`` decimals, or "" when there is no finite interval."""
+    if not isinstance(ci, (list, tuple)) or len(ci) != 2 or not all(_finite(v) for v in ci):
+        return ""
+    return f"[{float(ci[0]):.{digits}f}, {float(ci[1]):.{digits}f}]"
+
+
+def with_interval(value: Any, ci: Sequence[Any] | None, digits: int = 3, significant: int | None = None) -> str:
+    """``0.093 [0.071, 0.115]``: the value and its [lo, hi] interval (just the value when there is none).
+
+    ``significant``: instead of ``digits`` decimals, as many as give the cell's largest number that many
+    significant digits (cell_decimals), so the value and both ends line up."""
+    if significant is not None:
+        digits = cell_decimals(value, ci, significant)
+    text, interval = number(value, digits), interval_text(ci, digits)
+    return f"{text} {interval}" if interval and text != "—" else text
 
 
 def interval_ends(ci: Any) -> tuple[float, float]:
@@ -39,9 +62,11 @@ def interval_ends(ci: Any) -> tuple[float, float]:
     return float("nan"), float("nan")
 
 
-def interval_cells(values: Sequence[Any], los: Sequence[Any], his: Sequence[Any], digits: int = 4) -> list[str]:
+def interval_cells(
+    values: Sequence[Any], los: Sequence[Any], his: Sequence[Any], digits: int = 4, significant: int | None = None
+) -> list[str]:
     """:func:`with_interval` of each value with its [lo, hi] (columns of a table)."""
-    return [with_interval(v, [lo, hi], digits) for v, lo, hi in zip(values, los, his, strict=True)]
+    return [with_interval(v, [lo, hi], digits, significant) for v, lo, hi in zip(values, los, his, strict=True)]
 
 
 def excludes_zero(lo: float, hi: float) -> str:
@@ -63,10 +88,10 @@ def under_null_floor(values: Mapping[str, Any]) -> bool:
     )
 
 
-def metric_text(values: Mapping[str, Any], name: str, digits: int = 4) -> str:
+def metric_text(values: Mapping[str, Any], name: str, digits: int = 4, significant: int | None = None) -> str:
     """A metric for tables: with its interval when ``<name>_ci95`` exists, the null-floor mark on the plug-in gap,
-    and "(n = …)" when it was measured on a subsample of known size."""
-    text = with_interval(values.get(name), values.get(f"{name}_ci95"), digits)
+    and "(n = …)" when it was measured on a subsample of known size (``significant``: see with_interval)."""
+    text = with_interval(values.get(name), values.get(f"{name}_ci95"), digits, significant)
     if name == "gap_distance" and under_null_floor(values):
         text += f" {NULL_FLOOR_MARK}"
     return text + sample_note(values, name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import time
 
@@ -48,6 +49,9 @@ def test_umap_runs_once_in_a_child_process_and_the_page_reuses_it(home):
     assert at.selectbox(key="explore_method").options == ["pca", "umap"]
     at.selectbox(key="explore_method").set_value("umap").run()
     assert at.query_params["method"] == "umap"
+    # UMAP's axes mean nothing for the centroids: no gap arrow there, and its toggle is off
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert not spec["layout"].get("annotations") and at.toggle(key="explore_arrow").disabled
 
 
 @pytest.mark.slow  # over 2 s: out of the fast lane
@@ -93,6 +97,36 @@ def test_a_failing_child_is_a_one_line_projection_error_remembered_for_a_while(h
     with pytest.raises(projection_cache.ProjectionError, match="failed in its process"):
         projection_cache.aligned_umap_layouts(home, epochs)
     assert spawned == [1]
+    # "Try again" forgets it at once
+    projection_cache.forget_failure(out)
+    with pytest.raises(projection_cache.ProjectionError, match="failed in its process"):
+        projection_cache.aligned_umap_layouts(home, epochs)
+    assert spawned == [1, 1]
+
+
+def test_a_failure_of_the_machine_is_not_remembered():
+    assert projection_cache.machine_failure(1, "OSError: [Errno 28] No space left on device")
+    assert projection_cache.machine_failure(1, "MemoryError") and projection_cache.machine_failure(-9, "")
+    assert not projection_cache.machine_failure(1, "ValueError: Input contains NaN")
+
+
+def test_a_full_disk_is_not_remembered_and_the_page_offers_to_try_again(home):
+    image, text = _pairs(20)
+    (home / "cache").mkdir(parents=True, exist_ok=True)
+    (home / "cache" / "projections").write_text("not a folder")  # the child's input cannot be written here
+    with pytest.raises(projection_cache.ProjectionError, match="UMAP could not start") as caught:
+        projection_cache.umap_layout(home, image, text)
+    assert caught.value.transient
+    buffer = io.BytesIO()
+    np.savez(buffer, image=image, text=text)
+    at = open_page("explore", timeout=120)
+    at.radio(key="explore_source").set_value("upload").run()
+    at.file_uploader(key="explore_upload").set_value(("pairs.npz", buffer.getvalue(), "application/octet-stream")).run()
+    at.toggle(key="explore_umap").set_value(True).run()
+    assert not at.exception and any("UMAP could not start" in e.value for e in at.error)
+    assert at.button(key="explore_umap_retry").label == "Try again"
+    at.button(key="explore_umap_retry").click().run()
+    assert not at.exception and any("UMAP could not start" in e.value for e in at.error)  # asked again, not remembered
 
 
 def test_a_timeout_is_not_remembered(home):

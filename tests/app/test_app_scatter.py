@@ -152,3 +152,15 @@ def test_svg_export_of_the_scatter(layout):
     svg = scatter_svg(points, lines, arrow, n, "PCA")
     assert svg.lstrip().startswith("<svg") and "PCA" in svg
     assert svg.count("<path") > 1  # points and lines drawn as vector paths
+
+
+def test_a_clicked_point_its_partner_and_neighbours_are_ringed(layout):
+    points, _, _, _ = _points(layout)
+    figure = scatter.scatter_figure(points, highlight={"point": [41], "partner": [1], "neighbours": [3, 50, 999]})
+    rings = {t.name: t for t in figure.data if t.marker.symbol == "circle-open"}
+    assert list(rings) == ["clicked point", "partner", "neighbours"]
+    assert len(rings["neighbours"].x) == 2  # row 999 is not drawn: no ring
+    xy = points.set_index("row").loc[[3, 50], ["x", "y"]].to_numpy()
+    assert np.allclose(np.c_[rings["neighbours"].x, rings["neighbours"].y], xy)
+    assert all(t.hoverinfo == "skip" for t in rings.values())  # a click on a ring reaches the point below
+    assert not [t for t in scatter.scatter_figure(points).data if t.marker.symbol == "circle-open"]

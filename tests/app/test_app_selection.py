@@ -80,6 +80,10 @@ def test_selection_metrics_are_compute_all_on_the_selected_pairs(result):
     shown = selection.metric_display(table)
     gap = shown[shown["metric"] == "plug-in gap"].iloc[0]
     assert gap["selection [95% CI]"] == metric_text(values, "gap_distance")
+    three = selection.metric_display(table, significant=3)  # what Explore shows unless asked
+    assert three[three["metric"] == "plug-in gap"].iloc[0]["selection [95% CI]"] == metric_text(
+        values, "gap_distance", significant=3
+    )
     with pytest.raises(ValueError, match="at least 2"):
         selection.subset_metrics(result, pairs[:1])
 

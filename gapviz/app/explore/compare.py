@@ -77,11 +77,11 @@ def _number(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) else float("nan")
 
 
-def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
+def comparison_display(table: pd.DataFrame, significant: int | None = None) -> pd.DataFrame:
     """The table as text: ``value [lo, hi]`` cells (format.interval_cells), the verdict column kept."""
 
     def cells(value: str, lo: str, hi: str) -> list[str]:
-        return fmt.interval_cells(table[value], table[lo], table[hi])
+        return fmt.interval_cells(table[value], table[lo], table[hi], significant=significant)
 
     return pd.DataFrame(
         {
@@ -204,7 +204,7 @@ def side_by_side(first: Analysis, second: Analysis) -> None:
         kind="derived",
     )
     table = comparison_table(first, second, diff)
-    st.dataframe(comparison_display(table), hide_index=True, key=state.CMP_TABLE)
+    st.dataframe(comparison_display(table, state.digits()), hide_index=True, key=state.CMP_TABLE)
     st.caption(
         "Differences with 95% percentile-bootstrap intervals, "
         + (

@@ -3,7 +3,7 @@
 Opens on a plot without any click: the newest finished run's last stored evaluation, else the
 built-in shapes through the tiny model at random init. Pick a source (a saved run's evaluation or
 checkpoint, the tiny model, an open_clip architecture + pretrained tag, a local checkpoint, an
-upload); the choice lives in the URL (?source=&run=&epoch=&method=). The sections (WebGL scatter
+upload) in the sidebar; the choice lives in the URL (?source=&run=&epoch=&method=). The sections (WebGL scatter
 with selection and neighbours, metrics, comparison, epochs, cone, shift) are in
 gapviz.app.explore.views. torch is imported only when a model must encode.
 """
@@ -31,17 +31,15 @@ Choice = tuple[str, Callable[[Callable[[str, float], None]], Any]]
 
 
 def data_inputs(box: Any) -> dict[str, Any]:
-    """Data settings (DataConfig fields) for model sources."""
-    c1, c2, c3 = box.columns(3)
+    """Data settings (DataConfig fields) for model sources, stacked in the sidebar."""
     names = {"synthetic": "built-in synthetic shapes", "coco": "COCO captions", "csv": "CSV (filepath, caption)"}
-    source = c1.selectbox("Data", list(names), key=state.DATA_SOURCE, format_func=names.get)
-    eval_size = c2.number_input("pairs (evaluation images)", 2, 50_000, 512, 256, key=state.EVAL_SIZE)
-    seed = c3.number_input("data seed", min_value=0, value=0, step=1, key=state.DATA_SEED)
+    source = box.selectbox("Data", list(names), key=state.DATA_SOURCE, format_func=names.get)
+    eval_size = box.number_input("pairs (evaluation images)", 2, 50_000, 512, 256, key=state.EVAL_SIZE)
+    seed = box.number_input("data seed", min_value=0, value=0, step=1, key=state.DATA_SEED)
     data: dict[str, Any] = {"source": source, "eval_size": int(eval_size), "seed": int(seed)}
     if source != "synthetic":
-        c1, c2 = box.columns(2)
-        data["path"] = c1.text_input("captions JSON / CSV file", key=state.DATA_PATH)
-        data["image_root"] = c2.text_input("image folder (default: next to the file)", key=state.IMAGE_ROOT)
+        data["path"] = box.text_input("captions JSON / CSV file", key=state.DATA_PATH)
+        data["image_root"] = box.text_input("image folder (default: next to the file)", key=state.IMAGE_ROOT)
     return data
 
 
@@ -55,7 +53,7 @@ def pick_source(box: Any) -> str:
     view = state.ExploreState()
     view.from_url("source", list(SOURCES))
     view.default_source(default_source())
-    source = box.radio("Source", list(SOURCES), format_func=SOURCES.get, horizontal=True, key=state.SOURCE)
+    source = box.radio("Source", list(SOURCES), format_func=SOURCES.get, key=state.SOURCE)
     view.to_url("source")
     return source
 
@@ -94,13 +92,12 @@ def model_fields(box: Any, source: str) -> tuple[str, str, Any] | None:
         return "gapviz-tiny", "", None
     if source == "checkpoint":
         return views.pick_checkpoint(box)
-    c1, c2 = box.columns(2)
     if source == "openclip":
-        arch = c1.text_input("Architecture", value="ViT-B-32", key=state.ARCH, help="`gapviz models` lists them")
-        tag = c2.text_input("Pretrained tag", value="openai", key=state.TAG, help="weights must be cached (offline)")
+        arch = box.text_input("Architecture", value="ViT-B-32", key=state.ARCH, help="`gapviz models` lists them")
+        tag = box.text_input("Pretrained tag", value="openai", key=state.TAG, help="weights must be cached (offline)")
         return arch, tag, None
-    arch = c1.text_input("Architecture", value="gapviz-tiny", key=state.LOCAL_ARCH)
-    path = c2.text_input("Checkpoint file", key=state.LOCAL_PATH, placeholder="/path/to/checkpoint.pt")
+    arch = box.text_input("Architecture", value="gapviz-tiny", key=state.LOCAL_ARCH)
+    path = box.text_input("Checkpoint file", key=state.LOCAL_PATH, placeholder="/path/to/checkpoint.pt")
     if not path.strip():
         box.caption("Give the checkpoint file (.pt, .pth, .bin or .safetensors) to evaluate.")
         return None
@@ -144,9 +141,11 @@ def choose(box: Any) -> Choice | None:
 
 
 def render() -> None:
+    """The source and display choices in the sidebar; the page answers first: headline numbers and the plot."""
     st.title("Explore the modality gap")
-    box = st.container(border=True)
+    box = st.sidebar
     choice = choose(box)
+    views.digits_choice(box)
     if choice is None:
         return
     key, compute = choice
@@ -158,7 +157,7 @@ def render() -> None:
     view = state.ExploreState()
     view.last_key = key
     if view.source == "tiny" and key.startswith("model:"):
-        st.caption(views.BUILT_IN_CAPTION)
+        box.caption(views.BUILT_IN_CAPTION)
     with common.guard("could not draw the analysis"):
         views.show(result)
         compare.compare_section(result)

@@ -12,8 +12,9 @@ one (epochs, N + M, 2) array under a digest of every epoch's arrays (``-aligned-
 
 A child that fails leaves ``<digest>-<method>.failed`` (its one-line error): for RETRY_AFTER_S the
 same embeddings get that error again at once, so a rerun of the page does not start a doomed
-process each time; after that, or once the file is deleted, they are tried again. A timeout is not
-remembered: it may be the machine's load rather than the data.
+process each time; after that, once the file is deleted (forget_failure: the page's "Try again"), they are
+tried again. A failure of the machine rather than the data is not remembered: a timeout (the machine's
+load), a full disk, memory run out or a child killed by a signal (the kernel's OOM killer).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ CACHE_VERSION = 1
 UMAP_MAX_PAIRS = 20_000
 """Bigger sets get PCA only: UMAP of 40,000+ points takes minutes on two cores."""
 TIMEOUT_S = 900.0
+MACHINE_FAILURES = ("MemoryError", "No space left on device", "Errno 28", "Cannot allocate memory", "Errno 12")
+"""Words in a child's last error line that blame the machine (disk, memory), not the embeddings: not remembered."""
 RETRY_AFTER_S = 600.0
 """A failed child's error is given again for this long (``<digest>-<method>.failed``) instead of a new process."""
 ALIGNED = "--aligned"
@@ -44,11 +47,19 @@ ALIGNED = "--aligned"
 
 
 class ProjectionError(GapvizError):
-    """The UMAP child process failed or timed out; the message says how."""
+    """The UMAP child process failed or timed out; the message says how.
 
-    def __init__(self, message: str, timed_out: bool = False) -> None:
+    ``transient``: the machine failed (timeout, disk full, out of memory, killed), so the error is not remembered."""
+
+    def __init__(self, message: str, timed_out: bool = False, transient: bool = False) -> None:
         super().__init__(message)
         self.timed_out = timed_out
+        self.transient = transient or timed_out
+
+
+def machine_failure(returncode: int, detail: str) -> bool:
+    """Whether a child's exit (its code, its last error line) says the machine failed rather than the data."""
+    return returncode < 0 or any(word in detail for word in MACHINE_FAILURES)
 
 
 def _digest_path(home: Path, method: str, arrays: list[np.ndarray]) -> Path:
@@ -91,9 +102,17 @@ def _recent_failure(out: Path) -> tuple[str, float] | None:
         return None
 
 
+def forget_failure(out: Path) -> None:
+    """Drop the remembered failure of the layout ``out``: the next request starts a fresh child."""
+    try:
+        failure_path(out).unlink(missing_ok=True)
+    except OSError:
+        pass  # an unreadable cache folder remembers nothing
+
+
 def _remember_failure(out: Path, error: ProjectionError) -> None:
-    """Keep a failure's one-line error beside the cache; a timeout is not kept (it may be the machine's load)."""
-    if error.timed_out:
+    """Keep a failure's one-line error beside the cache; a failure of the machine is not kept (transient)."""
+    if error.transient:
         return
     try:
         atomic_write_bytes(failure_path(out), str(error).encode("utf-8"))
@@ -112,7 +131,9 @@ def _run_child(mode: list[str], arrays: dict[str, np.ndarray], out: Path, timeou
     except ProjectionError as error:
         _remember_failure(out, error)
         raise
-    failure_path(out).unlink(missing_ok=True)
+    except (OSError, MemoryError) as error:  # writing the child's input here: the disk or memory, not the data
+        raise ProjectionError(f"{what} could not start: {error}", transient=True) from error
+    forget_failure(out)
     return layout
 
 
@@ -129,7 +150,8 @@ def _spawn_child(mode: list[str], arrays: dict[str, np.ndarray], out: Path, time
             raise ProjectionError(f"{what} took longer than {timeout:.0f} s; use PCA", timed_out=True) from None
     if done.returncode != 0 or not out.is_file():
         detail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ProjectionError(f"{what} failed in its process: {detail}")
+        transient = machine_failure(done.returncode, detail)
+        raise ProjectionError(f"{what} failed in its process: {detail}", transient=transient)
     return np.load(out, allow_pickle=False)
 
 

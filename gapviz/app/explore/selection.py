@@ -86,18 +86,19 @@ def metric_table(
     return table
 
 
-def metric_display(table: pd.DataFrame) -> pd.DataFrame:
-    """metric_table as text: ``value [lo, hi]`` for the whole set and the selection, and the differences."""
+def metric_display(table: pd.DataFrame, significant: int | None = None) -> pd.DataFrame:
+    """metric_table as text: ``value [lo, hi]`` for the whole set and the selection, and the differences
+    (``significant`` digits, else 4 decimals)."""
 
     def cells(label: str) -> list[str]:
-        return fmt.interval_cells(table[label], table[f"{label} lo"], table[f"{label} hi"])
+        return fmt.interval_cells(table[label], table[f"{label} lo"], table[f"{label} hi"], significant=significant)
 
     shown = pd.DataFrame({"metric": table["metric"]})
     for label in ("whole set", "selection"):
         if label in table.columns:
             shown[f"{label} [95% CI]"] = cells(label)
     if "selection − whole" in table.columns:
-        shown["selection − whole"] = [fmt.number(v, 4) for v in table["selection − whole"]]
+        shown["selection − whole"] = [fmt.with_interval(v, None, 4, significant) for v in table["selection − whole"]]
     if "selection − rest" in table.columns:
         shown["selection − rest [95% CI]"] = cells("selection − rest")
         shown["differs from the rest"] = [
@@ -162,3 +163,9 @@ def neighbour_frames(analysis: Analysis, row: int, k: int = 8) -> tuple[pd.DataF
         }
     )
     return image_frame, text_frame
+
+
+def neighbour_rows(analysis: Analysis, row: int, k: int = 8) -> tuple[list[int], list[int]]:
+    """Joint rows of the point's k nearest images and k nearest captions (what neighbour_frames lists)."""
+    images, texts = point_neighbours(analysis.image, analysis.text, int(row), k)
+    return [int(i) for i in images.indices], [analysis.n_image + int(j) for j in texts.indices]

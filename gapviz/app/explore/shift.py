@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from gapviz import charts
-from gapviz.app.explore import state
+from gapviz.app.explore import metric_groups, state
 from gapviz.app.shared import common, frames
 from gapviz.app.shared.analysis import Analysis
 from gapviz.format import number
@@ -67,7 +67,7 @@ def shifted_view(result: Analysis, sample: Any, lam: float, here: dict[str, floa
         (f"loss at τ = {tau:g}", "loss"),
         (charts.metric_title("i2t_r1"), "i2t_r1"),
         (charts.metric_title("t2i_r1"), "t2i_r1"),
-    ] + ([(charts.metric_title("zero_shot"), "zero_shot")] if "zero_shot" in here else [])
+    ] + ([(charts.metric_title("zero_shot"), "zero_shot")] if metric_groups.has_number(here, "zero_shot") else [])
     for start in range(0, len(shown), 2):
         for col, (label, name) in zip(st.columns(2), shown[start : start + 2], strict=False):
             col.metric(label, number(here.get(name)))

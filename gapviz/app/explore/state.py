@@ -46,6 +46,11 @@ COLOR = "explore_color"
 LINES = "explore_lines"
 ARROW = "explore_arrow"
 SCATTER = "explore_scatter"
+PICKED = "explore_picked"
+"""Joint rows last picked in the scatter (a click or a region), kept by its on_select callback: the figure that
+rings a clicked point's neighbours is a new chart to Streamlit, which forgets the chart's own selection."""
+DIGITS = "explore_digits"
+UMAP_RETRY = "explore_umap_retry"
 SVG = "explore_svg"
 POINT = "explore_point"
 NN_IMAGES = "explore_nn_images"
@@ -56,9 +61,7 @@ METRICS_CSV = "explore_metrics_csv"
 SELECTION_CSV = "explore_selection_csv"
 CONE = "explore_cone"
 
-# ---- the gap anatomy and fixes (anatomy.py) ----
-FIX = "explore_fix"
-FIX_K = "explore_fix_k"
+# ---- the gap anatomy (anatomy.py) ----
 SPECTRUM = "explore_spectrum"
 
 # ---- the comparison and the epochs (compare.py) ----
@@ -77,6 +80,14 @@ LAMBDA = "explore_lambda"
 TAU = "explore_tau"
 SHIFT_SCATTER = "explore_shift_scatter"
 SHIFT_CURVES = "explore_shift_curves"
+
+
+def digits() -> int:
+    """The significant digits chosen in the sidebar (metric_groups.SIGNIFICANT until the reader asks)."""
+    from gapviz.app.explore.metric_groups import SIGNIFICANT
+
+    return int(st.session_state.get(DIGITS, SIGNIFICANT))
+
 
 URL_KEYS = {"source": SOURCE, "run": RUN, "epoch": RUN_EPOCH, "method": METHOD}
 """URL parameter -> the session key it seeds and is written from."""

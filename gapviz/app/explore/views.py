@@ -1,10 +1,10 @@
 """The sections of the Explore page, each drawn from one Analysis (gapviz.app.shared.analysis).
 
-The scatter is a Plotly WebGL figure whose selection comes back to Python: box or lasso ->
-metrics of the selected pairs beside the whole set, and the pairs listed; a click -> the point,
-its partner and its nearest neighbours in the full space. Then the whole-set metrics, the
-comparison with a second source on Procrustes-aligned axes, the epochs of a run as an aligned
-animation, the cone histograms and the embedding-shift experiment.
+Answers first: the headline numbers, then the scatter (a Plotly WebGL figure whose selection comes back to
+Python) with the inspected point beside it: a click rings the point, its partner and its nearest neighbours
+in the full space and lists them; box or lasso -> metrics of the selected pairs beside the whole set, below.
+Then every other metric grouped and folded, the comparison with a second source on Procrustes-aligned axes,
+the epochs of a run as an aligned animation, the cone histograms and the embedding-shift experiment.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from gapviz import charts
-from gapviz import format as format_
-from gapviz.app.explore import anatomy, selection, state
+from gapviz.app.explore import anatomy, metric_groups, selection, state
 from gapviz.app.shared import common, frames, measures, scatter
 from gapviz.app.shared.analysis import Analysis
 from gapviz.runs.records import RunState
@@ -37,9 +37,11 @@ SVG_PAIRS = 5_000
 """The SVG export (Altair, vl-convert) draws at most this many pairs."""
 COMPARE_PAIRS = 5_000
 ANIMATION_PAIRS = 1_000
-METRIC_COLUMNS = catalog.in_view("explore")
-"""The whole-set metrics Explore shows as tiles, from the metric catalog."""
-NUMBER = st.column_config.NumberColumn(format="%.4f")
+LINEAR_METHODS = ("pca",)
+"""Linear projections: the projected centroids' difference is the gap vector's projection, so only these draw it."""
+PLOT_HEIGHT = 470
+"""Scatter height (px): with the headline numbers above it, the whole plot shows at 1400 × 900 without scrolling."""
+DIGITS = (2, 3, 4, 5, 6)
 THUMB = st.column_config.ImageColumn("image", width="small")
 
 
@@ -125,13 +127,20 @@ def scatter_points(result: Analysis, method: str, lines: bool) -> tuple[pd.DataF
     return points, pair_lines, arrow, note
 
 
-def umap_option(result: Analysis) -> None:
-    """Offer UMAP where the source has none: computed in a child process, cached on disk."""
+def forget_umap_failure(result: Analysis) -> None:
+    """ "Try again": drop the remembered failure so the next run of the page starts a fresh child."""
+    from gapviz.app.explore import projection_cache
+
+    projection_cache.forget_failure(projection_cache.cache_path(common.home(), result.image, result.text))
+
+
+def umap_option(result: Analysis, box: Any) -> None:
+    """Offer UMAP where the source has none: computed in a child process, cached on disk; a failure offers a retry."""
     from gapviz.app.explore import projection_cache
 
     if "umap" in result.projections or result.n_image > projection_cache.UMAP_MAX_PAIRS:
         return
-    if projection_cache.cached_layout(common.home(), result.image, result.text) is None and not st.toggle(
+    if projection_cache.cached_layout(common.home(), result.image, result.text) is None and not box.toggle(
         "add UMAP", key=state.UMAP, help="computed once in a separate process (numba compiles there), then cached"
     ):
         return
@@ -143,25 +152,36 @@ def umap_option(result: Analysis) -> None:
             compute=lambda progress: projection_cache.umap_layout(common.home(), result.image, result.text),
         )
     except Exception as error:  # noqa: BLE001 - a message, never a traceback
-        common.show_error("UMAP", error)
+        common.show_error("UMAP", error, box)
+        box.button("Try again", key=state.UMAP_RETRY, on_click=forget_umap_failure, args=(result,))
         return
     result.projections["umap"] = coords
 
 
 def scatter_controls(result: Analysis) -> tuple[str, str, bool, bool]:
-    umap_option(result)
+    """Projection, colour, pair lines and gap arrow, in the sidebar; the arrow only in a linear projection."""
+    box = st.sidebar
+    box.markdown("**Scatter**")
+    umap_option(result, box)
     methods = sorted(result.projections)
     view = state.ExploreState()
     view.from_url("method", methods)
-    c1, c2, c3, c4 = st.columns([1, 1, 1, 1], vertical_alignment="bottom")
-    method = c1.selectbox("Projection", methods, key=state.METHOD)
+    method = box.selectbox("Projection", methods, key=state.METHOD)
     view.to_url("method")
-    color = c2.selectbox(
+    color = box.selectbox(
         "Colour by", color_options(result), key=state.COLOR, format_func=lambda c: "class" if c == "label" else c
     )
-    lines = c3.toggle("lines between pairs", value=result.n_image <= LINES_DEFAULT_PAIRS, key=state.LINES)
-    arrow = c4.toggle("gap vector", value=True, key=state.ARROW, help="from the text centroid to the image centroid")
-    return method, color, lines, arrow
+    lines = box.toggle("lines between pairs", value=result.n_image <= LINES_DEFAULT_PAIRS, key=state.LINES)
+    linear = method in LINEAR_METHODS
+    arrow = box.toggle(
+        "gap vector",
+        value=True,
+        key=state.ARROW,
+        disabled=not linear,
+        help="from the text centroid to the image centroid; drawn in linear projections (PCA) only, where the "
+        "projected centroids' difference is the gap vector's projection",
+    )
+    return method, color, lines, arrow and linear
 
 
 def hover_images_for(result: Analysis, target: str) -> None:
@@ -184,10 +204,47 @@ def hover_images_for(result: Analysis, target: str) -> None:
     hover_images.attach(common.home(), sheets, target)
 
 
-def scatter_section(result: Analysis) -> Any:
-    """The WebGL scatter; returns its selection event (box, lasso or clicked points)."""
+def keep_pick() -> None:
+    """on_select: a click inspects its point (shown in "Inspect point"), a region is kept; a double-click clears."""
+    event = st.session_state.get(state.SCATTER)
+    rows = scatter.selected_rows(event)
+    click = scatter.is_click(event)
+    st.session_state[state.POINT] = int(rows[0]) if click else None
+    st.session_state[state.PICKED] = (state.ExploreState().last_key, [] if click else rows.tolist())
+
+
+def picked_region() -> np.ndarray:
+    """Joint rows of the region last box- or lasso-selected in the shown source's scatter (empty when none)."""
+    key, rows = st.session_state.get(state.PICKED) or ("", [])
+    return np.asarray(rows if key == state.ExploreState().last_key else [], dtype=np.int64)
+
+
+def inspected_point(result: Analysis) -> int | None:
+    """The joint row being inspected (clicked or typed), None when none or out of this source's range."""
+    row = st.session_state.get(state.POINT)
+    if row is None or not 0 <= int(row) < result.n_image + result.n_text:
+        st.session_state[state.POINT] = None  # before the input is drawn: a row of another source
+        return None
+    return int(row)
+
+
+def ringed_rows(result: Analysis, row: int | None) -> dict[str, list[int]]:
+    """Joint rows to ring in the scatter: the inspected point, its partner(s) and its nearest neighbours."""
+    if row is None:
+        return {}
+    images, texts = selection.neighbour_rows(result, row)
+    if row >= result.n_image:
+        partner = [int(result.index[row - result.n_image])]
+    else:
+        partner = (result.n_image + np.flatnonzero(result.index == row)).tolist()
+    return {"point": [row], "partner": [p for p in partner if p >= 0], "neighbours": [*images, *texts]}
+
+
+def scatter_section(result: Analysis) -> None:
+    """The WebGL scatter, the inspected point and its neighbours ringed; picks are kept by keep_pick."""
     method, color, lines, arrow = scatter_controls(result)
     points, pair_lines, gap_arrow, note = scatter_points(result, method, lines)
+    rings = ringed_rows(result, inspected_point(result))
 
     def build(progress: Any) -> Any:
         return scatter.scatter_figure(
@@ -197,15 +254,18 @@ def scatter_section(result: Analysis) -> Any:
             arrow=gap_arrow if arrow else None,
             first_caption=result.first_captions,
             title=f"{method.upper()} of both modalities",
+            height=PLOT_HEIGHT,
         )
 
     figure = common.shared_compute(
         f"{result.key}:fig:{method}:{color}:{lines}:{arrow}", "Drawing", build, kind="derived"
     )
-    event = st.plotly_chart(
+    if rings:
+        figure = go.Figure(figure).add_traces(scatter.highlight_traces(points, rings))
+    st.plotly_chart(
         figure,
         key=state.SCATTER,
-        on_select="rerun",
+        on_select=keep_pick,
         selection_mode=scatter.SELECTION_MODES,
         config=scatter.PLOTLY_CONFIG,
         theme=None,
@@ -213,11 +273,10 @@ def scatter_section(result: Analysis) -> Any:
     hover_images_for(result, state.SCATTER)
     st.caption(
         "Hover shows the pair's captions" + (" and its image" if result.images is not None else "") + ". "
-        "Click a point for its neighbours; Box or Lasso Select in the toolbar measures a region; double-click "
-        "clears. " + (note + "." if note else "")
+        "Click a point: it, its partner and its nearest neighbours are ringed and listed beside the plot; Box or "
+        "Lasso Select in the toolbar measures a region; double-click clears. " + (note + "." if note else "")
     )
     svg_button(result, method, points, pair_lines, gap_arrow if arrow else None)
-    return event
 
 
 def scatter_svg(points: pd.DataFrame, lines: pd.DataFrame, arrow: Any, n_image: int, title: str) -> str:
@@ -241,24 +300,42 @@ def svg_button(result: Analysis, method: str, points: pd.DataFrame, lines: pd.Da
 
 
 # ---- selection and neighbours ------------------------------------------------------------------
+def neighbour_table(frame: pd.DataFrame, key: str) -> None:
+    """A neighbour list that fits its column: cosine first and narrow, the caption taking what is left."""
+    first = ["cosine"] + [c for c in ("image", "pair", "its image") if c in frame.columns]
+    st.dataframe(
+        frame[first + [c for c in frame.columns if c not in first]],
+        hide_index=True,
+        width="stretch",
+        height=min(320, 36 * (len(frame) + 1) + 4),
+        column_config={
+            "image": THUMB,
+            "cosine": st.column_config.NumberColumn("cosine", format="%.3f", width="small"),
+            "pair": st.column_config.NumberColumn("pair", width="small"),
+            "its image": st.column_config.NumberColumn("its image", width="small"),
+            "caption": st.column_config.TextColumn("caption", width="large"),
+        },
+        key=key,
+    )
+
+
 def point_section(result: Analysis, row: int) -> None:
-    """The clicked point, its partner, and its nearest images and captions in the full space."""
+    """The inspected point, its partner, and its nearest images and captions in the full space (ringed in the plot)."""
     card = selection.point_card(result, row)
     st.markdown(f"**Point {row}** · {card['modality']} of pair {card['pair']}")
     left, right = st.columns([1, 4])
     if result.images is not None and card["pair"] >= 0:
-        left.image(result.images[card["pair"]], width=96)
+        left.image(result.images[card["pair"]], width=56)
     if card["caption"]:
         right.text(f"caption: {card['caption']}")
-    right.text(
-        f"{'its caption' if card['modality'] == 'image' else 'its image’s first caption'}: {card['partner'] or '—'}"
-    )
+    if card["partner"] != card["caption"] or not card["partner"]:
+        which = "its caption" if card["modality"] == "image" else "its image’s first caption"
+        right.text(f"{which}: {card['partner'] or '—'}")
     images, texts = selection.neighbour_frames(result, row)
-    c1, c2 = st.columns(2)
-    c1.markdown("**Nearest images** (cosine, full space)")
-    c1.dataframe(images, hide_index=True, column_config={"image": THUMB, "cosine": NUMBER}, key=state.NN_IMAGES)
-    c2.markdown("**Nearest captions** (cosine, full space)")
-    c2.dataframe(texts, hide_index=True, column_config={"cosine": NUMBER}, key=state.NN_TEXTS)
+    st.markdown("**Nearest images** (cosine, full space)")
+    neighbour_table(images, state.NN_IMAGES)
+    st.markdown("**Nearest captions** (cosine, full space)")
+    neighbour_table(texts, state.NN_TEXTS)
 
 
 def selection_metrics(result: Analysis, rows: np.ndarray) -> None:
@@ -279,7 +356,7 @@ def selection_metrics(result: Analysis, rows: np.ndarray) -> None:
     )
     st.markdown(f"**Selection: {len(pairs):,} pairs** of {result.n_image:,}")
     table = selection.metric_table(result.metrics, values, rest=rest)
-    st.dataframe(selection.metric_display(table), hide_index=True, key=state.SELECTION_METRICS)
+    st.dataframe(selection.metric_display(table, state.digits()), hide_index=True, key=state.SELECTION_METRICS)
     if rest:
         st.caption(
             "selection − rest: the selected pairs against the pairs not selected, with a 95% bootstrap interval "
@@ -308,25 +385,24 @@ def selection_metrics(result: Analysis, rows: np.ndarray) -> None:
         st.caption("; ".join(filter(None, [note, f"table lists the first {selection.TABLE_ROWS}"])))
 
 
-def selection_section(result: Analysis, event: Any) -> None:
-    """A click inspects one point; a box or lasso measures the selected pairs."""
-    rows = scatter.selected_rows(event)
-    total = result.n_image + result.n_text
-    typed = st.number_input(
+def side_panel(result: Analysis) -> None:
+    """Beside the plot: the inspected point (clicked or typed) with its neighbours, else how to pick one."""
+    row = inspected_point(result)
+    st.number_input(
         "Inspect point (row: images first, then captions)",
         min_value=0,
-        max_value=total - 1,
+        max_value=result.n_image + result.n_text - 1,
         value=None,
         step=1,
         key=state.POINT,
         help="or click a point in the scatter",
     )
-    if scatter.is_click(event):
-        point_section(result, int(rows[0]))
-    elif len(rows) > 1:
-        selection_metrics(result, rows)
-    elif typed is not None:
-        point_section(result, int(typed))
+    if row is not None:
+        point_section(result, row)
+    elif len(picked_region()):
+        st.caption("The selected region is measured below the plot.")
+    else:
+        st.caption("Click a point: it, its partner and its nearest images and captions are ringed and listed here.")
 
 
 # ---- whole-set metrics ------------------------------------------------------------------------------
@@ -341,42 +417,52 @@ def ensure_metrics(result: Analysis) -> str:
     return note
 
 
-def metrics_panel(result: Analysis) -> None:
-    shown = [m for m in METRIC_COLUMNS if m in result.metrics]
-    for start in range(0, len(shown), 2):
-        for col, name in zip(st.columns(2), shown[start : start + 2], strict=False):
-            col.metric(
-                charts.metric_title(name), format_.metric_text(result.metrics, name), help=catalog.help_text(name)
-            )
+def digits_choice(box: Any) -> int:
+    """How many significant digits Explore's numbers show (3 unless the reader asks for more)."""
+    return int(box.select_slider("significant digits", DIGITS, value=metric_groups.SIGNIFICANT, key=state.DIGITS))
 
 
-def recall_table(values: dict[str, Any]) -> pd.DataFrame:
-    """Recall@K both ways, each as its value and 95% interval (text cells: ``0.0742 [0.0527, 0.0977]``)."""
-    rows = []
-    for direction, label in (("i2t", "image → text"), ("t2i", "text → image")):
-        cells = {f"R@{k}": format_.metric_text(values, f"{direction}_r{k}") for k in (1, 5, 10)}
-        rows.append({"direction": label, **cells})
-    return pd.DataFrame(rows)
+def headline_row(result: Analysis) -> None:
+    """The answers first: gap with its interval, relative gap, R@1 both ways and the probe, as tiles."""
+    shown = metric_groups.headline(result.metrics)
+    for col, name in zip(st.columns(len(metric_groups.HEADLINE)), shown, strict=False):
+        value, interval = metric_groups.headline_parts(result.metrics, name, state.digits())
+        col.metric(charts.metric_title(name), value, help=catalog.help_text(name))
+        col.caption(interval)
+
+
+def all_metrics(result: Analysis, note: str) -> None:
+    """Every whole-set metric with a number, grouped by what it measures, folded away."""
+    with st.expander("All metrics, grouped"):
+        for group, table in metric_groups.grouped(result.metrics, state.digits()).items():
+            st.markdown(f"**{group}**")
+            st.dataframe(table, hide_index=True, width="stretch")
+        if note:
+            st.caption(note)
 
 
 def show(result: Analysis) -> None:
-    st.subheader(common.md_escape(result.title))
-    st.caption(f"{result.n_image:,} images · {result.n_text:,} captions · dimension {result.image.shape[1]}")
+    """Headline numbers, then the plot with the inspected point beside it, then every metric folded."""
+    st.markdown(
+        f"**{common.md_escape(result.title)}** · {result.n_image:,} images · {result.n_text:,} captions · "
+        f"dimension {result.image.shape[1]}"
+    )
     for note in result.notes:
         st.caption(note)
+    top = st.container()  # filled once the metrics are in: large sets see their points first
     left, right = st.columns([3, 2])
     with left:
-        event = scatter_section(result)
-    with right:
-        st.markdown("**Gap metrics**")
-        note = ensure_metrics(result)  # after the scatter: large sets see their points first
+        scatter_section(result)
+    note = ensure_metrics(result)
+    with top:
+        headline_row(result)
         measures.show_warnings(result.metrics)
-        metrics_panel(result)
-        if note:
-            st.caption(note)
-        st.markdown("**Recall@K**")
-        st.dataframe(recall_table(result.metrics), hide_index=True, width="stretch")
-    selection_section(result, event)
+    with right:
+        side_panel(result)
+    all_metrics(result, note)
+    region = picked_region()
+    if len(region) > 1:
+        selection_metrics(result, region)
 
 
 def cone_section(result: Analysis) -> None:

@@ -269,18 +269,6 @@ def spectrum_frame(spectrum: Sequence[tuple[int, float, float]]) -> pd.DataFrame
     return pd.DataFrame.from_records(list(spectrum), columns=["dimension", "difference", "share"])
 
 
-def before_after_frame(before: Mapping[str, Any], after: Mapping[str, Any], names: Sequence[str]) -> pd.DataFrame:
-    """One row per metric (its catalog label): its text before and after a fix (value [95% interval])."""
-    from gapviz.format import metric_text
-
-    rows = [
-        {"metric": catalog.short(n), "before": metric_text(before, n), "after": metric_text(after, n)}
-        for n in names
-        if n in before or n in after
-    ]
-    return pd.DataFrame.from_records(rows, columns=["metric", "before", "after"])
-
-
 # ---- configs --------------------------------------------------------------------------
 def config_diff(configs: Mapping[str, Mapping[str, Any]], ignore: Sequence[str] = ("name",)) -> pd.DataFrame:
     """Rows: the settings whose values differ between runs; columns: the runs."""

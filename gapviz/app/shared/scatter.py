@@ -12,7 +12,7 @@ here: the page passes the figure to ``st.plotly_chart``.
 from __future__ import annotations
 
 import html
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -187,6 +187,36 @@ def arrow_annotation(arrow: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+HIGHLIGHT_STYLES = {
+    "point": {"size": 18, "color": "#d62728", "line": {"width": 3, "color": "#d62728"}},
+    "partner": {"size": 15, "color": "#9467bd", "line": {"width": 2.5, "color": "#9467bd"}},
+    "neighbours": {"size": 12, "color": "#2ca02c", "line": {"width": 2, "color": "#2ca02c"}},
+}
+"""Rings around a clicked point, its partner and its nearest neighbours (drawn over the points)."""
+
+
+def highlight_traces(points: pd.DataFrame, rows: Mapping[str, Sequence[int]]) -> list[go.Scattergl]:
+    """One ring trace per role of HIGHLIGHT_STYLES, at the drawn points whose joint row ``rows[role]`` lists.
+
+    Rings are not hoverable: a click on one reaches the point below it."""
+    traces = []
+    for role, style in HIGHLIGHT_STYLES.items():
+        shown = points[points["row"].isin(list(rows.get(role, ())))]
+        if not len(shown):
+            continue
+        traces.append(
+            go.Scattergl(
+                x=shown["x"].to_numpy(),
+                y=shown["y"].to_numpy(),
+                mode="markers",
+                name=f"clicked {role}" if role == "point" else role,
+                hoverinfo="skip",
+                marker={"symbol": "circle-open", **style},
+            )
+        )
+    return traces
+
+
 def scatter_figure(
     points: pd.DataFrame,
     *,
@@ -197,14 +227,17 @@ def scatter_figure(
     title: str = "",
     height: int = 560,
     ranges: tuple[Sequence[float], Sequence[float]] | None = None,
+    highlight: Mapping[str, Sequence[int]] | None = None,
 ) -> go.Figure:
-    """The joint scatter of both modalities with optional pair lines and gap arrow.
+    """The joint scatter of both modalities with optional pair lines, gap arrow and rings.
 
     ``points`` comes from frames.scatter_frames (columns x, y, modality, pair, row, caption and
-    optional label / metadata columns); ``ranges`` fixes the axes (x range, y range).
+    optional label / metadata columns); ``ranges`` fixes the axes (x range, y range); ``highlight``:
+    role → joint rows ringed (highlight_traces).
     """
     traces: list[Any] = [line_trace(lines)] if lines is not None and len(lines) else []
     traces += point_traces(points, color_by, first_caption)
+    traces += highlight_traces(points, highlight or {})
     figure = go.Figure(traces)
     figure.update_layout(
         title={"text": html.escape(title, quote=False)} if title else None,
