@@ -133,10 +133,12 @@ def test_launch_watch_compare_explore(gapviz_up, tmp_path, monkeypatch):
             page.goto(base + "/?source=upload")
             page.locator("input[type=file]").set_input_files(str(path))
             page.get_by_text("Embedding shift", exact=True).wait_for(timeout=180_000)
-            from gapviz.science.metrics import gap_distance
+            import gapviz
 
-            shown = metric_value(page, "plug-in gap")  # "0.1234 [0.1200, 0.1270]": the value and its 95% interval
-            assert shown.startswith(f"{gap_distance(image, text):.4f} ["), shown
+            expected = gapviz.analyze(image, text, resamples=0)["gap_distance_unbiased"]
+            shown = metric_value(page, "gap (debiased)")  # the headline tile, to 3 significant digits
+            decimals = len(shown.split(".")[1]) if "." in shown else 0
+            assert abs(float(shown) - expected) <= 0.5 * 10**-decimals + 1e-9, (shown, expected)
             page.get_by_text("Gap anatomy", exact=True).wait_for(timeout=60_000)
             page.wait_for_function("() => document.querySelectorAll('canvas').length >= 4", timeout=30_000)
             shoot(page, "explore-upload")
