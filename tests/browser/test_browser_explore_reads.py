@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_fixtures import CHROMIUM, GapvizUp, launch_browser, settle, shoot
+from app_fixtures import CHROMIUM, launch_browser, settle, shoot
 
 from gapviz.app.explore import metric_groups
 from gapviz.science import catalog
