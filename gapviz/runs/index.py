@@ -29,7 +29,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from gapviz.fsio import atomic_write_json, json_default
+from gapviz.fsio import atomic_write_json, json_default, private_dir
 
 INDEX_VERSION = 1
 STALE_LOCK_S = 60.0
@@ -58,7 +58,8 @@ class SummaryIndex:
     def changed(self, run_id: str) -> None:
         """Mark ``run_id`` as changed (called by the store after each write that a summary shows)."""
         with contextlib.suppress(OSError):
-            self.changed_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not self.changed_dir.is_dir():
+                private_dir(self.changed_dir, root=self.folder.parent)
             name = f"{run_id}{MARK_SEPARATOR}{uuid.uuid4().hex[:12]}"
             os.close(os.open(self.changed_dir / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
@@ -145,7 +146,8 @@ class SummaryIndex:
     def _lock(self) -> Iterator[bool]:
         """The merge lock, without waiting: yields whether this process holds it."""
         try:
-            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not self.folder.is_dir():
+                private_dir(self.folder, root=self.folder.parent)
             self._break_stale_lock()
             self.lock_dir.mkdir(mode=0o700)
         except OSError:
