@@ -40,11 +40,12 @@ VIEWS = (
     "fix",
     "report",
     "shift",
+    "headline",
 )
 """Where a metric is shown: Compare's and Live's epoch curves, the curves Compare draws first, Compare's
 values table, Live's epoch row, Explore's metric panel, an Explore selection's table, Explore's two-source table,
-Explore's gap anatomy, the before/after table of a training-free fix, what a reproduction report keeps, and the
-embedding-shift curves."""
+Explore's gap anatomy, the before/after table of a training-free fix, what a reproduction report keeps, the
+embedding-shift curves, and the numbers Explore answers first, above its plot."""
 
 INTERVAL_METHODS: dict[str, str] = {
     "score": "score interval of the signed U-statistic, {θ : |U − θ| ≤ 1.96·sd(θ)} with Var(U | θ) from "
@@ -132,7 +133,7 @@ def _recall(direction: str, k: int, views: str) -> Metric:
 CATALOG: tuple[Metric, ...] = (
     _m("gap_distance_unbiased", "Gap, debiased (√max(0, U))", "gap (debiased)", "", (0.0, 2.0), 1, -1,
        "unified, √ mapped", None, "‖μ_X − μ_Y‖ without the plug-in's small-sample floor (biased low near 0)",
-       "Hoeffding 1948 U-statistic of Liang et al.'s gap", GAP_VIEWS + " first_curve", resampled=True),
+       "Hoeffding 1948 U-statistic of Liang et al.'s gap", GAP_VIEWS + " first_curve headline", resampled=True),
     _m("gap_squared_unbiased", "Squared gap, unbiased U-statistic (signed)", "gap² (U)", "", (-4.0, 4.0), 1, -1,
        "score", None, "unbiased estimate of ‖μ_X − μ_Y‖²; negative values are noise around a zero gap",
        "Hoeffding 1948", "explore report"),
@@ -144,7 +145,8 @@ CATALOG: tuple[Metric, ...] = (
        "Fisher randomisation test: image and caption swapped within pairs", "report"),
     _m("relative_gap", "Relative modality gap (RMG)", "relative gap", "", (0.0, 1.0), 1, -1,
        "percentile bootstrap", None, "pair distance relative to the within-modality spread (near 1: pairs far apart)",
-       "Schrodi et al., ICLR 2025", "curve first_curve final explore selection pair_compare fix", resampled=True),
+       "Schrodi et al., ICLR 2025", "curve first_curve final explore selection pair_compare fix headline",
+       resampled=True),
     _m("pair_cosine", "Mean cosine of matched pairs", "pair cosine", "cosine", (-1.0, 1.0), -1, 1,
        "percentile bootstrap", None, "how close an image and its caption are (CLIP on COCO ≈ 0.3)", LIANG,
        "final explore selection pair_compare fix", resampled=True),
@@ -161,7 +163,7 @@ CATALOG: tuple[Metric, ...] = (
     _m("modality_probe_accuracy", "Modality probe accuracy (held-out, image vs caption)", "probe accuracy",
        "fraction", (0.0, 1.0), 1, -1, "Wilson over pairs", "modality_probe_n",
        "0.5 = the modalities cannot be told apart; saturates at 1 on real features",
-       "linear probe, regularisation by nested cross-validation", "final explore selection pair_compare"),
+       "linear probe, regularisation by nested cross-validation", "final explore selection pair_compare headline"),
     _m("modality_probe_logloss", "Modality probe log-loss (held-out)", "probe log-loss", "nats", (0.0, None), -1, 1,
        "percentile bootstrap of predictions", "modality_probe_n",
        "≈ log 2 = 0.693 with no gap; lower = more separable; compare with its permutation null",
@@ -204,10 +206,10 @@ CATALOG: tuple[Metric, ...] = (
     _m("effective_rank_text", "Effective rank of the captions", "effective rank (text)", "dimensions",
        (1.0, None), 0, 0, "none", "effective_rank_n", "how many directions the captions use",
        "Roy & Vetterli, EUSIPCO 2007", "anatomy"),
-    _recall("i2t", 1, "curve first_curve final live selection pair_compare fix report shift"),
+    _recall("i2t", 1, "curve first_curve final live selection pair_compare fix report shift headline"),
     _recall("i2t", 5, "curve selection fix"),
     _recall("i2t", 10, "curve fix"),
-    _recall("t2i", 1, "curve first_curve final live selection pair_compare fix report shift"),
+    _recall("t2i", 1, "curve first_curve final live selection pair_compare fix report shift headline"),
     _recall("t2i", 5, "curve selection fix"),
     _recall("t2i", 10, "curve fix"),
     _m("mixed_itr", "Mixed pool: images whose top-1 neighbour is an image", "mixed-pool ITR", "fraction",

@@ -17,8 +17,9 @@ from gapviz import format as fmt
 from gapviz.charts import metric_title
 from gapviz.science import catalog
 
-HEADLINE = (catalog.DEFAULT_GAP_KEY, "relative_gap", "i2t_r1", "t2i_r1", "modality_probe_accuracy")
-"""What Explore answers first, above the plot: the gap with its interval, relative gap, R@1 both ways, the probe."""
+HEADLINE = catalog.in_view("headline")
+"""What Explore answers first, above the plot (the catalog's headline view): the debiased gap with its interval,
+relative gap, the probe, R@1 both ways."""
 SIGNIFICANT = 3
 """Significant digits Explore shows unless the reader asks for more."""
 GROUPS = (
