@@ -11,18 +11,21 @@ cannot be trusted, from the three operations that are atomic there too:
   heartbeat reads as abandoned) and unreadable ones (a hand-repaired file writes no marker).
 - Runs added or removed without the store (a copied or deleted folder) are found by comparing the names in
   ``runs/`` (one directory read, no file opened) with the index.
-- Folding the markers into ``summaries.json`` happens under a lock that is a directory made with ``mkdir``
-  (atomic on NFS), taken without waiting: a lister that does not get it merges in memory only. The holder
-  deletes just the markers it read, so a marker written meanwhile is kept for the next lister; a lock left
-  by a killed lister is broken after ``STALE_LOCK_S``.
+- Folding the markers into ``summaries.json`` (at ``FOLD_AT`` pending changes, or once the snapshot is
+  ``FOLD_AFTER_S`` old: one change does not rewrite ten thousand summaries) happens under a lock that is a
+  directory made with ``mkdir`` (atomic on NFS), taken without waiting: a lister that does not get it merges
+  in memory only. The holder deletes just the markers it read, so a marker written meanwhile is kept for the
+  next lister; a lock left by a killed lister is broken after ``STALE_LOCK_S``.
 
-Warm, a listing opens two files and reads two folders, plus one run's files per changed or active run.
+Warm, a listing stats the snapshot (parsed again only when another process replaced it) and reads two folders,
+plus one run's files per pending change and per active run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import time
 import uuid
@@ -35,6 +38,11 @@ INDEX_VERSION = 1
 STALE_LOCK_S = 60.0
 """A merge lock older than this is left by a killed lister and is broken."""
 MARK_SEPARATOR = "~"
+FOLD_AT = 32
+"""Changes (markers, runs added or removed) that make a lister rewrite the snapshot at once; fewer are re-read
+from their folders on each listing until the snapshot is FOLD_AFTER_S old, so a listing after one change does
+not rewrite every run's summary."""
+FOLD_AFTER_S = 30.0
 
 Summary = dict[str, Any]
 """One run's summary as plain JSON (RunStore turns it into a RunSummary)."""
@@ -77,7 +85,8 @@ class SummaryIndex:
         merged = {run_id: row for run_id, row in snapshot.items() if run_id in folders}
         for run_id in sorted(stale & folders):
             merged[run_id] = self.read_summary(run_id)
-        if marks or merged.keys() != snapshot.keys():
+        pending = len(marks) + len(merged.keys() ^ snapshot.keys())
+        if pending and (pending >= FOLD_AT or self._age(stamp) >= FOLD_AFTER_S):
             self._fold(merged, marks, stamp)
         return merged
 
@@ -126,6 +135,11 @@ class SummaryIndex:
         except OSError:
             return None
         return (info.st_ino, info.st_mtime_ns, info.st_size)
+
+    @staticmethod
+    def _age(stamp: Any) -> float:
+        """Seconds since the snapshot was written (its stamp holds the mtime in ns)."""
+        return time.time() - stamp[1] / 1e9 if stamp is not None else math.inf
 
     def _fold(self, merged: dict[str, Summary], marks: list[tuple[str, str]], stamp: Any) -> None:
         """Write ``merged`` as the snapshot and delete the markers it includes, if the lock is free and no other

@@ -58,7 +58,7 @@ def test_url_selection_diff_curves_values_and_exports(home):
     assert not at.exception
     assert at.multiselect(key="runs").value == [a, c]
     diff = at.dataframe[0].value
-    assert list(diff.index) == ["temperature.tau"]  # seeds and names equal, so only tau differs
+    assert list(diff.index) == ["τ"]  # seeds and names equal, so only tau differs (named as the setting catalog says)
     values = at.dataframe[1].value
     assert values["run"].tolist() == [a, c] and values["epoch"].tolist() == [3, 3]
     assert values["plug-in gap"].tolist() == [store.metrics(r)[-1]["gap_distance"] for r in (a, c)]

@@ -9,7 +9,7 @@ import pytest
 from app_fixtures import APP_ROOT
 
 from gapviz.app.shared import form, frames
-from gapviz.config import PRESETS, RunConfig, preset
+from gapviz.config import PRESETS, RunConfig, flatten, preset
 
 
 def test_every_runconfig_setting_is_in_the_form():
@@ -63,7 +63,7 @@ def test_float_steps():
 def test_config_diff_shows_only_differing_settings():
     a = RunConfig(name="a").to_dict()
     b = RunConfig(name="b", seed=3).with_overrides({"temperature.tau": 0.05}).to_dict()
-    diff = frames.config_diff({"r1": a, "r2": b})
+    diff = frames.config_diff({"r1": flatten(a), "r2": flatten(b)})
     assert list(diff.index) == ["seed", "temperature.tau"]
     assert diff.loc["temperature.tau"].tolist() == ["0.07", "0.05"]
 

@@ -147,6 +147,5 @@ def test_launch_watch_compare_explore(gapviz_up, tmp_path, monkeypatch):
             page.goto(base + "/theory")
             page.get_by_text("gap at t = 0").wait_for(timeout=120_000)
             page.wait_for_function("() => document.querySelectorAll('canvas').length >= 2", timeout=30_000)
-            shoot(page, "theory")
         finally:
             browser.close()

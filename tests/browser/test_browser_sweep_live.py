@@ -52,7 +52,7 @@ def test_the_sweep_picker_finds_tau_and_a_finished_run_shows_numbers(gapviz_up, 
             stop = page.get_by_label("τ to", exact=True).first
             stop.wait_for(timeout=15_000)
             assert stop.input_value() == "0.7"  # 0.07 × 10 without float noise
-            shoot(page, "launch-sweep")
+            shoot(page, "launch-sweep-picker")
 
             page.goto(f"{gapviz_up.url}/live?run={finished}")
             page.get_by_text("finished 2 epochs").wait_for(timeout=60_000)
@@ -64,6 +64,6 @@ def test_the_sweep_picker_finds_tau_and_a_finished_run_shows_numbers(gapviz_up, 
             assert shown["train loss (last step)"] == "1.2500", shown
             assert shown["τ (last step)"] == "0.0600" and shown["samples/s"] == "512", shown
             assert shown["learning rate"] == "3.00e-04" and shown["eval loss (epoch 2)"] != "—", shown
-            shoot(page, "live")
+            shoot(page, "live-finished")
         finally:
             browser.close()

@@ -10,6 +10,7 @@ import pytest
 from app_fixtures import make_run, set_state
 
 from gapviz.config import RunConfig
+from gapviz.runs import index
 from gapviz.runs.records import RunState
 from gapviz.runs.store import RunStore
 
@@ -36,7 +37,7 @@ def listed(store: RunStore) -> dict:
     return {s.run_id: s for s in store.summaries()}
 
 
-def test_a_warm_listing_reads_only_changed_and_active_runs(home):
+def test_a_warm_listing_reads_only_changed_and_active_runs(home, monkeypatch):
     store = CountingStore(home)
     finished = [make_run(store, f"run {i}", epochs=1, seed=i, n=8) for i in range(6)]
     queued = store.create(RunConfig(name="waiting"))
@@ -45,14 +46,27 @@ def test_a_warm_listing_reads_only_changed_and_active_runs(home):
     store.reads.clear()
     assert listed(store) == fresh(home)
     assert store.reads == [queued]  # queued can turn abandoned with no write: always re-read
-    store.reads.clear()
     store.update_meta(finished[2], name="renamed")
+    for _ in range(2):  # a pending change is re-read from its folder until it is folded into the snapshot
+        store.reads.clear()
+        assert listed(store)[finished[2]].name == "renamed"
+        assert sorted(store.reads) == sorted([finished[2], queued])
+    monkeypatch.setattr(index, "FOLD_AFTER_S", 0.0)
+    listed(store)  # folds
     store.reads.clear()
     assert listed(store)[finished[2]].name == "renamed"
-    assert sorted(store.reads) == sorted([finished[2], queued])
-    store.reads.clear()
-    listed(store)
     assert store.reads == [queued]
+
+
+def test_many_changes_fold_at_once(home):
+    store = CountingStore(home)
+    run_id = make_run(store, "busy", epochs=1, n=8)
+    listed(store)
+    for i in range(index.FOLD_AT):
+        store.update_meta(run_id, name=f"name {i}")
+    listed(store)  # FOLD_AT pending changes: folded now, whatever the snapshot's age
+    store.reads.clear()
+    assert listed(store)[run_id].name == f"name {index.FOLD_AT - 1}" and store.reads == []
 
 
 def test_runs_copied_in_or_deleted_behind_the_store_and_corrupt_ones_show_up_at_once(home, tmp_path):
@@ -88,9 +102,10 @@ def test_a_lost_or_corrupt_index_is_rebuilt_and_reindex_matches_the_folders(home
     assert not list(store.index.changed_dir.iterdir())
 
 
-def test_a_fold_that_raced_another_lister_does_not_overwrite_its_snapshot(home):
+def test_a_fold_that_raced_another_lister_does_not_overwrite_its_snapshot(home, monkeypatch):
     """Lister A reads the snapshot, lister B folds a change and deletes its marker, then A must not write its
     older merge over B's: the change would be lost with its marker."""
+    monkeypatch.setattr(index, "FOLD_AFTER_S", 0.0)
     store = RunStore(home)
     run_id = make_run(store, "raced", epochs=1, n=8)
     listed(store)

@@ -47,32 +47,18 @@ def _numeric_metrics(histories: dict[str, list[dict[str, Any]]]) -> list[str]:
 
 def settings_diff(flat: dict[str, dict[str, Any]], names: dict[str, str]) -> None:
     st.subheader("Settings that differ")
-    diff = frames.config_diff(flat_to_tree(flat))
+    diff = frames.config_diff(flat)
     if diff.empty:
         st.caption(
             "All selected runs have the same settings" + (" (apart from their names)." if len(flat) > 1 else ".")
         )
         return
+    diff = diff.rename(index=setting_catalog.label)
     if len(flat) > WIDE_DIFF_UP_TO:  # a column per run stops being readable: one row per setting instead
         st.dataframe(cf.diff_summary(diff), width="stretch", hide_index=True)
         return
     diff.columns = [f"{names[r]} ({r})" if names[r] != r else r for r in diff.columns]
     st.dataframe(diff, width="stretch")
-
-
-def flat_to_tree(flat: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """config_diff takes nested configs; flat ones nest back by their dots."""
-    trees: dict[str, dict[str, Any]] = {}
-    for run_id, values in flat.items():
-        tree: dict[str, Any] = {}
-        for path, value in values.items():
-            node = tree
-            *parents, last = path.split(".")
-            for part in parents:
-                node = node.setdefault(part, {})
-            node[last] = value
-        trees[run_id] = tree
-    return trees
 
 
 def group_by_series(flat: dict[str, dict[str, Any]], names: dict[str, str]) -> tuple[dict[str, str], bool]:

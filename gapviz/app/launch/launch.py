@@ -15,8 +15,8 @@ import streamlit as st
 
 from gapviz import setting_catalog
 from gapviz.app.launch.launch_form import FormState, draw, section, seeds_field, show_problems, sweep_section
-from gapviz.app.shared import common, form, frames
-from gapviz.config import PRESETS, ConfigError, Problem, RunConfig, preset, sweep
+from gapviz.app.shared import common, form
+from gapviz.config import PRESETS, ConfigError, Problem, RunConfig, flatten, preset, sweep
 from gapviz.queue import DEFAULT_QUEUE
 
 
@@ -109,7 +109,7 @@ def _queue(configs: list[RunConfig], group: str | None, queue_name: str, tags: s
     with st.status("Queueing…", expanded=False) as status:
         group, subs = queue.submit_many(conn, common.store(), configs, queue_name=queue_name, group=group, tags=labels)
         status.update(label=f"Queued {len(subs)} run(s)" + (f" in group {group}" if group else ""), state="complete")
-    names = [setting_catalog.swept_label(frames.flatten(cfg.to_dict()), swept) for cfg in configs]
+    names = [setting_catalog.swept_label(flatten(cfg.to_dict()), swept) for cfg in configs]
     st.session_state["launch_submitted"] = {"group": group, "runs": [s.run_id for s in subs], "labels": names}
 
 

@@ -15,7 +15,6 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from gapviz.config import flatten
 from gapviz.science import catalog
 
 MAX_SCATTER_PAIRS = 5000
@@ -270,9 +269,9 @@ def spectrum_frame(spectrum: Sequence[tuple[int, float, float]]) -> pd.DataFrame
 
 
 # ---- configs --------------------------------------------------------------------------
-def config_diff(configs: Mapping[str, Mapping[str, Any]], ignore: Sequence[str] = ("name",)) -> pd.DataFrame:
-    """Rows: the settings whose values differ between runs; columns: the runs."""
-    flat = {run: flatten(cfg) for run, cfg in configs.items()}
+def config_diff(flat: Mapping[str, Mapping[str, Any]], ignore: Sequence[str] = ("name",)) -> pd.DataFrame:
+    """Rows: the settings (dotted paths of ``flat``, run -> flattened config) whose values differ between runs;
+    columns: the runs."""
     keys = sorted({k for f in flat.values() for k in f} - set(ignore))
     differing = [k for k in keys if len({repr(f.get(k)) for f in flat.values()}) > 1]
     table = pd.DataFrame({run: [_cell(f.get(k)) for k in differing] for run, f in flat.items()}, index=differing)
