@@ -50,7 +50,7 @@ def test_problems_name_their_path(axes, message):
 
 def test_a_sweeps_runs_are_named_by_their_swept_values():
     from gapviz import setting_catalog
-    from gapviz.app.shared.frames import flatten
+    from gapviz.config import flatten
 
     base = preset("tiny-test").with_overrides({"swap.fraction": 0.05})
     configs = sweep(base, {"temperature.tau": [0.1, 1.0], "swap.mode": ["none", "soft"], "seed": [1]})
