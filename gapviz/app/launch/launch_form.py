@@ -74,7 +74,7 @@ def sentinel_field(spec: form.FieldSpec, default: int, key: str) -> int:
 def run_field(spec: form.FieldSpec, default: str, key: str) -> str:
     """The run a fine-tune starts from, picked from the saved runs."""
     summaries = common.summaries()
-    options = list(summaries) + ([default] if default and default not in summaries else [])
+    options = common.listed_runs(list(summaries), summaries, [default] if default else [], f"{key}:find")
     if not options:
         st.caption("no saved runs yet")
         return default
