@@ -141,7 +141,7 @@ def ready_s(context: Any, url: str, title: str, drawn: str) -> float:
     page = context.new_page()
     started = time.perf_counter()
     page.goto(url, timeout=180_000)
-    page.get_by_text(title, exact=True).wait_for(timeout=180_000)
+    page.get_by_test_id("stHeadingWithActionElements").get_by_text(title, exact=True).wait_for(timeout=180_000)
     page.wait_for_function(drawn, timeout=180_000, polling=25)
     page.wait_for_function(IDLE, timeout=180_000, polling=25)
     elapsed = time.perf_counter() - started

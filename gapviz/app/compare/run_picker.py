@@ -50,15 +50,14 @@ def _init_from_url(summaries: dict[str, Any]) -> None:
         st.session_state["runs"] = [r for r, s in summaries.items() if s.group in wanted]
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _frame(home_path: str, version: str, _summaries: dict[str, Any]) -> tuple[Any, dict[str, list[str]]]:
-    """The run table of one version of the index, and the groups, tags and states it holds (shared, read-only)."""
-    readable = [r for r, summary in _summaries.items() if summary.state != UNREADABLE]
-    table = cf.run_table(_summaries, {r: _summaries[r].settings for r in readable})
+def _frame(summaries: dict[str, Any]) -> tuple[Any, dict[str, list[str]]]:
+    """The run table, and the groups, tags and states it holds (built once per version of the run index)."""
+    readable = [r for r, summary in summaries.items() if summary.state != UNREADABLE]
+    table = cf.run_table(summaries, {r: summaries[r].settings for r in readable})
     choices = {
-        "groups": sorted({s.group for s in _summaries.values() if s.group}),
-        "tags": sorted({t for s in _summaries.values() for t in s.tags}),
-        "states": sorted({s.state for s in _summaries.values()}),
+        "groups": sorted({s.group for s in summaries.values() if s.group}),
+        "tags": sorted({t for s in summaries.values() for t in s.tags}),
+        "states": sorted({s.state for s in summaries.values()}),
     }
     return table, choices
 
@@ -104,7 +103,7 @@ def filters(choices: dict[str, list[str]], table: Any) -> None:
 
 def pick(summaries: dict[str, Any]) -> list[str]:
     """The filter row and the Runs box; returns the selected run ids (and keeps them in the URL)."""
-    table, choices = _frame(str(common.home()), common.summaries_version(), summaries)
+    table, choices = common.per_listing(_frame, summaries)
     _init_from_url(summaries)
     filters(choices, table)
     if "runs" in st.session_state:  # runs deleted meanwhile (here or elsewhere) leave the selection

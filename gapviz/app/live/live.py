@@ -365,14 +365,12 @@ def _picked(box: str) -> None:
 
 def swept_names(summaries: dict[str, Any]) -> dict[str, str]:
     """Each grouped run's swept values ("τ = 0.1 · seed 1"), built once per version of the run index."""
-    return _swept_names(str(common.home()), common.summaries_version(), summaries)
+    return common.per_listing(_swept_names, summaries)
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _swept_names(home_path: str, version: str, _summaries: dict[str, Any]) -> dict[str, str]:
+def _swept_names(summaries: dict[str, Any]) -> dict[str, str]:
     """The settings that vary within each run's group, read from the summaries' settings (the summary index
-    holds them, so no config is opened); shared by every session, read-only."""
-    summaries = _summaries
+    holds them, so no config is opened)."""
     groups: dict[str, list[str]] = {}
     for run, summary in summaries.items():
         if summary.group and summary.state != RunState.UNREADABLE:

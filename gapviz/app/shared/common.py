@@ -13,12 +13,13 @@ import re
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable, Collection, Iterator
+from typing import Any, Callable, Collection, Iterator, TypeVar
 
 import streamlit as st
 
 from gapviz.runs.store import UNREADABLE, RunStore, StoreError, gapviz_home, npz_keys, npz_member
 
+T = TypeVar("T")
 QUEUE_UNAVAILABLE = "queue unavailable — start it with `gapviz up`"
 NO_WORKER = "no worker is running — start one with `gapviz worker` (or `gapviz up`, which starts the queue and workers)"
 APP_DIR = Path(__file__).resolve().parents[1]
@@ -210,20 +211,36 @@ LISTED = 200
 browser, and ten thousand of them would make each page slow to draw."""
 
 
-def summaries_version() -> str:
-    """The version of the run listing now (RunStore.summaries_version): the key of every cache built from it."""
-    return store().summaries_version()
+class Listing(dict):
+    """run id -> RunSummary, with the version of the run index it was built from (RunStore.summaries_version)."""
+
+    version = ""
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _summaries(home_path: str, version: str) -> dict[str, Any]:
-    return {s.run_id: s for s in _store(home_path).summaries()}
+def _summaries(home_path: str, version: str) -> Listing:
+    listing = Listing((s.run_id, s) for s in _store(home_path).summaries())
+    listing.version = version
+    return listing
 
 
-def summaries() -> dict[str, Any]:
+def summaries() -> Listing:
     """run id -> RunSummary, newest first, unreadable runs included (state UNREADABLE); built once per version
     of the index and shared by every session, so callers must not change it."""
-    return _summaries(str(home()), summaries_version())
+    return _summaries(str(home()), store().summaries_version())
+
+
+def per_listing(build: Callable[[dict[str, Any]], T], summaries: dict[str, Any]) -> T:
+    """``build(summaries)``, computed once per version of the run index when ``summaries`` is a Listing (then
+    shared by every session, read-only), else each time."""
+    if not isinstance(summaries, Listing):
+        return build(summaries)
+    return _per_listing(str(home()), summaries.version, f"{build.__module__}.{build.__qualname__}", build, summaries)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _per_listing(home_path: str, version: str, name: str, _build: Callable, _summaries: dict[str, Any]) -> Any:
+    return _build(_summaries)
 
 
 def search_text(run_id: str, summaries: dict[str, Any]) -> str:
