@@ -99,3 +99,16 @@ def test_the_listing_follows_every_change_of_the_store(home):
     shutil.rmtree(store.run_dir(first))  # a folder deleted by hand
     at.run()
     assert len(at.multiselect(key="runs").options) == 2 and not at.exception
+
+
+@pytest.mark.slow
+def test_launch_fine_tunes_from_an_older_run_than_listed(home, few_listed):
+    store, needle = _store_of(RUNS)
+    store.checkpoint_files(needle).epoch(1).parent.mkdir(parents=True, exist_ok=True)
+    store.checkpoint_files(needle).epoch(1).write_bytes(b"weights")
+    at = open_page("launch", {"finetune": needle})
+    box = at.selectbox(key=f"launch:ft-{needle}:model.init_run")
+    assert box.value == needle and len(box.options) == LISTED + 1
+    [find] = [t for t in at.text_input if t.key == f"launch:ft-{needle}:model.init_run:find"]
+    find.set_value("needle").run()
+    assert at.selectbox(key=f"launch:ft-{needle}:model.init_run").value == needle and not at.exception
