@@ -24,6 +24,7 @@ plus one run's files per pending change and per active run.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -74,21 +75,28 @@ class SummaryIndex:
     # ---- readers -----------------------------------------------------------------------------
     def summaries(self) -> dict[str, Summary]:
         """Every run's summary, current: the snapshot with changed, active, new and vanished runs folded in."""
+        return self.versioned()[0]
+
+    def versioned(self) -> tuple[dict[str, Summary], str]:
+        """The summaries and their version: a digest of the snapshot's identity, the runs gone from it and the
+        rows re-read from their folders, so it changes whenever the summaries do (pages cache per version)."""
         stamp = self._stamp()
         snapshot = self._read_snapshot(stamp)
         if snapshot is None:
-            return self.rebuild()
+            return self.rebuild(), uuid.uuid4().hex
         marks = self._marks()
         folders = self._folders()
         stale = {run_id for run_id, _ in marks} | (folders - snapshot.keys())
         stale |= {run_id for run_id, row in snapshot.items() if row.get("volatile")}
         merged = {run_id: row for run_id, row in snapshot.items() if run_id in folders}
-        for run_id in sorted(stale & folders):
-            merged[run_id] = self.read_summary(run_id)
+        reread = {run_id: self.read_summary(run_id) for run_id in sorted(stale & folders)}
+        merged.update(reread)
+        gone = sorted(snapshot.keys() - folders)
+        body = json.dumps([stamp, gone, reread], sort_keys=True, default=json_default).encode()
         pending = len(marks) + len(merged.keys() ^ snapshot.keys())
         if pending and (pending >= FOLD_AT or self._age(stamp) >= FOLD_AFTER_S):
             self._fold(merged, marks, stamp)
-        return merged
+        return merged, hashlib.blake2b(body, digest_size=12).hexdigest()
 
     def rebuild(self) -> dict[str, Summary]:
         """Every run's summary read from its folder, written as the new snapshot (`gapviz runs reindex`)."""

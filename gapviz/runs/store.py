@@ -648,6 +648,11 @@ class RunStore:
         for run_id in sorted(rows, reverse=True):
             yield RunSummary.from_row(rows[run_id])
 
+    def summaries_version(self) -> str:
+        """A key that changes whenever :meth:`summaries` would list something different (warm, it costs what a
+        warm listing of the index costs, without building the summaries), for caches of the listing."""
+        return self.index.versioned()[1]
+
     def reindex(self) -> int:
         """Rebuild the summary index from the run folders (`gapviz runs reindex`); returns the run count."""
         return len(self.index.rebuild())

@@ -1,7 +1,9 @@
 """Compare's run picker for research scale: filter by group, tag, state and any config value; the URL keeps it.
 
 ``?group=<g>`` (repeatable) opens every run of a sweep group; ``?runs=<id>&runs=<id>`` a hand-picked set.
-Changing a filter selects every run that matches it; the Runs box can then drop or add single runs.
+Changing a filter selects every run that matches it; the Runs box can then drop or add single runs. The
+table the filters read is built once per version of the run index; the Runs box lists the selected runs and
+the newest matching ones (common.LISTED), with a search box for the rest, so ten thousand runs stay quick.
 """
 
 from __future__ import annotations
@@ -48,12 +50,22 @@ def _init_from_url(summaries: dict[str, Any]) -> None:
         st.session_state["runs"] = [r for r, s in summaries.items() if s.group in wanted]
 
 
-def filters(summaries: dict[str, Any], table: Any) -> None:
+def _frame(summaries: dict[str, Any]) -> tuple[Any, dict[str, list[str]]]:
+    """The run table, and the groups, tags and states it holds (built once per version of the run index)."""
+    readable = [r for r, summary in summaries.items() if summary.state != UNREADABLE]
+    table = cf.run_table(summaries, {r: summaries[r].settings for r in readable})
+    choices = {
+        "groups": sorted({s.group for s in summaries.values() if s.group}),
+        "tags": sorted({t for s in summaries.values() for t in s.tags}),
+        "states": sorted({s.state for s in summaries.values()}),
+    }
+    return table, choices
+
+
+def filters(choices: dict[str, list[str]], table: Any) -> None:
     """The filter row: groups, tags, states, and one setting with the values to keep."""
     c1, c2, c3, c4, c5 = st.columns([3, 2, 2, 3, 3])
-    groups = sorted({s.group for s in summaries.values() if s.group})
-    tags = sorted({t for s in summaries.values() for t in s.tags})
-    states = sorted({s.state for s in summaries.values()})
+    groups, tags, states = choices["groups"], choices["tags"], choices["states"]
     args = (table,)
     c1.multiselect(
         "Groups",
@@ -91,19 +103,18 @@ def filters(summaries: dict[str, Any], table: Any) -> None:
 
 def pick(summaries: dict[str, Any]) -> list[str]:
     """The filter row and the Runs box; returns the selected run ids (and keeps them in the URL)."""
-    readable = [r for r, summary in summaries.items() if summary.state != UNREADABLE]
-    table = cf.run_table(summaries, {r: summaries[r].settings for r in readable})
+    table, choices = common.per_listing(_frame, summaries)
     _init_from_url(summaries)
-    filters(summaries, table)
+    filters(choices, table)
     if "runs" in st.session_state:  # runs deleted meanwhile (here or elsewhere) leave the selection
         st.session_state["runs"] = [r for r in st.session_state["runs"] if r in summaries]
-    common.init_from_url("runs", "runs", list(summaries), multi=True)
+    common.init_from_url("runs", "runs", summaries, multi=True)
     matching = _matching(table)
-    options = list(dict.fromkeys([*matching, *st.session_state.get("runs", [])]))
-    selected = len(st.session_state.get("runs", []))
+    chosen = list(st.session_state.get("runs", []))
     with st.expander(
-        f"Runs: {selected} selected, {len(matching)} match the filters", expanded=selected <= EXPANDED_UP_TO
+        f"Runs: {len(chosen)} selected, {len(matching)} match the filters", expanded=len(chosen) <= EXPANDED_UP_TO
     ):
+        options = common.listed_runs(matching, summaries, chosen, "compare_find")
         run_ids = st.multiselect(
             "Runs",
             options,

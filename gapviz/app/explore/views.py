@@ -65,7 +65,9 @@ def pick_run_epoch(box: Any, prefix: str, *, url: bool) -> tuple[str, int] | Non
         view.from_url("run", list(summaries))
     view.default_run(prefix, newest_finished_run() or next(iter(summaries)))
     c1, c2 = box.columns([3, 1])
-    run_id = c1.selectbox("Run", list(summaries), key=run_key, format_func=lambda r: common.run_label(r, summaries))
+    keep = [st.session_state[run_key]] if st.session_state.get(run_key) in summaries else []
+    options = common.listed_runs(list(summaries), summaries, keep, f"{run_key}:find", c1)
+    run_id = c1.selectbox("Run", options, key=run_key, format_func=lambda r: common.run_label(r, summaries))
     if common.unreadable(run_id, summaries, box):
         return None
     epochs = common.store().epochs(run_id)
@@ -88,9 +90,9 @@ def pick_checkpoint(box: Any) -> tuple[str, str, Any] | None:
         box.info("No saved runs yet — train one on the Launch page or with `gapviz train`.")
         return None
     c1, c2 = box.columns([3, 1])
-    run_id = c1.selectbox(
-        "Run", list(summaries), key=state.CKPT_RUN, format_func=lambda r: common.run_label(r, summaries)
-    )
+    keep = [st.session_state[state.CKPT_RUN]] if st.session_state.get(state.CKPT_RUN) in summaries else []
+    options = common.listed_runs(list(summaries), summaries, keep, f"{state.CKPT_RUN}:find", c1)
+    run_id = c1.selectbox("Run", options, key=state.CKPT_RUN, format_func=lambda r: common.run_label(r, summaries))
     if common.unreadable(run_id, summaries, box):
         return None
     store = common.store()

@@ -74,7 +74,8 @@ def sentinel_field(spec: form.FieldSpec, default: int, key: str) -> int:
 def run_field(spec: form.FieldSpec, default: str, key: str) -> str:
     """The run a fine-tune starts from, picked from the saved runs."""
     summaries = common.summaries()
-    options = list(summaries) + ([default] if default and default not in summaries else [])
+    keep = [r for r in (st.session_state.get(key), default) if r]
+    options = common.listed_runs(list(summaries), summaries, keep, f"{key}:find")
     if not options:
         st.caption("no saved runs yet")
         return default

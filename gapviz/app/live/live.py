@@ -364,8 +364,13 @@ def _picked(box: str) -> None:
 
 
 def swept_names(summaries: dict[str, Any]) -> dict[str, str]:
-    """Each grouped run's swept values ("τ = 0.1 · seed 1"): the settings that vary within its group, read from
-    the summaries' settings (the summary index holds them, so no config is opened)."""
+    """Each grouped run's swept values ("τ = 0.1 · seed 1"), built once per version of the run index."""
+    return common.per_listing(_swept_names, summaries)
+
+
+def _swept_names(summaries: dict[str, Any]) -> dict[str, str]:
+    """The settings that vary within each run's group, read from the summaries' settings (the summary index
+    holds them, so no config is opened)."""
     groups: dict[str, list[str]] = {}
     for run, summary in summaries.items():
         if summary.group and summary.state != RunState.UNREADABLE:
@@ -386,15 +391,15 @@ def picker(summaries: dict[str, Any]) -> str:
     labels change, so a run that finished would still read "running". The chosen run lives in
     ``st.session_state["live_run"]``, and the URL wins when it names another run (a link was followed).
     """
-    options = list(summaries)
     wanted = st.query_params.get("run")
     if wanted in summaries and wanted != st.session_state.get("live_run"):
         st.session_state["live_run"] = wanted
     if st.session_state.get("live_run") not in summaries:
-        running = [r for r in options if _ongoing(summaries[r].state)]
-        st.session_state["live_run"] = running[0] if running else options[0]
-
+        running = next((r for r, s in summaries.items() if _ongoing(s.state)), None)
+        st.session_state["live_run"] = running or next(iter(summaries))
+    chosen = st.session_state["live_run"]
     swept = swept_names(summaries)
+    search = st.container()
 
     def label(run: str) -> str:
         known = st.session_state.get(f"live_run_state:{run}")
@@ -403,9 +408,9 @@ def picker(summaries: dict[str, Any]) -> str:
             return f"{swept[run]} · {summaries[run].group} · {state} · {run}"
         return common.run_label(run, summaries, state)
 
+    options = common.listed_runs(list(summaries), summaries, [chosen], "live_find", search)
     labels = {run: label(run) for run in options}
     box = f"live_run_box:{zlib.crc32(chr(31).join(labels.values()).encode()):08x}"
-    chosen = st.session_state["live_run"]
     st.selectbox(
         "Run",
         options,

@@ -13,12 +13,13 @@ import re
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Collection, Iterator, TypeVar
 
 import streamlit as st
 
 from gapviz.runs.store import UNREADABLE, RunStore, StoreError, gapviz_home, npz_keys, npz_member
 
+T = TypeVar("T")
 QUEUE_UNAVAILABLE = "queue unavailable — start it with `gapviz up`"
 NO_WORKER = "no worker is running — start one with `gapviz worker` (or `gapviz up`, which starts the queue and workers)"
 APP_DIR = Path(__file__).resolve().parents[1]
@@ -205,9 +206,67 @@ def unreadable(run_id: str, summaries: dict[str, Any], where: Any = None) -> boo
     return True
 
 
-def summaries() -> dict[str, Any]:
-    """run id -> RunSummary, newest first, unreadable runs included (state UNREADABLE)."""
-    return {s.run_id: s for s in store().summaries()}
+LISTED = 200
+"""Runs a picker lists at most (the newest that match its search): every option of a box is sent to the
+browser, and ten thousand of them would make each page slow to draw."""
+
+
+class Listing(dict):
+    """run id -> RunSummary, with the version of the run index it was built from (RunStore.summaries_version)."""
+
+    version = ""
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _summaries(home_path: str, version: str) -> Listing:
+    listing = Listing((s.run_id, s) for s in _store(home_path).summaries())
+    listing.version = version
+    return listing
+
+
+def summaries() -> Listing:
+    """run id -> RunSummary, newest first, unreadable runs included (state UNREADABLE); built once per version
+    of the index and shared by every session, so callers must not change it."""
+    return _summaries(str(home()), store().summaries_version())
+
+
+def per_listing(build: Callable[[dict[str, Any]], T], summaries: dict[str, Any]) -> T:
+    """``build(summaries)``, computed once per version of the run index when ``summaries`` is a Listing (then
+    shared by every session, read-only), else each time."""
+    if not isinstance(summaries, Listing):
+        return build(summaries)
+    return _per_listing(str(home()), summaries.version, f"{build.__module__}.{build.__qualname__}", build, summaries)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _per_listing(home_path: str, version: str, name: str, _build: Callable, _summaries: dict[str, Any]) -> Any:
+    return _build(_summaries)
+
+
+def search_text(run_id: str, summaries: dict[str, Any]) -> str:
+    """What a picker's search matches (lower case): the run's label, group and tags."""
+    summary = summaries.get(run_id)
+    if summary is None:
+        return run_id.lower()
+    return " ".join([run_label(run_id, summaries), summary.group, *summary.tags]).lower()
+
+
+def listed_runs(candidates: list[str], summaries: dict[str, Any], keep: list[str], key: str, where: Any = None) -> list:
+    """The runs a picker offers, in ``candidates``' order (newest first): the newest ``LISTED`` candidates, and
+    ``keep`` (its current choice) ahead of them where it is not among them. With more candidates than that, a
+    search box (``key``) keeps those whose search text holds every word typed, and a caption says how many
+    match without being listed."""
+    found = candidates
+    if len(candidates) > LISTED:
+        box = where or st
+        query = str(box.text_input("Find a run", key=key, placeholder="words of its name, id, state, group or tag"))
+        words = query.lower().split()
+        found = [r for r in candidates if all(w in search_text(r, summaries) for w in words)] if words else found
+        if len(found) > LISTED:
+            box.caption(f"The newest {LISTED:,} of {len(found):,} runs are listed: type words of a run to find it.")
+    listed = found[:LISTED]
+    shown = set(listed)
+    return [*dict.fromkeys(r for r in keep if r not in shown), *listed]
 
 
 # ---- shared results ------------------------------------------------------------------------------
@@ -265,7 +324,7 @@ def shared_compute(
 
 
 # ---- the URL ----------------------------------------------------------------------------------
-def init_from_url(key: str, param: str, valid: list[str], *, multi: bool) -> None:
+def init_from_url(key: str, param: str, valid: Collection[str], *, multi: bool) -> None:
     """Seed widget ``key`` from ``?param=...`` the first time the page draws it (URL -> widget).
 
     Widgets keep raw run ids as values (labels come from format_func), so the URL stays stable.
