@@ -43,19 +43,22 @@ def micro_batches(chosen: np.ndarray, grad_accum: int) -> list[np.ndarray]:
     return [rows for rows in np.array_split(np.sort(chosen), grad_accum) if len(rows)]
 
 
-def gather_images(images: np.ndarray, index: np.ndarray, pin: bool) -> torch.Tensor:
-    """Rows ``index`` of the uint8 image cache in one new tensor (pinned when ``pin``): one copy, no floats."""
-    out = torch.empty((len(index), *images.shape[1:]), dtype=torch.uint8, pin_memory=pin)
-    np.take(images, index, axis=0, out=out.numpy(), mode="clip")
+def gather_rows(array: np.ndarray, index: np.ndarray, pin: bool) -> torch.Tensor:
+    """Rows ``index`` of ``array`` (the uint8 image cache, the tokens) in one new tensor, pinned when ``pin``.
+
+    numpy's copy, not torch indexing: a torch op on this thread would start a second OpenMP team on the cores
+    the training thread's team uses; numpy's copy is one thread and releases the GIL."""
+    out = torch.empty((len(index), *array.shape[1:]), dtype=torch.from_numpy(array[:0]).dtype, pin_memory=pin)
+    np.take(array, index, axis=0, out=out.numpy(), mode="clip")
     return out
 
 
 def host_batch(data: PairData, tokens: torch.Tensor, chosen: np.ndarray, grad_accum: int, pin: bool) -> StepBatch:
     """The pairs ``chosen`` as ``grad_accum`` uint8 micro-batches and their tokens, in host memory."""
     parts = micro_batches(chosen, grad_accum)
-    images = tuple(gather_images(data.images, data.caption_image[rows], pin) for rows in parts)
-    texts = tuple(tokens[torch.from_numpy(rows)] for rows in parts)
-    return StepBatch(images, tuple(t.pin_memory() for t in texts) if pin else texts)
+    images = tuple(gather_rows(data.images, data.caption_image[rows], pin) for rows in parts)
+    texts = tuple(gather_rows(tokens.numpy(), rows, pin) for rows in parts)
+    return StepBatch(images, texts)
 
 
 def to_device(batch: StepBatch, device: torch.device) -> StepBatch:

@@ -11,7 +11,7 @@ from train_fixtures import tiny_config
 
 from gapviz.runs.records import NullSink
 from gapviz.runs.store import CheckpointFiles
-from gapviz.training.batches import Prefetcher, gather_images, host_batch, normalise
+from gapviz.training.batches import Prefetcher, gather_rows, host_batch, normalise
 from gapviz.training.loop import prepare, train
 
 
@@ -87,7 +87,7 @@ def test_normalising_on_the_device_gives_the_old_host_numbers(home):
 def test_gather_copies_the_rows_of_a_read_only_cache():
     cache = np.arange(5 * 2 * 2 * 3, dtype=np.uint8).reshape(5, 2, 2, 3)
     cache.flags.writeable = False
-    out = gather_images(cache, np.array([4, 0, 4]), pin=False)
+    out = gather_rows(cache, np.array([4, 0, 4]), pin=False)
     assert out.dtype == torch.uint8 and np.array_equal(out.numpy(), cache[[4, 0, 4]])
 
 
