@@ -48,7 +48,9 @@ def gather_rows(array: np.ndarray, index: np.ndarray, pin: bool) -> torch.Tensor
 
     numpy's copy, not torch indexing: a torch op on this thread would start a second OpenMP team on the cores
     the training thread's team uses; numpy's copy is one thread and releases the GIL."""
-    out = torch.empty((len(index), *array.shape[1:]), dtype=torch.from_numpy(array[:0]).dtype, pin_memory=pin)
+    out = torch.empty(
+        (len(index), *array.shape[1:]), dtype=torch.from_numpy(np.empty(0, array.dtype)).dtype, pin_memory=pin
+    )
     np.take(array, index, axis=0, out=out.numpy(), mode="clip")
     return out
 

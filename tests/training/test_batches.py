@@ -3,6 +3,7 @@
 import threading
 import time
 import traceback
+import warnings
 
 import numpy as np
 import pytest
@@ -87,7 +88,9 @@ def test_normalising_on_the_device_gives_the_old_host_numbers(home):
 def test_gather_copies_the_rows_of_a_read_only_cache():
     cache = np.arange(5 * 2 * 2 * 3, dtype=np.uint8).reshape(5, 2, 2, 3)
     cache.flags.writeable = False
-    out = gather_rows(cache, np.array([4, 0, 4]), pin=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns on wrapping a non-writable array
+        out = gather_rows(cache, np.array([4, 0, 4]), pin=False)
     assert out.dtype == torch.uint8 and np.array_equal(out.numpy(), cache[[4, 0, 4]])
 
 
