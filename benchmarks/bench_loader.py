@@ -94,7 +94,7 @@ def train_epoch(setup, home: Path, prefetch: bool) -> dict[str, float]:
 
     train(setup, Capture(), CheckpointFiles(Path(tempfile.mkdtemp(dir=home))), prefetch=prefetch)
     step = statistics.median(step_s)
-    return {"step_s": step, "samples_per_s": setup.cfg.train.batch_size / step, **rows[-1]}
+    return {**rows[-1], "step_s": step, "samples_per_s": setup.cfg.train.batch_size / step}
 
 
 def bench_steps(steps: int, repeats: int, home: Path) -> list[dict[str, dict[str, float]]]:
@@ -175,8 +175,8 @@ def step_results(pairs: list[dict[str, dict[str, float]]]) -> tuple[list[dict], 
     ]
     columns = [
         "repeat",
-        "without (samples/s)",
-        "with prefetcher (samples/s)",
+        "without, median step (samples/s)",
+        "with prefetcher, median step (samples/s)",
         "added (%)",
         "waiting for data, without (%)",
         "waiting for data, with (%)",
