@@ -73,7 +73,7 @@ def test_a_stop_mid_epoch_leaves_no_thread(home, tmp_path):
 def test_normalising_on_the_device_gives_the_old_host_numbers(home):
     setup = prepare(tiny_config(), home)
     data = setup.train_data
-    rows = np.array([5, 1, 9, 3, 12, 7, 0, 20, 11, 2])  # micro-batches of 5: more than one CPU chunk
+    rows = np.array([5, 1, 9, 3, 12, 7, 0, 20, 11, 2])
     images = data.images[data.caption_image[rows]]
     old = torch.from_numpy(images.copy()).permute(0, 3, 1, 2).float().div_(255.0)
     mean = torch.tensor(setup.bundle.mean).view(1, 3, 1, 1)
