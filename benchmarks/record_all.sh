@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
 steps=(
   "train:python -m benchmarks.bench_train --record"
+  "loader:python -m benchmarks.bench_loader --record"
   "retrieval:python -m benchmarks.bench_retrieval --record"
   "analyze:python -m benchmarks.bench_analyze --record"
   "analyze_training:python -m benchmarks.bench_analyze --resamples 200 --name analyze_training --record"

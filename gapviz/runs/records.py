@@ -120,6 +120,8 @@ class StepProgress:
     tau: float
     lr: float
     samples_per_s: float
+    data_wait_s: float = 0.0
+    """Seconds of this step the training thread waited for its batch (0 when the prefetcher kept ahead)."""
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)

@@ -251,6 +251,9 @@ CATALOG: tuple[Metric, ...] = (
     _m("zero_shot", "Zero-shot accuracy with the class prompts", "zero-shot accuracy", "fraction", (0.0, 1.0), 0, 1,
        "none", None, "images labelled by their nearest class-prompt embedding", "CLIP (Radford et al. 2021)",
        "curve final explore pair_compare fix shift", RECORD),
+    _m("data_wait_share", "Share of training time spent waiting for data", "waiting for data", "fraction",
+       (0.0, 1.0), 0, -1, "none", None, "time the training thread waited for its next batch, over the epoch's "
+       "training time (near 0 when the prefetcher keeps ahead)", GAPVIZ, "", RECORD),
     _m("matched", "Pairs matched to their caption", "pairs matched", "fraction", (0.0, 1.0), 0, 1, "none", None,
        "share of pairs whose nearest caption is their own (theory sandbox)", GAPVIZ, "", RECORD),
 )

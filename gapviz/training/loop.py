@@ -25,8 +25,10 @@ from gapviz.runs.records import EpochRecord, GapTracePoint, StepProgress, TraceS
 from gapviz.runs.store import CheckpointFiles
 from gapviz.science import metrics, projection
 from gapviz.science.swap import SwapDraw, apply_swap, draw_swap
+from gapviz.training.batches import PREFETCH_DEPTH, Prefetcher, StepBatch, host_batch, normalise, to_device
+from gapviz.training.batches import images_to_tensor as images_to_tensor  # re-exported: encode, benchmarks
 from gapviz.training.checkpoint import load_checkpoint, save_checkpoint
-from gapviz.training.model import ModelBundle, encoder_parameter_groups
+from gapviz.training.model import encoder_parameter_groups
 from gapviz.training.setup import TrainingSetup, prepare, resolve_device  # noqa: F401 - prepare re-exported
 
 PROCRUSTES_PAIRS = 2048
@@ -52,18 +54,6 @@ def lr_at(step: int, total_steps: int, warmup_steps: int, base_lr: float) -> flo
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-
-
-def images_to_tensor(images: np.ndarray, bundle: ModelBundle, device: torch.device) -> torch.Tensor:
-    """uint8 (B, H, W, 3) -> normalised float (B, 3, H, W) on ``device``."""
-    array = np.ascontiguousarray(images)
-    if not array.flags.writeable:  # a slice of the read-only image cache: torch warns on non-writable arrays
-        array = array.copy()
-    batch = torch.from_numpy(array).to(device, non_blocking=True)
-    batch = batch.permute(0, 3, 1, 2).float().div_(255.0)
-    mean = torch.tensor(bundle.mean, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(bundle.std, device=device).view(1, 3, 1, 1)
-    return (batch - mean) / std
 
 
 @dataclass
@@ -252,8 +242,11 @@ def train(
     checkpoints: CheckpointFiles,
     should_stop: Callable[[], bool] = never,
     resume: bool = False,
+    prefetch: bool = True,
 ) -> TrainResult:
-    """Train ``setup.cfg.train.epochs`` epochs; each epoch (and epoch 0) is evaluated and sent to ``sink``."""
+    """Train ``setup.cfg.train.epochs`` epochs; each epoch (and epoch 0) is evaluated and sent to ``sink``.
+
+    ``prefetch=False`` gathers each batch on the training thread (the same batches and numbers, slower)."""
     cfg = setup.cfg
     checkpoints.folder.mkdir(parents=True, exist_ok=True)
     optimizer = make_optimizer(setup)
@@ -262,7 +255,8 @@ def train(
     state = _start_or_resume(setup, sink, optimizer, checkpoints, tracer, resume)
     setup.model.train()
     for epoch in range(state.epoch + 1, cfg.train.epochs + 1):
-        extra = _train_epoch(setup, forward, optimizer, state, epoch, sink, tracer, should_stop)
+        epoch_run = EpochRun(setup, forward, optimizer, state, sink, tracer, PREFETCH_DEPTH if prefetch else 0)
+        extra = epoch_run(epoch, should_stop)
         if extra is None:
             return TrainResult(epoch - 1, state.global_step, stopped=True, final_metrics=state.final)
         record = evaluate(setup, epoch, state.global_step, state.previous, extra)
@@ -293,56 +287,73 @@ def _start_or_resume(
     return LoopState(0, 0, record.projections)
 
 
-def _train_epoch(
-    setup: TrainingSetup,
-    forward: Callable[..., Any],
-    optimizer: torch.optim.Optimizer,
-    state: LoopState,
-    epoch: int,
-    sink: TrainSink,
-    tracer: GapTracer,
-    should_stop: Callable[[], bool],
-) -> dict[str, float] | None:
-    """Every step of ``epoch``; returns its training figures, or None when ``should_stop`` said stop."""
-    cfg = setup.cfg.train
-    per_epoch, total = steps_per_epoch(setup), total_steps(setup)
-    generator = epoch_generator(setup.cfg.seed, epoch)
-    order = torch.randperm(len(setup.train_data), generator=generator).numpy()
-    samples = cfg.batch_size * cfg.grad_accum
-    epoch_started, losses = time.perf_counter(), []
-    for step in range(per_epoch):
-        if should_stop():
-            return None
-        step_started = time.perf_counter()
-        lr = lr_at(state.global_step, total, cfg.warmup_steps, cfg.lr)
-        chosen = order[step * samples : (step + 1) * samples]
-        loss, tau = _train_step(setup, forward, optimizer, chosen, generator, lr, state.global_step)
-        state.global_step += 1
-        losses.append(loss)
-        speed = samples / max(time.perf_counter() - step_started, 1e-9)
-        sink.on_step(
-            StepProgress(epoch, step + 1, per_epoch, state.global_step, total, loss, tau, lr, samples_per_s=speed)
-        )
-        tracer(setup, state.global_step, epoch)
-    train_time = time.perf_counter() - epoch_started
-    return {
-        "train_loss": float(np.mean(losses)) if losses else float("nan"),
-        "lr": lr_at(state.global_step, total, cfg.warmup_steps, cfg.lr),
-        "train_time_s": train_time,
-        "samples_per_s": per_epoch * samples / max(train_time, 1e-9),
-    }
+@dataclass
+class EpochRun:
+    """What every epoch's steps share: the model, its optimiser, the loop's state and where progress goes."""
+
+    setup: TrainingSetup
+    forward: Callable[..., Any]
+    optimizer: torch.optim.Optimizer
+    state: LoopState
+    sink: TrainSink
+    tracer: GapTracer
+    prefetch_depth: int = PREFETCH_DEPTH
+    """Batches gathered ahead on a background thread (0: gathered on the training thread when needed)."""
+
+    def batches(self, order: np.ndarray) -> Prefetcher[StepBatch]:
+        """The epoch's step batches in ``order``, uint8 in host memory (pinned for a CUDA device)."""
+        setup, cfg = self.setup, self.setup.cfg.train
+        samples, pin = cfg.batch_size * cfg.grad_accum, self.setup.device.type == "cuda"
+
+        def produce(step: int) -> StepBatch:
+            chosen = order[step * samples : (step + 1) * samples]
+            return host_batch(setup.train_data, setup.train_tokens, chosen, cfg.grad_accum, pin)
+
+        return Prefetcher(produce, steps_per_epoch(setup), self.prefetch_depth)
+
+    def __call__(self, epoch: int, should_stop: Callable[[], bool]) -> dict[str, float] | None:
+        """Every step of ``epoch``; returns its training figures, or None when ``should_stop`` said stop."""
+        setup, state, cfg = self.setup, self.state, self.setup.cfg.train
+        per_epoch, total = steps_per_epoch(setup), total_steps(setup)
+        generator = epoch_generator(setup.cfg.seed, epoch)
+        order = torch.randperm(len(setup.train_data), generator=generator).numpy()
+        samples = cfg.batch_size * cfg.grad_accum
+        epoch_started, losses, waited = time.perf_counter(), [], 0.0
+        with self.batches(order) as batches:
+            for step in range(per_epoch):
+                if should_stop():
+                    return None
+                step_started = time.perf_counter()
+                batch = to_device(next(batches), setup.device)
+                lr = lr_at(state.global_step, total, cfg.warmup_steps, cfg.lr)
+                loss, tau = _train_step(setup, self.forward, self.optimizer, batch, generator, lr, state.global_step)
+                state.global_step += 1
+                losses.append(loss)
+                waited += batches.wait_s
+                speed = samples / max(time.perf_counter() - step_started, 1e-9)
+                progress = (epoch, step + 1, per_epoch, state.global_step, total, loss, tau, lr, speed)
+                self.sink.on_step(StepProgress(*progress, data_wait_s=batches.wait_s))
+                self.tracer(setup, state.global_step, epoch)
+        train_time = time.perf_counter() - epoch_started
+        return {
+            "train_loss": float(np.mean(losses)) if losses else float("nan"),
+            "lr": lr_at(state.global_step, total, cfg.warmup_steps, cfg.lr),
+            "train_time_s": train_time,
+            "samples_per_s": per_epoch * samples / max(train_time, 1e-9),
+            "data_wait_share": waited / max(train_time, 1e-9),
+        }
 
 
 def _train_step(
     setup: TrainingSetup,
     forward: Callable[..., Any],
     optimizer: torch.optim.Optimizer,
-    chosen: np.ndarray,
+    batch: StepBatch,
     generator: torch.Generator,
     lr: float,
     global_step: int,
 ) -> tuple[float, float]:
-    """One optimiser step over the full batch ``chosen`` (``train.grad_accum`` micro-batches); returns (loss, tau).
+    """One optimiser step over the full batch ``batch`` (``train.grad_accum`` micro-batches); returns (loss, tau).
 
     Raises NonFiniteLoss before the step is applied, so the weights of the last checkpoint stay good."""
     for group in optimizer.param_groups:
@@ -350,7 +361,7 @@ def _train_step(
     progress = global_step / max(1, total_steps(setup))
     tau = 1.0 / float(setup.temperature(progress).detach())
     optimizer.zero_grad(set_to_none=True)
-    step_loss = full_batch_backward(setup, forward, chosen, generator, progress)
+    step_loss = full_batch_backward(setup, forward, batch, generator, progress)
     if not math.isfinite(step_loss):
         raise NonFiniteLoss(f"loss became non-finite at step {global_step + 1} (lr {lr:.3g})")
     optimizer.step()
@@ -359,41 +370,47 @@ def _train_step(
 
 
 def _micro_features(
-    setup: TrainingSetup, forward: Callable[..., Any], rows: np.ndarray
+    setup: TrainingSetup, forward: Callable[..., Any], batch: StepBatch, index: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """float32 image and text features of the training pairs ``rows``."""
-    data, device = setup.train_data, setup.device
-    images = images_to_tensor(data.images[data.caption_image[rows]], setup.bundle, device)
+    """float32 image and text features of micro-batch ``index`` (normalised here, on the device)."""
+    images = normalise(batch.images[index], setup.bundle)
     with autocast_context(setup):
-        image_features, text_features, _ = forward(images, setup.train_tokens[rows].to(device))
+        image_features, text_features, _ = forward(images, batch.tokens[index])
     return image_features.float(), text_features.float()
 
 
 @torch.no_grad()
 def _cached_features(
-    setup: TrainingSetup, forward: Callable[..., Any], parts: list[np.ndarray]
+    setup: TrainingSetup, forward: Callable[..., Any], batch: StepBatch
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Image and text features of every micro-batch, without gradients (accumulation's first pass)."""
-    features = [_micro_features(setup, forward, rows) for rows in parts]
+    features = [_micro_features(setup, forward, batch, index) for index in range(len(batch.images))]
     return [image for image, _ in features], [text for _, text in features]
 
 
 def full_batch_backward(
-    setup: TrainingSetup, forward: Callable[..., Any], chosen: np.ndarray, generator: torch.Generator, progress: float
+    setup: TrainingSetup,
+    forward: Callable[..., Any],
+    batch: StepBatch | np.ndarray,
+    generator: torch.Generator,
+    progress: float,
 ) -> float:
-    """Backpropagate the CLIP loss of the full batch ``chosen`` over ``train.grad_accum`` micro-batches; returns it.
+    """Backpropagate the CLIP loss of the full batch (a StepBatch, or the training rows to gather) over
+    ``train.grad_accum`` micro-batches; returns it.
 
     As open_clip's accum-freq: every micro-batch is first encoded without gradients, then each is encoded again
     with gradients and the full batch's loss is taken with the cached features of the others, so the loss and
-    the gradients equal those of one batch of ``len(chosen)`` pairs. The swap is drawn once per full batch; the
+    the gradients equal those of one batch of all its pairs. The swap is drawn once per full batch; the
     temperature takes its gradient from the first pass only (open_clip's takes it once per micro-batch)."""
     swap = setup.cfg.swap
-    parts = [rows for rows in np.array_split(np.sort(chosen), setup.cfg.train.grad_accum) if len(rows)]
-    cached = _cached_features(setup, forward, parts) if len(parts) > 1 else None
+    if isinstance(batch, np.ndarray):
+        gathered = host_batch(setup.train_data, setup.train_tokens, batch, setup.cfg.train.grad_accum, pin=False)
+        batch = to_device(gathered, setup.device)
+    cached = _cached_features(setup, forward, batch) if len(batch.images) > 1 else None
     draw: SwapDraw | None = None
     step_loss = 0.0
-    for index, rows in enumerate(parts):
-        image, text = _micro_features(setup, forward, rows)
+    for index in range(len(batch.images)):
+        image, text = _micro_features(setup, forward, batch, index)
         if cached is not None:
             image = torch.cat([*cached[0][:index], image, *cached[0][index + 1 :]])
             text = torch.cat([*cached[1][:index], text, *cached[1][index + 1 :]])

@@ -245,6 +245,25 @@ def test_a_finished_run_shows_its_last_values_not_dashes(home):
     assert metric(at, "τ (last step)") == "0.0650"  # the last epoch's τ when no step was kept
 
 
+def test_live_shows_the_share_of_step_time_spent_waiting_for_data(home):
+    store = RunStore()
+    run_id = make_run(store, "fed", epochs=1, overrides={"train.batch_size": 64, "train.grad_accum": 2})
+    step = StepProgress(2, 4, 4, 8, 8, loss=1.0, tau=0.06, lr=3e-4, samples_per_s=512.0, data_wait_s=0.025)
+    store.record_progress(run_id, step.to_dict())
+    at = open_page("live", {"run": run_id})
+    assert not at.exception
+    assert metric(at, "waiting for data") == "10.0%"  # 0.025 s of a 128 / 512 = 0.25 s step
+    unfed = make_run(store, "no step, no wait recorded", epochs=1)
+    assert metric(open_page("live", {"run": unfed}), "waiting for data") == "—"
+    from gapviz.app.shared import frames
+
+    wait = frames.smoothed_data_wait(None, {"global_step": 10, "step": 2, "data_wait_s": 0.2})
+    wait = frames.smoothed_data_wait(wait, {"global_step": 60, "step": 5, "data_wait_s": 0.0})
+    assert wait == (60, pytest.approx(0.1))  # one half-life later: half of the old reading
+    assert frames.smoothed_data_wait(wait, {"global_step": 61, "step": 1, "data_wait_s": 9.0}) == wait
+    assert frames.data_wait_share(None, None, 64, {"data_wait_share": 0.03}) == 0.03  # a finished run's epoch
+
+
 def test_the_picker_names_a_sweeps_runs_by_their_swept_values(home):
     store = RunStore()
     runs = {

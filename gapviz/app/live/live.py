@@ -53,6 +53,8 @@ class LiveRun:
     charts: dict[tuple, Any] = field(default_factory=dict)
     speed: tuple[int, float] | None = None
     """frames.smoothed_speed's EMA of the steps seen so far (what samples/s and the ETA show)."""
+    wait: tuple[int, float] | None = None
+    """frames.smoothed_data_wait's EMA of the same steps (what "waiting for data" shows)."""
 
     def memo(self, key: tuple, build: Any) -> Any:
         """Charts are rebuilt only when what they show changed (every poll redraws the fragment)."""
@@ -72,6 +74,7 @@ class LiveRun:
             elif event.kind == EventKind.STEP:
                 self.step = dict(event.data)
                 self.speed = frames.smoothed_speed(self.speed, self.step)
+                self.wait = frames.smoothed_data_wait(self.wait, self.step)
                 changed = True
             elif event.kind == EventKind.STATE:
                 self.state = event.state
@@ -152,10 +155,18 @@ def progress_block(live: LiveRun, status: RunStatus, samples_per_step: int, epoc
         fraction = (done or 0) / epochs_total if epochs_total and done is not None else 0.0
         text = f"{state} · {done if done is not None else 0}/{epochs_total} epochs evaluated"
     st.progress(min(1.0, max(0.0, fraction)), text=text)
-    metrics_row(live, step)
+    metrics_row(live, step, samples_per_step)
 
 
-def metrics_row(live: LiveRun, step: dict[str, Any] | None) -> None:
+def _data_wait(live: LiveRun, step: dict[str, Any] | None, samples_per_step: int, metrics: dict[str, Any]) -> str:
+    """The smoothed share of step time spent waiting for data, as a percentage (the last epoch's when no step)."""
+    wait = live.wait or (frames.smoothed_data_wait(None, step) if step else None)
+    speed = live.speed or (frames.smoothed_speed(None, step) if step else None)
+    share = frames.data_wait_share(wait, speed, samples_per_step, metrics)
+    return "—" if share is None else f"{100 * share:.1f}%"
+
+
+def metrics_row(live: LiveRun, step: dict[str, Any] | None, samples_per_step: int) -> None:
     """The last step's training figures next to the last epoch's evaluation loss (two different numbers);
     a finished run shows its last values (the stored last step, else the last epoch's), not dashes."""
     if not step and not live.epochs:
@@ -164,7 +175,7 @@ def metrics_row(live: LiveRun, step: dict[str, Any] | None) -> None:
     metrics = live.epochs[last]["metrics"] if last is not None else {}
     values = frames.last_values(step, metrics)
     speed = _speed(live, step) or values["samples_per_s"]
-    cols = st.columns(5)
+    cols = st.columns(6)
     cols[0].metric("train loss (last step)", _number(values["loss"], ".4f"), help="on the last training batch")
     cols[1].metric(
         f"eval loss (epoch {last})" if last is not None else "eval loss",
@@ -177,7 +188,13 @@ def metrics_row(live: LiveRun, step: dict[str, Any] | None) -> None:
         _number(speed, ",.0f"),
         help=f"smoothed over steps (half-life {frames.SPEED_HALF_LIFE_STEPS:g} steps), evaluation pauses left out",
     )
-    cols[4].metric("learning rate", _number(values["lr"], ".2e"))
+    cols[4].metric(
+        catalog.short("data_wait_share"),
+        _data_wait(live, step, samples_per_step, metrics),
+        help="share of step time the training thread waited for its batch, smoothed like samples/s; "
+        "near 0 while the prefetcher keeps ahead",
+    )
+    cols[5].metric("learning rate", _number(values["lr"], ".2e"))
 
 
 def _number(value: Any, fmt: str) -> str:

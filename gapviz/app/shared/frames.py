@@ -376,3 +376,35 @@ def last_values(step: Mapping[str, Any] | None, epoch_metrics: Mapping[str, Any]
         else:
             out[key] = None
     return out
+
+
+# ---- waiting for data ---------------------------------------------------------------------
+def smoothed_data_wait(
+    previous: tuple[int, float] | None, step: Mapping[str, Any], half_life: float = SPEED_HALF_LIFE_STEPS
+) -> tuple[int, float] | None:
+    """(global step, seconds per step waited for data): an EMA over the same steps and with the same weights as
+    :func:`smoothed_speed`, so the two give the share of step time spent waiting (:func:`data_wait_share`)."""
+    wait = step.get("data_wait_s")
+    global_step = int(step.get("global_step") or 0)
+    if not isinstance(wait, (int, float)) or not math.isfinite(wait) or wait < 0:
+        return previous
+    if previous is None or global_step < previous[0]:
+        return global_step, float(wait)
+    if global_step == previous[0] or int(step.get("step") or 0) <= 1:
+        return previous
+    weight = 1.0 - 0.5 ** ((global_step - previous[0]) / half_life)
+    return global_step, previous[1] + weight * (float(wait) - previous[1])
+
+
+def data_wait_share(
+    wait: tuple[int, float] | None,
+    speed: tuple[int, float] | None,
+    samples_per_step: int,
+    epoch_metrics: Mapping[str, Any] | None = None,
+) -> float | None:
+    """Share of a step spent waiting for its batch: the smoothed wait over the smoothed step time, else the
+    last epoch's ``data_wait_share`` (a finished run), else None."""
+    if wait is not None and speed is not None and speed[1] > 0 and samples_per_step > 0:
+        return min(1.0, wait[1] / (speed[1] * samples_per_step))
+    recorded = (epoch_metrics or {}).get("data_wait_share")
+    return float(recorded) if isinstance(recorded, (int, float)) and math.isfinite(recorded) else None
