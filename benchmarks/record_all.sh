@@ -21,7 +21,7 @@ steps=(
   "compare:python -m benchmarks.bench_compare --browser --record"
   "aligned_umap:python -m benchmarks.bench_aligned_umap --record"
   "aligned_umap_quality:python -m benchmarks.bench_aligned_umap --quality --record"
-  "store:python -m benchmarks.bench_store --record"
+  "store:python -m benchmarks.bench_store --browser --record"
   "reproduce:python -m benchmarks.bench_reproduce --record"
 )
 python -c "from gapviz.science.projection import warm_umap; warm_umap()"
