@@ -47,10 +47,15 @@ def test_the_sweep_picker_finds_tau_and_a_finished_run_shows_numbers(gapviz_up, 
             assert page.get_by_role("option").first.inner_text() == TAU_OPTION  # τ first, found by words
             assert page.get_by_text("Select all").count() == 0
             option.click()
+            picker.get_by_text(TAU_OPTION, exact=True).first.wait_for(timeout=15_000)  # chosen: shown as a chip
             page.keyboard.press("Escape")
             settle(page)
             stop = page.get_by_label("τ to", exact=True).first
-            stop.wait_for(timeout=60_000)  # the rerun that draws the axis can take long on a loaded machine
+            try:
+                stop.wait_for(timeout=60_000)  # the rerun that draws the axis can take long on a loaded machine
+            except sync_api.Error:
+                page.screenshot(path="/tmp/gapviz-e2e-stuck-sweep.png", full_page=True)
+                raise
             assert stop.input_value() == "0.7"  # 0.07 × 10 without float noise
             shoot(page, "launch-sweep-picker")
 
