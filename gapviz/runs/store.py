@@ -644,14 +644,18 @@ class RunStore:
     def summaries(self) -> Iterator[RunSummary]:
         """Every run's summary, newest first, from the summary index (gapviz.runs.index: warm, it re-reads only
         runs that changed or are active); a run whose files cannot be read is UNREADABLE, never left out."""
-        rows = self.index.summaries()
-        for run_id in sorted(rows, reverse=True):
-            yield RunSummary.from_row(rows[run_id])
+        return self.versioned_summaries()[0]
 
     def summaries_version(self) -> str:
-        """A key that changes whenever :meth:`summaries` would list something different (warm, it costs what a
-        warm listing of the index costs, without building the summaries), for caches of the listing."""
-        return self.index.versioned()[1]
+        """A key that changes whenever :meth:`summaries` would list something different, for caches of the
+        listing."""
+        return self.versioned_summaries()[1]
+
+    def versioned_summaries(self) -> tuple[Iterator[RunSummary], str]:
+        """:meth:`summaries` (lazy: RunSummary objects are built only when iterated) and their version, from one
+        reading of the index, so a cache keyed by the version does not read the index a second time on a miss."""
+        rows, version = self.index.versioned()
+        return (RunSummary.from_row(rows[run_id]) for run_id in sorted(rows, reverse=True)), version
 
     def reindex(self) -> int:
         """Rebuild the summary index from the run folders (`gapviz runs reindex`); returns the run count."""

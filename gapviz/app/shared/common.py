@@ -212,22 +212,23 @@ browser, and ten thousand of them would make each page slow to draw."""
 
 
 class Listing(dict):
-    """run id -> RunSummary, with the version of the run index it was built from (RunStore.summaries_version)."""
+    """run id -> RunSummary, with the version of the run index it was built from (RunStore.versioned_summaries)."""
 
     version = ""
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _summaries(home_path: str, version: str) -> Listing:
-    listing = Listing((s.run_id, s) for s in _store(home_path).summaries())
+def _summaries(home_path: str, version: str, _listed: Iterator[Any]) -> Listing:
+    listing = Listing((s.run_id, s) for s in _listed)
     listing.version = version
     return listing
 
 
 def summaries() -> Listing:
     """run id -> RunSummary, newest first, unreadable runs included (state UNREADABLE); built once per version
-    of the index and shared by every session, so callers must not change it."""
-    return _summaries(str(home()), store().summaries_version())
+    of the index (which is read once per call) and shared by every session, so callers must not change it."""
+    listed, version = store().versioned_summaries()
+    return _summaries(str(home()), version, listed)
 
 
 def per_listing(build: Callable[[dict[str, Any]], T], summaries: dict[str, Any]) -> T:
