@@ -299,3 +299,5 @@ def test_the_group_typed_is_kept_and_the_links_name_the_swept_values(home, conn,
     assert f"Watch τ = 0.1 · seed 1 live ({by_values[(0.1, 1)]})" in labels, labels
     link = [lk for lk in at.get("page_link") if "Compare" in lk.proto.label][0]
     assert link.proto.query_string == "group=tau-sweep"
+    # the typed group is user text: escaped in the link's Markdown label, shown as typed
+    assert "tau\\-sweep" in link.proto.label and plain(link.proto.label) == "Compare the 4 runs of tau-sweep"

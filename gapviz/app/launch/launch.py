@@ -129,7 +129,7 @@ def _show_submitted() -> None:
     if group:
         st.page_link(
             common.PAGES["compare"],
-            label=f"Compare the {len(runs)} runs of {group}",
+            label=f"Compare the {len(runs)} runs of {common.md_escape(group)}",
             query_params={"group": group},
             icon=":material/compare_arrows:",
         )
