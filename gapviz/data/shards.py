@@ -34,7 +34,6 @@ from pathlib import Path
 import numpy as np
 from braceexpand import braceexpand
 from PIL import Image
-from webdataset import filters, tariterators
 
 from gapviz.config import DataConfig
 from gapviz.data import DataError, PairData
@@ -97,6 +96,8 @@ def _declared_size(path: Path) -> int | None:
 
 def _count_samples(path: Path, skip_broken: bool) -> int:
     """Keys of the tar with both an image and a caption file, from its member names (no data read)."""
+    from webdataset import tariterators  # imports torch: only where shards are read, never on the app's pages
+
     suffixes: dict[str, set[str]] = {}
     try:
         with _open_regular(path) as file, tarfile.open(fileobj=file, mode="r:*") as tar:
@@ -132,6 +133,8 @@ def _reason(error: BaseException) -> str:
 
 def shard_samples(path: Path) -> Iterator[dict]:
     """The samples of one shard in file order, as webdataset groups them ({"__key__", suffix: bytes, ...})."""
+    from webdataset import tariterators
+
     last = "(none yet)"
     with _open_regular(path) as stream:
         try:
@@ -223,6 +226,8 @@ class ShardStream:
 
     def samples(self, epoch: int) -> Iterator[dict]:
         """The rank's samples of ``epoch``: shards shuffled by (seed, epoch), then through the shuffle buffer."""
+        from webdataset import filters
+
         rng = random.Random(f"gapviz-shards:{self.seed}:{epoch}")
         order = rng.sample(list(self.paths), len(self.paths))
         raw = chain.from_iterable(shard_samples(path) for path in order)
