@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import chain, islice
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from braceexpand import braceexpand
@@ -64,9 +65,11 @@ def resolve_shards(spec: str, field_path: str) -> list[Path]:
         paths = [path]
     if len(paths) > MAX_SHARDS:
         raise DataError(f"{field_path}: names more than {MAX_SHARDS} shards")
-    for shard in paths:
-        if not shard.is_file():
-            raise DataError(f"{field_path}: shard {shard}: {'not a regular file' if shard.exists() else 'not found'}")
+    missing = [shard for shard in paths if not shard.is_file()]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        what = "not a regular file" if missing[0].exists() else "not found"
+        raise DataError(f"{field_path}: shard {missing[0]}: {what}{more}")
     return [shard.resolve() for shard in paths]
 
 
@@ -105,6 +108,7 @@ def _count_samples(path: Path, skip_broken: bool) -> int:
                 key, suffix = tariterators.base_plus_ext(member.name)
                 if member.isreg() and key is not None and not member.name.startswith("__"):
                     suffixes.setdefault(key, set()).add(suffix.lower())
+            _check_end(file, tar.offset, path.stat().st_size)
     except (OSError, ValueError, tarfile.TarError) as error:
         raise DataError(f"{path}: unreadable tar ({_reason(error)})") from None
     count = 0
@@ -115,6 +119,15 @@ def _count_samples(path: Path, skip_broken: bool) -> int:
         elif not skip_broken:
             raise DataError(f"{path}: sample {key}: {problem} (data.skip_broken=true skips it)")
     return count
+
+
+def _check_end(file: BinaryIO, end: int, size: int) -> None:
+    """Refuse a tar that tarfile stopped reading early: cut short, or followed by bytes that are no header."""
+    if end > size:
+        raise ValueError(f"truncated: it ends at byte {size}, inside a member that needs {end}")
+    file.seek(end)
+    if file.read(1024).strip(b"\0"):
+        raise ValueError(f"no valid tar header at byte {end}")
 
 
 def _missing(suffixes: set[str] | dict) -> str | None:
@@ -131,19 +144,22 @@ def _reason(error: BaseException) -> str:
     return text.splitlines()[0] if text.strip() else type(error).__name__
 
 
-def shard_samples(path: Path) -> Iterator[dict]:
-    """The samples of one shard in file order, as webdataset groups them ({"__key__", suffix: bytes, ...})."""
+def shard_samples(path: Path, size: int = 0) -> Iterator[dict]:
+    """The samples of one shard in file order, as webdataset groups them ({"__key__", suffix: bytes, ...});
+    fewer than its known ``size`` means tarfile stopped early at a corrupt or truncated part (an error)."""
     from webdataset import tariterators
 
-    last = "(none yet)"
+    last, count = "(none yet)", 0
     with _open_regular(path) as stream:
         try:
             files = tariterators.tar_file_expander([{"url": str(path), "stream": stream}], eof_value=None)
             for sample in tariterators.group_by_keys(files):
-                last = sample["__key__"]
+                last, count = sample["__key__"], count + 1
                 yield sample
         except Exception as error:  # noqa: BLE001 - tarfile, grouping and IO errors all mean a broken shard
             raise DataError(f"{path}: unreadable tar after sample {last} ({_reason(error)})") from None
+    if count < size:
+        raise DataError(f"{path}: unreadable tar after sample {last} (it ends after {count} of its {size} samples)")
 
 
 def _caption(sample: dict) -> str:
@@ -217,6 +233,8 @@ class ShardStream:
     """One rank's training shards and how to read them (see the module doc)."""
 
     paths: tuple[Path, ...]
+    sizes: tuple[int, ...]
+    """Usable samples of each shard (``shard_sizes``)."""
     pairs: int
     """Usable pairs per epoch on every rank (the smallest rank's, capped by data.train_size / world)."""
     image_size: int
@@ -229,8 +247,8 @@ class ShardStream:
         from webdataset import filters
 
         rng = random.Random(f"gapviz-shards:{self.seed}:{epoch}")
-        order = rng.sample(list(self.paths), len(self.paths))
-        raw = chain.from_iterable(shard_samples(path) for path in order)
+        order = rng.sample(list(zip(self.paths, self.sizes, strict=True)), len(self.paths))
+        raw = chain.from_iterable(shard_samples(path, size) for path, size in order)
         if self.shuffle_buffer <= 1:
             return raw
         return iter(filters.shuffle(self.shuffle_buffer, initial=SHUFFLE_INITIAL, rng=rng)(raw))
@@ -266,8 +284,15 @@ def open_stream(cfg: DataConfig, image_size: int, home: Path, rank: int = 0, wor
         pairs = min(pairs, cfg.train_size // world)
     if pairs < 1:
         raise DataError(f"data.path: the shards {paths[0].parent} hold no usable samples")
-    mine = tuple(paths[rank::world])
-    return ShardStream(mine, pairs, image_size, cfg.seed, cfg.shuffle_buffer, cfg.skip_broken)
+    return ShardStream(
+        tuple(paths[rank::world]),
+        tuple(sizes[rank::world]),
+        pairs,
+        image_size,
+        cfg.seed,
+        cfg.shuffle_buffer,
+        cfg.skip_broken,
+    )
 
 
 def load_eval_shards(cfg: DataConfig, image_size: int) -> PairData:
