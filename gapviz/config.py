@@ -22,7 +22,7 @@ from gapviz.errors import GapvizError
 
 TemperatureMode = Literal["fixed", "learnable", "scheduled", "softplus", "scaled_exp", "slow_learnable"]
 SwapMode = Literal["none", "hard", "soft"]
-DataSource = Literal["synthetic", "coco", "csv"]
+DataSource = Literal["synthetic", "coco", "csv", "webdataset"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 ProjectionMethod = Literal["pca", "umap"]
 
@@ -57,6 +57,8 @@ class Problem:
 
 MAX_LABEL = 200
 """Longest run name or tag, in characters."""
+MAX_PATH_CHARS = 4096
+"""Longest data path or shard pattern, in characters (Linux's PATH_MAX)."""
 
 
 def label_problem(path: str, text: str) -> Problem | None:
@@ -89,7 +91,8 @@ class DataConfig:
 
     source: DataSource = "synthetic"
     path: str = ""
-    """COCO captions / Karpathy JSON, or the CSV file."""
+    """COCO captions / Karpathy JSON, the CSV file, or the training shards (webdataset: a brace pattern
+    ``shards/{00000..00099}.tar``, a folder of .tar files or one .tar)."""
     image_root: str = ""
     """Folder the image paths are relative to (default: the file's folder)."""
     split: str = "train"
@@ -110,6 +113,12 @@ class DataConfig:
     csv_caption_key: str = "caption"
     csv_separator: str = ","
     """One character; a tab (open_clip's default) may be written as the two characters ``\\t`` or as ``tab``."""
+    eval_shards: str = ""
+    """webdataset: the evaluation split's shards (same forms as ``path``); its first ``eval_size`` pairs."""
+    shuffle_buffer: int = 2000
+    """webdataset: samples in the shuffle buffer (seeded by data.seed and the epoch); 0 = shard order only."""
+    stream_checkpoint_steps: int = 1000
+    """webdataset: a mid-epoch checkpoint every this many steps (0: only when the run stops)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.csv_separator, str):
@@ -430,6 +439,21 @@ def _check_data(checks: _Checks, cfg: RunConfig, bad: set[str]) -> None:
     )
     need(bool(d.csv_image_key.strip()), "data.csv_image_key", "must name the CSV column of image paths")
     need(bool(d.csv_caption_key.strip()), "data.csv_caption_key", "must name the CSV column of captions")
+    _check_shards(checks, cfg)
+
+
+def _check_shards(checks: _Checks, cfg: RunConfig) -> None:
+    """The webdataset source's own fields, and what a stream cannot do (mismatch and Procrustes need every pair)."""
+    need, d = checks.need, cfg.data
+    need(len(d.path) <= MAX_PATH_CHARS, "data.path", f"must be at most {MAX_PATH_CHARS} characters")
+    need(len(d.eval_shards) <= MAX_PATH_CHARS, "data.eval_shards", f"must be at most {MAX_PATH_CHARS} characters")
+    need(0 <= d.shuffle_buffer <= 1_000_000, "data.shuffle_buffer", "must be in 0..1000000 samples")
+    need(d.stream_checkpoint_steps >= 0, "data.stream_checkpoint_steps", "must be >= 0 (0: only when a run stops)")
+    if d.source != "webdataset":
+        return
+    need(bool(d.eval_shards.strip()), "data.eval_shards", "is required for data.source=webdataset")
+    need(d.mismatch == 0, "data.mismatch", "must be 0 for data.source=webdataset (a stream cannot mismatch pairs)")
+    need(not cfg.model.procrustes_init, "model.procrustes_init", "is not available with data.source=webdataset")
 
 
 def _check_temperature(checks: _Checks, cfg: RunConfig, bad: set[str]) -> None:

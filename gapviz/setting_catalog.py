@@ -44,8 +44,10 @@ HELP: dict[str, str] = {
     "model.init_run": "Run id whose checkpoint the weights start from.",
     "model.init_epoch": "Epoch of that run's checkpoint (number); latest: its newest kept checkpoint.",
     "model.procrustes_init": "Rotate the text projection onto the image side at init (Liang et al. §4.4).",
-    "data.source": "synthetic: built-in shapes and captions; coco: COCO captions; csv: an open_clip-style CSV.",
-    "data.path": "COCO captions / Karpathy JSON file, or the CSV file (a path on the worker's machine).",
+    "data.source": "synthetic: built-in shapes and captions; coco: COCO captions; csv: an open_clip-style CSV; "
+    "webdataset: img2dataset tar shards, streamed.",
+    "data.path": "COCO captions / Karpathy JSON file, the CSV file, or the training shards (webdataset: "
+    "shards/{00000..00099}.tar, a folder of .tar files or one .tar); a path on the worker's machine.",
     "data.image_root": "Folder the image paths are relative to (default: the data file's folder).",
     "data.split": "Karpathy split used for training (evaluation uses val).",
     "data.train_size": "Training pairs (count); synthetic data generates this many, real data is capped at it "
@@ -58,6 +60,12 @@ HELP: dict[str, str] = {
     "data.csv_image_key": "CSV column with the image paths.",
     "data.csv_caption_key": "CSV column with the captions.",
     "data.csv_separator": "CSV field separator (one character).",
+    "data.eval_shards": "The evaluation split's shards (webdataset; same forms as the data path); its first "
+    "evaluation pairs are the fixed eval set.",
+    "data.shuffle_buffer": "Samples held in the stream's shuffle buffer (count; seeded by the data seed and epoch); "
+    "0: shard order only.",
+    "data.stream_checkpoint_steps": "A mid-epoch checkpoint every this many steps (webdataset; 0: only when the run "
+    "stops), so a stopped run resumes where its stream got to.",
     "temperature.mode": "How τ = 1/s behaves (s: the logit scale; ν: a trained parameter).\n\n"
     "- fixed: $\\tau$ constant, not trained\n"
     "- learnable (CLIP): $s = e^{\\nu}$, ν trained from τ\n"

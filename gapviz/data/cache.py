@@ -114,12 +114,18 @@ def _open_regular(path: Path) -> BinaryIO:
 
 
 def decode_image(path: Path, image_size: int) -> np.ndarray:
-    """One image as uint8 (image_size, image_size, 3): RGB, shorter side resized (bicubic), centre crop.
+    """One image file as uint8 (image_size, image_size, 3) (``decode_stream`` of the opened regular file)."""
+    return decode_stream(_open_regular(path), image_size)
+
+
+def decode_stream(file: BinaryIO, image_size: int) -> np.ndarray:
+    """One encoded image as uint8 (image_size, image_size, 3): RGB, shorter side resized (bicubic), centre crop.
 
     Mirrors open_clip's eval transform (torchvision Resize + CenterCrop on a PIL image); large
     JPEGs are first reduced by the decoder (``draft``) to no less than twice the target size.
+    Shared by the image cache (files) and the shard stream (bytes of a tar member).
     """
-    with Image.open(_open_regular(path)) as source:
+    with Image.open(file) as source:
         source.draft("RGB", (2 * image_size, 2 * image_size))
         im: Image.Image = source.convert("RGB")
         w, h = im.size

@@ -1,4 +1,5 @@
-"""The one entry point for data: ``load_pairs(cfg, image_size, split, home)`` -> PairData.
+"""The one entry point for data: ``load_pairs(cfg, image_size, split, home)`` -> PairData (webdataset: the
+eval split only; its training split streams from ``gapviz.data.shards.open_stream``).
 
 Sizes: synthetic splits have exactly ``train_size`` / ``eval_size`` pairs (one caption per
 image). For COCO and CSV, sizes count **images**, each with all its captions (COCO's usual
@@ -52,6 +53,12 @@ def load_pairs(
 
         size = cfg.train_size if split == "train" else cfg.eval_size
         data = synthetic.generate(size, split, image_size, cfg.seed, progress)
+    elif cfg.source == "webdataset":
+        from gapviz.data import shards
+
+        if split == "train":
+            raise DataError("data.source=webdataset streams its training split (gapviz.data.shards.open_stream)")
+        data = shards.load_eval_shards(cfg, image_size)
     elif cfg.source in ("coco", "csv"):
         listing = read_listing(cfg)
         chosen = select_images(listing, cfg, split)
@@ -64,7 +71,14 @@ def load_pairs(
 
 
 def check_paths(cfg: DataConfig) -> None:
-    """Refuse a missing data file or image folder (coco, csv) with the loader's messages, reading neither."""
+    """Refuse a missing data file, image folder (coco, csv) or shard (webdataset) with the loader's messages,
+    reading none of them."""
+    if cfg.source == "webdataset":
+        from gapviz.data.shards import resolve_shards
+
+        resolve_shards(cfg.path, "data.path")
+        resolve_shards(cfg.eval_shards, "data.eval_shards")
+        return
     if cfg.source not in ("coco", "csv"):
         return
     if not cfg.path:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from gapviz.data import PairData
+from gapviz.data.shards import ShardBatch
 from gapviz.training.model import ModelBundle
 
 PREFETCH_DEPTH = 2
@@ -33,6 +34,8 @@ class StepBatch:
 
     images: tuple[torch.Tensor, ...]
     tokens: tuple[torch.Tensor, ...]
+    position: int = 0
+    """Samples a shard stream had read this epoch through this batch (what a mid-epoch checkpoint records)."""
 
 
 def micro_batches(chosen: np.ndarray, grad_accum: int) -> list[np.ndarray]:
@@ -60,11 +63,20 @@ def host_batch(data: PairData, tokens: torch.Tensor, chosen: np.ndarray, grad_ac
     return StepBatch(images, texts)
 
 
+def stream_batch(batch: ShardBatch, tokenizer: Callable[..., torch.Tensor], grad_accum: int, pin: bool) -> StepBatch:
+    """A shard stream's decoded batch as ``grad_accum`` uint8 micro-batches and their tokens, in host memory."""
+    parts = micro_batches(np.arange(len(batch.captions)), grad_accum)
+    tokens = tokenizer(batch.captions).numpy()
+    images = tuple(gather_rows(batch.images, rows, pin) for rows in parts)
+    return StepBatch(images, tuple(gather_rows(tokens, rows, pin) for rows in parts), batch.position)
+
+
 def to_device(batch: StepBatch, device: torch.device) -> StepBatch:
     """The batch on ``device``: an asynchronous copy from pinned memory on CUDA, the same tensors on the CPU."""
     return StepBatch(
         tuple(t.to(device, non_blocking=True) for t in batch.images),
         tuple(t.to(device, non_blocking=True) for t in batch.tokens),
+        batch.position,
     )
 
 

@@ -25,10 +25,15 @@ def save_checkpoint(
     epoch: int,
     global_step: int,
     previous: dict[str, np.ndarray],
+    position: int | None = None,
 ) -> None:
-    """Write epoch_NNN.pt, then last.pt, then drop epoch files beyond ``train.keep_epoch_checkpoints``."""
-    weights = {"state_dict": setup.model.state_dict(), "epoch": epoch, "model_name": setup.cfg.model.name}
-    atomic_write_bytes(files.epoch(epoch), _torch_bytes(weights))
+    """Write epoch_NNN.pt, then last.pt, then drop epoch files beyond ``train.keep_epoch_checkpoints``.
+
+    With ``position`` (a shard stream's samples read in the unfinished epoch after ``epoch``) it is a mid-epoch
+    checkpoint: last.pt alone, recording the position; epoch files keep the weights of finished epochs."""
+    if position is None:
+        weights = {"state_dict": setup.model.state_dict(), "epoch": epoch, "model_name": setup.cfg.model.name}
+        atomic_write_bytes(files.epoch(epoch), _torch_bytes(weights))
     full = {
         "state_dict": setup.model.state_dict(),
         "temperature": setup.temperature.state_dict(),
@@ -36,6 +41,7 @@ def save_checkpoint(
         "epoch": epoch,
         "global_step": global_step,
         "projections": {k: torch.from_numpy(v) for k, v in previous.items()},
+        "position": position or 0,
     }
     atomic_write_bytes(files.last, _torch_bytes(full))
     files.prune(setup.cfg.train.keep_epoch_checkpoints)
@@ -64,14 +70,15 @@ def _read(path: Any, device: Any) -> dict[str, Any]:
 
 def load_checkpoint(
     files: CheckpointFiles, setup: TrainingSetup, optimizer: torch.optim.Optimizer
-) -> tuple[int, int, dict[str, np.ndarray]]:
-    """Restore model, temperature and optimiser from last.pt; returns (epoch, global step, projections)."""
+) -> tuple[int, int, dict[str, np.ndarray], int]:
+    """Restore model, temperature and optimiser from last.pt; returns (epoch, global step, projections, stream
+    position: samples a shard stream had read in the epoch after ``epoch``, 0 for an epoch-end checkpoint)."""
     state = _read(files.last, setup.device)
     setup.model.load_state_dict(state["state_dict"])
     setup.temperature.load_state_dict(state["temperature"])
     optimizer.load_state_dict(state["optimizer"])
     previous = {k: v.cpu().numpy() for k, v in state["projections"].items()}
-    return int(state["epoch"]), int(state["global_step"]), previous
+    return int(state["epoch"]), int(state["global_step"]), previous, int(state.get("position", 0))
 
 
 def checkpoint_epoch(files: CheckpointFiles) -> int | None:

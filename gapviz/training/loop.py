@@ -25,11 +25,19 @@ from gapviz.runs.records import EpochRecord, GapTracePoint, StepProgress, TraceS
 from gapviz.runs.store import CheckpointFiles
 from gapviz.science import metrics, projection
 from gapviz.science.swap import SwapDraw, apply_swap, draw_swap
-from gapviz.training.batches import PREFETCH_DEPTH, Prefetcher, StepBatch, host_batch, normalise, to_device
+from gapviz.training.batches import (
+    PREFETCH_DEPTH,
+    Prefetcher,
+    StepBatch,
+    host_batch,
+    normalise,
+    stream_batch,
+    to_device,
+)
 from gapviz.training.batches import images_to_tensor as images_to_tensor  # re-exported: encode, benchmarks
 from gapviz.training.checkpoint import load_checkpoint, save_checkpoint
 from gapviz.training.model import encoder_parameter_groups
-from gapviz.training.setup import TrainingSetup, prepare, resolve_device  # noqa: F401 - prepare re-exported
+from gapviz.training.setup import TrainingSetup, prepare, rank_info, resolve_device  # noqa: F401 - prepare re-exported
 
 PROCRUSTES_PAIRS = 2048
 TRACE_PAIRS = 64
@@ -54,6 +62,11 @@ def lr_at(step: int, total_steps: int, warmup_steps: int, base_lr: float) -> flo
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+def step_generator(seed: int, epoch: int, step: int) -> torch.Generator:
+    """A stream's swap draws: seeded per step, so an epoch resumed mid-way draws what it would have drawn."""
+    return torch.Generator().manual_seed(((seed * 1_000_003 + epoch) * 1_000_033 + step) % 2**63)
 
 
 @dataclass
@@ -165,7 +178,8 @@ def evaluate(
 
 
 def steps_per_epoch(setup: TrainingSetup) -> int:
-    pairs, cfg = len(setup.train_data), setup.cfg.train
+    stream, cfg = setup.train_stream, setup.cfg.train
+    pairs = stream.pairs if stream is not None else len(setup.train_data)
     steps = max(1, pairs // cfg.batch_size) // cfg.grad_accum or 1
     return min(steps, cfg.max_steps_per_epoch) if cfg.max_steps_per_epoch else steps
 
@@ -212,6 +226,8 @@ class LoopState:
     previous: dict[str, np.ndarray]
     """Projections of the last evaluation (the next one starts from them: stable axes)."""
     final: dict[str, float] = field(default_factory=dict)
+    position: int = 0
+    """Samples the shard stream has read in the unfinished epoch (a mid-epoch checkpoint's; 0 at its start)."""
 
 
 class GapTracer:
@@ -255,7 +271,9 @@ def train(
     state = _start_or_resume(setup, sink, optimizer, checkpoints, tracer, resume)
     setup.model.train()
     for epoch in range(state.epoch + 1, cfg.train.epochs + 1):
-        epoch_run = EpochRun(setup, forward, optimizer, state, sink, tracer, PREFETCH_DEPTH if prefetch else 0)
+        epoch_run = EpochRun(
+            setup, forward, optimizer, state, sink, tracer, PREFETCH_DEPTH if prefetch else 0, checkpoints
+        )
         extra = epoch_run(epoch, should_stop)
         if extra is None:
             return TrainResult(epoch - 1, state.global_step, stopped=True, final_metrics=state.final)
@@ -263,6 +281,7 @@ def train(
         state.previous, state.final, state.epoch = record.projections, record.metrics, epoch
         sink.on_epoch(record)
         save_checkpoint(checkpoints, setup, optimizer, epoch, state.global_step, state.previous)
+        state.position = 0
     return TrainResult(cfg.train.epochs, state.global_step, stopped=False, final_metrics=state.final)
 
 
@@ -276,8 +295,8 @@ def _start_or_resume(
 ) -> LoopState:
     """Continue from last.pt (``resume``), or evaluate the untrained model as epoch 0 and checkpoint it."""
     if resume and checkpoints.last.is_file():
-        epoch, global_step, previous = load_checkpoint(checkpoints, setup, optimizer)
-        return LoopState(epoch, global_step, previous)
+        epoch, global_step, previous, position = load_checkpoint(checkpoints, setup, optimizer)
+        return LoopState(epoch, global_step, previous, position=position)
     if setup.cfg.model.procrustes_init:
         procrustes_align(setup)
     tracer(setup, 0, 0)
@@ -299,17 +318,39 @@ class EpochRun:
     tracer: GapTracer
     prefetch_depth: int = PREFETCH_DEPTH
     """Batches gathered ahead on a background thread (0: gathered on the training thread when needed)."""
+    checkpoints: CheckpointFiles | None = None
+    """Where a shard stream's mid-epoch checkpoints go (None: none are written)."""
 
-    def batches(self, order: np.ndarray) -> Prefetcher[StepBatch]:
-        """The epoch's step batches in ``order``, uint8 in host memory (pinned for a CUDA device)."""
+    def batches(self, order: np.ndarray, epoch: int, start: int) -> Prefetcher[StepBatch]:
+        """The epoch's step batches from step ``start`` on, uint8 in host memory (pinned for a CUDA device): rows
+        of ``order``, or a shard stream's next samples."""
         setup, cfg = self.setup, self.setup.cfg.train
         samples, pin = cfg.batch_size * cfg.grad_accum, self.setup.device.type == "cuda"
+        count, stream = steps_per_epoch(setup) - start, setup.train_stream
+        if stream is not None:
+            skip = self.state.position if rank_info()[0] == 0 and self.state.position else start * samples
+            decoded = stream.batches(epoch, samples, skip)
+            tokenizer = setup.bundle.tokenizer
+            return Prefetcher(
+                lambda _: stream_batch(next(decoded), tokenizer, cfg.grad_accum, pin), count, self.prefetch_depth
+            )
 
         def produce(step: int) -> StepBatch:
-            chosen = order[step * samples : (step + 1) * samples]
+            chosen = order[(start + step) * samples : (start + step + 1) * samples]
             return host_batch(setup.train_data, setup.train_tokens, chosen, cfg.grad_accum, pin)
 
-        return Prefetcher(produce, steps_per_epoch(setup), self.prefetch_depth)
+        return Prefetcher(produce, count, self.prefetch_depth)
+
+    def mid_epoch_checkpoint(self, step: int, stopping: bool) -> None:
+        """A shard stream's checkpoint after ``step`` steps of the epoch: every ``data.stream_checkpoint_steps``
+        steps and when the run stops (rank 0 writes it; resume reads the stream on from its position)."""
+        every, state = self.setup.cfg.data.stream_checkpoint_steps, self.state
+        due = stopping or (every > 0 and step % every == 0 and step < steps_per_epoch(self.setup))
+        if self.setup.train_stream is None or self.checkpoints is None or not due or rank_info()[0] != 0:
+            return
+        save_checkpoint(
+            self.checkpoints, self.setup, self.optimizer, state.epoch, state.global_step, state.previous, state.position
+        )
 
     def __call__(self, epoch: int, should_stop: Callable[[], bool]) -> dict[str, float] | None:
         """Every step of ``epoch``; returns its training figures, or None when ``should_stop`` said stop."""
@@ -318,13 +359,17 @@ class EpochRun:
         generator = epoch_generator(setup.cfg.seed, epoch)
         order = torch.randperm(len(setup.train_data), generator=generator).numpy()
         samples = cfg.batch_size * cfg.grad_accum
+        start = min(max(0, state.global_step - (epoch - 1) * per_epoch), per_epoch)  # > 0: a mid-epoch checkpoint
         epoch_started, losses, waited = time.perf_counter(), [], 0.0
-        with self.batches(order) as batches:
-            for step in range(per_epoch):
+        with self.batches(order, epoch, start) as batches:
+            for step in range(start, per_epoch):
                 if should_stop():
+                    self.mid_epoch_checkpoint(step, stopping=step > start)
                     return None
                 step_started = time.perf_counter()
                 batch = to_device(next(batches), setup.device)
+                if setup.train_stream is not None:
+                    generator, state.position = step_generator(setup.cfg.seed, epoch, step), batch.position
                 lr = lr_at(state.global_step, total, cfg.warmup_steps, cfg.lr)
                 loss, tau = _train_step(setup, self.forward, self.optimizer, batch, generator, lr, state.global_step)
                 state.global_step += 1
@@ -334,6 +379,7 @@ class EpochRun:
                 progress = (epoch, step + 1, per_epoch, state.global_step, total, loss, tau, lr, speed)
                 self.sink.on_step(StepProgress(*progress, data_wait_s=batches.wait_s))
                 self.tracer(setup, state.global_step, epoch)
+                self.mid_epoch_checkpoint(step + 1, stopping=False)
         train_time = time.perf_counter() - epoch_started
         return {
             "train_loss": float(np.mean(losses)) if losses else float("nan"),

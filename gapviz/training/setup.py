@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 from gapviz.config import RunConfig
 from gapviz.data import PairData
 from gapviz.data.loader import load_pairs
+from gapviz.data.shards import ShardStream, open_stream
 from gapviz.science.temperature import Temperature
 from gapviz.training.model import ModelBundle, build_model
 
@@ -29,6 +31,13 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def rank_info() -> tuple[int, int]:
+    """(rank, world size) of this process: torch.distributed's when it is initialised, else (0, 1)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
 @dataclass
 class TrainingSetup:
     """Everything built once per run: model, temperature, data and its tokens."""
@@ -42,6 +51,8 @@ class TrainingSetup:
     train_tokens: torch.Tensor
     eval_tokens: torch.Tensor
     class_tokens: torch.Tensor | None
+    train_stream: ShardStream | None = None
+    """webdataset: this rank's training stream (``train_data`` and ``train_tokens`` are then empty)."""
 
     @property
     def model(self) -> torch.nn.Module:
@@ -60,7 +71,11 @@ def prepare(
     bundle = build_model(cfg.model, device, checkpoint=init_checkpoint)
     image_size = cfg.data.image_size or bundle.image_size
     report = (lambda stage: lambda done, total: progress(stage, done, total)) if progress else (lambda stage: None)
-    train_data = load_pairs(cfg.data, image_size, "train", home, progress=report("train data"))
+    stream = open_stream(cfg.data, image_size, home, *rank_info()) if cfg.data.source == "webdataset" else None
+    if stream is None:
+        train_data = load_pairs(cfg.data, image_size, "train", home, progress=report("train data"))
+    else:
+        train_data = PairData(np.zeros((0, image_size, image_size, 3), np.uint8), [], np.zeros(0, np.int64))
     eval_data = load_pairs(cfg.data, image_size, "eval", home, progress=report("eval data"))
     temperature = Temperature(cfg.temperature).to(device)
     class_tokens = bundle.tokenizer(eval_data.class_prompts) if eval_data.class_prompts else None
@@ -74,4 +89,5 @@ def prepare(
         train_tokens=bundle.tokenizer(train_data.captions),
         eval_tokens=bundle.tokenizer(eval_data.captions),
         class_tokens=class_tokens,
+        train_stream=stream,
     )

@@ -301,3 +301,24 @@ def test_the_group_typed_is_kept_and_the_links_name_the_swept_values(home, conn,
     assert link.proto.query_string == "group=tau-sweep"
     # the typed group is user text: escaped in the link's Markdown label, shown as typed
     assert "tau\\-sweep" in link.proto.label and plain(link.proto.label) == "Compare the 4 runs of tau-sweep"
+
+
+def test_webdataset_shards_are_offered_and_their_paths_checked_on_queueing(home, conn, redis_server, monkeypatch):
+    from gapviz.data import synthetic
+    from gapviz.data.shards import write_shards
+
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    at = open_page("launch")
+    assert "webdataset" in at.selectbox(key="launch:demo:data.source").options
+    at.selectbox(key="launch:demo:data.source").set_value("webdataset").run()
+    shards = home / "shards"
+    at.text_input(key="launch:demo:data.path").set_value(f"{shards}/{{00000..00001}}.tar")
+    at.text_input(key="launch:demo:data.eval_shards").set_value(str(shards))
+    at = _submit(at)
+    assert not at.exception, at.exception
+    assert f"shard {shards}/00000.tar: not found (and 1 more)" in [plain(e.value) for e in at.error]
+    assert RunStore().run_ids() == []
+    write_shards(shards, synthetic.generate(8, "train", 8, 0), per_shard=4)
+    at = _submit(at)
+    [run_id] = RunStore().run_ids()
+    assert RunStore().config(run_id).data.source == "webdataset" and len(get_queue(conn).jobs) == 1

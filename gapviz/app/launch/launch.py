@@ -97,6 +97,23 @@ def _configs(state: FormState, seeds: Any, axes: dict[str, list[Any]]) -> tuple[
         return [], error.problems
 
 
+def _data_problems(configs: list[RunConfig]) -> list[Problem]:
+    """A missing data file, image folder or shard of the runs, under its field (checked on queueing only: a
+    shard pattern may name many files)."""
+    from gapviz.data import DataError
+    from gapviz.data.loader import check_paths
+
+    problems: list[Problem] = []
+    for data in {cfg.data for cfg in configs}:
+        try:
+            check_paths(data)
+        except DataError as error:
+            field, _, message = str(error).partition(": ")
+            named = field in ("data.path", "data.eval_shards", "data.image_root")
+            problems.append(Problem(field, message) if named else Problem("data.path", str(error)))
+    return problems
+
+
 def _queue(configs: list[RunConfig], group: str | None, queue_name: str, tags: str, swept: list[str]) -> None:
     """Queue the runs as one group and remember them, with their swept values, for the links below."""
     from gapviz.queue import client as queue
@@ -183,7 +200,7 @@ def render() -> None:
         _show_submitted()
         return
     st.session_state.pop("launch_submitted", None)
-    problems = sweep_problems + problems
+    problems = sweep_problems + (problems or _data_problems(configs))
     if problems or not confirmed:
         confirm = Problem("sweep", f"confirm the number of runs (over {form.MAX_RUNS})")
         show_problems(state, problems or [confirm], summary)

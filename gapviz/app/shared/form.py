@@ -28,7 +28,7 @@ MODEL_SOURCES: dict[str, str] = {
 }
 EXPERIMENT: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Model", (MODEL_SOURCE, "model.name", "model.pretrained", "model.init_run", "model.init_epoch")),
-    ("Data", ("data.source", "data.path", "data.train_size", "data.eval_size", "data.mismatch")),
+    ("Data", ("data.source", "data.path", "data.eval_shards", "data.train_size", "data.eval_size", "data.mismatch")),
     (
         "Temperature",
         (
@@ -72,6 +72,8 @@ COLLAPSED: tuple[tuple[str, tuple[str, ...]], ...] = (
             "data.csv_image_key",
             "data.csv_caption_key",
             "data.csv_separator",
+            "data.shuffle_buffer",
+            "data.stream_checkpoint_steps",
             "model.procrustes_init",
         ),
     ),
@@ -100,7 +102,10 @@ _APPLIES: dict[str, Any] = {
     "model.init_run": lambda c: c[MODEL_SOURCE] == "run",
     "model.init_epoch": lambda c: c[MODEL_SOURCE] == "run",
     "data.path": lambda c: c["data.source"] != "synthetic",
-    "data.image_root": lambda c: c["data.source"] != "synthetic",
+    "data.image_root": lambda c: c["data.source"] in ("coco", "csv"),
+    "data.eval_shards": lambda c: c["data.source"] == "webdataset",
+    "data.shuffle_buffer": lambda c: c["data.source"] == "webdataset",
+    "data.stream_checkpoint_steps": lambda c: c["data.source"] == "webdataset",
     "data.skip_broken": lambda c: c["data.source"] != "synthetic",
     "data.split": lambda c: c["data.source"] == "coco",
     "data.csv_image_key": lambda c: c["data.source"] == "csv",
