@@ -23,6 +23,7 @@ steps=(
   "aligned_umap_quality:python -m benchmarks.bench_aligned_umap --quality --record"
   "store:python -m benchmarks.bench_store --browser --record"
   "reproduce:python -m benchmarks.bench_reproduce --record"
+  "gpu_check:bash benchmarks/gpu_check.sh --dry-run"
 )
 python -c "from gapviz.science.projection import warm_umap; warm_umap()"
 failed=()
