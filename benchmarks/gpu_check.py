@@ -176,9 +176,13 @@ def device_facts(dry: bool) -> tuple[str, str]:
 # ---- 1. the GPU-marked tests -----------------------------------------------------------------------------------
 
 
+GPU_MARK = "pytest.mark.gpu"
+
+
 def gpu_tests(dry: bool) -> tuple[str, str]:
-    """``pytest -m gpu`` over the suite (the dry run collects them only: they need CUDA)."""
-    command = [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", "tests"]
+    """``pytest -m gpu`` over the test files that mark tests gpu (the dry run collects them only: they need CUDA)."""
+    files = sorted(str(path) for path in (report.ROOT / "tests").rglob("test_*.py") if GPU_MARK in path.read_text())
+    command = [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", *files]
     done = subprocess.run(
         command + (["--collect-only"] if dry else []), cwd=report.ROOT, capture_output=True, text=True
     )

@@ -23,12 +23,21 @@ LAYER_MARKERS = {"browser": "browser_layer"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test with its layer, the folder under tests/ it sits in."""
+    """Mark each test with its layer, the folder under tests/ it sits in; skip the gpu-marked ones without CUDA; run
+    the browser tests last, so their shared `gapviz up` (tests/browser/conftest.py) is not left idling beside the rest."""
     root = Path(__file__).parent
     for item in items:
         parts = Path(str(item.fspath)).relative_to(root).parts
         if len(parts) > 1:
             item.add_marker(LAYER_MARKERS.get(parts[0], parts[0]))
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)  # stable: the browser tests last
+    gpu_tests = [item for item in items if item.get_closest_marker("gpu")]
+    if gpu_tests:
+        import torch
+
+        if not torch.cuda.is_available():
+            for item in gpu_tests:
+                item.add_marker(pytest.mark.skip(reason="needs CUDA (benchmarks/gpu_check.sh runs it on a GPU)"))
 
 
 @pytest.fixture

@@ -139,7 +139,7 @@ def test_bad_arguments():
         retrieval_recall(np.eye(3), np.eye(3), ks=(0,))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.gpu
 def test_gpu_equals_cpu():
     image, text, idx = _tied_data(n=300, m=900, classes=7)
     rng = np.random.default_rng(6)
