@@ -18,7 +18,7 @@ import os
 import queue
 import signal
 import socket
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timedelta
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -255,7 +255,7 @@ def launch(target: RankTarget, job: Any, count: int, sink: Any, should_stop: Cal
         channel.close()
 
 
-def _watch(ranks: list[BaseProcess], channel: Any, stop: Any, sink: Any, should_stop: Callable[[], bool]) -> Any:
+def _watch(ranks: Sequence[BaseProcess], channel: Any, stop: Any, sink: Any, should_stop: Callable[[], bool]) -> Any:
     """Forward rank 0's events until every rank has exited; raise RankFailed when one fails."""
     errors: dict[int, str] = {}
     result: list[Any] = []
@@ -296,7 +296,7 @@ def _drain(channel: Any, sink: Any, errors: dict[int, str], result: list[Any], w
             return
 
 
-def _failure(ranks: list[BaseProcess], failed: list[int], errors: dict[int, str]) -> str:
+def _failure(ranks: Sequence[BaseProcess], failed: list[int], errors: dict[int, str]) -> str:
     """One line naming the rank that failed first: a rank killed by a signal before one whose collective broke."""
     killed = [index for index in failed if (ranks[index].exitcode or 0) < 0]
     reported = [index for index in errors if index in failed]
@@ -308,7 +308,7 @@ def _failure(ranks: list[BaseProcess], failed: list[int], errors: dict[int, str]
     return f"rank {index} of {count} failed: {errors.get(index, f'exit code {ranks[index].exitcode}')}"
 
 
-def _teardown(ranks: list[BaseProcess]) -> None:
+def _teardown(ranks: Sequence[BaseProcess]) -> None:
     """Kill the ranks still running (they ignore SIGTERM) and reap them all."""
     for process in ranks:
         if process.exitcode is None:

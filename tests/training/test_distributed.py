@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 import redis
 import torch
-from train_fixtures import tiny_config
-
 from queue_fixtures import log_tail, start_worker, stop_process, wait_for
+from train_fixtures import tiny_config
 
 from gapviz.queue import client as queue
 from gapviz.queue import events
