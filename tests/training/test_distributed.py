@@ -14,6 +14,7 @@ import torch
 from queue_fixtures import log_tail, start_worker, stop_process, wait_for
 from train_fixtures import tiny_config
 
+from gapviz.errors import GapvizError
 from gapviz.queue import client as queue
 from gapviz.queue import events
 from gapviz.runs.records import RunState
@@ -22,8 +23,6 @@ from gapviz.science.temperature import Temperature
 from gapviz.training import distributed
 from gapviz.training.loop import full_batch_backward, make_optimizer, prepare
 from gapviz.training.runner import execute_run
-
-pytestmark = pytest.mark.slow
 
 RANKS = 2
 RUN_TIMEOUT_S = 240.0
@@ -81,6 +80,7 @@ def rank_step(rank: int, job: tuple[Path, str], sink: Any, should_stop: Any) -> 
         return results
 
 
+@pytest.mark.slow
 def test_two_ranks_equal_one_process_with_the_doubled_batch_in_loss_and_every_gradient(tmp_path):
     job = (tmp_path, distributed.init_method())
     ranked = distributed.launch(rank_step, job, RANKS, None, lambda: False)
@@ -100,6 +100,7 @@ def two_rank_config(**overrides: Any) -> Any:
     return tiny_config(train__devices=RANKS, eval__linear_probe=False, eval__trace_every_steps=1, **overrides)
 
 
+@pytest.mark.slow
 def test_a_two_rank_run_trains_through_the_queue_and_is_one_run(redis_server, home):
     conn, store = redis.Redis.from_url(redis_server.url), RunStore(home)
     log = home / "worker.log"
@@ -119,6 +120,7 @@ def test_a_two_rank_run_trains_through_the_queue_and_is_one_run(redis_server, ho
     assert [e.epoch for e in published if e.kind == "epoch"] == [0, 1, 2]
 
 
+@pytest.mark.slow
 def test_a_killed_rank_fails_the_run_naming_it_and_resume_finishes_it(home, monkeypatch):
     store = RunStore(home)
     run_id = store.create(two_rank_config())
@@ -131,3 +133,17 @@ def test_a_killed_rank_fails_the_run_naming_it_and_resume_finishes_it(home, monk
     monkeypatch.delenv(distributed.KILL_RANK_ENV)
     assert execute_run(store, run_id, resume=True) == RunState.FINISHED
     assert [row["epoch"] for row in store.metrics(run_id)] == [0, 1, 2]
+
+
+def test_rank_devices_are_the_cpu_or_the_first_gpus_and_a_pinned_gpu_is_refused_in_one_line():
+    assert distributed.rank_devices("cpu", 2) == ["cpu", "cpu"]
+    assert distributed.rank_devices("cuda:3", 1) == ["cuda:3"]
+    with pytest.raises(GapvizError, match=r"^train.devices = 2 needs device cuda or auto, not the one GPU cuda:3"):
+        distributed.rank_devices("cuda:3", 2)
+
+
+def test_devices_are_checked_with_the_other_settings():
+    problems = {p.path: p.message for p in tiny_config(checked=False, train__devices=0).validate()}
+    assert problems["train.devices"] == "must be >= 1"
+    problems = {p.path: p.message for p in tiny_config(checked=False, train__devices=8).validate()}
+    assert "batch size × devices must be <= data.train_size" in problems["train.devices"]
