@@ -18,6 +18,7 @@ import os
 import queue
 import signal
 import socket
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timedelta
 from multiprocessing.process import BaseProcess
@@ -186,6 +187,7 @@ def process_group(rank_: int, devices: list[str], address: str) -> Iterator[torc
     else:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // len(devices)))  # the ranks share the cores
     backend = "nccl" if device.type == "cuda" else "gloo"
+    warnings.filterwarnings("ignore", message=".*all_gather is deprecated", category=FutureWarning)  # open_clip's
     dist.init_process_group(backend, init_method=address, rank=rank_, world_size=len(devices), timeout=GROUP_TIMEOUT)
     _group_device["device"] = device
     try:

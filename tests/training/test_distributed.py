@@ -135,6 +135,16 @@ def test_a_killed_rank_fails_the_run_naming_it_and_resume_finishes_it(home, monk
     assert [row["epoch"] for row in store.metrics(run_id)] == [0, 1, 2]
 
 
+@pytest.mark.slow
+def test_a_stop_seen_by_rank_0_stops_every_rank_at_the_same_step(home):
+    """Only rank 0 reads the stop (a cancel, a worker shutdown); it broadcasts it, so rank 1 does not wait for
+    a step that never comes and the run ends cancelled, not failed."""
+    store = RunStore(home)
+    run_id = store.create(two_rank_config())
+    assert execute_run(store, run_id, should_stop=lambda: True) == RunState.CANCELLED
+    assert store.epochs(run_id) == [0]
+
+
 def test_rank_devices_are_the_cpu_or_the_first_gpus_and_a_pinned_gpu_is_refused_in_one_line():
     assert distributed.rank_devices("cpu", 2) == ["cpu", "cpu"]
     assert distributed.rank_devices("cuda:3", 1) == ["cuda:3"]
