@@ -49,10 +49,12 @@ class RankFailed(GapvizError):
 
 
 def world_size() -> int:
+    """Ranks in this run's process group (1 outside one)."""
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
 def rank() -> int:
+    """This process's rank (0 outside a group)."""
     return dist.get_rank() if world_size() > 1 else 0
 
 
@@ -122,6 +124,7 @@ def local_rows(chosen: np.ndarray) -> np.ndarray:
 
 
 def global_rows(local: int) -> int:
+    """Rows of the global batch when every rank holds ``local`` (the ranks' parts are equal)."""
     return local * world_size()
 
 
