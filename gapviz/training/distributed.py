@@ -120,6 +120,11 @@ def local_rows(chosen: np.ndarray) -> np.ndarray:
     (so the gathered features are the single process's full batch, sorted as its micro-batches are)."""
     if world_size() == 1:
         return chosen
+    if len(chosen) % world_size():
+        raise GapvizError(
+            f"a step of {len(chosen)} pairs does not split evenly over {world_size()} ranks: the training set is "
+            "smaller than one global batch (batch size × grad accum × devices)"
+        )
     return np.array_split(np.sort(chosen), world_size())[rank()]
 
 
