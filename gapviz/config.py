@@ -164,6 +164,9 @@ class TrainConfig:
     weight_decay: float = 0.1
     warmup_steps: int = 20
     grad_accum: int = 1
+    devices: int = 1
+    """Ranks (processes, one device each) that train the run together with DDP; each takes batch_size pairs
+    per micro-batch, so an optimiser step sees batch_size × grad_accum × devices pairs."""
     precision: Precision = "auto"
     """auto: bf16 autocast on CUDA, fp32 on CPU."""
     compile: bool = False
@@ -494,6 +497,12 @@ def _check_train(checks: _Checks, cfg: RunConfig, bad: set[str]) -> None:
     need("train.weight_decay" in bad or tr.weight_decay >= 0.0, "train.weight_decay", "must be >= 0")
     need(tr.warmup_steps >= 0, "train.warmup_steps", "must be >= 0")
     need(tr.grad_accum >= 1, "train.grad_accum", "must be >= 1")
+    need(tr.devices >= 1, "train.devices", "must be >= 1")
+    need(
+        "train.devices" in bad or d.source != "synthetic" or tr.batch_size * tr.devices <= d.train_size,
+        "train.devices",
+        "batch size × devices must be <= data.train_size (every rank needs a full micro-batch)",
+    )
     need(tr.keep_epoch_checkpoints >= -1, "train.keep_epoch_checkpoints", "must be -1 (all), 0 or more")
     need(tr.max_steps_per_epoch >= 0, "train.max_steps_per_epoch", "must be >= 0 (0 = no cap)")
 

@@ -99,6 +99,9 @@ HELP: dict[str, str] = {
     "train.warmup_steps": "Optimiser steps of linear learning-rate warmup (count).",
     "train.grad_accum": "Micro-batches of batch-size pairs per optimiser step (count): the loss and gradients are "
     "exactly those of one batch of batch size × grad_accum pairs, at the cost of a second forward pass of each.",
+    "train.devices": "Devices (count) that train the run together, one process each (DDP; gloo on the CPU, nccl "
+    "on CUDA): each takes batch-size pairs, so a step sees batch size × grad accum × devices pairs, every other "
+    "pair of them a negative.",
     "train.precision": "Number format: auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16 or fp16.",
     "train.compile": "torch.compile the model (slower start, faster steps on a GPU).",
     "train.keep_epoch_checkpoints": "Model-weight checkpoints kept (count, newest first); all: keep every epoch's.",

@@ -23,8 +23,8 @@ LAYER_MARKERS = {"browser": "browser_layer"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test with its layer, the folder under tests/ it sits in; skip the gpu-marked ones without CUDA; run
-    the browser tests last, so their shared `gapviz up` (tests/browser/conftest.py) is not left idling beside the rest."""
+    """Mark each test with its layer (the folder under tests/ it sits in); skip the gpu-marked ones without CUDA;
+    run the browser tests last, so their shared `gapviz up` (tests/browser/conftest.py) is not idle beside the rest."""
     root = Path(__file__).parent
     for item in items:
         parts = Path(str(item.fspath)).relative_to(root).parts

@@ -2,7 +2,11 @@
 
 Payload: the run id, ``resume`` and the run's configured device (resolved against the worker's
 ``--device``, which the worker sets with :func:`set_worker_device`); the RunConfig is read from the
-RunStore once, by the runner. The job wires
+RunStore once, by the runner. A run with ``train.devices = N > 1`` is launched from here too: the runner
+spawns its N ranks (gapviz.training.distributed) and this process keeps its bookkeeping and events. Its
+device must then be ``cpu``, ``cuda`` or ``auto`` (cuda:0 … cuda:N-1): a worker pinned to one GPU
+(``--device cuda:K``) fails such a run with one line, so multi-GPU runs go to a queue of whole-node workers
+(docs/queue.md, Multi-GPU runs). The job wires
 :func:`gapviz.training.runner.execute_run` to an :class:`~gapviz.queue.events.EventPublisher` (live events) and
 to two stop causes:
 

@@ -55,10 +55,17 @@ class SummaryIndex:
     """The index of ``runs_dir``'s summaries under ``folder``; ``read_summary(run_id)`` reads one run's files."""
 
     def __init__(
-        self, folder: Path, runs_dir: Path, read_summary: Callable[[str], Summary], is_run: Callable[[str], bool]
+        self,
+        folder: Path,
+        runs_dir: Path,
+        read_summary: Callable[[str], Summary],
+        is_run: Callable[[str], bool],
+        schema: str = "",
     ):
+        """``schema`` names the summaries' shape (their fields, the settings a config has): a snapshot written
+        under another one, by an older or newer gapviz, is rebuilt rather than served without the new fields."""
         self.folder, self.runs_dir = folder, runs_dir
-        self.read_summary, self.is_run = read_summary, is_run
+        self.read_summary, self.is_run, self.schema = read_summary, is_run, schema
         self.snapshot_file = folder / "summaries.json"
         self.changed_dir = folder / "changed"
         self.lock_dir = folder / "merging.lock"
@@ -130,7 +137,9 @@ class SummaryIndex:
             data = json.loads(self.snapshot_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        if not isinstance(data, dict) or data.get("version") != INDEX_VERSION or not isinstance(data.get("runs"), dict):
+        if not isinstance(data, dict) or not isinstance(data.get("runs"), dict):
+            return None
+        if data.get("version") != INDEX_VERSION or data.get("schema", "") != self.schema:
             return None
         _PARSED[self.snapshot_file] = (stamp, data["runs"])
         return data["runs"]
@@ -157,7 +166,8 @@ class SummaryIndex:
             if not held or (stamp is not None and self._stamp() != stamp):
                 return
             with contextlib.suppress(OSError):
-                body = json.loads(json.dumps({"version": INDEX_VERSION, "runs": merged}, default=json_default))
+                snapshot = {"version": INDEX_VERSION, "schema": self.schema, "runs": merged}
+                body = json.loads(json.dumps(snapshot, default=json_default))
                 atomic_write_json(self.snapshot_file, body)
                 _PARSED[self.snapshot_file] = (self._stamp(), body["runs"])
                 for _, name in marks:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import functools
+import hashlib
 import io
 import json
 import os
@@ -54,6 +56,14 @@ RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
 
 def _is_run_id(name: str) -> bool:
     return bool(RUN_ID_PATTERN.match(name))
+
+
+@functools.cache
+def summary_schema() -> str:
+    """A digest of a summary's fields and a config's settings: it changes when gapviz adds either, so the index
+    is rebuilt after an upgrade instead of listing old rows without the new settings."""
+    fields = [f.name for f in dataclasses.fields(RunSummary)] + sorted(flatten(RunConfig().to_dict()))
+    return hashlib.sha256("\n".join(fields).encode()).hexdigest()[:16]
 
 
 DEFAULT_HOME = Path("~/.gapviz")
@@ -220,7 +230,11 @@ class RunStore:
         self.runs_dir = self.home / "runs"
         private_dir(self.runs_dir, root=self.home)
         self.index = SummaryIndex(
-            self.home / "index", self.runs_dir, lambda run_id: self.summary_or_unreadable(run_id).to_row(), _is_run_id
+            self.home / "index",
+            self.runs_dir,
+            lambda run_id: self.summary_or_unreadable(run_id).to_row(),
+            _is_run_id,
+            summary_schema(),
         )
 
     # ---- paths -------------------------------------------------------------------------

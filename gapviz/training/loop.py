@@ -25,6 +25,7 @@ from gapviz.runs.records import EpochRecord, GapTracePoint, StepProgress, TraceS
 from gapviz.runs.store import CheckpointFiles
 from gapviz.science import metrics, projection
 from gapviz.science.swap import SwapDraw, apply_swap, draw_swap
+from gapviz.training import distributed
 from gapviz.training.batches import (
     PREFETCH_DEPTH,
     Prefetcher,
@@ -37,7 +38,7 @@ from gapviz.training.batches import (
 from gapviz.training.batches import images_to_tensor as images_to_tensor  # re-exported: encode, benchmarks
 from gapviz.training.checkpoint import load_checkpoint, save_checkpoint
 from gapviz.training.model import encoder_parameter_groups
-from gapviz.training.setup import TrainingSetup, prepare, rank_info, resolve_device  # noqa: F401 - prepare re-exported
+from gapviz.training.setup import TrainingSetup, prepare, resolve_device  # noqa: F401 - prepare re-exported
 
 PROCRUSTES_PAIRS = 2048
 TRACE_PAIRS = 64
@@ -177,10 +178,16 @@ def evaluate(
     )
 
 
+def step_samples(setup: TrainingSetup) -> int:
+    """Pairs per optimiser step over all ranks: batch size × grad accum × devices."""
+    cfg = setup.cfg.train
+    return cfg.batch_size * cfg.grad_accum * cfg.devices
+
+
 def steps_per_epoch(setup: TrainingSetup) -> int:
     stream, cfg = setup.train_stream, setup.cfg.train
-    pairs = stream.pairs if stream is not None else len(setup.train_data)
-    steps = max(1, pairs // cfg.batch_size) // cfg.grad_accum or 1
+    pairs, ranks = (stream.pairs, 1) if stream is not None else (len(setup.train_data), cfg.devices)
+    steps = max(1, pairs // (cfg.batch_size * ranks)) // cfg.grad_accum or 1
     return min(steps, cfg.max_steps_per_epoch) if cfg.max_steps_per_epoch else steps
 
 
@@ -262,13 +269,15 @@ def train(
 ) -> TrainResult:
     """Train ``setup.cfg.train.epochs`` epochs; each epoch (and epoch 0) is evaluated and sent to ``sink``.
 
-    ``prefetch=False`` gathers each batch on the training thread (the same batches and numbers, slower)."""
+    ``prefetch=False`` gathers each batch on the training thread (the same batches and numbers, slower). In a
+    multi-rank run (gapviz.training.distributed) every rank calls it; rank 0 alone evaluates and writes."""
     cfg = setup.cfg
     checkpoints.folder.mkdir(parents=True, exist_ok=True)
     optimizer = make_optimizer(setup)
-    forward = torch.compile(setup.model) if cfg.train.compile else setup.model
     tracer = GapTracer(setup, sink)
     state = _start_or_resume(setup, sink, optimizer, checkpoints, tracer, resume)
+    wrapped = distributed.wrap(setup.model, setup.device)
+    forward = torch.compile(wrapped) if cfg.train.compile else wrapped
     setup.model.train()
     for epoch in range(state.epoch + 1, cfg.train.epochs + 1):
         epoch_run = EpochRun(
@@ -277,11 +286,13 @@ def train(
         extra = epoch_run(epoch, should_stop)
         if extra is None:
             return TrainResult(epoch - 1, state.global_step, stopped=True, final_metrics=state.final)
-        record = evaluate(setup, epoch, state.global_step, state.previous, extra)
-        state.previous, state.final, state.epoch = record.projections, record.metrics, epoch
-        sink.on_epoch(record)
-        save_checkpoint(checkpoints, setup, optimizer, epoch, state.global_step, state.previous)
-        state.position = 0
+        if distributed.is_main():
+            record = evaluate(setup, epoch, state.global_step, state.previous, extra)
+            state.previous, state.final = record.projections, record.metrics
+            sink.on_epoch(record)
+            save_checkpoint(checkpoints, setup, optimizer, epoch, state.global_step, state.previous)
+        distributed.barrier()
+        state.epoch, state.position = epoch, 0
     return TrainResult(cfg.train.epochs, state.global_step, stopped=False, final_metrics=state.final)
 
 
@@ -293,17 +304,22 @@ def _start_or_resume(
     tracer: GapTracer,
     resume: bool,
 ) -> LoopState:
-    """Continue from last.pt (``resume``), or evaluate the untrained model as epoch 0 and checkpoint it."""
+    """Continue from last.pt (``resume``: every rank loads it), or evaluate the untrained model as epoch 0 and
+    checkpoint it (rank 0; the other ranks get its weights when DDP wraps the model)."""
     if resume and checkpoints.last.is_file():
         epoch, global_step, previous, position = load_checkpoint(checkpoints, setup, optimizer)
         return LoopState(epoch, global_step, previous, position=position)
     if setup.cfg.model.procrustes_init:
         procrustes_align(setup)
-    tracer(setup, 0, 0)
-    record = evaluate(setup, 0, 0, {}, {})
-    sink.on_epoch(record)
-    save_checkpoint(checkpoints, setup, optimizer, 0, 0, record.projections)
-    return LoopState(0, 0, record.projections)
+    state = LoopState(0, 0, {})
+    if distributed.is_main():
+        tracer(setup, 0, 0)
+        record = evaluate(setup, 0, 0, {}, {})
+        sink.on_epoch(record)
+        save_checkpoint(checkpoints, setup, optimizer, 0, 0, record.projections)
+        state.previous = record.projections
+    distributed.barrier()
+    return state
 
 
 @dataclass
@@ -322,21 +338,22 @@ class EpochRun:
     """Where a shard stream's mid-epoch checkpoints go (None: none are written)."""
 
     def batches(self, order: np.ndarray, epoch: int, start: int) -> Prefetcher[StepBatch]:
-        """The epoch's step batches from step ``start`` on, uint8 in host memory (pinned for a CUDA device): rows
-        of ``order``, or a shard stream's next samples."""
+        """This rank's step batches of the epoch from step ``start`` on, uint8 in host memory (pinned for a CUDA
+        device): its part of the rows of ``order``, or its shard stream's next samples."""
         setup, cfg = self.setup, self.setup.cfg.train
-        samples, pin = cfg.batch_size * cfg.grad_accum, self.setup.device.type == "cuda"
+        samples, pin = step_samples(setup), self.setup.device.type == "cuda"
         count, stream = steps_per_epoch(setup) - start, setup.train_stream
         if stream is not None:
-            skip = self.state.position if rank_info()[0] == 0 and self.state.position else start * samples
-            decoded = stream.batches(epoch, samples, skip)
+            local = cfg.batch_size * cfg.grad_accum
+            skip = self.state.position if distributed.is_main() and self.state.position else start * local
+            decoded = stream.batches(epoch, local, skip)
             tokenizer = setup.bundle.tokenizer
             return Prefetcher(
                 lambda _: stream_batch(next(decoded), tokenizer, cfg.grad_accum, pin), count, self.prefetch_depth
             )
 
         def produce(step: int) -> StepBatch:
-            chosen = order[(start + step) * samples : (start + step + 1) * samples]
+            chosen = distributed.local_rows(order[(start + step) * samples : (start + step + 1) * samples])
             return host_batch(setup.train_data, setup.train_tokens, chosen, cfg.grad_accum, pin)
 
         return Prefetcher(produce, count, self.prefetch_depth)
@@ -346,7 +363,7 @@ class EpochRun:
         steps and when the run stops (rank 0 writes it; resume reads the stream on from its position)."""
         every, state = self.setup.cfg.data.stream_checkpoint_steps, self.state
         due = stopping or (every > 0 and step % every == 0 and step < steps_per_epoch(self.setup))
-        if self.setup.train_stream is None or self.checkpoints is None or not due or rank_info()[0] != 0:
+        if self.setup.train_stream is None or self.checkpoints is None or not due or not distributed.is_main():
             return
         save_checkpoint(
             self.checkpoints, self.setup, self.optimizer, state.epoch, state.global_step, state.previous, state.position
@@ -358,14 +375,15 @@ class EpochRun:
         per_epoch, total = steps_per_epoch(setup), total_steps(setup)
         generator = epoch_generator(setup.cfg.seed, epoch)
         order = torch.randperm(len(setup.train_data), generator=generator).numpy()
-        samples = cfg.batch_size * cfg.grad_accum
+        samples = step_samples(setup)
         start = min(max(0, state.global_step - (epoch - 1) * per_epoch), per_epoch)  # > 0: a mid-epoch checkpoint
         epoch_started, losses, waited = time.perf_counter(), [], 0.0
         with self.batches(order, epoch, start) as batches:
             for step in range(start, per_epoch):
-                if should_stop():
+                if distributed.agree(should_stop()):
                     self.mid_epoch_checkpoint(step, stopping=step > start)
                     return None
+                distributed.fault_hook(state.global_step)
                 step_started = time.perf_counter()
                 batch = to_device(next(batches), setup.device)
                 if setup.train_stream is not None:
@@ -447,25 +465,32 @@ def full_batch_backward(
     As open_clip's accum-freq: every micro-batch is first encoded without gradients, then each is encoded again
     with gradients and the full batch's loss is taken with the cached features of the others, so the loss and
     the gradients equal those of one batch of all its pairs. The swap is drawn once per full batch; the
-    temperature takes its gradient from the first pass only (open_clip's takes it once per micro-batch)."""
-    swap = setup.cfg.swap
+    temperature takes its gradient from the first pass only (open_clip's takes it once per micro-batch).
+
+    In a multi-rank run ``batch`` is this rank's part (an array: the global rows, of which it takes its part);
+    the loss gathers every rank's features with gradients, and the swap is drawn over the global batch."""
+    swap, clip_loss = setup.cfg.swap, distributed.contrastive_loss(CLIP_LOSS)
     if isinstance(batch, np.ndarray):
-        gathered = host_batch(setup.train_data, setup.train_tokens, batch, setup.cfg.train.grad_accum, pin=False)
+        rows = distributed.local_rows(batch)
+        gathered = host_batch(setup.train_data, setup.train_tokens, rows, setup.cfg.train.grad_accum, pin=False)
         batch = to_device(gathered, setup.device)
     cached = _cached_features(setup, forward, batch) if len(batch.images) > 1 else None
     draw: SwapDraw | None = None
-    step_loss = 0.0
+    step_loss, last = 0.0, len(batch.images) - 1
     for index in range(len(batch.images)):
-        image, text = _micro_features(setup, forward, batch, index)
-        if cached is not None:
-            image = torch.cat([*cached[0][:index], image, *cached[0][index + 1 :]])
-            text = torch.cat([*cached[1][:index], text, *cached[1][index + 1 :]])
-        if index == 0:
-            draw = draw_swap(image, swap, generator)
-        image, text = apply_swap(image, text, draw, swap)
-        scale = setup.temperature(progress).to(setup.device)
-        loss = CLIP_LOSS(image, text, scale if index == 0 else scale.detach())
-        loss.backward()
+        with distributed.no_sync(forward, sync=index == last):
+            image, text = _micro_features(setup, forward, batch, index)
+            if cached is not None:
+                image = torch.cat([*cached[0][:index], image, *cached[0][index + 1 :]])
+                text = torch.cat([*cached[1][:index], text, *cached[1][index + 1 :]])
+            if index == 0:
+                template = image.new_empty((distributed.global_rows(len(image)), image.shape[1]))
+                draw = draw_swap(template, swap, generator)
+            image, text = apply_swap(image, text, distributed.local_swap(draw, len(image)), swap)
+            scale = setup.temperature(progress).to(setup.device)
+            loss = clip_loss(image, text, scale if index == 0 else scale.detach())
+            loss.backward()
         if index == 0:
             step_loss = float(loss.detach())
+    distributed.average_gradients(setup.temperature.parameters())
     return step_loss

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
-from gapviz.runs.records import EpochRecord, GapTracePoint, RunState, StepProgress, TraceSink, TrainSink
+from gapviz.config import RunConfig
+from gapviz.runs.records import EpochRecord, GapTracePoint, NullSink, RunState, StepProgress, TraceSink, TrainSink
 from gapviz.runs.store import HEARTBEAT_INTERVAL_S, RunStore, StoreError
+from gapviz.training import distributed
 from gapviz.training.checkpoint import checkpoint_epoch
 from gapviz.training.loop import TrainResult, never, train
 from gapviz.training.setup import prepare
@@ -137,6 +141,59 @@ def _train_stored(
     if resume_epoch is not None:
         store.truncate_epochs(run_id, resume_epoch)
     init = store.epoch_checkpoint(cfg.model.init_run, cfg.model.init_epoch) if cfg.model.init_run else None
+    if cfg.train.devices > 1:
+        devices = tuple(distributed.rank_devices(cfg.device, cfg.train.devices))
+        job = RankJob(store.home, run_id, cfg, resume_epoch is not None, init, devices, distributed.init_method())
+        return distributed.launch(_train_rank, job, len(devices), Forwarded(sink, on_prepare), should_stop)
     setup = prepare(cfg, store.home, init_checkpoint=init, progress=on_prepare)
     store_sink = StoreSink(store, run_id, sink)
     return train(setup, store_sink, checkpoints, should_stop, resume=resume_epoch is not None)
+
+
+@dataclass(frozen=True)
+class RankJob:
+    """What each rank of a multi-device run needs to build and train it (pickled to the spawned ranks)."""
+
+    home: Path
+    run_id: str
+    cfg: RunConfig
+    resume: bool
+    init: Path | None
+    devices: tuple[str, ...]
+    address: str
+
+
+def _train_rank(
+    rank: int, job: RankJob, channel: distributed.ChannelSink | None, should_stop: Callable[[], bool]
+) -> TrainResult:
+    """One rank of a multi-device run; rank 0 (the one with ``channel``) writes the store and sends its events."""
+    with distributed.process_group(rank, list(job.devices), job.address):
+        cfg = job.cfg.replace(device=job.devices[rank])
+        store = RunStore(job.home)
+        progress = channel.on_prepare if channel is not None else None
+        setup = prepare(cfg, store.home, init_checkpoint=job.init, progress=progress)
+        sink: TrainSink = StoreSink(store, job.run_id, channel) if channel is not None else NullSink()
+        return train(setup, sink, store.checkpoint_files(job.run_id), should_stop, resume=job.resume)
+
+
+class Forwarded:
+    """Rank 0's events as the launching process receives them, passed to its sink and prepare callback."""
+
+    def __init__(self, sink: TrainSink | None, on_prepare: Callable[[str, int, int], None] | None):
+        self.sink, self.prepare = sink, on_prepare
+
+    def on_step(self, progress: StepProgress) -> None:
+        if self.sink is not None:
+            self.sink.on_step(progress)
+
+    def on_epoch(self, record: EpochRecord) -> None:
+        if self.sink is not None:
+            self.sink.on_epoch(record)
+
+    def on_trace(self, point: GapTracePoint) -> None:
+        if isinstance(self.sink, TraceSink):
+            self.sink.on_trace(point)
+
+    def on_prepare(self, stage: str, done: int, total: int) -> None:
+        if self.prepare is not None:
+            self.prepare(stage, done, total)

@@ -3,6 +3,7 @@ behind the store's back still show, a corrupt run never breaks the list, and con
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import shutil
 
@@ -100,6 +101,22 @@ def test_a_lost_or_corrupt_index_is_rebuilt_and_reindex_matches_the_folders(home
     assert listed(store) == fresh(home)
     assert store.reindex() == 3
     assert not list(store.index.changed_dir.iterdir())
+
+
+def test_a_snapshot_from_another_gapviz_version_is_rebuilt_with_the_settings_it_lacked(home):
+    """An index written before a config field existed lists the runs with that setting after an upgrade."""
+    store = RunStore(home)
+    for i in range(2):
+        make_run(store, f"run {i}", epochs=1, seed=i, n=8)
+    store.reindex()
+    snapshot = json.loads(store.index.snapshot_file.read_text())
+    for row in snapshot["runs"].values():
+        row["settings"].pop("train.devices")
+    snapshot["schema"] = "an older gapviz"
+    store.index.snapshot_file.write_text(json.dumps(snapshot))
+    index._PARSED.clear()
+    rows = listed(RunStore(home))
+    assert rows == fresh(home) and all("train.devices" in row.settings for row in rows.values())
 
 
 def test_a_fold_that_raced_another_lister_does_not_overwrite_its_snapshot(home, monkeypatch):

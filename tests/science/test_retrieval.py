@@ -4,7 +4,6 @@ import itertools
 
 import numpy as np
 import pytest
-import torch
 
 from gapviz.science import retrieval
 from gapviz.science.retrieval import TIE_TOLERANCE, expected_hits, retrieval_hits, retrieval_recall

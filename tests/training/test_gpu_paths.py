@@ -34,5 +34,5 @@ def test_cuda_embeddings_equal_the_cpu_ones_in_fp32(tmp_path):
     for device in ("cpu", "cuda"):
         setup = prepare(tiny_config(device=device, train__precision="fp32"), tmp_path / device)
         features.append(encode(setup, setup.eval_data, setup.eval_tokens))
-    for on_cpu, on_cuda in zip(features[0], features[1]):
+    for on_cpu, on_cuda in zip(features[0], features[1], strict=True):
         np.testing.assert_allclose(on_cuda, on_cpu, atol=1e-4)
