@@ -7,9 +7,8 @@ Proves the CUDA paths in the few minutes a GPU may be lent, with nothing to set 
    from scratch at batch 256 in bf16 autocast, (a) eager and (b) with ``torch.compile``: the paired ratio;
 3. exact accumulation on the device: batch 64 x 4 against one batch of 256, in loss and every gradient, in fp32
    and bf16 (the check of tests/training/test_accumulation.py, through ``full_batch_backward``);
-4. a 2-rank DDP step when two GPUs are present, through ``gapviz.training.distributed.ddp_step_check(world_size,
-   backend)`` -> (loss difference, largest gradient difference) against one process with the full batch;
-   reported as skipped while that module or function is absent;
+4. a 2-rank DDP step when two GPUs are present (2 gloo ranks on the CPU in the dry run): the loss and every gradient
+   of ``gapviz.training.equivalence`` against one process with the full batch, as tests/training/test_distributed.py;
 5. a paper-shaped smoke run: ViT-B-32 on 224-px built-in data for 200 steps through RunStore and
    ``execute_run`` (as ``gapviz train`` does), counting the step, epoch and gap-trace events it emits.
 
@@ -27,7 +26,6 @@ import argparse
 import contextlib
 import functools
 import gc
-import importlib
 import itertools
 import os
 import signal
@@ -52,6 +50,7 @@ from gapviz.config import RunConfig, preset  # noqa: E402
 from gapviz.runs.records import NullSink, RunState  # noqa: E402
 from gapviz.runs.store import RunStore  # noqa: E402
 from gapviz.science.temperature import Temperature  # noqa: E402
+from gapviz.training import distributed, equivalence  # noqa: E402
 from gapviz.training.loop import full_batch_backward, prepare  # noqa: E402
 from gapviz.training.runner import execute_run  # noqa: E402
 from gapviz.training.setup import TrainingSetup  # noqa: E402
@@ -351,21 +350,39 @@ def accumulation(dry: bool, home: Path) -> tuple[str, str]:
 # ---- 4. a 2-rank DDP step --------------------------------------------------------------------------------------
 
 
-def ddp_step(dry: bool) -> tuple[str, str]:
-    """Row 4: gapviz.training.distributed's 2-rank check (gloo on the CPU in a dry run, nccl on two GPUs)."""
-    try:
-        module = importlib.import_module("gapviz.training.distributed")
-    except ModuleNotFoundError as error:
-        if error.name != "gapviz.training.distributed":
-            raise
-        return "", "skipped: module not present"
+def ddp_configs(ranks: int, dry: bool) -> dict[str, RunConfig]:
+    """Per rank count: the tiny model, fp32, a hard swap with learnable τ and a soft swap with softplus and
+    accumulation, on the same 2 × 32 pairs (1 rank: one process with the doubled batch)."""
+    cases = {
+        "hard swap, learnable": {"swap.mode": "hard", "swap.fraction": 0.5},
+        "soft swap, softplus, accum 2": {
+            "swap.mode": "soft",
+            "swap.fraction": 0.3,
+            "temperature.mode": "softplus",
+            "train.grad_accum": 2,
+        },
+    }
+    base = {"data.train_size": 64, "data.eval_size": 48, "train.precision": "fp32", "device": "cpu" if dry else "cuda"}
+    configs = {}
+    for case, extra in cases.items():
+        micro_batch = 64 // (extra.get("train.grad_accum", 1) * ranks)  # 64 pairs a step, however split
+        overrides = {**base, **extra, "train.devices": ranks, "train.batch_size": micro_batch}
+        configs[case] = preset("tiny-test").with_overrides(overrides).check()
+    return configs
+
+
+def ddp_step(dry: bool, home: Path) -> tuple[str, str]:
+    """Row 4: 2 ranks (gloo on the CPU in a dry run, nccl on two GPUs) against one process, loss and gradients."""
     if not dry and torch.cuda.device_count() < 2:
         return f"{torch.cuda.device_count()} GPU", "skipped: < 2 GPUs"
-    check = getattr(module, "ddp_step_check", None)
-    if check is None:
-        return "", "skipped: gapviz.training.distributed has no ddp_step_check"
-    loss_gap, grad_gap = check(world_size=2, backend="gloo" if dry else "nccl")
-    result = f"2 ranks: loss Δ {loss_gap:.1e}, grad Δ {grad_gap:.1e} (≤ {DDP_TOLERANCE:g})"
+    devices = ["cpu"] * 2 if dry else ["cuda:0", "cuda:1"]
+    with exact_fp32():
+        job = (home / "ranks", distributed.init_method(), devices, ddp_configs(2, dry))
+        ranked = distributed.launch(equivalence.rank_step, job, 2, None, lambda: False)
+        alone = ddp_configs(1, dry)
+        setup = prepare(next(iter(alone.values())), home / "alone")
+        loss_gap, grad_gap = equivalence.largest_gaps(ranked, equivalence.each_config(setup, alone, setup.model))
+    result = f"2 ranks ({devices[0]}…): loss Δ {loss_gap:.1e}, grad Δ {grad_gap:.1e} (≤ {DDP_TOLERANCE:g})"
     return result, "pass" if max(loss_gap, grad_gap) <= DDP_TOLERANCE else "fail: outside the tolerance"
 
 
@@ -443,7 +460,7 @@ def check(sizes: Sizes, dry: bool, home: Path, measures: list[dict[str, Any]], s
         ("2a", f"train step vs bare open_clip loop, eager ({shape})", lambda: throughput(False)),
         ("2b", f"train step vs bare open_clip loop, torch.compile ({sizes.compile_backend})", lambda: throughput(True)),
         ("3", accumulated, lambda: accumulation(dry, home)),
-        ("4", "2-rank DDP step = one process with the full batch", lambda: ddp_step(dry)),
+        ("4", "2-rank DDP step = one process with the full batch", lambda: ddp_step(dry, home)),
         ("5", smoke + ", RunStore + execute_run", lambda: smoke_run(sizes, dry, home)),
     ]  # fmt: skip
     rows = []

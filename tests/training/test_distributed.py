@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import redis
-import torch
 from queue_fixtures import log_tail, start_worker, stop_process, wait_for
 from train_fixtures import tiny_config
 
@@ -19,9 +16,8 @@ from gapviz.queue import client as queue
 from gapviz.queue import events
 from gapviz.runs.records import RunState
 from gapviz.runs.store import RunStore
-from gapviz.science.temperature import Temperature
-from gapviz.training import distributed
-from gapviz.training.loop import full_batch_backward, make_optimizer, prepare
+from gapviz.training import distributed, equivalence
+from gapviz.training.loop import prepare
 from gapviz.training.runner import execute_run
 
 RANKS = 2
@@ -53,41 +49,17 @@ def case_config(case: str, batch_size: int, devices: int) -> Any:
     )
 
 
-def one_step(setup: Any, forward: Any) -> tuple[float, dict[str, np.ndarray]]:
-    """The loss and every gradient (model and temperature) of one step over the whole training set."""
-    make_optimizer(setup)
-    setup.model.zero_grad(set_to_none=True)
-    setup.temperature.zero_grad(set_to_none=True)
-    rows = len(setup.train_data)
-    chosen = torch.randperm(rows, generator=torch.Generator().manual_seed(7)).numpy()
-    loss = full_batch_backward(setup, forward, chosen, torch.Generator().manual_seed(11), progress=0.3)
-    grads = {name: p.grad.numpy().copy() for name, p in setup.model.named_parameters() if p.grad is not None}
-    grads.update({f"temperature.{n}": p.grad.numpy().copy() for n, p in setup.temperature.named_parameters()})
-    return loss, grads
-
-
-def rank_step(rank: int, job: tuple[Path, str], sink: Any, should_stop: Any) -> Any:
-    """A rank's loss and gradients, after DDP's average (every rank holds the same)."""
-    home, address = job
-    with distributed.process_group(rank, ["cpu"] * RANKS, address):
-        setup = prepare(case_config(next(iter(CASES)), RANK_BATCH, RANKS), home)
-        make_optimizer(setup)
-        forward = distributed.wrap(setup.model, setup.device)
-        results = {}
-        for case in CASES:
-            cfg = case_config(case, RANK_BATCH, RANKS)
-            results[case] = one_step(replace(setup, cfg=cfg, temperature=Temperature(cfg.temperature)), forward)
-        return results
+def configs(batch_size: int, devices: int) -> dict[str, Any]:
+    return {case: case_config(case, batch_size, devices) for case in CASES}
 
 
 @pytest.mark.slow
 def test_two_ranks_equal_one_process_with_the_doubled_batch_in_loss_and_every_gradient(tmp_path):
-    job = (tmp_path, distributed.init_method())
-    ranked = distributed.launch(rank_step, job, RANKS, None, lambda: False)
-    setup = prepare(case_config(next(iter(CASES)), RANKS * RANK_BATCH, 1), tmp_path)
-    for case in CASES:
-        cfg = case_config(case, RANKS * RANK_BATCH, 1)
-        full_loss, full_grads = one_step(replace(setup, cfg=cfg, temperature=Temperature(cfg.temperature)), setup.model)
+    job = (tmp_path, distributed.init_method(), ["cpu"] * RANKS, configs(RANK_BATCH, RANKS))
+    ranked = distributed.launch(equivalence.rank_step, job, RANKS, None, lambda: False)
+    alone = configs(RANKS * RANK_BATCH, 1)
+    setup = prepare(next(iter(alone.values())), tmp_path)
+    for case, (full_loss, full_grads) in equivalence.each_config(setup, alone, setup.model).items():
         loss, grads = ranked[case]
         assert set(grads) == set(full_grads) and "temperature.nu" in grads
         assert loss == pytest.approx(full_loss, abs=TOLERANCE), case
