@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 from scipy.linalg import orthogonal_procrustes
@@ -30,6 +30,12 @@ ALIGNED_UMAP_EPOCHS = 100
 """Optimiser epochs of an aligned fit (AlignedUMAP's default is 200). The joint optimiser is most of
 a fit and costs run epochs × points × this: 100 halves it for a little less neighbourhood kept
 (the time and the 10-NN kept at 50, 100 and 200 are measured in docs/benchmarks.md, aligned UMAP)."""
+PCA_EXACT_MAX_ROWS = 200_000
+"""Up to this many rows (both modalities) PCA is exact on all of them at once; beyond, it is chunked (_pca_chunked)."""
+PCA_FIT_ROWS = 100_000
+"""Rows of the seeded sample that a chunked PCA fits its two axes on (every row is then projected)."""
+CHUNK_ROWS = 65_536
+"""Rows normalised at a time by the chunked passes (32 MiB of float32 at 128 dimensions, 128 MiB at 512)."""
 
 
 def _joint(image: Any, text: Any) -> np.ndarray:
@@ -72,16 +78,58 @@ def _pca_coords(points: np.ndarray) -> np.ndarray:
     return coords
 
 
+def unit_chunks(x: Any, chunk: int = CHUNK_ROWS) -> Iterator[np.ndarray]:
+    """Consecutive float32 blocks of ``x``'s rows scaled to length 1 (a memory map is read block by block)."""
+    for start in range(0, len(x), chunk):
+        block = np.asarray(x[start : start + chunk], dtype=np.float32)
+        norms = np.linalg.norm(block, axis=1, keepdims=True)
+        yield block / np.where(norms > 0, norms, 1.0)
+
+
+def unit_mean(x: Any) -> np.ndarray:
+    """Mean of the rows scaled to length 1 (a modality's centroid), in chunks: one pass, no full copy."""
+    total = np.zeros(np.shape(x)[1], dtype=np.float64)
+    for block in unit_chunks(x):
+        total += block.sum(axis=0, dtype=np.float64)
+    return total / max(len(x), 1)
+
+
+def _pca_axes(sample: np.ndarray) -> np.ndarray:
+    """(D, 2) top principal axes of the rows of ``sample`` (covariance eigenvectors), each with its largest
+    loading positive (sklearn's sign convention)."""
+    centred = sample - sample.mean(axis=0)
+    _, vectors = np.linalg.eigh(centred.T @ centred)
+    axes = vectors[:, ::-1][:, :2].astype(np.float32)
+    flip = np.sign(axes[np.argmax(np.abs(axes), axis=0), [0, 1]])
+    return axes * np.where(flip == 0, 1.0, flip).astype(np.float32)
+
+
+def _pca_chunked(image: Any, text: Any, fit_rows: int = PCA_FIT_ROWS, seed: int = 0) -> np.ndarray:
+    """PCA of a large set without copying it: two axes fitted on a seeded sample of ``fit_rows`` normalised rows,
+    then every row projected block by block in one pass and centred; (N+M, 2), image rows first."""
+    n_image, n_text = len(image), len(text)
+    if np.shape(image)[1] != np.shape(text)[1]:
+        raise ValueError(f"image dim {np.shape(image)[1]} != text dim {np.shape(text)[1]}")
+    picked = np.sort(np.random.default_rng(seed).choice(n_image + n_text, size=fit_rows, replace=False))
+    rows = [image[picked[picked < n_image]], text[picked[picked >= n_image] - n_image]]
+    axes = _pca_axes(np.vstack([next(unit_chunks(part, fit_rows)) for part in rows if len(part)]))
+    coords = np.vstack([block @ axes for source in (image, text) for block in unit_chunks(source)])
+    return (coords - coords.mean(axis=0, dtype=np.float64)).astype(np.float64)
+
+
 def pca_project(image: Any, text: Any, reference: Any | None = None) -> np.ndarray:
     """First two principal components of all normalised rows, shape (N+M, 2), image rows first.
 
     With ``reference`` (the previous epoch's coordinates of the same points) the result is
-    aligned to it so the axes do not flip or rotate between epochs.
+    aligned to it so the axes do not flip or rotate between epochs. Above PCA_EXACT_MAX_ROWS rows the
+    axes come from a seeded sample and the rows are read in chunks (_pca_chunked): a memory map is never copied.
     """
-    points = _joint(image, text)
-    coords = _pca_coords(points)
+    if len(image) + len(text) > PCA_EXACT_MAX_ROWS:
+        coords = _pca_chunked(image, text)
+    else:
+        coords = _pca_coords(_joint(image, text))
     if reference is not None:
-        coords = align_to(_check_layout(reference, len(points), "reference"), coords)
+        coords = align_to(_check_layout(reference, len(coords), "reference"), coords)
     return coords
 
 

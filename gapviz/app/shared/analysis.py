@@ -54,6 +54,8 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
     run_id: str = ""
     """The saved run this evaluation comes from ("" for other sources)."""
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False)
+    """Values derived on demand and kept with the source (a point's nearest neighbours)."""
 
     @property
     def n_image(self) -> int:
@@ -170,7 +172,14 @@ def from_upload(data: bytes, name: str, *, progress: Progress = _noop) -> Analys
     buffer.name = name
     emb = load_embeddings(buffer)
     digest = hashlib.sha1(data).hexdigest()[:16]
-    image, text = np.asarray(emb.image, dtype=np.float32), np.asarray(emb.text, dtype=np.float32)
+    return from_embeddings(emb, f"upload:{digest}", f"uploaded {name}", progress)
+
+
+def from_embeddings(emb: Any, key: str, title: str, progress: Progress = _noop) -> Analysis:
+    """An Analysis of read Embeddings (an upload's or a file's), with zero-shot accuracy when it carries classes."""
+    image, text = emb.image, emb.text
+    if not isinstance(image, np.memmap):  # a mapped file stays mapped, whatever its dtype
+        image, text = np.asarray(image, dtype=np.float32), np.asarray(text, dtype=np.float32)
     classes: dict[str, Any] = {}
     if emb.labels is not None:  # the file carries classes: zero-shot accuracy too (and before/after a fix)
         from gapviz.science.metrics import zero_shot_accuracy
@@ -182,8 +191,8 @@ def from_upload(data: bytes, name: str, *, progress: Progress = _noop) -> Analys
             "metrics": {"zero_shot": zero_shot_accuracy(image, class_text, emb.labels)},
         }
     return analyse(
-        f"upload:{digest}",
-        f"uploaded {name}",
+        key,
+        title,
         image,
         text,
         emb.text_image_index,
@@ -193,6 +202,38 @@ def from_upload(data: bytes, name: str, *, progress: Progress = _noop) -> Analys
         metadata=dict(emb.metadata),
         **classes,
     )
+
+
+def open_embedding_file(path: Path) -> Any:
+    """The Embeddings of a file on this machine, memory-mapped (gapviz.data.embedding_files when present; until
+    then a .npy (2, N, D) is mapped here and other formats are read whole by load_embeddings)."""
+    try:
+        from gapviz.data.embedding_files import open_embedding_file as open_file
+    except ImportError:
+        open_file = None
+    if open_file is not None:
+        return open_file(path)
+    from gapviz.data.embeddings_io import Embeddings, EmbeddingsError, load_embeddings
+
+    if path.suffix.lower() != ".npy":
+        return load_embeddings(path)
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise EmbeddingsError(f"{path}: not a readable .npy ({' '.join(str(exc).split())[:200]})") from exc
+    if arr.ndim != 3 or arr.shape[0] != 2 or arr.shape[1] < 2 or arr.dtype.kind != "f":
+        raise EmbeddingsError(f"{path}: a .npy must be floats of shape (2, N, D) (image, text), got {arr.shape}")
+    return Embeddings(arr[0], arr[1])
+
+
+def from_path(path: Path, *, progress: Progress = _noop) -> Analysis:
+    """Embeddings from a file on this machine (already checked against the allowed folders), memory-mapped:
+    nothing is copied whole, the layout and the metrics read it in chunks or on a sample."""
+    progress(f"opening {path.name}", 0.1)
+    emb = open_embedding_file(path)
+    stat = path.stat()
+    digest = hashlib.sha1(f"{path}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    return from_embeddings(emb, f"file:{digest}", f"file {path.name}", progress)
 
 
 def from_saved_epoch(store: Any, run_id: str, epoch: int, *, progress: Progress = _noop) -> Analysis:
