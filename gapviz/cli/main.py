@@ -22,6 +22,7 @@ from gapviz.cli.common import (
     term_safe,
 )
 from gapviz.errors import GapvizError
+from gapviz.queue import DEFAULT_APP_PORT
 from gapviz.runs.records import EpochRecord, RunState, StepProgress
 from gapviz.runs.store import RunStore
 from gapviz.science import catalog
@@ -257,6 +258,44 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_explore(args: argparse.Namespace) -> int:
+    """Open Explore on an embeddings file: in the app `gapviz up` already runs on this home, else start one here (in
+    the foreground, as `gapviz up`). The URL names the file by path; a file outside the allowed folders is registered
+    first (a link in $GAPVIZ_HOME/embeddings, gapviz.data.embedding_access), so the app opens nothing else."""
+    import threading
+    import time
+
+    from gapviz.data.embedding_access import register
+    from gapviz.queue import supervisor as up
+
+    home = up.gapviz_home(args.home)
+    params = {"source": "file", "path": str(register(args.file, home))}
+    found = up.running_app(home)
+    if found is not None:
+        _show_url(up.app_url(*found, page="explore", params=params), args.no_browser, "in the app already running")
+        return EXIT_OK
+    server = up.Supervisor(home, workers=args.workers, port=args.port, skip_umap_warmup=True)
+
+    def announce() -> None:
+        while not server.app_ready():
+            if server.stopping:
+                return
+            time.sleep(0.5)
+        _show_url(up.app_url(server.host, server.port, server.token, "explore", params), args.no_browser, "")
+
+    threading.Thread(target=announce, daemon=True).start()
+    return server.run()
+
+
+def _show_url(url: str, no_browser: bool, where: str) -> None:
+    """Print the URL that opens Explore on the file (and open it in a browser unless told not to)."""
+    print(f"gapviz explore: {url}" + (f" ({where})" if where else ""), flush=True)
+    if not no_browser:
+        import webbrowser
+
+        webbrowser.open(url)
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     import open_clip
 
@@ -319,6 +358,15 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the subsamples")
     analyze.add_argument("--max-bytes", help="refuse files whose arrays would take more (default: half of free memory)")
     analyze.set_defaults(func=cmd_analyze)
+
+    explore = sub.add_parser(
+        "explore", help="open Explore on an embeddings file (starts the app, or uses the one running on this home)"
+    )
+    explore.add_argument("file", help=".npy (2, N, D), .npz, .parquet or .arrow embeddings file")
+    explore.add_argument("--no-browser", action="store_true", help="only print the URL")
+    explore.add_argument("--port", type=int, default=DEFAULT_APP_PORT, help="port of the app if one is started")
+    explore.add_argument("--workers", type=int, default=0, help="workers to start with the app (default 0)")
+    explore.set_defaults(func=cmd_explore)
 
     models = sub.add_parser("models", help="open_clip architectures and their pretrained tags")
     models.set_defaults(func=cmd_models)
