@@ -259,9 +259,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
-    """Open Explore on an embeddings file: in the app `gapviz up` already runs on this home, else start one here (in
-    the foreground, as `gapviz up`). The URL names the file by path; a file outside the allowed folders is registered
-    first (a link in $GAPVIZ_HOME/embeddings, gapviz.data.embedding_access), so the app opens nothing else."""
+    """Open Explore (the app's first page) on an embeddings file: in the app `gapviz up` already runs on this home,
+    else start one here (in the foreground, as `gapviz up`). The URL names the file by path; a file outside the
+    allowed folders is registered first (a link in $GAPVIZ_HOME/embeddings, gapviz.data.embedding_access), so the
+    app opens nothing else."""
     import threading
     import time
 
@@ -272,7 +273,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
     params = {"source": "file", "path": str(register(args.file, home))}
     found = up.running_app(home)
     if found is not None:
-        _show_url(up.app_url(*found, page="explore", params=params), args.no_browser, "in the app already running")
+        _show_url(up.app_url(*found, params=params), args.no_browser, "in the app already running")
         return EXIT_OK
     server = up.Supervisor(home, workers=args.workers, port=args.port, skip_umap_warmup=True)
 
@@ -281,7 +282,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
             if server.stopping:
                 return
             time.sleep(0.5)
-        _show_url(up.app_url(server.host, server.port, server.token, "explore", params), args.no_browser, "")
+        _show_url(up.app_url(server.host, server.port, server.token, params=params), args.no_browser, "")
 
     threading.Thread(target=announce, daemon=True).start()
     return server.run()

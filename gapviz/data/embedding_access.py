@@ -14,13 +14,13 @@ import os
 import stat
 from pathlib import Path
 
+from gapviz.data.embedding_files import SUFFIXES
 from gapviz.errors import GapvizError
 
 EMBEDDINGS_DIR = "embeddings"
 """The folder under $GAPVIZ_HOME that Explore may always open files from (and where registrations live)."""
 DIRS_ENV = "GAPVIZ_EMBEDDINGS_DIRS"
 """More folders Explore may open files from, separated by os.pathsep."""
-SUFFIXES = (".npy", ".npz", ".parquet", ".arrow", ".feather")
 MAX_PATH_CHARS = 4096
 
 

@@ -168,14 +168,14 @@ def app_token(home: str | Path, *, enabled: bool = True) -> str:
     return token
 
 
-def app_url(host: str, port: int, token: str, page: str = "", params: dict[str, str] | None = None) -> str:
-    """The address `gapviz up` prints: opening it grants access (the token is in its query); ``page`` and
-    ``params`` open a page on a view (`gapviz explore`: ``explore``, ``{"source": "file", "path": ...}``)."""
+def app_url(host: str, port: int, token: str, params: dict[str, str] | None = None) -> str:
+    """The address `gapviz up` prints: opening it grants access (the token is in its query); ``params`` open the
+    first page on a view (`gapviz explore`: ``{"source": "file", "path": ...}``)."""
     from urllib.parse import quote, urlencode
 
     query = ({"token": token} if token else {}) | dict(params or {})
     tail = f"?{urlencode(query, quote_via=quote)}" if query else ""
-    return f"http://{socket_host(host)}:{port}/{quote(page)}{tail}"
+    return f"http://{socket_host(host)}:{port}/{tail}"
 
 
 def address_path(home: str | Path) -> Path:

@@ -12,12 +12,8 @@ import warnings
 from typing import Any, Iterator, Sequence
 
 import numpy as np
-from scipy.linalg import orthogonal_procrustes
-from sklearn.decomposition import PCA
-from sklearn.neighbors import NearestNeighbors
 
 from gapviz.errors import GapvizError
-from gapviz.science.metrics import l2_normalize
 
 UMAP_COLD_EPOCHS = 200
 UMAP_WARM_EPOCHS = 50
@@ -39,6 +35,8 @@ CHUNK_ROWS = 65_536
 
 
 def _joint(image: Any, text: Any) -> np.ndarray:
+    from gapviz.science.metrics import l2_normalize  # torch: imported when needed, not before a big set's first draw
+
     x, y = l2_normalize(image), l2_normalize(text)
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"image dim {x.shape[1]} != text dim {y.shape[1]}")
@@ -58,6 +56,8 @@ def align_to(reference: Any, coords: Any, scale: bool = False) -> np.ndarray:
     The result carries the reference's mean, so an exact rotated copy maps back onto it; with
     ``scale`` an isotropic scale factor is fitted too.
     """
+    from scipy.linalg import orthogonal_procrustes
+
     ref = np.asarray(reference, dtype=np.float64)
     new = _check_layout(coords, len(ref), "coords")
     ref_mean = ref.mean(axis=0)
@@ -71,6 +71,8 @@ def align_to(reference: Any, coords: Any, scale: bool = False) -> np.ndarray:
 
 
 def _pca_coords(points: np.ndarray) -> np.ndarray:
+    from sklearn.decomposition import PCA
+
     n_components = min(2, *points.shape)
     coords = np.zeros((len(points), 2))
     if len(points) > 1 and n_components > 0:
@@ -135,6 +137,8 @@ def pca_project(image: Any, text: Any, reference: Any | None = None) -> np.ndarr
 
 def _knn(points: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """k nearest neighbours of every row (itself first), Euclidean on unit rows ~ cosine."""
+    from sklearn.neighbors import NearestNeighbors
+
     dists, indices = NearestNeighbors(n_neighbors=k).fit(points).kneighbors(points)
     return indices.astype(np.int32), dists.astype(np.float32)
 

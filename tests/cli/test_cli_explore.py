@@ -53,16 +53,16 @@ def test_explore_starts_the_app_then_reuses_it_and_the_url_opens_the_file(home, 
         url = _printed_url(first)
         parts = urllib.parse.urlsplit(url)
         query = dict(urllib.parse.parse_qsl(parts.query))
-        assert (parts.port, parts.path, query["source"]) == (port, "/explore", "file")
+        assert (parts.port, parts.path, query["source"]) == (port, "/", "file")  # Explore is the first page
         link = query["path"]
         assert os.path.dirname(link) == str(registry_dir(home)) and resolve_allowed(link, home) == data.resolve()
         with pytest.raises(urllib.error.HTTPError) as granted:  # the token opens a session, then the same view
             urllib.request.build_opener(_NoRedirect).open(url, timeout=10)
         location = granted.value.headers["location"]
-        assert granted.value.code == 303 and location.startswith("/explore?") and "token" not in location
+        assert granted.value.code == 303 and location.startswith("/?") and "token" not in location
         assert dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))["path"] == link
         again = _explore(home, data, free_port())
-        assert again.wait(60) == 0 and _printed_url(again).startswith(f"http://127.0.0.1:{port}/explore?")
+        assert again.wait(60) == 0 and _printed_url(again).startswith(f"http://127.0.0.1:{port}/?")
     finally:
         os.killpg(first.pid, signal.SIGTERM)
         first.wait(60)

@@ -204,32 +204,12 @@ def from_embeddings(emb: Any, key: str, title: str, progress: Progress = _noop) 
     )
 
 
-def open_embedding_file(path: Path) -> Any:
-    """The Embeddings of a file on this machine, memory-mapped (gapviz.data.embedding_files when present; until
-    then a .npy (2, N, D) is mapped here and other formats are read whole by load_embeddings)."""
-    try:
-        from gapviz.data.embedding_files import open_embedding_file as open_file
-    except ImportError:
-        open_file = None
-    if open_file is not None:
-        return open_file(path)
-    from gapviz.data.embeddings_io import Embeddings, EmbeddingsError, load_embeddings
-
-    if path.suffix.lower() != ".npy":
-        return load_embeddings(path)
-    try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise EmbeddingsError(f"{path}: not a readable .npy ({' '.join(str(exc).split())[:200]})") from exc
-    if arr.ndim != 3 or arr.shape[0] != 2 or arr.shape[1] < 2 or arr.dtype.kind != "f":
-        raise EmbeddingsError(f"{path}: a .npy must be floats of shape (2, N, D) (image, text), got {arr.shape}")
-    return Embeddings(arr[0], arr[1])
-
-
 def from_path(path: Path, *, progress: Progress = _noop) -> Analysis:
     """Embeddings from a file on this machine (already checked against the allowed folders), memory-mapped:
     nothing is copied whole, the layout and the metrics read it in chunks or on a sample."""
-    progress(f"opening {path.name}", 0.1)
+    from gapviz.data.embedding_files import open_embedding_file
+
+    progress(f"opening {path.name} (memory-mapped; every row checked for NaN in chunks)", 0.1)
     emb = open_embedding_file(path)
     stat = path.stat()
     digest = hashlib.sha1(f"{path}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
