@@ -28,7 +28,7 @@ a fit and costs run epochs × points × this: 100 halves it for a little less ne
 (the time and the 10-NN kept at 50, 100 and 200 are measured in docs/benchmarks.md, aligned UMAP)."""
 PCA_EXACT_MAX_ROWS = 200_000
 """Up to this many rows (both modalities) PCA is exact on all of them at once; beyond, it is chunked (_pca_chunked)."""
-PCA_FIT_ROWS = 100_000
+PCA_FIT_ROWS = 20_000
 """Rows of the seeded sample that a chunked PCA fits its two axes on (every row is then projected)."""
 CHUNK_ROWS = 65_536
 """Rows normalised at a time by the chunked passes (32 MiB of float32 at 128 dimensions, 128 MiB at 512)."""
@@ -80,19 +80,26 @@ def _pca_coords(points: np.ndarray) -> np.ndarray:
     return coords
 
 
-def unit_chunks(x: Any, chunk: int = CHUNK_ROWS) -> Iterator[np.ndarray]:
-    """Consecutive float32 blocks of ``x``'s rows scaled to length 1 (a memory map is read block by block)."""
+def scaled_chunks(x: Any, chunk: int = CHUNK_ROWS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Consecutive float32 blocks of ``x``'s rows with 1 / each row's length (1 for a zero row): a memory map is
+    read block by block, and a float32 one is not even copied (scaling is left to the caller's product)."""
     for start in range(0, len(x), chunk):
         block = np.asarray(x[start : start + chunk], dtype=np.float32)
-        norms = np.linalg.norm(block, axis=1, keepdims=True)
-        yield block / np.where(norms > 0, norms, 1.0)
+        lengths = np.sqrt(np.einsum("ij,ij->i", block, block))
+        yield block, 1.0 / np.where(lengths > 0, lengths, 1.0)
+
+
+def unit_chunks(x: Any, chunk: int = CHUNK_ROWS) -> Iterator[np.ndarray]:
+    """Consecutive float32 blocks of ``x``'s rows scaled to length 1."""
+    for block, inverse in scaled_chunks(x, chunk):
+        yield block * inverse[:, None]
 
 
 def unit_mean(x: Any) -> np.ndarray:
     """Mean of the rows scaled to length 1 (a modality's centroid), in chunks: one pass, no full copy."""
     total = np.zeros(np.shape(x)[1], dtype=np.float64)
-    for block in unit_chunks(x):
-        total += block.sum(axis=0, dtype=np.float64)
+    for block, inverse in scaled_chunks(x):
+        total += inverse @ block
     return total / max(len(x), 1)
 
 
@@ -115,7 +122,8 @@ def _pca_chunked(image: Any, text: Any, fit_rows: int = PCA_FIT_ROWS, seed: int 
     picked = np.sort(np.random.default_rng(seed).choice(n_image + n_text, size=fit_rows, replace=False))
     rows = [image[picked[picked < n_image]], text[picked[picked >= n_image] - n_image]]
     axes = _pca_axes(np.vstack([next(unit_chunks(part, fit_rows)) for part in rows if len(part)]))
-    coords = np.vstack([block @ axes for source in (image, text) for block in unit_chunks(source)])
+    blocks = [(block @ axes) * inverse[:, None] for x in (image, text) for block, inverse in scaled_chunks(x)]
+    coords = np.vstack(blocks)
     return (coords - coords.mean(axis=0, dtype=np.float64)).astype(np.float64)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from app_fixtures import CHROMIUM, GapvizUp, launch_browser
 
+from benchmarks.bench_explore import POINTS_DRAWN
 from gapviz.data.embedding_access import registry_dir
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -22,8 +23,6 @@ if not Path(CHROMIUM).exists():
 sync_api = pytest.importorskip("playwright.sync_api")
 
 PAIRS = 200_000
-POINTS_DRAWN = """(n) => { const g = document.querySelector('.js-plotly-plot');
-  return !!g && !!g._fullData && g._fullData.filter(t => t.mode === 'markers').reduce((s, t) => s + t.x.length, 0) >= n; }"""
 POINT_XY = """() => { const g = document.querySelector('.js-plotly-plot'); const r = g.getBoundingClientRect();
   const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis; const d = g._fullData.find(t => t.name === 'text');
   let far = 0; for (let i = 1; i < 5000; i++) if (Math.abs(d.x[i]) > Math.abs(d.x[far])) far = i;
