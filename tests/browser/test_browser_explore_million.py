@@ -51,7 +51,9 @@ def test_a_big_file_opened_by_path_draws_every_point_with_its_sample_size(gapviz
         page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
         x, y = page.evaluate(POINT_XY)
         page.mouse.move(x, y)
-        assert page.locator(".hoverlayer .hovertext").first.inner_text(timeout=30_000).startswith("caption ")
+        label = page.locator(".hoverlayer .hovertext").first
+        label.wait_for(timeout=30_000)
+        assert (label.text_content() or "").startswith("caption ")
         page.mouse.click(x, y)
         page.get_by_text("Nearest images (cosine, full space)").wait_for(timeout=60_000)
         browser.close()
