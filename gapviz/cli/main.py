@@ -308,6 +308,17 @@ def cmd_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_explore(sub: Any) -> None:
+    explore = sub.add_parser(
+        "explore", help="open Explore on an embeddings file (starts the app, or uses the one running on this home)"
+    )
+    explore.add_argument("file", help=".npy (2, N, D), .npz, .parquet or .arrow embeddings file")
+    explore.add_argument("--no-browser", action="store_true", help="only print the URL")
+    explore.add_argument("--port", type=int, default=DEFAULT_APP_PORT, help="port of the app if one is started")
+    explore.add_argument("--workers", type=int, default=0, help="workers to start with the app (default 0)")
+    explore.set_defaults(func=cmd_explore)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gapviz", description="Study the modality gap of CLIP-style models.")
     parser.add_argument("--home", help="data folder (default: $GAPVIZ_HOME or ~/.gapviz)")
@@ -360,15 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--max-bytes", help="refuse files whose arrays would take more (default: half of free memory)")
     analyze.set_defaults(func=cmd_analyze)
 
-    explore = sub.add_parser(
-        "explore", help="open Explore on an embeddings file (starts the app, or uses the one running on this home)"
-    )
-    explore.add_argument("file", help=".npy (2, N, D), .npz, .parquet or .arrow embeddings file")
-    explore.add_argument("--no-browser", action="store_true", help="only print the URL")
-    explore.add_argument("--port", type=int, default=DEFAULT_APP_PORT, help="port of the app if one is started")
-    explore.add_argument("--workers", type=int, default=0, help="workers to start with the app (default 0)")
-    explore.set_defaults(func=cmd_explore)
-
+    _add_explore(sub)
     models = sub.add_parser("models", help="open_clip architectures and their pretrained tags")
     models.set_defaults(func=cmd_models)
 
