@@ -73,3 +73,38 @@ def test_a_big_set_is_drawn_whole_with_binary_coordinates(home):
     ]  # typed arrays (base64), not JSON lists
     assert sum(len(t["x"]["bdata"]) for t in points) > 4 * 300_000  # every one of the 300,000 points
     assert "whole-set metrics on a random sample of 10,000 of 150,000 pairs" in texts(at)
+
+
+def test_registered_links_open_and_links_planted_in_a_listed_folder_are_followed(home, tmp_path, monkeypatch):
+    from gapviz.data.embedding_access import EmbeddingAccessError, register, resolve_allowed
+
+    outside = tmp_path / "private" / "mine.npy"
+    _pairs(outside, n=4)
+    link = register(outside, home)  # what `gapviz explore FILE` does
+    assert link.parent == registry_dir(home) and resolve_allowed(str(link), home) == outside.resolve()
+    shared = tmp_path / "shared"
+    _pairs(shared / "ok.npy", n=4)
+    (shared / "planted.npy").symlink_to(outside)
+    monkeypatch.setenv("GAPVIZ_EMBEDDINGS_DIRS", str(shared))
+    assert resolve_allowed(str(shared / "ok.npy"), home) == (shared / "ok.npy").resolve()
+    with pytest.raises(EmbeddingAccessError, match="outside the folders"):
+        resolve_allowed(str(shared / "planted.npy"), home)
+
+
+@pytest.mark.slow  # the exact PCA imports torch (metrics.l2_normalize): about 5 s cold
+def test_chunked_neighbours_and_pca_match_the_exact_ones(monkeypatch):
+    from gapviz.app.explore import selection
+    from gapviz.app.shared.analysis import analyse
+    from gapviz.science import projection
+    from gapviz.science.neighbours import point_neighbours
+
+    rng = np.random.default_rng(3)
+    image, text = rng.normal(size=(60, 8)).astype(np.float32) + 1, rng.normal(size=(60, 8)).astype(np.float32)
+    result = analyse("k", "t", image, text, None)
+    monkeypatch.setattr(selection, "SEARCH_CHUNK", 7)
+    for row in (5, 60 + 17):
+        found, exact = selection.neighbours(result, row, 5), point_neighbours(image, text, row, 5)
+        for a, b in zip(found, exact, strict=True):
+            assert a.indices.tolist() == b.indices.tolist() and np.allclose(a.similarities, b.similarities, atol=1e-6)
+    chunked = projection._pca_chunked(image, text, fit_rows=120)  # every row fits the axes: the exact PCA
+    assert np.allclose(np.abs(chunked), np.abs(projection._pca_coords(projection._joint(image, text))), atol=1e-5)
