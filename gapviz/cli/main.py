@@ -233,8 +233,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     training-free fix fitted on a seeded half of the images and measured, both times, on the other half."""
     from gapviz.api import Analysis, analyze
     from gapviz.data.embedding_files import open_embedding_file
-    from gapviz.data.embeddings_io import parse_size
+    from gapviz.data.embeddings_io import EmbeddingsError, parse_size
     from gapviz.format import warnings
+    from gapviz.science.checks import DegenerateEmbeddingsError
 
     emb = open_embedding_file(
         args.file,
@@ -242,17 +243,21 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         image_column=args.image_column,
         text_column=args.text_column,
         extras=False,
+        check=False,
     )
-    result = analyze(
-        emb.image,
-        emb.text,
-        text_image_index=emb.text_image_index,
-        resamples=args.resamples,
-        seed=args.seed,
-        fix=args.fix,
-        labels=emb.labels,
-        class_text=emb.class_text,
-    )
+    try:  # compute_all checks every row as it measures: one pass over a mapped file, not two
+        result = analyze(
+            emb.image,
+            emb.text,
+            text_image_index=emb.text_image_index,
+            resamples=args.resamples,
+            seed=args.seed,
+            fix=args.fix,
+            labels=emb.labels,
+            class_text=emb.class_text,
+        )
+    except DegenerateEmbeddingsError as err:
+        raise EmbeddingsError(f"{args.file}: {err}") from None
     if args.json:
         print(json.dumps(result.to_dict()))
         return EXIT_OK
@@ -280,6 +285,32 @@ def cmd_models(args: argparse.Namespace) -> int:
         tags = ", ".join(open_clip.list_pretrained_tags_by_model(name))
         print(f"{name}{'  [' + tags + ']' if tags else ''}")
     return EXIT_OK
+
+
+def _add_analyze_parser(sub: Any) -> None:
+    """`gapviz analyze FILE` and its options."""
+    analyze = sub.add_parser(
+        "analyze",
+        help="gap metrics of your own embeddings: .npy (2,N,D), .npz image, text[, text_image_index]"
+        "[, labels, class_text], or Parquet/Arrow/Feather with image and text vector columns (memory-mapped)",
+    )
+    analyze.add_argument("file")
+    analyze.add_argument("--image-column", help="Parquet/Arrow column of the image vectors (default: image_embedding…)")
+    analyze.add_argument("--text-column", help="Parquet/Arrow column of the text vectors (default: text_embedding, …)")
+    analyze.add_argument("--json", action="store_true", help="one JSON object (with --fix: fix, split, before, after)")
+    analyze.add_argument(
+        "--fix",
+        help="also measure after a training-free fix: centre, standardise or ablate:K, fitted on a seeded half "
+        "of the images; before and after are measured on the other half",
+    )
+    analyze.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the intervals (0: none)")
+    analyze.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the subsamples")
+    analyze.add_argument(
+        "--max-bytes",
+        help="refuse files whose arrays would take more (default: half of free memory, for arrays "
+        "that are decoded or decompressed; memory-mapped .npy and .npz are bounded by the file)",
+    )
+    analyze.set_defaults(func=cmd_analyze)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -317,28 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     delete.set_defaults(func=cmd_runs_delete)
 
-    analyze = sub.add_parser(
-        "analyze",
-        help="gap metrics of your own embeddings: .npy (2,N,D), .npz image, text[, text_image_index]"
-        "[, labels, class_text], or Parquet/Arrow/Feather with image and text vector columns (memory-mapped)",
-    )
-    analyze.add_argument("file")
-    analyze.add_argument("--image-column", help="Parquet/Arrow column of the image vectors (default: image_embedding…)")
-    analyze.add_argument("--text-column", help="Parquet/Arrow column of the text vectors (default: text_embedding, …)")
-    analyze.add_argument("--json", action="store_true", help="one JSON object (with --fix: fix, split, before, after)")
-    analyze.add_argument(
-        "--fix",
-        help="also measure after a training-free fix: centre, standardise or ablate:K, fitted on a seeded half "
-        "of the images; before and after are measured on the other half",
-    )
-    analyze.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the intervals (0: none)")
-    analyze.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the subsamples")
-    analyze.add_argument(
-        "--max-bytes",
-        help="refuse files whose arrays would take more (default: half of free memory, for arrays "
-        "that are decoded or decompressed; memory-mapped .npy and .npz are bounded by the file)",
-    )
-    analyze.set_defaults(func=cmd_analyze)
+    _add_analyze_parser(sub)
 
     models = sub.add_parser("models", help="open_clip architectures and their pretrained tags")
     models.set_defaults(func=cmd_models)

@@ -84,6 +84,7 @@ def open_embedding_file(
     caption_column: str | None = None,
     image_path_column: str | None = None,
     extras: bool = True,
+    check: bool = True,
 ) -> Embeddings:
     """Embeddings of a .npy, .npz, Parquet or Arrow/Feather file, memory-mapped where the format allows.
 
@@ -91,7 +92,8 @@ def open_embedding_file(
     default_limit(), applies to what is copied (decoded vectors, captions, a compressed .npz); memory-mapped
     .npy/.npz arrays are bounded by the file itself unless ``max_bytes`` is given. The column names pick
     Parquet/Arrow columns (default: the first of IMAGE_COLUMNS, TEXT_COLUMNS, ... present). Without
-    ``extras`` captions, image paths and other columns are skipped (what `gapviz analyze` needs).
+    ``extras`` captions, image paths and other columns are skipped (what `gapviz analyze` needs). Without
+    ``check`` the NaN/inf and zero-row pass is left to the caller (compute_all makes it while it measures).
     """
     file = Path(path)
     name = str(file)
@@ -120,8 +122,9 @@ def open_embedding_file(
         if type(exc).__module__.startswith("pyarrow"):
             raise EmbeddingsError(f"{name}: cannot read the file ({' '.join(str(exc).split())[:200]})") from exc
         raise
-    check_vectors(emb.image, "image", name)
-    check_vectors(emb.text, "text", name)
+    if check:
+        check_vectors(emb.image, "image", name)
+        check_vectors(emb.text, "text", name)
     return emb
 
 
