@@ -144,7 +144,7 @@ def browser_side(home: Path, path: Path, n: int, log: Path) -> dict[str, float]:
             page.goto(url)
             page.wait_for_function(POINTS_DRAWN, arg=2 * n, timeout=300_000, polling=100)
             out["open_to_drawn_s"] = time.perf_counter() - started
-            page.get_by_text(f"sample of 10,000 of {n:,} pairs", exact=False).first.wait_for(timeout=300_000)
+            page.get_by_text(f"retrieval on 10,000 of {n:,} pairs", exact=False).first.wait_for(timeout=300_000)
             out["open_to_metrics_s"] = time.perf_counter() - started
             page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
             x, y = page.evaluate(POINT_XY)

@@ -84,13 +84,16 @@ def open_embedding_file(
     caption_column: str | None = None,
     image_path_column: str | None = None,
     extras: bool = True,
+    check: bool = True,
 ) -> Embeddings:
     """Embeddings of a .npy, .npz, Parquet or Arrow/Feather file, memory-mapped where the format allows.
 
-    ``max_bytes`` (default: default_limit()) bounds what is copied (decoded vectors, captions, a compressed
-    .npz), checked before allocating; mapped arrays are bounded by the file itself. The column names pick
+    ``max_bytes`` bounds the arrays, checked from the headers before anything is allocated. Its default,
+    default_limit(), applies to what is copied (decoded vectors, captions, a compressed .npz); memory-mapped
+    .npy/.npz arrays are bounded by the file itself unless ``max_bytes`` is given. The column names pick
     Parquet/Arrow columns (default: the first of IMAGE_COLUMNS, TEXT_COLUMNS, ... present). Without
-    ``extras`` captions, image paths and other columns are skipped (what `gapviz analyze` needs).
+    ``extras`` captions, image paths and other columns are skipped (what `gapviz analyze` needs). Without
+    ``check`` the NaN/inf and zero-row pass is left to the caller (compute_all makes it while it measures).
     """
     file = Path(path)
     name = str(file)
@@ -102,9 +105,9 @@ def open_embedding_file(
     requested = (image_column, text_column, caption_column, image_path_column)
     try:
         if magic.startswith(NPY_MAGIC):
-            emb = _open_npy(file, name)
+            emb = _open_npy(file, name, max_bytes)
         elif magic.startswith(NPZ_MAGIC):
-            emb = _open_npz(file, name, limit, extras)
+            emb = _open_npz(file, name, limit, extras, max_bytes)
         elif magic.startswith(PARQUET_MAGIC):
             emb = _open_table(file, name, limit, extras, requested, _parquet_source)
         elif magic.startswith(ARROW_MAGIC) or magic.startswith(ARROW_STREAM_MAGIC):
@@ -119,8 +122,9 @@ def open_embedding_file(
         if type(exc).__module__.startswith("pyarrow"):
             raise EmbeddingsError(f"{name}: cannot read the file ({' '.join(str(exc).split())[:200]})") from exc
         raise
-    check_vectors(emb.image, "image", name)
-    check_vectors(emb.text, "text", name)
+    if check:
+        check_vectors(emb.image, "image", name)
+        check_vectors(emb.text, "text", name)
     return emb
 
 
@@ -156,12 +160,14 @@ def _no_rows(shape: tuple[int, ...], name: str) -> None:
         raise EmbeddingsError(f"{name}: no vectors to measure (shape {shape}: zero rows or zero dimensions)")
 
 
-def _open_npy(path: Path, name: str) -> Embeddings:
+def _open_npy(path: Path, name: str, mapped_limit: int | None) -> Embeddings:
     with open(path, "rb") as stream:
         shape, fortran, dtype = npy_header(stream, name, "the array")
         offset = stream.tell()
     if len(shape) != 3 or shape[0] != 2:
         raise EmbeddingsError(f"{name}: a .npy must have shape (2, N, D) (image, text), got {shape}")
+    if mapped_limit is not None:
+        check_size([("array", shape, dtype)], name, mapped_limit)
     _no_rows(shape, name)
     _float_dtype(dtype, "the array", name)
     arr = _mapped(path, offset, shape, fortran, dtype, "the array")
@@ -190,11 +196,12 @@ def _npz_members(path: Path, name: str) -> dict[str, np.ndarray]:
     return members
 
 
-def _open_npz(path: Path, name: str, limit: int, extras: bool) -> Embeddings:
+def _open_npz(path: Path, name: str, limit: int, extras: bool, mapped_limit: int | None) -> Embeddings:
     with zipfile.ZipFile(path) as archive:
         packed = [i.filename for i in archive.infolist() if i.compress_type != zipfile.ZIP_STORED]
-        if packed:
-            declared = npz_declared(archive, name)
+        declared = npz_declared(archive, name)
+    if mapped_limit is not None and not packed:
+        check_size(declared, name, mapped_limit)
     if packed:
         try:
             check_size(declared, name, limit)

@@ -72,7 +72,8 @@ def test_a_big_set_is_drawn_whole_with_binary_coordinates(home):
         "i4",
     ]  # typed arrays (base64), not JSON lists
     assert sum(len(t["x"]["bdata"]) for t in points) > 4 * 300_000  # every one of the 300,000 points
-    assert "whole-set metrics on a random sample of 10,000 of 150,000 pairs" in texts(at)
+    page = texts(at)
+    assert "every O(N·D) metric on all 150,000 pairs" in page and "retrieval on 10,000 of 150,000 pairs" in page
 
 
 def test_registered_links_open_and_links_planted_in_a_listed_folder_are_followed(home, tmp_path, monkeypatch):

@@ -47,7 +47,7 @@ def test_a_big_file_opened_by_path_draws_every_point_with_its_sample_size(gapviz
         page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
         page.goto(f"{gapviz_up.url}/?{query}")
         page.wait_for_function(POINTS_DRAWN, arg=2 * PAIRS, timeout=120_000, polling=200)
-        page.get_by_text(f"sample of 10,000 of {PAIRS:,} pairs").first.wait_for(timeout=120_000)
+        page.get_by_text(f"retrieval on 10,000 of {PAIRS:,} pairs").first.wait_for(timeout=120_000)
         page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
         x, y = page.evaluate(POINT_XY)
         page.mouse.move(x, y)

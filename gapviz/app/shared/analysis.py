@@ -101,9 +101,20 @@ def metric_sample(
 
 
 def pair_metrics(image: np.ndarray, text: np.ndarray, index: np.ndarray | None, seed: int = 0) -> tuple[dict, str]:
-    """gapviz.science.metrics.compute_all, on a seeded sample of METRICS_MAX_PAIRS pairs above that."""
+    """gapviz.science.metrics.compute_all: on every pair where it streams (one caption per image: the O(N·D) metrics
+    on all pairs, retrieval and the O(N²) ones on its seeded subsample, each with its n), else on a seeded sample of
+    METRICS_MAX_PAIRS pairs above that; with a note saying which."""
+    from gapviz.science import chunked
     from gapviz.science import metrics as gap_metrics
 
+    if chunked.streams(len(image), len(text), index):
+        values = gap_metrics.compute_all(image, text, index, modality_probe=True, seed=seed)
+        sub = int(values.get(chunked.RETRIEVAL_N, 0))
+        note = (
+            f"every O(N·D) metric on all {len(image):,} pairs; retrieval and the O(N²) ones on a seeded sample "
+            f"(retrieval on {sub:,} of {len(image):,} pairs; each metric's n beside it)"
+        )
+        return values, note
     image, text, index, note = metric_sample(image, text, index, seed)
     return gap_metrics.compute_all(image, text, index, modality_probe=True), note
 
