@@ -150,10 +150,7 @@ def array_rows(result: Analysis, method: str, lines: bool) -> tuple[np.ndarray, 
         drawn = frames.sample_images(len(captions), MAX_LINES, seed=1)
         pair_lines = frames.pair_line_frame(coords, result.n_image, result.index, captions[drawn], MAX_LINES)
         notes.append(f"lines for {len(pair_lines):,} of {len(captions):,} pairs (random sample)")
-    finite = coords[rows]
-    arrow = frames.gap_arrow_frame(
-        np.vstack([finite[rows < result.n_image], finite[rows >= result.n_image]]), int((rows < result.n_image).sum())
-    )
+    arrow = frames.gap_arrow_frame(coords[rows], int((rows < result.n_image).sum()))  # rows: images first
     return rows, pair_lines, arrow, "; ".join(notes)
 
 
