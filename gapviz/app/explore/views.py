@@ -342,9 +342,12 @@ def scatter_section(result: Analysis) -> None:
         config=scatter.PLOTLY_CONFIG,
         theme=None,
     )
-    hover_images_for(result, state.SCATTER)
+    big = result.n_image > MAX_WEBGL_PAIRS
+    if not big:  # array traces carry no per-point image index (meta) to cut an image out by
+        hover_images_for(result, state.SCATTER)
+    hover = "Hover names the point (its row in the file)" if big else "Hover shows the pair's captions"
     st.caption(
-        "Hover shows the pair's captions" + (" and its image" if result.images is not None else "") + ". "
+        hover + (" and its image" if result.images is not None and not big else "") + ". "
         "Click a point: it, its partner and its nearest neighbours are ringed and listed beside the plot; Box or "
         "Lasso Select in the toolbar measures a region; double-click clears. " + (note + "." if note else "")
     )
