@@ -39,7 +39,7 @@ def test_a_big_file_opened_by_path_draws_every_point_with_its_sample_size(gapviz
     path = registry_dir(gapviz_up.home) / "big.npy"
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
-    base = rng.normal(size=(PAIRS, 32)).astype(np.float32)
+    base = rng.normal(size=(PAIRS, 16)).astype(np.float32)
     np.save(path, np.stack([base + 1.0, base - 1.0 + 0.3 * rng.normal(size=base.shape).astype(np.float32)]))
     query = urlencode({"token": gapviz_up.token, "source": "file", "path": str(path)})
     with sync_api.sync_playwright() as playwright:
