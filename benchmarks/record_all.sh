@@ -15,6 +15,7 @@ steps=(
   "analyze:python -m benchmarks.bench_analyze --record"
   "analyze_training:python -m benchmarks.bench_analyze --resamples 200 --name analyze_training --record"
   "analyze_memory:python -m benchmarks.bench_analyze --pairs 100000 --memory-only --record"
+  "million:python -m benchmarks.bench_million --record"
   "queue:python -m benchmarks.bench_queue --record"
   "app:python -m benchmarks.bench_app --record"
   "explore:python -m benchmarks.bench_explore --browser --record"

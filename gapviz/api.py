@@ -4,6 +4,7 @@
     result = gapviz.analyze(image, text)             # numpy arrays or torch tensors, (N, D) and (M, D)
     result["gap_distance_unbiased"], result.interval("gap_distance_unbiased")
     result.to_dict()                                 # the same object as `gapviz analyze FILE --json`
+    result.sizes                                     # pairs each subsampled metric used (retrieval_n, ...)
     gapviz.analyze(image, text, fix="centre").after  # a fix fitted on half the images, measured on the other half
 
 The CLI's ``analyze`` calls this module, so the two cannot disagree.
@@ -41,8 +42,10 @@ class Analysis:
     @classmethod
     def of(cls, raw: dict[str, Any]) -> Analysis:
         """Sort compute_all's keys into values, intervals, flags and sizes by the catalog."""
+        from gapviz.science.chunked import RETRIEVAL_N
+
         flags = {k: bool(raw[k]) for k in catalog.FLAG_NAMES if k in raw}
-        sizes = {k: float(raw[k]) for k in catalog.SIZE_KEYS if k in raw}
+        sizes = {k: float(raw[k]) for k in (RETRIEVAL_N, *catalog.SIZE_KEYS) if k in raw}
         intervals = {k[: -len("_ci95")]: (float(v[0]), float(v[1])) for k, v in raw.items() if k.endswith("_ci95")}
         values = {
             k: float(v)
@@ -93,6 +96,10 @@ def analyze(
     ``fix`` ("centre", "standardise", "ablate:K") fits on a seeded half of the images and measures before
     and after on the other half. ``labels`` (one class per image) with ``class_text`` (one row per class) add
     zero-shot accuracy. Raises GapvizError subclasses with one-line messages for bad input.
+
+    Above gapviz.science.chunked.SUBSAMPLE_PAIRS pairs with one caption per image (a memory-mapped file from
+    gapviz.data.embedding_files), the sums run in chunks on every pair and retrieval and the O(N²) metrics on a
+    seeded subsample (``sizes``); ``fix`` reads both halves into memory.
     """
     from gapviz.science.fixes import held_out_fix, parse_fix
     from gapviz.science.metrics import compute_all, zero_shot_accuracy

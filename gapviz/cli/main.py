@@ -22,6 +22,7 @@ from gapviz.cli.common import (
     term_safe,
 )
 from gapviz.errors import GapvizError
+from gapviz.queue import DEFAULT_APP_PORT
 from gapviz.runs.records import EpochRecord, RunState, StepProgress
 from gapviz.runs.store import RunStore
 from gapviz.science import catalog
@@ -222,24 +223,42 @@ def _analysis_table(before: dict[str, Any], after: dict[str, Any] | None, fix_la
     return lines
 
 
+def _sizes_line(sizes: dict[str, float], pairs: int) -> str:
+    """'subsample sizes (seeded by --seed): retrieval_n 10,000 of 1,000,000 images, ...' from Analysis.sizes."""
+    shown = [f"{key} {int(value):,}" for key, value in sizes.items() if value == value]
+    return f"subsample sizes (seeded by --seed) of {pairs:,} images: " + ", ".join(shown)
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     """Every metric of an embeddings file with its interval (gapviz.api.analyze); with --fix, before and after a
     training-free fix fitted on a seeded half of the images and measured, both times, on the other half."""
     from gapviz.api import Analysis, analyze
-    from gapviz.data.embeddings_io import load_embeddings, parse_size
+    from gapviz.data.embedding_files import open_embedding_file
+    from gapviz.data.embeddings_io import EmbeddingsError, parse_size
     from gapviz.format import warnings
+    from gapviz.science.checks import DegenerateEmbeddingsError
 
-    emb = load_embeddings(args.file, max_bytes=parse_size(args.max_bytes) if args.max_bytes else None)
-    result = analyze(
-        emb.image,
-        emb.text,
-        text_image_index=emb.text_image_index,
-        resamples=args.resamples,
-        seed=args.seed,
-        fix=args.fix,
-        labels=emb.labels,
-        class_text=emb.class_text,
+    emb = open_embedding_file(
+        args.file,
+        max_bytes=parse_size(args.max_bytes) if args.max_bytes else None,
+        image_column=args.image_column,
+        text_column=args.text_column,
+        extras=False,
+        check=False,
     )
+    try:  # compute_all checks every row as it measures: one pass over a mapped file, not two
+        result = analyze(
+            emb.image,
+            emb.text,
+            text_image_index=emb.text_image_index,
+            resamples=args.resamples,
+            seed=args.seed,
+            fix=args.fix,
+            labels=emb.labels,
+            class_text=emb.class_text,
+        )
+    except DegenerateEmbeddingsError as err:
+        raise EmbeddingsError(f"{args.file}: {err}") from None
     if args.json:
         print(json.dumps(result.to_dict()))
         return EXIT_OK
@@ -247,6 +266,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     print(f"{term_safe(args.file)}: {shape}")
     before, after = (result, None) if isinstance(result, Analysis) else (result.before, result.after)
     fix_label = "" if isinstance(result, Analysis) else result.fix
+    print(_sizes_line(before.sizes, len(emb.image)))
     if fix_label and not isinstance(result, Analysis):
         print(f"--fix {fix_label} {result.split['text']}; before and after are both measured on that held-out part")
     after_label = f"after --fix {fix_label}: " if fix_label else ""
@@ -255,6 +275,45 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             print(f"  warning: {label}{warning}")
     print("\n".join(_analysis_table(before.raw, after.raw if after else None, fix_label)))
     return EXIT_OK
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    """Open Explore (the app's first page) on an embeddings file: in the app `gapviz up` already runs on this home,
+    else start one here (in the foreground, as `gapviz up`). The URL names the file by path; a file outside the
+    allowed folders is registered first (a link in $GAPVIZ_HOME/embeddings, gapviz.data.embedding_access), so the
+    app opens nothing else."""
+    import threading
+    import time
+
+    from gapviz.data.embedding_access import register
+    from gapviz.queue import supervisor as up
+
+    home = up.gapviz_home(args.home)
+    params = {"source": "file", "path": str(register(args.file, home))}
+    found = up.running_app(home)
+    if found is not None:
+        _show_url(up.app_url(*found, params=params), args.no_browser, "in the app already running")
+        return EXIT_OK
+    server = up.Supervisor(home, workers=args.workers, port=args.port, skip_umap_warmup=True)
+
+    def announce() -> None:
+        while not server.app_ready():
+            if server.stopping:
+                return
+            time.sleep(0.5)
+        _show_url(up.app_url(server.host, server.port, server.token, params=params), args.no_browser, "")
+
+    threading.Thread(target=announce, daemon=True).start()
+    return server.run()
+
+
+def _show_url(url: str, no_browser: bool, where: str) -> None:
+    """Print the URL that opens Explore on the file (and open it in a browser unless told not to)."""
+    print(f"gapviz explore: {url}" + (f" ({where})" if where else ""), flush=True)
+    if not no_browser:
+        import webbrowser
+
+        webbrowser.open(url)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -266,6 +325,43 @@ def cmd_models(args: argparse.Namespace) -> int:
         tags = ", ".join(open_clip.list_pretrained_tags_by_model(name))
         print(f"{name}{'  [' + tags + ']' if tags else ''}")
     return EXIT_OK
+
+
+def _add_explore(sub: Any) -> None:
+    explore = sub.add_parser(
+        "explore", help="open Explore on an embeddings file (starts the app, or uses the one running on this home)"
+    )
+    explore.add_argument("file", help=".npy (2, N, D), .npz, .parquet or .arrow embeddings file")
+    explore.add_argument("--no-browser", action="store_true", help="only print the URL")
+    explore.add_argument("--port", type=int, default=DEFAULT_APP_PORT, help="port of the app if one is started")
+    explore.add_argument("--workers", type=int, default=0, help="workers to start with the app (default 0)")
+    explore.set_defaults(func=cmd_explore)
+
+
+def _add_analyze_parser(sub: Any) -> None:
+    """`gapviz analyze FILE` and its options."""
+    analyze = sub.add_parser(
+        "analyze",
+        help="gap metrics of your own embeddings: .npy (2,N,D), .npz image, text[, text_image_index]"
+        "[, labels, class_text], or Parquet/Arrow/Feather with image and text vector columns (memory-mapped)",
+    )
+    analyze.add_argument("file")
+    analyze.add_argument("--image-column", help="Parquet/Arrow column of the image vectors (default: image_embedding…)")
+    analyze.add_argument("--text-column", help="Parquet/Arrow column of the text vectors (default: text_embedding, …)")
+    analyze.add_argument("--json", action="store_true", help="one JSON object (with --fix: fix, split, before, after)")
+    analyze.add_argument(
+        "--fix",
+        help="also measure after a training-free fix: centre, standardise or ablate:K, fitted on a seeded half "
+        "of the images; before and after are measured on the other half",
+    )
+    analyze.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the intervals (0: none)")
+    analyze.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the subsamples")
+    analyze.add_argument(
+        "--max-bytes",
+        help="refuse files whose arrays would take more (default: half of free memory, for arrays "
+        "that are decoded or decompressed; memory-mapped .npy and .npz are bounded by the file)",
+    )
+    analyze.set_defaults(func=cmd_analyze)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -303,23 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     delete.set_defaults(func=cmd_runs_delete)
 
-    analyze = sub.add_parser(
-        "analyze",
-        help="gap metrics of your own embeddings (.npy (2,N,D) or .npz image, text[, text_image_index]"
-        "[, labels, class_text])",
-    )
-    analyze.add_argument("file")
-    analyze.add_argument("--json", action="store_true", help="one JSON object (with --fix: fix, split, before, after)")
-    analyze.add_argument(
-        "--fix",
-        help="also measure after a training-free fix: centre, standardise or ablate:K, fitted on a seeded half "
-        "of the images; before and after are measured on the other half",
-    )
-    analyze.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the intervals (0: none)")
-    analyze.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the subsamples")
-    analyze.add_argument("--max-bytes", help="refuse files whose arrays would take more (default: half of free memory)")
-    analyze.set_defaults(func=cmd_analyze)
+    _add_analyze_parser(sub)
 
+    _add_explore(sub)
     models = sub.add_parser("models", help="open_clip architectures and their pretrained tags")
     models.set_defaults(func=cmd_models)
 

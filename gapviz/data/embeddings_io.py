@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
@@ -83,7 +84,7 @@ def default_limit() -> int:
     return parse_size(configured) if configured else available_memory() // 2
 
 
-def _human(n: int) -> str:
+def human_size(n: int) -> str:
     for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= size:
             return f"{n / size:.1f} {unit}"
@@ -110,31 +111,38 @@ def _open(source: str | os.PathLike | IO[bytes]) -> tuple[IO[bytes], str, bool]:
     return source, name, False
 
 
-def _declared(stream: IO[bytes], name: str, member: str) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype from a .npy header, without reading the data."""
+def npy_header(stream: IO[bytes], name: str, member: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """Shape, Fortran order and dtype from a .npy header, leaving ``stream`` at the first data byte."""
     try:
         version = np.lib.format.read_magic(stream)
         reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, _, dtype = reader(stream)
+        shape, fortran, dtype = reader(stream)
     except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
         raise EmbeddingsError(f"{name}: {member} has no readable .npy header ({' '.join(str(exc).split())})") from exc
     if dtype.hasobject:
         raise EmbeddingsError(f"{name}: {member} holds Python objects (dtype {dtype}); only numeric arrays are read")
-    return tuple(int(v) for v in shape), dtype
+    return tuple(int(v) for v in shape), bool(fortran), dtype
 
 
-def _check_size(declared: list[tuple[str, tuple[int, ...], np.dtype]], name: str, limit: int) -> None:
+def _declared(stream: IO[bytes], name: str, member: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype from a .npy header, without reading the data."""
+    shape, _, dtype = npy_header(stream, name, member)
+    return shape, dtype
+
+
+def check_size(declared: Sequence[tuple[str, tuple[int, ...], np.dtype]], name: str, limit: int) -> None:
     """Refuse before allocating when the declared arrays, as float32 or wider, exceed ``limit`` bytes."""
     total = sum(int(np.prod(shape, dtype=object)) * max(dtype.itemsize, 4) for _, shape, dtype in declared)
     if total > limit:
         shapes = ", ".join(f"{member} {shape} {dtype}" for member, shape, dtype in declared)
         raise EmbeddingsError(
-            f"{name}: the arrays would take {_human(total)} in memory ({shapes}), above the limit of {_human(limit)} "
-            f"(set {LIMIT_ENV} or --max-bytes to change it)"
+            f"{name}: the arrays would take {human_size(total)} in memory ({shapes}), above the limit of "
+            f"{human_size(limit)} (set {LIMIT_ENV} or --max-bytes to change it)"
         )
 
 
-def _float_array(arr: np.ndarray, what: str, name: str) -> np.ndarray:
+def _float_array(arr: np.ndarray, what: str, name: str, rows: bool = True) -> np.ndarray:
+    """``arr`` as a 2-D non-empty float array; ``rows`` also refuses NaN/inf and zero rows (whole-array check)."""
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise EmbeddingsError(f"{name}: {what} must be numeric, got dtype {arr.dtype}")
     if np.issubdtype(arr.dtype, np.integer):
@@ -143,6 +151,8 @@ def _float_array(arr: np.ndarray, what: str, name: str) -> np.ndarray:
         raise EmbeddingsError(f"{name}: {what} must have shape (rows, dim), got {arr.shape}")
     if arr.size == 0:
         raise EmbeddingsError(f"{name}: {what} is empty (shape {arr.shape})")
+    if not rows:
+        return arr
     try:
         check_rows(arr, what)
     except DegenerateEmbeddingsError as err:
@@ -165,9 +175,10 @@ def _index_array(arr: np.ndarray, n_image: int, n_text: int, name: str) -> np.nd
     return arr.astype(np.int64)
 
 
-def _validate(image: np.ndarray, text: np.ndarray, index: np.ndarray | None, name: str) -> Embeddings:
-    image = _float_array(image, "image", name)
-    text = _float_array(text, "text", name)
+def validate(image: np.ndarray, text: np.ndarray, index: np.ndarray | None, name: str, rows: bool = True) -> Embeddings:
+    """Embeddings after the shape, dtype and pairing checks (and the row checks unless ``rows`` is False)."""
+    image = _float_array(image, "image", name, rows)
+    text = _float_array(text, "text", name, rows)
     if image.shape[1] != text.shape[1]:
         raise EmbeddingsError(f"{name}: image dim {image.shape[1]} does not match text dim {text.shape[1]}")
     if index is not None:
@@ -179,7 +190,7 @@ def _validate(image: np.ndarray, text: np.ndarray, index: np.ndarray | None, nam
     return Embeddings(image=image, text=text, text_image_index=index)
 
 
-def _classes(emb: Embeddings, labels: Any, class_text: Any, name: str) -> Embeddings:
+def with_classes(emb: Embeddings, labels: Any, class_text: Any, name: str) -> Embeddings:
     """Embeddings with validated ``labels`` (N,) and ``class_text`` (C, D); both or neither."""
     if labels is None and class_text is None:
         return emb
@@ -201,7 +212,7 @@ def _classes(emb: Embeddings, labels: Any, class_text: Any, name: str) -> Embedd
     return replace(emb, labels=labels.astype(np.int64), class_text=class_text)
 
 
-def _check_shapes(shapes: dict[str, tuple[int, ...]], name: str) -> None:
+def check_shapes(shapes: dict[str, tuple[int, ...]], name: str) -> None:
     """Refuse, from the headers alone, members whose shapes disagree (before any member is decompressed)."""
     image, text = shapes["image"], shapes["text"]
     for what, shape in (("image", image), ("text", text)):
@@ -234,10 +245,10 @@ def _from_npy(stream: IO[bytes], name: str, limit: int) -> Embeddings:
     shape, dtype = _declared(stream, name, "the array")
     if len(shape) != 3 or shape[0] != 2:
         raise EmbeddingsError(f"{name}: a .npy must have shape (2, N, D) (image, text), got {shape}")
-    _check_size([("array", shape, dtype)], name, limit)
+    check_size([("array", shape, dtype)], name, limit)
     stream.seek(0)
     arr = np.load(stream, allow_pickle=False)
-    return _validate(arr[0], arr[1], None, name)
+    return validate(arr[0], arr[1], None, name)
 
 
 def _from_npz(stream: IO[bytes], name: str, limit: int) -> Embeddings:
@@ -248,22 +259,29 @@ def _from_npz(stream: IO[bytes], name: str, limit: int) -> Embeddings:
             raise EmbeddingsError(
                 f"{name}: missing array(s) {', '.join(missing)}; found {', '.join(members) or 'none'}"
             )
-        declared = []
-        for key, info in members.items():
-            with archive.open(info) as member:
-                declared.append((key, *_declared(member, name, key)))
-        _check_size(declared, name, limit)
-        _check_shapes({key: shape for key, shape, _ in declared}, name)
+        declared = npz_declared(archive, name)
+        check_size(declared, name, limit)
+        check_shapes({key: shape for key, shape, _ in declared}, name)
         arrays = {}
         for key, info in members.items():
             with archive.open(info) as member:
                 arrays[key] = np.lib.format.read_array(member, allow_pickle=False)
-    emb = _validate(arrays.pop("image"), arrays.pop("text"), arrays.pop("text_image_index", None), name)
-    emb = _classes(emb, arrays.pop("labels", None), arrays.pop("class_text", None), name)
-    return _with_extras(emb, arrays, name)
+    emb = validate(arrays.pop("image"), arrays.pop("text"), arrays.pop("text_image_index", None), name)
+    emb = with_classes(emb, arrays.pop("labels", None), arrays.pop("class_text", None), name)
+    return with_extras(emb, arrays, name)
 
 
-def _with_extras(emb: Embeddings, extras: dict[str, np.ndarray], name: str) -> Embeddings:
+def npz_declared(archive: zipfile.ZipFile, name: str) -> list[tuple[str, tuple[int, ...], np.dtype]]:
+    """(member, shape, dtype) of every array of an open .npz, from the headers alone."""
+    declared = []
+    for info in archive.infolist():
+        key = info.filename.removesuffix(".npy")
+        with archive.open(info) as member:
+            declared.append((key, *_declared(member, name, key)))
+    return declared
+
+
+def with_extras(emb: Embeddings, extras: dict[str, np.ndarray], name: str) -> Embeddings:
     """Attach the optional captions, images and per-image metadata members, checking their shapes."""
     n, m = len(emb.image), len(emb.text)
     captions = extras.pop("captions", None)

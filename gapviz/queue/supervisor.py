@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, TextIO
 
 from gapviz.errors import EXIT_OK, GapvizError
-from gapviz.fsio import open_private_append, private_umask, tighten_tree
+from gapviz.fsio import atomic_write_bytes, open_private_append, private_umask, tighten_tree
 from gapviz.queue import APP_HOST, DEFAULT_APP_PORT
 from gapviz.queue.uplock import UpLock
 from gapviz.runs.store import gapviz_home
@@ -32,6 +32,8 @@ TOKEN_ENV = "GAPVIZ_TOKEN"
 """The app's access token: read by `gapviz up` (else generated) and passed to the app (gapviz.app.shared.access)."""
 TOKEN_FILE = "app_token"
 """Beside the Redis record ($GAPVIZ_HOME/redis/), readable by the owner only."""
+ADDRESS_FILE = "app_address"
+"""Beside the token: "host port" of the app while `gapviz up` runs it (`gapviz explore` reuses that app)."""
 POLL_S = 0.5
 REAP_INTERVAL_S = 10.0
 STOP_GRACE_S = 30.0
@@ -155,8 +157,6 @@ def app_token(home: str | Path, *, enabled: bool = True) -> str:
     """
     import secrets
 
-    from gapviz.fsio import atomic_write_bytes
-
     path = token_path(home)
     if not enabled:
         path.unlink(missing_ok=True)
@@ -168,12 +168,30 @@ def app_token(home: str | Path, *, enabled: bool = True) -> str:
     return token
 
 
-def app_url(host: str, port: int, token: str) -> str:
-    """The address `gapviz up` prints: opening it grants access (the token is in its query)."""
-    from urllib.parse import quote
+def app_url(host: str, port: int, token: str, params: dict[str, str] | None = None) -> str:
+    """The address `gapviz up` prints: opening it grants access (the token is in its query); ``params`` open the
+    first page on a view (`gapviz explore`: ``{"source": "file", "path": ...}``)."""
+    from urllib.parse import quote, urlencode
 
-    shown = socket_host(host)
-    return f"http://{shown}:{port}/" + (f"?token={quote(token, safe='')}" if token else "")
+    query = ({"token": token} if token else {}) | dict(params or {})
+    tail = f"?{urlencode(query, quote_via=quote)}" if query else ""
+    return f"http://{socket_host(host)}:{port}/{tail}"
+
+
+def address_path(home: str | Path) -> Path:
+    return token_path(home).with_name(ADDRESS_FILE)
+
+
+def running_app(home: str | Path) -> tuple[str, int, str] | None:
+    """(host, port, token) of the app a `gapviz up` runs on ``home`` now, or None (none runs, or without an app)."""
+    from gapviz.queue.uplock import is_held
+
+    try:
+        host, port = address_path(home).read_text().split()
+        token = token_path(home).read_text().strip() if token_path(home).is_file() else ""
+    except (OSError, ValueError):
+        return None
+    return (host, int(port), token) if is_held(home) and port.isdigit() else None
 
 
 def socket_host(host: str) -> str:
@@ -237,6 +255,23 @@ class Supervisor:
     def request_stop(self, signum: int = signal.SIGTERM, frame: Any = None) -> None:
         self._stopping = True
 
+    @property
+    def stopping(self) -> bool:
+        """Whether a stop was asked for (or everything has stopped)."""
+        return self._stopping
+
+    def app_ready(self) -> bool:
+        """Whether the app this supervisor started runs and answers its health check now."""
+        import urllib.request
+
+        if not any(child.name == "app" and child.alive() for child in self.children):
+            return False
+        try:
+            with urllib.request.urlopen(f"http://{socket_host(self.host)}:{self.port}/_stcore/health", timeout=2) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
     def run(self) -> int:
         """Take the home's lock, make the home private, start everything, supervise until SIGINT/SIGTERM,
         stop everything; returns an exit code."""
@@ -291,6 +326,7 @@ class Supervisor:
             child.start()
         self.say(f"{self.n_workers} worker(s) starting (logs: {logs})")
         if self.with_app:
+            atomic_write_bytes(address_path(self.home), f"{self.host} {self.port}\n".encode())
             self.say(f"app at {app_url(self.host, self.port, self.token)}")
             if self.token:
                 self.say(f"(the access token is also in {token_path(self.home)}, readable by you only)")
@@ -402,6 +438,7 @@ class Supervisor:
             self.redis.stop()
             self.redis = None
         self.children = []
+        address_path(self.home).unlink(missing_ok=True)
 
     def _stop_group(self, children: list[Child], grace: float) -> None:
         for child in children:

@@ -33,6 +33,21 @@ def holder_pid(home: str | Path) -> int:
         return 0
 
 
+def is_held(home: str | Path) -> bool:
+    """Whether a `gapviz up` holds ``home``'s lock now (a shared, non-blocking probe that takes nothing it keeps)."""
+    try:
+        fd = os.open(lock_path(home), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a shared lock we got
+    return False
+
+
 class UpLock:
     """The exclusive lock of one home: :meth:`acquire` or :class:`UpLockError` naming the holder's pid."""
 

@@ -17,8 +17,8 @@ class DegenerateEmbeddingsError(GapvizError):
     """Rows that no metric can use: NaN/inf values or (near-)zero vectors; the message counts and locates them."""
 
 
-def _indices(rows: np.ndarray) -> str:
-    shown = ", ".join(str(int(i)) for i in rows[:SHOWN_INDICES])
+def _indices(rows: np.ndarray, first_row: int = 0) -> str:
+    shown = ", ".join(str(int(i) + first_row) for i in rows[:SHOWN_INDICES])
     return shown + (", ..." if len(rows) > SHOWN_INDICES else "")
 
 
@@ -44,12 +44,13 @@ def check_rows(rows: np.ndarray, what: str) -> None:
     unit_rows(rows, what)
 
 
-def unit_rows(rows: np.ndarray, what: str) -> np.ndarray:
+def unit_rows(rows: np.ndarray, what: str, first_row: int = 0) -> np.ndarray:
     """Rows scaled to unit L2 norm, in the input's float precision, computed without overflow or underflow.
 
     Each row is first divided by its largest |value|, so 1e300- or 1e-300-scaled and float32 near-max rows
     give the same directions; non-finite rows, zero rows and rows below ZERO_NORM of the longest raise
-    DegenerateEmbeddingsError, as does any non-finite value left after normalising.
+    DegenerateEmbeddingsError, as does any non-finite value left after normalising. ``first_row`` numbers the rows
+    in messages when ``rows`` is one chunk of a larger array.
     """
     arr = np.asarray(rows)
     if arr.ndim != 2:
@@ -59,14 +60,14 @@ def unit_rows(rows: np.ndarray, what: str) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
     if len(bad):
         raise DegenerateEmbeddingsError(
-            f"{len(bad)} {what} row(s) contain NaN or inf (rows {_indices(bad)}): they cannot be measured"
+            f"{len(bad)} {what} row(s) contain NaN or inf (rows {_indices(bad, first_row)}): they cannot be measured"
         )
     scale, inner = _stable_norms(arr)
     zero = _zero_rows(scale, inner)
     if len(zero):
         raise DegenerateEmbeddingsError(
             f"{len(zero)} {what} row(s) are zero vectors (norm 0 or below {ZERO_NORM:g} of the longest row's; "
-            f"rows {_indices(zero)}): they have no direction, so no gap or recall can be measured"
+            f"rows {_indices(zero, first_row)}): they have no direction, so no gap or recall can be measured"
         )
     unit = (arr / scale[:, None].astype(arr.dtype)) / inner[:, None].astype(arr.dtype)
     if not np.isfinite(unit).all():

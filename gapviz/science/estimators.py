@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -47,6 +48,10 @@ class PairSums:
     """(N,) ‖Σ_j y_j‖² over image i's captions."""
     first_caption: np.ndarray
     """(N,) index of each image's first caption, −1 for an image without one."""
+    units: np.ndarray | None = None
+    """(N,) images per unit when a unit is a group of images (gapviz.science.chunked); None: one image each."""
+    caps_sq: np.ndarray | None = None
+    """(N,) Σ of the squared caption counts of a unit's images; None: n_caps², one image each."""
 
     @classmethod
     def of(cls, x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> "PairSums":
@@ -78,7 +83,9 @@ def gap_statistics(sums: PairSums, w: np.ndarray) -> dict[str, np.ndarray]:
     w = np.asarray(w, dtype=sums.x.dtype)
     w2 = w * w
     d = sums.x.shape[1]
-    per_image = np.column_stack([np.ones(len(sums.x)), sums.n_caps, sums.n_caps**2, sums.yy, sums.xy]).astype(w.dtype)
+    units = np.ones(len(sums.x)) if sums.units is None else sums.units
+    caps_sq = sums.n_caps**2 if sums.caps_sq is None else sums.caps_sq
+    per_image = np.column_stack([units, sums.n_caps, caps_sq, sums.yy, sums.xy]).astype(w.dtype)
     both = mm(w, np.hstack([sums.x, sums.y_sum, per_image])).astype(np.float64)  # one product per block
     sx, sy = both[:, :d], both[:, d : 2 * d]
     (nb, mb, _, _, w_xy), (w2_sum, w2_caps, w2_caps_sq, w2_yy, w2_xy) = both[:, 2 * d :].T, mm(w2, per_image).T
@@ -201,12 +208,18 @@ def gap_intervals(sums: PairSums, u: float, plug_in: float, seed: int = 0) -> di
     √max(0, U)): the square root of U's unified interval. ``gap_distance`` (plug-in): the same interval,
     widened to reach the plug-in point, which sits above it by its small-sample bias.
     """
-    from gapviz.science.intervals import score_interval, u_variance, unified_interval
+    from gapviz.science.intervals import u_variance
 
     d = caption_means_differences(sums)
     if len(d) < 4:
         return {}
-    var = u_variance(d, seed)
+    return gap_family_intervals(u, plug_in, u_variance(d, seed))
+
+
+def gap_family_intervals(u: float, plug_in: float, var: Any) -> dict[str, list[float]]:
+    """The score interval of U, the debiased gap's unified interval and the plug-in's, from U's variance model."""
+    from gapviz.science.intervals import score_interval, unified_interval
+
     lo, hi = unified_interval(u, var)
     debiased = [float(np.sqrt(max(lo, 0.0))), float(np.sqrt(max(hi, 0.0)))]
     return {

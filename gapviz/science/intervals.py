@@ -97,19 +97,33 @@ def trace_sigma_squared(d: np.ndarray) -> float:
     return a - 2.0 * b + c
 
 
+def moment_rows(n: int, seed: int = 0, max_rows: int = MOMENT_MAX_ROWS) -> np.ndarray:
+    """The seeded rows of d whose Gram matrix estimates tr(Σ²) (every row up to ``max_rows``)."""
+    return np.arange(n) if n <= max_rows else np.random.default_rng(seed + 11).choice(n, max_rows, replace=False)
+
+
+def along_variance(d: np.ndarray, mean: np.ndarray) -> float:
+    """σ_u²: the variance (ddof 1) of the rows of d along the direction of ``mean`` (the first axis when 0)."""
+    norm = float(np.linalg.norm(mean))
+    u = mean / norm if norm > 0 else np.eye(len(mean))[0]
+    return float((np.asarray(d, dtype=np.float64) @ u).var(ddof=1)) if len(d) > 1 else float("nan")
+
+
 def u_variance(d: np.ndarray, seed: int = 0, max_rows: int = MOMENT_MAX_ROWS) -> UStatVariance:
     """The variance model of U over the n rows of d: tr(Σ²) on a seeded subsample, σ_u² on every row."""
-    n = len(d)
     d64 = np.asarray(d, dtype=np.float64)
-    mean = d64.mean(axis=0)
-    norm = float(np.linalg.norm(mean))
-    u = mean / norm if norm > 0 else np.eye(d64.shape[1])[0]
-    sigma_u2 = float(((d64 - mean) @ u).var(ddof=1)) if n > 1 else float("nan")
-    rows = np.arange(n) if n <= max_rows else np.random.default_rng(seed + 11).choice(n, max_rows, replace=False)
-    tr2 = trace_sigma_squared(np.ascontiguousarray(d[rows], dtype=np.float32 if d.dtype != np.float64 else None))
+    return variance_model(
+        len(d), along_variance(d64 - d64.mean(axis=0), d64.mean(axis=0)), d[moment_rows(len(d), seed, max_rows)]
+    )
+
+
+def variance_model(n: int, sigma_u2: float, d_rows: np.ndarray) -> UStatVariance:
+    """Var(U | θ) for n rows from σ_u² and the rows ``d_rows`` (moment_rows of d) that estimate tr(Σ²)."""
+    tr2 = trace_sigma_squared(np.ascontiguousarray(d_rows, dtype=np.float32 if d_rows.dtype != np.float64 else None))
     if not np.isfinite(tr2) or tr2 <= 0:
-        centred = d64[rows] - d64[rows].mean(axis=0)
-        tr2 = float(np.sum(mm(centred.T, centred) ** 2)) / max(len(rows) - 1, 1) ** 2
+        rows64 = np.asarray(d_rows, dtype=np.float64)
+        centred = rows64 - rows64.mean(axis=0)
+        tr2 = float(np.sum(mm(centred.T, centred) ** 2)) / max(len(rows64) - 1, 1) ** 2
     return UStatVariance(slope=4.0 * sigma_u2 / n, floor=2.0 * tr2 / (n * (n - 1)))
 
 

@@ -27,10 +27,12 @@ from gapviz.science.catalog import (  # noqa: F401 - the metric lists live in th
     SIZE_KEYS,
 )
 from gapviz.science.checks import unit_rows
+from gapviz.science.chunked import RETRIEVAL_N
 from gapviz.science.mixed_pool import mixed_pool_bias
 from gapviz.science.pairs import as_compute_array, l2_normalize, pair_index
 from gapviz.science.retrieval import retrieval_hits, retrieval_recall  # noqa: F401 - re-exported
 
+ZERO_SHOT_CHUNK = 1 << 14
 UNIFORMITY_CHUNK = 1024
 LOSS_CHUNK = 1024
 
@@ -139,12 +141,15 @@ def top_gap_dimensions(image: Any, text: Any, k: int = 10) -> list[tuple[int, fl
 
 def zero_shot_accuracy(image: Any, class_text: Any, labels: Any) -> float:
     """Accuracy of labelling each image with its most similar class-prompt embedding."""
-    x, c = l2_normalize(image), l2_normalize(class_text)
+    c = l2_normalize(class_text)
     labels = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
-    if labels.shape != (len(x),):
-        raise ValueError(f"labels must have shape ({len(x)},), got {labels.shape}")
-    predicted = np.argmax(x @ c.T, axis=1)
-    return float((predicted == labels).mean())
+    if labels.shape != (len(image),):
+        raise ValueError(f"labels must have shape ({len(image)},), got {labels.shape}")
+    hits = 0
+    for start in range(0, len(image), ZERO_SHOT_CHUNK):  # a memory-mapped million rows is never copied whole
+        x = l2_normalize(image[start : start + ZERO_SHOT_CHUNK])
+        hits += int((np.argmax(x @ c.T, axis=1) == labels[start : start + ZERO_SHOT_CHUNK]).sum())
+    return hits / len(image)
 
 
 def first_caption_index(n_image: int, text_image_index: Any) -> np.ndarray:
@@ -220,22 +225,25 @@ def pair_squared(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarray:
 
 
 def _point_metrics(
-    x: np.ndarray,
-    y: np.ndarray,
-    idx: np.ndarray,
     sums: Any,
     pair_sq: np.ndarray,
+    gap: np.ndarray,
+    pairs: tuple[np.ndarray, np.ndarray],
     seed: int,
     probe: bool,
     n_resamples: int,
     null_permutations: int,
 ) -> dict[str, Any]:
-    """Every float metric except recall and the subsampled kernel ones, the probe's intervals, the collapse flags."""
+    """Every float metric except recall and the subsampled kernel ones, the probe's intervals, the collapse flags.
+
+    The sum-based ones from ``sums``, ``pair_sq`` (every caption) and ``gap`` (c_X − c_Y); the probe, k-NN and
+    effective ranks from ``pairs`` (images and their first captions: all of them, or the chunked path's subsample).
+    """
     from gapviz.science.estimators import gap_statistics
     from gapviz.science.probe import PROBE_KEYS, modality_probe
 
-    stats = {k: float(v[0]) for k, v in gap_statistics(sums, np.ones((1, len(x)))).items()}
-    xf, yf = _first_pairs(x, y, sums.first_caption)
+    stats = {k: float(v[0]) for k, v in gap_statistics(sums, np.ones((1, len(sums.x)))).items()}
+    xf, yf = pairs
     values: dict[str, Any] = {
         k: stats[k]
         for k in (
@@ -250,7 +258,7 @@ def _point_metrics(
     }
     values["mean_pair_distance"] = float(np.sqrt(pair_sq).mean())
     values["alignment"] = float(pair_sq.mean())
-    values.update(anatomy.gap_spectrum_shares(x.mean(axis=0) - y.mean(axis=0)))
+    values.update(anatomy.gap_spectrum_shares(gap))
     nan_probe = {k: float("nan") for k in PROBE_KEYS} | {"modality_probe_n": 0.0}
     values.update(modality_probe(xf, yf, seed, n_resamples, null_permutations) if probe else nan_probe)
     values.update(anatomy.knn_alignment(xf, yf, seed=seed, n_resamples=n_resamples))
@@ -273,6 +281,19 @@ def resample_statistics(sums: Any, idx: np.ndarray, pair_sq: np.ndarray, hits: A
     return {**gap, **pairs, **recall}
 
 
+def _bootstrap(sums: Any, idx: np.ndarray, pair_sq: np.ndarray, hits: Any, n_resamples: int, seed: int) -> dict:
+    """Percentile bootstrap intervals of the resampled metrics whose intervals are not analytic (gap, recall)."""
+    from gapviz.science.estimators import bootstrap_intervals
+
+    analytic = ("gap_distance", "gap_distance_unbiased", *(hits.recall() if hits is not None else {}))
+
+    def stats(w: np.ndarray) -> dict[str, np.ndarray]:
+        out = resample_statistics(sums, idx, pair_sq, hits, w)
+        return {k: v for k, v in out.items() if k not in analytic}
+
+    return dict(bootstrap_intervals(stats, len(sums.x), n_resamples, seed))
+
+
 def _intervals(
     sums: Any, y: np.ndarray, idx: np.ndarray, pair_sq: np.ndarray, hits: Any, n_resamples: int, seed: int
 ) -> dict[str, Any]:
@@ -285,13 +306,7 @@ def _intervals(
     from gapviz.science import estimators as E
 
     recall = hits.recall() if hits is not None else {}
-    analytic = ("gap_distance", "gap_distance_unbiased", *recall)
-
-    def stats(w: np.ndarray) -> dict[str, np.ndarray]:
-        out = resample_statistics(sums, idx, pair_sq, hits, w)
-        return {k: v for k, v in out.items() if k not in analytic}
-
-    out: dict[str, Any] = dict(E.bootstrap_intervals(stats, len(sums.x), n_resamples, seed))
+    out = _bootstrap(sums, idx, pair_sq, hits, n_resamples, seed)
     point = {k: float(v[0]) for k, v in E.gap_statistics(sums, np.ones((1, len(sums.x)))).items()}
     if n_resamples > 0:
         out.update(E.gap_intervals(sums, point["gap_squared_unbiased"], point["gap_distance"], seed))
@@ -344,27 +359,66 @@ def compute_all(
     (training evaluation: the refits cost most of the probe). ``labels`` (one class per image) enables cross-modal
     transfer.
     """
-    from gapviz.science import kernels
+    from gapviz.science import chunked, kernels
     from gapviz.science.estimators import PairSums
     from gapviz.science.transfer import cross_modal_transfer
 
+    options = (seed, modality_probe, n_resamples, probe_null_permutations)
+    if chunked.streams(len(image), len(text), text_image_index):
+        return _in_order(_compute_chunked(image, text, options, labels, device))
     x, y, idx = prepare(image, text, text_image_index)
     sums = PairSums.of(x, y, idx)
     hits = retrieval_hits(x, y, idx, ks=(1, 5, 10), device=device)
     pair_sq = pair_squared(x, y, idx)
+    first = _first_pairs(x, y, sums.first_caption)
     values: dict[str, Any] = {
-        **_point_metrics(x, y, idx, sums, pair_sq, seed, modality_probe, n_resamples, probe_null_permutations),
+        **_point_metrics(sums, pair_sq, x.mean(axis=0) - y.mean(axis=0), first, *options),
         **hits.recall(),
     }
     values.update(kernels.uniformities(x, y, n_resamples=n_resamples, seed=seed))
-    values.update(kernels.distribution_gap(*_first_pairs(x, y, sums.first_caption), n_resamples=n_resamples, seed=seed))
+    values.update(kernels.distribution_gap(*first, n_resamples=n_resamples, seed=seed))
     values.update(_intervals(sums, y, idx, pair_sq, hits, n_resamples, seed))
     values.update(cross_modal_transfer(x, y, idx, labels, seed=seed))
     values.update(mixed_pool_bias(x, y, seed=seed))
+    return _in_order(values)
+
+
+def _in_order(values: dict[str, Any]) -> dict[str, Any]:
+    """compute_all's values in its key order, NaN (or [NaN, NaN]) for a key not measured."""
     nan_pair = [float("nan"), float("nan")]
     values.setdefault("gap_null95", float("nan"))
     keys = ALL_KEYS + tuple(k for k in values if k not in ALL_KEYS)
     return {key: values.get(key, nan_pair if key.endswith("_ci95") else float("nan")) for key in keys}
+
+
+def _compute_chunked(image: Any, text: Any, options: tuple, labels: Any | None, device: Any) -> dict[str, Any]:
+    """compute_all's values from one chunked pass (gapviz.science.chunked): sums on every pair, the rest on a
+    seeded subsample whose size is ``retrieval_n``."""
+    from gapviz.science import chunked, kernels
+    from gapviz.science.estimators import PairSums, gap_family_intervals, recall_intervals
+    from gapviz.science.transfer import cross_modal_transfer
+
+    seed, _, n_resamples, _ = options
+    n = len(image)
+    if labels is not None and np.shape(labels) != (n,):
+        raise ValueError(f"labels must have shape ({n},), got {np.shape(labels)}")
+    sp = chunked.stream_pairs(image, text, seed=seed)
+    xs, ys, sub = sp.x_sub, sp.y_sub, np.arange(len(sp.rows))
+    hits = retrieval_hits(xs, ys, sub, ks=(1, 5, 10), device=device)
+    values: dict[str, Any] = {**_point_metrics(sp.sums, sp.pair_sq, sp.gap, (xs, ys), *options), **hits.recall()}
+    values.update(kernels.uniformities(xs, ys, n_resamples=n_resamples, seed=seed))
+    values.update(kernels.distribution_gap(xs, ys, n_resamples=n_resamples, seed=seed))
+    values.update(_bootstrap(sp.sums, sp.group, sp.pair_sq, None, n_resamples, seed))
+    if n_resamples > 0:
+        u, plug_in = values["gap_squared_unbiased"], values["gap_distance"]
+        values.update(gap_family_intervals(u, plug_in, chunked.variance(sp, n)))
+        values.update(recall_intervals(hits.recall(), PairSums.of(xs, ys, sub), len(sub)))
+    values["gap_null95"] = chunked.gaussian_null95(sp, n, n_resamples, seed)
+    sub_labels = None if labels is None else np.asarray(labels)[sp.rows]
+    values.update(cross_modal_transfer(xs, ys, sub, sub_labels, seed=seed))
+    values.update(mixed_pool_bias(xs, ys, seed=seed))
+    values[RETRIEVAL_N] = float(len(sub))
+    return values
 
 
 def record_values(values: dict[str, Any]) -> dict[str, Any]:

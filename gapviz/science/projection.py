@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import time
 import warnings
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
-from scipy.linalg import orthogonal_procrustes
-from sklearn.decomposition import PCA
-from sklearn.neighbors import NearestNeighbors
 
 from gapviz.errors import GapvizError
-from gapviz.science.metrics import l2_normalize
 
 UMAP_COLD_EPOCHS = 200
 UMAP_WARM_EPOCHS = 50
@@ -30,9 +26,17 @@ ALIGNED_UMAP_EPOCHS = 100
 """Optimiser epochs of an aligned fit (AlignedUMAP's default is 200). The joint optimiser is most of
 a fit and costs run epochs × points × this: 100 halves it for a little less neighbourhood kept
 (the time and the 10-NN kept at 50, 100 and 200 are measured in docs/benchmarks.md, aligned UMAP)."""
+PCA_EXACT_MAX_ROWS = 200_000
+"""Up to this many rows (both modalities) PCA is exact on all of them at once; beyond, it is chunked (_pca_chunked)."""
+PCA_FIT_ROWS = 20_000
+"""Rows of the seeded sample that a chunked PCA fits its two axes on (every row is then projected)."""
+CHUNK_ROWS = 65_536
+"""Rows normalised at a time by the chunked passes (32 MiB of float32 at 128 dimensions, 128 MiB at 512)."""
 
 
 def _joint(image: Any, text: Any) -> np.ndarray:
+    from gapviz.science.metrics import l2_normalize  # torch: imported when needed, not before a big set's first draw
+
     x, y = l2_normalize(image), l2_normalize(text)
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"image dim {x.shape[1]} != text dim {y.shape[1]}")
@@ -52,6 +56,8 @@ def align_to(reference: Any, coords: Any, scale: bool = False) -> np.ndarray:
     The result carries the reference's mean, so an exact rotated copy maps back onto it; with
     ``scale`` an isotropic scale factor is fitted too.
     """
+    from scipy.linalg import orthogonal_procrustes
+
     ref = np.asarray(reference, dtype=np.float64)
     new = _check_layout(coords, len(ref), "coords")
     ref_mean = ref.mean(axis=0)
@@ -65,6 +71,8 @@ def align_to(reference: Any, coords: Any, scale: bool = False) -> np.ndarray:
 
 
 def _pca_coords(points: np.ndarray) -> np.ndarray:
+    from sklearn.decomposition import PCA
+
     n_components = min(2, *points.shape)
     coords = np.zeros((len(points), 2))
     if len(points) > 1 and n_components > 0:
@@ -72,21 +80,73 @@ def _pca_coords(points: np.ndarray) -> np.ndarray:
     return coords
 
 
+def scaled_chunks(x: Any, chunk: int = CHUNK_ROWS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Consecutive float32 blocks of ``x``'s rows with 1 / each row's length (1 for a zero row): a memory map is
+    read block by block, and a float32 one is not even copied (scaling is left to the caller's product)."""
+    for start in range(0, len(x), chunk):
+        block = np.asarray(x[start : start + chunk], dtype=np.float32)
+        lengths = np.sqrt(np.einsum("ij,ij->i", block, block))
+        yield block, 1.0 / np.where(lengths > 0, lengths, 1.0)
+
+
+def unit_chunks(x: Any, chunk: int = CHUNK_ROWS) -> Iterator[np.ndarray]:
+    """Consecutive float32 blocks of ``x``'s rows scaled to length 1."""
+    for block, inverse in scaled_chunks(x, chunk):
+        yield block * inverse[:, None]
+
+
+def unit_mean(x: Any) -> np.ndarray:
+    """Mean of the rows scaled to length 1 (a modality's centroid), in chunks: one pass, no full copy."""
+    total = np.zeros(np.shape(x)[1], dtype=np.float64)
+    for block, inverse in scaled_chunks(x):
+        total += inverse @ block
+    return total / max(len(x), 1)
+
+
+def _pca_axes(sample: np.ndarray) -> np.ndarray:
+    """(D, 2) top principal axes of the rows of ``sample`` (covariance eigenvectors), each with its largest
+    loading positive (sklearn's sign convention)."""
+    centred = sample - sample.mean(axis=0)
+    _, vectors = np.linalg.eigh(centred.T @ centred)
+    axes = vectors[:, ::-1][:, :2].astype(np.float32)
+    flip = np.sign(axes[np.argmax(np.abs(axes), axis=0), [0, 1]])
+    return axes * np.where(flip == 0, 1.0, flip).astype(np.float32)
+
+
+def _pca_chunked(image: Any, text: Any, fit_rows: int = PCA_FIT_ROWS, seed: int = 0) -> np.ndarray:
+    """PCA of a large set without copying it: two axes fitted on a seeded sample of ``fit_rows`` normalised rows,
+    then every row projected block by block in one pass and centred; (N+M, 2), image rows first."""
+    n_image, n_text = len(image), len(text)
+    if np.shape(image)[1] != np.shape(text)[1]:
+        raise ValueError(f"image dim {np.shape(image)[1]} != text dim {np.shape(text)[1]}")
+    picked = np.sort(np.random.default_rng(seed).choice(n_image + n_text, size=fit_rows, replace=False))
+    rows = [image[picked[picked < n_image]], text[picked[picked >= n_image] - n_image]]
+    axes = _pca_axes(np.vstack([next(unit_chunks(part, fit_rows)) for part in rows if len(part)]))
+    blocks = [(block @ axes) * inverse[:, None] for x in (image, text) for block, inverse in scaled_chunks(x)]
+    coords = np.vstack(blocks)
+    return (coords - coords.mean(axis=0, dtype=np.float64)).astype(np.float64)
+
+
 def pca_project(image: Any, text: Any, reference: Any | None = None) -> np.ndarray:
     """First two principal components of all normalised rows, shape (N+M, 2), image rows first.
 
     With ``reference`` (the previous epoch's coordinates of the same points) the result is
-    aligned to it so the axes do not flip or rotate between epochs.
+    aligned to it so the axes do not flip or rotate between epochs. Above PCA_EXACT_MAX_ROWS rows the
+    axes come from a seeded sample and the rows are read in chunks (_pca_chunked): a memory map is never copied.
     """
-    points = _joint(image, text)
-    coords = _pca_coords(points)
+    if len(image) + len(text) > PCA_EXACT_MAX_ROWS:
+        coords = _pca_chunked(image, text)
+    else:
+        coords = _pca_coords(_joint(image, text))
     if reference is not None:
-        coords = align_to(_check_layout(reference, len(points), "reference"), coords)
+        coords = align_to(_check_layout(reference, len(coords), "reference"), coords)
     return coords
 
 
 def _knn(points: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """k nearest neighbours of every row (itself first), Euclidean on unit rows ~ cosine."""
+    from sklearn.neighbors import NearestNeighbors
+
     dists, indices = NearestNeighbors(n_neighbors=k).fit(points).kneighbors(points)
     return indices.astype(np.int32), dists.astype(np.float32)
 

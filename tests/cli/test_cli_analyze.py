@@ -164,3 +164,48 @@ def test_zero_shot_before_and_after_when_the_file_has_classes(tmp_path, capsys):
     np.savez(tmp_path / "half.npz", image=image, text=text, labels=labels)
     assert main(["analyze", str(tmp_path / "half.npz")]) == 1
     assert "labels and class_text come together" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_memory_mapped_file_gives_the_arrays_values_and_prints_the_subsample(tmp_path, capsys, monkeypatch):
+    """20,000 pairs take the chunked path: the mapped file's values are the in-memory arrays', retrieval_n shown."""
+    from gapviz.api import analyze
+    from gapviz.science import chunked
+
+    monkeypatch.setattr(chunked, "SUBSAMPLE_PAIRS", 2_000)  # the default 10,000 makes the same checks slower
+
+    rng = np.random.default_rng(4)
+    image = (rng.normal(size=(20_000, 8)) + 0.5).astype(np.float32)
+    text = (image + rng.normal(size=image.shape) - 0.5).astype(np.float32)
+    np.save(tmp_path / "big.npy", np.stack([image, text]))
+    argv = ["analyze", str(tmp_path / "big.npy"), "--resamples", "20"]
+    values = _json(capsys, [*argv, "--json"])
+    expected = analyze(image, text, resamples=20).to_dict()
+    assert values == expected and values["retrieval_n"] == 2_000
+    assert main(argv) == 0
+    assert "subsample sizes (seeded by --seed) of 20,000 images: retrieval_n 2,000, modality_probe_n 1,000" in (
+        capsys.readouterr().out
+    )
+
+
+@pytest.mark.slow
+def test_parquet_and_arrow_give_the_npy_values(tmp_path, capsys):
+    import pyarrow as pa
+    import pyarrow.feather as feather
+    import pyarrow.parquet as pq
+
+    image, text = _pairs(tmp_path / "emb.npy", n=60)
+    argv = ["--json", "--resamples", "0"]
+    from_npy = _json(capsys, ["analyze", str(tmp_path / "emb.npy"), *argv])
+
+    def vectors(a):
+        return pa.FixedSizeListArray.from_arrays(pa.array(a.astype(np.float32).ravel()), a.shape[1])
+
+    table = pa.table({"img": vectors(image), "txt": vectors(text)})
+    pq.write_table(table, tmp_path / "emb.parquet")
+    feather.write_feather(table, tmp_path / "emb.feather")
+    named = ["--image-column", "img", "--text-column", "txt"]
+    for name in ("emb.parquet", "emb.feather"):
+        values = _json(capsys, ["analyze", str(tmp_path / name), *named, *argv])
+        assert values["gap_distance"] == pytest.approx(from_npy["gap_distance"], rel=1e-6)  # float64 → float32
+        assert values["i2t_r1"] == from_npy["i2t_r1"]

@@ -24,7 +24,7 @@ ANATOMY_METRICS = catalog.in_view("anatomy")
 def anatomy_view(result: Any) -> None:
     """Explore: the gap spectrum, distribution gap, shared structure and effective ranks (NaN ones left out)."""
     from gapviz.science.anatomy import gap_spectrum
-    from gapviz.science.metrics import gap_vector
+    from gapviz.science.projection import unit_mean
 
     st.subheader("Gap anatomy")
     st.caption(
@@ -33,7 +33,13 @@ def anatomy_view(result: Any) -> None:
     )
     left, right = st.columns([3, 2])
     with left:
-        spectrum = gap_spectrum(gap_vector(result.image, result.text), k=20)
+        gap = common.shared_compute(
+            f"{result.key}:gap-vector",
+            "Gap vector",
+            lambda progress: unit_mean(result.image) - unit_mean(result.text),  # chunked: a mapped set is not copied
+            kind="derived",
+        )
+        spectrum = gap_spectrum(gap, k=20)
         common.show_chart(charts.gap_spectrum_bars(frames.spectrum_frame(spectrum)), key=state.SPECTRUM)
     with right:
         for name in ANATOMY_METRICS:

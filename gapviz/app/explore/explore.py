@@ -3,9 +3,10 @@
 Opens on a plot without any click: the newest finished run's last stored evaluation, else the
 built-in shapes through the tiny model at random init. Pick a source (a saved run's evaluation or
 checkpoint, the tiny model, an open_clip architecture + pretrained tag, a local checkpoint, an
-upload) in the sidebar; the choice lives in the URL (?source=&run=&epoch=&method=). The sections (WebGL scatter
-with selection and neighbours, metrics, comparison, epochs, cone, shift) are in
-gapviz.app.explore.views. torch is imported only when a model must encode.
+upload, a file on this machine by path) in the sidebar; the choice lives in the URL
+(?source=&run=&epoch=&method=&path=: a path, never a file's bytes, and only files in the allowed folders open:
+gapviz.data.embedding_access). The sections (WebGL scatter with selection and neighbours, metrics, comparison,
+epochs, cone, shift) are in gapviz.app.explore.views. torch is imported only when a model must encode.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ SOURCES = {
     "run": "Saved run · stored evaluation",
     "tiny": "Tiny random-init model (gapviz-tiny)",
     "upload": "Upload embeddings (.npy / .npz)",
+    "file": "Embeddings file on this machine (by path)",
     "checkpoint": "Saved run · checkpoint on chosen data",
     "openclip": "open_clip architecture + pretrained tag",
     "local": "Local checkpoint file",
@@ -73,6 +75,29 @@ def upload_choice(box: Any) -> Choice | None:
     return f"upload:{hashlib.sha1(data).hexdigest()}", lambda progress: analysis.from_upload(
         data, name, progress=progress
     )
+
+
+def file_choice(box: Any) -> Choice | None:
+    """A file on this machine by path (?path=), opened memory-mapped once it lies in an allowed folder."""
+    from gapviz.app.shared import analysis
+    from gapviz.data.embedding_access import allowed_roots, resolve_allowed
+
+    view = state.ExploreState()
+    view.from_url("path", [])
+    text = box.text_input("Embeddings file (path on this machine)", key=state.FILE_PATH, max_chars=4096)
+    view.to_url("path")
+    if not text.strip():
+        folders = ", ".join(str(root) for root in allowed_roots(common.home()))
+        box.caption(f"Files in {folders} open here (or run `gapviz explore FILE`).")
+        return None
+    try:
+        path = resolve_allowed(text, common.home())
+    except Exception as error:  # noqa: BLE001 - an EmbeddingAccessError: one line, shown as text
+        common.show_error("Cannot open this file", error, box)
+        return None
+    stat = path.stat()
+    key = f"file:{path}:{stat.st_size}:{stat.st_mtime_ns}"
+    return key, lambda progress: analysis.from_path(path, progress=progress)
 
 
 def run_choice(box: Any) -> Choice | None:
@@ -135,6 +160,8 @@ def choose(box: Any) -> Choice | None:
     source = pick_source(box)
     if source == "upload":
         return upload_choice(box)
+    if source == "file":
+        return file_choice(box)
     if source == "run":
         return run_choice(box)
     return model_choice(box, source)

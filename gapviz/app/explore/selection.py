@@ -17,7 +17,7 @@ from gapviz import format as fmt
 from gapviz.app.shared import frames
 from gapviz.app.shared.analysis import Analysis, metric_sample, pair_metrics
 from gapviz.science import catalog
-from gapviz.science.neighbours import point_neighbours
+from gapviz.science.neighbours import Neighbours, nearest, point_neighbours
 
 MIN_SELECTED_PAIRS = 2
 """Fewer pairs have no spread: the metrics need two at least."""
@@ -25,6 +25,10 @@ TABLE_ROWS = 200
 """Selected pairs listed at most (with thumbnails)."""
 TABLE_METRICS = catalog.in_view("selection")
 """Metrics of a selection's table, from the metric catalog."""
+SEARCH_CHUNK = 32_768
+"""Rows compared with a query at a time when a modality has more (neighbours of a memory-mapped set, chunk by chunk)."""
+MEMO_POINTS = 32
+"""Points whose neighbours a source keeps (each search of a million rows reads them all once)."""
 
 
 def selected_pairs(analysis: Analysis, rows: np.ndarray) -> np.ndarray:
@@ -143,9 +147,46 @@ def point_card(analysis: Analysis, row: int) -> dict[str, Any]:
     return {"modality": "text", "pair": pair, "image": _thumb(analysis, pair), "caption": caption, "partner": partner}
 
 
+def _chunked_nearest(query: np.ndarray, pool: np.ndarray, k: int, exclude: int | None) -> Neighbours:
+    """science.neighbours.nearest over ``pool`` SEARCH_CHUNK rows at a time, the best k of every chunk merged."""
+    indices, sims = [], []
+    for start in range(0, len(pool), SEARCH_CHUNK):
+        block = np.asarray(pool[start : start + SEARCH_CHUNK], dtype=np.float32)
+        own = exclude - start if exclude is not None and 0 <= exclude - start < len(block) else None
+        found, similarity = nearest(query, block, k, exclude=own)
+        indices.append(found + start)
+        sims.append(similarity)
+    index, sim = np.concatenate(indices), np.concatenate(sims)
+    order = np.lexsort((index, -sim))[:k]
+    return Neighbours("", index[order], sim[order])
+
+
+def neighbours(analysis: Analysis, row: int, k: int = 8) -> tuple[Neighbours, Neighbours]:
+    """The point's k nearest images and captions in the full space: at once for small sets, chunk by chunk over
+    every row of a large (memory-mapped) one; kept with the source for MEMO_POINTS points."""
+    key = ("neighbours", int(row), k)
+    if key in analysis.memo:
+        return analysis.memo[key]
+    if max(analysis.n_image, analysis.n_text) <= SEARCH_CHUNK:
+        found = point_neighbours(analysis.image, analysis.text, int(row), k)
+    else:
+        is_image = row < analysis.n_image
+        query = np.asarray(analysis.image[row] if is_image else analysis.text[row - analysis.n_image], np.float32)
+        own = row if is_image else row - analysis.n_image
+        found = (
+            _chunked_nearest(query, analysis.image, k, own if is_image else None),
+            _chunked_nearest(query, analysis.text, k, None if is_image else own),
+        )
+    memos = [m for m in analysis.memo if m[0] == "neighbours"]
+    for old in memos[: max(0, len(memos) - MEMO_POINTS + 1)]:
+        analysis.memo.pop(old)
+    analysis.memo[key] = found
+    return found
+
+
 def neighbour_frames(analysis: Analysis, row: int, k: int = 8) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The point's k nearest images and k nearest captions in the full space, with cosine similarity."""
-    images, texts = point_neighbours(analysis.image, analysis.text, int(row), k)
+    images, texts = neighbours(analysis, row, k)
     image_frame = pd.DataFrame(
         {
             "image": [_thumb(analysis, int(i)) for i in images.indices],
@@ -167,5 +208,5 @@ def neighbour_frames(analysis: Analysis, row: int, k: int = 8) -> tuple[pd.DataF
 
 def neighbour_rows(analysis: Analysis, row: int, k: int = 8) -> tuple[list[int], list[int]]:
     """Joint rows of the point's k nearest images and k nearest captions (what neighbour_frames lists)."""
-    images, texts = point_neighbours(analysis.image, analysis.text, int(row), k)
+    images, texts = neighbours(analysis, row, k)
     return [int(i) for i in images.indices], [analysis.n_image + int(j) for j in texts.indices]

@@ -1,6 +1,6 @@
 """Explore's view state: every ``explore_*`` session key by name, and the URL round trip of the view.
 
-The URL keeps the view (``?source=&run=&epoch=&method=``): :meth:`ExploreState.from_url` seeds a widget from
+The URL keeps the view (``?source=&run=&epoch=&method=&path=``): :meth:`ExploreState.from_url` seeds a widget from
 it the first time the page draws that widget, :meth:`ExploreState.to_url` writes the widget's value back.
 Widgets own their values (Streamlit's ``key=``), so the keys below are the names of that state.
 """
@@ -22,6 +22,8 @@ CMP = "explore_cmp"
 # ---- the source (explore.py) ----
 SOURCE = "explore_source"
 UPLOAD = "explore_upload"
+FILE_PATH = "explore_file_path"
+"""The path field of the "file" source (seeded from ?path=, checked against the allowed folders before use)."""
 DATA_SOURCE = "explore_data_source"
 EVAL_SIZE = "explore_eval_size"
 DATA_SEED = "explore_data_seed"
@@ -89,8 +91,12 @@ def digits() -> int:
     return int(st.session_state.get(DIGITS, SIGNIFICANT))
 
 
-URL_KEYS = {"source": SOURCE, "run": RUN, "epoch": RUN_EPOCH, "method": METHOD}
+URL_KEYS = {"source": SOURCE, "run": RUN, "epoch": RUN_EPOCH, "method": METHOD, "path": FILE_PATH}
 """URL parameter -> the session key it seeds and is written from."""
+
+
+MAX_URL_PATH = 4096
+"""Longest ?path= taken from the URL (longer is ignored; the path field then starts empty)."""
 
 
 def run_key(prefix: str) -> str:
@@ -149,6 +155,11 @@ class ExploreState:
     def from_url(self, param: str, valid: Sequence[Any]) -> None:
         """Seed the widget of ``?param=`` from the URL the first time the page draws it (URL -> state)."""
         key = URL_KEYS[param]
+        if param == "path":
+            raw = st.query_params.get(param)
+            if key not in self.state and raw is not None and len(raw) <= MAX_URL_PATH:
+                self.state[key] = raw
+            return
         if param != "epoch":
             common.init_from_url(key, param, [str(v) for v in valid], multi=False)
             return

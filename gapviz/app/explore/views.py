@@ -29,7 +29,10 @@ BUILT_IN_CAPTION = (
     "(image, text, optional captions and images)."
 )
 MAX_WEBGL_PAIRS = 100_000
-"""Pairs drawn in the WebGL scatter (200,000 points); bigger sets are sampled, with a note."""
+"""Up to this many pairs every point carries its hover text, colour group and image; bigger sets are drawn from
+arrays (array_rows: modality colours, hover by index, coordinates as binary typed arrays)."""
+MAX_ARRAY_PAIRS = 1_000_000
+"""Pairs drawn from arrays at most (2,000,000 points); bigger sets are sampled, with a note."""
 LINES_DEFAULT_PAIRS = 2_000
 """Pair lines are on by default up to this many pairs, and drawn for at most MAX_LINES pairs."""
 MAX_LINES = 2_000
@@ -106,10 +109,14 @@ def pick_checkpoint(box: Any) -> tuple[str, str, Any] | None:
 
 # ---- the scatter ---------------------------------------------------------------------------------
 def color_options(result: Analysis) -> list[str]:
+    if result.n_image > MAX_WEBGL_PAIRS:
+        return ["modality"]
     return ["modality"] + (["label"] if result.labels is not None else []) + list(result.metadata)
 
 
-def scatter_points(result: Analysis, method: str, lines: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
+def scatter_points(
+    result: Analysis, method: str, lines: bool, max_pairs: int = MAX_WEBGL_PAIRS
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
     """Scatter frames of ``method`` with every metadata column attached to each point's pair."""
     points, pair_lines, arrow, note = frames.scatter_frames(
         result.projections[method],
@@ -118,7 +125,7 @@ def scatter_points(result: Analysis, method: str, lines: bool) -> tuple[pd.DataF
         result.captions,
         labels=result.labels,
         class_names=result.class_names,
-        max_pairs=MAX_WEBGL_PAIRS,
+        max_pairs=max_pairs,
         max_lines=MAX_LINES if lines else 0,
         max_thumbnails=0,
     )
@@ -129,35 +136,85 @@ def scatter_points(result: Analysis, method: str, lines: bool) -> tuple[pd.DataF
     return points, pair_lines, arrow, note
 
 
+def array_rows(result: Analysis, method: str, lines: bool) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame, str]:
+    """A big set's scatter: the joint rows drawn (every one with a layout, images beyond MAX_ARRAY_PAIRS sampled with
+    their captions), lines for a seeded sample of MAX_LINES pairs, the gap arrow and a note saying what is shown."""
+    coords = result.projections[method]
+    kept = frames.sample_images(result.n_image, MAX_ARRAY_PAIRS)
+    captions = np.flatnonzero(np.isin(result.index, kept)) if len(kept) < result.n_image else np.arange(result.n_text)
+    rows = np.concatenate([kept, result.n_image + captions])
+    rows = rows[np.isfinite(coords[rows]).all(axis=1)]
+    notes = [] if len(rows) == result.n_image + result.n_text else [f"showing {len(rows):,} of {len(coords):,} points"]
+    pair_lines = pd.DataFrame(columns=["x", "y", "x2", "y2"])
+    if lines:
+        drawn = frames.sample_images(len(captions), MAX_LINES, seed=1)
+        pair_lines = frames.pair_line_frame(coords, result.n_image, result.index, captions[drawn], MAX_LINES)
+        notes.append(f"lines for {len(pair_lines):,} of {len(captions):,} pairs (random sample)")
+    arrow = frames.gap_arrow_frame(coords[rows], int((rows < result.n_image).sum()))  # rows: images first
+    return rows, pair_lines, arrow, "; ".join(notes)
+
+
+def rows_frame(coords: np.ndarray, rows: Any) -> pd.DataFrame:
+    """x, y and joint row of the given rows (what highlight_traces rings)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    return pd.DataFrame({"x": coords[rows, 0], "y": coords[rows, 1], "row": rows})
+
+
+def umap_input(result: Analysis) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str]:
+    """(image, text, joint rows, note) that UMAP lays out: every pair up to UMAP_MAX_PAIRS, else a seeded sample of
+    that many images with their captions (rows: where they sit in the joint layout; None when all)."""
+    from gapviz.app.explore.projection_cache import UMAP_MAX_PAIRS
+
+    if result.n_image <= UMAP_MAX_PAIRS:
+        return result.image, result.text, None, ""
+    if "umap-input" not in result.memo:
+        kept = frames.sample_images(result.n_image, UMAP_MAX_PAIRS)
+        captions, _ = frames.pair_subset(result.index, kept)
+        rows = np.concatenate([kept, result.n_image + captions])
+        note = f"UMAP of a random sample of {len(kept):,} of {result.n_image:,} pairs"
+        image, text = (np.asarray(x, dtype=np.float32) for x in (result.image[kept], result.text[captions]))
+        result.memo["umap-input"] = (image, text, rows, note)
+    return result.memo["umap-input"]
+
+
 def forget_umap_failure(result: Analysis) -> None:
     """ "Try again": drop the remembered failure so the next run of the page starts a fresh child."""
     from gapviz.app.explore import projection_cache
 
-    projection_cache.forget_failure(projection_cache.cache_path(common.home(), result.image, result.text))
+    image, text, _, _ = umap_input(result)
+    projection_cache.forget_failure(projection_cache.cache_path(common.home(), image, text))
 
 
 def umap_option(result: Analysis, box: Any) -> None:
-    """Offer UMAP where the source has none: computed in a child process, cached on disk; a failure offers a retry."""
+    """Offer UMAP where the source has none (on a seeded sample of a large set, its size said): computed in a child
+    process, cached on disk; a failure offers a retry."""
     from gapviz.app.explore import projection_cache
 
-    if "umap" in result.projections or result.n_image > projection_cache.UMAP_MAX_PAIRS:
+    if "umap" in result.projections:
         return
-    if projection_cache.cached_layout(common.home(), result.image, result.text) is None and not box.toggle(
-        "add UMAP", key=state.UMAP, help="computed once in a separate process (numba compiles there), then cached"
+    image, text, rows, note = umap_input(result)
+    label = "add UMAP" + (f" ({note.removeprefix('UMAP of ')})" if note else "")
+    if projection_cache.cached_layout(common.home(), image, text) is None and not box.toggle(
+        label, key=state.UMAP, help="computed once in a separate process (numba compiles there), then cached"
     ):
         return
     try:
-        coords = common.shared_compute(
+        layout = common.shared_compute(
             f"{result.key}:umap",
             "UMAP in its own process",
             kind="derived",
-            compute=lambda progress: projection_cache.umap_layout(common.home(), result.image, result.text),
+            compute=lambda progress: projection_cache.umap_layout(common.home(), image, text),
         )
     except Exception as error:  # noqa: BLE001 - a message, never a traceback
         common.show_error("UMAP", error, box)
         box.button("Try again", key=state.UMAP_RETRY, on_click=forget_umap_failure, args=(result,))
         return
-    result.projections["umap"] = coords
+    if rows is not None:
+        box.caption(note)
+        full = np.full((result.n_image + result.n_text, 2), np.nan)
+        full[rows] = layout
+        layout = full
+    result.projections["umap"] = layout
 
 
 def scatter_controls(result: Analysis) -> tuple[str, str, bool, bool]:
@@ -242,11 +299,16 @@ def ringed_rows(result: Analysis, row: int | None) -> dict[str, list[int]]:
     return {"point": [row], "partner": [p for p in partner if p >= 0], "neighbours": [*images, *texts]}
 
 
-def scatter_section(result: Analysis) -> None:
-    """The WebGL scatter, the inspected point and its neighbours ringed; picks are kept by keep_pick."""
-    method, color, lines, arrow = scatter_controls(result)
-    points, pair_lines, gap_arrow, note = scatter_points(result, method, lines)
-    rings = ringed_rows(result, inspected_point(result))
+def scatter_figure(result: Analysis, method: str, color: str, lines: bool, arrow: bool) -> tuple[Any, Any, str]:
+    """The figure (built once per view and shared), the frame of its points that rings can find, and its note."""
+    coords = result.projections[method]
+    if result.n_image > MAX_WEBGL_PAIRS:
+        rows, pair_lines, gap_arrow, note = array_rows(result, method, lines)
+        points: pd.DataFrame = rows_frame(coords, [])
+        traces = scatter.array_traces(coords, rows, result.n_image, by_position=len(rows) == len(coords))
+    else:
+        points, pair_lines, gap_arrow, note = scatter_points(result, method, lines)
+        traces = None
 
     def build(progress: Any) -> Any:
         return scatter.scatter_figure(
@@ -257,13 +319,21 @@ def scatter_section(result: Analysis) -> None:
             first_caption=result.first_captions,
             title=f"{method.upper()} of both modalities",
             height=PLOT_HEIGHT,
+            points_traces=traces,
         )
 
-    figure = common.shared_compute(
-        f"{result.key}:fig:{method}:{color}:{lines}:{arrow}", "Drawing", build, kind="derived"
-    )
+    key = f"{result.key}:fig:{method}:{color}:{lines}:{arrow}"
+    return common.shared_compute(key, "Drawing", build, kind="derived"), points, note
+
+
+def scatter_section(result: Analysis) -> None:
+    """The WebGL scatter, the inspected point and its neighbours ringed; picks are kept by keep_pick."""
+    method, color, lines, arrow = scatter_controls(result)
+    figure, points, note = scatter_figure(result, method, color, lines, arrow)
+    rings = ringed_rows(result, inspected_point(result))
     if rings:
-        figure = go.Figure(figure).add_traces(scatter.highlight_traces(points, rings))
+        ringed = rows_frame(result.projections[method], sorted({r for rows in rings.values() for r in rows}))
+        figure = go.Figure(figure).add_traces(scatter.highlight_traces(ringed if points.empty else points, rings))
     st.plotly_chart(
         figure,
         key=state.SCATTER,
@@ -272,13 +342,16 @@ def scatter_section(result: Analysis) -> None:
         config=scatter.PLOTLY_CONFIG,
         theme=None,
     )
-    hover_images_for(result, state.SCATTER)
+    big = result.n_image > MAX_WEBGL_PAIRS
+    if not big:  # array traces carry no per-point image index (meta) to cut an image out by
+        hover_images_for(result, state.SCATTER)
+    hover = "Hover names the point (its row in the file)" if big else "Hover shows the pair's captions"
     st.caption(
-        "Hover shows the pair's captions" + (" and its image" if result.images is not None else "") + ". "
+        hover + (" and its image" if result.images is not None and not big else "") + ". "
         "Click a point: it, its partner and its nearest neighbours are ringed and listed beside the plot; Box or "
         "Lasso Select in the toolbar measures a region; double-click clears. " + (note + "." if note else "")
     )
-    svg_button(result, method, points, pair_lines, gap_arrow if arrow else None)
+    svg_button(result, method, arrow)
 
 
 def scatter_svg(points: pd.DataFrame, lines: pd.DataFrame, arrow: Any, n_image: int, title: str) -> str:
@@ -289,11 +362,17 @@ def scatter_svg(points: pd.DataFrame, lines: pd.DataFrame, arrow: Any, n_image: 
     return charts.chart_svg(chart)
 
 
-def svg_button(result: Analysis, method: str, points: pd.DataFrame, lines: pd.DataFrame, arrow: Any) -> None:
+def svg_of(result: Analysis, method: str, arrow: bool) -> str:
+    """scatter_svg of the shown view, its frames built for the SVG_PAIRS sample only (when the button is clicked)."""
+    points, lines, gap_arrow, _ = scatter_points(result, method, True, max_pairs=SVG_PAIRS)
+    return scatter_svg(points, lines, gap_arrow if arrow else None, result.n_image, method.upper())
+
+
+def svg_button(result: Analysis, method: str, arrow: bool) -> None:
     """A download of the scatter as SVG, rendered only when clicked."""
     st.download_button(
         "Scatter as SVG",
-        data=lambda: scatter_svg(points, lines, arrow, result.n_image, method.upper()),
+        data=lambda: svg_of(result, method, arrow),
         file_name=f"gapviz-{method}.svg",
         mime="image/svg+xml",
         key=state.SVG,
@@ -458,6 +537,8 @@ def show(result: Analysis) -> None:
     note = ensure_metrics(result)
     with top:
         headline_row(result)
+        if note:
+            st.caption(note)
         measures.show_warnings(result.metrics)
     with right:
         side_panel(result)

@@ -54,6 +54,8 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
     run_id: str = ""
     """The saved run this evaluation comes from ("" for other sources)."""
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False)
+    """Values derived on demand and kept with the source (a point's nearest neighbours)."""
 
     @property
     def n_image(self) -> int:
@@ -99,9 +101,20 @@ def metric_sample(
 
 
 def pair_metrics(image: np.ndarray, text: np.ndarray, index: np.ndarray | None, seed: int = 0) -> tuple[dict, str]:
-    """gapviz.science.metrics.compute_all, on a seeded sample of METRICS_MAX_PAIRS pairs above that."""
+    """gapviz.science.metrics.compute_all: on every pair where it streams (one caption per image: the O(N·D) metrics
+    on all pairs, retrieval and the O(N²) ones on its seeded subsample, each with its n), else on a seeded sample of
+    METRICS_MAX_PAIRS pairs above that; with a note saying which."""
+    from gapviz.science import chunked
     from gapviz.science import metrics as gap_metrics
 
+    if chunked.streams(len(image), len(text), index):
+        values = gap_metrics.compute_all(image, text, index, modality_probe=True, seed=seed)
+        sub = int(values.get(chunked.RETRIEVAL_N, 0))
+        note = (
+            f"every O(N·D) metric on all {len(image):,} pairs; retrieval and the O(N²) ones on a seeded sample "
+            f"(retrieval on {sub:,} of {len(image):,} pairs; each metric's n beside it)"
+        )
+        return values, note
     image, text, index, note = metric_sample(image, text, index, seed)
     return gap_metrics.compute_all(image, text, index, modality_probe=True), note
 
@@ -170,7 +183,14 @@ def from_upload(data: bytes, name: str, *, progress: Progress = _noop) -> Analys
     buffer.name = name
     emb = load_embeddings(buffer)
     digest = hashlib.sha1(data).hexdigest()[:16]
-    image, text = np.asarray(emb.image, dtype=np.float32), np.asarray(emb.text, dtype=np.float32)
+    return from_embeddings(emb, f"upload:{digest}", f"uploaded {name}", progress)
+
+
+def from_embeddings(emb: Any, key: str, title: str, progress: Progress = _noop) -> Analysis:
+    """An Analysis of read Embeddings (an upload's or a file's), with zero-shot accuracy when it carries classes."""
+    image, text = emb.image, emb.text
+    if not isinstance(image, np.memmap):  # a mapped file stays mapped, whatever its dtype
+        image, text = np.asarray(image, dtype=np.float32), np.asarray(text, dtype=np.float32)
     classes: dict[str, Any] = {}
     if emb.labels is not None:  # the file carries classes: zero-shot accuracy too (and before/after a fix)
         from gapviz.science.metrics import zero_shot_accuracy
@@ -182,8 +202,8 @@ def from_upload(data: bytes, name: str, *, progress: Progress = _noop) -> Analys
             "metrics": {"zero_shot": zero_shot_accuracy(image, class_text, emb.labels)},
         }
     return analyse(
-        f"upload:{digest}",
-        f"uploaded {name}",
+        key,
+        title,
         image,
         text,
         emb.text_image_index,
@@ -193,6 +213,18 @@ def from_upload(data: bytes, name: str, *, progress: Progress = _noop) -> Analys
         metadata=dict(emb.metadata),
         **classes,
     )
+
+
+def from_path(path: Path, *, progress: Progress = _noop) -> Analysis:
+    """Embeddings from a file on this machine (already checked against the allowed folders), memory-mapped:
+    nothing is copied whole, the layout and the metrics read it in chunks or on a sample."""
+    from gapviz.data.embedding_files import open_embedding_file
+
+    progress(f"opening {path.name} (memory-mapped; every row checked for NaN in chunks)", 0.1)
+    emb = open_embedding_file(path)
+    stat = path.stat()
+    digest = hashlib.sha1(f"{path}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    return from_embeddings(emb, f"file:{digest}", f"file {path.name}", progress)
 
 
 def from_saved_epoch(store: Any, run_id: str, epoch: int, *, progress: Progress = _noop) -> Analysis:

@@ -218,9 +218,9 @@ def cosine_histogram_frame(
     edges = np.linspace(-1.0, 1.0, bins + 1)
     frames = []
     for name, arr in (("image", image), ("text", text)):
-        arr = _unit(arr)
-        if len(arr) > max_rows:
+        if len(arr) > max_rows:  # sampled before normalising: a memory-mapped set is never copied whole
             arr = arr[rng.choice(len(arr), max_rows, replace=False)]
+        arr = _unit(arr)
         if len(arr) < 2:
             continue
         sims = arr @ arr.T
