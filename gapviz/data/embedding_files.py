@@ -259,9 +259,11 @@ def _arrow_source(path: Path, _: list[str]) -> tuple[Any, int, Callable[[list[st
         batches = list(stream)  # zero-copy: each batch's buffers point into the mapped file
         return stream.schema, sum(b.num_rows for b in batches), lambda columns: (b.select(columns) for b in batches)
     count = range(reader.num_record_batches)
+    counter = getattr(reader, "count_rows", None)  # where pyarrow lacks it, each batch is read for its length
+    rows = counter() if counter else sum(reader.get_batch(i).num_rows for i in count)
     return (
         reader.schema,
-        int(reader.count_rows()),
+        int(rows),
         lambda columns: (reader.get_batch(i).select(columns) for i in count),
     )
 

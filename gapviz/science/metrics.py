@@ -357,7 +357,9 @@ def compute_all(
     (seeded by ``seed``) give the intervals and the permutation null; 0 leaves them NaN. Without
     ``modality_probe`` the probe keys are NaN; ``probe_null_permutations`` 0 leaves only its null log-loss NaN
     (training evaluation: the refits cost most of the probe). ``labels`` (one class per image) enables cross-modal
-    transfer.
+    transfer. Above chunked.STREAM_MIN_PAIRS pairs with one caption per image (a memory-mapped file) the values come
+    from one chunked pass: sums on every pair, retrieval and the O(N²) metrics on a seeded subsample whose size is
+    the extra key ``retrieval_n`` (gapviz.science.chunked says what differs).
     """
     from gapviz.science import chunked, kernels
     from gapviz.science.estimators import PairSums

@@ -46,6 +46,7 @@ def rank_step(rank: int, job: tuple[Path, str, list[str], dict[str, RunConfig]],
     home, address, devices, configs = job
     with distributed.process_group(rank, devices, address):
         setup = prepare(next(iter(configs.values())), home)
+        make_optimizer(setup)  # it freezes what is not trained, which DDP must know before it wraps the model
         return each_config(setup, configs, distributed.wrap(setup.model, setup.device))
 
 

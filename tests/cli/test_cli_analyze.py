@@ -209,3 +209,12 @@ def test_parquet_and_arrow_give_the_npy_values(tmp_path, capsys):
         values = _json(capsys, ["analyze", str(tmp_path / name), *named, *argv])
         assert values["gap_distance"] == pytest.approx(from_npy["gap_distance"], rel=1e-6)  # float64 → float32
         assert values["i2t_r1"] == from_npy["i2t_r1"]
+
+
+def test_a_nan_row_is_one_line_naming_the_file_and_the_row(tmp_path, capsys):
+    image, text = _pairs(tmp_path / "emb.npy", n=30)
+    text[7, 2] = np.nan
+    np.save(tmp_path / "nan.npy", np.stack([image, text]))
+    assert main(["analyze", str(tmp_path / "nan.npy"), "--resamples", "0"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert str(tmp_path / "nan.npy") in err and "(rows 7)" in err and "\n" not in err
