@@ -175,6 +175,11 @@ class TrainConfig:
     max_steps_per_epoch: int = 0
     """Cap on optimiser steps per epoch (0 = the whole training set)."""
 
+    @property
+    def pairs_per_step(self) -> int:
+        """Pairs one optimiser step sees over every rank: batch size × grad accum × devices."""
+        return self.batch_size * self.grad_accum * self.devices
+
 
 @dataclass(frozen=True)
 class EvalConfig:

@@ -22,15 +22,20 @@ LAYER_MARKERS = {"browser": "browser_layer"}
 """Folder → marker where they differ (``browser`` already marks every Chromium test, wherever it sits)."""
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test with its layer (the folder under tests/ it sits in); skip the gpu-marked ones without CUDA;
-    run the browser tests last, so their shared `gapviz up` (tests/browser/conftest.py) is not idle beside the rest."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its layer (the folder under tests/ it sits in) and skip the gpu-marked ones without
+    CUDA. Under ``-n 2 --dist loadgroup`` each module runs on one xdist worker (its module fixtures start once)
+    and the browser tests, which share one `gapviz up` (tests/browser/conftest.py), go first on one worker while
+    the other takes the rest; without xdist they run last, so that server is not idle beside the rest."""
     root = Path(__file__).parent
     for item in items:
         parts = Path(str(item.fspath)).relative_to(root).parts
         if len(parts) > 1:
             item.add_marker(LAYER_MARKERS.get(parts[0], parts[0]))
-    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)  # stable: the browser tests last
+        browser = item.get_closest_marker("browser") is not None
+        item.add_marker(pytest.mark.xdist_group("browser" if browser else item.nodeid.split("::")[0]))
+    parallel = bool(getattr(config.option, "numprocesses", None))
+    items.sort(key=lambda item: (item.get_closest_marker("browser") is not None) != parallel)  # stable
     gpu_tests = [item for item in items if item.get_closest_marker("gpu")]
     if gpu_tests:
         import torch

@@ -178,12 +178,6 @@ def evaluate(
     )
 
 
-def step_samples(setup: TrainingSetup) -> int:
-    """Pairs per optimiser step over all ranks: batch size × grad accum × devices."""
-    cfg = setup.cfg.train
-    return cfg.batch_size * cfg.grad_accum * cfg.devices
-
-
 def steps_per_epoch(setup: TrainingSetup) -> int:
     stream, cfg = setup.train_stream, setup.cfg.train
     pairs, ranks = (stream.pairs, 1) if stream is not None else (len(setup.train_data), cfg.devices)
@@ -341,7 +335,7 @@ class EpochRun:
         """This rank's step batches of the epoch from step ``start`` on, uint8 in host memory (pinned for a CUDA
         device): its part of the rows of ``order``, or its shard stream's next samples."""
         setup, cfg = self.setup, self.setup.cfg.train
-        samples, pin = step_samples(setup), self.setup.device.type == "cuda"
+        samples, pin = setup.cfg.train.pairs_per_step, self.setup.device.type == "cuda"
         count, stream = steps_per_epoch(setup) - start, setup.train_stream
         if stream is not None:
             local = cfg.batch_size * cfg.grad_accum
@@ -375,7 +369,7 @@ class EpochRun:
         per_epoch, total = steps_per_epoch(setup), total_steps(setup)
         generator = epoch_generator(setup.cfg.seed, epoch)
         order = torch.randperm(len(setup.train_data), generator=generator).numpy()
-        samples = step_samples(setup)
+        samples = setup.cfg.train.pairs_per_step
         start = min(max(0, state.global_step - (epoch - 1) * per_epoch), per_epoch)  # > 0: a mid-epoch checkpoint
         epoch_started, losses, waited = time.perf_counter(), [], 0.0
         with self.batches(order, epoch, start) as batches:

@@ -361,7 +361,7 @@ def panel_body(run_id: str, name: str, conn: Any, shown_state: str, refresh: flo
     header(run_id, name, now_state, conn)
     state_notes(run_id, now_state, status, conn)
     cfg = common.store().config(run_id)
-    progress_block(live, status, cfg.train.batch_size * cfg.train.grad_accum, cfg.train.epochs)
+    progress_block(live, status, cfg.train.pairs_per_step, cfg.train.epochs)
     epoch_view(live, run_id, _ongoing(now_state))
     if st.toggle(
         "Gap against β = 1/τ",
