@@ -237,6 +237,21 @@ def suite(
     return rows
 
 
+CHUNKED_N = 12_000
+"""Pairs of the chunked suite: past chunked.STREAM_MIN_PAIRS, so pair_estimates takes the memory-mapped path."""
+CHUNKED_CASES = ("none", "moderate")
+
+
+def chunked_suite(replicates: int = REPLICATES) -> list[Coverage]:
+    """The gap family's coverage on the chunked path (the grouped bootstrap, the subsample's variance model):
+    what a memory-mapped million gets, checked at CHUNKED_N pairs (a line on stderr per case)."""
+    rows: list[Coverage] = []
+    for case in CHUNKED_CASES:
+        rows += coverage(case, CHUNKED_N, GAP_METRICS, replicates=replicates)
+        print(f"calibration: chunked path, {case} n={CHUNKED_N} done", file=sys.stderr, flush=True)
+    return rows
+
+
 def coverage_table(rows: Iterable[dict[str, Any]]) -> str:
     """The Markdown coverage table of suite rows (as saved: Coverage.to_json dicts), one line per metric, case and n."""
     lines = [

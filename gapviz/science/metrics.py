@@ -326,8 +326,11 @@ def pair_estimates(
 ) -> dict[str, Any]:
     """The gap family, pair distances and recall with their intervals: compute_all's own code for these keys,
     without the subsampled and fitted metrics (what the calibration suite measures at scale)."""
+    from gapviz.science import chunked
     from gapviz.science.estimators import PairSums, gap_statistics
 
+    if chunked.streams(len(image), len(text), text_image_index):
+        return _pair_estimates_chunked(image, text, n_resamples, seed, recall)
     x, y, idx = prepare(image, text, text_image_index)
     sums = PairSums.of(x, y, idx)
     hits = retrieval_hits(x, y, idx, ks=(1, 5, 10)) if recall else None
@@ -335,6 +338,26 @@ def pair_estimates(
     values: dict[str, Any] = {k: float(v[0]) for k, v in gap_statistics(sums, np.ones((1, len(x)))).items()}
     values.update(hits.recall() if hits is not None else {})
     values.update(_intervals(sums, y, idx, pair_sq, hits, n_resamples, seed))
+    return values
+
+
+def _pair_estimates_chunked(image: Any, text: Any, n_resamples: int, seed: int, recall: bool) -> dict[str, Any]:
+    """pair_estimates above chunked.STREAM_MIN_PAIRS: _compute_chunked's code for the same keys (the gap family
+    on every pair with the subsample's variance model, the grouped bootstrap, recall on the subsample)."""
+    from gapviz.science import chunked
+    from gapviz.science.estimators import PairSums, gap_family_intervals, gap_statistics, recall_intervals
+
+    sp = chunked.stream_pairs(image, text, seed=seed)
+    sub = np.arange(len(sp.rows))
+    hits = retrieval_hits(sp.x_sub, sp.y_sub, sub, ks=(1, 5, 10)) if recall else None
+    values: dict[str, Any] = {k: float(v[0]) for k, v in gap_statistics(sp.sums, np.ones((1, len(sp.sums.x)))).items()}
+    values.update(hits.recall() if hits is not None else {})
+    values.update(_bootstrap(sp.sums, sp.group, sp.pair_sq, None, n_resamples, seed))
+    if n_resamples > 0:
+        variance = chunked.variance(sp, len(image))
+        values.update(gap_family_intervals(values["gap_squared_unbiased"], values["gap_distance"], variance))
+        if hits is not None:
+            values.update(recall_intervals(hits.recall(), PairSums.of(sp.x_sub, sp.y_sub, sub), len(sub)))
     return values
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.calibration import PAGE, RESULTS, page_with_table
+from benchmarks.calibration import CHUNKED_END, CHUNKED_RESULTS, CHUNKED_START, PAGE, RESULTS, page_with_table
 from gapviz.science import calibration as C
 
 pytestmark = pytest.mark.slow
@@ -69,6 +69,28 @@ def test_docs_table_is_generated_from_the_results_file():
     assert {(r["case"], r["n"]) for r in data["rows"]} == {(c, n) for c in (*CASES, "random labels") for n in C.SIZES}
     assert {r["metric"] for r in data["rows"]} == set(C.CASE_METRICS) | set(C.NULL_METRICS) | set(C.LABEL_METRICS)
     assert all(r["within_band"] for r in data["rows"])
+
+
+def test_the_chunked_path_covers_and_its_docs_table_is_generated_from_its_results_file():
+    """A memory-mapped million's intervals (grouped bootstrap, subsample variance model) at n = 12,000: the full
+    simulation is benchmarks.calibration --chunked's (minutes); here its recorded rows and the page's table."""
+    data = json.loads(Path(CHUNKED_RESULTS).read_text())
+    assert data["seed"] == C.SUITE_SEED and data["replicates"] == C.REPLICATES
+    assert {(r["case"], r["n"]) for r in data["rows"]} == {(c, C.CHUNKED_N) for c in C.CHUNKED_CASES}
+    assert {r["metric"] for r in data["rows"]} == set(C.GAP_METRICS)
+    assert all(r["within_band"] for r in data["rows"]), [r for r in data["rows"] if not r["within_band"]]
+    page = Path(PAGE).read_text()
+    assert page_with_table(page, data["rows"], CHUNKED_START, CHUNKED_END) == page
+
+
+def test_a_chunked_replicate_takes_the_chunked_path_and_covers_like_the_recorded_suite():
+    """Twelve seeded replicates of the recorded simulation run here, so a change to the chunked path that breaks
+    its intervals fails the suite before the results file is recorded again."""
+    from gapviz.science import chunked
+
+    assert chunked.streams(C.CHUNKED_N, C.CHUNKED_N, None)
+    (row,) = C.coverage("moderate", C.CHUNKED_N, ["gap_distance"], replicates=12)
+    assert row.covered >= 9, row
 
 
 @pytest.mark.parametrize("case", ["halves", "none", "moderate"])
