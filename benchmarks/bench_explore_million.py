@@ -33,24 +33,26 @@ from typing import Any
 import numpy as np
 
 from benchmarks import report
-from benchmarks.bench_explore import POINTS_DRAWN
 from benchmarks.browser import REPO, TOKEN, free_port, launch_browser
 
 GIB = float(1 << 30)
-POINT_XY = """(name) => { const g = document.querySelector('.js-plotly-plot'); const r = g.getBoundingClientRect();
-  const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis; const d = g._fullData.find(t => t.name === name);
-  let far = 0; for (let i = 1; i < 5000; i++) if (Math.abs(d.x[i]) > Math.abs(d.x[far])) far = i;
-  return [r.left + xa._offset + xa.d2p(d.x[far]), r.top + ya._offset + ya.d2p(d.y[far])]; }"""
-"""Page coordinates (within the component's frame) of an outlying point of the trace ``name`` (one easy to hover)."""
+DRAWN = "(n) => Number(document.body.dataset.drawn || 0) >= n"
+"""The component has drawn ``n`` points (gapviz.app.explore.scatter_component sets data-drawn once painted)."""
+POINT_XY = """(name) => { const s = window.gapvizScatter, xa = document.getElementById('plot')._fullLayout.xaxis;
+  const ya = document.getElementById('plot')._fullLayout.yaxis, r = document.getElementById('plot').getBoundingClientRect();
+  const from = name === 'image' ? 0 : s.images, to = name === 'image' ? s.images : s.total;
+  let far = from; for (let i = from; i < Math.min(to, from + 5000); i++) if (Math.abs(s.xy[2 * i]) > Math.abs(s.xy[2 * far])) far = i;
+  return [r.left + xa._offset + xa.d2p(s.xy[2 * far]), r.top + ya._offset + ya.d2p(s.xy[2 * far + 1])]; }"""
+"""Coordinates (within the component's frame) of an outlying point of modality ``name`` (one easy to hover)."""
 COMPONENT_FRAME = "iframe[src*='gapviz_scatter']"
 """The big-set scatter component's frame (gapviz.app.explore.big_scatter)."""
 
 
 def scatter_frame(page: Any, n_points: int, timeout_ms: int) -> Any:
-    """The component's frame once its plot holds ``n_points`` markers (POINTS_DRAWN inside the frame)."""
+    """The component's frame once it has drawn ``n_points`` points."""
     frame_element = page.wait_for_selector(COMPONENT_FRAME, state="attached", timeout=timeout_ms)
     frame = frame_element.content_frame()
-    frame.wait_for_function(POINTS_DRAWN, arg=n_points, timeout=timeout_ms, polling=100)
+    frame.wait_for_function(DRAWN, arg=n_points, timeout=timeout_ms, polling=100)
     return frame
 
 
@@ -169,7 +171,7 @@ def browser_side(home: Path, path: Path, n: int, log: Path) -> dict[str, float]:
             x, y = point_on_page(page, frame, "image")
             mark = time.perf_counter()
             page.mouse.move(x, y)
-            frame.locator(".hoverlayer .hovertext").first.wait_for(timeout=120_000)
+            frame.locator(".hovertext").first.wait_for(timeout=120_000)
             out["hover_s"] = time.perf_counter() - mark
             browser.close()
     finally:

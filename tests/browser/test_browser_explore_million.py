@@ -47,7 +47,7 @@ def test_a_big_file_opened_by_path_draws_every_point_with_its_sample_size(gapviz
         page.locator(COMPONENT_FRAME).scroll_into_view_if_needed()
         x, y = point_on_page(page, frame, "text")
         page.mouse.move(x, y)
-        label = frame.locator(".hoverlayer .hovertext").first
+        label = frame.locator(".hovertext").first
         label.wait_for(timeout=30_000)
         assert (label.text_content() or "").startswith("caption ")
         page.mouse.click(x, y)
