@@ -38,10 +38,10 @@ from benchmarks.browser import REPO, TOKEN, free_port, launch_browser
 GIB = float(1 << 30)
 DRAWN = "(n) => Number(document.body.dataset.drawn || 0) >= n"
 """The component has drawn ``n`` points (gapviz.app.explore.scatter_component sets data-drawn once painted)."""
-POINT_XY = """(name) => { const s = window.gapvizScatter, xa = document.getElementById('plot')._fullLayout.xaxis;
-  const ya = document.getElementById('plot')._fullLayout.yaxis, r = document.getElementById('plot').getBoundingClientRect();
-  const from = name === 'image' ? 0 : s.images, to = name === 'image' ? s.images : s.total;
-  let far = from; for (let i = from; i < Math.min(to, from + 5000); i++) if (Math.abs(s.xy[2 * i]) > Math.abs(s.xy[2 * far])) far = i;
+POINT_XY = """(name) => { const s = window.gapvizScatter, g = document.getElementById('plot');
+  const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis, r = g.getBoundingClientRect();
+  const from = name === 'image' ? 0 : s.images, to = Math.min(name === 'image' ? s.images : s.total, from + 5000);
+  let far = from; for (let i = from; i < to; i++) if (Math.abs(s.xy[2 * i]) > Math.abs(s.xy[2 * far])) far = i;
   return [r.left + xa._offset + xa.d2p(s.xy[2 * far]), r.top + ya._offset + ya.d2p(s.xy[2 * far + 1])]; }"""
 """Coordinates (within the component's frame) of an outlying point of modality ``name`` (one easy to hover)."""
 COMPONENT_FRAME = "iframe[src*='gapviz_scatter']"

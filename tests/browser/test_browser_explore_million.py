@@ -1,7 +1,7 @@
 """Explore opens a big embeddings file by path in Debian's Chromium: 200,000 pairs from $GAPVIZ_HOME/embeddings are
-drawn whole (400,000 points sent as bytes to the bundled scatter component), the metrics say the sample they used, hover names a point, and a
-click lists its nearest neighbours (a chunked search over every row). The million-pair timing is
-benchmarks/bench_explore_million.py's."""
+drawn whole by the bundled scatter component (400,000 points sent as bytes), the metrics say the sample they used,
+hover names a point, and a click lists its nearest neighbours (a chunked search over every row). The million-pair
+timing is benchmarks/bench_explore_million.py's."""
 
 from __future__ import annotations
 

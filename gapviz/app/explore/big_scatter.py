@@ -1,11 +1,12 @@
 """The scatter of a big set (above views.MAX_WEBGL_PAIRS pairs): a Streamlit component shipped in this package.
 
-st.plotly_chart took a minute to draw a million pairs (docs/benchmarks.md) while plain plotly.js draws them in
-seconds, so big sets go to scatter_component/ (index.html + scatter.js, no build step), which draws with the
-plotly.js the ``plotly`` package ships (copied next to it on first use: nothing is fetched at run time). Coordinates
-and rows travel as bytes (float32, int32), never as JSON lists; hover names a point by its index only, never a
-caption. A click or a box/lasso comes back as {"rows", "mode", "seq"} and event_selection turns it into the shape
-st.plotly_chart's selection has, so Explore's picking code reads both alike.
+st.plotly_chart took a minute to draw a million pairs and plotly.js's own WebGL seconds more in software rendering
+(docs/benchmarks.md), so big sets go to scatter_component/ (index.html + scatter.js, no build step): plotly.js (the
+``plotly`` package's copy, placed next to it on first use: nothing is fetched at run time) draws the axes, zoom and
+box/lasso, and the points are painted into a pixel buffer shown as the plot's image, repainted on zoom. Coordinates
+and rows travel as bytes (float32, int32), never as JSON lists; hover names a point by its index (text content,
+never a caption). A click or a box/lasso comes back as {"rows", "mode", "seq"}; event_selection turns it into the
+shape of st.plotly_chart's selection, so Explore's picking code reads both alike.
 """
 
 from __future__ import annotations
@@ -117,5 +118,11 @@ def event_selection(value: Any) -> dict[str, Any]:
     value = value if isinstance(value, dict) else {}
     mode = value.get("mode")
     points = [{"customdata": int(r)} for r in value.get("rows") or [] if isinstance(r, int)]
-    region = [{}] if mode in ("box", "lasso") else []
-    return {"selection": {"points": points, "box": region if mode == "box" else [], "lasso": region if mode == "lasso" else []}}
+    region: list[dict[str, Any]] = [{}]
+    return {
+        "selection": {
+            "points": points,
+            "box": region if mode == "box" else [],
+            "lasso": region if mode == "lasso" else [],
+        }
+    }
