@@ -1,7 +1,7 @@
 """Explore opens a big embeddings file by path in Debian's Chromium: 200,000 pairs from $GAPVIZ_HOME/embeddings are
 drawn whole by the bundled scatter component (400,000 points sent as bytes), the metrics say the sample they used,
-hover names a point, and a click lists its nearest neighbours (a chunked search over every row). The million-pair
-timing is benchmarks/bench_explore_million.py's."""
+hover names a point, a click lists its nearest neighbours (a chunked search over every row) and a box selects a
+region, all in the component's one frame. The million-pair timing is benchmarks/bench_explore_million.py's."""
 
 from __future__ import annotations
 
@@ -52,4 +52,11 @@ def test_a_big_file_opened_by_path_draws_every_point_with_its_sample_size(gapviz
         assert (label.text_content() or "").startswith("caption ")
         page.mouse.click(x, y)
         page.get_by_text("Nearest images (cosine, full space)").wait_for(timeout=60_000)
+        frame.locator(".modebar-btn[data-val='select']").click()  # Box Select, then a box around the centre
+        box = page.locator(COMPONENT_FRAME).bounding_box()
+        page.mouse.move(box["x"] + 0.45 * box["width"], box["y"] + 0.45 * box["height"])
+        page.mouse.down()
+        page.mouse.move(box["x"] + 0.55 * box["width"], box["y"] + 0.55 * box["height"], steps=4)
+        page.mouse.up()
+        page.get_by_text("The selected region is measured below the plot.").wait_for(timeout=60_000)
         browser.close()

@@ -334,18 +334,20 @@ def big_scatter_section(result: Analysis, method: str, lines: bool, arrow: bool)
         rows, pair_lines, gap_arrow, note = array_rows(result, method, lines)
         return big_scatter.data_args(coords, rows, result.n_image, pair_lines), gap_arrow, note
 
+    chart = st.container()  # first, so the component keeps its place (and its frame) whether or not this computes
     data, gap_arrow, note = common.shared_compute(key, "Drawing", build, kind="derived")
-    big_scatter.draw(
-        data,
-        data_key=key,
-        rings=big_scatter.ring_points(coords, ringed_rows(result, inspected_point(result))),
-        arrow=gap_arrow if arrow else None,
-        title=f"{method.upper()} of both modalities",
-        height=PLOT_HEIGHT,
-        key=state.BIG_SCATTER,
-        on_change=keep_big_pick,
-        home=common.home(),
-    )
+    with chart:
+        big_scatter.draw(
+            data,
+            data_key=key,
+            rings=big_scatter.ring_points(coords, ringed_rows(result, inspected_point(result))),
+            arrow=gap_arrow if arrow else None,
+            title=f"{method.upper()} of both modalities",
+            height=PLOT_HEIGHT,
+            key=state.BIG_SCATTER,
+            on_change=keep_big_pick,
+            home=common.home(),
+        )
     return note
 
 
