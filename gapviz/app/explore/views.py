@@ -29,8 +29,8 @@ BUILT_IN_CAPTION = (
     "(image, text, optional captions and images)."
 )
 MAX_WEBGL_PAIRS = 100_000
-"""Up to this many pairs every point carries its hover text, colour group and image; bigger sets are drawn from
-arrays (array_rows: modality colours, hover by index, coordinates as binary typed arrays)."""
+"""Up to this many pairs every point carries its hover text, colour group and image (st.plotly_chart); bigger sets go
+to the bundled component (big_scatter: array_rows' points as bytes, modality colours, hover by index)."""
 MAX_ARRAY_PAIRS = 1_000_000
 """Pairs drawn from arrays at most (2,000,000 points); bigger sets are sampled, with a note."""
 LINES_DEFAULT_PAIRS = 2_000
