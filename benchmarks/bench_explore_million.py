@@ -33,13 +33,34 @@ from typing import Any
 import numpy as np
 
 from benchmarks import report
-from benchmarks.bench_explore import POINTS_DRAWN
 from benchmarks.browser import REPO, TOKEN, free_port, launch_browser
 
 GIB = float(1 << 30)
-POINT_XY = """() => { const g = document.querySelector('.js-plotly-plot'); const r = g.getBoundingClientRect();
-  const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis; const d = g._fullData.find(t => t.name === 'image');
-  return [r.left + xa._offset + xa.d2p(d.x[7]), r.top + ya._offset + ya.d2p(d.y[7])]; }"""
+DRAWN = "(n) => Number(document.body.dataset.drawn || 0) >= n"
+"""The component has drawn ``n`` points (gapviz.app.explore.scatter_component sets data-drawn once painted)."""
+POINT_XY = """(name) => { const s = window.gapvizScatter, g = document.getElementById('plot');
+  const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis, r = g.getBoundingClientRect();
+  const from = name === 'image' ? 0 : s.images, to = Math.min(name === 'image' ? s.images : s.total, from + 5000);
+  let far = from; for (let i = from; i < to; i++) if (Math.abs(s.xy[2 * i]) > Math.abs(s.xy[2 * far])) far = i;
+  return [r.left + xa._offset + xa.d2p(s.xy[2 * far]), r.top + ya._offset + ya.d2p(s.xy[2 * far + 1])]; }"""
+"""Coordinates (within the component's frame) of an outlying point of modality ``name`` (one easy to hover)."""
+COMPONENT_FRAME = "iframe[src*='gapviz_scatter']"
+"""The big-set scatter component's frame (gapviz.app.explore.big_scatter)."""
+
+
+def scatter_frame(page: Any, n_points: int, timeout_ms: int) -> Any:
+    """The component's frame once it has drawn ``n_points`` points."""
+    frame_element = page.wait_for_selector(COMPONENT_FRAME, state="attached", timeout=timeout_ms)
+    frame = frame_element.content_frame()
+    frame.wait_for_function(DRAWN, arg=n_points, timeout=timeout_ms, polling=100)
+    return frame
+
+
+def point_on_page(page: Any, frame: Any, name: str) -> tuple[float, float]:
+    """POINT_XY of the trace ``name`` in the component's frame, as page coordinates for page.mouse."""
+    box = page.locator(COMPONENT_FRAME).bounding_box()
+    x, y = frame.evaluate(POINT_XY, name)
+    return box["x"] + x, box["y"] + y
 
 
 def write_pairs(path: Path, n: int, dim: int, chunk: int = 1 << 16) -> None:
@@ -142,15 +163,15 @@ def browser_side(home: Path, path: Path, n: int, log: Path) -> dict[str, float]:
             page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
             started = time.perf_counter()
             page.goto(url)
-            page.wait_for_function(POINTS_DRAWN, arg=2 * n, timeout=300_000, polling=100)
+            frame = scatter_frame(page, 2 * n, 300_000)
             out["open_to_drawn_s"] = time.perf_counter() - started
             page.get_by_text(f"retrieval on 10,000 of {n:,} pairs", exact=False).first.wait_for(timeout=300_000)
             out["open_to_metrics_s"] = time.perf_counter() - started
-            page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
-            x, y = page.evaluate(POINT_XY)
+            page.locator(COMPONENT_FRAME).scroll_into_view_if_needed()
+            x, y = point_on_page(page, frame, "image")
             mark = time.perf_counter()
             page.mouse.move(x, y)
-            page.locator(".hoverlayer .hovertext").first.wait_for(timeout=120_000)
+            frame.locator(".hovertext").first.wait_for(timeout=120_000)
             out["hover_s"] = time.perf_counter() - mark
             browser.close()
     finally:

@@ -60,20 +60,31 @@ def test_files_outside_the_allowed_folders_are_refused_as_text(home, tmp_path):
 
 
 @pytest.mark.slow  # a 150,000-pair file through the page, about 8 s
-def test_a_big_set_is_drawn_whole_with_binary_coordinates(home):
+def test_a_big_set_is_drawn_whole_by_the_component_from_bytes(home):
     path = registry_dir(home) / "big.npy"
     _pairs(path, n=150_000, d=8)
     at = _open(path, timeout=240)
     assert not at.exception and not _errors(at), _errors(at)
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    points = [t for t in spec["data"] if t["name"] in ("image", "text")]
-    assert [t["x"]["dtype"] for t in points] == ["f4", "f4"] and [t["customdata"]["dtype"] for t in points] == [
-        "i4",
-        "i4",
-    ]  # typed arrays (base64), not JSON lists
-    assert sum(len(t["x"]["bdata"]) for t in points) > 4 * 300_000  # every one of the 300,000 points
+    assert not at.get("plotly_chart")  # the bundled component, not st.plotly_chart
+    (component,) = at.get("component_instance")
+    sent = {arg.key: arg.bytes for arg in component.proto.special_args}
+    assert len(sent["xy"]) == 2 * 4 * 300_000  # float32 (x, y) of every one of the 300,000 points, as bytes
+    assert sent["rows"] == b""  # every row drawn: a point's index is its row
+    args = json.loads(component.proto.json_args)
+    assert "xy" not in args and args["n_image_drawn"] == 150_000
     page = texts(at)
     assert "every O(N·D) metric on all 150,000 pairs" in page and "retrieval on 10,000 of 150,000 pairs" in page
+
+
+def test_the_component_selection_reads_as_a_plotly_selection():
+    from gapviz.app.explore.big_scatter import event_selection
+    from gapviz.app.shared.scatter import is_click, selected_rows
+
+    click = event_selection({"rows": [7], "mode": "click", "seq": 1})
+    lasso = event_selection({"rows": [3, 9, 3], "mode": "lasso", "seq": 2})
+    assert is_click(click) and selected_rows(click).tolist() == [7]
+    assert not is_click(lasso) and selected_rows(lasso).tolist() == [3, 9]
+    assert selected_rows(event_selection(None)).tolist() == []
 
 
 def test_registered_links_open_and_links_planted_in_a_listed_folder_are_followed(home, tmp_path, monkeypatch):

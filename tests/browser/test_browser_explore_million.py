@@ -1,7 +1,7 @@
 """Explore opens a big embeddings file by path in Debian's Chromium: 200,000 pairs from $GAPVIZ_HOME/embeddings are
-drawn whole (400,000 points from binary arrays), the metrics say the sample they used, hover names a point, and a
-click lists its nearest neighbours (a chunked search over every row). The million-pair timing is
-benchmarks/bench_explore_million.py's."""
+drawn whole by the bundled scatter component (400,000 points sent as bytes), the metrics say the sample they used,
+hover names a point, a click lists its nearest neighbours (a chunked search over every row) and a box selects a
+region, all in the component's one frame. The million-pair timing is benchmarks/bench_explore_million.py's."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from app_fixtures import CHROMIUM, GapvizUp, launch_browser
 
-from benchmarks.bench_explore import POINTS_DRAWN
+from benchmarks.bench_explore_million import COMPONENT_FRAME, point_on_page, scatter_frame
 from gapviz.data.embedding_access import registry_dir
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -23,10 +23,6 @@ if not Path(CHROMIUM).exists():
 sync_api = pytest.importorskip("playwright.sync_api")
 
 PAIRS = 200_000
-POINT_XY = """() => { const g = document.querySelector('.js-plotly-plot'); const r = g.getBoundingClientRect();
-  const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis; const d = g._fullData.find(t => t.name === 'text');
-  let far = 0; for (let i = 1; i < 5000; i++) if (Math.abs(d.x[i]) > Math.abs(d.x[far])) far = i;
-  return [r.left + xa._offset + xa.d2p(d.x[far]), r.top + ya._offset + ya.d2p(d.y[far])]; }"""
 
 
 @pytest.fixture(scope="module")
@@ -46,14 +42,21 @@ def test_a_big_file_opened_by_path_draws_every_point_with_its_sample_size(gapviz
         browser = launch_browser(playwright)
         page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
         page.goto(f"{gapviz_up.url}/?{query}")
-        page.wait_for_function(POINTS_DRAWN, arg=2 * PAIRS, timeout=120_000, polling=200)
+        frame = scatter_frame(page, 2 * PAIRS, 120_000)
         page.get_by_text(f"retrieval on 10,000 of {PAIRS:,} pairs").first.wait_for(timeout=120_000)
-        page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
-        x, y = page.evaluate(POINT_XY)
+        page.locator(COMPONENT_FRAME).scroll_into_view_if_needed()
+        x, y = point_on_page(page, frame, "text")
         page.mouse.move(x, y)
-        label = page.locator(".hoverlayer .hovertext").first
+        label = frame.locator(".hovertext").first
         label.wait_for(timeout=30_000)
         assert (label.text_content() or "").startswith("caption ")
         page.mouse.click(x, y)
         page.get_by_text("Nearest images (cosine, full space)").wait_for(timeout=60_000)
+        frame.locator(".modebar-btn[data-val='select']").click()  # Box Select, then a box around the centre
+        box = page.locator(COMPONENT_FRAME).bounding_box()
+        page.mouse.move(box["x"] + 0.45 * box["width"], box["y"] + 0.45 * box["height"])
+        page.mouse.down()
+        page.mouse.move(box["x"] + 0.55 * box["width"], box["y"] + 0.55 * box["height"], steps=4)
+        page.mouse.up()
+        page.get_by_text("The selected region is measured below the plot.").wait_for(timeout=60_000)
         browser.close()

@@ -176,6 +176,7 @@ def render() -> None:
     if choice is None:
         return
     key, compute = choice
+    body = st.container()  # before the analysis' status: the views keep their place (a component its frame) on reruns
     try:
         result = common.shared_compute(key, "Analysing", compute)
     except Exception as error:  # noqa: BLE001 - a message, never a traceback
@@ -185,7 +186,7 @@ def render() -> None:
     view.last_key = key
     if view.source == "tiny" and key.startswith("model:"):
         box.caption(views.BUILT_IN_CAPTION)
-    with common.guard("could not draw the analysis"):
+    with body, common.guard("could not draw the analysis"):
         views.show(result)
         compare.compare_section(result)
         compare.epochs_section(result)

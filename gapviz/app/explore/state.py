@@ -48,6 +48,8 @@ COLOR = "explore_color"
 LINES = "explore_lines"
 ARROW = "explore_arrow"
 SCATTER = "explore_scatter"
+BIG_SCATTER = "explore_big_scatter"
+"""The big-set scatter component's value (gapviz.app.explore.big_scatter): the joint rows last clicked or selected."""
 PICKED = "explore_picked"
 """Joint rows last picked in the scatter (a click or a region), kept by its on_select callback: the figure that
 rings a clicked point's neighbours is a new chart to Streamlit, which forgets the chart's own selection."""

@@ -29,8 +29,8 @@ BUILT_IN_CAPTION = (
     "(image, text, optional captions and images)."
 )
 MAX_WEBGL_PAIRS = 100_000
-"""Up to this many pairs every point carries its hover text, colour group and image; bigger sets are drawn from
-arrays (array_rows: modality colours, hover by index, coordinates as binary typed arrays)."""
+"""Up to this many pairs every point carries its hover text, colour group and image (st.plotly_chart); bigger sets go
+to the bundled component (big_scatter: array_rows' points as bytes, modality colours, hover by index)."""
 MAX_ARRAY_PAIRS = 1_000_000
 """Pairs drawn from arrays at most (2,000,000 points); bigger sets are sampled, with a note."""
 LINES_DEFAULT_PAIRS = 2_000
@@ -154,12 +154,6 @@ def array_rows(result: Analysis, method: str, lines: bool) -> tuple[np.ndarray, 
     return rows, pair_lines, arrow, "; ".join(notes)
 
 
-def rows_frame(coords: np.ndarray, rows: Any) -> pd.DataFrame:
-    """x, y and joint row of the given rows (what highlight_traces rings)."""
-    rows = np.asarray(rows, dtype=np.int64)
-    return pd.DataFrame({"x": coords[rows, 0], "y": coords[rows, 1], "row": rows})
-
-
 def umap_input(result: Analysis) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str]:
     """(image, text, joint rows, note) that UMAP lays out: every pair up to UMAP_MAX_PAIRS, else a seeded sample of
     that many images with their captions (rows: where they sit in the joint layout; None when all)."""
@@ -263,13 +257,24 @@ def hover_images_for(result: Analysis, target: str) -> None:
     hover_images.attach(common.home(), sheets, target)
 
 
-def keep_pick() -> None:
-    """on_select: a click inspects its point (shown in "Inspect point"), a region is kept; a double-click clears."""
-    event = st.session_state.get(state.SCATTER)
+def keep_selection(event: Any) -> None:
+    """A click inspects its point (shown in "Inspect point"), a region is kept; a double-click clears."""
     rows = scatter.selected_rows(event)
     click = scatter.is_click(event)
     st.session_state[state.POINT] = int(rows[0]) if click else None
     st.session_state[state.PICKED] = (state.ExploreState().last_key, [] if click else rows.tolist())
+
+
+def keep_pick() -> None:
+    """on_select of st.plotly_chart: keep_selection of its event."""
+    keep_selection(st.session_state.get(state.SCATTER))
+
+
+def keep_big_pick() -> None:
+    """on_change of the big-set component: its value read as st.plotly_chart's event, then keep_selection."""
+    from gapviz.app.explore import big_scatter
+
+    keep_selection(big_scatter.event_selection(st.session_state.get(state.BIG_SCATTER)))
 
 
 def picked_region() -> np.ndarray:
@@ -301,14 +306,7 @@ def ringed_rows(result: Analysis, row: int | None) -> dict[str, list[int]]:
 
 def scatter_figure(result: Analysis, method: str, color: str, lines: bool, arrow: bool) -> tuple[Any, Any, str]:
     """The figure (built once per view and shared), the frame of its points that rings can find, and its note."""
-    coords = result.projections[method]
-    if result.n_image > MAX_WEBGL_PAIRS:
-        rows, pair_lines, gap_arrow, note = array_rows(result, method, lines)
-        points: pd.DataFrame = rows_frame(coords, [])
-        traces = scatter.array_traces(coords, rows, result.n_image, by_position=len(rows) == len(coords))
-    else:
-        points, pair_lines, gap_arrow, note = scatter_points(result, method, lines)
-        traces = None
+    points, pair_lines, gap_arrow, note = scatter_points(result, method, lines)
 
     def build(progress: Any) -> Any:
         return scatter.scatter_figure(
@@ -319,31 +317,59 @@ def scatter_figure(result: Analysis, method: str, color: str, lines: bool, arrow
             first_caption=result.first_captions,
             title=f"{method.upper()} of both modalities",
             height=PLOT_HEIGHT,
-            points_traces=traces,
         )
 
     key = f"{result.key}:fig:{method}:{color}:{lines}:{arrow}"
     return common.shared_compute(key, "Drawing", build, kind="derived"), points, note
 
 
+def big_scatter_section(result: Analysis, method: str, lines: bool, arrow: bool) -> str:
+    """A big set's scatter through the bundled component (big_scatter): points as bytes, rings as a few (x, y)."""
+    from gapviz.app.explore import big_scatter
+
+    coords = result.projections[method]
+    key = f"{result.key}:big:{method}:{lines}"
+
+    def build(progress: Any) -> tuple[dict[str, Any], Any, str]:
+        rows, pair_lines, gap_arrow, note = array_rows(result, method, lines)
+        return big_scatter.data_args(coords, rows, result.n_image, pair_lines), gap_arrow, note
+
+    chart = st.container()  # first, so the component keeps its place (and its frame) whether or not this computes
+    data, gap_arrow, note = common.shared_compute(key, "Drawing", build, kind="derived")
+    with chart:
+        big_scatter.draw(
+            data,
+            data_key=key,
+            rings=big_scatter.ring_points(coords, ringed_rows(result, inspected_point(result))),
+            arrow=gap_arrow if arrow else None,
+            title=f"{method.upper()} of both modalities",
+            height=PLOT_HEIGHT,
+            key=state.BIG_SCATTER,
+            on_change=keep_big_pick,
+            home=common.home(),
+        )
+    return note
+
+
 def scatter_section(result: Analysis) -> None:
     """The WebGL scatter, the inspected point and its neighbours ringed; picks are kept by keep_pick."""
     method, color, lines, arrow = scatter_controls(result)
-    figure, points, note = scatter_figure(result, method, color, lines, arrow)
-    rings = ringed_rows(result, inspected_point(result))
-    if rings:
-        ringed = rows_frame(result.projections[method], sorted({r for rows in rings.values() for r in rows}))
-        figure = go.Figure(figure).add_traces(scatter.highlight_traces(ringed if points.empty else points, rings))
-    st.plotly_chart(
-        figure,
-        key=state.SCATTER,
-        on_select=keep_pick,
-        selection_mode=scatter.SELECTION_MODES,
-        config=scatter.PLOTLY_CONFIG,
-        theme=None,
-    )
     big = result.n_image > MAX_WEBGL_PAIRS
-    if not big:  # array traces carry no per-point image index (meta) to cut an image out by
+    if big:
+        note = big_scatter_section(result, method, lines, arrow)
+    else:
+        figure, points, note = scatter_figure(result, method, color, lines, arrow)
+        rings = ringed_rows(result, inspected_point(result))
+        if rings:
+            figure = go.Figure(figure).add_traces(scatter.highlight_traces(points, rings))
+        st.plotly_chart(
+            figure,
+            key=state.SCATTER,
+            on_select=keep_pick,
+            selection_mode=scatter.SELECTION_MODES,
+            config=scatter.PLOTLY_CONFIG,
+            theme=None,
+        )
         hover_images_for(result, state.SCATTER)
     hover = "Hover names the point (its row in the file)" if big else "Hover shows the pair's captions"
     st.caption(
