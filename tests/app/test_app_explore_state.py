@@ -22,7 +22,7 @@ def test_session_keys_are_named_only_in_state_py():
     assert offenders == []
 
 
-def test_keys_are_unique_and_the_url_names_four_of_them():
+def test_keys_are_unique_and_the_url_names_five_of_them():
     keys = {name: value for name, value in vars(state).items() if name.isupper() and isinstance(value, str)}
     assert len(set(keys.values())) == len(keys)
     assert state.URL_KEYS == {
@@ -30,6 +30,7 @@ def test_keys_are_unique_and_the_url_names_four_of_them():
         "run": "explore_run",
         "epoch": "explore_run_epoch",
         "method": "explore_method",
+        "path": state.FILE_PATH,
     }
     assert state.run_key(state.MAIN) == state.RUN and state.epoch_key(state.CMP) == "explore_cmp_run_epoch"
 

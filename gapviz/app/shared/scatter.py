@@ -148,38 +148,6 @@ def point_traces(
     return traces
 
 
-def array_traces(coords: np.ndarray, rows: np.ndarray, n_image: int, *, by_position: bool) -> list[go.Scattergl]:
-    """One trace per modality straight from arrays, for sets too big for per-point text: float32 x and y and int32
-    joint rows (``customdata``) go to the browser as binary typed arrays (plotly.io.to_json), never as JSON lists.
-
-    ``rows``: the joint rows drawn, ascending. Hover names the point by its index: ``by_position`` when every row of
-    a modality is drawn (the index is Plotly's pointNumber), else by its joint row."""
-    traces = []
-    for modality, keep in (("image", rows < n_image), ("text", rows >= n_image)):
-        drawn = rows[keep]
-        if not len(drawn):
-            continue
-        shown = "%{pointNumber}" if by_position else "row %{customdata}"
-        word = "image" if modality == "image" else "caption"
-        traces.append(
-            go.Scattergl(
-                x=coords[drawn, 0].astype(np.float32),
-                y=coords[drawn, 1].astype(np.float32),
-                mode="markers",
-                name=modality,
-                customdata=drawn.astype(np.int32),
-                hovertemplate=f"<b>{word} {shown}</b><extra></extra>",
-                marker={
-                    "size": 2,
-                    "opacity": 0.6,
-                    "color": MODALITY_COLORS[modality],
-                    "symbol": MODALITY_SYMBOLS[modality],
-                },
-            )
-        )
-    return traces
-
-
 def line_trace(lines: pd.DataFrame) -> go.Scattergl:
     """All pair lines as one trace, segments separated by gaps (NaN), not hoverable or selectable."""
     n = len(lines)
@@ -260,16 +228,15 @@ def scatter_figure(
     height: int = 560,
     ranges: tuple[Sequence[float], Sequence[float]] | None = None,
     highlight: Mapping[str, Sequence[int]] | None = None,
-    points_traces: list[Any] | None = None,
 ) -> go.Figure:
     """The joint scatter of both modalities with optional pair lines, gap arrow and rings.
 
     ``points`` comes from frames.scatter_frames (columns x, y, modality, pair, row, caption and
     optional label / metadata columns); ``ranges`` fixes the axes (x range, y range); ``highlight``:
-    role → joint rows ringed (highlight_traces); ``points_traces`` (array_traces) replaces the traces of ``points``.
+    role → joint rows ringed (highlight_traces).
     """
     traces: list[Any] = [line_trace(lines)] if lines is not None and len(lines) else []
-    traces += points_traces if points_traces is not None else point_traces(points, color_by, first_caption)
+    traces += point_traces(points, color_by, first_caption)
     traces += highlight_traces(points, highlight or {})
     figure = go.Figure(traces)
     figure.update_layout(
