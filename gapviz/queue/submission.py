@@ -136,14 +136,15 @@ def enqueue_run(
     try:
         with unavailable_on_error():
             conn.sadd(QUEUES_KEY, queue_name)
-            job = _enqueue_job(conn, run_id, job_id, queue_name, resume=resume, device=device, at_front=at_front)
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # before the job exists: a worker's "running" must come after it
                 conn.persist(events.stream_key(run_id))
                 events.publish_state(conn, run_id, RunState.QUEUED, job_id=job_id, queue=queue_name, resume=resume)
+            job = _enqueue_job(conn, run_id, job_id, queue_name, resume=resume, device=device, at_front=at_front)
             place = job.get_position()
     except BaseException:
         with contextlib.suppress(Exception):
             store.reverted(run_id, previous)
+            events.publish_state(conn, run_id, previous.state)
         raise
     return Submission(run_id=run_id, job_id=job_id, queue=queue_name, position=place)
 
