@@ -6,7 +6,7 @@ Proves the CUDA paths in the few minutes a GPU may be lent, with nothing to set 
 2. training throughput of gapviz's ``train()`` against a bare open_clip loop (bench_train's two loops), ViT-B-32
    from scratch at batch 256 in bf16 autocast, (a) eager and (b) with ``torch.compile``: the paired ratio;
 3. exact accumulation on the device: batch 64 x 4 against one batch of 256, in loss and every gradient, in fp32
-   and bf16 (the check of tests/training/test_accumulation.py, through ``full_batch_backward``);
+   and bf16 (the check of tests/training/test_accumulation.py, through ``gapviz.training.equivalence.step_gradients``);
 4. a 2-rank DDP step when two GPUs are present (2 gloo ranks on the CPU in the dry run): the loss and every gradient
    of ``gapviz.training.equivalence`` against one process with the full batch, as tests/training/test_distributed.py;
 5. a paper-shaped smoke run: ViT-B-32 on 224-px built-in data for 200 steps through RunStore and
@@ -41,6 +41,7 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch.optim.optimizer import register_optimizer_step_post_hook  # noqa: E402
 
@@ -51,7 +52,7 @@ from gapviz.runs.records import NullSink, RunState  # noqa: E402
 from gapviz.runs.store import RunStore  # noqa: E402
 from gapviz.science.temperature import Temperature  # noqa: E402
 from gapviz.training import distributed, equivalence  # noqa: E402
-from gapviz.training.loop import full_batch_backward, prepare  # noqa: E402
+from gapviz.training.loop import prepare  # noqa: E402
 from gapviz.training.runner import execute_run  # noqa: E402
 from gapviz.training.setup import TrainingSetup  # noqa: E402
 
@@ -295,20 +296,13 @@ class Throughput:
 # ---- 3. exact accumulation -------------------------------------------------------------------------------------
 
 
-def full_batch_step(prepared: TrainingSetup, micro_batch: int, precision: str) -> tuple[float, dict[str, torch.Tensor]]:
+def full_batch_step(prepared: TrainingSetup, micro_batch: int, precision: str) -> equivalence.StepResult:
     """The loss and every gradient of one step over FULL_BATCH pairs in micro-batches of ``micro_batch``."""
     cfg = prepared.cfg.with_overrides(
         {"train.batch_size": micro_batch, "train.grad_accum": FULL_BATCH // micro_batch, "train.precision": precision}
     )
     setup = replace(prepared, cfg=cfg, temperature=Temperature(cfg.temperature).to(prepared.device))
-    setup.model.train()
-    setup.model.zero_grad(set_to_none=True)
-    chosen = torch.randperm(FULL_BATCH, generator=torch.Generator().manual_seed(7)).numpy()
-    loss = full_batch_backward(setup, setup.model, chosen, torch.Generator().manual_seed(11), progress=0.3)
-    grads = {name: p.grad.float().clone() for name, p in setup.model.named_parameters() if p.grad is not None}
-    if setup.temperature.trainable:
-        grads["temperature.nu"] = setup.temperature.nu.grad.float().clone()
-    return loss, grads
+    return equivalence.step_gradients(setup, setup.model)
 
 
 @contextlib.contextmanager
@@ -329,9 +323,9 @@ def accumulation_gap(prepared: TrainingSetup, precision: str) -> tuple[float, fl
         loss, grads = full_batch_step(prepared, FULL_BATCH // ACCUM, precision)
     if set(grads) != set(full):
         raise RuntimeError(f"gradients differ in which parameters have one: {sorted(set(grads) ^ set(full))[:3]}")
-    difference = torch.cat([(grads[name] - grad).flatten() for name, grad in full.items()])
-    norm = torch.cat([grad.flatten() for grad in full.values()]).norm()
-    return abs(loss - full_loss), float(difference.norm() / norm.clamp_min(1e-12))
+    difference = np.concatenate([(grads[name] - grad).ravel() for name, grad in full.items()])
+    norm = np.linalg.norm(np.concatenate([grad.ravel() for grad in full.values()]))
+    return abs(loss - full_loss), float(np.linalg.norm(difference) / max(norm, 1e-12))
 
 
 def accumulation(dry: bool, home: Path) -> tuple[str, str]:
@@ -351,24 +345,9 @@ def accumulation(dry: bool, home: Path) -> tuple[str, str]:
 
 
 def ddp_configs(ranks: int, dry: bool) -> dict[str, RunConfig]:
-    """Per rank count: the tiny model, fp32, a hard swap with learnable τ and a soft swap with softplus and
-    accumulation, on the same 2 × 32 pairs (1 rank: one process with the doubled batch)."""
-    cases = {
-        "hard swap, learnable": {"swap.mode": "hard", "swap.fraction": 0.5},
-        "soft swap, softplus, accum 2": {
-            "swap.mode": "soft",
-            "swap.fraction": 0.3,
-            "temperature.mode": "softplus",
-            "train.grad_accum": 2,
-        },
-    }
-    base = {"data.train_size": 64, "data.eval_size": 48, "train.precision": "fp32", "device": "cpu" if dry else "cuda"}
-    configs = {}
-    for case, extra in cases.items():
-        micro_batch = 64 // (extra.get("train.grad_accum", 1) * ranks)  # 64 pairs a step, however split
-        overrides = {**base, **extra, "train.devices": ranks, "train.batch_size": micro_batch}
-        configs[case] = preset("tiny-test").with_overrides(overrides).check()
-    return configs
+    """The rank check's cases (gapviz.training.equivalence) on 64 pairs a step, split over ``ranks`` ranks."""
+    base = preset("tiny-test").with_overrides({"data.eval_size": 48, "device": "cpu" if dry else "cuda"})
+    return equivalence.case_configs(base, ranks, 64)
 
 
 def ddp_step(dry: bool, home: Path) -> tuple[str, str]:

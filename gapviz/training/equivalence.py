@@ -18,11 +18,33 @@ from gapviz.training.setup import TrainingSetup
 
 StepResult = tuple[float, dict[str, np.ndarray]]
 """One step's loss and every gradient (model and temperature), by parameter name."""
+CASES: dict[str, dict[str, Any]] = {
+    "hard swap, learnable τ": {"swap.mode": "hard", "swap.fraction": 0.5},
+    "soft swap, softplus, accum 2": {
+        "swap.mode": "soft",
+        "swap.fraction": 0.3,
+        "temperature.mode": "softplus",
+        "train.grad_accum": 2,
+    },
+}
+"""The settings the rank check covers; the accumulated case checks that exact accumulation composes with ranks."""
+
+
+def case_configs(base: RunConfig, ranks: int, pairs: int) -> dict[str, RunConfig]:
+    """Each of CASES on ``base`` in fp32, one step of ``pairs`` pairs (the whole training set) split over
+    ``ranks`` ranks and the case's accumulation."""
+    configs = {}
+    for case, extra in CASES.items():
+        micro_batch = pairs // (extra.get("train.grad_accum", 1) * ranks)
+        overrides = {**extra, "data.train_size": pairs, "train.devices": ranks, "train.batch_size": micro_batch}
+        configs[case] = base.with_overrides({**overrides, "train.precision": "fp32"}).check()
+    return configs
 
 
 def step_gradients(setup: TrainingSetup, forward: Any, seed: int = 7) -> StepResult:
     """The loss and every gradient of one step over the whole training set, rows in a seeded order."""
     make_optimizer(setup)
+    setup.model.train()
     setup.model.zero_grad(set_to_none=True)
     setup.temperature.zero_grad(set_to_none=True)
     chosen = torch.randperm(len(setup.train_data), generator=torch.Generator().manual_seed(seed)).numpy()

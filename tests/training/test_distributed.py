@@ -25,32 +25,11 @@ RUN_TIMEOUT_S = 240.0
 """Hang guard only: a worker and two spawned ranks each import torch and open_clip first."""
 RANK_BATCH = 32
 TOLERANCE = 1e-5
-CASES = {
-    "hard-swap-learnable": {"swap__mode": "hard", "swap__fraction": 0.5},
-    "soft-swap-softplus-accum-2": {
-        "swap__mode": "soft",
-        "swap__fraction": 0.3,
-        "temperature__mode": "softplus",
-        "train__grad_accum": 2,
-    },
-}
-"""Each case's overrides; the accumulated case checks that exact accumulation composes with the ranks."""
-
-
-def case_config(case: str, batch_size: int, devices: int) -> Any:
-    overrides = CASES[case]
-    accum = overrides.get("train__grad_accum", 1)
-    return tiny_config(
-        data__train_size=RANKS * RANK_BATCH * accum,
-        train__batch_size=batch_size // accum,
-        train__devices=devices,
-        train__precision="fp32",
-        **{**overrides, "train__grad_accum": accum},
-    )
 
 
 def configs(batch_size: int, devices: int) -> dict[str, Any]:
-    return {case: case_config(case, batch_size, devices) for case in CASES}
+    """The rank check's cases with ``batch_size`` pairs per rank (devices × batch_size pairs a step)."""
+    return equivalence.case_configs(tiny_config(checked=False), devices, batch_size * devices)
 
 
 @pytest.mark.slow
