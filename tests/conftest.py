@@ -22,6 +22,7 @@ LAYER_MARKERS = {"browser": "browser_layer"}
 """Folder → marker where they differ (``browser`` already marks every Chromium test, wherever it sits)."""
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks (loadgroup)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark each test with its layer (the folder under tests/ it sits in) and skip the gpu-marked ones without
     CUDA. Under ``-n 2 --dist loadgroup`` each module runs on one xdist worker (its module fixtures start once)

@@ -175,8 +175,15 @@ def test_a_job_that_raises_records_its_error_and_the_worker_goes_on(cluster, tmp
     assert cluster.wait_state(good.run_id, ("finished", "failed")) == "finished"
 
 
-def test_only_json_lands_in_redis_after_real_jobs(cluster):
-    jobs = 0
+def test_only_json_lands_in_redis_after_real_jobs(cluster, tmp_path):
+    (tmp_path / "broken.csv").write_text("")
+    bad = queue.submit(
+        cluster.conn, cluster.store, tiny_config(data__source="csv", data__path=str(tmp_path / "broken.csv"))
+    )
+    good = queue.submit(cluster.conn, cluster.store, tiny_config(train__epochs=1))
+    assert cluster.wait_state(bad.run_id, ("failed", "finished")) == "failed"
+    assert cluster.wait_state(good.run_id, ("finished", "failed")) == "finished"
+    jobs: set[str] = set()
     for key in cluster.conn.scan_iter("rq:job:*"):
         if cluster.conn.type(key) != b"hash":
             continue
@@ -185,8 +192,8 @@ def test_only_json_lands_in_redis_after_real_jobs(cluster):
         assert (
             func == "gapviz.queue.jobs.train_run" and isinstance(args[0], str) and set(kwargs) == {"resume", "device"}
         )
-        jobs += 1
-    assert jobs >= 5
+        jobs.add(key.decode().removeprefix("rq:job:"))
+    assert {bad.job_id, good.job_id} <= jobs
     for key in cluster.conn.scan_iter("*"):
         kind = cluster.conn.type(key)
         values: list[Any] = []
