@@ -19,6 +19,20 @@ import pytest  # noqa: E402
 from gapviz.queue.redis_server import RedisServer  # noqa: E402
 
 LAYER_MARKERS = {"browser": "browser_layer"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under xdist, one compute thread per worker process (torch, BLAS, numba): two workers with a pool each on
+    two cores spin against each other. Processes the tests start (RQ workers, `gapviz up`) keep their default."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    import numba
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    numba.set_num_threads(1)
+    threadpool_limits(limits=1)
 """Folder → marker where they differ (``browser`` already marks every Chromium test, wherever it sits)."""
 
 

@@ -111,7 +111,8 @@ def test_submit_run_complete_with_every_epoch_in_store_and_stream(cluster):
     steps = [e for e in got if e.kind == "step"]
     assert steps and steps[-1].data["global_step"] == store_rows[-1]["step"]
     job = queue.fetch_job(cluster.conn, sub.job_id)
-    assert job.get_status() == "finished" and job.return_value() == {"run_id": sub.run_id, "state": "finished"}
+    wait_for(lambda: job.get_status() == "finished", 30, "RQ to record the success")  # after the store's state
+    assert job.return_value() == {"run_id": sub.run_id, "state": "finished"}
     assert cluster.conn.ttl(events.stream_key(sub.run_id)) > 0
     # The follower replays the finished run (disk first) the way a page opened late does.
     follower = events.RunFollower(cluster.store, sub.run_id, cluster.conn)
