@@ -1,14 +1,17 @@
 """Time `gapviz analyze` (every metric, bootstrap intervals and the null) against a bare `image @ text.T`.
 
 Usage: python -m benchmarks.bench_analyze [--pairs 20000] [--dim 512] [--resamples 1000] [--threads 2] [--record]
+       python -m benchmarks.bench_analyze --pairs 10000 --name analyze_full --record   # every pair, with stages
        python -m benchmarks.bench_analyze --resamples 200 --name analyze_training --record   # epoch records' setting
        python -m benchmarks.bench_analyze --pairs 100000 --memory-only --record   # results file analyze_memory
 
 Issue 9's target: analyze of 20,000 pairs × 512 dimensions within 1.5× one bare 20,000 × 20,000 matmul
 measured in the same run, the bootstrap adding at most 20 %. Each figure is the best of ``--repeats``
 rounds, the steps interleaved (the machine may be shared). The end-to-end step runs the CLI in this
-process on a .npy written to a temporary folder, so it includes reading the file. A second table times
-compute_all's stages one by one, by calling gapviz.science's functions as compute_all does.
+process on a .npy written to a temporary folder, so it includes reading the file. Above
+chunked.STREAM_MIN_PAIRS pairs compute_all streams (retrieval and the O(N²) metrics on a subsample, measure
+``retrieval_n``); at or below it every pair is used and a second table times compute_all's stages one by one, by
+calling gapviz.science's functions as compute_all does.
 ``--memory-only`` times one compute_all and reports the peak RSS (the bare N × N matmul would not fit).
 The results file is ``--name`` (default: analyze, or analyze_memory with ``--memory-only``); the page's
 placeholders name results with lowercase letters and underscores only.
@@ -69,8 +72,9 @@ def _peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def end_to_end(image: Any, text: Any, resamples: int, repeats: int) -> dict[str, float]:
-    """Best seconds of the bare matmul, compute_all without and with the bootstrap, and the CLI on a .npy."""
+def end_to_end(image: Any, text: Any, resamples: int, repeats: int) -> tuple[dict[str, float], float]:
+    """Best seconds of the bare matmul, compute_all without and with the bootstrap, and the CLI on a .npy; and the
+    number of pairs compute_all's retrieval ran on (a subsample above chunked.STREAM_MIN_PAIRS)."""
     import numpy as np
     import torch
 
@@ -82,16 +86,18 @@ def end_to_end(image: Any, text: Any, resamples: int, repeats: int) -> dict[str,
         path = Path(folder) / "emb.npy"
         np.save(path, np.stack([image, text]))
         argv_cli = ["analyze", str(path), "--json", "--resamples", str(resamples)]
+        values: dict[str, Any] = {}
         with contextlib.redirect_stdout(io.StringIO()):
-            return _interleaved_best(
+            best = _interleaved_best(
                 {
                     "matmul": lambda: x @ y.T,
                     "bare": lambda: compute_all(image, text, n_resamples=0),
-                    "full": lambda: compute_all(image, text, n_resamples=resamples),
+                    "full": lambda: values.update(compute_all(image, text, n_resamples=resamples)),
                     "cli": lambda: gapviz_main(argv_cli),
                 },
                 repeats,
             )
+    return best, float(values.get("retrieval_n", len(image)))
 
 
 def stages(image: Any, text: Any, resamples: int, seed: int = 0) -> dict[str, Callable[[], object]]:
@@ -155,8 +161,7 @@ def analyze_measures(best: dict[str, float], stage_s: dict[str, float], args: ar
     matmul, bare, full, cli = best["matmul"], best["bare"], best["full"], best["cli"]
     r = args.resamples
     bound = ratio_target(r)
-    bootstrap_stages = sum(stage_s[name] for name in BOOTSTRAP_STAGES)
-    return [
+    measures = [
         report.measure("matmul_s", "bare `image @ text.T` (torch)", matmul, "s"),
         report.measure("bare_s", "compute_all, no bootstrap", bare, "s"),
         report.measure("full_s", f"compute_all, {r} resamples", full, "s"),
@@ -176,38 +181,44 @@ def analyze_measures(best: dict[str, float], stage_s: dict[str, float], args: ar
             ("<=", 20),
             1,
         ),
-        report.measure(
-            "bootstrap_stages_ratio",
-            "the sum-based bootstraps, their counts and the null together, × the bare matmul",
-            bootstrap_stages / matmul,
-            "×",
-        ),
-        report.measure(
-            "bootstrap_work",
-            "multiply-adds of the bootstrap's and the null's products, share of the matmul's",
-            100 * bootstrap_multiply_adds(args.pairs, args.dim, r),
-            "%",
-            digits=0,
-        ),
         report.measure("peak_rss", "peak resident memory of the run", _peak_rss_gib(), "GiB"),
     ]
+    if stage_s:  # the full path's stages (not timed where compute_all streams)
+        measures += [
+            report.measure(
+                "bootstrap_stages_ratio",
+                "the sum-based bootstraps, their counts and the null together, × the bare matmul",
+                sum(stage_s[name] for name in BOOTSTRAP_STAGES) / matmul,
+                "×",
+            ),
+            report.measure(
+                "bootstrap_work",
+                "multiply-adds of the bootstrap's and the null's products, share of the matmul's",
+                100 * bootstrap_multiply_adds(args.pairs, args.dim, r),
+                "%",
+                digits=0,
+            ),
+        ]
+    return measures
 
 
 def analyze_tables(best: dict[str, float], stage_s: dict[str, float], resamples: int) -> list[dict]:
     """The end-to-end steps and compute_all's stages, each in seconds and as a multiple of the matmul."""
     matmul = best["matmul"]
-    steps = [
-        ["bare `image @ text.T` (torch)", best["matmul"]],
-        ["compute_all, no bootstrap", best["bare"]],
-        [f"compute_all, {resamples} resamples", best["full"]],
-        ["`gapviz analyze --json` (reads the .npy)", best["cli"]],
+    steps: list[tuple[str, float]] = [
+        ("bare `image @ text.T` (torch)", best["matmul"]),
+        ("compute_all, no bootstrap", best["bare"]),
+        (f"compute_all, {resamples} resamples", best["full"]),
+        ("`gapviz analyze --json` (reads the .npy)", best["cli"]),
     ]
-    parts = [[name, seconds] for name, seconds in stage_s.items()]
-    parts.append(["sum of the stages", sum(stage_s.values())])
-    return [
-        report.table("steps", ["step", "seconds", "× matmul"], [[n, s, s / matmul] for n, s in steps], [None, 2, 2]),
-        report.table("stages", ["stage", "seconds", "× matmul"], [[n, s, s / matmul] for n, s in parts], [None, 2, 2]),
+    tables = [
+        report.table("steps", ["step", "seconds", "× matmul"], [[n, s, s / matmul] for n, s in steps], [None, 2, 2])
     ]
+    if stage_s:
+        parts = [*stage_s.items(), ("sum of the stages", sum(stage_s.values()))]
+        rows = [[n, s, s / matmul] for n, s in parts]
+        tables.append(report.table("stages", ["stage", "seconds", "× matmul"], rows, [None, 2, 2]))
+    return tables
 
 
 def memory_only(image: Any, text: Any, args: argparse.Namespace) -> list[dict]:
@@ -258,6 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     _setup_threads(args.threads)
     import torch
 
+    from gapviz.science import chunked
     from gapviz.science.metrics import compute_all
 
     torch.set_num_threads(args.threads)
@@ -266,9 +278,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.memory_only:
         session.save(memory_only(image, text, args), [], report.output_path(args.name, args))
         return
-    best = end_to_end(image, text, args.resamples, args.repeats)
-    stage_s = _interleaved_best(stages(image, text, args.resamples), args.repeats)
-    measures, tables = analyze_measures(best, stage_s, args), analyze_tables(best, stage_s, args.resamples)
+    best, retrieval_n = end_to_end(image, text, args.resamples, args.repeats)
+    streamed = chunked.streams(args.pairs, args.pairs, None)
+    stage_s = {} if streamed else _interleaved_best(stages(image, text, args.resamples), args.repeats)
+    measures = analyze_measures(best, stage_s, args) + [
+        report.measure("retrieval_n", "pairs that retrieval and the O(N²) metrics ran on", retrieval_n, digits=0)
+    ]
+    tables = analyze_tables(best, stage_s, args.resamples)
     print(f"{args.pairs:,} pairs × {args.dim} dims, {args.threads} threads, best of {args.repeats} interleaved rounds")
     report.show(measures, tables)
     session.save(measures, tables, report.output_path(args.name, args))

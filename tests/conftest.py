@@ -19,6 +19,7 @@ import pytest  # noqa: E402
 from gapviz.queue.redis_server import RedisServer  # noqa: E402
 
 LAYER_MARKERS = {"browser": "browser_layer"}
+"""Folder → marker where they differ (``browser`` already marks every Chromium test, wherever it sits)."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -33,7 +34,6 @@ def pytest_configure(config: pytest.Config) -> None:
     torch.set_num_threads(1)
     numba.set_num_threads(1)
     threadpool_limits(limits=1)
-"""Folder → marker where they differ (``browser`` already marks every Chromium test, wherever it sits)."""
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks (loadgroup)
