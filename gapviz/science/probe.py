@@ -74,8 +74,9 @@ def modality_probe(
 
 
 def _log_loss(proba: np.ndarray, labels: np.ndarray) -> float:
-    """Mean binary cross-entropy of probabilities clipped to [1e-15, 1 − 1e-15], as sklearn's log_loss, faster."""
-    p = np.clip(proba, 1e-15, 1 - 1e-15)
+    """Mean binary cross-entropy of probabilities clipped to [1e-15, 1 − 1e-15], as sklearn's log_loss, faster
+    (in float64: float32 rounds 1 − 1e-15 to 1, and a confident wrong answer would cost an infinite loss)."""
+    p = np.clip(np.asarray(proba, dtype=np.float64), 1e-15, 1 - 1e-15)
     return float(-np.mean(np.where(labels == 1, np.log(p), np.log1p(-p))))
 
 

@@ -64,3 +64,15 @@ def test_too_few_pairs_give_nan_with_the_count():
     assert math.isnan(out["modality_probe_logloss_null"]) and out["modality_probe_n"] == 4
     assert probe.PROBE_MAX_PAIRS == 1000
     assert modality_probe(*[_cloud(np.random.default_rng(3), 1100, 8)] * 2)["modality_probe_n"] == pytest.approx(1000)
+
+
+def test_log_loss_of_a_confident_float32_answer_is_finite_and_matches_sklearn():
+    """float32 probabilities of exactly 0 and 1 are clipped as sklearn clips them, not rounded back to 0 and 1."""
+    from sklearn.metrics import log_loss
+
+    proba = np.array([1.0, 0.0, 0.5, 0.9], dtype=np.float32)
+    labels = np.array([0, 1, 1, 1])
+    got = probe._log_loss(proba, labels)
+    assert math.isfinite(got)
+    clipped = np.clip(proba.astype(np.float64), 1e-15, 1 - 1e-15)
+    assert got == pytest.approx(log_loss(labels, clipped, labels=[0, 1]))
