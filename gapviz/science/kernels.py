@@ -103,14 +103,27 @@ VARIANCE_SPLITS = 16
 """Random half-splits whose two disjoint halves give the distribution gap's variance at n/2."""
 
 
+_CLAMP_MARGIN = 1e-9
+"""Pairs whose centred distance can get this close to 0 in some subset are checked for plain's clamp one by one."""
+_CLAMP_CHUNK = 4096
+
+
 @dataclass(frozen=True)
 class _PairKernels:
-    """What every subset's distribution gap is built from: the raw distance blocks and one shared RBF bandwidth."""
+    """What every subset's distribution gap is built from: the raw distance blocks, the cross block centred on all
+    rows (``cross``, its least off-diagonal entry ``cross_floor``, its kernel ``cross_kernel``; ``gap`` is the mean
+    gap used), and one shared RBF bandwidth.
+
+    The kernel blocks have a zero diagonal: the U-statistic sums pairs i ≠ j only."""
 
     x: np.ndarray
     y: np.ndarray
     within: np.ndarray
     d_xy: np.ndarray
+    cross: np.ndarray
+    cross_kernel: np.ndarray
+    cross_floor: float
+    gap: np.ndarray
     bandwidth: float
 
     @classmethod
@@ -121,48 +134,106 @@ class _PairKernels:
         upper = np.triu_indices(len(x), 1)
         pooled = np.concatenate([d_xx[upper], d_yy[upper], cross.ravel()])
         bandwidth = float(np.median(pooled[pooled > 0])) if np.any(pooled > 0) else 1.0
-        return cls(x, y, np.exp(-d_xx / bandwidth) + np.exp(-d_yy / bandwidth), d_xy, bandwidth)
+        within, cross_kernel = np.exp(-d_xx / bandwidth) + np.exp(-d_yy / bandwidth), np.exp(-cross / bandwidth)
+        np.fill_diagonal(within, 0.0)
+        np.fill_diagonal(cross_kernel, 0.0)
+        floor = float(np.min(cross + np.diag(np.full(len(x), np.inf)))) if len(x) > 1 else np.inf
+        return cls(x, y, within, d_xy, cross, cross_kernel, floor, _mean_gap(x, y), bandwidth)
 
     def plain(self, rows: np.ndarray) -> float:
         """The U-statistic over ``rows`` with each modality centred on those rows' mean: H_ij = k(x_i,x_j) +
-        k(y_i,y_j) − k(x_i,y_j) − k(x_j,y_i), pairs i ≠ j."""
-        k_xy = np.exp(-_centred_cross(self.x, self.y, self.d_xy, rows) / self.bandwidth)
+        k(y_i,y_j) − k(x_i,y_j) − k(x_j,y_i), pairs i ≠ j (the centred distance clamped at 0 against round-off)."""
+        k_xy = np.exp(-np.maximum(_centred_cross(self.x, self.y, self.d_xy, rows), 0.0) / self.bandwidth)
         h = self.within[np.ix_(rows, rows)] - k_xy - k_xy.T
         m = len(rows)
         return float((h.sum() - np.trace(h)) / (m * (m - 1)))
 
+    def plains(self, subsets: list[np.ndarray]) -> np.ndarray:
+        """``plain`` of every subset at once, as bilinear forms of the all-rows blocks: no exp or gather per subset.
+
+        Centring on a subset instead of all rows moves c_ij by −h·(α_i + β_j + γ), so its cross kernel is
+        cross_kernel_ij·e^α_i·e^β_j·e^γ; with the subsets' 0/1 columns w, the sums are wᵀ·within·w and
+        (w e^α)ᵀ·cross_kernel·(w e^β)·e^γ, two matrix products for all subsets."""
+        w = np.zeros((len(self.x), len(subsets)))
+        for t, rows in enumerate(subsets):
+            w[rows, t] = 1.0
+        m = w.sum(axis=0)
+        alpha, beta, gamma = self._exponents(w, m)
+        within = (w * mm(self.within, w)).sum(axis=0)
+        cross = (w * np.exp(alpha) * mm(self.cross_kernel, w * np.exp(beta))).sum(axis=0) * np.exp(gamma)
+        cross += self._clamp_correction(w, alpha, beta, gamma)
+        return (within - 2.0 * cross) / (m * (m - 1))
+
+    def _exponents(self, w: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """α, β (rows × subsets) and γ (subsets): centring on each subset moves c_ij by −h·(α_i + β_j + γ)."""
+        x, y = self.x.astype(np.float64), self.y.astype(np.float64)
+        gap = mm((x - y).T, w) / m
+        both = mm(np.concatenate([x, y]), gap - self.gap[:, None]) * (2.0 / self.bandwidth)
+        gamma = -((gap * gap).sum(axis=0) - float(self.gap @ self.gap)) / self.bandwidth
+        return both[: len(x)], -both[len(x) :], gamma
+
+    def _clamp_correction(self, w: np.ndarray, alpha: np.ndarray, beta: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+        """What plain's clamp adds to each subset's cross sum: 1 − e^(−c/h) for pairs i ≠ j centred below 0.
+
+        Only pairs within _CLAMP_MARGIN of 0 under the subsets' largest shifts can be clamped (none, on most data)."""
+        h = self.bandwidth
+        if self.cross_floor - h * (alpha.max() + beta.max() + gamma.max()) >= _CLAMP_MARGIN:
+            return np.zeros(w.shape[1])
+        low = self.cross - h * (alpha.max(axis=1)[:, None] + beta.max(axis=1)[None, :] + gamma.max()) < _CLAMP_MARGIN
+        np.fill_diagonal(low, False)
+        rows, cols = np.nonzero(low)
+        total = np.zeros(w.shape[1])
+        for start in range(0, len(rows), _CLAMP_CHUNK):
+            i, j = rows[start : start + _CLAMP_CHUNK], cols[start : start + _CLAMP_CHUNK]
+            c = self.cross[i, j][:, None] - h * (alpha[i] + beta[j] + gamma)
+            total -= (np.expm1(-np.minimum(c, 0.0) / h) * w[i] * w[j]).sum(axis=0)
+        return total
+
     def jackknifed(self, rows: np.ndarray, rng: np.random.Generator, splits: int) -> float:
         """2·T(rows) − mean T(half) over ``splits`` random half-splits: the 1/m bias removed (T alone at 0 splits)."""
-        full = self.plain(rows)
-        if splits == 0:
-            return full
-        halves = []
-        for _ in range(splits):
-            order = rng.permutation(rows)
-            halves += [self.plain(np.sort(order[: len(rows) // 2])), self.plain(np.sort(order[len(rows) // 2 :]))]
-        return 2.0 * full - float(np.mean(halves))
+        return _jackknife(self.plains(_jackknife_subsets(rows, rng, splits)))
+
+
+def _jackknife_subsets(rows: np.ndarray, rng: np.random.Generator, splits: int) -> list[np.ndarray]:
+    """``rows``, then both halves of each of ``splits`` random half-splits of them, sorted, in the order drawn."""
+    subsets = [rows]
+    for _ in range(splits):
+        order = rng.permutation(rows)
+        subsets += [np.sort(order[: len(rows) // 2]), np.sort(order[len(rows) // 2 :])]
+    return subsets
+
+
+def _jackknife(values: np.ndarray) -> float:
+    """2·T(rows) − mean T(half) from the statistic on _jackknife_subsets (T(rows) itself when there are no splits)."""
+    return float(values[0]) if len(values) == 1 else 2.0 * float(values[0]) - float(np.mean(values[1:]))
+
+
+def _mean_gap(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x̄ − ȳ in float64."""
+    return x.astype(np.float64).mean(axis=0) - y.astype(np.float64).mean(axis=0)
 
 
 def _centred_cross(x: np.ndarray, y: np.ndarray, d_xy: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """‖(x_i − x̄) − (y_j − ȳ)‖² over ``rows``, the means taken over those rows, from the raw distances ``d_xy``."""
+    """‖(x_i − x̄) − (y_j − ȳ)‖² over ``rows``, the means taken over those rows, from the raw distances ``d_xy``
+    (round-off can leave it a hair below 0)."""
     xs, ys = x[rows].astype(np.float64), y[rows].astype(np.float64)
-    delta = xs.mean(axis=0) - ys.mean(axis=0)
+    delta = _mean_gap(xs, ys)
     shift = -2.0 * (xs @ delta)[:, None] + 2.0 * (ys @ delta)[None, :] + float(delta @ delta)
-    return np.maximum(d_xy[np.ix_(rows, rows)] + shift, 0.0)
+    return d_xy[np.ix_(rows, rows)] + shift
 
 
 def _half_variance(k: _PairKernels, rng: np.random.Generator, splits: int) -> float:
     """V₂, the estimator's variance at n/2 pairs, unbiased: the mean of (J_A − J_B)²/2 over the two disjoint halves
-    of VARIANCE_SPLITS random splits (each half centred and jackknifed on its own)."""
+    of VARIANCE_SPLITS random splits (each half centred and jackknifed on its own), all subsets in one batch."""
     n = len(k.x)
     m = n // 2
-    squares = []
+    subsets: list[np.ndarray] = []
     for _ in range(VARIANCE_SPLITS):
         order = rng.permutation(n)
-        first = k.jackknifed(np.sort(order[:m]), rng, splits)
-        second = k.jackknifed(np.sort(order[m : 2 * m]), rng, splits)
-        squares.append((first - second) ** 2 / 2.0)
-    return float(np.mean(squares))
+        subsets += _jackknife_subsets(np.sort(order[:m]), rng, splits)
+        subsets += _jackknife_subsets(np.sort(order[m : 2 * m]), rng, splits)
+    estimates = [_jackknife(values) for values in np.split(k.plains(subsets), 2 * VARIANCE_SPLITS)]
+    return float(np.mean([(a - b) ** 2 / 2.0 for a, b in zip(estimates[::2], estimates[1::2], strict=True)]))
 
 
 def half_sample_variance(k: _PairKernels, point: float, rng: np.random.Generator, splits: int) -> float:
