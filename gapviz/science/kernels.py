@@ -4,6 +4,8 @@ Both need all pairs of rows, so on large sets they are computed on at most UNIFO
 per modality (DISTRIBUTION_MAX_PAIRS pairs for the distribution gap). Uniformity's interval is the
 percentile bootstrap of the subsampled estimate; the distribution gap's is normal with a half-sample
 variance (half_sample_variance), since centring each modality on its own mean defeats the bootstrap.
+Its ~300 subset estimates (jackknife halves within variance halves) are one batch of matrix products
+(_PairKernels.plains); _PairKernels.plain is the one-subset definition they are tested against.
 """
 
 from __future__ import annotations
@@ -134,8 +136,7 @@ _CLAMP_CHUNK = 4096
 @dataclass(frozen=True)
 class _PairKernels:
     """What every subset's distribution gap is built from: the raw distance blocks, the cross block centred on all
-    rows (``cross``, its least off-diagonal entry ``cross_floor``, its kernel ``cross_kernel``; ``gap`` is the mean
-    gap used), and one shared RBF bandwidth.
+    rows (``cross``, its kernel ``cross_kernel``; ``gap`` is the mean gap used), and one shared RBF bandwidth.
 
     The kernel blocks have a zero diagonal: the U-statistic sums pairs i ≠ j only."""
 
@@ -145,7 +146,6 @@ class _PairKernels:
     d_xy: np.ndarray
     cross: np.ndarray
     cross_kernel: np.ndarray
-    cross_floor: float
     gap: np.ndarray
     bandwidth: float
 
@@ -160,11 +160,11 @@ class _PairKernels:
         bandwidth = _median(positive) if len(positive) else 1.0
         within = np.exp(np.divide(d_xx, -bandwidth, out=d_xx), out=d_xx)
         within += np.exp(np.divide(d_yy, -bandwidth, out=d_yy), out=d_yy)
-        cross_kernel = np.exp(cross / -bandwidth)
+        cross_kernel = np.divide(cross, -bandwidth)
+        np.exp(cross_kernel, out=cross_kernel)
         np.fill_diagonal(within, 0.0)
         np.fill_diagonal(cross_kernel, 0.0)
-        floor = float(np.min(cross + np.diag(np.full(len(x), np.inf)))) if len(x) > 1 else np.inf
-        return cls(x, y, within, d_xy, cross, cross_kernel, floor, _mean_gap(x, y), bandwidth)
+        return cls(x, y, within, d_xy, cross, cross_kernel, _mean_gap(x, y), bandwidth)
 
     def plain(self, rows: np.ndarray) -> float:
         """The U-statistic over ``rows`` with each modality centred on those rows' mean: H_ij = k(x_i,x_j) +
@@ -203,7 +203,8 @@ class _PairKernels:
 
         Only pairs within _CLAMP_MARGIN of 0 under the subsets' largest shifts can be clamped (none, on most data)."""
         h = self.bandwidth
-        if self.cross_floor - h * (alpha.max() + beta.max() + gamma.max()) >= _CLAMP_MARGIN:
+        floor = -h * np.log(self.cross_kernel.max())  # the least c_ij, i ≠ j (the kernel's diagonal is 0)
+        if floor - h * (alpha.max() + beta.max() + gamma.max()) >= _CLAMP_MARGIN:
             return np.zeros(w.shape[1])
         low = self.cross - h * (alpha.max(axis=1)[:, None] + beta.max(axis=1)[None, :] + gamma.max()) < _CLAMP_MARGIN
         np.fill_diagonal(low, False)
@@ -240,8 +241,10 @@ def _centred_cross(x: np.ndarray, y: np.ndarray, d_xy: np.ndarray, rows: np.ndar
     (round-off can leave it a hair below 0)."""
     xs, ys = x[rows].astype(np.float64), y[rows].astype(np.float64)
     delta = _mean_gap(xs, ys)
-    shift = -2.0 * (xs @ delta)[:, None] + 2.0 * (ys @ delta)[None, :] + float(delta @ delta)
-    return d_xy[np.ix_(rows, rows)] + shift
+    shift = -2.0 * (xs @ delta)[:, None] + 2.0 * (ys @ delta)[None, :]
+    shift += float(delta @ delta)
+    shift += d_xy[np.ix_(rows, rows)]
+    return shift
 
 
 def _variance_subsets(n: int, rng: np.random.Generator, splits: int) -> list[np.ndarray]:
