@@ -16,6 +16,7 @@ import math
 
 import numba
 import numpy as np
+import torch
 
 from gapviz.science.linalg import mm
 
@@ -61,6 +62,11 @@ def _query_scores(q: np.ndarray, same_t: np.ndarray, other_t: np.ndarray, self_r
     return np.concatenate(top), np.concatenate(ranks)
 
 
+def _transposed(a: np.ndarray) -> np.ndarray:
+    """``a.T`` as a C-contiguous array (the products' right operand), copied by torch: 4× numpy's strided copy."""
+    return torch.from_numpy(a).T.contiguous().numpy()
+
+
 def mixed_pool_bias(x: np.ndarray, y: np.ndarray, *, seed: int = 0, max_queries: int = MIXED_MAX_QUERIES) -> dict:
     """``mixed_itr``, ``mixed_tir``, ``mixed_imr``, ``mixed_tmr`` of unit rows ``x`` (images) and ``y`` (captions).
 
@@ -73,8 +79,8 @@ def mixed_pool_bias(x: np.ndarray, y: np.ndarray, *, seed: int = 0, max_queries:
     rng = np.random.default_rng(seed + 13)
     qx = np.arange(len(x)) if len(x) <= max_queries else np.sort(rng.choice(len(x), max_queries, replace=False))
     qy = np.arange(len(y)) if len(y) <= max_queries else np.sort(rng.choice(len(y), max_queries, replace=False))
-    a, b = np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.float32)
-    a_t, b_t = np.ascontiguousarray(a.T), np.ascontiguousarray(b.T)
+    a, b = (np.require(v, np.float32, ["C", "W"]) for v in (x, y))  # torch.from_numpy warns on read-only arrays
+    a_t, b_t = _transposed(a), _transposed(b)
     itr, imr = _query_scores(a[qx], a_t, b_t, qx)
     tir, tmr = _query_scores(b[qy], b_t, a_t, qy)
     return {
