@@ -63,3 +63,38 @@ def test_queries_are_subsampled_but_the_pool_is_whole():
     out = mixed_pool.mixed_pool_bias(x, y, max_queries=100)
     assert out["mixed_pool_n"] == 200
     assert out == mixed_pool.mixed_pool_bias(x, y, max_queries=100)
+
+
+def _pinned_inputs(name):
+    """Seeded inputs: duplicate images and captions identical to images (exact ties), more rows than
+    MIXED_MAX_QUERIES of each modality (the subsample), and a tiny float64 pool."""
+    if name == "ties":
+        rng = np.random.default_rng(7)
+        x = _unit(rng.normal(size=(90, 6)) + np.r_[1.0, np.zeros(5)])
+        y = _unit(rng.normal(size=(110, 6)) - np.r_[1.0, np.zeros(5)])
+        x[10:20], y[:15], y[50:60] = x[:10], x[:15], y[60:70]
+        return x, y
+    if name == "subsample":
+        rng = np.random.default_rng(8)
+        return _unit(rng.normal(size=(2600, 12)) + 0.4), _unit(rng.normal(size=(2300, 12)) - 0.4)
+    rng = np.random.default_rng(9)
+    return _unit(rng.normal(size=(3, 3))), _unit(rng.normal(size=(2, 3)))
+
+
+PINNED = {  # mixed_itr, mixed_tir, mixed_imr, mixed_tmr, mixed_pool_n at seed=3
+    "ties": (0.6, 0.6590909090909091, 4.148148148148148, 6.193939393939394, 200.0),
+    "subsample": (0.86865234375, 0.83642578125, 41.43896484375, 29.806640625, 4096.0),
+    "tiny": (1.0, 0.0, 2.6666666666666665, 1.0, 5.0),
+}
+
+
+@pytest.mark.filterwarnings("error")  # read-only rows reach torch without its not-writable warning
+@pytest.mark.parametrize("name", PINNED)
+def test_the_fused_pass_gives_the_numpy_passs_numbers(name):
+    """The pinned numbers came from the previous implementation (numpy comparisons on each chunk's score
+    matrices) at commit b5b9d9e949194c2f9cab195c398e98de2bb68194, on the same inputs."""
+    x, y = (v.astype(np.float32) for v in _pinned_inputs(name))
+    x.setflags(write=False)
+    out = mixed_pool.mixed_pool_bias(x, y, seed=3)
+    keys = ("mixed_itr", "mixed_tir", "mixed_imr", "mixed_tmr", "mixed_pool_n")
+    assert [out[k] for k in keys] == pytest.approx(PINNED[name], rel=1e-12, abs=1e-12)
