@@ -59,7 +59,7 @@ INTERVAL_METHODS: dict[str, str] = {
     "pairs resampled, folds not refitted",
     "percentile bootstrap of overlaps": "percentile bootstrap over pairs of the per-pair neighbour overlaps, "
     "the neighbour sets held fixed",
-    "half-sample normal": "normal interval with the variance from disjoint halves and thirds of the pairs "
+    "half-sample normal": "normal interval with the variance from disjoint halves of the pairs "
     "(Var(m) = a/m + b/m², held between its null and regular limits); each part centred and jackknifed on its own",
     "Wilson over pairs": "Wilson score interval over pairs (an image and its caption share a fold): inside [0, 1]",
     "Wilson": "Wilson score interval for a proportion over its queries or test items (stays inside [0, 1])",
