@@ -6,7 +6,7 @@ a caption; IMR / TMR the mean 1-based rank of the first item of the other modali
 and TIR sit near each modality's share of the pool and the ranks near 1; a gap pushes both up, which is
 the failure it causes in mixed-modality search. Exact ties count by their expected value under a
 uniformly random order (as recall does). Queries are chunked, so no (N + M)² matrix is ever built; each
-chunk's two products go through torch (``linalg.mm``, each pool transposed once) and one numba pass per
+chunk's two products go through torch (``linalg.mm``, the pools as transposed views) and one numba pass per
 chunk reads off the counts (numpy's element-wise comparisons had cost as much as the products).
 """
 
@@ -16,7 +16,6 @@ import math
 
 import numba
 import numpy as np
-import torch
 
 from gapviz.science.linalg import mm
 
@@ -62,11 +61,6 @@ def _query_scores(q: np.ndarray, same_t: np.ndarray, other_t: np.ndarray, self_r
     return np.concatenate(top), np.concatenate(ranks)
 
 
-def _transposed(a: np.ndarray) -> np.ndarray:
-    """``a.T`` as a C-contiguous array (the products' right operand), copied by torch: 4× numpy's strided copy."""
-    return torch.from_numpy(a).T.contiguous().numpy()
-
-
 def mixed_pool_bias(x: np.ndarray, y: np.ndarray, *, seed: int = 0, max_queries: int = MIXED_MAX_QUERIES) -> dict:
     """``mixed_itr``, ``mixed_tir``, ``mixed_imr``, ``mixed_tmr`` of unit rows ``x`` (images) and ``y`` (captions).
 
@@ -79,8 +73,8 @@ def mixed_pool_bias(x: np.ndarray, y: np.ndarray, *, seed: int = 0, max_queries:
     rng = np.random.default_rng(seed + 13)
     qx = np.arange(len(x)) if len(x) <= max_queries else np.sort(rng.choice(len(x), max_queries, replace=False))
     qy = np.arange(len(y)) if len(y) <= max_queries else np.sort(rng.choice(len(y), max_queries, replace=False))
-    a, b = (np.require(v, np.float32, ["C", "W"]) for v in (x, y))  # torch.from_numpy warns on read-only arrays
-    a_t, b_t = _transposed(a), _transposed(b)
+    a, b = np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.float32)
+    a_t, b_t = a.T, b.T
     itr, imr = _query_scores(a[qx], a_t, b_t, qx)
     tir, tmr = _query_scores(b[qy], b_t, a_t, qy)
     return {
