@@ -109,25 +109,6 @@ VARIANCE_SPLITS = 16
 """Random half-splits whose two disjoint halves give the distribution gap's variance at n/2."""
 
 
-_MEDIAN_SAMPLE = 20_000
-
-
-def _median(values: np.ndarray) -> float:
-    """np.median of 1-D ``values``, exactly, partitioning only what lies between the 48th and 52nd percentiles of
-    a strided sample (a full partition of the ~2 million pooled distances took 3× as long); in full if that misses."""
-    n = len(values)
-    if n < 4 * _MEDIAN_SAMPLE:
-        return float(np.median(values))
-    sample = np.sort(values[:: n // _MEDIAN_SAMPLE])
-    lo, hi = sample[int(0.48 * len(sample))], sample[int(0.52 * len(sample))]
-    below = int(np.count_nonzero(values < lo))
-    middle = values[(values >= lo) & (values <= hi)]
-    ranks = [(n - 1) // 2 - below, n // 2 - below]
-    if ranks[0] < 0 or ranks[1] >= len(middle):
-        return float(np.median(values))
-    return float(np.mean(np.partition(middle, ranks)[ranks]))
-
-
 _CLAMP_MARGIN = 1e-9
 """Pairs whose centred distance can get this close to 0 in some subset are checked for plain's clamp one by one."""
 _CLAMP_CHUNK = 4096
@@ -157,7 +138,7 @@ class _PairKernels:
         upper = np.triu_indices(len(x), 1)
         pooled = np.concatenate([d_xx[upper], d_yy[upper], cross.ravel()])
         positive = pooled[pooled > 0]
-        bandwidth = _median(positive) if len(positive) else 1.0
+        bandwidth = float(np.median(positive)) if len(positive) else 1.0
         within = np.exp(np.divide(d_xx, -bandwidth, out=d_xx), out=d_xx)
         within += np.exp(np.divide(d_yy, -bandwidth, out=d_yy), out=d_yy)
         cross_kernel = np.divide(cross, -bandwidth)

@@ -72,11 +72,3 @@ def test_batched_subsets_keep_the_clamp_where_round_off_centres_a_pair_below_zer
     plain = [k.plain(rows) for rows in subsets]
     assert np.max(np.abs(np.subtract(unclamped, plain))) > 1e-10
     assert k.plains(subsets) == pytest.approx(plain, rel=0, abs=1e-13)
-
-
-def test_median_is_numpys_when_bracketed_and_when_not():
-    rng = np.random.default_rng(2)
-    values = np.round(rng.exponential(size=100_001), 3)  # ties
-    periodic = np.where(np.arange(120_000) % 6 == 0, 0.0, rng.random(120_000))  # every 6th, all the sample sees, is 0
-    for v in (values, values[1:], periodic, rng.normal(size=1_000)):
-        assert kernels._median(v) == np.median(v)
