@@ -345,20 +345,31 @@ def _pair_estimates_chunked(image: Any, text: Any, n_resamples: int, seed: int, 
     """pair_estimates above chunked.STREAM_MIN_PAIRS: _compute_chunked's code for the same keys (the gap family
     on every pair with the subsample's variance model, the grouped bootstrap, recall on the subsample)."""
     from gapviz.science import chunked
-    from gapviz.science.estimators import PairSums, gap_family_intervals, gap_statistics, recall_intervals
+    from gapviz.science.estimators import gap_statistics
 
     sp = chunked.stream_pairs(image, text, seed=seed)
     sub = np.arange(len(sp.rows))
     hits = retrieval_hits(sp.x_sub, sp.y_sub, sub, ks=(1, 5, 10)) if recall else None
     values: dict[str, Any] = {k: float(v[0]) for k, v in gap_statistics(sp.sums, np.ones((1, len(sp.sums.x)))).items()}
     values.update(hits.recall() if hits is not None else {})
-    values.update(_bootstrap(sp.sums, sp.group, sp.pair_sq, None, n_resamples, seed))
-    if n_resamples > 0:
-        variance = chunked.variance(sp, len(image))
-        values.update(gap_family_intervals(values["gap_squared_unbiased"], values["gap_distance"], variance))
-        if hits is not None:
-            values.update(recall_intervals(hits.recall(), PairSums.of(sp.x_sub, sp.y_sub, sub), len(sub)))
+    values.update(_chunked_intervals(sp, len(image), values, hits, n_resamples, seed))
     return values
+
+
+def _chunked_intervals(sp: Any, n: int, values: dict[str, Any], hits: Any, n_resamples: int, seed: int) -> dict:
+    """The chunked path's intervals (``sp``: chunked.stream_pairs of ``n`` pairs): the grouped bootstrap, the gap
+    family's from the subsample's variance model, and recall's (Wilson) on the subsample when ``hits`` is given."""
+    from gapviz.science import chunked
+    from gapviz.science.estimators import PairSums, gap_family_intervals, recall_intervals
+
+    out = _bootstrap(sp.sums, sp.group, sp.pair_sq, None, n_resamples, seed)
+    if n_resamples > 0:
+        u, plug_in = values["gap_squared_unbiased"], values["gap_distance"]
+        out.update(gap_family_intervals(u, plug_in, chunked.variance(sp, n)))
+        if hits is not None:
+            sub = np.arange(len(sp.rows))
+            out.update(recall_intervals(hits.recall(), PairSums.of(sp.x_sub, sp.y_sub, sub), len(sub)))
+    return out
 
 
 def compute_all(
@@ -420,7 +431,6 @@ def _compute_chunked(image: Any, text: Any, options: tuple, labels: Any | None, 
     """compute_all's values from one chunked pass (gapviz.science.chunked): sums on every pair, the rest on a
     seeded subsample whose size is ``retrieval_n``."""
     from gapviz.science import chunked, kernels
-    from gapviz.science.estimators import PairSums, gap_family_intervals, recall_intervals
     from gapviz.science.transfer import cross_modal_transfer
 
     seed, _, n_resamples, _ = options
@@ -433,11 +443,7 @@ def _compute_chunked(image: Any, text: Any, options: tuple, labels: Any | None, 
     values: dict[str, Any] = {**_point_metrics(sp.sums, sp.pair_sq, sp.gap, (xs, ys), *options), **hits.recall()}
     values.update(kernels.uniformities(xs, ys, n_resamples=n_resamples, seed=seed))
     values.update(kernels.distribution_gap(xs, ys, n_resamples=n_resamples, seed=seed))
-    values.update(_bootstrap(sp.sums, sp.group, sp.pair_sq, None, n_resamples, seed))
-    if n_resamples > 0:
-        u, plug_in = values["gap_squared_unbiased"], values["gap_distance"]
-        values.update(gap_family_intervals(u, plug_in, chunked.variance(sp, n)))
-        values.update(recall_intervals(hits.recall(), PairSums.of(xs, ys, sub), len(sub)))
+    values.update(_chunked_intervals(sp, n, values, hits, n_resamples, seed))
     values["gap_null95"] = chunked.gaussian_null95(sp, n, n_resamples, seed)
     sub_labels = None if labels is None else np.asarray(labels)[sp.rows]
     values.update(cross_modal_transfer(xs, ys, sub, sub_labels, seed=seed))
